@@ -1,0 +1,14 @@
+// Resolves the principal of a request from its bearer token and checks a scope.
+// 401 (with WWW-Authenticate) for missing or bad credentials, 403 for a missing scope.
+#pragma once
+
+#include "auth/tokens.h"
+#include "http/message.h"
+
+namespace vg::api {
+
+Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope);
+// An error response for a failed RequireScope (adds WWW-Authenticate on 401).
+http::Response AuthErrorResponse(const Error& error);
+
+}  // namespace vg::api

@@ -1,0 +1,52 @@
+// QIDO-RS: GET /dicomweb/{studies,series,instances} and the nested forms.
+#include "api/auth_guard.h"
+#include "api/dicomweb/dicomweb_routes.h"
+#include "api/dicomweb/negotiation.h"
+#include "services/queries.h"
+#include "services/retrieve.h"
+
+namespace vg::api {
+namespace {
+
+http::Response Search(http::Request& request, DicomwebDeps deps, services::QueryLevel level) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  if (!AcceptsDicomJson(request))
+    return http::ErrorResponse(406, "unsupported", "QIDO-RS answers in application/dicom+json only");
+  auto query = services::ParseQidoQuery(level, request.query);
+  if (!query) return http::ErrorResponse(query.error());
+  if (request.params.count("study")) query->study_uid = request.Param("study");
+  if (request.params.count("series")) query->series_uid = request.Param("series");
+  std::string base = request.BaseUrl() + "/dicomweb";
+  services::StudyQueries queries(deps.archive);
+  auto found = queries.Search(principal->tenant_id, *query, base);
+  if (!found) return http::ErrorResponse(found.error());
+  std::string body = "[";
+  for (size_t i = 0; i < found->size(); ++i) {
+    if (i) body += ',';
+    body += (*found)[i].dump();
+  }
+  body += ']';
+  http::Response response;
+  response.tenant = principal->tenant_slug;
+  response.Header("Content-Type", "application/dicom+json");
+  response.body = services::ResolveBulkDataUris(body, base);
+  return response;
+}
+
+}  // namespace
+
+void AddQidoRoutes(http::Router& router, DicomwebDeps deps) {
+  using services::QueryLevel;
+  auto add = [&](const char* pattern, const char* name, QueryLevel level) {
+    router.Add("GET", pattern, name, [deps, level](http::Request& r) { return Search(r, deps, level); });
+  };
+  add("/dicomweb/studies", "qido_studies", QueryLevel::kStudy);
+  add("/dicomweb/series", "qido_series", QueryLevel::kSeries);
+  add("/dicomweb/instances", "qido_instances", QueryLevel::kInstance);
+  add("/dicomweb/studies/{study}/series", "qido_study_series", QueryLevel::kSeries);
+  add("/dicomweb/studies/{study}/instances", "qido_study_instances", QueryLevel::kInstance);
+  add("/dicomweb/studies/{study}/series/{series}/instances", "qido_series_instances", QueryLevel::kInstance);
+}
+
+}  // namespace vg::api

@@ -1,0 +1,293 @@
+// WADO-RS: instances, metadata, frames, bulk data, rendered images and thumbnails.
+#include <cstdlib>
+
+#include "api/auth_guard.h"
+#include "api/dicomweb/dicomweb_routes.h"
+#include "api/dicomweb/negotiation.h"
+#include "core/strings.h"
+#include "crypto/crypto.h"
+#include "dicom/dicom.h"
+#include "services/retrieve.h"
+
+namespace vg::api {
+namespace {
+
+services::RetrieveScope ScopeOf(const http::Request& request) {
+  services::RetrieveScope scope;
+  scope.study_uid = request.Param("study");
+  if (request.params.count("series")) scope.series_uid = request.Param("series");
+  if (request.params.count("instance")) scope.sop_uid = request.Param("instance");
+  return scope;
+}
+
+std::string NewBoundary() { return "vg-" + crypto::RandomHexId(12); }
+
+// Streams the instances as multipart/related; Content-Length is known from the index.
+http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  auto representation = NegotiateInstances(request);
+  if (!representation)
+    return http::ErrorResponse(406, "unsupported",
+                               "instances are served as multipart/related; type=\"application/dicom\"");
+  services::Retrieval retrieval(deps.archive);
+  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request));
+  if (!rows) return http::ErrorResponse(rows.error());
+  if (!representation->any_transfer_syntax) {
+    for (const auto& row : *rows)
+      if (row.transfer_syntax != representation->transfer_syntax)
+        return http::ErrorResponse(406, "unsupported",
+                                   "an instance is stored in transfer syntax " + row.transfer_syntax +
+                                       " and this server does not transcode; ask for transfer-syntax=*");
+  }
+  std::string boundary = NewBoundary();
+  std::vector<std::string> heads;
+  std::uint64_t total = 0;
+  for (const auto& row : *rows) {
+    heads.push_back("--" + boundary + "\r\nContent-Type: application/dicom; transfer-syntax=" + row.transfer_syntax +
+                    "\r\nContent-Length: " + std::to_string(row.size) + "\r\n\r\n");
+    total += heads.back().size() + static_cast<std::uint64_t>(row.size) + 2;
+  }
+  std::string tail = "--" + boundary + "--\r\n";
+  total += tail.size();
+
+  http::Response response;
+  response.tenant = principal->tenant_slug;
+  response.Header("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary);
+  response.stream_length = total;
+  std::int64_t tenant = principal->tenant_id;
+  response.stream = [deps, tenant, rows = std::move(*rows), heads = std::move(heads),
+                     tail](http::BodyWriter& out) -> Result<void> {
+    services::Retrieval retrieval(deps.archive);
+    std::vector<std::uint8_t> buffer(crypto::kStreamChunk);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (auto r = out.Write(heads[i]); !r) return r;
+      auto source = retrieval.Open(tenant, rows[i]);
+      if (!source) return std::unexpected(source.error());
+      std::int64_t sent = 0;
+      while (true) {
+        auto n = (*source)->Read(buffer);
+        if (!n) return std::unexpected(n.error());
+        if (*n == 0) break;
+        sent += static_cast<std::int64_t>(*n);
+        if (auto r = out.Write(std::span(buffer.data(), *n)); !r) return r;
+      }
+      if (sent != rows[i].size) return Fail(ErrorCode::kInternal, "stored object has the wrong size");
+      if (auto r = out.Write("\r\n"); !r) return r;
+    }
+    return out.Write(tail);
+  };
+  return response;
+}
+
+http::Response Metadata(http::Request& request, DicomwebDeps deps) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  if (!AcceptsDicomJson(request))
+    return http::ErrorResponse(406, "unsupported", "metadata is served as application/dicom+json");
+  services::Retrieval retrieval(deps.archive);
+  auto json = retrieval.Metadata(principal->tenant_id, ScopeOf(request), request.BaseUrl() + "/dicomweb");
+  if (!json) return http::ErrorResponse(json.error());
+  http::Response response;
+  response.tenant = principal->tenant_slug;
+  response.Header("Content-Type", "application/dicom+json");
+  response.body = std::move(*json);
+  return response;
+}
+
+Result<std::vector<std::int64_t>> ParseFrameList(const std::string& text) {
+  std::vector<std::int64_t> frames;
+  for (auto part : Split(text, ',')) {
+    auto n = ParseUint(Trim(part));
+    if (!n || *n == 0 || *n > 1'000'000) return Fail(ErrorCode::kInvalidArgument, "frame numbers are 1-based integers");
+    frames.push_back(static_cast<std::int64_t>(*n));
+  }
+  if (frames.empty() || frames.size() > 10000) return Fail(ErrorCode::kInvalidArgument, "give 1 to 10000 frame numbers");
+  return frames;
+}
+
+// One instance, decrypted into memory (frames, bulk data and rendering need DCMTK).
+Result<std::pair<storage::InstanceRow, std::string>> LoadInstance(http::Request& request, DicomwebDeps deps,
+                                                                  std::int64_t tenant) {
+  services::Retrieval retrieval(deps.archive);
+  auto rows = retrieval.Locate(tenant, ScopeOf(request));
+  if (!rows) return std::unexpected(rows.error());
+  auto bytes = retrieval.ReadWhole(tenant, rows->front());
+  if (!bytes) return std::unexpected(bytes.error());
+  return std::make_pair(rows->front(), std::move(*bytes));
+}
+
+http::Response MultipartOf(const std::vector<std::pair<std::string, std::string>>& parts, const std::string& type) {
+  std::string boundary = NewBoundary();
+  http::Response response;
+  response.Header("Content-Type", "multipart/related; type=\"" + type + "\"; boundary=" + boundary);
+  for (const auto& [content_type, bytes] : parts) {
+    response.body += "--" + boundary + "\r\nContent-Type: " + content_type + "\r\nContent-Length: " +
+                     std::to_string(bytes.size()) + "\r\n\r\n";
+    response.body += bytes;
+    response.body += "\r\n";
+  }
+  response.body += "--" + boundary + "--\r\n";
+  return response;
+}
+
+http::Response Frames(http::Request& request, DicomwebDeps deps) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  auto representation = NegotiateFrames(request);
+  if (!representation)
+    return http::ErrorResponse(406, "unsupported",
+                               "frames are served as multipart/related; type=\"application/octet-stream\"");
+  auto frame_numbers = ParseFrameList(request.Param("frames"));
+  if (!frame_numbers) return http::ErrorResponse(frame_numbers.error());
+  auto instance = LoadInstance(request, deps, principal->tenant_id);
+  if (!instance) return http::ErrorResponse(instance.error());
+  auto frames = dicom::ExtractFrames(instance->second, *frame_numbers, representation->allow_compressed);
+  if (!frames) return http::ErrorResponse(frames.error());
+  http::Response response;
+  if (!representation->multipart) {
+    if (frames->size() != 1)
+      return http::ErrorResponse(406, "unsupported", "several frames need Accept: multipart/related");
+    response.Header("Content-Type", "application/octet-stream");
+    response.body = std::move((*frames)[0].bytes);
+  } else {
+    std::vector<std::pair<std::string, std::string>> parts;
+    std::string type = "application/octet-stream";
+    for (auto& frame : *frames) {
+      std::string media = FrameMediaType(frame.transfer_syntax);
+      if (media != "application/octet-stream") type = media;
+      parts.emplace_back(media + "; transfer-syntax=" + frame.transfer_syntax, std::move(frame.bytes));
+    }
+    response = MultipartOf(parts, type);
+  }
+  response.tenant = principal->tenant_slug;
+  return response;
+}
+
+http::Response BulkData(http::Request& request, DicomwebDeps deps) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  auto representation = NegotiateFrames(request);
+  if (!representation)
+    return http::ErrorResponse(406, "unsupported", "bulk data is served as application/octet-stream");
+  auto tag = dicom::LookupTag(request.Param("tag"));
+  if (!tag) return http::ErrorResponse(404, "not_found", "no such bulk data");
+  auto instance = LoadInstance(request, deps, principal->tenant_id);
+  if (!instance) return http::ErrorResponse(instance.error());
+  auto bytes = dicom::ExtractBulkData(instance->second, tag->group, tag->element);
+  if (!bytes) return http::ErrorResponse(bytes.error());
+  http::Response response;
+  if (representation->multipart) {
+    response = MultipartOf({{"application/octet-stream", std::move(*bytes)}}, "application/octet-stream");
+  } else {
+    response.Header("Content-Type", "application/octet-stream");
+    response.body = std::move(*bytes);
+  }
+  response.tenant = principal->tenant_slug;
+  return response;
+}
+
+// Query parameters of /rendered (PS3.18 §8.3.5.1): window=center,width[,function],
+// quality=1..100, viewport=w,h.
+Result<dicom::RenderOptions> ParseRenderOptions(const std::string& query) {
+  dicom::RenderOptions options;
+  for (auto pair : Split(query, '&')) {
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    std::string key(pair.substr(0, eq));
+    auto value = PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!value) return Fail(ErrorCode::kInvalidArgument, "bad percent-encoding in the query string");
+    if (key == "window") {
+      auto parts = Split(*value, ',');
+      if (parts.size() < 2) return Fail(ErrorCode::kInvalidArgument, "window is center,width[,function]");
+      char* end = nullptr;
+      std::string c(parts[0]), w(parts[1]);
+      double center = std::strtod(c.c_str(), &end);
+      double width = std::strtod(w.c_str(), &end);
+      if (width <= 0) return Fail(ErrorCode::kInvalidArgument, "window width must be positive");
+      options.window_center = center;
+      options.window_width = width;
+    } else if (key == "quality") {
+      auto q = ParseUint(*value);
+      if (!q || *q < 1 || *q > 100) return Fail(ErrorCode::kInvalidArgument, "quality is 1..100");
+      options.quality = static_cast<int>(*q);
+    } else if (key == "viewport") {
+      auto parts = Split(*value, ',');
+      auto w = ParseUint(parts[0]);
+      auto h = parts.size() > 1 ? ParseUint(parts[1]) : w;
+      if (!w || !h || *w == 0 || *w > 4096) return Fail(ErrorCode::kInvalidArgument, "viewport is width,height (1..4096)");
+      options.max_size = static_cast<int>(std::max(*w, *h));
+    } else if (key == "annotation" || key == "charset" || key == "iccprofile") {
+      // Accepted and ignored: we render no burned-in annotation.
+    } else {
+      return Fail(ErrorCode::kInvalidArgument, "unknown rendering parameter: " + key);
+    }
+  }
+  return options;
+}
+
+http::Response Rendered(http::Request& request, DicomwebDeps deps, bool thumbnail) {
+  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
+  if (!principal) return AuthErrorResponse(principal.error());
+  auto media = NegotiateRendered(request);
+  if (!media) return http::ErrorResponse(406, "unsupported", "rendered images are served as image/jpeg or image/png");
+  auto options = ParseRenderOptions(request.query);
+  if (!options) return http::ErrorResponse(options.error());
+  options->format = *media == "image/png" ? dicom::ImageFormat::kPng : dicom::ImageFormat::kJpeg;
+  if (thumbnail && options->max_size == 0) options->max_size = 128;
+  if (request.params.count("frames")) {
+    auto frames = ParseFrameList(request.Param("frames"));
+    if (!frames) return http::ErrorResponse(frames.error());
+    options->frame = frames->front();
+  }
+  services::Retrieval retrieval(deps.archive);
+  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request));
+  if (!rows) return http::ErrorResponse(rows.error());
+  // Study and series thumbnails show the middle image of the (first) series.
+  std::vector<storage::InstanceRow> images;
+  for (const auto& row : *rows)
+    if (row.frames > 0 && row.series_uid == (images.empty() ? row.series_uid : images.front().series_uid))
+      images.push_back(row);
+  if (images.empty()) return http::ErrorResponse(404, "not_found", "nothing here has pixel data to render");
+  const auto& chosen = images[images.size() / 2];
+  auto bytes = retrieval.ReadWhole(principal->tenant_id, chosen);
+  if (!bytes) return http::ErrorResponse(bytes.error());
+  auto image = dicom::RenderFrame(*bytes, *options);
+  if (!image) return http::ErrorResponse(image.error());
+  http::Response response;
+  response.tenant = principal->tenant_slug;
+  response.Header("Content-Type", *media);
+  response.Header("Cache-Control", "private, max-age=3600");
+  response.body = std::move(*image);
+  return response;
+}
+
+}  // namespace
+
+void AddWadoRoutes(http::Router& router, DicomwebDeps deps) {
+  const std::string study = "/dicomweb/studies/{study}";
+  const std::string series = study + "/series/{series}";
+  const std::string instance = series + "/instances/{instance}";
+  auto retrieve = [deps](http::Request& r) { return RetrieveInstances(r, deps); };
+  auto metadata = [deps](http::Request& r) { return Metadata(r, deps); };
+  auto rendered = [deps](http::Request& r) { return Rendered(r, deps, false); };
+  auto thumbnail = [deps](http::Request& r) { return Rendered(r, deps, true); };
+  router.Add("GET", study, "wado_study", retrieve);
+  router.Add("GET", series, "wado_series", retrieve);
+  router.Add("GET", instance, "wado_instance", retrieve);
+  router.Add("GET", study + "/metadata", "wado_study_metadata", metadata);
+  router.Add("GET", series + "/metadata", "wado_series_metadata", metadata);
+  router.Add("GET", instance + "/metadata", "wado_instance_metadata", metadata);
+  router.Add("GET", instance + "/frames/{frames}", "wado_frames", [deps](http::Request& r) { return Frames(r, deps); });
+  router.Add("GET", instance + "/bulkdata/{tag}", "wado_bulkdata", [deps](http::Request& r) { return BulkData(r, deps); });
+  router.Add("GET", study + "/rendered", "wado_study_rendered", rendered);
+  router.Add("GET", series + "/rendered", "wado_series_rendered", rendered);
+  router.Add("GET", instance + "/rendered", "wado_instance_rendered", rendered);
+  router.Add("GET", instance + "/frames/{frames}/rendered", "wado_frame_rendered", rendered);
+  router.Add("GET", study + "/thumbnail", "wado_study_thumbnail", thumbnail);
+  router.Add("GET", series + "/thumbnail", "wado_series_thumbnail", thumbnail);
+  router.Add("GET", instance + "/thumbnail", "wado_instance_thumbnail", thumbnail);
+  router.Add("GET", instance + "/frames/{frames}/thumbnail", "wado_frame_thumbnail", thumbnail);
+}
+
+}  // namespace vg::api

@@ -1,0 +1,125 @@
+#include <cstdio>
+#include <ctime>
+
+#include "app/args.h"
+#include "app/commands.h"
+#include "app/context.h"
+#include "core/strings.h"
+
+namespace vg::app {
+namespace {
+
+constexpr const char* kAdminHelp = R"(Usage: voxelgate admin --data-dir DIR COMMAND ...
+
+Commands (safe to run while the server runs):
+  tenant create SLUG [--name NAME]
+  tenant list
+  token create --tenant SLUG --name NAME --scope dicomweb:read,dicomweb:write [--expires-in SECONDS]
+                 prints the bearer token, alone on one line, once
+  token revoke --tenant SLUG --name NAME
+  token list --tenant SLUG
+)";
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "voxelgate admin: %s\n\n%s", message.c_str(), kAdminHelp);
+  return 2;
+}
+
+int Failed(const Error& error) {
+  std::fprintf(stderr, "voxelgate admin: %s\n", error.public_message.c_str());
+  return error.code == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string FormatTime(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  return buf;
+}
+
+int Tenant(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  if (words.size() >= 2 && words[1] == "create") {
+    if (words.size() != 3) return Usage("tenant create takes one SLUG");
+    auto tenant = ctx.tenants->Create(words[2], args.Get("name").value_or(""));
+    if (!tenant) return Failed(tenant.error());
+    std::printf("created tenant %s\n", tenant->slug.c_str());
+    return 0;
+  }
+  if (words.size() == 2 && words[1] == "list") {
+    auto tenants = ctx.tenants->List();
+    if (!tenants) return Failed(tenants.error());
+    for (const auto& t : *tenants) std::printf("%s\t%s\t%s\n", t.slug.c_str(), t.name.c_str(), FormatTime(t.created_at).c_str());
+    return 0;
+  }
+  return Usage("unknown tenant command");
+}
+
+int Token(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  if (words.size() != 2) return Usage("token takes create, revoke or list");
+  auto slug = args.Get("tenant");
+  if (!slug) return Usage("--tenant is required");
+  auto tenant = ctx.tenants->Find(*slug);
+  if (!tenant) return Failed(tenant.error());
+  if (words[1] == "create") {
+    auto name = args.Get("name");
+    auto scope = args.Get("scope");
+    if (!name || !scope) return Usage("token create needs --name and --scope");
+    std::vector<std::string> scopes;
+    for (auto s : Split(*scope, ',')) scopes.emplace_back(Trim(s));
+    std::optional<std::int64_t> expires;
+    if (auto e = args.Get("expires-in")) {
+      auto n = ParseUint(*e);
+      if (!n || *n == 0) return Usage("--expires-in is a positive number of seconds");
+      expires = static_cast<std::int64_t>(*n);
+    }
+    auto token = ctx.tokens->Create(*tenant, *name, scopes, expires);
+    if (!token) return Failed(token.error());
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (words[1] == "revoke") {
+    auto name = args.Get("name");
+    if (!name) return Usage("token revoke needs --name");
+    if (auto r = ctx.tokens->Revoke(*tenant, *name); !r) return Failed(r.error());
+    std::printf("revoked token %s\n", name->c_str());
+    return 0;
+  }
+  if (words[1] == "list") {
+    auto tokens = ctx.catalog->ListTokens(tenant->id);
+    if (!tokens) return Failed(tokens.error());
+    for (const auto& t : *tokens) {
+      std::string scopes;
+      for (const auto& s : t.scopes) scopes += (scopes.empty() ? "" : ",") + s;
+      std::string state = t.revoked_at ? "revoked" : "active";
+      std::printf("%s\t%s\t%s\texpires=%s\n", t.name.c_str(), scopes.c_str(), state.c_str(),
+                  t.expires_at ? FormatTime(*t.expires_at).c_str() : "never");
+    }
+    return 0;
+  }
+  return Usage("unknown token command");
+}
+
+}  // namespace
+
+int AdminCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"help"});
+  if (!args) return Usage(args.error().public_message);
+  if (args->Has("help") || args->positional().empty()) {
+    std::fputs(kAdminHelp, stdout);
+    return args->Has("help") ? 0 : 2;
+  }
+  if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in"}); !r)
+    return Usage(r.error().public_message);
+  ServerConfig config;
+  config.data_dir = args->Get("data-dir").value_or("./var");
+  auto ctx = OpenContext(config);
+  if (!ctx) return Failed(ctx.error());
+  const std::string& group = args->positional()[0];
+  if (group == "tenant") return Tenant(**ctx, *args);
+  if (group == "token") return Token(**ctx, *args);
+  return Usage("unknown command '" + group + "'");
+}
+
+}  // namespace vg::app

@@ -1,0 +1,12 @@
+// The subcommands of the voxelgate binary. Each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace vg::app {
+
+int ServeCommand(const std::vector<std::string>& argv);
+int AdminCommand(const std::vector<std::string>& argv);
+
+}  // namespace vg::app

@@ -1,0 +1,43 @@
+#include "app/context.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "storage/folder_blob_store.h"
+
+namespace vg::app {
+
+Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
+  auto ctx = std::make_unique<AppContext>();
+  ctx->config = config;
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return Fail(ErrorCode::kInternal, "cannot create the data folder " + config.data_dir + ": " + ec.message());
+  ::chmod(config.data_dir.c_str(), 0700);
+
+  std::string key_file = config.master_key_file;
+  if (key_file.empty()) {
+    const char* env = std::getenv("VOXELGATE_MASTER_KEY_FILE");
+    key_file = env && *env ? env : config.data_dir + "/keys/master.key";
+  }
+  auto master = crypto::LoadOrCreateKeyFile(key_file, true);
+  if (!master) return std::unexpected(master.error());
+
+  auto catalog = storage::SqliteCatalog::Open(config.data_dir + "/catalog.db", config.fsync);
+  if (!catalog) return std::unexpected(catalog.error());
+  ctx->catalog = std::move(*catalog);
+  ctx->tenants = std::make_unique<auth::TenantDirectory>(*ctx->catalog, *master);
+  auto folder = storage::FolderBlobStore::Open(config.data_dir + "/blobs", config.fsync);
+  if (!folder) return std::unexpected(folder.error());
+  auth::TenantDirectory* tenants = ctx->tenants.get();
+  ctx->blobs = std::make_unique<storage::EncryptingBlobStore>(
+      std::move(*folder), [tenants](std::int64_t id) { return tenants->DataKey(id); });
+  ctx->tokens = std::make_unique<auth::TokenService>(*ctx->catalog);
+  ctx->archive = std::make_unique<services::Archive>(
+      services::Archive{*ctx->catalog, *ctx->blobs, *ctx->tenants, config.on_conflict, config.max_instance_bytes});
+  return ctx;
+}
+
+}  // namespace vg::app

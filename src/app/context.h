@@ -1,0 +1,29 @@
+// The composition root: configuration in, wired objects out. Used by `serve` and by
+// the admin commands (which open the same data folder, also while a server runs).
+#pragma once
+
+#include <memory>
+
+#include "auth/tenants.h"
+#include "auth/tokens.h"
+#include "core/config.h"
+#include "services/archive.h"
+#include "storage/encrypting_blob_store.h"
+#include "storage/sqlite_catalog.h"
+
+namespace vg::app {
+
+struct AppContext {
+  ServerConfig config;
+  std::unique_ptr<storage::SqliteCatalog> catalog;
+  std::unique_ptr<auth::TenantDirectory> tenants;
+  std::unique_ptr<storage::EncryptingBlobStore> blobs;
+  std::unique_ptr<auth::TokenService> tokens;
+  std::unique_ptr<services::Archive> archive;
+};
+
+// Creates DATA_DIR (0700) when missing, loads or creates the master key, opens (and
+// migrates) the catalog and the blob store.
+Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config);
+
+}  // namespace vg::app

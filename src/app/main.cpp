@@ -1,0 +1,38 @@
+// voxelgate: one binary, subcommands serve and admin.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "crypto/crypto.h"
+#include "dicom/dicom.h"
+
+namespace {
+constexpr const char* kHelp = R"(Usage: voxelgate COMMAND [options]
+
+Commands:
+  serve     run the server (voxelgate serve --help)
+  admin     manage tenants and tokens (voxelgate admin --help)
+  version   print the version
+)";
+}
+
+int main(int argc, char** argv) {
+  vg::crypto::Initialize();
+  vg::dicom::Initialize();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kHelp, stdout);
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "serve") return vg::app::ServeCommand(args);
+  if (command == "admin") return vg::app::AdminCommand(args);
+  if (command == "version" || command == "--version") {
+    std::printf("voxelgate %s\n", VOXELGATE_VERSION);
+    return 0;
+  }
+  std::fprintf(stderr, "voxelgate: unknown command '%s'\n\n%s", command.c_str(), kHelp);
+  return 2;
+}

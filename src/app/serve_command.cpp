@@ -1,0 +1,146 @@
+#include <cstdio>
+#include <thread>
+
+#include "api/dicomweb/dicomweb_routes.h"
+#include "api/ops/ops_routes.h"
+#include "app/args.h"
+#include "app/commands.h"
+#include "app/context.h"
+#include "core/logging.h"
+#include "core/strings.h"
+#include "http/server.h"
+
+namespace vg::app {
+namespace {
+
+constexpr const char* kServeHelp = R"(Usage: voxelgate serve [options]
+
+Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
+
+  --data-dir DIR            data folder (default ./var)
+  --listen HOST:PORT        HTTP address (default 127.0.0.1:8080; port 0 picks a free one)
+  --config FILE             TOML configuration; flags override it
+  --threads N               HTTP handler threads (default 4 per core)
+  --max-header-bytes N      request line + headers limit (default 16384)
+  --max-body-bytes N        request body limit (default 4 GiB)
+  --max-instance-bytes N    one DICOM instance limit (default 512 MiB)
+  --request-timeout-s N     whole-request time limit (default 300)
+  --idle-timeout-s N        keep-alive idle limit (default 60)
+  --fsync on|off            durable acknowledgements (default on)
+  --on-conflict reject|replace   a different object under a stored SOPInstanceUID
+  --cors-origin ORIGIN      allow a browser origin (repeatable; * for any)
+  --log-level LEVEL         trace, debug, info, warn, error (default info)
+
+The master key is read from $VOXELGATE_MASTER_KEY_FILE, else DIR/keys/master.key
+(created at first start, mode 0600).
+)";
+
+Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
+  auto number = [&](const char* flag, auto& out) -> Result<void> {
+    if (auto v = args.Get(flag)) {
+      auto n = ParseUint(*v);
+      if (!n) return Fail(ErrorCode::kInvalidArgument, std::string("--") + flag + " must be a non-negative integer");
+      out = static_cast<std::remove_reference_t<decltype(out)>>(*n);
+    }
+    return {};
+  };
+  if (auto v = args.Get("data-dir")) config.data_dir = *v;
+  if (auto v = args.Get("listen")) config.listen = *v;
+  if (auto v = args.Get("log-level")) config.log_level = *v;
+  for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
+                 number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
+                 number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s)})
+    if (!r) return r;
+  if (auto v = args.Get("fsync")) {
+    if (*v != "on" && *v != "off") return Fail(ErrorCode::kInvalidArgument, "--fsync is on or off");
+    config.fsync = *v == "on";
+  }
+  if (auto v = args.Get("on-conflict")) {
+    if (*v == "reject") config.on_conflict = ConflictPolicy::kReject;
+    else if (*v == "replace") config.on_conflict = ConflictPolicy::kReplace;
+    else return Fail(ErrorCode::kInvalidArgument, "--on-conflict is reject or replace");
+  }
+  auto origins = args.GetAll("cors-origin");
+  if (!origins.empty()) config.cors_origins = origins;
+  return {};
+}
+
+}  // namespace
+
+int ServeCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"help"});
+  if (!args) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", args.error().public_message.c_str());
+    return 2;
+  }
+  if (args->Has("help")) {
+    std::fputs(kServeHelp, stdout);
+    return 0;
+  }
+  if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
+                                "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
+                                "cors-origin", "log-level"});
+      !r) {
+    std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
+    return 2;
+  }
+  ServerConfig config;
+  if (auto file = args->Get("config")) {
+    if (auto r = ApplyTomlConfig(*file, config); !r) {
+      std::fprintf(stderr, "voxelgate serve: %s\n", r.error().public_message.c_str());
+      return 2;
+    }
+  }
+  if (auto r = ApplyFlags(*args, config); !r) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", r.error().public_message.c_str());
+    return 2;
+  }
+  auto address = ParseHostPort(config.listen);
+  if (!address) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", address.error().public_message.c_str());
+    return 2;
+  }
+  InitLogging(config.log_level);
+  auto ctx = OpenContext(config);
+  if (!ctx) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", ctx.error().public_message.c_str());
+    LogError("startup_failed", "\"detail\":\"" + JsonEscape(ctx.error().detail) + "\"");
+    return 1;
+  }
+  if (auto recovered = services::RecoverInterruptedIngest(*(*ctx)->archive); !recovered) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", recovered.error().public_message.c_str());
+    return 1;
+  } else if (*recovered > 0) {
+    LogWarn("ingest_recovered", "\"removed_unacknowledged_blobs\":" + std::to_string(*recovered));
+  }
+
+  http::Router router;
+  api::AddOpsRoutes(router, *(*ctx)->catalog);
+  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens});
+
+  http::ServerOptions options;
+  options.host = address->first;
+  options.port = address->second;
+  options.threads = config.http_threads;
+  options.max_header_bytes = config.max_header_bytes;
+  options.max_body_bytes = config.max_body_bytes;
+  options.request_timeout_s = config.request_timeout_s;
+  options.idle_timeout_s = config.idle_timeout_s;
+  options.cors_origins = config.cors_origins;
+  http::Server server(options, router);
+  auto port = server.Listen();
+  if (!port) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", port.error().public_message.c_str());
+    return 1;
+  }
+  LogInfo("server_started", "\"listen\":\"" + JsonEscape(address->first) + ":" + std::to_string(*port) +
+                                "\",\"data_dir\":\"" + JsonEscape(config.data_dir) + "\",\"fsync\":" +
+                                (config.fsync ? "true" : "false"));
+  std::printf("voxelgate listening on http://%s:%u (DICOMweb at /dicomweb)\n", address->first.c_str(), *port);
+  std::fflush(stdout);
+  server.Run();
+  LogInfo("server_stopped");
+  return 0;
+}
+
+}  // namespace vg::app

@@ -1,0 +1,47 @@
+#include "auth/tenants.h"
+
+namespace vg::auth {
+
+bool IsValidSlug(const std::string& slug) {
+  if (slug.size() < 2 || slug.size() > 32 || slug[0] < 'a' || slug[0] > 'z') return false;
+  for (char c : slug)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+
+Result<storage::TenantRecord> TenantDirectory::Create(const std::string& slug, const std::string& name) {
+  if (!IsValidSlug(slug))
+    return Fail(ErrorCode::kInvalidArgument,
+                "tenant slug must be 2-32 characters of a-z, 0-9 and '-', starting with a letter");
+  // Wrapped under the slug (unique, immutable): a wrapped key copied to another tenant's
+  // row fails to unwrap.
+  crypto::SecretKey key = crypto::SecretKey::Generate();
+  return catalog_.CreateTenant(slug, name.empty() ? slug : name, crypto::WrapKey(master_, key, "tenant-key:" + slug));
+}
+
+Result<crypto::SecretKey> TenantDirectory::DataKey(std::int64_t tenant_id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = data_keys_.find(tenant_id); it != data_keys_.end()) return it->second;
+  }
+  auto tenant = catalog_.FindTenantById(tenant_id);
+  if (!tenant) return std::unexpected(tenant.error());
+  auto key = crypto::UnwrapKey(master_, tenant->wrapped_key, "tenant-key:" + tenant->slug);
+  if (!key) return std::unexpected(key.error());
+  std::lock_guard lock(mutex_);
+  data_keys_.emplace(tenant_id, *key);
+  search_keys_.emplace(tenant_id, crypto::DeriveSubKey(*key, 1, "search01"));
+  return *key;
+}
+
+Result<crypto::SecretKey> TenantDirectory::SearchKey(std::int64_t tenant_id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = search_keys_.find(tenant_id); it != search_keys_.end()) return it->second;
+  }
+  if (auto key = DataKey(tenant_id); !key) return std::unexpected(key.error());
+  std::lock_guard lock(mutex_);
+  return search_keys_.at(tenant_id);
+}
+
+}  // namespace vg::auth

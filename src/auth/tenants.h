@@ -1,0 +1,38 @@
+// TenantDirectory: creates tenants and hands out their keys. Each tenant has a random
+// 256-bit data key, stored only wrapped by the master key. Thread-safe; unwrapped keys
+// are cached for the life of the process.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "crypto/crypto.h"
+#include "storage/catalog.h"
+
+namespace vg::auth {
+
+class TenantDirectory {
+ public:
+  TenantDirectory(storage::Catalog& catalog, crypto::SecretKey master) : catalog_(catalog), master_(master) {}
+
+  // Slug: 2-32 of [a-z0-9-], starting with a letter.
+  Result<storage::TenantRecord> Create(const std::string& slug, const std::string& name);
+  Result<storage::TenantRecord> Find(const std::string& slug) { return catalog_.FindTenant(slug); }
+  Result<std::vector<storage::TenantRecord>> List() { return catalog_.ListTenants(); }
+
+  // The data key (blobs, sealed catalog records).
+  Result<crypto::SecretKey> DataKey(std::int64_t tenant_id);
+  // A key derived from the data key for keyed hashes of searchable identifiers.
+  Result<crypto::SecretKey> SearchKey(std::int64_t tenant_id);
+
+ private:
+  storage::Catalog& catalog_;
+  crypto::SecretKey master_;
+  std::mutex mutex_;
+  std::map<std::int64_t, crypto::SecretKey> data_keys_, search_keys_;
+};
+
+bool IsValidSlug(const std::string& slug);
+
+
+}  // namespace vg::auth

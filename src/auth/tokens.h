@@ -1,0 +1,32 @@
+// TokenService: bearer tokens for scripts, PACS bridges and viewers. A token is 256
+// random bits shown once; only its SHA-256 is stored. Every Authenticate reads the
+// catalog, so a revocation (even by another process) takes effect at once.
+#pragma once
+
+#include <optional>
+
+#include "auth/principal.h"
+#include "auth/tenants.h"
+
+namespace vg::auth {
+
+class TokenService {
+ public:
+  explicit TokenService(storage::Catalog& catalog) : catalog_(catalog) {}
+
+  // Returns the plaintext token. Scopes must be known; expires_in_s > 0 when given.
+  Result<std::string> Create(const storage::TenantRecord& tenant, const std::string& name,
+                             const std::vector<std::string>& scopes, std::optional<std::int64_t> expires_in_s);
+  // kUnauthenticated for unknown, revoked or expired tokens (one message for all).
+  Result<Principal> Authenticate(std::string_view bearer);
+  Result<void> Revoke(const storage::TenantRecord& tenant, const std::string& name) {
+    return catalog_.RevokeToken(tenant.id, name);
+  }
+
+ private:
+  storage::Catalog& catalog_;
+};
+
+bool IsKnownScope(std::string_view scope);
+
+}  // namespace vg::auth

@@ -1,0 +1,115 @@
+#include "core/config.h"
+
+#include <toml++/toml.h>
+
+#include "core/strings.h"
+
+namespace vg {
+namespace {
+
+Result<void> Unknown(const std::string& key) {
+  return Fail(ErrorCode::kInvalidArgument, "unknown configuration key: " + key);
+}
+
+template <typename T>
+Result<T> Get(const toml::node& node, const std::string& key) {
+  auto value = node.value<T>();
+  if (!value) return Fail(ErrorCode::kInvalidArgument, "configuration key has the wrong type: " + key);
+  return *value;
+}
+
+Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConfig& c) {
+  auto set_u64 = [&](std::uint64_t& out) -> Result<void> {
+    auto v = Get<int64_t>(node, key);
+    if (!v) return std::unexpected(v.error());
+    if (*v <= 0) return Fail(ErrorCode::kInvalidArgument, "configuration key must be positive: " + key);
+    out = static_cast<std::uint64_t>(*v);
+    return {};
+  };
+  auto set_int = [&](int& out) -> Result<void> {
+    auto v = Get<int64_t>(node, key);
+    if (!v) return std::unexpected(v.error());
+    if (*v < 0) return Fail(ErrorCode::kInvalidArgument, "configuration key must not be negative: " + key);
+    out = static_cast<int>(*v);
+    return {};
+  };
+  auto set_str = [&](std::string& out) -> Result<void> {
+    auto v = Get<std::string>(node, key);
+    if (!v) return std::unexpected(v.error());
+    out = *v;
+    return {};
+  };
+  if (key == "data_dir") return set_str(c.data_dir);
+  if (key == "listen") return set_str(c.listen);
+  if (key == "master_key_file") return set_str(c.master_key_file);
+  if (key == "log_level") return set_str(c.log_level);
+  if (key == "http.threads") return set_int(c.http_threads);
+  if (key == "limits.max_header_bytes") return set_u64(c.max_header_bytes);
+  if (key == "limits.max_body_bytes") return set_u64(c.max_body_bytes);
+  if (key == "limits.max_instance_bytes") return set_u64(c.max_instance_bytes);
+  if (key == "limits.request_timeout_s") return set_int(c.request_timeout_s);
+  if (key == "limits.idle_timeout_s") return set_int(c.idle_timeout_s);
+  if (key == "storage.fsync") {
+    auto v = Get<bool>(node, key);
+    if (!v) return std::unexpected(v.error());
+    c.fsync = *v;
+    return {};
+  }
+  if (key == "storage.on_conflict") {
+    auto v = Get<std::string>(node, key);
+    if (!v) return std::unexpected(v.error());
+    if (*v == "reject") c.on_conflict = ConflictPolicy::kReject;
+    else if (*v == "replace") c.on_conflict = ConflictPolicy::kReplace;
+    else return Fail(ErrorCode::kInvalidArgument, "storage.on_conflict must be reject or replace");
+    return {};
+  }
+  if (key == "cors.allowed_origins") {
+    const toml::array* array = node.as_array();
+    if (!array) return Fail(ErrorCode::kInvalidArgument, "cors.allowed_origins must be an array");
+    c.cors_origins.clear();
+    for (const auto& item : *array) {
+      auto v = item.value<std::string>();
+      if (!v) return Fail(ErrorCode::kInvalidArgument, "cors.allowed_origins holds strings");
+      c.cors_origins.push_back(*v);
+    }
+    return {};
+  }
+  return Unknown(key);
+}
+
+Result<void> ApplyTable(const toml::table& table, const std::string& prefix, ServerConfig& c) {
+  for (const auto& [name, node] : table) {
+    std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+    if (const toml::table* sub = node.as_table()) {
+      if (auto r = ApplyTable(*sub, key, c); !r) return r;
+      continue;
+    }
+    if (auto r = ApplyKey(key, node, c); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> ApplyTomlConfig(const std::string& path, ServerConfig& config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot read configuration " + path + ": " + std::string(e.description()));
+  }
+  return ApplyTable(table, "", config);
+}
+
+Result<std::pair<std::string, std::uint16_t>> ParseHostPort(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Fail(ErrorCode::kInvalidArgument, "expected HOST:PORT, got '" + text + "'");
+  auto port = ParseUint(std::string_view(text).substr(colon + 1));
+  if (!port || *port > 65535) return Fail(ErrorCode::kInvalidArgument, "bad port in '" + text + "'");
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, static_cast<std::uint16_t>(*port));
+}
+
+}  // namespace vg

@@ -1,0 +1,37 @@
+// ServerConfig: every setting of `voxelgate serve`, with its embedded default.
+// Sources, lowest to highest precedence: defaults, TOML file (--config), flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace vg {
+
+enum class ConflictPolicy { kReject, kReplace };
+
+struct ServerConfig {
+  std::string data_dir = "./var";
+  std::string listen = "127.0.0.1:8080";
+  int http_threads = 0;                           // 0: sized to the machine
+  std::uint64_t max_header_bytes = 16 * 1024;     // request line + headers
+  std::uint64_t max_body_bytes = 4ull << 30;      // one request body
+  std::uint64_t max_instance_bytes = 512ull << 20;  // one DICOM instance in a STOW part
+  int request_timeout_s = 300;                    // whole request, headers to last byte
+  int idle_timeout_s = 60;                        // keep-alive wait between requests
+  bool fsync = true;                              // durable acknowledgements
+  ConflictPolicy on_conflict = ConflictPolicy::kReject;
+  std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
+  std::string log_level = "info";
+  std::string master_key_file;                    // default: DATA_DIR/keys/master.key
+};
+
+// Applies a TOML document over `config`. Unknown keys are an error, so typos surface.
+Result<void> ApplyTomlConfig(const std::string& path, ServerConfig& config);
+
+// Splits "host:port"; port must be 0..65535.
+Result<std::pair<std::string, std::uint16_t>> ParseHostPort(const std::string& text);
+
+}  // namespace vg

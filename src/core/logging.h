@@ -1,0 +1,18 @@
+// Logging: JSON lines on stderr through spdlog. Messages and fields must never hold
+// patient data (names, IDs, birth dates); UIDs, tenant slugs and sizes are fine.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vg {
+
+void InitLogging(const std::string& level);
+
+// One structured event. `fields_json` is a JSON object body without braces
+// (e.g. "\"status\":200,\"ms\":1.2"), built by the caller with JsonEscape'd values.
+void LogInfo(std::string_view event, std::string_view fields_json = {});
+void LogWarn(std::string_view event, std::string_view fields_json = {});
+void LogError(std::string_view event, std::string_view fields_json = {});
+
+}  // namespace vg

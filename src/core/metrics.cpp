@@ -1,0 +1,63 @@
+#include "core/metrics.h"
+
+#include <fmt/format.h>
+
+namespace vg {
+namespace {
+const double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+Metrics& Metrics::Global() {
+  static Metrics metrics;
+  return metrics;
+}
+
+void Metrics::ObserveRequest(const std::string& route, const std::string& method, int status, double seconds) {
+  std::string route_labels = fmt::format(R"(route="{}",method="{}")", route, method);
+  std::string labels = fmt::format(R"({},status="{}")", route_labels, status);
+  std::lock_guard lock(mutex_);
+  ++requests_[labels];
+  Histogram& h = latency_[route_labels];
+  if (h.buckets.empty()) h.buckets.assign(std::size(kBounds), 0);
+  for (size_t i = 0; i < std::size(kBounds); ++i)
+    if (seconds <= kBounds[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+void Metrics::AddInstancesStored(std::int64_t count, std::int64_t bytes) {
+  instances_stored_ += count;
+  bytes_stored_ += bytes;
+}
+
+void Metrics::AddIngestFailures(std::int64_t count) { ingest_failures_ += count; }
+
+std::string Metrics::Render() const {
+  std::string out;
+  out += "# HELP voxelgate_http_requests_total HTTP requests by route, method and status.\n";
+  out += "# TYPE voxelgate_http_requests_total counter\n";
+  std::lock_guard lock(mutex_);
+  for (const auto& [labels, count] : requests_) out += fmt::format("voxelgate_http_requests_total{{{}}} {}\n", labels, count);
+  out += "# HELP voxelgate_http_request_duration_seconds HTTP request latency by route and method.\n";
+  out += "# TYPE voxelgate_http_request_duration_seconds histogram\n";
+  for (const auto& [labels, h] : latency_) {
+    for (size_t i = 0; i < std::size(kBounds); ++i)
+      out += fmt::format("voxelgate_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels, kBounds[i],
+                         h.buckets[i]);
+    out += fmt::format("voxelgate_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels, h.count);
+    out += fmt::format("voxelgate_http_request_duration_seconds_sum{{{}}} {}\n", labels, h.sum);
+    out += fmt::format("voxelgate_http_request_duration_seconds_count{{{}}} {}\n", labels, h.count);
+  }
+  out += "# HELP voxelgate_instances_stored_total DICOM instances stored since start.\n";
+  out += "# TYPE voxelgate_instances_stored_total counter\n";
+  out += fmt::format("voxelgate_instances_stored_total {}\n", instances_stored_.load());
+  out += "# HELP voxelgate_bytes_stored_total Bytes of DICOM stored since start.\n";
+  out += "# TYPE voxelgate_bytes_stored_total counter\n";
+  out += fmt::format("voxelgate_bytes_stored_total {}\n", bytes_stored_.load());
+  out += "# HELP voxelgate_ingest_failures_total Instances refused at ingest since start.\n";
+  out += "# TYPE voxelgate_ingest_failures_total counter\n";
+  out += fmt::format("voxelgate_ingest_failures_total {}\n", ingest_failures_.load());
+  return out;
+}
+
+}  // namespace vg

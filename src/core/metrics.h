@@ -1,0 +1,36 @@
+// Metrics: process-wide counters and histograms, rendered in the Prometheus text format.
+// Thread-safe and cheap on the hot path (a mutex per observation is fine at HTTP rates).
+// Label values must never hold patient data: route names, methods, status codes only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace vg {
+
+class Metrics {
+ public:
+  static Metrics& Global();
+
+  void ObserveRequest(const std::string& route, const std::string& method, int status, double seconds);
+  void AddInstancesStored(std::int64_t count, std::int64_t bytes);
+  void AddIngestFailures(std::int64_t count);
+  std::string Render() const;
+
+ private:
+  struct Histogram {
+    std::vector<std::uint64_t> buckets;  // cumulative counts per bound
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> requests_;  // label set -> count
+  std::map<std::string, Histogram> latency_;       // label set -> histogram
+  std::atomic<std::int64_t> instances_stored_{0}, bytes_stored_{0}, ingest_failures_{0};
+};
+
+}  // namespace vg

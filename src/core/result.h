@@ -1,0 +1,45 @@
+// Result<T>: the return type of every operation that can fail in an expected way.
+// Error carries a stable code, a message safe to show a client, and an internal
+// detail for logs. Neither message may hold patient data.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace vg {
+
+enum class ErrorCode {
+  kInvalidArgument,   // malformed input from the caller
+  kUnauthenticated,   // no or bad credentials
+  kForbidden,         // authenticated, not allowed
+  kNotFound,          // absent, or not visible to this tenant
+  kConflict,          // state clash (e.g. different object under the same UID)
+  kTooLarge,          // a size limit was hit
+  kUnsupported,       // valid, but a representation we do not provide (HTTP 406/415)
+  kResourceExhausted, // out of storage, too many connections
+  kUnavailable,       // try again later
+  kTimeout,           // a time limit was hit
+  kInternal,          // a bug or an environment failure
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string public_message;  // shown to the client
+  std::string detail;          // logged only; never patient data either
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+inline std::unexpected<Error> Fail(ErrorCode code, std::string public_message,
+                                   std::string detail = {}) {
+  return std::unexpected(Error{code, std::move(public_message), std::move(detail)});
+}
+
+// Stable, machine-readable names used in JSON error bodies.
+const char* ErrorCodeName(ErrorCode code);
+// One table maps codes to HTTP statuses (DIMSE statuses live with the DIMSE layer).
+int HttpStatusFor(ErrorCode code);
+
+}  // namespace vg

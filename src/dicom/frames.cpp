@@ -1,0 +1,174 @@
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+
+#include "dicom/dcmtk_io.h"
+#include "dicom/dicom.h"
+
+namespace vg::dicom {
+namespace {
+
+constexpr const char* kExplicitLittle = "1.2.840.10008.1.2.1";
+
+std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback) {
+  Sint32 value = 0;
+  if (item.findAndGetSint32(tag, value).good()) return value;
+  return fallback;
+}
+
+Result<void> CheckFrameNumbers(const std::vector<std::int64_t>& frames, std::int64_t count) {
+  for (auto f : frames)
+    if (f < 1 || f > count)
+      return Fail(ErrorCode::kNotFound, "frame " + std::to_string(f) + " does not exist (the instance has " +
+                                            std::to_string(count) + ")");
+  return {};
+}
+
+// Frames of native (uncompressed) pixel data: cut the value at frame boundaries. 1-bit
+// data (binary SEG) is not byte-aligned per frame, so its bits are re-packed.
+Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<std::int64_t>& frames,
+                                            std::int64_t count) {
+  const Uint8* data = nullptr;
+  unsigned long length = 0;
+  DcmElement* element = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, element).bad() || !element)
+    return Fail(ErrorCode::kNotFound, "the instance has no pixel data");
+  if (element->getUint8Array(const_cast<Uint8*&>(data)).bad() || !data) {
+    Uint16* words = nullptr;
+    if (element->getUint16Array(words).bad() || !words)
+      return Fail(ErrorCode::kInvalidArgument, "cannot read the pixel data");
+    data = reinterpret_cast<const Uint8*>(words);
+  }
+  length = element->getLength();
+  const std::int64_t rows = GetLong(ds, DCM_Rows, 0), cols = GetLong(ds, DCM_Columns, 0);
+  const std::int64_t samples = GetLong(ds, DCM_SamplesPerPixel, 1), bits = GetLong(ds, DCM_BitsAllocated, 16);
+  const std::int64_t frame_bits = rows * cols * samples * bits;
+  std::vector<FrameData> out;
+  for (auto f : frames) {
+    std::int64_t bit_offset = (f - 1) * frame_bits;
+    if ((bit_offset + frame_bits + 7) / 8 > static_cast<std::int64_t>(length))
+      return Fail(ErrorCode::kInvalidArgument, "pixel data is shorter than its frames");
+    FrameData frame;
+    frame.transfer_syntax = kExplicitLittle;
+    if (frame_bits % 8 == 0 && bit_offset % 8 == 0) {
+      frame.bytes.assign(reinterpret_cast<const char*>(data) + bit_offset / 8, frame_bits / 8);
+    } else {
+      frame.bytes.assign((frame_bits + 7) / 8, '\0');
+      for (std::int64_t i = 0; i < frame_bits; ++i) {
+        std::int64_t src = bit_offset + i;
+        if (data[src / 8] & (1u << (src % 8))) frame.bytes[i / 8] |= static_cast<char>(1u << (i % 8));
+      }
+    }
+    out.push_back(std::move(frame));
+  }
+  (void)count;
+  return out;
+}
+
+// Compressed frames as stored: fragments grouped by the Basic Offset Table, or one
+// fragment per frame, or all fragments for a single frame.
+Result<std::vector<FrameData>> EncapsulatedFrames(DcmPixelSequence& sequence, const std::vector<std::int64_t>& frames,
+                                                  std::int64_t count, const std::string& ts) {
+  const unsigned long items = sequence.card();
+  if (items < 2) return Fail(ErrorCode::kInvalidArgument, "encapsulated pixel data has no fragments");
+  DcmPixelItem* table = nullptr;
+  sequence.getItem(table, 0);
+  std::vector<std::pair<unsigned long, unsigned long>> ranges;  // [first, last) fragment per frame
+  const unsigned long fragments = items - 1;
+  if (count == 1) {
+    ranges.emplace_back(1, items);
+  } else if (static_cast<std::int64_t>(fragments) == count) {
+    for (unsigned long i = 1; i < items; ++i) ranges.emplace_back(i, i + 1);
+  } else if (table && table->getLength() >= 4 * static_cast<unsigned long>(count)) {
+    Uint8* raw = nullptr;
+    table->getUint8Array(raw);
+    std::vector<Uint32> offsets(count);
+    for (std::int64_t i = 0; i < count; ++i)
+      offsets[i] = raw[4 * i] | (raw[4 * i + 1] << 8) | (raw[4 * i + 2] << 16) | (Uint32(raw[4 * i + 3]) << 24);
+    // Walk the fragments, tracking each one's byte offset after the offset table.
+    std::vector<Uint32> starts;
+    Uint32 position = 0;
+    for (unsigned long i = 1; i < items; ++i) {
+      starts.push_back(position);
+      DcmPixelItem* item = nullptr;
+      sequence.getItem(item, i);
+      position += 8 + item->getLength();
+    }
+    for (std::int64_t f = 0; f < count; ++f) {
+      auto first = std::find(starts.begin(), starts.end(), offsets[f]);
+      Uint32 end = f + 1 < count ? offsets[f + 1] : position;
+      auto last = std::find(starts.begin(), starts.end(), end);
+      if (first == starts.end()) return Fail(ErrorCode::kInvalidArgument, "the basic offset table is inconsistent");
+      ranges.emplace_back(1 + (first - starts.begin()), 1 + (last - starts.begin()));
+    }
+  } else {
+    return Fail(ErrorCode::kUnsupported, "frames of this compressed instance cannot be separated as stored");
+  }
+  std::vector<FrameData> out;
+  for (auto f : frames) {
+    FrameData frame;
+    frame.transfer_syntax = ts;
+    for (unsigned long i = ranges[f - 1].first; i < ranges[f - 1].second; ++i) {
+      DcmPixelItem* item = nullptr;
+      sequence.getItem(item, i);
+      Uint8* raw = nullptr;
+      item->getUint8Array(raw);
+      if (raw) frame.bytes.append(reinterpret_cast<const char*>(raw), item->getLength());
+    }
+    out.push_back(std::move(frame));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<FrameData>> ExtractFrames(std::string_view file, const std::vector<std::int64_t>& frames,
+                                             bool allow_compressed) {
+  auto loaded = LoadFromMemory(file);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  if (!ds.tagExists(DCM_PixelData)) return Fail(ErrorCode::kNotFound, "the instance has no pixel data");
+  const std::int64_t count = GetLong(ds, DCM_NumberOfFrames, 1);
+  if (auto r = CheckFrameNumbers(frames, count); !r) return std::unexpected(r.error());
+  DcmXfer xfer(loaded->xfer);
+  if (!xfer.isEncapsulated()) return NativeFrames(ds, frames, count);
+  if (allow_compressed) {
+    DcmElement* element = nullptr;
+    ds.findAndGetElement(DCM_PixelData, element);
+    DcmPixelSequence* sequence = nullptr;
+    if (static_cast<DcmPixelData*>(element)->getEncapsulatedRepresentation(loaded->xfer, nullptr, sequence).good() &&
+        sequence) {
+      auto as_stored = EncapsulatedFrames(*sequence, frames, count, loaded->transfer_syntax_uid);
+      if (as_stored || as_stored.error().code != ErrorCode::kUnsupported) return as_stored;
+    }
+  }
+  if (ds.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+      !ds.canWriteXfer(EXS_LittleEndianExplicit)) {
+    return Fail(ErrorCode::kUnsupported,
+                std::string("this server cannot decode ") + xfer.getXferName() + "; ask for the frames as stored");
+  }
+  return NativeFrames(ds, frames, count);
+}
+
+Result<std::string> ExtractBulkData(std::string_view file, std::uint16_t group, std::uint16_t element_number) {
+  auto loaded = LoadFromMemory(file);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmElement* element = nullptr;
+  if (loaded->dataset->findAndGetElement(DcmTagKey(group, element_number), element).bad() || !element)
+    return Fail(ErrorCode::kNotFound, "no such bulk data element");
+  if (DcmTagKey(group, element_number) == DCM_PixelData && DcmXfer(loaded->xfer).isEncapsulated()) {
+    // Compressed pixel data as a whole: the concatenated fragments.
+    auto frames = ExtractFrames(file, {1}, true);
+    if (!frames) return std::unexpected(frames.error());
+    return std::move((*frames)[0].bytes);
+  }
+  Uint8* data = nullptr;
+  if (element->getUint8Array(data).bad() || !data) {
+    Uint16* words = nullptr;
+    if (element->getUint16Array(words).bad() || !words) return Fail(ErrorCode::kNotFound, "no such bulk data element");
+    data = reinterpret_cast<Uint8*>(words);
+  }
+  return std::string(reinterpret_cast<const char*>(data), element->getLength());
+}
+
+}  // namespace vg::dicom

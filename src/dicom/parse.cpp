@@ -1,0 +1,176 @@
+#include <dcmtk/dcmdata/dcjson.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <span>
+#include <sstream>
+
+#include "dicom/dcmtk_io.h"
+#include "dicom/dicom.h"
+
+namespace vg::dicom {
+namespace {
+
+// Attributes kept at study level (patient + general study modules) and series level.
+const DcmTagKey kStudyTags[] = {
+    DCM_SpecificCharacterSet, DCM_PatientName, DCM_PatientID, DCM_IssuerOfPatientID, DCM_PatientBirthDate,
+    DCM_PatientSex, DCM_PatientAge, DCM_OtherPatientIDsSequence, DCM_StudyInstanceUID, DCM_StudyDate,
+    DCM_StudyTime, DCM_AccessionNumber, DCM_ReferringPhysicianName, DCM_StudyID, DCM_StudyDescription,
+    DCM_TimezoneOffsetFromUTC, DCM_PatientIdentityRemoved};
+const DcmTagKey kSeriesTags[] = {
+    DCM_SpecificCharacterSet, DCM_Modality, DCM_SeriesInstanceUID, DCM_SeriesNumber, DCM_SeriesDescription,
+    DCM_SeriesDate, DCM_SeriesTime, DCM_BodyPartExamined, DCM_Laterality, DCM_PerformedProcedureStepStartDate,
+    DCM_PerformedProcedureStepStartTime, DCM_RequestAttributesSequence, DCM_FrameOfReferenceUID, DCM_Manufacturer,
+    DCM_ManufacturerModelName, DCM_TimezoneOffsetFromUTC};
+
+bool IsBulkTag(const DcmTagKey& tag) {
+  return tag == DCM_PixelData || tag == DCM_FloatPixelData || tag == DCM_DoubleFloatPixelData ||
+         tag == DCM_EncapsulatedDocument || tag == DCM_WaveformData || tag == DCM_SpectroscopyData ||
+         (tag.getGroup() >= 0x6000 && tag.getGroup() <= 0x601E && tag.getElement() == 0x3000);
+}
+
+class BulkUriFormat final : public DcmJsonFormatCompact {
+ public:
+  explicit BulkUriFormat(std::string base) : DcmJsonFormatCompact(OFFalse), base_(std::move(base)) {}
+  OFBool asBulkDataURI(const DcmTagKey& tag, OFString& uri) override {
+    if (!IsBulkTag(tag)) return OFFalse;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%04X%04X", tag.getGroup(), tag.getElement());
+    uri = (base_ + hex).c_str();
+    return OFTrue;
+  }
+ private:
+  std::string base_;
+};
+
+Result<std::string> ToJson(DcmItem& item, DcmJsonFormat& format) {
+  std::ostringstream out;
+  OFCondition cond = item.writeJson(out, format);
+  if (cond.bad()) return Fail(ErrorCode::kInvalidArgument, std::string("cannot express the dataset as DICOM JSON: ") + cond.text());
+  std::string json = out.str();
+  // DcmItem::writeJson writes members only; wrap them as one object.
+  if (json.empty() || json.front() != '{') json = "{" + json + "}";
+  return json;
+}
+
+Result<std::string> SubsetJson(DcmDataset& dataset, std::span<const DcmTagKey> tags) {
+  DcmDataset subset;
+  for (const auto& tag : tags) {
+    DcmElement* element = nullptr;
+    if (dataset.findAndGetElement(tag, element).good() && element)
+      subset.insert(static_cast<DcmElement*>(element->clone()), true);
+  }
+  DcmJsonFormatCompact format(OFFalse);
+  return ToJson(subset, format);
+}
+
+std::optional<std::int64_t> GetInt(DcmItem& item, const DcmTagKey& tag) {
+  Sint32 value = 0;
+  if (item.findAndGetSint32(tag, value).good()) return value;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void Initialize() {
+  OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+  DJDecoderRegistration::registerCodecs();
+  DJLSDecoderRegistration::registerCodecs();
+  DcmRLEDecoderRegistration::registerCodecs();
+}
+
+bool IsValidUid(std::string_view uid) {
+  if (uid.empty() || uid.size() > 64 || uid.front() == '.' || uid.back() == '.') return false;
+  char previous = '.';
+  for (char c : uid) {
+    if (c == '.') {
+      if (previous == '.') return false;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+    previous = c;
+  }
+  return true;
+}
+
+Result<ParsedInstance> ParseInstance(std::string_view bytes, const std::string& fallback_transfer_syntax) {
+  auto loaded = LoadFromMemory(bytes, fallback_transfer_syntax);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+
+  ParsedInstance p;
+  p.sop_class_uid = GetString(ds, DCM_SOPClassUID);
+  p.sop_uid = GetString(ds, DCM_SOPInstanceUID);
+  p.study_uid = GetString(ds, DCM_StudyInstanceUID);
+  p.series_uid = GetString(ds, DCM_SeriesInstanceUID);
+  struct Required { const char* name; const std::string& value; };
+  for (const Required& r : {Required{"SOPClassUID", p.sop_class_uid}, Required{"SOPInstanceUID", p.sop_uid},
+                            Required{"StudyInstanceUID", p.study_uid}, Required{"SeriesInstanceUID", p.series_uid}}) {
+    if (r.value.empty()) return Fail(ErrorCode::kInvalidArgument, std::string("missing ") + r.name);
+    if (!IsValidUid(r.value)) return Fail(ErrorCode::kInvalidArgument, std::string("invalid ") + r.name);
+  }
+  if (loaded->transfer_syntax_uid.empty())
+    return Fail(ErrorCode::kInvalidArgument, "missing TransferSyntaxUID in the file meta information");
+  p.transfer_syntax = loaded->transfer_syntax_uid;
+  p.study_date = GetString(ds, DCM_StudyDate);
+  p.study_time = GetString(ds, DCM_StudyTime);
+  p.modality = GetString(ds, DCM_Modality);
+  p.accession_number = GetString(ds, DCM_AccessionNumber);
+  p.patient_name = GetString(ds, DCM_PatientName);
+  p.patient_id = GetString(ds, DCM_PatientID);
+  p.series_number = GetInt(ds, DCM_SeriesNumber);
+  p.instance_number = GetInt(ds, DCM_InstanceNumber);
+  p.rows = GetInt(ds, DCM_Rows).value_or(0);
+  p.columns = GetInt(ds, DCM_Columns).value_or(0);
+  p.bits_allocated = GetInt(ds, DCM_BitsAllocated).value_or(0);
+  p.frames = ds.tagExists(DCM_PixelData) ? GetInt(ds, DCM_NumberOfFrames).value_or(1) : 0;
+
+  // JSON must be UTF-8. Convert only when the file declares another character set.
+  std::string charset = GetString(ds, DCM_SpecificCharacterSet);
+  if (!charset.empty() && charset != "ISO_IR 192" && charset != "ISO_IR 6") {
+    if (ds.convertToUTF8().bad())
+      return Fail(ErrorCode::kInvalidArgument, "cannot convert the character set '" + charset + "' to UTF-8");
+  }
+
+  auto study = SubsetJson(ds, kStudyTags);
+  if (!study) return std::unexpected(study.error());
+  auto series = SubsetJson(ds, kSeriesTags);
+  if (!series) return std::unexpected(series.error());
+  BulkUriFormat format(std::string(kBulkDataMarker) + "studies/" + p.study_uid + "/series/" + p.series_uid +
+                       "/instances/" + p.sop_uid + "/bulkdata/");
+  auto full = ToJson(ds, format);
+  if (!full) return std::unexpected(full.error());
+  p.study_json = std::move(*study);
+  p.series_json = std::move(*series);
+  p.instance_json = std::move(*full);
+  return p;
+}
+
+std::string TagInfo::Hex() const {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%04X%04X", group, element);
+  return hex;
+}
+
+std::optional<TagInfo> LookupTag(std::string_view keyword_or_hex) {
+  std::string text(keyword_or_hex);
+  DcmTag tag;
+  bool is_hex = text.size() == 8 && text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (is_hex) {
+    unsigned long value = std::stoul(text, nullptr, 16);
+    tag = DcmTag(static_cast<Uint16>(value >> 16), static_cast<Uint16>(value & 0xFFFF));
+  } else if (DcmTag::findTagFromName(text.c_str(), tag).bad()) {
+    return std::nullopt;
+  }
+  TagInfo info;
+  info.group = tag.getGroup();
+  info.element = tag.getElement();
+  info.vr = tag.getVR().getValidVRName();
+  const char* name = tag.getTagName();
+  if (name && std::string_view(name) != DcmTag_ERROR_TagName) info.keyword = name;
+  return info;
+}
+
+}  // namespace vg::dicom

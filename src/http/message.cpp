@@ -1,0 +1,30 @@
+#include "http/message.h"
+
+#include "core/strings.h"
+
+namespace vg::http {
+
+std::string Request::BaseUrl() const {
+  std::string host = Header("host").value_or("localhost");
+  std::string scheme = Header("x-forwarded-proto").value_or("http");
+  return scheme + "://" + host;
+}
+
+Response JsonResponse(int status, std::string json) {
+  Response r;
+  r.status = status;
+  r.Header("Content-Type", "application/json");
+  r.body = std::move(json);
+  return r;
+}
+
+Response ErrorResponse(int status, std::string_view code, std::string_view message) {
+  return JsonResponse(status, "{\"error\":{\"code\":\"" + JsonEscape(code) + "\",\"message\":\"" +
+                                  JsonEscape(message) + "\"}}");
+}
+
+Response ErrorResponse(const Error& error) {
+  return ErrorResponse(HttpStatusFor(error.code), ErrorCodeName(error.code), error.public_message);
+}
+
+}  // namespace vg::http

@@ -1,0 +1,73 @@
+// Request and Response as handlers see them: no Beast types. Request bodies are streamed
+// (Request::body() is a ByteSource); response bodies are a string or a streaming writer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/byte_source.h"
+#include "core/result.h"
+
+namespace vg::http {
+
+// Sink for streamed response bodies.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  virtual Result<void> Write(std::span<const std::uint8_t> data) = 0;
+  Result<void> Write(std::string_view text) {
+    return Write(std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  }
+};
+
+class Request {
+ public:
+  std::string method;
+  std::string path;   // percent-encoded, as received, without the query
+  std::string query;  // raw query string without '?'
+  std::string request_id;
+  std::string remote_address;
+  std::map<std::string, std::string> params;  // path parameters, set by the router
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::optional<std::uint64_t> content_length;
+  ByteSource* body_source = nullptr;  // owned by the server
+
+  std::optional<std::string> Header(std::string_view lower_name) const {
+    for (const auto& [name, value] : headers)
+      if (name == lower_name) return value;
+    return std::nullopt;
+  }
+  ByteSource& body() const { return *body_source; }
+  const std::string& Param(const std::string& name) const { return params.at(name); }
+  // Scheme + host + port as the client addressed us (from the Host header).
+  std::string BaseUrl() const;
+};
+
+class Response {
+ public:
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // When set, called after the headers are sent; `body` is ignored.
+  std::function<Result<void>(BodyWriter&)> stream;
+  std::optional<std::uint64_t> stream_length;  // Content-Length of a streamed body, if known
+  std::string tenant;  // for the access log only
+
+  Response& Header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+Response JsonResponse(int status, std::string json);
+// {"error":{"code":"...","message":"..."}} with the status mapped from the code.
+Response ErrorResponse(const Error& error);
+Response ErrorResponse(int status, std::string_view code, std::string_view message);
+
+}  // namespace vg::http

@@ -1,0 +1,50 @@
+#include "http/router.h"
+
+#include "core/strings.h"
+
+namespace vg::http {
+namespace {
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> out;
+  for (auto part : Split(path, '/'))
+    if (!part.empty()) out.emplace_back(part);
+  return out;
+}
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, std::string name, Handler handler) {
+  Route route{std::move(method), pattern, std::move(name), std::move(handler), Segments(pattern)};
+  routes_.push_back(std::move(route));
+}
+
+RouteMatch Router::Match(Request& request) const {
+  std::vector<std::string> segments;
+  for (auto raw : Segments(request.path)) {
+    auto decoded = PercentDecode(raw);
+    if (!decoded) return {};
+    segments.push_back(std::move(*decoded));
+  }
+  RouteMatch result;
+  for (const auto& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    std::map<std::string, std::string> params;
+    bool ok = true;
+    for (size_t i = 0; i < segments.size() && ok; ++i) {
+      const std::string& pattern = route.segments[i];
+      if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}')
+        params[pattern.substr(1, pattern.size() - 2)] = segments[i];
+      else
+        ok = pattern == segments[i];
+    }
+    if (!ok) continue;
+    result.path_matched = true;
+    if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
+      request.params = std::move(params);
+      result.route = &route;
+      return result;
+    }
+  }
+  return result;
+}
+
+}  // namespace vg::http

@@ -1,0 +1,39 @@
+// Router: method + path pattern -> handler. Patterns are literal segments and {name}
+// captures ("/dicomweb/studies/{study}/series"). Each route has a stable name used in
+// metrics and logs (never the raw path, which may carry UIDs).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+
+namespace vg::http {
+
+using Handler = std::function<Response(Request&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  std::string name;
+  Handler handler;
+  std::vector<std::string> segments;
+};
+
+struct RouteMatch {
+  const Route* route = nullptr;
+  bool path_matched = false;  // some route has this path (for 405 vs 404)
+};
+
+class Router {
+ public:
+  void Add(std::string method, std::string pattern, std::string name, Handler handler);
+  // Fills request.params on a match. Path segments are percent-decoded before capture.
+  RouteMatch Match(Request& request) const;
+  const std::vector<Route>& routes() const { return routes_; }
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace vg::http

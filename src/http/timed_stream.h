@@ -1,0 +1,128 @@
+// TimedStream: a blocking view of a non-blocking socket for Beast's synchronous
+// algorithms (SyncReadStream + SyncWriteStream), with a deadline on reads and a
+// per-operation timeout on writes. Private to http/.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+#include <chrono>
+#include <cerrno>
+
+namespace vg::http {
+
+class TimedStream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  TimedStream(int fd, Clock::time_point read_deadline, std::chrono::milliseconds write_timeout)
+      : fd_(fd), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+    ec = {};
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::mutable_buffer b = *it;
+      if (b.size() == 0) continue;
+      while (true) {
+        ssize_t n = ::recv(fd_, b.data(), b.size(), 0);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) {
+          ec = boost::asio::error::eof;
+          return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          ec = boost::system::error_code(errno, boost::system::system_category());
+          return 0;
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now()).count();
+        if (left <= 0 || !Wait(POLLIN, static_cast<int>(left))) {
+          ec = boost::asio::error::timed_out;
+          return 0;
+        }
+      }
+    }
+    return 0;
+  }
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    boost::system::error_code ec;
+    std::size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    ec = {};
+    iovec iov[16];
+    int count = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && count < 16; ++it) {
+      boost::asio::const_buffer b = *it;
+      if (b.size() == 0) continue;
+      iov[count].iov_base = const_cast<void*>(b.data());
+      iov[count].iov_len = b.size();
+      ++count;
+    }
+    if (count == 0) return 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    while (true) {
+      ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return 0;
+      }
+      if (!Wait(POLLOUT, static_cast<int>(write_timeout_.count()))) {
+        ec = boost::asio::error::timed_out;
+        return 0;
+      }
+    }
+  }
+
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers) {
+    boost::system::error_code ec;
+    std::size_t n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+  // Writes everything or fails.
+  bool WriteAll(const void* data, std::size_t size) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+      boost::system::error_code ec;
+      std::size_t n = write_some(boost::asio::const_buffer(p, size), ec);
+      if (ec) return false;
+      p += n;
+      size -= n;
+    }
+    return true;
+  }
+
+ private:
+  bool Wait(short events, int timeout_ms) {
+    pollfd pfd{fd_, events, 0};
+    while (true) {
+      int rc = ::poll(&pfd, 1, timeout_ms);
+      if (rc > 0) return true;
+      if (rc == 0) return false;
+      if (errno != EINTR) return false;
+    }
+  }
+  int fd_;
+  Clock::time_point read_deadline_;
+  std::chrono::milliseconds write_timeout_;
+};
+
+}  // namespace vg::http

@@ -1,0 +1,44 @@
+#include "services/archive.h"
+
+#include "core/strings.h"
+
+namespace vg::services {
+
+Result<storage::SealedBytes> SealFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
+                                     std::string_view plaintext) {
+  auto key = archive.tenants.DataKey(tenant_id);
+  if (!key) return std::unexpected(key.error());
+  return crypto::Seal(*key, plaintext, context);
+}
+
+Result<std::string> OpenFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
+                            const storage::SealedBytes& sealed) {
+  auto key = archive.tenants.DataKey(tenant_id);
+  if (!key) return std::unexpected(key.error());
+  return crypto::Open(*key, sealed, context);
+}
+
+std::string NormalizeForSearch(std::string_view value) {
+  std::string v(Trim(value));
+  while (!v.empty() && (v.back() == '^' || v.back() == ' ')) v.pop_back();
+  for (char& c : v)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return v;
+}
+
+storage::Digest SearchHash(const crypto::SecretKey& key, std::string_view kind, std::string_view value) {
+  std::string input(kind);
+  input += '\0';
+  input += NormalizeForSearch(value);
+  auto digest = crypto::KeyedHash(key, input);
+  return storage::Digest(digest.begin(), digest.end());
+}
+
+Result<size_t> RecoverInterruptedIngest(Archive& archive) {
+  auto stale = archive.catalog.TakeStaleIntents();
+  if (!stale) return std::unexpected(stale.error());
+  for (const auto& [tenant_id, name] : *stale) (void)archive.blobs.Remove({tenant_id, name});
+  return stale->size();
+}
+
+}  // namespace vg::services

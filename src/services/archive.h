@@ -1,0 +1,34 @@
+// Archive: what the services share: the catalog, the encrypted blob store, the tenant
+// keys and the ingest policy. Built once by the composition root.
+#pragma once
+
+#include "auth/tenants.h"
+#include "core/config.h"
+#include "storage/blob_store.h"
+#include "storage/catalog.h"
+
+namespace vg::services {
+
+struct Archive {
+  storage::Catalog& catalog;
+  storage::BlobStore& blobs;  // encrypting
+  auth::TenantDirectory& tenants;
+  ConflictPolicy on_conflict = ConflictPolicy::kReject;
+  std::uint64_t max_instance_bytes = 512ull << 20;
+};
+
+// Seal/open catalog records with the tenant key, bound to what they describe.
+Result<storage::SealedBytes> SealFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
+                                     std::string_view plaintext);
+Result<std::string> OpenFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
+                            const storage::SealedBytes& sealed);
+
+// Keyed hash of a searchable identifier, normalised so that matching is case-insensitive
+// and ignores trailing empty PN components ("DOE^JOHN^^" == "doe^john").
+storage::Digest SearchHash(const crypto::SecretKey& key, std::string_view kind, std::string_view value);
+std::string NormalizeForSearch(std::string_view value);
+
+// Deletes blobs whose ingest crashed between publish and commit. Run once at start.
+Result<size_t> RecoverInterruptedIngest(Archive& archive);
+
+}  // namespace vg::services

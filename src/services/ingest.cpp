@@ -1,0 +1,208 @@
+#include "services/ingest.h"
+
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "crypto/crypto.h"
+#include "dicom/dicom.h"
+
+namespace vg::services {
+namespace {
+// Index rows wait in memory until the batch commits. Past this many bytes of them, a
+// long request commits what it has so far, keeping memory bounded for any body size.
+constexpr std::size_t kMaxPendingIndexBytes = 64u << 20;
+}  // namespace
+
+struct IngestSession::Pending {
+  std::size_t outcome_index;
+  storage::NewInstance row;
+  storage::StagedBlob blob;
+};
+
+IngestSession::IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid)
+    : archive_(archive), tenant_id_(tenant_id), required_study_uid_(std::move(required_study_uid)) {}
+
+IngestSession::~IngestSession() { Abandon(); }
+
+void IngestSession::AddFailure(int reason, std::string message) {
+  StoreOutcome outcome;
+  outcome.failure_reason = reason;
+  outcome.message = std::move(message);
+  outcomes_.push_back(std::move(outcome));
+}
+
+void IngestSession::Add(std::string_view bytes, const std::string& fallback_transfer_syntax) {
+  StoreOutcome outcome;
+  auto fail = [&](int reason, std::string message) {
+    outcome.failure_reason = reason;
+    outcome.message = std::move(message);
+    outcomes_.push_back(std::move(outcome));
+  };
+  if (bytes.size() > archive_.max_instance_bytes)
+    return fail(kReasonOutOfResources, "instance exceeds limits.max_instance_bytes (" +
+                                           std::to_string(archive_.max_instance_bytes) + " bytes)");
+  auto parsed = dicom::ParseInstance(bytes, fallback_transfer_syntax);
+  if (!parsed) return fail(kReasonCannotUnderstand, parsed.error().public_message);
+  outcome.sop_class_uid = parsed->sop_class_uid;
+  outcome.sop_uid = parsed->sop_uid;
+  outcome.study_uid = parsed->study_uid;
+  outcome.series_uid = parsed->series_uid;
+  if (!required_study_uid_.empty() && parsed->study_uid != required_study_uid_)
+    return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
+
+  auto digest = crypto::Sha256Of(bytes);
+  storage::Digest sha(digest.begin(), digest.end());
+  auto existing = archive_.catalog.FindInstanceDigest(tenant_id_, parsed->sop_uid);
+  if (!existing) return fail(kReasonProcessingFailure, existing.error().public_message);
+  if (*existing) {
+    if (**existing == sha) {
+      outcome.stored = true;
+      outcome.already_stored = true;
+      outcomes_.push_back(std::move(outcome));
+      return;
+    }
+    if (archive_.on_conflict == ConflictPolicy::kReject)
+      return fail(kReasonDuplicate, "a different object is already stored under this SOPInstanceUID");
+  }
+
+  auto search_key = archive_.tenants.SearchKey(tenant_id_);
+  if (!search_key) return fail(kReasonProcessingFailure, search_key.error().public_message);
+  storage::NewInstance row;
+  row.study_uid = parsed->study_uid;
+  row.study_date = parsed->study_date;
+  row.study_time = parsed->study_time;
+  if (!parsed->patient_name.empty()) row.patient_name_hash = SearchHash(*search_key, "PatientName", parsed->patient_name);
+  if (!parsed->patient_id.empty()) row.patient_id_hash = SearchHash(*search_key, "PatientID", parsed->patient_id);
+  if (!parsed->accession_number.empty())
+    row.accession_hash = SearchHash(*search_key, "AccessionNumber", parsed->accession_number);
+  row.series_uid = parsed->series_uid;
+  row.modality = parsed->modality;
+  row.series_number = parsed->series_number;
+  row.sop_uid = parsed->sop_uid;
+  row.sop_class_uid = parsed->sop_class_uid;
+  row.instance_number = parsed->instance_number;
+  row.transfer_syntax = parsed->transfer_syntax;
+  row.rows = parsed->rows;
+  row.columns = parsed->columns;
+  row.bits_allocated = parsed->bits_allocated;
+  row.frames = parsed->frames;
+  row.size = static_cast<std::int64_t>(bytes.size());
+  row.sha256 = sha;
+  row.blob_name = crypto::RandomHexId(16);
+  auto study_attrs = SealFor(archive_, tenant_id_, "study:" + row.study_uid, parsed->study_json);
+  auto series_attrs = SealFor(archive_, tenant_id_, "series:" + row.series_uid, parsed->series_json);
+  auto metadata = SealFor(archive_, tenant_id_, "instance:" + row.sop_uid, parsed->instance_json);
+  if (!study_attrs || !series_attrs || !metadata) return fail(kReasonProcessingFailure, "cannot seal the index record");
+  row.study_attrs = std::move(*study_attrs);
+  row.series_attrs = std::move(*series_attrs);
+  row.metadata = std::move(*metadata);
+
+  MemorySource source(bytes);
+  auto staged = archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
+  if (!staged) {
+    return fail(staged.error().code == ErrorCode::kResourceExhausted ? kReasonOutOfResources
+                                                                      : kReasonProcessingFailure,
+                staged.error().public_message);
+  }
+  pending_bytes_ += row.study_attrs.size() + row.series_attrs.size() + row.metadata.size() + 512;
+  outcomes_.push_back(std::move(outcome));
+  pending_.push_back(Pending{outcomes_.size() - 1, std::move(row), std::move(*staged)});
+  if (pending_bytes_ > kMaxPendingIndexBytes) {
+    if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + r.error().detail + "\"");
+  }
+}
+
+Result<void> IngestSession::Flush() {
+  if (pending_.empty()) return {};
+  std::vector<Pending> batch;
+  batch.swap(pending_);
+  pending_bytes_ = 0;
+  auto fail_all = [&](const Error& error) {
+    std::vector<storage::StagedBlob> blobs;
+    for (auto& p : batch) {
+      outcomes_[p.outcome_index].failure_reason =
+          error.code == ErrorCode::kResourceExhausted ? kReasonOutOfResources : kReasonProcessingFailure;
+      outcomes_[p.outcome_index].message = error.public_message;
+      blobs.push_back(std::move(p.blob));
+    }
+    archive_.blobs.Discard(blobs);
+    return std::unexpected(error);
+  };
+
+  std::vector<std::string> names;
+  std::vector<storage::StagedBlob> blobs;
+  std::vector<storage::NewInstance> rows;
+  for (auto& p : batch) {
+    names.push_back(p.row.blob_name);
+    blobs.push_back(std::move(p.blob));
+    rows.push_back(std::move(p.row));
+  }
+  if (auto r = archive_.catalog.AddBlobIntents(tenant_id_, names); !r) {
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].blob = std::move(blobs[i]);
+    return fail_all(r.error());
+  }
+  if (auto r = archive_.blobs.Publish(blobs); !r) {
+    // Some blobs may be in place already; their intents make the next start remove them.
+    archive_.blobs.Discard(blobs);
+    for (auto& p : batch) {
+      outcomes_[p.outcome_index].failure_reason = kReasonProcessingFailure;
+      outcomes_[p.outcome_index].message = r.error().public_message;
+    }
+    return std::unexpected(r.error());
+  }
+  std::vector<std::string> replaced;
+  auto committed = archive_.catalog.CommitInstances(tenant_id_, rows, archive_.on_conflict == ConflictPolicy::kReplace,
+                                                    replaced);
+  if (!committed) {
+    for (const auto& name : names) (void)archive_.blobs.Remove({tenant_id_, name});
+    for (auto& p : batch) {
+      outcomes_[p.outcome_index].failure_reason = kReasonProcessingFailure;
+      outcomes_[p.outcome_index].message = committed.error().public_message;
+    }
+    return std::unexpected(committed.error());
+  }
+  std::int64_t stored = 0, bytes = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    StoreOutcome& outcome = outcomes_[batch[i].outcome_index];
+    switch ((*committed)[i]) {
+      case storage::CommitOutcome::kStored:
+      case storage::CommitOutcome::kReplaced:
+        outcome.stored = true;
+        ++stored;
+        bytes += rows[i].size;
+        break;
+      case storage::CommitOutcome::kAlreadyStored:  // a concurrent request won the race
+        outcome.stored = true;
+        outcome.already_stored = true;
+        (void)archive_.blobs.Remove({tenant_id_, rows[i].blob_name});
+        break;
+      case storage::CommitOutcome::kConflict:
+        outcome.failure_reason = kReasonDuplicate;
+        outcome.message = "a different object is already stored under this SOPInstanceUID";
+        (void)archive_.blobs.Remove({tenant_id_, rows[i].blob_name});
+        break;
+    }
+  }
+  for (const auto& name : replaced) (void)archive_.blobs.Remove({tenant_id_, name});
+  Metrics::Global().AddInstancesStored(stored, bytes);
+  return {};
+}
+
+Result<std::vector<StoreOutcome>> IngestSession::Finish() {
+  auto flushed = Flush();
+  std::int64_t failures = 0;
+  for (const auto& o : outcomes_) failures += o.stored ? 0 : 1;
+  Metrics::Global().AddIngestFailures(failures);
+  if (!flushed && flushed.error().code != ErrorCode::kResourceExhausted && flushed.error().code != ErrorCode::kInternal)
+    return std::unexpected(flushed.error());
+  if (!flushed) LogError("ingest_commit_failed", "\"detail\":\"" + flushed.error().detail + "\"");
+  return std::move(outcomes_);
+}
+
+void IngestSession::Abandon() {
+  std::vector<storage::StagedBlob> blobs;
+  for (auto& p : pending_) blobs.push_back(std::move(p.blob));
+  pending_.clear();
+  if (!blobs.empty()) archive_.blobs.Discard(blobs);
+}
+
+}  // namespace vg::services

@@ -1,0 +1,59 @@
+// IngestSession: stores a batch of DICOM instances for one tenant, the same way for
+// every entry point (STOW-RS, DIMSE C-STORE, browser upload).
+//
+// Per instance: size check -> parse and validate (DCMTK) -> duplicate check -> seal the
+// index records -> encrypt and stage the blob. Finish(): record blob intents -> publish
+// (fsync, rename) -> index everything in one transaction -> outcomes. Nothing is visible
+// before Finish() returns, and an instance is acknowledged only after it is durable.
+// A bad instance fails alone with a reason; the others are stored.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "services/archive.h"
+
+namespace vg::services {
+
+// DICOM failure reasons (PS3.4 / PS3.18 FailureReason).
+inline constexpr int kReasonProcessingFailure = 0x0110;
+inline constexpr int kReasonDuplicate = 0x0111;
+inline constexpr int kReasonOutOfResources = 0xA700;
+inline constexpr int kReasonNotMatchingStudy = 0xA900;
+inline constexpr int kReasonCannotUnderstand = 0xC000;
+
+struct StoreOutcome {
+  bool stored = false;           // durable and indexed (including "already stored")
+  bool already_stored = false;   // an identical object was there before
+  std::string sop_class_uid, sop_uid, study_uid, series_uid;  // empty when unparsable
+  int failure_reason = 0;        // when !stored
+  std::string message;           // when !stored: the reason, safe to show
+};
+
+class IngestSession {
+ public:
+  IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid = {});
+  ~IngestSession();
+
+  // Takes one instance. `fallback_transfer_syntax` is for bare datasets (DIMSE).
+  void Add(std::string_view bytes, const std::string& fallback_transfer_syntax = {});
+  // Records an instance that failed before it could be read (e.g. over the size limit).
+  void AddFailure(int reason, std::string message);
+  // Makes the batch durable and visible; returns one outcome per Add, in order.
+  Result<std::vector<StoreOutcome>> Finish();
+  // Drops everything staged (the request failed as a whole).
+  void Abandon();
+
+ private:
+  struct Pending;
+  Result<void> Flush();
+  Archive& archive_;
+  std::int64_t tenant_id_;
+  std::string required_study_uid_;
+  std::vector<StoreOutcome> outcomes_;
+  std::vector<Pending> pending_;
+  std::size_t pending_bytes_ = 0;
+};
+
+}  // namespace vg::services

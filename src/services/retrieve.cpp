@@ -1,0 +1,66 @@
+#include "services/retrieve.h"
+
+#include "dicom/dicom.h"
+
+namespace vg::services {
+
+std::string ResolveBulkDataUris(std::string_view json, const std::string& base_url) {
+  const std::string needle = "\"" + std::string(dicom::kBulkDataMarker);
+  std::string out;
+  out.reserve(json.size() + 256);
+  size_t pos = 0;
+  while (true) {
+    size_t hit = json.find(needle, pos);
+    if (hit == std::string_view::npos) break;
+    out.append(json.substr(pos, hit - pos));
+    out += "\"" + base_url + "/";
+    pos = hit + needle.size();
+  }
+  out.append(json.substr(pos));
+  return out;
+}
+
+Result<std::vector<storage::InstanceRow>> Retrieval::Locate(std::int64_t tenant_id, const RetrieveScope& scope,
+                                                            bool with_metadata) {
+  storage::InstanceFilter filter;
+  filter.study_uids = {scope.study_uid};
+  if (!scope.series_uid.empty()) filter.series_uids = {scope.series_uid};
+  if (!scope.sop_uid.empty()) filter.sop_uids = {scope.sop_uid};
+  filter.with_metadata = with_metadata;
+  auto rows = archive_.catalog.SearchInstances(tenant_id, filter);
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return Fail(ErrorCode::kNotFound, "no such study, series or instance");
+  return rows;
+}
+
+Result<std::unique_ptr<ByteSource>> Retrieval::Open(std::int64_t tenant_id, const storage::InstanceRow& row) {
+  return archive_.blobs.Get({tenant_id, row.blob_name});
+}
+
+Result<std::string> Retrieval::ReadWhole(std::int64_t tenant_id, const storage::InstanceRow& row) {
+  auto source = Open(tenant_id, row);
+  if (!source) return std::unexpected(source.error());
+  std::string out;
+  out.reserve(static_cast<size_t>(row.size));
+  auto all = ReadAll(**source, static_cast<size_t>(row.size) + 1);
+  if (!all) return std::unexpected(all.error());
+  return all;
+}
+
+Result<std::string> Retrieval::Metadata(std::int64_t tenant_id, const RetrieveScope& scope,
+                                        const std::string& base_url) {
+  auto rows = Locate(tenant_id, scope, true);
+  if (!rows) return std::unexpected(rows.error());
+  std::string out = "[";
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const auto& row = (*rows)[i];
+    auto text = OpenFor(archive_, tenant_id, "instance:" + row.sop_uid, row.metadata);
+    if (!text) return std::unexpected(text.error());
+    if (i) out += ',';
+    out += *text;
+  }
+  out += ']';
+  return ResolveBulkDataUris(out, base_url);
+}
+
+}  // namespace vg::services

@@ -1,0 +1,169 @@
+// Catalog: the index of tenants, tokens, studies, series and instances.
+//
+// Contract (every backend):
+// * Thread-safe; readers never block each other; writes are serialised.
+// * Every method that touches clinic data takes the tenant and filters by it in the
+//   query itself: a UID of another tenant is simply not found.
+// * Patient-identifying values never arrive here in clear: they come sealed (encrypted
+//   with the tenant key) or as keyed hashes, prepared by the services layer.
+// * CommitInstances is one transaction: all rows of the batch become visible together,
+//   or none do.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace vg::storage {
+
+using SealedBytes = std::vector<std::uint8_t>;
+using Digest = std::vector<std::uint8_t>;  // 32 bytes
+
+struct TenantRecord {
+  std::int64_t id = 0;
+  std::string slug;
+  std::string name;
+  SealedBytes wrapped_key;
+  std::int64_t created_at = 0;
+};
+
+struct TokenRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::string name;
+  std::vector<std::string> scopes;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at;
+  std::optional<std::int64_t> revoked_at;
+};
+
+// Everything the index keeps for one new instance.
+struct NewInstance {
+  // study level
+  std::string study_uid;
+  std::string study_date;  // DA, may be empty
+  std::string study_time;  // TM, may be empty
+  Digest patient_name_hash, patient_id_hash, accession_hash;  // keyed hashes (may be empty)
+  SealedBytes study_attrs;   // sealed DICOM JSON of patient + study attributes
+  // series level
+  std::string series_uid;
+  std::string modality;
+  std::optional<std::int64_t> series_number;
+  SealedBytes series_attrs;  // sealed DICOM JSON of series attributes
+  // instance level
+  std::string sop_uid;
+  std::string sop_class_uid;
+  std::optional<std::int64_t> instance_number;
+  std::string transfer_syntax;
+  std::int64_t rows = 0, columns = 0, bits_allocated = 0, frames = 0;
+  std::int64_t size = 0;  // plaintext bytes of the DICOM file
+  Digest sha256;
+  std::string blob_name;
+  SealedBytes metadata;  // sealed DICOM JSON of the whole dataset (bulk data as URIs)
+};
+
+// The outcome of one instance in a commit.
+enum class CommitOutcome { kStored, kAlreadyStored, kConflict, kReplaced };
+
+struct StudyRow {
+  std::int64_t id = 0;
+  std::string study_uid, study_date, study_time;
+  SealedBytes study_attrs;
+  std::vector<std::string> modalities;
+  std::int64_t series_count = 0, instance_count = 0;
+};
+
+struct SeriesRow {
+  std::int64_t id = 0;
+  std::string study_uid, series_uid, modality;
+  std::optional<std::int64_t> series_number;
+  SealedBytes study_attrs, series_attrs;
+  std::int64_t instance_count = 0;
+};
+
+struct InstanceRow {
+  std::int64_t id = 0;
+  std::string study_uid, series_uid, sop_uid, sop_class_uid, transfer_syntax, blob_name;
+  std::optional<std::int64_t> instance_number;
+  std::int64_t rows = 0, columns = 0, bits_allocated = 0, frames = 0, size = 0;
+  SealedBytes study_attrs, series_attrs;  // filled only when asked for
+  SealedBytes metadata;                   // filled only when asked for
+};
+
+struct Range {
+  std::string low, high;  // inclusive; empty = open
+};
+
+// SQL-side filters; the services layer applies the rest after decrypting.
+struct StudyFilter {
+  std::vector<std::string> study_uids;   // empty: any
+  std::optional<Range> study_date, study_time;
+  std::optional<Digest> patient_name_hash, patient_id_hash, accession_hash;
+  std::vector<std::string> modalities;   // ModalitiesInStudy contains any of these
+  std::int64_t limit = -1, offset = 0;   // -1: no limit
+};
+
+struct SeriesFilter {
+  std::vector<std::string> study_uids, series_uids;
+  std::vector<std::string> modalities;
+  std::optional<std::int64_t> series_number;
+  StudyFilter study;  // study-level matches apply too (limit/offset ignored there)
+  std::int64_t limit = -1, offset = 0;
+};
+
+struct InstanceFilter {
+  std::vector<std::string> study_uids, series_uids, sop_uids, sop_class_uids;
+  std::optional<std::int64_t> instance_number;
+  SeriesFilter series;
+  std::int64_t limit = -1, offset = 0;
+  bool with_attrs = false;     // fill study_attrs/series_attrs
+  bool with_metadata = false;  // fill metadata
+};
+
+struct CatalogStats {
+  std::int64_t tenants = 0, studies = 0, series = 0, instances = 0, bytes = 0;
+};
+
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+
+  // Tenants and tokens.
+  virtual Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
+                                            const SealedBytes& wrapped_key) = 0;
+  virtual Result<TenantRecord> FindTenant(const std::string& slug) = 0;
+  virtual Result<TenantRecord> FindTenantById(std::int64_t id) = 0;
+  virtual Result<std::vector<TenantRecord>> ListTenants() = 0;
+  virtual Result<TokenRecord> CreateToken(std::int64_t tenant_id, const std::string& name, const Digest& token_hash,
+                                          const std::vector<std::string>& scopes,
+                                          std::optional<std::int64_t> expires_at) = 0;
+  virtual Result<TokenRecord> FindTokenByHash(const Digest& token_hash) = 0;
+  virtual Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) = 0;
+  virtual Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) = 0;
+
+  // Ingest. Blob intents name blobs about to be published, so that a crash between
+  // publishing and committing can delete them on the next start.
+  virtual Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) = 0;
+  // Returns (tenant_id, blob_name) of every intent left by a crashed run, and forgets them.
+  virtual Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() = 0;
+  // Looks up the digest of a stored instance (empty optional when absent).
+  virtual Result<std::optional<Digest>> FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) = 0;
+  // Indexes a batch in one transaction and clears its intents. `replace` allows a different
+  // object under an existing SOP UID to take its place (the old blob name goes to
+  // `replaced_blobs`). Outcomes are in input order.
+  virtual Result<std::vector<CommitOutcome>> CommitInstances(std::int64_t tenant_id,
+                                                             const std::vector<NewInstance>& batch, bool replace,
+                                                             std::vector<std::string>& replaced_blobs) = 0;
+
+  // Queries.
+  virtual Result<std::vector<StudyRow>> SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) = 0;
+  virtual Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) = 0;
+  virtual Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) = 0;
+
+  virtual Result<CatalogStats> Stats() = 0;
+};
+
+}  // namespace vg::storage

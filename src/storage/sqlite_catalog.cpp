@@ -1,0 +1,537 @@
+#include "storage/sqlite_catalog.h"
+
+#include <chrono>
+
+#include "core/strings.h"
+#include "storage/sqlite_schema.h"
+
+namespace vg::storage {
+namespace {
+
+std::int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string JoinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const auto& s : scopes) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  for (auto part : Split(text, ',')) out.emplace_back(part);
+  return out;
+}
+
+std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i ? ",?" : "?";
+  return out;
+}
+
+// Accumulates WHERE clauses and their parameters in order.
+struct Where {
+  std::string sql;
+  std::vector<std::string> text_params;
+  struct Param {
+    enum Kind { kText, kInt, kBlob } kind;
+    std::string text;
+    std::int64_t number = 0;
+    std::vector<std::uint8_t> blob;
+  };
+  std::vector<Param> params;
+
+  void And(const std::string& clause) { sql += " AND " + clause; }
+  void Text(const std::string& v) { params.push_back({Param::kText, v, 0, {}}); }
+  void Int(std::int64_t v) { params.push_back({Param::kInt, {}, v, {}}); }
+  void Blob(const std::vector<std::uint8_t>& v) { params.push_back({Param::kBlob, {}, 0, v}); }
+  void In(const std::string& column, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    And(column + " IN (" + Placeholders(values.size()) + ")");
+    for (const auto& v : values) Text(v);
+  }
+  void RangeOf(const std::string& column, const std::optional<Range>& range) {
+    if (!range) return;
+    if (!range->low.empty()) { And(column + " >= ?"); Text(range->low); }
+    if (!range->high.empty()) { And(column + " <= ?"); Text(range->high); }
+    And(column + " <> ''");
+  }
+  void BindTo(sql::Stmt& stmt) const {
+    for (const auto& p : params) {
+      if (p.kind == Param::kText) stmt.Bind(p.text);
+      else if (p.kind == Param::kInt) stmt.Bind(p.number);
+      else stmt.Bind(p.blob);
+    }
+  }
+};
+
+void AddStudyClauses(Where& w, const StudyFilter& f, const std::string& s) {
+  w.In(s + ".study_uid", f.study_uids);
+  w.RangeOf(s + ".study_date", f.study_date);
+  w.RangeOf(s + ".study_time", f.study_time);
+  if (f.patient_name_hash) { w.And(s + ".patient_name_hash = ?"); w.Blob(*f.patient_name_hash); }
+  if (f.patient_id_hash) { w.And(s + ".patient_id_hash = ?"); w.Blob(*f.patient_id_hash); }
+  if (f.accession_hash) { w.And(s + ".accession_hash = ?"); w.Blob(*f.accession_hash); }
+  if (!f.modalities.empty()) {
+    w.And("EXISTS (SELECT 1 FROM series m WHERE m.study_id = " + s + ".id AND m.modality IN (" +
+          Placeholders(f.modalities.size()) + "))");
+    for (const auto& m : f.modalities) w.Text(m);
+  }
+}
+
+void AddSeriesClauses(Where& w, const SeriesFilter& f, const std::string& se, const std::string& s) {
+  AddStudyClauses(w, f.study, s);
+  w.In(s + ".study_uid", f.study_uids);
+  w.In(se + ".series_uid", f.series_uids);
+  w.In(se + ".modality", f.modalities);
+  if (f.series_number) { w.And(se + ".series_number = ?"); w.Int(*f.series_number); }
+}
+
+std::string LimitClause(std::int64_t limit, std::int64_t offset) {
+  return " LIMIT " + std::to_string(limit < 0 ? -1 : limit) + " OFFSET " + std::to_string(offset < 0 ? 0 : offset);
+}
+
+TenantRecord ReadTenant(const sql::Stmt& st) {
+  return TenantRecord{st.Int(0), st.Text(1), st.Text(2), st.Blob(3), st.Int(4)};
+}
+
+TokenRecord ReadToken(const sql::Stmt& st) {
+  TokenRecord t;
+  t.id = st.Int(0);
+  t.tenant_id = st.Int(1);
+  t.name = st.Text(2);
+  t.scopes = SplitList(st.Text(3));
+  t.created_at = st.Int(4);
+  t.expires_at = st.OptInt(5);
+  t.revoked_at = st.OptInt(6);
+  return t;
+}
+
+constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at";
+constexpr const char* kTokenColumns = "id, tenant_id, name, scopes, created_at, expires_at, revoked_at";
+
+}  // namespace
+
+class SqliteCatalog::ReaderLease {
+ public:
+  ReaderLease(SqliteCatalog& owner, std::unique_ptr<sql::Db> db) : owner_(owner), db_(std::move(db)) {}
+  ~ReaderLease() {
+    std::lock_guard lock(owner_.readers_mutex_);
+    owner_.idle_readers_.push_back(std::move(db_));
+    owner_.readers_cv_.notify_one();
+  }
+  sql::Db& db() { return *db_; }
+ private:
+  SqliteCatalog& owner_;
+  std::unique_ptr<sql::Db> db_;
+};
+
+SqliteCatalog::SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers)
+    : writer_(std::move(writer)), idle_readers_(std::move(readers)) {}
+
+SqliteCatalog::ReaderLease SqliteCatalog::Reader() {
+  std::unique_lock lock(readers_mutex_);
+  readers_cv_.wait(lock, [&] { return !idle_readers_.empty(); });
+  auto db = std::move(idle_readers_.back());
+  idle_readers_.pop_back();
+  return ReaderLease(*this, std::move(db));
+}
+
+Result<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Open(const std::string& path, bool durable, int readers) {
+  auto writer = sql::Db::Open(path, durable);
+  if (!writer) return std::unexpected(writer.error());
+  if (auto r = MigrateSchema(*writer); !r) return std::unexpected(r.error());
+  std::vector<std::unique_ptr<sql::Db>> pool;
+  for (int i = 0; i < std::max(1, readers); ++i) {
+    auto reader = sql::Db::Open(path, durable);
+    if (!reader) return std::unexpected(reader.error());
+    pool.push_back(std::make_unique<sql::Db>(std::move(*reader)));
+  }
+  return std::unique_ptr<SqliteCatalog>(new SqliteCatalog(std::move(*writer), std::move(pool)));
+}
+
+// ---- tenants and tokens ----
+
+Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const std::string& name,
+                                                 const SealedBytes& wrapped_key) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES(?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(Now());
+  if (auto r = st->Run(); !r) {
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+      return Fail(ErrorCode::kConflict, "tenant '" + slug + "' already exists");
+    return std::unexpected(r.error());
+  }
+  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, Now()};
+}
+
+Result<TenantRecord> SqliteCatalog::FindTenant(const std::string& slug) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(slug);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kNotFound, "no tenant '" + slug + "'");
+  return ReadTenant(*st);
+}
+
+Result<TenantRecord> SqliteCatalog::FindTenantById(std::int64_t id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kNotFound, "no such tenant");
+  return ReadTenant(*st);
+}
+
+Result<std::vector<TenantRecord>> SqliteCatalog::ListTenants() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants ORDER BY slug");
+  if (!st) return std::unexpected(st.error());
+  std::vector<TenantRecord> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(ReadTenant(*st));
+  }
+}
+
+Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, const std::string& name,
+                                               const Digest& token_hash, const std::vector<std::string>& scopes,
+                                               std::optional<std::int64_t> expires_at) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(
+      writer_, "INSERT INTO api_tokens(tenant_id, name, token_hash, scopes, created_at, expires_at) VALUES(?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  std::int64_t now = Now();
+  st->Bind(tenant_id).Bind(name).Bind(token_hash).Bind(JoinScopes(scopes)).Bind(now).Bind(expires_at);
+  if (auto r = st->Run(); !r) {
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+      return Fail(ErrorCode::kConflict, "a token named '" + name + "' already exists in this tenant");
+    return std::unexpected(r.error());
+  }
+  return TokenRecord{sqlite3_last_insert_rowid(writer_.raw()), tenant_id, name, scopes, now, expires_at, std::nullopt};
+}
+
+Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE token_hash = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(token_hash);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown token");
+  return ReadToken(*st);
+}
+
+Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(
+      writer_, "UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND name = ? AND revoked_at IS NULL");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(Now()).Bind(tenant_id).Bind(name);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active token named '" + name + "'");
+  return {};
+}
+
+Result<std::vector<TokenRecord>> SqliteCatalog::ListTokens(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(
+      reader.db(), std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE tenant_id = ? ORDER BY name");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  std::vector<TokenRecord> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(ReadToken(*st));
+  }
+}
+
+// ---- ingest ----
+
+Result<void> SqliteCatalog::AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) {
+  if (blob_names.empty()) return {};
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto st = sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO blob_intents(blob_name, tenant_id, created_at) VALUES(?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  for (const auto& name : blob_names) {
+    st->Reset();
+    st->Bind(name).Bind(tenant_id).Bind(Now());
+    if (auto r = st->Run(); !r) return r;
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<std::pair<std::int64_t, std::string>>> SqliteCatalog::TakeStaleIntents() {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  // An intent whose blob got indexed is not stale (the commit removes intents, but be safe).
+  auto st = sql::Stmt::Prepare(writer_,
+                               "SELECT tenant_id, blob_name FROM blob_intents b WHERE NOT EXISTS "
+                               "(SELECT 1 FROM instances i WHERE i.blob_name = b.blob_name)");
+  if (!st) return std::unexpected(st.error());
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.emplace_back(st->Int(0), st->Text(1));
+  }
+  if (auto r = writer_.Exec("DELETE FROM blob_intents"); !r) return std::unexpected(r.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::optional<Digest>> SqliteCatalog::FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT sha256 FROM instances WHERE tenant_id = ? AND sop_uid = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(sop_uid);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<Digest>();
+  return std::optional<Digest>(st->Blob(0));
+}
+
+Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t tenant_id,
+                                                                  const std::vector<NewInstance>& batch, bool replace,
+                                                                  std::vector<std::string>& replaced_blobs) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto find_study = sql::Stmt::Prepare(writer_, "SELECT id FROM studies WHERE tenant_id = ? AND study_uid = ?");
+  auto add_study = sql::Stmt::Prepare(
+      writer_,
+      "INSERT INTO studies(tenant_id, study_uid, study_date, study_time, patient_name_hash, patient_id_hash, "
+      "accession_hash, attrs, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+  auto find_series = sql::Stmt::Prepare(writer_, "SELECT id FROM series WHERE tenant_id = ? AND series_uid = ?");
+  auto add_series = sql::Stmt::Prepare(
+      writer_, "INSERT INTO series(tenant_id, study_id, series_uid, modality, series_number, attrs) VALUES(?,?,?,?,?,?)");
+  auto find_instance =
+      sql::Stmt::Prepare(writer_, "SELECT id, sha256, blob_name FROM instances WHERE tenant_id = ? AND sop_uid = ?");
+  auto add_instance = sql::Stmt::Prepare(
+      writer_,
+      "INSERT INTO instances(tenant_id, study_id, series_id, sop_uid, sop_class_uid, instance_number, "
+      "transfer_syntax, rows, columns, bits_allocated, frames, size, sha256, blob_name, metadata, created_at) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  auto replace_instance = sql::Stmt::Prepare(
+      writer_,
+      "UPDATE instances SET study_id=?, series_id=?, sop_class_uid=?, instance_number=?, transfer_syntax=?, rows=?, "
+      "columns=?, bits_allocated=?, frames=?, size=?, sha256=?, blob_name=?, metadata=?, created_at=? WHERE id=?");
+  auto drop_intent = sql::Stmt::Prepare(writer_, "DELETE FROM blob_intents WHERE blob_name = ?");
+  for (auto* st : {&find_study, &add_study, &find_series, &add_series, &find_instance, &add_instance,
+                   &replace_instance, &drop_intent})
+    if (!*st) return std::unexpected(st->error());
+
+  auto lookup_or_insert = [&](sql::Stmt& find, auto bind_find, sql::Stmt& insert,
+                              auto bind_insert) -> Result<std::int64_t> {
+    find.Reset();
+    bind_find(find);
+    auto row = find.Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) return find.Int(0);
+    insert.Reset();
+    bind_insert(insert);
+    if (auto r = insert.Run(); !r) return std::unexpected(r.error());
+    return sqlite3_last_insert_rowid(writer_.raw());
+  };
+
+  std::int64_t now = Now();
+  std::vector<CommitOutcome> outcomes;
+  for (const auto& in : batch) {
+    drop_intent->Reset();
+    drop_intent->Bind(in.blob_name);
+    if (auto r = drop_intent->Run(); !r) return std::unexpected(r.error());
+
+    find_instance->Reset();
+    find_instance->Bind(tenant_id).Bind(in.sop_uid);
+    auto existing = find_instance->Step();
+    if (!existing) return std::unexpected(existing.error());
+    std::optional<std::int64_t> existing_id;
+    if (*existing) {
+      if (find_instance->Blob(1) == in.sha256) {
+        outcomes.push_back(CommitOutcome::kAlreadyStored);
+        continue;
+      }
+      if (!replace) {
+        outcomes.push_back(CommitOutcome::kConflict);
+        continue;
+      }
+      existing_id = find_instance->Int(0);
+      replaced_blobs.push_back(find_instance->Text(2));
+    }
+
+    auto study_id = lookup_or_insert(
+        *find_study, [&](sql::Stmt& s) { s.Bind(tenant_id).Bind(in.study_uid); }, *add_study,
+        [&](sql::Stmt& s) {
+          s.Bind(tenant_id).Bind(in.study_uid).Bind(in.study_date).Bind(in.study_time).Bind(in.patient_name_hash)
+              .Bind(in.patient_id_hash).Bind(in.accession_hash).Bind(in.study_attrs).Bind(now);
+        });
+    if (!study_id) return std::unexpected(study_id.error());
+    auto series_id = lookup_or_insert(
+        *find_series, [&](sql::Stmt& s) { s.Bind(tenant_id).Bind(in.series_uid); }, *add_series,
+        [&](sql::Stmt& s) {
+          s.Bind(tenant_id).Bind(*study_id).Bind(in.series_uid).Bind(in.modality).Bind(in.series_number)
+              .Bind(in.series_attrs);
+        });
+    if (!series_id) return std::unexpected(series_id.error());
+
+    sql::Stmt& st = existing_id ? *replace_instance : *add_instance;
+    st.Reset();
+    if (existing_id) {
+      st.Bind(*study_id).Bind(*series_id).Bind(in.sop_class_uid).Bind(in.instance_number).Bind(in.transfer_syntax)
+          .Bind(in.rows).Bind(in.columns).Bind(in.bits_allocated).Bind(in.frames).Bind(in.size).Bind(in.sha256)
+          .Bind(in.blob_name).Bind(in.metadata).Bind(now).Bind(*existing_id);
+    } else {
+      st.Bind(tenant_id).Bind(*study_id).Bind(*series_id).Bind(in.sop_uid).Bind(in.sop_class_uid)
+          .Bind(in.instance_number).Bind(in.transfer_syntax).Bind(in.rows).Bind(in.columns).Bind(in.bits_allocated)
+          .Bind(in.frames).Bind(in.size).Bind(in.sha256).Bind(in.blob_name).Bind(in.metadata).Bind(now);
+    }
+    if (auto r = st.Run(); !r) return std::unexpected(r.error());
+    outcomes.push_back(existing_id ? CommitOutcome::kReplaced : CommitOutcome::kStored);
+  }
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return outcomes;
+}
+
+// ---- queries ----
+
+Result<std::vector<StudyRow>> SqliteCatalog::SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) {
+  Where w;
+  w.sql = " WHERE s.tenant_id = ?";
+  w.Int(tenant_id);
+  AddStudyClauses(w, filter, "s");
+  std::string sql =
+      "SELECT s.id, s.study_uid, s.study_date, s.study_time, s.attrs, "
+      "(SELECT group_concat(DISTINCT modality) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT count(*) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT count(*) FROM instances i WHERE i.study_id = s.id) FROM studies s" +
+      w.sql + " ORDER BY s.study_date DESC, s.study_time DESC, s.id" + LimitClause(filter.limit, filter.offset);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), sql);
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  std::vector<StudyRow> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    StudyRow r;
+    r.id = st->Int(0);
+    r.study_uid = st->Text(1);
+    r.study_date = st->Text(2);
+    r.study_time = st->Text(3);
+    r.study_attrs = st->Blob(4);
+    r.modalities = SplitList(st->Text(5));
+    r.series_count = st->Int(6);
+    r.instance_count = st->Int(7);
+    out.push_back(std::move(r));
+  }
+}
+
+Result<std::vector<SeriesRow>> SqliteCatalog::SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) {
+  Where w;
+  w.sql = " WHERE se.tenant_id = ?";
+  w.Int(tenant_id);
+  AddSeriesClauses(w, filter, "se", "s");
+  std::string sql =
+      "SELECT se.id, s.study_uid, se.series_uid, se.modality, se.series_number, s.attrs, se.attrs, "
+      "(SELECT count(*) FROM instances i WHERE i.series_id = se.id) "
+      "FROM series se JOIN studies s ON s.id = se.study_id" +
+      w.sql + " ORDER BY s.id, se.series_number, se.id" + LimitClause(filter.limit, filter.offset);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), sql);
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  std::vector<SeriesRow> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    SeriesRow r;
+    r.id = st->Int(0);
+    r.study_uid = st->Text(1);
+    r.series_uid = st->Text(2);
+    r.modality = st->Text(3);
+    r.series_number = st->OptInt(4);
+    r.study_attrs = st->Blob(5);
+    r.series_attrs = st->Blob(6);
+    r.instance_count = st->Int(7);
+    out.push_back(std::move(r));
+  }
+}
+
+Result<std::vector<InstanceRow>> SqliteCatalog::SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) {
+  Where w;
+  w.sql = " WHERE i.tenant_id = ?";
+  w.Int(tenant_id);
+  AddSeriesClauses(w, filter.series, "se", "s");
+  w.In("s.study_uid", filter.study_uids);
+  w.In("se.series_uid", filter.series_uids);
+  w.In("i.sop_uid", filter.sop_uids);
+  w.In("i.sop_class_uid", filter.sop_class_uids);
+  if (filter.instance_number) { w.And("i.instance_number = ?"); w.Int(*filter.instance_number); }
+  std::string sql =
+      "SELECT i.id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax, i.blob_name, "
+      "i.instance_number, i.rows, i.columns, i.bits_allocated, i.frames, i.size";
+  sql += filter.with_attrs ? ", s.attrs, se.attrs" : ", NULL, NULL";
+  sql += filter.with_metadata ? ", i.metadata" : ", NULL";
+  sql += " FROM instances i JOIN series se ON se.id = i.series_id JOIN studies s ON s.id = i.study_id" + w.sql +
+         " ORDER BY s.id, se.series_number, se.id, i.instance_number, i.id" + LimitClause(filter.limit, filter.offset);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), sql);
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  std::vector<InstanceRow> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    InstanceRow r;
+    r.id = st->Int(0);
+    r.study_uid = st->Text(1);
+    r.series_uid = st->Text(2);
+    r.sop_uid = st->Text(3);
+    r.sop_class_uid = st->Text(4);
+    r.transfer_syntax = st->Text(5);
+    r.blob_name = st->Text(6);
+    r.instance_number = st->OptInt(7);
+    r.rows = st->Int(8);
+    r.columns = st->Int(9);
+    r.bits_allocated = st->Int(10);
+    r.frames = st->Int(11);
+    r.size = st->Int(12);
+    r.study_attrs = st->Blob(13);
+    r.series_attrs = st->Blob(14);
+    r.metadata = st->Blob(15);
+    out.push_back(std::move(r));
+  }
+}
+
+Result<CatalogStats> SqliteCatalog::Stats() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM studies), "
+                               "(SELECT count(*) FROM series), (SELECT count(*) FROM instances), "
+                               "(SELECT coalesce(sum(size),0) FROM instances)");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  return CatalogStats{st->Int(0), st->Int(1), st->Int(2), st->Int(3), st->Int(4)};
+}
+
+}  // namespace vg::storage

@@ -1,0 +1,58 @@
+// SqliteCatalog: the embedded Catalog backend (SQLite, WAL). One writer connection
+// behind a mutex, a pool of reader connections so searches run in parallel with ingest.
+// Other processes (the admin CLI) may open the same file concurrently.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "storage/catalog.h"
+#include "storage/sqlite_db.h"
+
+namespace vg::storage {
+
+// The schema version this build writes. A newer file is refused; an older one migrated.
+constexpr int kCatalogSchemaVersion = 1;
+
+class SqliteCatalog final : public Catalog {
+ public:
+  static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
+
+  Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
+                                    const SealedBytes& wrapped_key) override;
+  Result<TenantRecord> FindTenant(const std::string& slug) override;
+  Result<TenantRecord> FindTenantById(std::int64_t id) override;
+  Result<std::vector<TenantRecord>> ListTenants() override;
+  Result<TokenRecord> CreateToken(std::int64_t tenant_id, const std::string& name, const Digest& token_hash,
+                                  const std::vector<std::string>& scopes,
+                                  std::optional<std::int64_t> expires_at) override;
+  Result<TokenRecord> FindTokenByHash(const Digest& token_hash) override;
+  Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) override;
+  Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) override;
+
+  Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) override;
+  Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() override;
+  Result<std::optional<Digest>> FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) override;
+  Result<std::vector<CommitOutcome>> CommitInstances(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
+                                                     bool replace, std::vector<std::string>& replaced_blobs) override;
+
+  Result<std::vector<StudyRow>> SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) override;
+  Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) override;
+  Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) override;
+  Result<CatalogStats> Stats() override;
+
+ private:
+  class ReaderLease;
+  SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers);
+  ReaderLease Reader();
+
+  std::mutex write_mutex_;
+  sql::Db writer_;
+  std::mutex readers_mutex_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<sql::Db>> idle_readers_;
+};
+
+}  // namespace vg::storage

@@ -1,0 +1,111 @@
+// Versioned schema migrations of the SQLite catalog. Each entry moves the schema from
+// version N-1 to N; entries are never edited once released, only appended.
+#include "storage/sqlite_schema.h"
+
+#include <string>
+
+namespace vg::storage {
+namespace {
+
+const char* kMigrations[] = {
+    // 1: tenants, tokens, the DICOM index, blob intents.
+    R"sql(
+CREATE TABLE tenants(
+  id INTEGER PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  wrapped_key BLOB NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE api_tokens(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  name TEXT NOT NULL,
+  token_hash BLOB NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  UNIQUE(tenant_id, name));
+CREATE TABLE studies(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_uid TEXT NOT NULL,
+  study_date TEXT NOT NULL,
+  study_time TEXT NOT NULL,
+  patient_name_hash BLOB,
+  patient_id_hash BLOB,
+  accession_hash BLOB,
+  attrs BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE(tenant_id, study_uid));
+CREATE INDEX studies_by_date ON studies(tenant_id, study_date);
+CREATE INDEX studies_by_patient_id ON studies(tenant_id, patient_id_hash);
+CREATE INDEX studies_by_patient_name ON studies(tenant_id, patient_name_hash);
+CREATE TABLE series(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_id INTEGER NOT NULL REFERENCES studies(id),
+  series_uid TEXT NOT NULL,
+  modality TEXT NOT NULL,
+  series_number INTEGER,
+  attrs BLOB NOT NULL,
+  UNIQUE(tenant_id, series_uid));
+CREATE INDEX series_by_study ON series(study_id);
+CREATE TABLE instances(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_id INTEGER NOT NULL REFERENCES studies(id),
+  series_id INTEGER NOT NULL REFERENCES series(id),
+  sop_uid TEXT NOT NULL,
+  sop_class_uid TEXT NOT NULL,
+  instance_number INTEGER,
+  transfer_syntax TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  columns INTEGER NOT NULL,
+  bits_allocated INTEGER NOT NULL,
+  frames INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 BLOB NOT NULL,
+  blob_name TEXT NOT NULL,
+  metadata BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE(tenant_id, sop_uid));
+CREATE INDEX instances_by_series ON instances(series_id, instance_number);
+CREATE INDEX instances_by_study ON instances(study_id);
+CREATE TABLE blob_intents(
+  blob_name TEXT PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+)sql",
+};
+
+}  // namespace
+
+int LatestSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Result<void> MigrateSchema(sql::Db& db) {
+  if (auto r = db.Exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)"); !r) return r;
+  auto tx = sql::Transaction::Begin(db);
+  if (!tx) return std::unexpected(tx.error());
+  auto read = sql::Stmt::Prepare(db, "SELECT version FROM schema_version");
+  if (!read) return std::unexpected(read.error());
+  auto row = read->Step();
+  if (!row) return std::unexpected(row.error());
+  int version = *row ? static_cast<int>(read->Int(0)) : 0;
+  read->Reset();
+  if (version > LatestSchemaVersion()) {
+    return Fail(ErrorCode::kUnsupported,
+                "the catalog has schema version " + std::to_string(version) + ", newer than this voxelgate (" +
+                    std::to_string(LatestSchemaVersion()) + "): upgrade voxelgate or restore a backup");
+  }
+  for (int next = version; next < LatestSchemaVersion(); ++next)
+    if (auto r = db.Exec(kMigrations[next]); !r) return r;
+  if (version != LatestSchemaVersion()) {
+    if (auto r = db.Exec("DELETE FROM schema_version"); !r) return r;
+    if (auto r = db.Exec("INSERT INTO schema_version VALUES(" + std::to_string(LatestSchemaVersion()) + ")"); !r)
+      return r;
+  }
+  return tx->Commit();
+}
+
+}  // namespace vg::storage

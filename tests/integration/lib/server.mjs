@@ -1,0 +1,195 @@
+// Starts the real voxelgate binary on a free loopback port with its own data dir, runs
+// its admin CLI, and stops it (SIGTERM), kills it (SIGKILL) or restarts it.
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { binaryPath, ensureLogDir, makeTempDir, removeTempDir, requireBinary } from './env.mjs';
+import { request } from './http.mjs';
+
+const execFileP = promisify(execFile);
+const live = new Set();
+
+process.on('exit', () => {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {}
+  }
+});
+
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await new Promise((r, j) => {
+    srv.once('listening', r);
+    srv.once('error', j);
+  });
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class VoxelgateServer {
+  // name: used for the log file and the temp dir; args: extra `serve` flags.
+  constructor({ name = 'server', dataDir, args = [], env = {} } = {}) {
+    requireBinary();
+    this.name = name;
+    this.ownsDataDir = !dataDir;
+    this.dataDir = dataDir ?? makeTempDir(name);
+    this.args = args;
+    this.env = env;
+    this.child = null;
+    this.port = null;
+    this.exitInfo = null;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    this.logPath = join(ensureLogDir(), `${name}-${stamp}-${process.pid}.log`);
+  }
+
+  static async start(opts) {
+    const s = new VoxelgateServer(opts);
+    await s.start();
+    return s;
+  }
+
+  get baseUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get dicomweb() {
+    return `${this.baseUrl}/dicomweb`;
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  get running() {
+    return !!this.child && !this.exitInfo;
+  }
+
+  // Starts the server (on a fresh free port) and waits until /readyz answers 200.
+  async start({ port } = {}) {
+    if (this.running) throw new Error('already running');
+    this.port = port ?? (await freePort());
+    const log = openSync(this.logPath, 'a');
+    writeSync(log, `\n=== ${new Date().toISOString()} start ${binaryPath} serve --data-dir ${this.dataDir} --listen 127.0.0.1:${this.port} ${this.args.join(' ')}\n`);
+    const child = spawn(
+      binaryPath,
+      ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args],
+      { stdio: ['ignore', log, log], env: { ...process.env, ...this.env } },
+    );
+    closeSync(log);
+    this.child = child;
+    this.exitInfo = null;
+    live.add(child);
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        live.delete(child);
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+    });
+    child.on('error', (e) => {
+      this.exitInfo = { code: null, signal: null, error: e };
+    });
+    await this.waitReady();
+    return this;
+  }
+
+  async waitReady(timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      if (this.exitInfo) {
+        throw new Error(`voxelgate exited before ready (${JSON.stringify(this.exitInfo)}); log ${this.logPath}:\n${this.logTail()}`);
+      }
+      try {
+        const res = await request(this.baseUrl, { path: '/readyz', timeoutMs: 2000 });
+        if (res.status === 200) return;
+        last = `HTTP ${res.status}`;
+      } catch (e) {
+        last = e.message;
+      }
+      await sleep(100);
+    }
+    throw new Error(`voxelgate not ready after ${timeoutMs} ms (last: ${last}); log ${this.logPath}:\n${this.logTail()}`);
+  }
+
+  logText() {
+    return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
+  }
+
+  logTail(lines = 30) {
+    return this.logText().split('\n').slice(-lines).join('\n');
+  }
+
+  // SIGTERM, then wait for the exit; returns {code, signal}. SIGKILL after timeoutMs.
+  async stop({ timeoutMs = 20_000 } = {}) {
+    if (!this.running) return this.exitInfo;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), timeoutMs);
+    const info = await this.exited;
+    clearTimeout(timer);
+    return info;
+  }
+
+  async kill9() {
+    if (!this.running) return this.exitInfo;
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  async restart(opts) {
+    if (this.running) await this.stop();
+    return this.start(opts);
+  }
+
+  // Stops the server if needed and removes its data dir (when it made one).
+  async dispose() {
+    if (this.running) await this.kill9();
+    if (this.ownsDataDir) removeTempDir(this.dataDir);
+  }
+
+  // /proc/PID/status field in kB (VmHWM, VmRSS, ...).
+  procStatusKb(field) {
+    const s = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const m = s.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    if (!m) throw new Error(`${field} not in /proc/${this.pid}/status`);
+    return Number(m[1]);
+  }
+
+  // Runs `voxelgate admin --data-dir DIR ...args`; returns {stdout, stderr}.
+  async admin(...args) {
+    try {
+      return await execFileP(binaryPath, ['admin', '--data-dir', this.dataDir, ...args], {
+        env: { ...process.env, ...this.env },
+        timeout: 30_000,
+      });
+    } catch (e) {
+      throw new Error(`voxelgate admin ${args.join(' ')} failed (exit ${e.code}): ${e.stderr || e.message}`);
+    }
+  }
+
+  async createTenant(slug, name = `Tenant ${slug}`) {
+    await this.admin('tenant', 'create', slug, '--name', name);
+    return slug;
+  }
+
+  // Returns the bearer token (the one line the command prints).
+  async createToken({ tenant, name, scopes = ['dicomweb:read', 'dicomweb:write'], expiresIn } = {}) {
+    const args = ['token', 'create', '--tenant', tenant, '--name', name ?? `tok-${Math.random().toString(36).slice(2, 10)}`, '--scope', scopes.join(',')];
+    if (expiresIn !== undefined) args.push('--expires-in', String(expiresIn));
+    const { stdout } = await this.admin(...args);
+    const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length !== 1) throw new Error(`token create printed ${lines.length} lines, expected the token alone: ${JSON.stringify(stdout)}`);
+    return lines[0].trim();
+  }
+
+  async revokeToken({ tenant, name }) {
+    await this.admin('token', 'revoke', '--tenant', tenant, '--name', name);
+  }
+}
