@@ -61,6 +61,7 @@ test('kill -9 during a streamed 150-instance STOW loses no acknowledged instance
   );
   const outcome = await inFlight;
   assert.equal(killedAt, 100, 'the kill happened mid-stream');
+  console.log('DEBUG', outcome.err?.message, server.exitInfo);
   assert.ok(outcome.err || outcome.res.status >= 500, `the killed request must not be acknowledged (got HTTP ${outcome.res?.status})`);
   assert.equal(server.exitInfo.signal, 'SIGKILL');
 
