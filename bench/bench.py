@@ -108,6 +108,17 @@ def rnd(x, n=1):
     return None if x is None else round(x, n)
 
 
+def busy_jiffies():
+    """Busy CPU time of the whole machine, in seconds (all cores)."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def own_cpu():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def du_bytes(path):
     total = 0
     for d, _, fs in os.walk(path):
@@ -691,8 +702,11 @@ def report(results):
     log(f"{'-' * w}-+-{'-' * 10}-+-{'-' * 10}-+-{'-' * 6}-+-------------------")
     for r in table:
         log(f"{r['figure'].ljust(w)} | {fmt(r['voxelgate']):>10} | {fmt(r['orthanc']):>10} | "
-            f"{fmt(r['ratio']) if r['ratio'] is not None else '-':>6} | {r['target']}")
+            f"{'-' if r['ratio'] is None else format(r['ratio'], '.2f'):>6} | {r['target']}")
     log("ratio: voxelgate/Orthanc for throughput, Orthanc/voxelgate for latency and RSS (>1 = voxelgate better).")
+    share = results["meta"].get("foreign_cpu_share", 0)
+    log(f"other processes used {100 * share:.0f}% of the machine's CPU during the bench"
+        + (" -- figures are DISTURBED, rerun on an idle machine" if share > 0.05 else " (quiet)"))
     if orc.get("skipped"):
         log(f"Orthanc peer skipped: {orc['skipped']}")
     for name, r in results["servers"].items():
@@ -725,6 +739,7 @@ def main():
     root = os.path.abspath(A.root)
     vbin = os.path.abspath(A.bin or os.path.join(root, "build", "voxelgate"))
     t_start = time.time()
+    busy0, own0 = busy_jiffies(), own_cpu()
     results = {"meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                         "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
                         "runs": A.runs, "per_request": PER_REQ,
@@ -759,7 +774,13 @@ def main():
     finally:
         for srv in servers:
             srv.stop()
-    results["meta"]["seconds"] = round(time.time() - t_start, 1)
+    wall = time.time() - t_start
+    results["meta"]["seconds"] = round(wall, 1)
+    foreign = max(0.0, (busy_jiffies() - busy0) - (own_cpu() - own0))
+    share = foreign / (wall * (os.cpu_count() or 1))
+    results["meta"]["foreign_cpu_s"] = round(foreign, 1)
+    results["meta"]["foreign_cpu_share"] = round(share, 3)
+    results["meta"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     report(results)
     out = os.path.join(root, "build", "bench-results.json")
     with open(out, "w") as fh:

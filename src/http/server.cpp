@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::chrono::milliseconds kWriteTimeout{60'000};
+constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
 // The request body as a ByteSource, pulled through Beast's parser (handles chunked
 // encoding and the body limit).
@@ -207,6 +208,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool ServeOne() {
     const auto started = Clock::now();
     const ServerOptions& opt = server.options;
+    // Beast sizes each read by the buffer's free capacity: without room, a body arrives
+    // in 512-byte reads.
+    if (buffer.capacity() < kReadBufferBytes) buffer.reserve(kReadBufferBytes);
     TimedStream stream(socket.native_handle(), started + std::chrono::seconds(opt.request_timeout_s), kWriteTimeout);
     bhttp::request_parser<bhttp::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(opt.max_header_bytes, UINT32_MAX)));

@@ -1,12 +1,34 @@
 #include "services/ingest.h"
 
+#include <cstring>
+
 #include "core/logging.h"
 #include "core/metrics.h"
+#include "core/strings.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
+#include "storage/folder_blob_store.h"
 
 namespace vg::services {
 namespace {
+
+// True when the stored blob holds exactly `bytes`. Used only when a SOP UID comes again,
+// so the common path needs no content hash at all.
+Result<bool> StoredEquals(Archive& archive, std::int64_t tenant_id, const std::string& blob_name,
+                          std::string_view bytes) {
+  auto source = archive.blobs.Get({tenant_id, blob_name});
+  if (!source) return std::unexpected(source.error());
+  std::vector<std::uint8_t> buffer(256 * 1024);
+  size_t offset = 0;
+  while (true) {
+    auto n = (*source)->Read(buffer);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) return offset == bytes.size();
+    if (offset + *n > bytes.size() || std::memcmp(buffer.data(), bytes.data() + offset, *n) != 0) return false;
+    offset += *n;
+  }
+}
+
 // Index rows wait in memory until the batch commits. Past this many bytes of them, a
 // long request commits what it has so far, keeping memory bounded for any body size.
 constexpr std::size_t kMaxPendingIndexBytes = 64u << 20;
@@ -49,12 +71,16 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
   if (!required_study_uid_.empty() && parsed->study_uid != required_study_uid_)
     return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
 
-  auto digest = crypto::Sha256Of(bytes);
-  storage::Digest sha(digest.begin(), digest.end());
-  auto existing = archive_.catalog.FindInstanceDigest(tenant_id_, parsed->sop_uid);
+  auto existing = archive_.catalog.FindInstance(tenant_id_, parsed->sop_uid);
   if (!existing) return fail(kReasonProcessingFailure, existing.error().public_message);
   if (*existing) {
-    if (**existing == sha) {
+    bool same = false;
+    if ((*existing)->size == static_cast<std::int64_t>(bytes.size())) {
+      auto equal = StoredEquals(archive_, tenant_id_, (*existing)->blob_name, bytes);
+      if (!equal) return fail(kReasonProcessingFailure, equal.error().public_message);
+      same = *equal;
+    }
+    if (same) {
       outcome.stored = true;
       outcome.already_stored = true;
       outcomes_.push_back(std::move(outcome));
@@ -86,8 +112,7 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
   row.bits_allocated = parsed->bits_allocated;
   row.frames = parsed->frames;
   row.size = static_cast<std::int64_t>(bytes.size());
-  row.sha256 = sha;
-  row.blob_name = crypto::RandomHexId(16);
+  row.blob_name = storage::NewBlobName();
   auto study_attrs = SealFor(archive_, tenant_id_, "study:" + row.study_uid, parsed->study_json);
   auto series_attrs = SealFor(archive_, tenant_id_, "series:" + row.series_uid, parsed->series_json);
   auto metadata = SealFor(archive_, tenant_id_, "instance:" + row.sop_uid, parsed->instance_json);
@@ -107,7 +132,7 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
   outcomes_.push_back(std::move(outcome));
   pending_.push_back(Pending{outcomes_.size() - 1, std::move(row), std::move(*staged)});
   if (pending_bytes_ > kMaxPendingIndexBytes) {
-    if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + r.error().detail + "\"");
+    if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + JsonEscape(r.error().detail) + "\"");
   }
 }
 
@@ -149,9 +174,8 @@ Result<void> IngestSession::Flush() {
     }
     return std::unexpected(r.error());
   }
-  std::vector<std::string> replaced;
-  auto committed = archive_.catalog.CommitInstances(tenant_id_, rows, archive_.on_conflict == ConflictPolicy::kReplace,
-                                                    replaced);
+  auto committed =
+      archive_.catalog.CommitInstances(tenant_id_, rows, archive_.on_conflict == ConflictPolicy::kReplace);
   if (!committed) {
     for (const auto& name : names) (void)archive_.blobs.Remove({tenant_id_, name});
     for (auto& p : batch) {
@@ -163,26 +187,31 @@ Result<void> IngestSession::Flush() {
   std::int64_t stored = 0, bytes = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     StoreOutcome& outcome = outcomes_[batch[i].outcome_index];
-    switch ((*committed)[i]) {
-      case storage::CommitOutcome::kStored:
-      case storage::CommitOutcome::kReplaced:
-        outcome.stored = true;
-        ++stored;
-        bytes += rows[i].size;
-        break;
-      case storage::CommitOutcome::kAlreadyStored:  // a concurrent request won the race
+    const storage::CommitResult& result = (*committed)[i];
+    if (result.outcome == storage::CommitOutcome::kExists) {
+      // A concurrent request indexed the same SOP UID first: ours is a duplicate or a conflict.
+      bool same = false;
+      if (result.existing_size == rows[i].size) {
+        auto ours = archive_.blobs.Get({tenant_id_, rows[i].blob_name});
+        auto ours_bytes = ours ? ReadAll(**ours) : Result<std::string>(std::unexpected(ours.error()));
+        if (ours_bytes) same = StoredEquals(archive_, tenant_id_, result.existing_blob, *ours_bytes).value_or(false);
+      }
+      (void)archive_.blobs.Remove({tenant_id_, rows[i].blob_name});
+      if (same) {
         outcome.stored = true;
         outcome.already_stored = true;
-        (void)archive_.blobs.Remove({tenant_id_, rows[i].blob_name});
-        break;
-      case storage::CommitOutcome::kConflict:
+      } else {
         outcome.failure_reason = kReasonDuplicate;
         outcome.message = "a different object is already stored under this SOPInstanceUID";
-        (void)archive_.blobs.Remove({tenant_id_, rows[i].blob_name});
-        break;
+      }
+      continue;
     }
+    if (result.outcome == storage::CommitOutcome::kReplaced && result.existing_blob != rows[i].blob_name)
+      (void)archive_.blobs.Remove({tenant_id_, result.existing_blob});
+    outcome.stored = true;
+    ++stored;
+    bytes += rows[i].size;
   }
-  for (const auto& name : replaced) (void)archive_.blobs.Remove({tenant_id_, name});
   Metrics::Global().AddInstancesStored(stored, bytes);
   return {};
 }
@@ -194,7 +223,7 @@ Result<std::vector<StoreOutcome>> IngestSession::Finish() {
   Metrics::Global().AddIngestFailures(failures);
   if (!flushed && flushed.error().code != ErrorCode::kResourceExhausted && flushed.error().code != ErrorCode::kInternal)
     return std::unexpected(flushed.error());
-  if (!flushed) LogError("ingest_commit_failed", "\"detail\":\"" + flushed.error().detail + "\"");
+  if (!flushed) LogError("ingest_commit_failed", "\"detail\":\"" + JsonEscape(flushed.error().detail) + "\"");
   return std::move(outcomes_);
 }
 

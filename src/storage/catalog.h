@@ -60,13 +60,25 @@ struct NewInstance {
   std::string transfer_syntax;
   std::int64_t rows = 0, columns = 0, bits_allocated = 0, frames = 0;
   std::int64_t size = 0;  // plaintext bytes of the DICOM file
-  Digest sha256;
   std::string blob_name;
   SealedBytes metadata;  // sealed DICOM JSON of the whole dataset (bulk data as URIs)
 };
 
-// The outcome of one instance in a commit.
-enum class CommitOutcome { kStored, kAlreadyStored, kConflict, kReplaced };
+// The outcome of one instance in a commit. kExists: the SOP UID was indexed meanwhile
+// (and replacing was not allowed); the caller compares contents to tell a harmless
+// duplicate from a conflict.
+enum class CommitOutcome { kStored, kReplaced, kExists };
+
+struct CommitResult {
+  CommitOutcome outcome = CommitOutcome::kStored;
+  std::string existing_blob;  // kExists, kReplaced: the blob of the row found
+  std::int64_t existing_size = 0;
+};
+
+struct ExistingInstance {
+  std::string blob_name;
+  std::int64_t size = 0;
+};
 
 struct StudyRow {
   std::int64_t id = 0;
@@ -149,14 +161,13 @@ class Catalog {
   virtual Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) = 0;
   // Returns (tenant_id, blob_name) of every intent left by a crashed run, and forgets them.
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() = 0;
-  // Looks up the digest of a stored instance (empty optional when absent).
-  virtual Result<std::optional<Digest>> FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) = 0;
-  // Indexes a batch in one transaction and clears its intents. `replace` allows a different
-  // object under an existing SOP UID to take its place (the old blob name goes to
-  // `replaced_blobs`). Outcomes are in input order.
-  virtual Result<std::vector<CommitOutcome>> CommitInstances(std::int64_t tenant_id,
-                                                             const std::vector<NewInstance>& batch, bool replace,
-                                                             std::vector<std::string>& replaced_blobs) = 0;
+  // The stored instance under a SOP UID, if any.
+  virtual Result<std::optional<ExistingInstance>> FindInstance(std::int64_t tenant_id, const std::string& sop_uid) = 0;
+  // Indexes a batch in one transaction and clears its intents. With `replace`, a row under
+  // an existing SOP UID is overwritten (kReplaced); otherwise it is left alone (kExists).
+  // Results are in input order.
+  virtual Result<std::vector<CommitResult>> CommitInstances(std::int64_t tenant_id,
+                                                            const std::vector<NewInstance>& batch, bool replace) = 0;
 
   // Queries.
   virtual Result<std::vector<StudyRow>> SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) = 0;

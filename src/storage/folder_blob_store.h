@@ -1,4 +1,4 @@
-// FolderBlobStore: blobs as files under ROOT/t<tenant>/<2 hex>/<name>; staged blobs in
+// FolderBlobStore: blobs as files under ROOT/t<tenant>/<first 8 hex of name>/<name>; staged blobs in
 // ROOT/.tmp. Publish fsyncs each file, renames it into place and fsyncs each directory
 // touched, so an acknowledged blob survives power loss. .tmp is emptied on open.
 #pragma once
@@ -29,5 +29,7 @@ class FolderBlobStore final : public BlobStore {
 };
 
 bool IsValidBlobName(const std::string& name);
+// A fresh blob name: an 8-hex hour stamp then 24 random hex digits.
+std::string NewBlobName();
 
 }  // namespace vg::storage

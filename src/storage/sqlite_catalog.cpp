@@ -296,20 +296,20 @@ Result<std::vector<std::pair<std::int64_t, std::string>>> SqliteCatalog::TakeSta
   return out;
 }
 
-Result<std::optional<Digest>> SqliteCatalog::FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) {
+Result<std::optional<ExistingInstance>> SqliteCatalog::FindInstance(std::int64_t tenant_id,
+                                                                    const std::string& sop_uid) {
   auto reader = Reader();
-  auto st = sql::Stmt::Prepare(reader.db(), "SELECT sha256 FROM instances WHERE tenant_id = ? AND sop_uid = ?");
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT blob_name, size FROM instances WHERE tenant_id = ? AND sop_uid = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(sop_uid);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return std::optional<Digest>();
-  return std::optional<Digest>(st->Blob(0));
+  if (!*row) return std::optional<ExistingInstance>();
+  return std::optional<ExistingInstance>(ExistingInstance{st->Text(0), st->Int(1)});
 }
 
-Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t tenant_id,
-                                                                  const std::vector<NewInstance>& batch, bool replace,
-                                                                  std::vector<std::string>& replaced_blobs) {
+Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t tenant_id,
+                                                                 const std::vector<NewInstance>& batch, bool replace) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -322,16 +322,16 @@ Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t t
   auto add_series = sql::Stmt::Prepare(
       writer_, "INSERT INTO series(tenant_id, study_id, series_uid, modality, series_number, attrs) VALUES(?,?,?,?,?,?)");
   auto find_instance =
-      sql::Stmt::Prepare(writer_, "SELECT id, sha256, blob_name FROM instances WHERE tenant_id = ? AND sop_uid = ?");
+      sql::Stmt::Prepare(writer_, "SELECT id, blob_name, size FROM instances WHERE tenant_id = ? AND sop_uid = ?");
   auto add_instance = sql::Stmt::Prepare(
       writer_,
       "INSERT INTO instances(tenant_id, study_id, series_id, sop_uid, sop_class_uid, instance_number, "
-      "transfer_syntax, rows, columns, bits_allocated, frames, size, sha256, blob_name, metadata, created_at) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "transfer_syntax, rows, columns, bits_allocated, frames, size, blob_name, metadata, created_at) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   auto replace_instance = sql::Stmt::Prepare(
       writer_,
       "UPDATE instances SET study_id=?, series_id=?, sop_class_uid=?, instance_number=?, transfer_syntax=?, rows=?, "
-      "columns=?, bits_allocated=?, frames=?, size=?, sha256=?, blob_name=?, metadata=?, created_at=? WHERE id=?");
+      "columns=?, bits_allocated=?, frames=?, size=?, blob_name=?, metadata=?, created_at=? WHERE id=?");
   auto drop_intent = sql::Stmt::Prepare(writer_, "DELETE FROM blob_intents WHERE blob_name = ?");
   for (auto* st : {&find_study, &add_study, &find_series, &add_series, &find_instance, &add_instance,
                    &replace_instance, &drop_intent})
@@ -351,7 +351,7 @@ Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t t
   };
 
   std::int64_t now = Now();
-  std::vector<CommitOutcome> outcomes;
+  std::vector<CommitResult> outcomes;
   for (const auto& in : batch) {
     drop_intent->Reset();
     drop_intent->Bind(in.blob_name);
@@ -362,17 +362,16 @@ Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t t
     auto existing = find_instance->Step();
     if (!existing) return std::unexpected(existing.error());
     std::optional<std::int64_t> existing_id;
+    CommitResult result;
     if (*existing) {
-      if (find_instance->Blob(1) == in.sha256) {
-        outcomes.push_back(CommitOutcome::kAlreadyStored);
-        continue;
-      }
+      result.existing_blob = find_instance->Text(1);
+      result.existing_size = find_instance->Int(2);
       if (!replace) {
-        outcomes.push_back(CommitOutcome::kConflict);
+        result.outcome = CommitOutcome::kExists;
+        outcomes.push_back(std::move(result));
         continue;
       }
       existing_id = find_instance->Int(0);
-      replaced_blobs.push_back(find_instance->Text(2));
     }
 
     auto study_id = lookup_or_insert(
@@ -394,15 +393,15 @@ Result<std::vector<CommitOutcome>> SqliteCatalog::CommitInstances(std::int64_t t
     st.Reset();
     if (existing_id) {
       st.Bind(*study_id).Bind(*series_id).Bind(in.sop_class_uid).Bind(in.instance_number).Bind(in.transfer_syntax)
-          .Bind(in.rows).Bind(in.columns).Bind(in.bits_allocated).Bind(in.frames).Bind(in.size).Bind(in.sha256)
-          .Bind(in.blob_name).Bind(in.metadata).Bind(now).Bind(*existing_id);
+          .Bind(in.rows).Bind(in.columns).Bind(in.bits_allocated).Bind(in.frames).Bind(in.size).Bind(in.blob_name).Bind(in.metadata).Bind(now).Bind(*existing_id);
     } else {
       st.Bind(tenant_id).Bind(*study_id).Bind(*series_id).Bind(in.sop_uid).Bind(in.sop_class_uid)
           .Bind(in.instance_number).Bind(in.transfer_syntax).Bind(in.rows).Bind(in.columns).Bind(in.bits_allocated)
-          .Bind(in.frames).Bind(in.size).Bind(in.sha256).Bind(in.blob_name).Bind(in.metadata).Bind(now);
+          .Bind(in.frames).Bind(in.size).Bind(in.blob_name).Bind(in.metadata).Bind(now);
     }
     if (auto r = st.Run(); !r) return std::unexpected(r.error());
-    outcomes.push_back(existing_id ? CommitOutcome::kReplaced : CommitOutcome::kStored);
+    result.outcome = existing_id ? CommitOutcome::kReplaced : CommitOutcome::kStored;
+    outcomes.push_back(std::move(result));
   }
   if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
   return outcomes;

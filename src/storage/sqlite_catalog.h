@@ -34,9 +34,9 @@ class SqliteCatalog final : public Catalog {
 
   Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) override;
   Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() override;
-  Result<std::optional<Digest>> FindInstanceDigest(std::int64_t tenant_id, const std::string& sop_uid) override;
-  Result<std::vector<CommitOutcome>> CommitInstances(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
-                                                     bool replace, std::vector<std::string>& replaced_blobs) override;
+  Result<std::optional<ExistingInstance>> FindInstance(std::int64_t tenant_id, const std::string& sop_uid) override;
+  Result<std::vector<CommitResult>> CommitInstances(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
+                                                    bool replace) override;
 
   Result<std::vector<StudyRow>> SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) override;
   Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) override;

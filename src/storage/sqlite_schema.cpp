@@ -65,7 +65,6 @@ CREATE TABLE instances(
   bits_allocated INTEGER NOT NULL,
   frames INTEGER NOT NULL,
   size INTEGER NOT NULL,
-  sha256 BLOB NOT NULL,
   blob_name TEXT NOT NULL,
   metadata BLOB NOT NULL,
   created_at INTEGER NOT NULL,

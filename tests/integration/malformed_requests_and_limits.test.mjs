@@ -2,13 +2,19 @@
 // wrong media type (415), a truncated or non-DICOM part in a batch (fails alone: 202),
 // an oversized header (431) or body (413) naming the limit.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { ACCEPT_DICOM, get, makeSeries, qido, sortedUids, stow, TAGS, wadoParts } from './lib/dicomweb.mjs';
+import { makeTempDir } from './lib/env.mjs';
 import { assertHealthy, startWithTenants } from './lib/fixture.mjs';
-import { bearer, errorBody, request } from './lib/http.mjs';
-import { closingDelimiter, CRLF, multipartBody, newBoundary, partHeader, stowContentType } from './lib/multipart.mjs';
+import { bearer, errorBody, rawExchange, rawHead, request } from './lib/http.mjs';
+import { CRLF, multipartBody, newBoundary, partHeader, stowContentType } from './lib/multipart.mjs';
 
+const execFileP = promisify(execFile);
 const MAX_HEADER = 8192;
 const MAX_BODY = 4_000_000;
 let server;
@@ -31,6 +37,18 @@ async function post(body, contentType, extra = {}) {
   if (contentType) headers['Content-Type'] = contentType;
   if (Buffer.isBuffer(body) && !('Transfer-Encoding' in extra)) headers['Content-Length'] = body.length;
   return request(server.baseUrl, { method: 'POST', path: '/dicomweb/studies', headers, body, timeoutMs: 30_000 });
+}
+
+// A STOW body of 10 512x512 slices (~5.2 MB), over MAX_BODY.
+async function bigBody(patientId, seed) {
+  const s = await makeSeries({ slices: 10, rows: 512, cols: 512, patientId, seed });
+  const b = multipartBody(s.instances.map((i) => i.bytes));
+  assert.ok(b.body.length > MAX_BODY);
+  return b;
+}
+
+function* slices(buf, size) {
+  for (let o = 0; o < buf.length; o += size) yield buf.subarray(o, o + size);
 }
 
 async function nothingStoredFor(patientId) {
@@ -145,10 +163,8 @@ describe('a bad instance in a batch fails alone', () => {
 
 describe('limits', () => {
   test(`a request header over --max-header-bytes ${MAX_HEADER}: 431 naming the limit`, async () => {
-    const res = await request(server.baseUrl, {
-      path: '/dicomweb/studies',
-      headers: { ...bearer(token), 'X-Padding': 'p'.repeat(2 * MAX_HEADER) },
-    });
+    const head = rawHead('GET', '/dicomweb/studies', { ...bearer(token), 'X-Padding': 'p'.repeat(2 * MAX_HEADER) });
+    const res = await rawExchange(server.port, head);
     assert.equal(res.status, 431);
     const e = errorBody(res);
     assert.match(e.message, /header/i);
@@ -158,15 +174,16 @@ describe('limits', () => {
   test('many small headers adding up over the limit: 431', async () => {
     const headers = { ...bearer(token) };
     for (let i = 0; i < 200; i++) headers[`X-H${i}`] = 'v'.repeat(60);
-    const res = await request(server.baseUrl, { path: '/dicomweb/studies', headers });
+    const res = await rawExchange(server.port, rawHead('GET', '/dicomweb/studies', headers));
     assert.equal(res.status, 431);
+    errorBody(res);
     await assertHealthy(server, '431 many headers');
   });
   test(`a body over --max-body-bytes ${MAX_BODY} with Content-Length: 413 naming the limit, nothing stored`, async () => {
-    const s = await makeSeries({ slices: 10, rows: 512, cols: 512, patientId: 'PIDTOOBIG', seed: 56 });
-    const { body, contentType } = multipartBody(s.instances.map((i) => i.bytes));
-    assert.ok(body.length > MAX_BODY);
-    const res = await post(body, contentType);
+    const { body, contentType } = await bigBody('PIDTOOBIG', 56);
+    const head = rawHead('POST', '/dicomweb/studies', { ...bearer(token), 'Content-Type': contentType, 'Content-Length': body.length });
+    // The server may answer from the headers alone; give it the chance before sending.
+    const res = await rawExchange(server.port, head, slices(body, 64 * 1024), { pauseAfterHeadMs: 300 });
     assert.equal(res.status, 413);
     const e = errorBody(res);
     assert.match(e.message, /body|request|large|size/i);
@@ -174,18 +191,31 @@ describe('limits', () => {
     await nothingStoredFor('PIDTOOBIG');
     await assertHealthy(server, '413');
   });
-  test('a chunked body that grows over the limit: 413, nothing stored', async () => {
-    const s = await makeSeries({ slices: 10, rows: 512, cols: 512, patientId: 'PIDTOOBIGCHUNKED', seed: 57 });
-    const { body, contentType } = multipartBody(s.instances.map((i) => i.bytes));
-    async function* chunks() {
-      for (let o = 0; o < body.length; o += 256 * 1024) yield body.subarray(o, o + 256 * 1024);
-    }
-    const res = await request(server.baseUrl, {
-      method: 'POST',
-      path: '/dicomweb/studies',
-      headers: { ...bearer(token), 'Content-Type': contentType, 'Transfer-Encoding': 'chunked' },
-      body: chunks(),
+  for (const [label, extra] of [
+    ['with Expect: 100-continue', []],
+    ['sending the whole body at once (no Expect)', ['-H', 'Expect:']],
+  ]) {
+    test(`curl uploading an oversized body ${label} sees the 413`, async () => {
+      const pid = `PIDTOOBIGCURL${extra.length}`;
+      const { body, contentType } = await bigBody(pid, 58);
+      const dir = makeTempDir('curl413');
+      writeFileSync(join(dir, 'body'), body);
+      const args = ['-sS', '-o', join(dir, 'out'), '-w', '%{http_code}', ...extra, '-H', `Authorization: Bearer ${token}`, '-H', `Content-Type: ${contentType}`, '--data-binary', `@${join(dir, 'body')}`, `${server.dicomweb}/studies`];
+      const { stdout } = await execFileP('curl', args).catch((e) => ({ stdout: `curl failed: ${e.stderr}` }));
+      assert.equal(stdout, '413');
+      assert.match(readFileSync(join(dir, 'out'), 'utf8'), /max.body.bytes|4000000/i);
+      await nothingStoredFor(pid);
+      await assertHealthy(server, `413 curl ${label}`);
     });
+  }
+  test('a chunked body that grows over the limit: 413, nothing stored', async () => {
+    const { body, contentType } = await bigBody('PIDTOOBIGCHUNKED', 57);
+    const chunked = function* () {
+      for (const c of slices(body, 64 * 1024)) yield Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, CRLF]);
+      yield Buffer.from('0\r\n\r\n');
+    };
+    const head = rawHead('POST', '/dicomweb/studies', { ...bearer(token), 'Content-Type': contentType, 'Transfer-Encoding': 'chunked' });
+    const res = await rawExchange(server.port, head, chunked());
     assert.equal(res.status, 413);
     errorBody(res);
     await nothingStoredFor('PIDTOOBIGCHUNKED');

@@ -10,7 +10,7 @@ import { bearer, request } from './lib/http.mjs';
 import { closingDelimiter, CRLF, multipartLength, newBoundary, partHeader, stowContentType } from './lib/multipart.mjs';
 
 const SKIP = process.env.VOXELGATE_SKIP_BIG === '1' ? 'VOXELGATE_SKIP_BIG=1' : false;
-const TARGET_BYTES = 2 * 1024 ** 3;
+const TARGET_BYTES = Number(process.env.VOXELGATE_STREAM_BYTES || 2 * 1024 ** 3); // override to debug
 const RSS_LIMIT_KB = 300 * 1024;
 let server;
 
