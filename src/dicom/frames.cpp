@@ -11,8 +11,8 @@ namespace {
 constexpr const char* kExplicitLittle = "1.2.840.10008.1.2.1";
 
 std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback) {
-  Sint32 value = 0;
-  if (item.findAndGetSint32(tag, value).good()) return value;
+  long value = 0;
+  if (item.findAndGetLongInt(tag, value).good()) return value;
   return fallback;
 }
 

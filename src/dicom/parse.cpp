@@ -66,9 +66,11 @@ Result<std::string> SubsetJson(DcmDataset& dataset, std::span<const DcmTagKey> t
   return ToJson(subset, format);
 }
 
+// findAndGetLongInt reads every integer VR (US, SS, UL, SL, IS); findAndGetSint32
+// would miss Rows and Columns, which are US.
 std::optional<std::int64_t> GetInt(DcmItem& item, const DcmTagKey& tag) {
-  Sint32 value = 0;
-  if (item.findAndGetSint32(tag, value).good()) return value;
+  long value = 0;
+  if (item.findAndGetLongInt(tag, value).good()) return value;
   return std::nullopt;
 }
 

@@ -1,5 +1,6 @@
 // Starts the real voxelgate binary on a free loopback port with its own data dir, runs
-// its admin CLI, and stops it (SIGTERM), kills it (SIGKILL) or restarts it.
+// its admin CLI, and stops it (SIGTERM), kills it (SIGKILL) or restarts it. The server's
+// stderr (JSON log lines) goes to build/test-logs/NAME-*.log, stdout to *.stdout.log.
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
@@ -46,7 +47,8 @@ export class VoxelgateServer {
     this.port = null;
     this.exitInfo = null;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    this.logPath = join(ensureLogDir(), `${name}-${stamp}-${process.pid}.log`);
+    this.logPath = join(ensureLogDir(), `${name}-${stamp}-${process.pid}.log`); // stderr
+    this.stdoutPath = this.logPath.replace(/\.log$/, '.stdout.log');
   }
 
   static async start(opts) {
@@ -76,13 +78,16 @@ export class VoxelgateServer {
     if (this.running) throw new Error('already running');
     this.port = port ?? (await freePort());
     const log = openSync(this.logPath, 'a');
-    writeSync(log, `\n=== ${new Date().toISOString()} start ${binaryPath} serve --data-dir ${this.dataDir} --listen 127.0.0.1:${this.port} ${this.args.join(' ')}\n`);
+    const out = openSync(this.stdoutPath, 'a');
+    const banner = `=== ${new Date().toISOString()} start ${binaryPath} serve --data-dir ${this.dataDir} --listen 127.0.0.1:${this.port} ${this.args.join(' ')}\n`;
+    writeSync(out, banner);
     const child = spawn(
       binaryPath,
       ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args],
-      { stdio: ['ignore', log, log], env: { ...process.env, ...this.env } },
+      { stdio: ['ignore', out, log], env: { ...process.env, ...this.env } },
     );
     closeSync(log);
+    closeSync(out);
     this.child = child;
     this.exitInfo = null;
     live.add(child);
@@ -121,6 +126,10 @@ export class VoxelgateServer {
 
   logText() {
     return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
+  }
+
+  stdoutText() {
+    return existsSync(this.stdoutPath) ? readFileSync(this.stdoutPath, 'utf8') : '';
   }
 
   logTail(lines = 30) {

@@ -1,0 +1,185 @@
+// Ingest, search and retrieval over the real catalog and encrypted store (no HTTP).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "auth/tenants.h"
+#include "services/ingest.h"
+#include "services/queries.h"
+#include "services/retrieve.h"
+#include "storage/encrypting_blob_store.h"
+#include "storage/folder_blob_store.h"
+#include "storage/sqlite_catalog.h"
+#include "synthetic_dicom.h"
+
+namespace vg::services {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ArchiveServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::Initialize();
+    dicom::Initialize();
+    dir_ = fs::temp_directory_path() / ("vg-svc-" + crypto::RandomHexId(6));
+    fs::create_directories(dir_);
+    catalog_ = std::move(*storage::SqliteCatalog::Open((dir_ / "catalog.db").string(), false));
+    tenants_ = std::make_unique<auth::TenantDirectory>(*catalog_, crypto::SecretKey::Generate());
+    auth::TenantDirectory* tenants = tenants_.get();
+    blobs_ = std::make_unique<storage::EncryptingBlobStore>(
+        std::move(*storage::FolderBlobStore::Open((dir_ / "blobs").string(), false)),
+        [tenants](std::int64_t id) { return tenants->DataKey(id); });
+    archive_ = std::make_unique<Archive>(Archive{*catalog_, *blobs_, *tenants_});
+    a_ = tenants_->Create("alpha", "")->id;
+    b_ = tenants_->Create("beta", "")->id;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<StoreOutcome> Store(std::int64_t tenant, const std::vector<std::string>& files,
+                                  const std::string& study = {}) {
+    IngestSession session(*archive_, tenant, study);
+    for (const auto& f : files) session.Add(f);
+    auto outcomes = session.Finish();
+    EXPECT_TRUE(outcomes);
+    return outcomes ? *outcomes : std::vector<StoreOutcome>{};
+  }
+  std::vector<nlohmann::json> Search(std::int64_t tenant, QueryLevel level, const std::string& query) {
+    auto parsed = ParseQidoQuery(level, query);
+    EXPECT_TRUE(parsed);
+    StudyQueries queries(*archive_);
+    auto found = queries.Search(tenant, *parsed, "http://h/dicomweb");
+    EXPECT_TRUE(found) << (found ? "" : found.error().detail);
+    return found ? *found : std::vector<nlohmann::json>{};
+  }
+
+  fs::path dir_;
+  std::unique_ptr<storage::SqliteCatalog> catalog_;
+  std::unique_ptr<auth::TenantDirectory> tenants_;
+  std::unique_ptr<storage::EncryptingBlobStore> blobs_;
+  std::unique_ptr<Archive> archive_;
+  std::int64_t a_ = 0, b_ = 0;
+};
+
+testing::CtSpec Slice(int n, const std::string& name = "DOE^JOHN", const std::string& study = "1.2.826.0.1.3680043.8.498.1") {
+  testing::CtSpec spec;
+  spec.patient_name = name;
+  spec.study_uid = study;
+  spec.series_uid = study + ".1";
+  spec.sop_uid = study + ".1." + std::to_string(n);
+  spec.instance_number = n;
+  return spec;
+}
+
+TEST_F(ArchiveServicesTest, StoredInstanceReadsBackByteIdentical) {
+  std::string file = testing::MakeCt(Slice(1));
+  auto outcomes = Store(a_, {file});
+  ASSERT_EQ(outcomes.size(), 1u);
+  ASSERT_TRUE(outcomes[0].stored) << outcomes[0].message;
+  Retrieval retrieval(*archive_);
+  auto rows = retrieval.Locate(a_, {Slice(1).study_uid, "", ""});
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*retrieval.ReadWhole(a_, rows->front()), file);
+}
+
+TEST_F(ArchiveServicesTest, BadInstanceFailsAloneWithAReason) {
+  std::string good = testing::MakeCt(Slice(1)), other = testing::MakeCt(Slice(2));
+  auto outcomes = Store(a_, {good, "garbage that is not DICOM", other.substr(0, other.size() - 7)});
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_TRUE(outcomes[0].stored);
+  EXPECT_FALSE(outcomes[1].stored);
+  EXPECT_EQ(outcomes[1].failure_reason, kReasonCannotUnderstand);
+  EXPECT_FALSE(outcomes[2].stored);
+  EXPECT_EQ(Search(a_, QueryLevel::kInstance, "").size(), 1u);
+}
+
+TEST_F(ArchiveServicesTest, RestoringIdenticalIsIdempotentAndDifferentIsAConflict) {
+  std::string file = testing::MakeCt(Slice(1));
+  ASSERT_TRUE(Store(a_, {file})[0].stored);
+  auto again = Store(a_, {file});
+  EXPECT_TRUE(again[0].stored);
+  EXPECT_TRUE(again[0].already_stored);
+  testing::CtSpec changed = Slice(1);
+  changed.description = "DIFFERENT";
+  auto conflict = Store(a_, {testing::MakeCt(changed)});
+  EXPECT_FALSE(conflict[0].stored);
+  EXPECT_EQ(conflict[0].failure_reason, kReasonDuplicate);
+  EXPECT_EQ(Search(a_, QueryLevel::kInstance, "").size(), 1u);
+}
+
+TEST_F(ArchiveServicesTest, WrongStudyInUrlFailsTheInstance) {
+  auto outcomes = Store(a_, {testing::MakeCt(Slice(1))}, "1.2.3.999");
+  EXPECT_FALSE(outcomes[0].stored);
+  EXPECT_EQ(outcomes[0].failure_reason, kReasonNotMatchingStudy);
+}
+
+TEST_F(ArchiveServicesTest, OtherTenantSeesNothing) {
+  ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1))})[0].stored);
+  EXPECT_TRUE(Search(b_, QueryLevel::kStudy, "").empty());
+  EXPECT_TRUE(Search(b_, QueryLevel::kInstance, "StudyInstanceUID=" + Slice(1).study_uid).empty());
+  Retrieval retrieval(*archive_);
+  auto rows = retrieval.Locate(b_, {Slice(1).study_uid, "", ""});
+  ASSERT_FALSE(rows);
+  EXPECT_EQ(rows.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ArchiveServicesTest, SearchMatchesEncryptedPatientNamesExactlyAndByWildcard) {
+  ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1, "DOE^JOHN", "1.2.3.1"))})[0].stored);
+  ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1, "ROE^JANE", "1.2.3.2"))})[0].stored);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "PatientName=DOE%5EJOHN").size(), 1u);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "PatientName=doe^john").size(), 1u);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "PatientName=*OE*").size(), 2u);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "PatientName=R*").size(), 1u);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "StudyDescription=CHE*").size(), 2u);
+  EXPECT_EQ(Search(a_, QueryLevel::kStudy, "StudyDescription=HEAD*").size(), 0u);
+}
+
+TEST_F(ArchiveServicesTest, StudyResultsCarryComputedAttributes) {
+  ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1)), testing::MakeCt(Slice(2))})[0].stored);
+  auto studies = Search(a_, QueryLevel::kStudy, "");
+  ASSERT_EQ(studies.size(), 1u);
+  EXPECT_EQ(studies[0]["00201208"]["Value"][0], 2);
+  EXPECT_EQ(studies[0]["00201206"]["Value"][0], 1);
+  EXPECT_EQ(studies[0]["00080061"]["Value"][0], "CT");
+  EXPECT_EQ(studies[0]["00081190"]["Value"][0], "http://h/dicomweb/studies/" + Slice(1).study_uid);
+  auto series = Search(a_, QueryLevel::kSeries, "");
+  EXPECT_EQ(series[0]["00201209"]["Value"][0], 2);
+}
+
+TEST_F(ArchiveServicesTest, InstanceSearchPagesAndIncludesFields) {
+  std::vector<std::string> files;
+  for (int i = 1; i <= 5; ++i) files.push_back(testing::MakeCt(Slice(i)));
+  Store(a_, files);
+  auto page = Search(a_, QueryLevel::kInstance, "limit=2&offset=1");
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0]["00200013"]["Value"][0], 2);
+  auto with_field = Search(a_, QueryLevel::kInstance, "InstanceNumber=3&includefield=PhotometricInterpretation");
+  ASSERT_EQ(with_field.size(), 1u);
+  EXPECT_EQ(with_field[0]["00280004"]["Value"][0], "MONOCHROME2");
+}
+
+TEST_F(ArchiveServicesTest, MetadataResolvesBulkDataUris) {
+  Store(a_, {testing::MakeCt(Slice(1))});
+  Retrieval retrieval(*archive_);
+  auto json = retrieval.Metadata(a_, {Slice(1).study_uid, "", ""}, "http://h/dicomweb");
+  ASSERT_TRUE(json);
+  auto parsed = nlohmann::json::parse(*json);
+  ASSERT_EQ(parsed.size(), 1u);
+  std::string uri = parsed[0]["7FE00010"]["BulkDataURI"];
+  EXPECT_EQ(uri.rfind("http://h/dicomweb/studies/", 0), 0u);
+}
+
+TEST_F(ArchiveServicesTest, CatalogHoldsNoPatientNameInClear) {
+  Store(a_, {testing::MakeCt(Slice(1, "ZZSECRET^PATIENT"))});
+  catalog_.reset();
+  for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(bytes.find("ZZSECRET"), std::string::npos) << entry.path();
+    EXPECT_EQ(bytes.find("PID001"), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace vg::services

@@ -1,0 +1,201 @@
+// One contract suite, run against every BlobStore backend.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "crypto/crypto.h"
+#include "storage/encrypting_blob_store.h"
+#include "storage/folder_blob_store.h"
+
+namespace vg::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Backend {
+  std::string name;
+  std::function<std::unique_ptr<BlobStore>(const std::string& root)> make;
+};
+
+std::unique_ptr<BlobStore> MakeFolder(const std::string& root) { return std::move(*FolderBlobStore::Open(root, true)); }
+
+std::unique_ptr<BlobStore> MakeEncryptingFolder(const std::string& root) {
+  static std::map<std::int64_t, crypto::SecretKey> keys = {{1, crypto::SecretKey::Generate()},
+                                                           {2, crypto::SecretKey::Generate()}};
+  return std::make_unique<EncryptingBlobStore>(MakeFolder(root), [](std::int64_t id) -> Result<crypto::SecretKey> {
+    auto it = keys.find(id);
+    if (it == keys.end()) return Fail(ErrorCode::kNotFound, "no key");
+    return it->second;
+  });
+}
+
+class BlobStoreContract : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    crypto::Initialize();
+    root_ = (fs::temp_directory_path() / ("vg-blobs-" + crypto::RandomHexId(6))).string();
+    store_ = GetParam().make(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  BlobStore& store() { return *store_; }
+  std::string Read(const BlobKey& key) {
+    auto source = store().Get(key);
+    EXPECT_TRUE(source);
+    if (!source) return {};
+    auto all = ReadAll(**source);
+    EXPECT_TRUE(all) << (all ? "" : all.error().detail);
+    return all ? *all : std::string();
+  }
+  std::string root_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+const std::string kName = "0001a2b3c4d5e6f708090a0b";
+
+TEST_P(BlobStoreContract, PutThenGetReturnsTheSameBytes) {
+  MemorySource data("hello blob");
+  ASSERT_TRUE(store().Put({1, kName}, data));
+  EXPECT_EQ(Read({1, kName}), "hello blob");
+}
+
+TEST_P(BlobStoreContract, LargeBlobRoundTripsAcrossChunks) {
+  std::string big(3 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31 + 7);
+  MemorySource data(big);
+  ASSERT_TRUE(store().Put({1, kName}, data));
+  EXPECT_EQ(Read({1, kName}), big);
+}
+
+TEST_P(BlobStoreContract, EmptyBlobRoundTrips) {
+  MemorySource data("");
+  ASSERT_TRUE(store().Put({1, kName}, data));
+  EXPECT_EQ(Read({1, kName}), "");
+}
+
+TEST_P(BlobStoreContract, OtherTenantCannotReadBlob) {
+  MemorySource data("x");
+  ASSERT_TRUE(store().Put({1, kName}, data));
+  auto got = store().Get({2, kName});
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(BlobStoreContract, MissingBlobIsNotFound) {
+  auto got = store().Get({1, kName});
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(BlobStoreContract, StagedBlobIsInvisibleUntilPublished) {
+  MemorySource data("staged");
+  auto staged = store().Stage({1, kName}, data);
+  ASSERT_TRUE(staged);
+  EXPECT_FALSE(store().Get({1, kName}));
+  ASSERT_TRUE(store().Publish(std::span(&*staged, 1)));
+  EXPECT_EQ(Read({1, kName}), "staged");
+}
+
+TEST_P(BlobStoreContract, DiscardedStageLeavesNoFileBehind) {
+  MemorySource data("discard me");
+  auto staged = store().Stage({1, kName}, data);
+  ASSERT_TRUE(staged);
+  store().Discard(std::span(&*staged, 1));
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root_))
+    if (e.is_regular_file()) ++files;
+  EXPECT_EQ(files, 0u);
+  EXPECT_FALSE(store().Get({1, kName}));
+}
+
+TEST_P(BlobStoreContract, RemoveMakesBlobNotFound) {
+  MemorySource data("x");
+  ASSERT_TRUE(store().Put({1, kName}, data));
+  ASSERT_TRUE(store().Remove({1, kName}));
+  EXPECT_FALSE(store().Get({1, kName}));
+  EXPECT_EQ(store().Remove({1, kName}).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(BlobStoreContract, InvalidNamesAreRefused) {
+  MemorySource data("x");
+  EXPECT_FALSE(store().Put({1, "../../etc/passwd"}, data));
+  EXPECT_FALSE(store().Get({1, "../x"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, BlobStoreContract,
+                         ::testing::Values(Backend{"Folder", MakeFolder}, Backend{"EncryptingFolder", MakeEncryptingFolder}),
+                         [](const auto& info) { return info.param.name; });
+
+// Properties of the encrypting decorator itself.
+class EncryptingBlobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::Initialize();
+    root_ = (fs::temp_directory_path() / ("vg-enc-" + crypto::RandomHexId(6))).string();
+    store_ = MakeEncryptingFolder(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  std::string FileOf(const BlobKey& key) {
+    auto folder = FolderBlobStore::Open(root_, false);
+    return (*folder)->PathOf(key);
+  }
+  std::string root_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+TEST_F(EncryptingBlobStoreTest, FileOnDiskHoldsNoPlaintext) {
+  std::string secret = std::string(128, '\0') + "DICM" + "ZZSECRET^PATIENT";
+  MemorySource data(secret);
+  ASSERT_TRUE(store_->Put({1, kName}, data));
+  std::ifstream in(FileOf({1, kName}), std::ios::binary);
+  std::string disk((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(disk.find("DICM"), std::string::npos);
+  EXPECT_EQ(disk.find("ZZSECRET"), std::string::npos);
+}
+
+TEST_F(EncryptingBlobStoreTest, TamperedFileFailsToRead) {
+  MemorySource data(std::string(1000, 'a'));
+  ASSERT_TRUE(store_->Put({1, kName}, data));
+  std::string path = FileOf({1, kName});
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(100);
+  f.put('X');
+  f.close();
+  auto source = store_->Get({1, kName});
+  ASSERT_TRUE(source);
+  EXPECT_FALSE(ReadAll(**source));
+}
+
+TEST_F(EncryptingBlobStoreTest, TruncatedFileFailsToRead) {
+  MemorySource data(std::string(600 * 1024, 'a'));
+  ASSERT_TRUE(store_->Put({1, kName}, data));
+  fs::resize_file(FileOf({1, kName}), 300 * 1024);
+  auto source = store_->Get({1, kName});
+  ASSERT_TRUE(source);
+  EXPECT_FALSE(ReadAll(**source));
+}
+
+TEST_F(EncryptingBlobStoreTest, FileCopiedUnderAnotherNameFailsToRead) {
+  MemorySource data("payload");
+  ASSERT_TRUE(store_->Put({1, kName}, data));
+  const std::string other = "0001ffffffffffffffffffff";
+  fs::create_directories(fs::path(FileOf({1, other})).parent_path());
+  fs::copy_file(FileOf({1, kName}), FileOf({1, other}));
+  auto source = store_->Get({1, other});
+  EXPECT_TRUE(!source || !ReadAll(**source));
+}
+
+TEST(FolderBlobStore, LeftoverStagedFilesAreRemovedOnOpen) {
+  crypto::Initialize();
+  auto root = (fs::temp_directory_path() / ("vg-tmp-" + crypto::RandomHexId(6))).string();
+  fs::create_directories(root + "/.tmp");
+  { std::ofstream(root + "/.tmp/leftover") << "half-written"; }
+  auto store = FolderBlobStore::Open(root, false);
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(fs::is_empty(root + "/.tmp"));
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace vg::storage

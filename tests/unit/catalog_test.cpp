@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "crypto/crypto.h"
+#include "storage/sqlite_catalog.h"
+#include "storage/sqlite_schema.h"
+
+namespace vg::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::Initialize();
+    dir_ = fs::temp_directory_path() / ("vg-cat-" + crypto::RandomHexId(6));
+    fs::create_directories(dir_);
+    path_ = (dir_ / "catalog.db").string();
+    auto opened = SqliteCatalog::Open(path_, false);
+    ASSERT_TRUE(opened) << opened.error().detail;
+    catalog_ = std::move(*opened);
+    a_ = catalog_->CreateTenant("alpha", "Alpha", {1, 2, 3})->id;
+    b_ = catalog_->CreateTenant("beta", "Beta", {4, 5, 6})->id;
+  }
+  void TearDown() override {
+    catalog_.reset();
+    fs::remove_all(dir_);
+  }
+  static NewInstance Instance(const std::string& study, const std::string& series, const std::string& sop,
+                              const std::string& date = "20240102", const std::string& modality = "CT") {
+    NewInstance in;
+    in.study_uid = study;
+    in.study_date = date;
+    in.study_time = "101500";
+    in.series_uid = series;
+    in.modality = modality;
+    in.series_number = 1;
+    in.sop_uid = sop;
+    in.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+    in.instance_number = 1;
+    in.transfer_syntax = "1.2.840.10008.1.2.1";
+    in.size = 100;
+    in.blob_name = "0001" + crypto::RandomHexId(10);
+    in.study_attrs = {1};
+    in.series_attrs = {2};
+    in.metadata = {3};
+    return in;
+  }
+  fs::path dir_;
+  std::string path_;
+  std::unique_ptr<SqliteCatalog> catalog_;
+  std::int64_t a_ = 0, b_ = 0;
+};
+
+TEST_F(CatalogTest, DuplicateTenantSlugIsAConflict) {
+  auto again = catalog_->CreateTenant("alpha", "Again", {1});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+}
+
+TEST_F(CatalogTest, CommittedInstancesAreVisibleOnlyToTheirTenant) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  auto mine = catalog_->SearchStudies(a_, {});
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ((*mine)[0].instance_count, 1);
+  StudyFilter by_uid;
+  by_uid.study_uids = {"1.1"};
+  EXPECT_TRUE(catalog_->SearchStudies(b_, by_uid)->empty());
+  InstanceFilter guess;
+  guess.sop_uids = {"1.1.1.1"};
+  EXPECT_TRUE(catalog_->SearchInstances(b_, guess)->empty());
+  EXPECT_FALSE(catalog_->FindInstance(b_, "1.1.1.1")->has_value());
+}
+
+TEST_F(CatalogTest, SameSopUidInTwoTenantsIsTwoInstances) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  ASSERT_TRUE(catalog_->CommitInstances(b_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  EXPECT_EQ(catalog_->Stats()->instances, 2);
+}
+
+TEST_F(CatalogTest, ExistingSopUidIsReportedNotOverwrittenUnlessReplacing) {
+  auto first = Instance("1.1", "1.1.1", "1.1.1.1");
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {first}, false));
+  auto second = Instance("1.1", "1.1.1", "1.1.1.1");
+  auto result = catalog_->CommitInstances(a_, {second}, false);
+  ASSERT_TRUE(result);
+  EXPECT_EQ((*result)[0].outcome, CommitOutcome::kExists);
+  EXPECT_EQ((*result)[0].existing_blob, first.blob_name);
+  EXPECT_EQ((*catalog_->FindInstance(a_, "1.1.1.1"))->blob_name, first.blob_name);
+  auto replaced = catalog_->CommitInstances(a_, {second}, true);
+  EXPECT_EQ((*replaced)[0].outcome, CommitOutcome::kReplaced);
+  EXPECT_EQ((*catalog_->FindInstance(a_, "1.1.1.1"))->blob_name, second.blob_name);
+}
+
+TEST_F(CatalogTest, StudyFiltersNarrowByDateRangeAndModality) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1", "20200101", "CT"),
+                                             Instance("1.2", "1.2.1", "1.2.1.1", "20210101", "MR"),
+                                             Instance("1.3", "1.3.1", "1.3.1.1", "20220101", "CT")},
+                                        false));
+  StudyFilter range;
+  range.study_date = Range{"20200601", "20221231"};
+  EXPECT_EQ(catalog_->SearchStudies(a_, range)->size(), 2u);
+  StudyFilter ct;
+  ct.modalities = {"CT"};
+  EXPECT_EQ(catalog_->SearchStudies(a_, ct)->size(), 2u);
+  StudyFilter paged;
+  paged.limit = 1;
+  paged.offset = 1;
+  auto page = catalog_->SearchStudies(a_, paged);
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].study_uid, "1.2");  // newest first
+}
+
+TEST_F(CatalogTest, SeriesAndInstanceCountsAreComputed) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1"), Instance("1.1", "1.1.1", "1.1.1.2"),
+                                             Instance("1.1", "1.1.2", "1.1.2.1", "20240102", "SEG")},
+                                        false));
+  auto study = catalog_->SearchStudies(a_, {});
+  ASSERT_EQ(study->size(), 1u);
+  EXPECT_EQ((*study)[0].series_count, 2);
+  EXPECT_EQ((*study)[0].instance_count, 3);
+  EXPECT_EQ((*study)[0].modalities.size(), 2u);
+  auto series = catalog_->SearchSeries(a_, {});
+  ASSERT_EQ(series->size(), 2u);
+}
+
+TEST_F(CatalogTest, StaleIntentsAreReturnedOnceAndCommittedOnesAreNot) {
+  auto committed = Instance("1.1", "1.1.1", "1.1.1.1");
+  ASSERT_TRUE(catalog_->AddBlobIntents(a_, {committed.blob_name, "0001deadbeefdeadbeef"}));
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {committed}, false));
+  auto stale = catalog_->TakeStaleIntents();
+  ASSERT_TRUE(stale);
+  ASSERT_EQ(stale->size(), 1u);
+  EXPECT_EQ((*stale)[0].second, "0001deadbeefdeadbeef");
+  EXPECT_TRUE(catalog_->TakeStaleIntents()->empty());
+}
+
+TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
+  Digest hash(32, 7);
+  ASSERT_TRUE(catalog_->CreateToken(a_, "script", hash, {"dicomweb:read"}, std::nullopt));
+  ASSERT_TRUE(catalog_->RevokeToken(a_, "script"));
+  auto found = catalog_->FindTokenByHash(hash);
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found->revoked_at.has_value());
+  EXPECT_EQ(catalog_->RevokeToken(b_, "script").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(CatalogTest, ReopeningKeepsDataAndSchemaVersion) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  catalog_.reset();
+  auto reopened = SqliteCatalog::Open(path_, false);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ((*reopened)->Stats()->instances, 1);
+}
+
+TEST_F(CatalogTest, NewerSchemaIsRefusedWithAClearMessage) {
+  catalog_.reset();
+  {
+    auto db = sql::Db::Open(path_, false);
+    ASSERT_TRUE(db->Exec("UPDATE schema_version SET version = 999"));
+  }
+  auto refused = SqliteCatalog::Open(path_, false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().public_message.find("newer than this voxelgate"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vg::storage
