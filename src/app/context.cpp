@@ -29,6 +29,14 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   if (!catalog) return std::unexpected(catalog.error());
   ctx->catalog = std::move(*catalog);
   ctx->tenants = std::make_unique<auth::TenantDirectory>(*ctx->catalog, *master);
+  // A wrong master key must stop us here, not surface later as unreadable data.
+  auto all = ctx->tenants->List();
+  if (!all) return std::unexpected(all.error());
+  for (const auto& tenant : *all) {
+    if (!ctx->tenants->DataKey(tenant.id))
+      return Fail(ErrorCode::kForbidden, "the master key " + key_file + " does not unwrap the key of tenant '" +
+                                             tenant.slug + "': it is not the key of this data folder");
+  }
   auto folder = storage::FolderBlobStore::Open(config.data_dir + "/blobs", config.fsync);
   if (!folder) return std::unexpected(folder.error());
   auth::TenantDirectory* tenants = ctx->tenants.get();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,11 @@ struct ParsedInstance {
 // Parses one Part 10 file (or a bare dataset in `fallback_transfer_syntax`, for DIMSE).
 // Failures are kInvalidArgument with a reason a user can act on (no patient data in it).
 Result<ParsedInstance> ParseInstance(std::string_view bytes, const std::string& fallback_transfer_syntax = {});
+
+// Best effort for a file that failed to parse: the SOP class and instance UIDs from its
+// meta header or the readable start of its dataset (empty strings when not found), so a
+// failure report can name the instance.
+std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes);
 
 // True for a syntactically valid UID (digits and dots, <= 64 chars, no empty component).
 bool IsValidUid(std::string_view uid);

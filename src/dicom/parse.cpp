@@ -7,6 +7,8 @@
 #include <span>
 #include <sstream>
 
+#include <dcmtk/dcmdata/dcistrmb.h>
+
 #include "dicom/dcmtk_io.h"
 #include "dicom/dicom.h"
 
@@ -81,6 +83,24 @@ void Initialize() {
   DJDecoderRegistration::registerCodecs();
   DJLSDecoderRegistration::registerCodecs();
   DcmRLEDecoderRegistration::registerCodecs();
+}
+
+std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes) {
+  if (bytes.size() < 132 || bytes.substr(128, 4) != "DICM") return {};
+  DcmFileFormat file;
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  file.transferInit();
+  (void)file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);  // errors expected
+  file.transferEnd();
+  std::string sop_class = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPClassUID);
+  std::string sop_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
+  if (sop_class.empty()) sop_class = GetString(*file.getDataset(), DCM_SOPClassUID);
+  if (sop_uid.empty()) sop_uid = GetString(*file.getDataset(), DCM_SOPInstanceUID);
+  if (!IsValidUid(sop_class)) sop_class.clear();
+  if (!IsValidUid(sop_uid)) sop_uid.clear();
+  return {sop_class, sop_uid};
 }
 
 bool IsValidUid(std::string_view uid) {

@@ -241,6 +241,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
         error = ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
       request.method = "?";
       Finish(stream, request, error, "-", started, false);
+      LingeringClose();
       return false;
     }
 
@@ -300,7 +301,29 @@ struct Connection : std::enable_shared_from_this<Connection> {
       }
       keep = parser.is_done();
     }
-    return Finish(stream, request, response, route_name, started, keep);
+    bool kept = Finish(stream, request, response, route_name, started, keep);
+    if (!kept && !parser.is_done()) LingeringClose();
+    return kept;
+  }
+
+  // After an early answer (an error before the body was read), the client may still be
+  // sending. Closing at once would reset the connection and can destroy the response in
+  // flight; instead stop writing and discard input for a short while.
+  void LingeringClose() {
+    int fd = socket.native_handle();
+    ::shutdown(fd, SHUT_WR);
+    const auto until = Clock::now() + std::chrono::seconds(2);
+    std::uint64_t discarded = 0;
+    char sink[64 * 1024];
+    while (discarded < (64u << 20)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (left <= 0) break;
+      pollfd pfd{fd, POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) break;
+      ssize_t n = ::recv(fd, sink, sizeof sink, 0);
+      if (n <= 0) break;
+      discarded += static_cast<std::uint64_t>(n);
+    }
   }
 
   bool Finish(TimedStream& stream, const Request& request, Response& response, const std::string& route,

@@ -1,6 +1,7 @@
 #include "services/ingest.h"
 
 #include <cstring>
+#include <tuple>
 
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -63,7 +64,10 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
     return fail(kReasonOutOfResources, "instance exceeds limits.max_instance_bytes (" +
                                            std::to_string(archive_.max_instance_bytes) + " bytes)");
   auto parsed = dicom::ParseInstance(bytes, fallback_transfer_syntax);
-  if (!parsed) return fail(kReasonCannotUnderstand, parsed.error().public_message);
+  if (!parsed) {
+    std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
+    return fail(kReasonCannotUnderstand, parsed.error().public_message);
+  }
   outcome.sop_class_uid = parsed->sop_class_uid;
   outcome.sop_uid = parsed->sop_uid;
   outcome.study_uid = parsed->study_uid;

@@ -31,8 +31,10 @@ bool IsRangeVr(std::string_view vr) { return vr == "DA" || vr == "TM" || vr == "
 
 bool MatchOne(std::string_view vr, std::string_view key, std::string_view value) {
   if (vr == "UI") {
-    for (auto uid : Split(key, '\\'))
-      if (uid == value) return true;
+    // PS3.18 lists UIDs with commas; DIMSE with backslashes. Accept both.
+    for (auto group : Split(key, '\\'))
+      for (auto uid : Split(group, ','))
+        if (uid == value) return true;
     return false;
   }
   if (IsRangeVr(vr) && key.find('-') != std::string_view::npos) {

@@ -16,9 +16,11 @@ const std::set<std::string> kStudySqlTags = {"0020000D", "00080020", "00080030",
 const std::set<std::string> kSeriesSqlTags = {"0020000E", "00080060", "00200011"};
 const std::set<std::string> kInstanceSqlTags = {"00080018", "00080016", "00200013"};
 
+// Multiple values: backslash-separated (DICOM), or comma-separated (QIDO UID lists).
 std::vector<std::string> SplitValues(const std::string& text) {
   std::vector<std::string> out;
-  for (auto v : Split(text, '\\')) out.emplace_back(v);
+  for (auto group : Split(text, '\\'))
+    for (auto v : Split(group, ',')) out.emplace_back(Trim(v));
   return out;
 }
 

@@ -10,8 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ACCEPT_DICOM, get, makeSeries, qido, stowOk, wadoParts } from './lib/dicomweb.mjs';
 import { makeTempDir } from './lib/env.mjs';
 import { assertHealthy, startWithTenants } from './lib/fixture.mjs';
-import { request } from './lib/http.mjs';
-import { VoxelgateServer } from './lib/server.mjs';
+import { errorBody, request } from './lib/http.mjs';
 
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?\s+(-?[0-9.eE+-]+|NaN|[+-]Inf)(\s+-?\d+)?$/;
 
@@ -112,9 +111,16 @@ describe('VOXELGATE_MASTER_KEY_FILE', () => {
       started = false; // refusing to start with the wrong key is fine
     }
     if (started) {
-      const res = await get(server, tokens.alpha, path, ACCEPT_DICOM);
-      assert.ok(!(res.status === 200 && res.body.includes(s.instances[0].bytes.subarray(132, 400))), 'data served in clear under a different master key');
-      assert.ok(server.running, 'the server crashed when reading with the wrong key');
+      let res;
+      try {
+        res = await get(server, tokens.alpha, path, ACCEPT_DICOM);
+      } catch (e) {
+        assert.fail(`GET under the wrong master key: no complete HTTP response (${e.code ?? e.message}); expected an error status with a JSON error, not a 200 cut short`);
+      }
+      assert.ok(!res.body.includes(s.instances[0].bytes.subarray(132, 400)), 'data served in clear under a different master key');
+      assert.ok(res.status >= 500, `GET under the wrong master key answered HTTP ${res.status}`);
+      errorBody(res);
+      await assertHealthy(server, 'wrong master key');
     }
   });
 });
