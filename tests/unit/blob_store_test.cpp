@@ -155,7 +155,8 @@ TEST_F(EncryptingBlobStoreTest, FileOnDiskHoldsNoPlaintext) {
 }
 
 TEST_F(EncryptingBlobStoreTest, TamperedFileFailsToRead) {
-  MemorySource data(std::string(1000, 'a'));
+  const std::string payload(1000, 'a');
+  MemorySource data(payload);
   ASSERT_TRUE(store_->Put({1, kName}, data));
   std::string path = FileOf({1, kName});
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -168,7 +169,8 @@ TEST_F(EncryptingBlobStoreTest, TamperedFileFailsToRead) {
 }
 
 TEST_F(EncryptingBlobStoreTest, TruncatedFileFailsToRead) {
-  MemorySource data(std::string(600 * 1024, 'a'));
+  const std::string payload(600 * 1024, 'a');
+  MemorySource data(payload);
   ASSERT_TRUE(store_->Put({1, kName}, data));
   fs::resize_file(FileOf({1, kName}), 300 * 1024);
   auto source = store_->Get({1, kName});
