@@ -46,19 +46,68 @@ IngestSession::IngestSession(Archive& archive, std::int64_t tenant_id, std::stri
 
 IngestSession::~IngestSession() { Abandon(); }
 
+void IngestSession::SetOutcome(size_t index, StoreOutcome outcome) {
+  std::lock_guard lock(mutex_);
+  outcomes_[index] = std::move(outcome);
+}
+
 void IngestSession::AddFailure(int reason, std::string message) {
   StoreOutcome outcome;
   outcome.failure_reason = reason;
   outcome.message = std::move(message);
+  std::lock_guard lock(mutex_);
   outcomes_.push_back(std::move(outcome));
 }
 
-void IngestSession::Add(std::string_view bytes, const std::string& fallback_transfer_syntax) {
+void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax) {
+  std::unique_lock lock(mutex_);
+  if (!worker_.joinable()) worker_ = std::thread([this] { WorkerLoop(); });
+  // Backpressure: wait while the worker has enough to do (one task always fits).
+  queue_changed_.wait(lock, [&] { return queue_.empty() || queued_bytes_ + bytes.size() <= kMaxQueuedBytes; });
+  outcomes_.emplace_back();
+  queued_bytes_ += bytes.size();
+  queue_.push_back(Task{outcomes_.size() - 1, std::move(bytes), std::move(fallback_transfer_syntax)});
+  queue_changed_.notify_all();
+}
+
+void IngestSession::WorkerLoop() {
+  while (true) {
+    Task task;
+    {
+      std::unique_lock lock(mutex_);
+      queue_changed_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      if (queue_.empty()) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    StoreOutcome outcome = Process(task.index, task.bytes, task.fallback_transfer_syntax);
+    SetOutcome(task.index, std::move(outcome));
+    {
+      std::lock_guard lock(mutex_);
+      queued_bytes_ -= task.bytes.size();
+    }
+    queue_changed_.notify_all();
+    if (pending_bytes_ > kMaxPendingIndexBytes) {
+      if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + JsonEscape(r.error().detail) + "\"");
+    }
+  }
+}
+
+void IngestSession::StopWorker() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  queue_changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& fallback_transfer_syntax) {
   StoreOutcome outcome;
   auto fail = [&](int reason, std::string message) {
     outcome.failure_reason = reason;
     outcome.message = std::move(message);
-    outcomes_.push_back(std::move(outcome));
+    return std::move(outcome);
   };
   if (bytes.size() > archive_.max_instance_bytes)
     return fail(kReasonOutOfResources, "instance exceeds limits.max_instance_bytes (" +
@@ -87,8 +136,7 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
     if (same) {
       outcome.stored = true;
       outcome.already_stored = true;
-      outcomes_.push_back(std::move(outcome));
-      return;
+      return outcome;
     }
     if (archive_.on_conflict == ConflictPolicy::kReject)
       return fail(kReasonDuplicate, "a different object is already stored under this SOPInstanceUID");
@@ -133,11 +181,8 @@ void IngestSession::Add(std::string_view bytes, const std::string& fallback_tran
                 staged.error().public_message);
   }
   pending_bytes_ += row.study_attrs.size() + row.series_attrs.size() + row.metadata.size() + 512;
-  outcomes_.push_back(std::move(outcome));
-  pending_.push_back(Pending{outcomes_.size() - 1, std::move(row), std::move(*staged)});
-  if (pending_bytes_ > kMaxPendingIndexBytes) {
-    if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + JsonEscape(r.error().detail) + "\"");
-  }
+  pending_.push_back(Pending{index, std::move(row), std::move(*staged)});
+  return outcome;  // not stored yet: Flush() decides
 }
 
 Result<void> IngestSession::Flush() {
@@ -145,6 +190,7 @@ Result<void> IngestSession::Flush() {
   std::vector<Pending> batch;
   batch.swap(pending_);
   pending_bytes_ = 0;
+  std::lock_guard lock(mutex_);  // Flush writes outcomes_
   auto fail_all = [&](const Error& error) {
     std::vector<storage::StagedBlob> blobs;
     for (auto& p : batch) {
@@ -221,10 +267,12 @@ Result<void> IngestSession::Flush() {
 }
 
 Result<std::vector<StoreOutcome>> IngestSession::Finish() {
+  StopWorker();
   auto flushed = Flush();
   std::int64_t failures = 0;
   for (const auto& o : outcomes_) failures += o.stored ? 0 : 1;
   Metrics::Global().AddIngestFailures(failures);
+  std::lock_guard lock(mutex_);
   if (!flushed && flushed.error().code != ErrorCode::kResourceExhausted && flushed.error().code != ErrorCode::kInternal)
     return std::unexpected(flushed.error());
   if (!flushed) LogError("ingest_commit_failed", "\"detail\":\"" + JsonEscape(flushed.error().detail) + "\"");
@@ -232,6 +280,7 @@ Result<std::vector<StoreOutcome>> IngestSession::Finish() {
 }
 
 void IngestSession::Abandon() {
+  StopWorker();
   std::vector<storage::StagedBlob> blobs;
   for (auto& p : pending_) blobs.push_back(std::move(p.blob));
   pending_.clear();

@@ -6,10 +6,19 @@
 // (fsync, rename) -> index everything in one transaction -> outcomes. Nothing is visible
 // before Finish() returns, and an instance is acknowledged only after it is durable.
 // A bad instance fails alone with a reason; the others are stored.
+//
+// Add() hands the instance to a worker thread of the session, so reading the next
+// instance off the network overlaps with parsing, encrypting and writing this one. The
+// queue between them is bounded (kMaxQueuedBytes), so a fast sender waits instead of
+// filling memory. Not thread-safe: one producer per session.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "services/archive.h"
@@ -37,7 +46,7 @@ class IngestSession {
   ~IngestSession();
 
   // Takes one instance. `fallback_transfer_syntax` is for bare datasets (DIMSE).
-  void Add(std::string_view bytes, const std::string& fallback_transfer_syntax = {});
+  void Add(std::string bytes, std::string fallback_transfer_syntax = {});
   // Records an instance that failed before it could be read (e.g. over the size limit).
   void AddFailure(int reason, std::string message);
   // Makes the batch durable and visible; returns one outcome per Add, in order.
@@ -47,11 +56,34 @@ class IngestSession {
 
  private:
   struct Pending;
+  struct Task {
+    size_t index;
+    std::string bytes;
+    std::string fallback_transfer_syntax;
+  };
+  static constexpr std::size_t kMaxQueuedBytes = 32u << 20;
+
+  void WorkerLoop();
+  void StopWorker();
+  // Parse, check, seal and stage one instance (worker thread). Returns its outcome; a
+  // staged instance is also queued in pending_ and finalised by Flush().
+  StoreOutcome Process(size_t index, std::string_view bytes, const std::string& fallback_transfer_syntax);
   Result<void> Flush();
+  void SetOutcome(size_t index, StoreOutcome outcome);
+
   Archive& archive_;
   std::int64_t tenant_id_;
   std::string required_study_uid_;
+
+  std::mutex mutex_;  // guards outcomes_, queue_, queued_bytes_, closed_
+  std::condition_variable queue_changed_;
   std::vector<StoreOutcome> outcomes_;
+  std::deque<Task> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool closed_ = false;
+  std::thread worker_;
+
+  // Owned by the worker until it has stopped.
   std::vector<Pending> pending_;
   std::size_t pending_bytes_ = 0;
 };
