@@ -79,7 +79,7 @@ http::Response Stow(http::Request& request, DicomwebDeps deps) {
                          "instance exceeds limits.max_instance_bytes (" +
                              std::to_string(deps.archive.max_instance_bytes) + " bytes)");
     } else {
-      session.Add((*part)->body);
+      session.Add(std::move((*part)->body));
     }
   }
   if (parts == 0) return http::ErrorResponse(400, "invalid_argument", "the multipart body holds no parts");

@@ -7,6 +7,7 @@
 #include "core/strings.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
+#include "services/prefetch.h"
 #include "services/retrieve.h"
 
 namespace vg::api {
@@ -57,22 +58,30 @@ http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
   response.stream_length = total;
   std::int64_t tenant = principal->tenant_id;
   response.stream = [deps, tenant, rows = std::move(*rows), heads = std::move(heads),
-                     tail](http::BodyWriter& out) -> Result<void> {
+                     tail](http::BodyWriter& out) mutable -> Result<void> {
     services::Retrieval retrieval(deps.archive);
-    std::vector<std::uint8_t> buffer(crypto::kStreamChunk);
-    for (size_t i = 0; i < rows.size(); ++i) {
+    services::InstancePrefetcher instances(retrieval, tenant, std::move(rows));
+    std::vector<std::uint8_t> buffer;
+    for (size_t i = 0;; ++i) {
+      auto item = instances.Next();
+      if (!item) return std::unexpected(item.error());
+      if (!*item) break;
       if (auto r = out.Write(heads[i]); !r) return r;
-      auto source = retrieval.Open(tenant, rows[i]);
-      if (!source) return std::unexpected(source.error());
       std::int64_t sent = 0;
-      while (true) {
-        auto n = (*source)->Read(buffer);
-        if (!n) return std::unexpected(n.error());
-        if (*n == 0) break;
-        sent += static_cast<std::int64_t>(*n);
-        if (auto r = out.Write(std::span(buffer.data(), *n)); !r) return r;
+      if ((*item)->stream) {
+        buffer.resize(crypto::kStreamChunk);
+        while (true) {
+          auto n = (*item)->stream->Read(buffer);
+          if (!n) return std::unexpected(n.error());
+          if (*n == 0) break;
+          sent += static_cast<std::int64_t>(*n);
+          if (auto r = out.Write(std::span(buffer.data(), *n)); !r) return r;
+        }
+      } else {
+        sent = static_cast<std::int64_t>((*item)->bytes.size());
+        if (auto r = out.Write((*item)->bytes); !r) return r;
       }
-      if (sent != rows[i].size) return Fail(ErrorCode::kInternal, "stored object has the wrong size");
+      if (sent != (*item)->row->size) return Fail(ErrorCode::kInternal, "stored object has the wrong size");
       if (auto r = out.Write("\r\n"); !r) return r;
     }
     return out.Write(tail);
