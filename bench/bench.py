@@ -338,7 +338,11 @@ class Voxelgate(Server):
 
     def version(self):
         st = os.stat(self.bin)
-        return {"binary": self.bin, "size": st.st_size,
+        try:
+            v = subprocess.run([self.bin, "version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            v = None
+        return {"binary": getattr(self, "orig_bin", self.bin), "version": v, "size": st.st_size,
                 "mtime": datetime.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")}
 
 
@@ -757,7 +761,12 @@ def main():
         if not os.access(vbin, os.X_OK):
             log(f"ERROR: {vbin} not found or not executable (build it first)")
             return 2
-        servers.append(Voxelgate(A.work, vbin))
+        # run a private copy, so that a rebuild of build/voxelgate during the bench cannot mix versions
+        snap = os.path.join(A.work, "voxelgate")
+        shutil.copy2(vbin, snap)
+        vg = Voxelgate(A.work, snap)
+        vg.orig_bin = vbin
+        servers.append(vg)
     if A.only != "voxelgate":
         if Orthanc.available(root):
             servers.append(Orthanc(A.work, root))

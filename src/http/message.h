@@ -33,6 +33,7 @@ class Request {
   std::string query;  // raw query string without '?'
   std::string request_id;
   std::string remote_address;
+  unsigned http_version = 11;  // 10 or 11
   std::map<std::string, std::string> params;  // path parameters, set by the router
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::optional<std::uint64_t> content_length;

@@ -247,6 +247,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
     auto& header = parser.get();
     request.method = std::string(header.method_string());
+    request.http_version = header.version();
     std::string target(header.target());
     auto q = target.find('?');
     request.path = target.substr(0, q);
@@ -330,7 +331,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
               Clock::time_point started, bool keep) {
     AddCommonHeaders(request, response);
     bhttp::response<bhttp::empty_body> head;
-    head.version(11);
+    // Answer in the client's version, so an HTTP/1.0 keep-alive client gets its
+    // "Connection: keep-alive".
+    head.version(request.http_version == 10 ? 10 : 11);
     head.result(static_cast<unsigned>(response.status));
     for (const auto& [name, value] : response.headers) head.insert(name, value);
     const bool head_only = request.method == "HEAD";

@@ -47,6 +47,13 @@ Result<std::string> Retrieval::ReadWhole(std::int64_t tenant_id, const storage::
   return all;
 }
 
+Result<std::string> Retrieval::InstanceMetadata(std::int64_t tenant_id, const storage::InstanceRow& row,
+                                                const std::string& base_url) {
+  auto text = OpenFor(archive_, tenant_id, "instance:" + row.sop_uid, row.metadata);
+  if (!text) return std::unexpected(text.error());
+  return ResolveBulkDataUris(*text, base_url);
+}
+
 Result<std::string> Retrieval::Metadata(std::int64_t tenant_id, const RetrieveScope& scope,
                                         const std::string& base_url) {
   auto rows = Locate(tenant_id, scope, true);

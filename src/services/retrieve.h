@@ -26,6 +26,10 @@ class Retrieval {
   Result<std::string> ReadWhole(std::int64_t tenant_id, const storage::InstanceRow& row);
   // DICOM JSON array of the instances' metadata; bulk data URIs start with `base_url`.
   Result<std::string> Metadata(std::int64_t tenant_id, const RetrieveScope& scope, const std::string& base_url);
+  // The same, one instance's JSON object at a time, for streaming: `rows` must come from
+  // Locate(..., with_metadata = true).
+  Result<std::string> InstanceMetadata(std::int64_t tenant_id, const storage::InstanceRow& row,
+                                       const std::string& base_url);
 
  private:
   Archive& archive_;

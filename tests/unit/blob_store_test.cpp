@@ -19,6 +19,8 @@ struct Backend {
   std::function<std::unique_ptr<BlobStore>(const std::string& root)> make;
 };
 
+void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
+
 std::unique_ptr<BlobStore> MakeFolder(const std::string& root) { return std::move(*FolderBlobStore::Open(root, true)); }
 
 std::unique_ptr<BlobStore> MakeEncryptingFolder(const std::string& root) {

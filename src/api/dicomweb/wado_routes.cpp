@@ -89,18 +89,42 @@ http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
   return response;
 }
 
+// Streams the JSON array instance by instance, in writes of about 256 KiB: no buffer
+// the size of the whole answer, whatever the series size.
 http::Response Metadata(http::Request& request, DicomwebDeps deps) {
   auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
   if (!principal) return AuthErrorResponse(principal.error());
   if (!AcceptsDicomJson(request))
     return http::ErrorResponse(406, "unsupported", "metadata is served as application/dicom+json");
   services::Retrieval retrieval(deps.archive);
-  auto json = retrieval.Metadata(principal->tenant_id, ScopeOf(request), request.BaseUrl() + "/dicomweb");
-  if (!json) return http::ErrorResponse(json.error());
+  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request), true);
+  if (!rows) return http::ErrorResponse(rows.error());
+  // Open the first record now, so a key or storage failure is a proper error status.
+  std::string base = request.BaseUrl() + "/dicomweb";
+  auto first = retrieval.InstanceMetadata(principal->tenant_id, rows->front(), base);
+  if (!first) return http::ErrorResponse(first.error());
   http::Response response;
   response.tenant = principal->tenant_slug;
   response.Header("Content-Type", "application/dicom+json");
-  response.body = std::move(*json);
+  std::int64_t tenant = principal->tenant_id;
+  response.stream = [deps, tenant, base, rows = std::move(*rows),
+                     first = std::move(*first)](http::BodyWriter& out) -> Result<void> {
+    constexpr std::size_t kFlushBytes = 256 * 1024;
+    services::Retrieval retrieval(deps.archive);
+    std::string buffer = "[" + first;
+    for (size_t i = 1; i < rows.size(); ++i) {
+      auto json = retrieval.InstanceMetadata(tenant, rows[i], base);
+      if (!json) return std::unexpected(json.error());
+      buffer += ',';
+      buffer += *json;
+      if (buffer.size() >= kFlushBytes) {
+        if (auto r = out.Write(buffer); !r) return r;
+        buffer.clear();
+      }
+    }
+    buffer += ']';
+    return out.Write(buffer);
+  };
   return response;
 }
 
