@@ -4,6 +4,7 @@
 #include "app/args.h"
 #include "app/commands.h"
 #include "app/context.h"
+#include "auth/dicom_access.h"
 #include "core/strings.h"
 
 namespace vg::app {
@@ -12,8 +13,12 @@ namespace {
 constexpr const char* kAdminHelp = R"(Usage: voxelgate admin --data-dir DIR COMMAND ...
 
 Commands (safe to run while the server runs):
-  tenant create SLUG [--name NAME]
+  tenant create SLUG [--name NAME] [--ae-title AE]
+  tenant set SLUG --accept-any-caller on|off
   tenant list
+  dicom-node add --tenant SLUG --ae AE --host HOST --port PORT
+  dicom-node list --tenant SLUG
+  dicom-node remove --tenant SLUG --ae AE
   token create --tenant SLUG --name NAME --scope dicomweb:read,dicomweb:write [--expires-in SECONDS]
                  prints the bearer token, alone on one line, once
   token revoke --tenant SLUG --name NAME
@@ -41,15 +46,26 @@ int Tenant(AppContext& ctx, const Args& args) {
   const auto& words = args.positional();
   if (words.size() >= 2 && words[1] == "create") {
     if (words.size() != 3) return Usage("tenant create takes one SLUG");
-    auto tenant = ctx.tenants->Create(words[2], args.Get("name").value_or(""));
+    auto tenant = ctx.tenants->Create(words[2], args.Get("name").value_or(""), args.Get("ae-title").value_or(""));
     if (!tenant) return Failed(tenant.error());
-    std::printf("created tenant %s\n", tenant->slug.c_str());
+    std::printf("created tenant %s (AE title %s)\n", tenant->slug.c_str(), tenant->ae_title.c_str());
+    return 0;
+  }
+  if (words.size() >= 2 && words[1] == "set") {
+    if (words.size() != 3) return Usage("tenant set takes one SLUG");
+    auto tenant = ctx.tenants->Find(words[2]);
+    if (!tenant) return Failed(tenant.error());
+    auto any = args.Get("accept-any-caller");
+    if (!any || (*any != "on" && *any != "off")) return Usage("tenant set needs --accept-any-caller on|off");
+    if (auto r = ctx.catalog->SetAcceptAnyCaller(tenant->id, *any == "on"); !r) return Failed(r.error());
+    std::printf("tenant %s accepts %s\n", tenant->slug.c_str(), *any == "on" ? "any calling AE" : "registered nodes only");
     return 0;
   }
   if (words.size() == 2 && words[1] == "list") {
     auto tenants = ctx.tenants->List();
     if (!tenants) return Failed(tenants.error());
-    for (const auto& t : *tenants) std::printf("%s\t%s\t%s\n", t.slug.c_str(), t.name.c_str(), FormatTime(t.created_at).c_str());
+    for (const auto& t : *tenants)
+      std::printf("%s\t%s\t%s\t%s\n", t.slug.c_str(), t.name.c_str(), t.ae_title.c_str(), FormatTime(t.created_at).c_str());
     return 0;
   }
   return Usage("unknown tenant command");
@@ -101,6 +117,41 @@ int Token(AppContext& ctx, const Args& args) {
   return Usage("unknown token command");
 }
 
+int DicomNode(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  if (words.size() != 2) return Usage("dicom-node takes add, list or remove");
+  auto slug = args.Get("tenant");
+  if (!slug) return Usage("--tenant is required");
+  auto tenant = ctx.tenants->Find(*slug);
+  if (!tenant) return Failed(tenant.error());
+  auth::DicomAccess access(*ctx.catalog);
+  if (words[1] == "add") {
+    auto ae = args.Get("ae");
+    auto host = args.Get("host");
+    auto port = args.Get("port");
+    if (!ae || !host || !port) return Usage("dicom-node add needs --ae, --host and --port");
+    auto number = ParseUint(*port);
+    if (!number || *number > 65535) return Usage("--port is 1-65535");
+    if (auto r = access.AddNode(tenant->id, *ae, *host, static_cast<int>(*number)); !r) return Failed(r.error());
+    std::printf("added node %s (%s:%s) to tenant %s\n", ae->c_str(), host->c_str(), port->c_str(), slug->c_str());
+    return 0;
+  }
+  if (words[1] == "list") {
+    auto nodes = ctx.catalog->ListDicomNodes(tenant->id);
+    if (!nodes) return Failed(nodes.error());
+    for (const auto& n : *nodes) std::printf("%s\t%s\t%d\n", n.ae_title.c_str(), n.host.c_str(), n.port);
+    return 0;
+  }
+  if (words[1] == "remove") {
+    auto ae = args.Get("ae");
+    if (!ae) return Usage("dicom-node remove needs --ae");
+    if (auto r = ctx.catalog->RemoveDicomNode(tenant->id, *ae); !r) return Failed(r.error());
+    std::printf("removed node %s from tenant %s\n", ae->c_str(), slug->c_str());
+    return 0;
+  }
+  return Usage("unknown dicom-node command");
+}
+
 }  // namespace
 
 int AdminCommand(const std::vector<std::string>& argv) {
@@ -110,7 +161,9 @@ int AdminCommand(const std::vector<std::string>& argv) {
     std::fputs(kAdminHelp, stdout);
     return args->Has("help") ? 0 : 2;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in"}); !r)
+  if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
+                                "ae", "host", "port"});
+      !r)
     return Usage(r.error().public_message);
   ServerConfig config;
   config.data_dir = args->Get("data-dir").value_or("./var");
@@ -119,6 +172,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
   const std::string& group = args->positional()[0];
   if (group == "tenant") return Tenant(**ctx, *args);
   if (group == "token") return Token(**ctx, *args);
+  if (group == "dicom-node") return DicomNode(**ctx, *args);
   return Usage("unknown command '" + group + "'");
 }
 

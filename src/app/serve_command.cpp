@@ -4,6 +4,8 @@
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "app/args.h"
+#include "auth/dicom_access.h"
+#include "dimse/dimse_server.h"
 #include "app/commands.h"
 #include "app/context.h"
 #include "core/logging.h"
@@ -29,6 +31,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --fsync on|off            durable acknowledgements (default on)
   --on-conflict reject|replace   a different object under a stored SOPInstanceUID
   --cors-origin ORIGIN      allow a browser origin (repeatable; * for any)
+  --dicom-listen HOST:PORT  DICOM (DIMSE) listener (default 127.0.0.1:11112; "off" to disable)
+  --dicom-max-associations N  concurrent DICOM associations (default 32)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
 
 The master key is read from $VOXELGATE_MASTER_KEY_FILE, else DIR/keys/master.key
@@ -47,9 +51,11 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("data-dir")) config.data_dir = *v;
   if (auto v = args.Get("listen")) config.listen = *v;
   if (auto v = args.Get("log-level")) config.log_level = *v;
+  if (auto v = args.Get("dicom-listen")) config.dicom_listen = *v;
   for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
                  number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
-                 number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s)})
+                 number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s),
+                 number("dicom-max-associations", config.dicom_max_associations)})
     if (!r) return r;
   if (auto v = args.Get("fsync")) {
     if (*v != "on" && *v != "off") return Fail(ErrorCode::kInvalidArgument, "--fsync is on or off");
@@ -79,7 +85,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
-                                "cors-origin", "log-level"});
+                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -110,8 +116,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (auto recovered = services::RecoverInterruptedIngest(*(*ctx)->archive); !recovered) {
     std::fprintf(stderr, "voxelgate serve: %s\n", recovered.error().public_message.c_str());
     return 1;
-  } else if (*recovered > 0) {
-    LogWarn("ingest_recovered", "\"removed_unacknowledged_blobs\":" + std::to_string(*recovered));
+  } else if (recovered->settled + recovered->discarded > 0) {
+    LogWarn("ingest_recovered", "\"settled\":" + std::to_string(recovered->settled) +
+                                    ",\"discarded_unacknowledged\":" + std::to_string(recovered->discarded));
   }
 
   http::Router router;
@@ -133,12 +140,33 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate serve: %s\n", port.error().public_message.c_str());
     return 1;
   }
+  auth::DicomAccess dicom_access(*(*ctx)->catalog);
+  std::unique_ptr<dimse::DimseServer> dimse_server;
+  if (config.dicom_listen != "off") {
+    auto dicom_address = ParseHostPort(config.dicom_listen);
+    if (!dicom_address) {
+      std::fprintf(stderr, "voxelgate serve: --dicom-listen: %s\n", dicom_address.error().public_message.c_str());
+      return 2;
+    }
+    dimse::DimseOptions dimse_options;
+    dimse_options.host = dicom_address->first;
+    dimse_options.port = dicom_address->second;
+    dimse_options.max_associations = std::max(1, config.dicom_max_associations);
+    dimse_server = std::make_unique<dimse::DimseServer>(dimse_options, *(*ctx)->archive, dicom_access);
+    auto dicom_port = dimse_server->Start();
+    if (!dicom_port) {
+      std::fprintf(stderr, "voxelgate serve: %s\n", dicom_port.error().public_message.c_str());
+      return 1;
+    }
+    LogInfo("dicom_listening", "\"listen\":\"" + JsonEscape(dicom_address->first) + ":" + std::to_string(*dicom_port) + "\"");
+  }
   LogInfo("server_started", "\"listen\":\"" + JsonEscape(address->first) + ":" + std::to_string(*port) +
                                 "\",\"data_dir\":\"" + JsonEscape(config.data_dir) + "\",\"fsync\":" +
                                 (config.fsync ? "true" : "false"));
   std::printf("voxelgate listening on http://%s:%u (DICOMweb at /dicomweb)\n", address->first.c_str(), *port);
   std::fflush(stdout);
   server.Run();
+  if (dimse_server) dimse_server->Stop();
   LogInfo("server_stopped");
   return 0;
 }

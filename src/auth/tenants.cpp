@@ -1,5 +1,7 @@
 #include "auth/tenants.h"
 
+#include <cctype>
+
 namespace vg::auth {
 
 bool IsValidSlug(const std::string& slug) {
@@ -9,14 +11,29 @@ bool IsValidSlug(const std::string& slug) {
   return true;
 }
 
-Result<storage::TenantRecord> TenantDirectory::Create(const std::string& slug, const std::string& name) {
+bool IsValidAeTitle(const std::string& ae) {
+  if (ae.empty() || ae.size() > 16 || ae.front() == ' ') return false;
+  for (char c : ae)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '_' || c == '-' || c == '.'))
+      return false;
+  return true;
+}
+
+Result<storage::TenantRecord> TenantDirectory::Create(const std::string& slug, const std::string& name,
+                                                      const std::string& ae_title) {
   if (!IsValidSlug(slug))
     return Fail(ErrorCode::kInvalidArgument,
                 "tenant slug must be 2-32 characters of a-z, 0-9 and '-', starting with a letter");
+  std::string ae = ae_title;
+  if (ae.empty())
+    for (char c : slug.substr(0, 16)) ae.push_back(c == '-' ? '-' : static_cast<char>(std::toupper(c)));
+  if (!IsValidAeTitle(ae))
+    return Fail(ErrorCode::kInvalidArgument, "AE title must be 1-16 characters of A-Z, 0-9, space, '_', '-', '.'");
   // Wrapped under the slug (unique, immutable): a wrapped key copied to another tenant's
   // row fails to unwrap.
   crypto::SecretKey key = crypto::SecretKey::Generate();
-  return catalog_.CreateTenant(slug, name.empty() ? slug : name, crypto::WrapKey(master_, key, "tenant-key:" + slug));
+  return catalog_.CreateTenant(slug, name.empty() ? slug : name, crypto::WrapKey(master_, key, "tenant-key:" + slug),
+                               ae);
 }
 
 Result<crypto::SecretKey> TenantDirectory::DataKey(std::int64_t tenant_id) {

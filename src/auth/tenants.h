@@ -15,8 +15,10 @@ class TenantDirectory {
  public:
   TenantDirectory(storage::Catalog& catalog, crypto::SecretKey master) : catalog_(catalog), master_(master) {}
 
-  // Slug: 2-32 of [a-z0-9-], starting with a letter.
-  Result<storage::TenantRecord> Create(const std::string& slug, const std::string& name);
+  // Slug: 2-32 of [a-z0-9-], starting with a letter. AE title: 1-16 characters of
+  // A-Z 0-9 space _ - . (default: the slug upper-cased, cut to 16).
+  Result<storage::TenantRecord> Create(const std::string& slug, const std::string& name,
+                                       const std::string& ae_title = {});
   Result<storage::TenantRecord> Find(const std::string& slug) { return catalog_.FindTenant(slug); }
   Result<std::vector<storage::TenantRecord>> List() { return catalog_.ListTenants(); }
 
@@ -33,6 +35,7 @@ class TenantDirectory {
 };
 
 bool IsValidSlug(const std::string& slug);
+bool IsValidAeTitle(const std::string& ae_title);
 
 
 }  // namespace vg::auth

@@ -44,6 +44,8 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "master_key_file") return set_str(c.master_key_file);
   if (key == "log_level") return set_str(c.log_level);
   if (key == "http.threads") return set_int(c.http_threads);
+  if (key == "dicom.listen") return set_str(c.dicom_listen);
+  if (key == "dicom.max_associations") return set_int(c.dicom_max_associations);
   if (key == "limits.max_header_bytes") return set_u64(c.max_header_bytes);
   if (key == "limits.max_body_bytes") return set_u64(c.max_body_bytes);
   if (key == "limits.max_instance_bytes") return set_u64(c.max_instance_bytes);

@@ -26,6 +26,8 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
   std::string log_level = "info";
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
+  std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
+  int dicom_max_associations = 32;
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

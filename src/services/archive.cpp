@@ -34,11 +34,22 @@ storage::Digest SearchHash(const crypto::SecretKey& key, std::string_view kind, 
   return storage::Digest(digest.begin(), digest.end());
 }
 
-Result<size_t> RecoverInterruptedIngest(Archive& archive) {
-  auto stale = archive.catalog.TakeStaleIntents();
-  if (!stale) return std::unexpected(stale.error());
-  for (const auto& [tenant_id, name] : *stale) (void)archive.blobs.Remove({tenant_id, name});
-  return stale->size();
+Result<RecoveryReport> RecoverInterruptedIngest(Archive& archive) {
+  auto staged = archive.blobs.ListStaged();
+  if (!staged) return std::unexpected(staged.error());
+  RecoveryReport report;
+  for (const auto& key : *staged) {
+    auto indexed = archive.catalog.IsBlobIndexed(key.tenant_id, key.name);
+    if (!indexed) return std::unexpected(indexed.error());
+    if (*indexed) {
+      archive.blobs.Settle(std::span(&key, 1));
+      ++report.settled;
+    } else {
+      (void)archive.blobs.Remove(key);
+      ++report.discarded;
+    }
+  }
+  return report;
 }
 
 }  // namespace vg::services

@@ -28,7 +28,11 @@ Result<std::string> OpenFor(Archive& archive, std::int64_t tenant_id, const std:
 storage::Digest SearchHash(const crypto::SecretKey& key, std::string_view kind, std::string_view value);
 std::string NormalizeForSearch(std::string_view value);
 
-// Deletes blobs whose ingest crashed between publish and commit. Run once at start.
-Result<size_t> RecoverInterruptedIngest(Archive& archive);
+// Finishes ingest interrupted by a crash: staged blobs the catalog indexes are settled,
+// the others (never acknowledged) deleted. Run once at start, before serving.
+struct RecoveryReport {
+  size_t settled = 0, discarded = 0;
+};
+Result<RecoveryReport> RecoverInterruptedIngest(Archive& archive);
 
 }  // namespace vg::services

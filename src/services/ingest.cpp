@@ -41,8 +41,9 @@ struct IngestSession::Pending {
   storage::StagedBlob blob;
 };
 
-IngestSession::IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid)
-    : archive_(archive), tenant_id_(tenant_id), required_study_uid_(std::move(required_study_uid)) {}
+IngestSession::IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid, bool pipelined)
+    : archive_(archive), tenant_id_(tenant_id), required_study_uid_(std::move(required_study_uid)),
+      pipelined_(pipelined) {}
 
 IngestSession::~IngestSession() { Abandon(); }
 
@@ -60,6 +61,16 @@ void IngestSession::AddFailure(int reason, std::string message) {
 }
 
 void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax) {
+  if (!pipelined_) {
+    size_t index;
+    {
+      std::lock_guard lock(mutex_);
+      outcomes_.emplace_back();
+      index = outcomes_.size() - 1;
+    }
+    SetOutcome(index, Process(index, bytes, fallback_transfer_syntax));
+    return;
+  }
   std::unique_lock lock(mutex_);
   if (!worker_.joinable()) worker_ = std::thread([this] { WorkerLoop(); });
   // Backpressure: wait while the worker has enough to do (one task always fits).
@@ -203,37 +214,29 @@ Result<void> IngestSession::Flush() {
     return std::unexpected(error);
   };
 
-  std::vector<std::string> names;
+  // Durable first (one round of fsyncs for the batch), then indexed in one durable
+  // transaction, then moved into place. A crash anywhere leaves either nothing indexed
+  // (the staged blobs are discarded at the next start) or everything indexed and
+  // readable (the staged blobs are settled at the next start).
   std::vector<storage::StagedBlob> blobs;
   std::vector<storage::NewInstance> rows;
+  std::vector<storage::BlobKey> keys;
   for (auto& p : batch) {
-    names.push_back(p.row.blob_name);
+    keys.push_back({tenant_id_, p.row.blob_name});
     blobs.push_back(std::move(p.blob));
     rows.push_back(std::move(p.row));
   }
-  if (auto r = archive_.catalog.AddBlobIntents(tenant_id_, names); !r) {
+  if (auto r = archive_.blobs.Sync(blobs); !r) {
     for (size_t i = 0; i < batch.size(); ++i) batch[i].blob = std::move(blobs[i]);
     return fail_all(r.error());
-  }
-  if (auto r = archive_.blobs.Publish(blobs); !r) {
-    // Some blobs may be in place already; their intents make the next start remove them.
-    archive_.blobs.Discard(blobs);
-    for (auto& p : batch) {
-      outcomes_[p.outcome_index].failure_reason = kReasonProcessingFailure;
-      outcomes_[p.outcome_index].message = r.error().public_message;
-    }
-    return std::unexpected(r.error());
   }
   auto committed =
       archive_.catalog.CommitInstances(tenant_id_, rows, archive_.on_conflict == ConflictPolicy::kReplace);
   if (!committed) {
-    for (const auto& name : names) (void)archive_.blobs.Remove({tenant_id_, name});
-    for (auto& p : batch) {
-      outcomes_[p.outcome_index].failure_reason = kReasonProcessingFailure;
-      outcomes_[p.outcome_index].message = committed.error().public_message;
-    }
-    return std::unexpected(committed.error());
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].blob = std::move(blobs[i]);
+    return fail_all(committed.error());
   }
+  archive_.blobs.Settle(keys);
   std::int64_t stored = 0, bytes = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     StoreOutcome& outcome = outcomes_[batch[i].outcome_index];

@@ -42,7 +42,10 @@ struct StoreOutcome {
 
 class IngestSession {
  public:
-  IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid = {});
+  // `pipelined`: process instances on a worker thread while the caller reads the next
+  // one (STOW-RS); off for one instance at a time (DIMSE C-STORE), where a thread buys
+  // nothing.
+  IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid = {}, bool pipelined = true);
   ~IngestSession();
 
   // Takes one instance. `fallback_transfer_syntax` is for bare datasets (DIMSE).
@@ -74,6 +77,7 @@ class IngestSession {
   Archive& archive_;
   std::int64_t tenant_id_;
   std::string required_study_uid_;
+  bool pipelined_;
 
   std::mutex mutex_;  // guards outcomes_, queue_, queued_bytes_, closed_
   std::condition_variable queue_changed_;

@@ -2,10 +2,15 @@
 //
 // Contract (every backend, checked by tests/unit/blob_store_test.cpp):
 // * Thread-safe.
-// * Writes are two-step so that ingest can make many blobs durable with one round of
-//   fsyncs: Stage() writes the data where nobody can see it; Publish() makes a batch
-//   durable and visible, atomically per blob. A staged blob that is never published
-//   leaves nothing behind once Discard() runs (or after a restart).
+// * Writes take three steps, so that ingest makes a whole batch durable with one round
+//   of fsyncs and indexes it before anything moves:
+//     Stage(key, data)  writes the data to a staging area;
+//     Sync(blobs)       makes staged blobs durable, still staged;
+//     Settle(blobs)     moves them to their final place, without waiting for the disk.
+//   Get() finds a blob by key whether staged or settled: what makes a blob exist is the
+//   catalog row committed between Sync and Settle. After a crash, ListStaged() names the
+//   blobs still staged; the owner settles those the catalog knows and Discards the rest.
+// * Discard() removes staged blobs; Remove() removes a blob wherever it is.
 // * Get() of a missing key, or of a key under another tenant, is kNotFound.
 #pragma once
 
@@ -25,10 +30,10 @@ struct BlobKey {
   std::string name;  // [0-9a-f]{16,64}; chosen by the caller, never patient data
 };
 
-// A blob written but not yet visible. Move-only; owns its temp file until published.
+// A blob in the staging area. Move-only; holds the open file until Sync or Discard.
 struct StagedBlob {
   BlobKey key;
-  std::string temp_path;
+  std::string staged_path;
   int fd = -1;
   std::uint64_t stored_bytes = 0;  // bytes on disk (ciphertext for encrypted stores)
   StagedBlob() = default;
@@ -42,17 +47,23 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
   virtual Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data) = 0;
-  // Makes every blob durable (when sync is on) and visible under its key.
-  virtual Result<void> Publish(std::span<StagedBlob> blobs) = 0;
+  // Makes every staged blob durable (when sync is on).
+  virtual Result<void> Sync(std::span<StagedBlob> blobs) = 0;
+  // Moves synced blobs to their place. Failures are left for ListStaged to find.
+  virtual void Settle(std::span<const BlobKey> keys) = 0;
   virtual void Discard(std::span<StagedBlob> blobs) = 0;
   virtual Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const = 0;
   virtual Result<void> Remove(const BlobKey& key) = 0;
+  // Blobs left staged (by a crash, or a failed Settle).
+  virtual Result<std::vector<BlobKey>> ListStaged() const = 0;
 
-  // Stage + Publish of one blob.
+  // Stage + Sync + Settle of one blob.
   Result<void> Put(const BlobKey& key, ByteSource& data) {
     auto staged = Stage(key, data);
     if (!staged) return std::unexpected(staged.error());
-    return Publish(std::span(&*staged, 1));
+    if (auto r = Sync(std::span(&*staged, 1)); !r) return r;
+    Settle(std::span(&key, 1));
+    return {};
   }
 };
 

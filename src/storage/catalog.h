@@ -7,7 +7,7 @@
 // * Patient-identifying values never arrive here in clear: they come sealed (encrypted
 //   with the tenant key) or as keyed hashes, prepared by the services layer.
 // * CommitInstances is one transaction: all rows of the batch become visible together,
-//   or none do.
+//   or none do. It is durable when it returns (when the catalog was opened durable).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +28,16 @@ struct TenantRecord {
   std::string name;
   SealedBytes wrapped_key;
   std::int64_t created_at = 0;
+  std::string ae_title;            // called AE title of the tenant's DICOM service
+  bool accept_any_caller = false;  // DIMSE: skip the calling-node allow-list
+};
+
+// A DICOM node a tenant trusts: allowed to call in, and a C-MOVE destination.
+struct DicomNodeRecord {
+  std::int64_t tenant_id = 0;
+  std::string ae_title;
+  std::string host;
+  int port = 0;
 };
 
 struct TokenRecord {
@@ -145,7 +155,12 @@ class Catalog {
 
   // Tenants and tokens.
   virtual Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
-                                            const SealedBytes& wrapped_key) = 0;
+                                            const SealedBytes& wrapped_key, const std::string& ae_title) = 0;
+  virtual Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) = 0;
+  virtual Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) = 0;
+  virtual Result<void> AddDicomNode(const DicomNodeRecord& node) = 0;
+  virtual Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) = 0;
+  virtual Result<void> RemoveDicomNode(std::int64_t tenant_id, const std::string& ae_title) = 0;
   virtual Result<TenantRecord> FindTenant(const std::string& slug) = 0;
   virtual Result<TenantRecord> FindTenantById(std::int64_t id) = 0;
   virtual Result<std::vector<TenantRecord>> ListTenants() = 0;
@@ -156,14 +171,11 @@ class Catalog {
   virtual Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) = 0;
 
-  // Ingest. Blob intents name blobs about to be published, so that a crash between
-  // publishing and committing can delete them on the next start.
-  virtual Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) = 0;
-  // Returns (tenant_id, blob_name) of every intent left by a crashed run, and forgets them.
-  virtual Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() = 0;
+  // Ingest. True when an instance row references the blob (crash recovery).
+  virtual Result<bool> IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) = 0;
   // The stored instance under a SOP UID, if any.
   virtual Result<std::optional<ExistingInstance>> FindInstance(std::int64_t tenant_id, const std::string& sop_uid) = 0;
-  // Indexes a batch in one transaction and clears its intents. With `replace`, a row under
+  // Indexes a batch in one transaction. With `replace`, a row under
   // an existing SOP UID is overwritten (kReplaced); otherwise it is left alone (kExists).
   // Results are in input order.
   virtual Result<std::vector<CommitResult>> CommitInstances(std::int64_t tenant_id,

@@ -21,10 +21,12 @@ class EncryptingBlobStore final : public BlobStore {
       : inner_(std::move(inner)), keys_(std::move(keys)) {}
 
   Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data) override;
-  Result<void> Publish(std::span<StagedBlob> blobs) override { return inner_->Publish(blobs); }
+  Result<void> Sync(std::span<StagedBlob> blobs) override { return inner_->Sync(blobs); }
+  void Settle(std::span<const BlobKey> keys) override { inner_->Settle(keys); }
   void Discard(std::span<StagedBlob> blobs) override { inner_->Discard(blobs); }
   Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const override;
   Result<void> Remove(const BlobKey& key) override { return inner_->Remove(key); }
+  Result<std::vector<BlobKey>> ListStaged() const override { return inner_->ListStaged(); }
 
  private:
   std::unique_ptr<BlobStore> inner_;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "crypto/crypto.h"
@@ -20,19 +21,18 @@ StagedBlob& StagedBlob::operator=(StagedBlob&& other) noexcept {
   if (this != &other) {
     if (fd >= 0) ::close(fd);
     key = std::move(other.key);
-    temp_path = std::move(other.temp_path);
+    staged_path = std::move(other.staged_path);
     fd = other.fd;
     stored_bytes = other.stored_bytes;
     other.fd = -1;
-    other.temp_path.clear();
+    other.staged_path.clear();
   }
   return *this;
 }
 
+// The file stays staged: the caller Discards or Settles it; a restart reports it.
 StagedBlob::~StagedBlob() {
   if (fd >= 0) ::close(fd);
-  // An unpublished, undiscarded stage must not linger.
-  if (!temp_path.empty()) ::unlink(temp_path.c_str());
 }
 
 bool IsValidBlobName(const std::string& name) {
@@ -43,6 +43,16 @@ bool IsValidBlobName(const std::string& name) {
 }
 
 namespace {
+
+std::optional<std::uint64_t> ParseUintOpt(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return value;
+}
 
 class FileSource final : public ByteSource {
  public:
@@ -88,11 +98,13 @@ Result<void> SyncDir(const std::string& dir) {
 
 Result<std::unique_ptr<FolderBlobStore>> FolderBlobStore::Open(const std::string& root, bool sync) {
   std::error_code ec;
-  fs::create_directories(root + "/.tmp", ec);
+  fs::create_directories(root + "/.staged", ec);
   if (ec) return Fail(ErrorCode::kInternal, "cannot create the blob folder " + root, ec.message());
-  // Staged files from a previous run were never acknowledged: drop them.
-  for (const auto& entry : fs::directory_iterator(root + "/.tmp", ec)) fs::remove(entry.path(), ec);
   return std::unique_ptr<FolderBlobStore>(new FolderBlobStore(root, sync));
+}
+
+std::string FolderBlobStore::StagedPathOf(const BlobKey& key) const {
+  return root_ + "/.staged/" + std::to_string(key.tenant_id) + "-" + key.name;
 }
 
 std::string FolderBlobStore::PathOf(const BlobKey& key) const {
@@ -112,68 +124,93 @@ Result<StagedBlob> FolderBlobStore::Stage(const BlobKey& key, ByteSource& data) 
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kInvalidArgument, "bad blob name", key.name);
   StagedBlob staged;
   staged.key = key;
-  staged.temp_path = root_ + "/.tmp/" + crypto::RandomHexId(16);
-  staged.fd = ::open(staged.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  staged.staged_path = StagedPathOf(key);
+  staged.fd = ::open(staged.staged_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (staged.fd < 0) {
-    staged.temp_path.clear();
+    staged.staged_path.clear();
+    if (errno == EEXIST) return Fail(ErrorCode::kConflict, "blob name already staged", key.name);
     return Fail(ErrorCode::kInternal, "cannot create a storage file", std::strerror(errno));
   }
+  auto fail = [&](Error error) {
+    ::close(staged.fd);
+    staged.fd = -1;
+    ::unlink(staged.staged_path.c_str());
+    return std::unexpected(std::move(error));
+  };
   std::vector<std::uint8_t> buffer(512 * 1024);
   while (true) {
     auto n = data.Read(buffer);
-    if (!n) return std::unexpected(n.error());
+    if (!n) return fail(n.error());
     if (*n == 0) break;
-    if (auto w = WriteAll(staged.fd, buffer.data(), *n); !w) return std::unexpected(w.error());
+    if (auto w = WriteAll(staged.fd, buffer.data(), *n); !w) return fail(w.error());
     staged.stored_bytes += *n;
   }
-  // Start writeback now, so the fsync in Publish mostly waits for I/O already under way.
+  // Start writeback now, so the fsync in Sync mostly waits for I/O already under way.
   if (sync_) ::sync_file_range(staged.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   return staged;
 }
 
-Result<void> FolderBlobStore::Publish(std::span<StagedBlob> blobs) {
-  // fsync every file first: the kernel can overlap their writeback.
-  if (sync_) {
-    for (auto& blob : blobs)
-      if (::fdatasync(blob.fd) != 0) return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
-  }
-  std::set<std::string> dirs;
+Result<void> FolderBlobStore::Sync(std::span<StagedBlob> blobs) {
   for (auto& blob : blobs) {
-    std::string final_path = PathOf(blob.key);
-    std::string dir = final_path.substr(0, final_path.rfind('/'));
-    if (dirs.insert(dir).second) {
-      std::error_code ec;
-      if (fs::create_directories(dir, ec) && sync_) {
-        // New directories must themselves be durable in their parents.
-        (void)SyncDir(dir.substr(0, dir.rfind('/')));
-        (void)SyncDir(root_);
-      }
-    }
-    if (::rename(blob.temp_path.c_str(), final_path.c_str()) != 0)
-      return Fail(ErrorCode::kInternal, "storage rename failed", std::strerror(errno));
-    blob.temp_path.clear();
+    if (sync_ && ::fdatasync(blob.fd) != 0)
+      return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
     ::close(blob.fd);
     blob.fd = -1;
   }
-  if (sync_) {
-    for (const auto& dir : dirs)
-      if (auto r = SyncDir(dir); !r) return r;
-  }
+  // The new names in the staging folder must be durable too (one fsync per batch).
+  if (sync_ && !blobs.empty()) return SyncDir(root_ + "/.staged");
   return {};
+}
+
+void FolderBlobStore::Settle(std::span<const BlobKey> keys) {
+  std::string last_dir;
+  for (const auto& key : keys) {
+    std::string final_path = PathOf(key);
+    std::string dir = final_path.substr(0, final_path.rfind('/'));
+    if (dir != last_dir) {
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      last_dir = dir;
+    }
+    // No fsync: until the rename reaches the disk, the staged copy is the blob.
+    (void)::rename(StagedPathOf(key).c_str(), final_path.c_str());
+  }
 }
 
 void FolderBlobStore::Discard(std::span<StagedBlob> blobs) {
   for (auto& blob : blobs) {
     if (blob.fd >= 0) ::close(blob.fd);
     blob.fd = -1;
-    if (!blob.temp_path.empty()) ::unlink(blob.temp_path.c_str());
-    blob.temp_path.clear();
+    if (!blob.staged_path.empty()) ::unlink(blob.staged_path.c_str());
+    blob.staged_path.clear();
   }
+}
+
+Result<std::vector<BlobKey>> FolderBlobStore::ListStaged() const {
+  std::vector<BlobKey> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_ + "/.staged", ec)) {
+    std::string name = entry.path().filename().string();
+    auto dash = name.find('-');
+    auto tenant = dash == std::string::npos ? std::nullopt : ParseUintOpt(name.substr(0, dash));
+    std::string blob = dash == std::string::npos ? std::string() : name.substr(dash + 1);
+    if (!tenant || !IsValidBlobName(blob)) {
+      fs::remove(entry.path(), ec);  // not ours
+      continue;
+    }
+    out.push_back(BlobKey{static_cast<std::int64_t>(*tenant), blob});
+  }
+  if (ec) return Fail(ErrorCode::kInternal, "cannot list staged blobs", ec.message());
+  return out;
 }
 
 Result<std::unique_ptr<ByteSource>> FolderBlobStore::Get(const BlobKey& key) const {
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kNotFound, "not found");
+  // Final place first, then staged (indexed but not yet settled), then final again in
+  // case a Settle moved it in between.
   int fd = ::open(PathOf(key).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) fd = ::open(StagedPathOf(key).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) fd = ::open(PathOf(key).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "not found");
     return Fail(ErrorCode::kInternal, "storage read failed", std::strerror(errno));
@@ -184,10 +221,10 @@ Result<std::unique_ptr<ByteSource>> FolderBlobStore::Get(const BlobKey& key) con
 
 Result<void> FolderBlobStore::Remove(const BlobKey& key) {
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kNotFound, "not found");
-  if (::unlink(PathOf(key).c_str()) != 0) {
-    if (errno == ENOENT) return Fail(ErrorCode::kNotFound, "not found");
-    return Fail(ErrorCode::kInternal, "storage remove failed", std::strerror(errno));
-  }
+  bool removed = ::unlink(PathOf(key).c_str()) == 0;
+  if (!removed && errno != ENOENT) return Fail(ErrorCode::kInternal, "storage remove failed", std::strerror(errno));
+  removed |= ::unlink(StagedPathOf(key).c_str()) == 0;
+  if (!removed) return Fail(ErrorCode::kNotFound, "not found");
   return {};
 }
 

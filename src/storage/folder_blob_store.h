@@ -1,6 +1,8 @@
-// FolderBlobStore: blobs as files under ROOT/t<tenant>/<first 8 hex of name>/<name>; staged blobs in
-// ROOT/.tmp. Publish fsyncs each file, renames it into place and fsyncs each directory
-// touched, so an acknowledged blob survives power loss. .tmp is emptied on open.
+// FolderBlobStore: blobs as files under ROOT/t<tenant>/<first 8 hex of name>/<name>;
+// staged blobs as ROOT/.staged/<tenant>-<name>. Sync fsyncs each staged file and the
+// staging folder once, so a batch costs one round of flushes; Settle renames into place
+// without flushing (a rename lost in a crash leaves the blob staged, where Get still
+// finds it and ListStaged reports it).
 #pragma once
 
 #include <string>
@@ -15,12 +17,15 @@ class FolderBlobStore final : public BlobStore {
   static Result<std::unique_ptr<FolderBlobStore>> Open(const std::string& root, bool sync);
 
   Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data) override;
-  Result<void> Publish(std::span<StagedBlob> blobs) override;
+  Result<void> Sync(std::span<StagedBlob> blobs) override;
+  void Settle(std::span<const BlobKey> keys) override;
   void Discard(std::span<StagedBlob> blobs) override;
   Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const override;
   Result<void> Remove(const BlobKey& key) override;
+  Result<std::vector<BlobKey>> ListStaged() const override;
 
   std::string PathOf(const BlobKey& key) const;
+  std::string StagedPathOf(const BlobKey& key) const;
 
  private:
   FolderBlobStore(std::string root, bool sync) : root_(std::move(root)), sync_(sync) {}

@@ -94,7 +94,7 @@ std::string LimitClause(std::int64_t limit, std::int64_t offset) {
 }
 
 TenantRecord ReadTenant(const sql::Stmt& st) {
-  return TenantRecord{st.Int(0), st.Text(1), st.Text(2), st.Blob(3), st.Int(4)};
+  return TenantRecord{st.Int(0), st.Text(1), st.Text(2), st.Blob(3), st.Int(4), st.Text(5), st.Int(6) != 0};
 }
 
 TokenRecord ReadToken(const sql::Stmt& st) {
@@ -109,7 +109,7 @@ TokenRecord ReadToken(const sql::Stmt& st) {
   return t;
 }
 
-constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at";
+constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller";
 constexpr const char* kTokenColumns = "id, tenant_id, name, scopes, created_at, expires_at, revoked_at";
 
 }  // namespace
@@ -155,17 +155,82 @@ Result<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Open(const std::string& pa
 // ---- tenants and tokens ----
 
 Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const std::string& name,
-                                                 const SealedBytes& wrapped_key) {
+                                                 const SealedBytes& wrapped_key, const std::string& ae_title) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES(?,?,?,?)");
+  auto st = sql::Stmt::Prepare(
+      writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at, ae_title) VALUES(?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
-  st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(Now());
+  st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(Now()).Bind(ae_title);
   if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE) {
+      std::string what = sqlite3_errmsg(writer_.raw());
+      if (what.find("ae_title") != std::string::npos)
+        return Fail(ErrorCode::kConflict, "AE title '" + ae_title + "' is already taken by another tenant");
       return Fail(ErrorCode::kConflict, "tenant '" + slug + "' already exists");
+    }
     return std::unexpected(r.error());
   }
-  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, Now()};
+  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, Now(), ae_title, false};
+}
+
+Result<void> SqliteCatalog::SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE tenants SET accept_any_caller = ? WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(static_cast<std::int64_t>(accept)).Bind(tenant_id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
+  return {};
+}
+
+Result<TenantRecord> SqliteCatalog::FindTenantByAeTitle(const std::string& ae_title) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE ae_title = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(ae_title);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kNotFound, "no tenant has the AE title '" + ae_title + "'");
+  return ReadTenant(*st);
+}
+
+Result<void> SqliteCatalog::AddDicomNode(const DicomNodeRecord& node) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO dicom_nodes(tenant_id, ae_title, host, port) VALUES(?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(node.tenant_id).Bind(node.ae_title).Bind(node.host).Bind(static_cast<std::int64_t>(node.port));
+  if (auto r = st->Run(); !r) {
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+      return Fail(ErrorCode::kConflict, "this tenant already has a node with AE title '" + node.ae_title + "'");
+    return r;
+  }
+  return {};
+}
+
+Result<std::vector<DicomNodeRecord>> SqliteCatalog::ListDicomNodes(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(
+      reader.db(), "SELECT tenant_id, ae_title, host, port FROM dicom_nodes WHERE tenant_id = ? ORDER BY ae_title");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  std::vector<DicomNodeRecord> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(DicomNodeRecord{st->Int(0), st->Text(1), st->Text(2), static_cast<int>(st->Int(3))});
+  }
+}
+
+Result<void> SqliteCatalog::RemoveDicomNode(std::int64_t tenant_id, const std::string& ae_title) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "DELETE FROM dicom_nodes WHERE tenant_id = ? AND ae_title = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(ae_title);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no node with AE title '" + ae_title + "'");
+  return {};
 }
 
 Result<TenantRecord> SqliteCatalog::FindTenant(const std::string& slug) {
@@ -260,40 +325,14 @@ Result<std::vector<TokenRecord>> SqliteCatalog::ListTokens(std::int64_t tenant_i
 
 // ---- ingest ----
 
-Result<void> SqliteCatalog::AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) {
-  if (blob_names.empty()) return {};
-  std::lock_guard lock(write_mutex_);
-  auto tx = sql::Transaction::Begin(writer_);
-  if (!tx) return std::unexpected(tx.error());
-  auto st = sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO blob_intents(blob_name, tenant_id, created_at) VALUES(?,?,?)");
+Result<bool> SqliteCatalog::IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT 1 FROM instances WHERE tenant_id = ? AND blob_name = ?");
   if (!st) return std::unexpected(st.error());
-  for (const auto& name : blob_names) {
-    st->Reset();
-    st->Bind(name).Bind(tenant_id).Bind(Now());
-    if (auto r = st->Run(); !r) return r;
-  }
-  return tx->Commit();
-}
-
-Result<std::vector<std::pair<std::int64_t, std::string>>> SqliteCatalog::TakeStaleIntents() {
-  std::lock_guard lock(write_mutex_);
-  auto tx = sql::Transaction::Begin(writer_);
-  if (!tx) return std::unexpected(tx.error());
-  // An intent whose blob got indexed is not stale (the commit removes intents, but be safe).
-  auto st = sql::Stmt::Prepare(writer_,
-                               "SELECT tenant_id, blob_name FROM blob_intents b WHERE NOT EXISTS "
-                               "(SELECT 1 FROM instances i WHERE i.blob_name = b.blob_name)");
-  if (!st) return std::unexpected(st.error());
-  std::vector<std::pair<std::int64_t, std::string>> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    out.emplace_back(st->Int(0), st->Text(1));
-  }
-  if (auto r = writer_.Exec("DELETE FROM blob_intents"); !r) return std::unexpected(r.error());
-  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
-  return out;
+  st->Bind(tenant_id).Bind(blob_name);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  return *row;
 }
 
 Result<std::optional<ExistingInstance>> SqliteCatalog::FindInstance(std::int64_t tenant_id,
@@ -332,9 +371,8 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t te
       writer_,
       "UPDATE instances SET study_id=?, series_id=?, sop_class_uid=?, instance_number=?, transfer_syntax=?, rows=?, "
       "columns=?, bits_allocated=?, frames=?, size=?, blob_name=?, metadata=?, created_at=? WHERE id=?");
-  auto drop_intent = sql::Stmt::Prepare(writer_, "DELETE FROM blob_intents WHERE blob_name = ?");
   for (auto* st : {&find_study, &add_study, &find_series, &add_series, &find_instance, &add_instance,
-                   &replace_instance, &drop_intent})
+                   &replace_instance})
     if (!*st) return std::unexpected(st->error());
 
   auto lookup_or_insert = [&](sql::Stmt& find, auto bind_find, sql::Stmt& insert,
@@ -353,10 +391,6 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t te
   std::int64_t now = Now();
   std::vector<CommitResult> outcomes;
   for (const auto& in : batch) {
-    drop_intent->Reset();
-    drop_intent->Bind(in.blob_name);
-    if (auto r = drop_intent->Run(); !r) return std::unexpected(r.error());
-
     find_instance->Reset();
     find_instance->Bind(tenant_id).Bind(in.sop_uid);
     auto existing = find_instance->Step();

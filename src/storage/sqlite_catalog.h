@@ -13,15 +13,17 @@
 
 namespace vg::storage {
 
-// The schema version this build writes. A newer file is refused; an older one migrated.
-constexpr int kCatalogSchemaVersion = 1;
-
 class SqliteCatalog final : public Catalog {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
   Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
-                                    const SealedBytes& wrapped_key) override;
+                                    const SealedBytes& wrapped_key, const std::string& ae_title) override;
+  Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) override;
+  Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) override;
+  Result<void> AddDicomNode(const DicomNodeRecord& node) override;
+  Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) override;
+  Result<void> RemoveDicomNode(std::int64_t tenant_id, const std::string& ae_title) override;
   Result<TenantRecord> FindTenant(const std::string& slug) override;
   Result<TenantRecord> FindTenantById(std::int64_t id) override;
   Result<std::vector<TenantRecord>> ListTenants() override;
@@ -32,8 +34,7 @@ class SqliteCatalog final : public Catalog {
   Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) override;
   Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) override;
 
-  Result<void> AddBlobIntents(std::int64_t tenant_id, const std::vector<std::string>& blob_names) override;
-  Result<std::vector<std::pair<std::int64_t, std::string>>> TakeStaleIntents() override;
+  Result<bool> IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) override;
   Result<std::optional<ExistingInstance>> FindInstance(std::int64_t tenant_id, const std::string& sop_uid) override;
   Result<std::vector<CommitResult>> CommitInstances(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
                                                     bool replace) override;

@@ -8,7 +8,7 @@ namespace vg::storage {
 namespace {
 
 const char* kMigrations[] = {
-    // 1: tenants, tokens, the DICOM index, blob intents.
+    // 1: tenants, tokens, the DICOM index.
     R"sql(
 CREATE TABLE tenants(
   id INTEGER PRIMARY KEY,
@@ -71,10 +71,20 @@ CREATE TABLE instances(
   UNIQUE(tenant_id, sop_uid));
 CREATE INDEX instances_by_series ON instances(series_id, instance_number);
 CREATE INDEX instances_by_study ON instances(study_id);
-CREATE TABLE blob_intents(
-  blob_name TEXT PRIMARY KEY,
-  tenant_id INTEGER NOT NULL,
-  created_at INTEGER NOT NULL);
+)sql",
+    // 2: DICOM networking: each tenant's called AE title, and its known DICOM nodes.
+    R"sql(
+ALTER TABLE tenants ADD COLUMN ae_title TEXT;
+ALTER TABLE tenants ADD COLUMN accept_any_caller INTEGER NOT NULL DEFAULT 0;
+UPDATE tenants SET ae_title = upper(substr(slug, 1, 16));
+CREATE UNIQUE INDEX tenants_by_ae_title ON tenants(ae_title);
+CREATE TABLE dicom_nodes(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  ae_title TEXT NOT NULL,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  UNIQUE(tenant_id, ae_title));
 )sql",
 };
 

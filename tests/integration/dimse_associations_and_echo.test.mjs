@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { makeSeries, qido } from './lib/dicomweb.mjs';
 import { associationOutcome, describeRun, echoscu } from './lib/dcmtk.mjs';
 import { parsePart10 } from './lib/dicom.mjs';
-import { DimseAssociation, DIMSE_TS, encodeIdentifier, SOP, statusHex, tryAssociate } from './lib/dimse.mjs';
+import { DIMSE_TS, encodeIdentifier, SOP, statusHex, tryAssociate, withAssociation } from './lib/dimse.mjs';
 import { addNode, CALLER_ONLY_PORT, listNodes, removeNode, serverStdoutWithoutBanners, setAcceptAnyCaller, startDimseServer } from './lib/dimse_fixture.mjs';
 import { assertHealthy } from './lib/fixture.mjs';
 
@@ -125,29 +125,21 @@ test('the server offers a 128 KiB max PDU, takes a C-STORE in 128 KiB PDUs and s
     { abstractSyntax: SOP.ctImage, transferSyntaxes: [DIMSE_TS.explicitLE] },
     { abstractSyntax: SOP.studyRootGet, transferSyntaxes: [DIMSE_TS.implicitLE] },
   ];
-  const a = await DimseAssociation.open({ port, calledAe: 'ALPHA', contexts: ctx, maxPdu: 131072 });
-  try {
+  await withAssociation({ port, calledAe: 'ALPHA', contexts: ctx, maxPdu: 131072 }, async (a) => {
     assert.ok(a.peerMaxPdu === 0 || a.peerMaxPdu >= 131072, `server's max PDU length is ${a.peerMaxPdu}, expected 128 KiB (131072)`);
     const rsp = await a.store({ sopClass: SOP.ctImage, sopInstance: inst.sop, dataset: p.file.subarray(p.datasetOffset), maxPdu: 131072 });
     assert.equal(rsp.status, 0, `C-STORE in 128 KiB PDUs: status ${statusHex(rsp.status)} ${rsp.errorComment ?? ''}`);
-  } finally {
-    await a.release();
-  }
+  });
   const found = await qido(server, tokens.alpha, `/instances?SOPInstanceUID=${inst.sop}`);
   assert.equal(found.length, 1);
 
   // C-GET it back with a small and a large receive limit: every P-DATA PDU must fit.
   for (const maxPdu of [16384, 131072]) {
-    const g = await DimseAssociation.open({
-      port,
-      calledAe: 'ALPHA',
-      maxPdu,
-      contexts: [
-        { abstractSyntax: SOP.studyRootGet, transferSyntaxes: [DIMSE_TS.implicitLE] },
-        { abstractSyntax: SOP.ctImage, transferSyntaxes: [DIMSE_TS.explicitLE], scpRole: true },
-      ],
-    });
-    try {
+    const contexts = [
+      { abstractSyntax: SOP.studyRootGet, transferSyntaxes: [DIMSE_TS.implicitLE] },
+      { abstractSyntax: SOP.ctImage, transferSyntaxes: [DIMSE_TS.explicitLE], scpRole: true },
+    ];
+    await withAssociation({ port, calledAe: 'ALPHA', maxPdu, contexts }, async (g) => {
       const res = await g.get({ identifier: encodeIdentifier([['00080052', 'IMAGE'], ['0020000D', s.study_uid], ['0020000E', s.series_uid], ['00080018', inst.sop]]) });
       const sizes = g.receivedPduSizes;
       assert.equal(res.final.status, 0, `C-GET final status ${statusHex(res.final.status)} ${res.final.errorComment ?? ''}`);
@@ -156,15 +148,12 @@ test('the server offers a 128 KiB max PDU, takes a C-STORE in 128 KiB PDUs and s
       const biggest = Math.max(...sizes);
       assert.ok(biggest <= maxPdu, `a PDU of ${biggest} bytes was sent to a peer that accepts ${maxPdu}`);
       if (maxPdu === 131072) assert.ok(biggest > 16384, `with a 128 KiB limit the server still sent PDUs of at most ${biggest} bytes`);
-    } finally {
-      await g.release();
-    }
+    });
   }
 });
 
 test('round trips on an association are not held back by Nagle\'s algorithm (TCP_NODELAY): 100 C-ECHOs in well under 2 s', async () => {
-  const a = await DimseAssociation.open({ port, calledAe: 'ALPHA', contexts: echoContext });
-  try {
+  await withAssociation({ port, calledAe: 'ALPHA', contexts: echoContext }, async (a) => {
     await a.echo(); // warm up
     const t0 = process.hrtime.bigint();
     for (let k = 0; k < 100; k++) {
@@ -174,9 +163,7 @@ test('round trips on an association are not held back by Nagle\'s algorithm (TCP
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     // With Nagle + delayed ACK a response written in two pieces waits ~40 ms: 100 x 40 ms.
     assert.ok(ms < 2000, `100 C-ECHO round trips took ${ms.toFixed(0)} ms`);
-  } finally {
-    await a.release();
-  }
+  });
 });
 
 test('--dicom-max-associations 2: a third concurrent association is refused, and accepted once one is released', async (t) => {

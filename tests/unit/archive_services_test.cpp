@@ -169,6 +169,29 @@ TEST_F(ArchiveServicesTest, MetadataResolvesBulkDataUris) {
   EXPECT_EQ(uri.rfind("http://h/dicomweb/studies/", 0), 0u);
 }
 
+TEST_F(ArchiveServicesTest, RecoveryKeepsIndexedStagedBlobsAndDropsTheRest) {
+  // As a crash would leave them: one blob indexed but not moved into place, one staged
+  // but never indexed.
+  std::string file = testing::MakeCt(Slice(1));
+  ASSERT_TRUE(Store(a_, {file})[0].stored);
+  Retrieval retrieval(*archive_);
+  auto row = retrieval.Locate(a_, {Slice(1).study_uid, "", ""})->front();
+  auto folder = storage::FolderBlobStore::Open((dir_ / "blobs").string(), false);
+  std::string final_path = (*folder)->PathOf({a_, row.blob_name});
+  fs::rename(final_path, (*folder)->StagedPathOf({a_, row.blob_name}));
+  MemorySource orphan_bytes("never acknowledged");
+  auto orphan = blobs_->Stage({a_, "0001cccccccccccccccccccc"}, orphan_bytes);
+  ASSERT_TRUE(orphan && blobs_->Sync(std::span(&*orphan, 1)));
+
+  auto report = RecoverInterruptedIngest(*archive_);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->settled, 1u);
+  EXPECT_EQ(report->discarded, 1u);
+  EXPECT_TRUE(fs::exists(final_path));
+  EXPECT_TRUE(blobs_->ListStaged()->empty());
+  EXPECT_EQ(*retrieval.ReadWhole(a_, row), file);
+}
+
 TEST_F(ArchiveServicesTest, CatalogHoldsNoPatientNameInClear) {
   Store(a_, {testing::MakeCt(Slice(1, "ZZSECRET^PATIENT"))});
   catalog_.reset();

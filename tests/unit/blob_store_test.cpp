@@ -90,13 +90,35 @@ TEST_P(BlobStoreContract, MissingBlobIsNotFound) {
   EXPECT_EQ(got.error().code, ErrorCode::kNotFound);
 }
 
-TEST_P(BlobStoreContract, StagedBlobIsInvisibleUntilPublished) {
+TEST_P(BlobStoreContract, SyncedBlobIsReadableBeforeAndAfterSettling) {
   MemorySource data("staged");
   auto staged = store().Stage({1, kName}, data);
   ASSERT_TRUE(staged);
-  EXPECT_FALSE(store().Get({1, kName}));
-  ASSERT_TRUE(store().Publish(std::span(&*staged, 1)));
+  ASSERT_TRUE(store().Sync(std::span(&*staged, 1)));
   EXPECT_EQ(Read({1, kName}), "staged");
+  BlobKey key{1, kName};
+  store().Settle(std::span(&key, 1));
+  EXPECT_EQ(Read({1, kName}), "staged");
+  EXPECT_TRUE(store().ListStaged()->empty());
+}
+
+TEST_P(BlobStoreContract, ListStagedNamesWhatWasNotSettled) {
+  const std::string other = "0001bbbbbbbbbbbbbbbbbbbb";
+  MemorySource a("a"), b("b");
+  auto first = store().Stage({1, kName}, a);
+  auto second = store().Stage({2, other}, b);
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(store().Sync(std::span(&*first, 1)));
+  ASSERT_TRUE(store().Sync(std::span(&*second, 1)));
+  BlobKey settled{1, kName};
+  store().Settle(std::span(&settled, 1));
+  auto staged = store().ListStaged();
+  ASSERT_TRUE(staged);
+  ASSERT_EQ(staged->size(), 1u);
+  EXPECT_EQ((*staged)[0].tenant_id, 2);
+  EXPECT_EQ((*staged)[0].name, other);
+  ASSERT_TRUE(store().Remove((*staged)[0]));
+  EXPECT_TRUE(store().ListStaged()->empty());
 }
 
 TEST_P(BlobStoreContract, DiscardedStageLeavesNoFileBehind) {
@@ -190,14 +212,15 @@ TEST_F(EncryptingBlobStoreTest, FileCopiedUnderAnotherNameFailsToRead) {
   EXPECT_TRUE(!source || !ReadAll(**source));
 }
 
-TEST(FolderBlobStore, LeftoverStagedFilesAreRemovedOnOpen) {
+TEST(FolderBlobStore, ForeignFilesInTheStagingFolderAreDropped) {
   crypto::Initialize();
   auto root = (fs::temp_directory_path() / ("vg-tmp-" + crypto::RandomHexId(6))).string();
-  fs::create_directories(root + "/.tmp");
-  { std::ofstream(root + "/.tmp/leftover") << "half-written"; }
+  fs::create_directories(root + "/.staged");
+  { std::ofstream(root + "/.staged/leftover") << "not a blob"; }
   auto store = FolderBlobStore::Open(root, false);
   ASSERT_TRUE(store);
-  EXPECT_TRUE(fs::is_empty(root + "/.tmp"));
+  EXPECT_TRUE((*store)->ListStaged()->empty());
+  EXPECT_TRUE(fs::is_empty(root + "/.staged"));
   fs::remove_all(root);
 }
 

@@ -21,8 +21,8 @@ class CatalogTest : public ::testing::Test {
     auto opened = SqliteCatalog::Open(path_, false);
     ASSERT_TRUE(opened) << opened.error().detail;
     catalog_ = std::move(*opened);
-    a_ = catalog_->CreateTenant("alpha", "Alpha", {1, 2, 3})->id;
-    b_ = catalog_->CreateTenant("beta", "Beta", {4, 5, 6})->id;
+    a_ = catalog_->CreateTenant("alpha", "Alpha", {1, 2, 3}, "ALPHA")->id;
+    b_ = catalog_->CreateTenant("beta", "Beta", {4, 5, 6}, "BETA")->id;
   }
   void TearDown() override {
     catalog_.reset();
@@ -55,7 +55,7 @@ class CatalogTest : public ::testing::Test {
 };
 
 TEST_F(CatalogTest, DuplicateTenantSlugIsAConflict) {
-  auto again = catalog_->CreateTenant("alpha", "Again", {1});
+  auto again = catalog_->CreateTenant("alpha", "Again", {1}, "AGAIN");
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);
 }
@@ -127,15 +127,12 @@ TEST_F(CatalogTest, SeriesAndInstanceCountsAreComputed) {
   ASSERT_EQ(series->size(), 2u);
 }
 
-TEST_F(CatalogTest, StaleIntentsAreReturnedOnceAndCommittedOnesAreNot) {
+TEST_F(CatalogTest, KnowsWhichBlobsAreIndexedPerTenant) {
   auto committed = Instance("1.1", "1.1.1", "1.1.1.1");
-  ASSERT_TRUE(catalog_->AddBlobIntents(a_, {committed.blob_name, "0001deadbeefdeadbeef"}));
   ASSERT_TRUE(catalog_->CommitInstances(a_, {committed}, false));
-  auto stale = catalog_->TakeStaleIntents();
-  ASSERT_TRUE(stale);
-  ASSERT_EQ(stale->size(), 1u);
-  EXPECT_EQ((*stale)[0].second, "0001deadbeefdeadbeef");
-  EXPECT_TRUE(catalog_->TakeStaleIntents()->empty());
+  EXPECT_TRUE(*catalog_->IsBlobIndexed(a_, committed.blob_name));
+  EXPECT_FALSE(*catalog_->IsBlobIndexed(b_, committed.blob_name));
+  EXPECT_FALSE(*catalog_->IsBlobIndexed(a_, "0001deadbeefdeadbeef"));
 }
 
 TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
@@ -165,6 +162,57 @@ TEST_F(CatalogTest, NewerSchemaIsRefusedWithAClearMessage) {
   auto refused = SqliteCatalog::Open(path_, false);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().public_message.find("newer than this voxelgate"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vg::storage
+
+namespace vg::storage {
+namespace {
+
+TEST_F(CatalogTest, TenantsAreFoundByTheirAeTitleAndTitlesAreUnique) {
+  auto found = catalog_->FindTenantByAeTitle("BETA");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->slug, "beta");
+  EXPECT_FALSE(found->accept_any_caller);
+  auto clash = catalog_->CreateTenant("gamma", "Gamma", {7}, "BETA");
+  ASSERT_FALSE(clash);
+  EXPECT_NE(clash.error().public_message.find("AE title"), std::string::npos);
+  ASSERT_TRUE(catalog_->SetAcceptAnyCaller(b_, true));
+  EXPECT_TRUE(catalog_->FindTenantByAeTitle("BETA")->accept_any_caller);
+}
+
+TEST_F(CatalogTest, DicomNodesBelongToOneTenant) {
+  ASSERT_TRUE(catalog_->AddDicomNode({a_, "PACS", "127.0.0.1", 104}));
+  EXPECT_EQ(catalog_->AddDicomNode({a_, "PACS", "127.0.0.2", 105}).error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(catalog_->AddDicomNode({b_, "PACS", "10.0.0.1", 104}));
+  auto nodes = catalog_->ListDicomNodes(a_);
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ((*nodes)[0].host, "127.0.0.1");
+  ASSERT_TRUE(catalog_->RemoveDicomNode(a_, "PACS"));
+  EXPECT_TRUE(catalog_->ListDicomNodes(a_)->empty());
+  EXPECT_EQ(catalog_->ListDicomNodes(b_)->size(), 1u);
+}
+
+TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
+  crypto::Initialize();
+  auto dir = fs::temp_directory_path() / ("vg-mig-" + crypto::RandomHexId(6));
+  fs::create_directories(dir);
+  std::string path = (dir / "catalog.db").string();
+  {
+    // A database as version 1 left it.
+    auto db = sql::Db::Open(path, false);
+    ASSERT_TRUE(db->Exec("CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(1);"
+                         "CREATE TABLE tenants(id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+                         " wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);"
+                         "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES('old-clinic','Old',x'01',0);"));
+  }
+  auto catalog = SqliteCatalog::Open(path, false);
+  ASSERT_TRUE(catalog) << catalog.error().detail;
+  auto tenant = (*catalog)->FindTenant("old-clinic");
+  ASSERT_TRUE(tenant);
+  EXPECT_EQ(tenant->ae_title, "OLD-CLINIC");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -144,6 +144,8 @@ export function withStoreCounts(r) {
   const rsps = dimseMessages(r.output).filter((m) => m.direction === 'INCOMING' && m.type === 'C-STORE RSP');
   r.storeStatuses = rsps.map((m) => statusOf(m.fields['DIMSE Status']));
   r.successes = r.storeStatuses.filter((s) => s === 0).length;
+  // SOP Instance UID -> status word of its C-STORE RSP (absent: never answered/sent).
+  r.statusBySop = new Map(rsps.map((m) => [m.fields['Affected SOP Instance UID'], statusOf(m.fields['DIMSE Status'])]));
   return r;
 }
 
@@ -184,9 +186,10 @@ export async function getscu({ port, calledAe, callingAe = 'GETSCU', model = 'S'
 }
 
 // getscu's option that puts a transfer syntax first among those it proposes for incoming
-// C-STOREs (undefined: getscu has none, e.g. JPEG processes 6+8, 10+12, 14).
+// C-STOREs (undefined: getscu has none: JPEG processes 6+8, 10+12, 14, and Implicit VR
+// Little Endian, for which dcmtk 3.6.7's getscu `+xi` proposes Explicit VR Little Endian
+// only, despite its help text).
 export const GETSCU_PREFER = {
-  '1.2.840.10008.1.2': '+xi',
   '1.2.840.10008.1.2.1': '+xe',
   '1.2.840.10008.1.2.2': '+xb',
   '1.2.840.10008.1.2.1.99': '+xd',
@@ -200,18 +203,35 @@ export const GETSCU_PREFER = {
   '1.2.840.10008.1.2.4.91': '+xw',
 };
 
-// Writes a dcmtk association configuration (storescu/storescp --config-file) with one
-// profile 'P' that has one presentation context per [sopClass, transferSyntax] pair, each
-// with that single transfer syntax. Returns the file path.
-export function writeAssociationConfig(pairs, dir = makeTempDir('asccfg')) {
+// Writes a dcmtk association configuration (--config-file FILE P) for storescu: one
+// presentation context per [sopClass, transferSyntax] pair, each with that single
+// transfer syntax; or, with `scp`, for storescp (dcmtk wants each abstract syntax once
+// there): one context per SOP class accepting all of its transfer syntaxes.
+export function writeAssociationConfig(pairs, { scp = false, dir = makeTempDir('asccfg') } = {}) {
   const uniq = [...new Map(pairs.map(([c, t]) => [`${c}|${t}`, [c, t]])).values()];
-  const tss = [...new Set(uniq.map(([, t]) => t))];
+  const groups = new Map(); // transfer syntax list (joined) -> name
+  const contexts = [];
+  const tsGroup = (list) => {
+    const key = list.join('|');
+    if (!groups.has(key)) groups.set(key, { name: `TS${groups.size}`, list });
+    return groups.get(key).name;
+  };
+  if (scp) {
+    const byClass = new Map();
+    for (const [c, t] of uniq) byClass.set(c, [...(byClass.get(c) ?? []), t]);
+    for (const [c, list] of byClass) contexts.push([c, tsGroup(list)]);
+  } else {
+    for (const [c, t] of uniq) contexts.push([c, tsGroup([t])]);
+  }
   const lines = ['[[TransferSyntaxes]]'];
-  tss.forEach((t, k) => lines.push(`[TS${k}]`, `TransferSyntax1 = ${t}`));
+  for (const { name, list } of groups.values()) {
+    lines.push(`[${name}]`);
+    list.forEach((t, k) => lines.push(`TransferSyntax${k + 1} = ${t}`));
+  }
   lines.push('[[PresentationContexts]]', '[PC]');
-  uniq.forEach(([c, t], k) => lines.push(`PresentationContext${k + 1} = ${c}\\TS${tss.indexOf(t)}`));
+  contexts.forEach(([c, g], k) => lines.push(`PresentationContext${k + 1} = ${c}\\${g}`));
   lines.push('[[Profiles]]', '[P]', 'PresentationContexts = PC', '');
-  const path = join(dir, 'association.cfg');
+  const path = join(dir, scp ? 'association-scp.cfg' : 'association.cfg');
   writeFileSync(path, lines.join('\n'));
   return path;
 }
@@ -300,6 +320,7 @@ export function datasetOf(bytes) {
     return el ? valueString(p.dataset, el) : undefined;
   };
   return {
+    bytes,
     transferSyntax: p.transferSyntax,
     sop: str('00080018'),
     sopClass: str('00080016'),
@@ -328,4 +349,30 @@ export function datasetDifference(got, want) {
     return `data set bytes differ from offset ${k} of ${got.data.length}`;
   }
   return null;
+}
+
+const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
+
+// Like datasetDifference, but two uncompressed transfer syntaxes (Implicit/Explicit VR,
+// little/big endian) of the same content are equal too: both files are re-encoded by
+// dcmconv to Explicit VR Little Endian and those data sets compared. Returns null when
+// equal, else a reason; `note(text)` is called when the transfer syntaxes differ.
+export async function contentDifference(got, want, note = () => {}) {
+  if (got.transferSyntax === want.transferSyntax) return datasetDifference(got, want);
+  if (!UNCOMPRESSED.has(got.transferSyntax) || !UNCOMPRESSED.has(want.transferSyntax)) {
+    return `transfer syntax ${got.transferSyntax}, expected ${want.transferSyntax}`;
+  }
+  note(`${got.transferSyntax} instead of ${want.transferSyntax}`);
+  const dir = makeTempDir('dcmconv');
+  const conv = async (d, name) => {
+    const src = join(dir, `${name}.dcm`);
+    const dst = join(dir, `${name}-ele.dcm`);
+    writeFileSync(src, d.bytes);
+    const r = await runTool('dcmconv', ['+te', src, dst], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`dcmconv failed${describeRun(r)}`);
+    return datasetOf(readFileSync(dst));
+  };
+  const [a, b] = await Promise.all([conv(got, 'got'), conv(want, 'want')]);
+  const d = datasetDifference(a, b);
+  return d ? `content differs after re-encoding both as Explicit VR Little Endian (got ${got.transferSyntax}): ${d}` : null;
 }

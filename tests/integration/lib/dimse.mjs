@@ -197,6 +197,7 @@ export class DimseAssociation {
     this.nextMessageId = 1;
     this.pending = { command: [], dataset: [], contextId: null };
     this.receivedPduSizes = []; // length fields of the P-DATA-TF PDUs received
+    this.pdvs = []; // received PDVs not yet consumed: [{id, mch, data}]
   }
 
   connect({ host, port, noDelay }) {
@@ -383,19 +384,15 @@ export class DimseAssociation {
   // on A-ABORT, A-RELEASE-RQ or a closed connection.
   async receiveMessage(timeoutMs = this.timeoutMs) {
     for (;;) {
-      const p = await this.nextPdu(timeoutMs);
-      if (p.type === 0x07) throw Object.assign(new Error(`peer sent A-ABORT (source ${p.body[2]}, reason ${p.body[3]})`), { code: 'ABORT' });
-      if (p.type !== 0x04) throw new Error(`expected P-DATA-TF, got PDU type ${p.type}`);
-      let off = 0;
-      while (off + 6 <= p.body.length) {
-        const len = p.body.readUInt32BE(off);
-        const id = p.body[off + 4];
-        const mch = p.body[off + 5];
-        const data = p.body.subarray(off + 6, off + 4 + len);
-        off += 4 + len;
+      // PDVs left over from a PDU that carried the end of the previous message first.
+      while (this.pdvs.length) {
+        const { id, mch, data } = this.pdvs.shift();
         const st = this.pending;
         st.contextId = id;
         if (mch & 1) {
+          if (st.commandDone) {
+            throw Object.assign(new Error(`protocol error: a new command (context ${id}) arrived while the data set of the previous message (command 0x${st.commandDone.commandField?.toString(16)}, ${st.commandDone.affectedSopInstance ?? ''}) was awaited`), { code: 'PROTOCOL' });
+          }
           st.command.push(data);
           if (mch & 2) {
             st.commandDone = decodeCommand(Buffer.concat(st.command));
@@ -406,6 +403,15 @@ export class DimseAssociation {
           st.dataset.push(data);
           if (mch & 2) return this.finishMessage();
         }
+      }
+      const p = await this.nextPdu(timeoutMs);
+      if (p.type === 0x07) throw Object.assign(new Error(`peer sent A-ABORT (source ${p.body[2]}, reason ${p.body[3]})`), { code: 'ABORT' });
+      if (p.type !== 0x04) throw new Error(`expected P-DATA-TF, got PDU type ${p.type}`);
+      let off = 0;
+      while (off + 6 <= p.body.length) {
+        const len = p.body.readUInt32BE(off);
+        this.pdvs.push({ id: p.body[off + 4], mch: p.body[off + 5], data: p.body.subarray(off + 6, off + 4 + len) });
+        off += 4 + len;
       }
     }
   }
@@ -502,6 +508,21 @@ export class DimseAssociation {
   destroy() {
     this.sock?.destroy();
   }
+}
+
+// Opens an association, runs fn(association), then releases it; when fn throws, the
+// association is aborted instead (so a failed release cannot hide fn's error).
+export async function withAssociation(opts, fn) {
+  const a = await DimseAssociation.open(opts);
+  let result;
+  try {
+    result = await fn(a);
+  } catch (e) {
+    await a.abort();
+    throw e;
+  }
+  await a.release();
+  return result;
 }
 
 // Tries to associate; returns {accepted: DimseAssociation} or {rejected: AssociationRejected}

@@ -1,0 +1,94 @@
+// C-STORE SCP: the dataset is received as raw bytes (never re-encoded), wrapped in a
+// Part 10 meta header and stored through the same ingest pipeline as STOW-RS. The
+// response goes out only after the instance is durable.
+#include <dcmtk/dcmdata/dcostrma.h>
+
+#include "core/logging.h"
+#include "dicom/dicom.h"
+#include "dimse/association.h"
+#include "services/ingest.h"
+
+namespace vg::dimse {
+namespace {
+
+class StringConsumer final : public DcmConsumer {
+ public:
+  explicit StringConsumer(std::string& out) : out_(out) {}
+  OFBool good() const override { return OFTrue; }
+  OFCondition status() const override { return EC_Normal; }
+  OFBool isFlushed() const override { return OFTrue; }
+  offile_off_t avail() const override { return 1 << 30; }
+  offile_off_t write(const void* buf, offile_off_t length) override {
+    out_.append(static_cast<const char*>(buf), static_cast<size_t>(length));
+    return length;
+  }
+  void flush() override {}
+ private:
+  std::string& out_;
+};
+
+class StringOutputStream final : public DcmOutputStream {
+ public:
+  explicit StringOutputStream(std::string& out) : DcmOutputStream(&consumer_), consumer_(out) {}
+ private:
+  StringConsumer consumer_;
+};
+
+Uint16 StatusFor(int failure_reason) {
+  switch (failure_reason) {
+    case services::kReasonOutOfResources: return STATUS_STORE_Refused_OutOfResources;          // A700
+    case services::kReasonNotMatchingStudy: return STATUS_STORE_Error_DataSetDoesNotMatchSOPClass;  // A900
+    case services::kReasonCannotUnderstand: return STATUS_STORE_Error_CannotUnderstand;       // C000
+    case services::kReasonDuplicate: return 0x0111;                                              // duplicate SOP instance
+    default: return 0x0110;                                                                      // processing failure
+  }
+}
+
+}  // namespace
+
+OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_PresentationContextID pid) {
+  T_DIMSE_C_StoreRQ& request = msg.msg.CStoreRQ;
+  T_ASC_PresentationContext pc;
+  ASC_findAcceptedPresentationContext(ctx.assoc->params, pid, &pc);
+  std::string dataset;
+  StringOutputStream sink(dataset);
+  OFCondition cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &pid, &sink,
+                                                nullptr, nullptr);
+  if (cond.bad()) return cond;  // the link broke mid-instance: nothing is stored
+
+  T_DIMSE_C_StoreRSP response{};
+  response.MessageIDBeingRespondedTo = request.MessageID;
+  response.DataSetType = DIMSE_DATASET_NULL;
+  OFStandard::strlcpy(response.AffectedSOPClassUID, request.AffectedSOPClassUID, sizeof response.AffectedSOPClassUID);
+  OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID,
+                      sizeof response.AffectedSOPInstanceUID);
+  response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+
+  std::string message;
+  services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
+  session.Add(dicom::WrapAsPart10(dataset, request.AffectedSOPClassUID, request.AffectedSOPInstanceUID,
+                                  pc.acceptedTransferSyntax, ctx.calling_ae));
+  auto outcomes = session.Finish();
+  if (!outcomes) {
+    response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
+    message = outcomes.error().public_message;
+  } else {
+    const services::StoreOutcome& outcome = outcomes->front();
+    if (outcome.stored && outcome.sop_uid != request.AffectedSOPInstanceUID) {
+      response.DimseStatus = STATUS_STORE_Error_DataSetDoesNotMatchSOPClass;
+      message = "SOPInstanceUID of the dataset differs from the C-STORE request";
+    } else {
+      response.DimseStatus = outcome.stored ? STATUS_Success : StatusFor(outcome.failure_reason);
+      message = outcome.message;
+    }
+  }
+  if (response.DimseStatus != STATUS_Success)
+    LogWarn("dimse_store_refused", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"status\":" +
+                                       std::to_string(response.DimseStatus));
+  DcmDataset* detail = ErrorComment(message);
+  cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
+  delete detail;
+  return cond;
+}
+
+}  // namespace vg::dimse
