@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""voxelgate vs Orthanc DICOMweb benchmark driver (stdlib + curl; pydicom/numpy only to generate data).
+"""voxelgate vs Orthanc DICOMweb + DIMSE benchmark driver (stdlib, curl and the dcmtk tools; pydicom/numpy
+only to generate data).
 
 Called by bench/run (which owns the temp dir, the overall time limit and the last-resort cleanup).
 usage: /usr/bin/python3 bench/bench.py --root REPO --work TMPDIR [--runs N] [--only voxelgate|orthanc]
@@ -11,6 +12,11 @@ Per server (one at a time, everything on 127.0.0.1):
   * reads, on the process left by the last 2-client run (400 instances, warm page cache):
     QIDO study search (PatientName) x100 and QIDO instances of a 200-slice series x20 on one
     keep-alive curl connection; WADO-RS whole series x5; series metadata x20.
+  * C-MOVE, on that same process: movescu of the whole 200-slice series to a storescp destination
+    (registered with `dicom-node add` / DicomModalities), N runs, file count checked after each.
+  * DIMSE ingest: for each run a fresh process on an empty data dir; stock storescu (no TCP_NODELAY in
+    its environment) of 1 series over 1 association, then 2 series over 2 parallel associations; the
+    same two again with TCP_NODELAY=1 on storescu, for reference. QIDO count check after each run.
   * peak RSS: VmHWM of every server process (max), and CPU time of the server during ingest.
 Results: table on stdout, JSON in ROOT/build/bench-results.json.
 """
@@ -40,6 +46,11 @@ SHARED = "../shared/peers/orthanc"   # relative to the repo root
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 PER_REQ = 50
 SLICES = 200
+SCU_AET = "BENCHSCU"        # calling AE of storescu / movescu / echoscu
+SCP_AET = "BENCHSCP"        # the storescp C-MOVE destination (stock: no TCP_NODELAY)
+SCP_ND_AET = "BENCHSCPND"   # the same with TCP_NODELAY=1 in its environment (reference figure)
+CALLER_ONLY_PORT = 104      # port registered for the calling-only node BENCHSCU (never connected to)
+DIMSE_TIMEOUT = 180         # seconds, any single storescu / movescu run
 
 # Orthanc "tuned" configuration of the peer study (used only if the shared config file is absent).
 ORTHANC_TUNED_FALLBACK = {
@@ -57,6 +68,7 @@ ORTHANC_TUNED_FALLBACK = {
 
 A = None        # parsed args
 PIDFILE = None  # "pid exe" lines, read by bench/run's EXIT trap
+LIVE = set()    # client processes (storescu, movescu, echoscu) still running; killed on exit
 
 
 def log(*a):
@@ -128,6 +140,114 @@ def du_bytes(path):
             except OSError:
                 pass
     return total
+
+
+def register_pid(pid, exe):
+    with open(PIDFILE, "a") as fh:
+        fh.write(f"{pid} {os.path.realpath(exe)}\n")
+
+
+def tool_env(nodelay):
+    """Environment of a dcmtk client: TCP_NODELAY=1 only when asked (a stock modality does not set it)."""
+    env = {k: v for k, v in os.environ.items() if k != "TCP_NODELAY"}
+    if nodelay:
+        env["TCP_NODELAY"] = "1"
+    return env
+
+
+def run_tools(cmds, env, timeout, tag):
+    """Starts the commands at once, waits for all; returns (wall seconds, [(rc, output)]).
+    Bounded: anything still running after `timeout` s is killed (rc None)."""
+    procs, outs = [], []
+    try:
+        t0 = time.perf_counter()
+        for i, cmd in enumerate(cmds):
+            out = open(os.path.join(A.work, f"{tag}-{i}.out"), "w+b")
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+            LIVE.add(p)
+            register_pid(p.pid, shutil.which(cmd[0]) or cmd[0])
+            procs.append(p)
+            outs.append(out)
+        deadline = t0 + timeout
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.perf_counter()))
+            except subprocess.TimeoutExpired:
+                pass
+        dt = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+                p.returncode = None
+            LIVE.discard(p)
+    res = []
+    for p, out in zip(procs, outs):
+        out.seek(0)
+        res.append((p.returncode, out.read().decode(errors="replace")))
+        out.close()
+    return dt, res
+
+
+def out_tail(text, n=8):
+    return " | ".join(l.strip() for l in text.strip().splitlines()[-n:])
+
+
+def kill_live():
+    for p in list(LIVE):
+        if p.poll() is None:
+            p.kill()
+        LIVE.discard(p)
+
+
+class StoreScp:
+    """dcmtk storescp, a C-MOVE destination, writing into a temp dir; TCP_NODELAY=1 only if nodelay."""
+
+    def __init__(self, work, tag, aet, nodelay):
+        self.aet, self.nodelay = aet, nodelay
+        tag = f"{tag}-{aet}"
+        self.dir = os.path.join(work, f"storescp-{tag}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        self.logf = os.path.join(work, f"storescp-{tag}.log")
+        self.proc = subprocess.Popen(["storescp", "-aet", aet, "-od", self.dir, str(self.port)],
+                                     stdin=subprocess.DEVNULL, stdout=open(self.logf, "wb"),
+                                     stderr=subprocess.STDOUT, env=tool_env(nodelay), start_new_session=True)
+        register_pid(self.proc.pid, shutil.which("storescp") or "storescp")
+        t0 = time.perf_counter()
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"storescp exited rc={self.proc.returncode}: {tail(self.logf)}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.perf_counter() - t0 > 10:
+                    self.stop()
+                    raise BenchError(f"storescp not listening on {self.port} after 10 s")
+                time.sleep(0.05)
+
+    def clear(self):
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+
+    def files(self):
+        return [f for f in os.listdir(self.dir) if not f.startswith(".")]
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
 
 
 class Conn:
@@ -224,6 +344,8 @@ class Server:
         self.work, self.proc, self.port, self.hwm_mb, self.notes = work, None, None, [], []
         self.headers = {}
         self.gen = 0
+        self.dicom_port, self.called_ae = None, None
+        self.scp_nodes = []    # [(AE, port)]: storescp C-MOVE destinations, registered at every start
 
     @property
     def pid(self):
@@ -253,6 +375,22 @@ class Server:
 
     def rss(self):
         return proc_status(self.pid)
+
+    def wait_dicom(self):
+        """C-ECHO (echoscu, bounded retries) until the DICOM listener answers; returns seconds."""
+        t0 = time.perf_counter()
+        last = ""
+        while time.perf_counter() - t0 < 20:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited with rc={self.proc.returncode}")
+            r = subprocess.run(["echoscu", "-aet", SCU_AET, "-aec", self.called_ae, "127.0.0.1",
+                                str(self.dicom_port)], capture_output=True, text=True, timeout=30,
+                               env=tool_env(False))
+            if r.returncode == 0:
+                return time.perf_counter() - t0
+            last = (r.stdout + r.stderr).strip()[-300:]
+            time.sleep(0.1)
+        raise BenchError(f"{self.name}: C-ECHO to {self.called_ae}@127.0.0.1:{self.dicom_port} failed for 20 s: {last}")
 
     def stop(self):
         if self.proc is None:
@@ -316,7 +454,14 @@ class Voxelgate(Server):
         shutil.rmtree(ddir, ignore_errors=True)
         os.makedirs(ddir)
         self.data_dir = ddir
-        self.admin(ddir, "tenant", "create", "bench")
+        self.admin(ddir, "tenant", "create", "bench")   # AE title BENCH (the slug upper-cased)
+        self.called_ae = "BENCH"
+        # known calling node (accept-any-caller stays off) and the C-MOVE destination
+        self.admin(ddir, "dicom-node", "add", "--tenant", "bench", "--ae", SCU_AET, "--host", "127.0.0.1",
+                   "--port", str(CALLER_ONLY_PORT))
+        for ae, port in self.scp_nodes:
+            self.admin(ddir, "dicom-node", "add", "--tenant", "bench", "--ae", ae, "--host", "127.0.0.1",
+                       "--port", str(port))
         out = self.admin(ddir, "token", "create", "--tenant", "bench", "--name", "bench",
                          "--scope", "dicomweb:read,dicomweb:write")
         lines = [l.strip() for l in out.splitlines() if l.strip()]
@@ -326,9 +471,13 @@ class Voxelgate(Server):
             raise BenchError(f"token create did not print a bare token: {out!r}")
         self.headers = {"Authorization": f"Bearer {lines[-1]}"}
         self.port = free_port()
+        self.dicom_port = free_port()
+        while self.dicom_port == self.port:
+            self.dicom_port = free_port()
         logf = os.path.join(self.work, f"voxelgate-{self.gen}.log")
         self.proc = subprocess.Popen(
-            [self.bin, "serve", "--data-dir", ddir, "--listen", f"127.0.0.1:{self.port}"],
+            [self.bin, "serve", "--data-dir", ddir, "--listen", f"127.0.0.1:{self.port}",
+             "--dicom-listen", f"127.0.0.1:{self.dicom_port}"],
             stdin=subprocess.DEVNULL, stdout=open(logf, "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         self._register(self.bin)
@@ -378,9 +527,19 @@ class Orthanc(Server):
         self.data_dir = sdir
         self.port = free_port()
         dport = free_port()
+        while dport == self.port:
+            dport = free_port()
+        self.dicom_port = dport
         cfg = json.loads(json.dumps(self.base_cfg))
         cfg.update({"StorageDirectory": sdir, "IndexDirectory": sdir, "HttpPort": self.port,
                     "DicomPort": dport, "Plugins": self.plugins})
+        self.called_ae = cfg.get("DicomAet", "ORTHANC")
+        # the calling node (C-MOVE is allowed only to known modalities) and the C-MOVE destination
+        mods = dict(cfg.get("DicomModalities") or {})
+        mods["benchscu"] = [SCU_AET, "127.0.0.1", CALLER_ONLY_PORT]
+        for ae, port in self.scp_nodes:
+            mods[ae.lower()] = [ae, "127.0.0.1", port]
+        cfg["DicomModalities"] = mods
         cfg.setdefault("DicomWeb", {})["Host"] = f"127.0.0.1:{self.port}"
         cfg_path = os.path.join(self.work, "orthanc.json")
         json.dump(cfg, open(cfg_path, "w"), indent=1)
@@ -396,7 +555,7 @@ class Orthanc(Server):
 
     def version(self):
         c = Conn(self.port)
-        out = {"config": self.cfg_src, "env": "TCP_NODELAY=1"}
+        out = {"config": self.cfg_src, "env": "TCP_NODELAY=1", "aet": self.called_ae}
         try:
             st, _, d = c.request("GET", "/system")
             out["orthanc"] = json.loads(d).get("Version")
@@ -510,6 +669,130 @@ def ingest(server, man, bodies, runs, res, leave_running):
                      "valid_runs": len(ok),
                      "median": {k: rnd(med([x[k] for x in ok]), 3 if k == "seconds" else 1)
                                 for k in ("seconds", "inst_per_s", "MB_per_s", "server_cpu_ms_per_inst")}}
+
+
+# ------------------------------------------------------------------ DIMSE
+def storescu_cmd(server, sdir):
+    # as in the peer study: stock storescu, default options (16 KB receive PDU, uncompressed proposals)
+    return ["storescu", "-aet", SCU_AET, "-aec", server.called_ae, "+sd", "127.0.0.1", str(server.dicom_port), sdir]
+
+
+def dimse_run(server, sers, nodelay, nbytes, n_expected, tag):
+    """One timed storescu ingest on a fresh server: one association (one storescu) per series, all at once."""
+    server.start()
+    server.wait_dicom()
+    os.sync()
+    time.sleep(0.5)
+    cmds = [storescu_cmd(server, s["dir"]) for s in sers]
+    c0 = cpu_s(server.pid)
+    dt, outs = run_tools(cmds, tool_env(nodelay), DIMSE_TIMEOUT, tag)
+    cpu = cpu_s(server.pid) - c0
+    errors = []
+    for i, (rc, out) in enumerate(outs):
+        if rc is None:
+            errors.append(f"storescu {i} did not finish within {DIMSE_TIMEOUT} s")
+        elif rc != 0:
+            errors.append(f"storescu {i} exited rc={rc}: {out_tail(out)}")
+        elif "E: " in out:
+            errors.append(f"storescu {i} logged errors: {out_tail(out)}")
+    rss = server.rss()
+    return {"seconds": round(dt, 3), "inst_per_s": round(n_expected / dt, 1),
+            "MB_per_s": round(nbytes / 1e6 / dt, 1), "server_cpu_s": round(cpu, 2),
+            "server_cpu_ms_per_inst": round(1000 * cpu / n_expected, 2),
+            "rss_hwm_mb": rnd(rss.get("VmHWM")), "errors": errors}
+
+
+def dimse_ingest(server, man, runs, res):
+    s0, s1 = man["series"][0], man["series"][1]
+    checks = res["checks"]
+    tests = [("dimse_1assoc", [s0], False), ("dimse_2assoc", [s0, s1], False),
+             ("dimse_1assoc_scu_nodelay", [s0], True), ("dimse_2assoc_scu_nodelay", [s0, s1], True)]
+    for name, sers, nodelay in tests:
+        n = sum(len(s["files"]) for s in sers)
+        nbytes = sum(f["size"] for s in sers for f in s["files"])
+        out = []
+        for r in range(runs):
+            try:
+                x = dimse_run(server, sers, nodelay, nbytes, n, f"{server.name}-{name}-{r + 1}")
+                try:
+                    got = sum(server.count_instances(s["study"], s["series"]) for s in sers)
+                except (BenchError, ValueError) as e:
+                    got = None
+                    x["errors"].append(f"counting stored instances: {e}")
+                x["stored"] = got
+                if got is not None and got != n:
+                    x["errors"].append(f"expected {n} instances stored, QIDO reports {got}")
+            finally:
+                server.stop()
+            log(f"  {server.name} {name} run {r + 1}: {x['seconds']} s, {x['inst_per_s']} inst/s, "
+                f"{x['MB_per_s']} MB/s, server CPU {x['server_cpu_ms_per_inst']} ms/inst, "
+                f"HWM {x['rss_hwm_mb']} MB" + (f"  ERRORS: {x['errors']}" if x["errors"] else ""))
+            out.append(x)
+        ok = [x for x in out if not x["errors"]]
+        for x in out:
+            for e in x["errors"]:
+                if f"{name}: {e}" not in checks:
+                    checks.append(f"{name}: {e}")
+        res[name] = {"instances": n, "bytes": nbytes, "associations": len(sers),
+                     "command": " ".join(storescu_cmd(server, "SERIESDIR")),
+                     "storescu_env": "TCP_NODELAY=1" if nodelay else "(no TCP_NODELAY)",
+                     "runs": out, "valid_runs": len(ok),
+                     "median": {k: rnd(med([x[k] for x in ok]), 3 if k == "seconds" else 1)
+                                for k in ("seconds", "inst_per_s", "MB_per_s", "server_cpu_ms_per_inst")}}
+
+
+def cmove(server, scp, man, runs, res, key):
+    """C-MOVE of series 1 (200 instances) to a storescp destination, on the running server."""
+    s0 = man["series"][0]
+    n = len(s0["files"])
+    nbytes = sum(f["size"] for f in s0["files"])
+    want = {f["sop"] for f in s0["files"]}
+    server.wait_dicom()
+    cmd = ["movescu", "-S", "-aet", SCU_AET, "-aec", server.called_ae, "-aem", scp.aet,
+           "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={s0['study']}",
+           "-k", f"SeriesInstanceUID={s0['series']}", "127.0.0.1", str(server.dicom_port)]
+    out = []
+    for r in range(runs):
+        scp.clear()
+        os.sync()
+        time.sleep(0.3)
+        c0 = cpu_s(server.pid)
+        dt, ((rc, text),) = run_tools([cmd], tool_env(False), DIMSE_TIMEOUT, f"{server.name}-{key}-{r + 1}")
+        cpu = cpu_s(server.pid) - c0
+        errors = []
+        if rc != 0:
+            errors.append(f"movescu exited rc={rc}: {out_tail(text)}")
+        elif "E: " in text:
+            errors.append(f"movescu logged errors: {out_tail(text)}")
+        files = scp.files()
+        for _ in range(20):  # storescp writes each file before its C-STORE-RSP; this is only a safety net
+            if len(files) >= n:
+                break
+            time.sleep(0.1)
+            files = scp.files()
+        got = {f.split(".", 1)[1] for f in files if "." in f}
+        if len(files) != n:
+            errors.append(f"storescp received {len(files)} files, expected {n}")
+        elif got != want:
+            errors.append(f"storescp files do not match the series' SOP Instance UIDs "
+                          f"({len(got & want)} of {n} match)")
+        x = {"seconds": round(dt, 3), "inst_per_s": round(n / dt, 1), "MB_per_s": round(nbytes / 1e6 / dt, 1),
+             "server_cpu_ms_per_inst": round(1000 * cpu / n, 2), "files": len(files), "errors": errors}
+        log(f"  {server.name} {key} run {r + 1}: {x['seconds']} s, {x['MB_per_s']} MB/s, "
+            f"{len(files)} files" + (f"  ERRORS: {errors}" if errors else ""))
+        out.append(x)
+    ok = [x for x in out if not x["errors"]]
+    for x in out:
+        for e in x["errors"]:
+            if f"{key}: {e}" not in res["checks"]:
+                res["checks"].append(f"{key}: {e}")
+    scp.clear()
+    res[key] = {"instances": n, "bytes": nbytes, "command": " ".join(cmd),
+                "destination": f"storescp -aet {scp.aet} -od DIR {scp.port} "
+                               f"({'TCP_NODELAY=1' if scp.nodelay else 'no TCP_NODELAY'})",
+                "runs": out, "valid_runs": len(ok),
+                "median": {k: rnd(med([x[k] for x in ok]), 3 if k == "seconds" else 1)
+                           for k in ("seconds", "inst_per_s", "MB_per_s", "server_cpu_ms_per_inst")}}
 
 
 # ------------------------------------------------------------------ reads
@@ -633,20 +916,47 @@ def reads(server, man, res):
 
 def bench_server(server, man, bodies, res):
     res.update({"checks": [], "errors": []})
+    scps = []
+    errs = (BenchError, OSError, ValueError, subprocess.SubprocessError)
     try:
-        ingest(server, man, bodies, A.runs, res, leave_running=True)
-        if server.proc is None:
-            raise BenchError("ingest did not leave a running server with data")
-        res["version"] = server.version()
-        res["ready_s"] = rnd(server.ready_s, 3)
-        res["rss_after_ingest_mb"] = rnd(server.rss().get("VmRSS"))
-        reads(server, man, res)
-        res["rss_end_mb"] = rnd(server.rss().get("VmRSS"))
-    except (BenchError, OSError, ValueError, subprocess.SubprocessError) as e:
-        res["errors"].append(f"{type(e).__name__}: {e}")
-        log(f"  {server.name}: ERROR {e}")
+        try:  # the C-MOVE destinations, registered at every server start
+            for aet, nodelay in ((SCP_AET, False), (SCP_ND_AET, True)):
+                scps.append(StoreScp(A.work, server.name, aet, nodelay))
+            server.scp_nodes = [(x.aet, x.port) for x in scps]
+        except errs as e:
+            res["errors"].append(f"storescp (C-MOVE destination): {type(e).__name__}: {e}")
+            log(f"  {server.name}: ERROR storescp: {e}")
+        try:
+            ingest(server, man, bodies, A.runs, res, leave_running=True)
+            if server.proc is None:
+                raise BenchError("ingest did not leave a running server with data")
+            res["version"] = server.version()
+            res["ready_s"] = rnd(server.ready_s, 3)
+            res["rss_after_ingest_mb"] = rnd(server.rss().get("VmRSS"))
+            reads(server, man, res)
+            res["rss_end_mb"] = rnd(server.rss().get("VmRSS"))
+            for scp in scps if len(scps) == 2 else []:
+                key = "cmove_series_scp_nodelay" if scp.nodelay else "cmove_series"
+                try:
+                    cmove(server, scp, man, A.runs, res, key)
+                except errs as e:
+                    res["errors"].append(f"{key}: {type(e).__name__}: {e}")
+                    log(f"  {server.name} {key}: ERROR {e}")
+        except errs as e:
+            res["errors"].append(f"{type(e).__name__}: {e}")
+            log(f"  {server.name}: ERROR {e}")
+        finally:
+            server.stop()
+        try:
+            dimse_ingest(server, man, A.runs, res)
+        except errs as e:
+            res["errors"].append(f"DIMSE ingest: {type(e).__name__}: {e}")
+            log(f"  {server.name} DIMSE ingest: ERROR {e}")
     finally:
         server.stop()
+        for scp in scps:
+            scp.stop()
+        kill_live()
         res["peak_rss_mb"] = rnd(max(server.hwm_mb)) if server.hwm_mb else None
         res["checks"] += server.notes
         if server.name and getattr(server, "logf", None):
@@ -669,6 +979,21 @@ def report(results):
         ("STOW 2 clients, inst/s", ("stow_2clients", "median", "inst_per_s"), "thr", ("ratio", 4.0, ">= 4x Orthanc")),
         ("STOW 2 clients, MB/s", ("stow_2clients", "median", "MB_per_s"), "thr", None),
         ("STOW server CPU, ms/inst (1 client)", ("stow_1client", "median", "server_cpu_ms_per_inst"), "lat", None),
+        ("DIMSE storescu 1 assoc, inst/s", ("dimse_1assoc", "median", "inst_per_s"), "thr",
+         ("ratio", 4.0, ">= 4x Orthanc")),
+        ("DIMSE storescu 1 assoc, MB/s", ("dimse_1assoc", "median", "MB_per_s"), "thr", None),
+        ("DIMSE storescu 2 assoc, inst/s", ("dimse_2assoc", "median", "inst_per_s"), "thr",
+         ("ratio", 4.0, ">= 4x Orthanc")),
+        ("DIMSE storescu 2 assoc, MB/s", ("dimse_2assoc", "median", "MB_per_s"), "thr", None),
+        ("DIMSE server CPU, ms/inst (1 assoc)", ("dimse_1assoc", "median", "server_cpu_ms_per_inst"), "lat", None),
+        ("DIMSE 1 assoc, scu TCP_NODELAY=1 (ref), inst/s", ("dimse_1assoc_scu_nodelay", "median", "inst_per_s"),
+         "thr", None),
+        ("DIMSE 2 assoc, scu TCP_NODELAY=1 (ref), inst/s", ("dimse_2assoc_scu_nodelay", "median", "inst_per_s"),
+         "thr", None),
+        ("C-MOVE series to storescp, median s", ("cmove_series", "median", "seconds"), "lat", None),
+        ("C-MOVE series, MB/s", ("cmove_series", "median", "MB_per_s"), "thr", None),
+        ("C-MOVE, storescp TCP_NODELAY=1 (ref), median s", ("cmove_series_scp_nodelay", "median", "seconds"),
+         "lat", None),
         ("QIDO study search, median ms", ("qido_study_search", "median_ms"), "lat", None),
         ("QIDO study search, p90 ms", ("qido_study_search", "p90_ms"), "lat", None),
         ("QIDO 200 instances, median ms", ("qido_series_instances", "median_ms"), "lat", ("abs_le", 15.0, "<= 15 ms")),
@@ -746,7 +1071,8 @@ def main():
     busy0, own0 = busy_jiffies(), own_cpu()
     results = {"meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                         "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
-                        "runs": A.runs, "per_request": PER_REQ,
+                        "runs": A.runs, "per_request": PER_REQ, "dimse_calling_ae": SCU_AET,
+                        "cmove_destination_ae": [SCP_AET, SCP_ND_AET],
                         "note": "client and server share the same cores; reads are warm page cache"},
                "servers": {}}
     man = ensure_dataset(root)
@@ -781,6 +1107,7 @@ def main():
             if res["errors"] and srv.name == "voxelgate":
                 rc = 1
     finally:
+        kill_live()
         for srv in servers:
             srv.stop()
     wall = time.time() - t_start

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +18,11 @@ class ByteSource {
  public:
   virtual ~ByteSource() = default;
   virtual Result<size_t> Read(std::span<std::uint8_t> out) = 0;
+  // The unread bytes, when the source already holds them all in memory (lets a consumer
+  // skip a copy); empty optional otherwise. Does not consume them.
+  virtual std::optional<std::span<const std::uint8_t>> Unread() const { return std::nullopt; }
+  // Consumes `n` bytes previously seen through Unread().
+  virtual void Skip(size_t n) { (void)n; }
 };
 
 // Reads from memory the caller keeps alive.
@@ -29,6 +35,10 @@ class MemorySource final : public ByteSource {
     offset_ += n;
     return n;
   }
+  std::optional<std::span<const std::uint8_t>> Unread() const override {
+    return std::span(reinterpret_cast<const std::uint8_t*>(data_.data()) + offset_, data_.size() - offset_);
+  }
+  void Skip(size_t n) override { offset_ += std::min(n, data_.size() - offset_); }
  private:
   std::string_view data_;
   size_t offset_ = 0;

@@ -154,7 +154,11 @@ Result<std::optional<Part>> MultipartReader::Next() {
   }
   Part part;
   if (auto r = ReadHeaders(part); !r) return std::unexpected(r.error());
+  // Growing the body by doubling would copy it about once more; the previous part's size
+  // is a good guess for the next (slices of one series).
+  if (size_hint_ > 0 && size_hint_ <= max_part_bytes_) part.body.reserve(size_hint_ + 64);
   if (auto r = ReadBody(part); !r) return std::unexpected(r.error());
+  size_hint_ = part.size;
   auto more = AfterDelimiter();
   if (!more) return std::unexpected(more.error());
   return std::optional<Part>(std::move(part));

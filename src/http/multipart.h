@@ -45,6 +45,7 @@ class MultipartReader {
   bool eof_ = false;
   bool started_ = false;
   bool finished_ = false;
+  std::size_t size_hint_ = 0;  // the last part's size: parts of one request tend to match
 };
 
 }  // namespace vg::http

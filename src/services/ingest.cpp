@@ -72,7 +72,8 @@ void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax)
     return;
   }
   std::unique_lock lock(mutex_);
-  if (!worker_.joinable()) worker_ = std::thread([this] { WorkerLoop(); });
+  if (workers_.empty())
+    for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   // Backpressure: wait while the worker has enough to do (one task always fits).
   queue_changed_.wait(lock, [&] { return queue_.empty() || queued_bytes_ + bytes.size() <= kMaxQueuedBytes; });
   outcomes_.emplace_back();
@@ -98,7 +99,12 @@ void IngestSession::WorkerLoop() {
       queued_bytes_ -= task.bytes.size();
     }
     queue_changed_.notify_all();
-    if (pending_bytes_ > kMaxPendingIndexBytes) {
+    bool flush;
+    {
+      std::lock_guard lock(pending_mutex_);
+      flush = pending_bytes_ > kMaxPendingIndexBytes;
+    }
+    if (flush) {
       if (auto r = Flush(); !r) LogError("ingest_flush_failed", "\"detail\":\"" + JsonEscape(r.error().detail) + "\"");
     }
   }
@@ -110,7 +116,8 @@ void IngestSession::StopWorker() {
     closed_ = true;
   }
   queue_changed_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
 }
 
 StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& fallback_transfer_syntax) {
@@ -191,16 +198,20 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
                                                                       : kReasonProcessingFailure,
                 staged.error().public_message);
   }
+  std::lock_guard lock(pending_mutex_);
   pending_bytes_ += row.study_attrs.size() + row.series_attrs.size() + row.metadata.size() + 512;
   pending_.push_back(Pending{index, std::move(row), std::move(*staged)});
   return outcome;  // not stored yet: Flush() decides
 }
 
 Result<void> IngestSession::Flush() {
-  if (pending_.empty()) return {};
   std::vector<Pending> batch;
-  batch.swap(pending_);
-  pending_bytes_ = 0;
+  {
+    std::lock_guard lock(pending_mutex_);
+    batch.swap(pending_);
+    pending_bytes_ = 0;
+  }
+  if (batch.empty()) return {};
   std::lock_guard lock(mutex_);  // Flush writes outcomes_
   auto fail_all = [&](const Error& error) {
     std::vector<storage::StagedBlob> blobs;
@@ -285,6 +296,7 @@ Result<std::vector<StoreOutcome>> IngestSession::Finish() {
 void IngestSession::Abandon() {
   StopWorker();
   std::vector<storage::StagedBlob> blobs;
+  std::lock_guard lock(pending_mutex_);
   for (auto& p : pending_) blobs.push_back(std::move(p.blob));
   pending_.clear();
   if (!blobs.empty()) archive_.blobs.Discard(blobs);

@@ -7,10 +7,10 @@
 // before Finish() returns, and an instance is acknowledged only after it is durable.
 // A bad instance fails alone with a reason; the others are stored.
 //
-// Add() hands the instance to a worker thread of the session, so reading the next
-// instance off the network overlaps with parsing, encrypting and writing this one. The
-// queue between them is bounded (kMaxQueuedBytes), so a fast sender waits instead of
-// filling memory. Not thread-safe: one producer per session.
+// Add() hands the instance to the session's worker threads (kWorkers), so reading the
+// next instance off the network overlaps with parsing, encrypting and writing earlier
+// ones on every core. The queue between them is bounded (kMaxQueuedBytes), so a fast
+// sender waits instead of filling memory. Not thread-safe: one producer per session.
 #pragma once
 
 #include <condition_variable>
@@ -65,6 +65,7 @@ class IngestSession {
     std::string fallback_transfer_syntax;
   };
   static constexpr std::size_t kMaxQueuedBytes = 32u << 20;
+  static constexpr int kWorkers = 2;
 
   void WorkerLoop();
   void StopWorker();
@@ -85,9 +86,9 @@ class IngestSession {
   std::deque<Task> queue_;
   std::size_t queued_bytes_ = 0;
   bool closed_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 
-  // Owned by the worker until it has stopped.
+  std::mutex pending_mutex_;  // guards pending_, pending_bytes_
   std::vector<Pending> pending_;
   std::size_t pending_bytes_ = 0;
 };

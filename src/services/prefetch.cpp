@@ -1,11 +1,14 @@
 #include "services/prefetch.h"
 
+#include <algorithm>
+
 namespace vg::services {
 
 InstancePrefetcher::InstancePrefetcher(Retrieval& retrieval, std::int64_t tenant_id,
-                                       std::vector<storage::InstanceRow> rows)
+                                       std::vector<storage::InstanceRow> rows, int workers)
     : retrieval_(retrieval), tenant_id_(tenant_id), rows_(std::move(rows)), slots_(rows_.size()) {
-  if (rows_.size() > 1) worker_ = std::thread([this] { Run(); });
+  if (rows_.size() < 2) return;
+  for (int i = 0; i < std::max(1, workers); ++i) workers_.emplace_back([this] { Run(); });
 }
 
 InstancePrefetcher::~InstancePrefetcher() {
@@ -14,15 +17,19 @@ InstancePrefetcher::~InstancePrefetcher() {
     stopping_ = true;
   }
   changed_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& worker : workers_) worker.join();
 }
 
 void InstancePrefetcher::Run() {
-  for (size_t i = 0; i < rows_.size(); ++i) {
-    const auto size = static_cast<std::size_t>(rows_[i].size);
-    if (rows_[i].size > kMaxWholeBytes) continue;  // streamed by the consumer
+  while (true) {
+    size_t i;
+    std::size_t size;
     {
       std::unique_lock lock(mutex_);
+      while (next_fetch_ < rows_.size() && rows_[next_fetch_].size > kMaxWholeBytes) ++next_fetch_;  // streamed
+      if (next_fetch_ >= rows_.size() || stopping_) return;
+      i = next_fetch_++;
+      size = static_cast<std::size_t>(rows_[i].size);
       // Room for it, or the consumer is already waiting for exactly this one.
       changed_.wait(lock, [&] { return stopping_ || buffered_bytes_ + size <= kWindowBytes || next_ >= i; });
       if (stopping_) return;
@@ -44,7 +51,7 @@ Result<std::optional<InstancePrefetcher::Item>> InstancePrefetcher::Next() {
   const size_t i = next_;
   Item item;
   item.row = &rows_[i];
-  if (rows_[i].size > kMaxWholeBytes || !worker_.joinable()) {
+  if (rows_[i].size > kMaxWholeBytes || workers_.empty()) {
     ++next_;
     changed_.notify_all();
     lock.unlock();

@@ -1,6 +1,6 @@
-// InstancePrefetcher: hands out a list of stored instances in order while a helper
-// thread decrypts the next ones, so decryption of instance N+1 overlaps with sending
-// instance N (one core decrypts, the other feeds the socket). At most kWindowBytes of
+// InstancePrefetcher: hands out a list of stored instances in order while helper
+// threads decrypt the next ones, so decryption overlaps with sending and uses every core
+// (decryption, not the socket, is the slower half of a retrieval). At most kWindowBytes of
 // plaintext wait in memory; an instance larger than kMaxWholeBytes is not prefetched
 // but streamed chunk by chunk when its turn comes.
 #pragma once
@@ -25,7 +25,8 @@ class InstancePrefetcher {
     std::unique_ptr<ByteSource> stream;   // otherwise, a decrypting stream
   };
 
-  InstancePrefetcher(Retrieval& retrieval, std::int64_t tenant_id, std::vector<storage::InstanceRow> rows);
+  InstancePrefetcher(Retrieval& retrieval, std::int64_t tenant_id, std::vector<storage::InstanceRow> rows,
+                     int workers = 2);
   ~InstancePrefetcher();
   InstancePrefetcher(const InstancePrefetcher&) = delete;
   InstancePrefetcher& operator=(const InstancePrefetcher&) = delete;
@@ -47,9 +48,10 @@ class InstancePrefetcher {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::size_t buffered_bytes_ = 0;
-  std::size_t next_ = 0;  // consumer position
+  std::size_t next_ = 0;        // consumer position
+  std::size_t next_fetch_ = 0;  // next instance a worker takes
   bool stopping_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace vg::services

@@ -40,11 +40,29 @@ Result<std::unique_ptr<ByteSource>> Retrieval::Open(std::int64_t tenant_id, cons
 Result<std::string> Retrieval::ReadWhole(std::int64_t tenant_id, const storage::InstanceRow& row) {
   auto source = Open(tenant_id, row);
   if (!source) return std::unexpected(source.error());
+  // Read straight into the result (whole chunks decrypt in place): no intermediate
+  // buffer, no zero-filling.
   std::string out;
-  out.reserve(static_cast<size_t>(row.size));
-  auto all = ReadAll(**source, static_cast<size_t>(row.size) + 1);
-  if (!all) return std::unexpected(all.error());
-  return all;
+  Error failure;
+  bool ok = true;
+  const size_t expected = static_cast<size_t>(row.size);
+  out.resize_and_overwrite(expected + 1, [&](char* data, size_t capacity) -> size_t {
+    size_t filled = 0;
+    while (filled < capacity) {
+      auto n = (*source)->Read(std::span(reinterpret_cast<std::uint8_t*>(data) + filled, capacity - filled));
+      if (!n) {
+        failure = n.error();
+        ok = false;
+        return 0;
+      }
+      if (*n == 0) break;
+      filled += *n;
+    }
+    return filled;
+  });
+  if (!ok) return std::unexpected(failure);
+  if (out.size() != expected) return Fail(ErrorCode::kInternal, "stored object has the wrong size");
+  return out;
 }
 
 Result<std::string> Retrieval::InstanceMetadata(std::int64_t tenant_id, const storage::InstanceRow& row,

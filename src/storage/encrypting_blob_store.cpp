@@ -35,6 +35,16 @@ class EncryptingSource final : public ByteSource {
   // Reads one full chunk of plaintext (or up to the end) and encrypts it. Knowing that a
   // chunk is the last requires a look-ahead byte, kept in `lookahead_`.
   Result<void> FillNextChunk() {
+    // In-memory plaintext is encrypted where it lies, without copying it into chunk_.
+    if (auto unread = plain_.Unread(); unread && !has_lookahead_) {
+      size_t n = std::min(unread->size(), crypto::kStreamChunk);
+      bool final = n == unread->size();
+      encryptor_.Push(unread->subspan(0, n), final, pending_);
+      plain_.Skip(n);
+      offset_ = 0;
+      done_ = final;
+      return {};
+    }
     size_t filled = 0;
     if (has_lookahead_) {
       chunk_[0] = lookahead_;
