@@ -41,7 +41,9 @@ export class VoxelgateServer {
     this.name = name;
     this.ownsDataDir = !dataDir;
     this.dataDir = dataDir ?? makeTempDir(name);
-    this.args = args;
+    // A DICOM listener on a free port unless the test picks one: the default 11112 would
+    // clash between servers and with anything else on the machine.
+    this.args = args.includes('--dicom-listen') ? args : ['--dicom-listen', '127.0.0.1:0', ...args];
     this.env = env;
     this.child = null;
     this.port = null;
