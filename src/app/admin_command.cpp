@@ -4,6 +4,7 @@
 #include "app/args.h"
 #include "app/commands.h"
 #include "app/context.h"
+#include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/strings.h"
 
@@ -23,7 +24,23 @@ Commands (safe to run while the server runs):
                  prints the bearer token, alone on one line, once
   token revoke --tenant SLUG --name NAME
   token list --tenant SLUG
+  audit verify      exit 0 when the audit chain is intact; else name the first bad record
+  audit list [--tenant SLUG] [--after ID] [--limit N]
 )";
+
+// Admin actions are audited synchronously: the command returns once its record is written.
+void AuditAdmin(AppContext& ctx, std::optional<std::int64_t> tenant_id, const std::string& action,
+                const std::string& object) {
+  storage::AuditEvent event;
+  event.tenant_id = tenant_id;
+  event.actor = "admin";
+  event.actor_kind = "admin";
+  event.action = action;
+  event.object = object;
+  event.outcome = "ok";
+  event.remote = "cli";
+  auth::AuditTrail(*ctx.catalog, /*synchronous=*/true).Record(std::move(event));
+}
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "voxelgate admin: %s\n\n%s", message.c_str(), kAdminHelp);
@@ -48,6 +65,7 @@ int Tenant(AppContext& ctx, const Args& args) {
     if (words.size() != 3) return Usage("tenant create takes one SLUG");
     auto tenant = ctx.tenants->Create(words[2], args.Get("name").value_or(""), args.Get("ae-title").value_or(""));
     if (!tenant) return Failed(tenant.error());
+    AuditAdmin(ctx, tenant->id, "admin.tenant.create", "tenant=" + tenant->slug + " ae_title=" + tenant->ae_title);
     std::printf("created tenant %s (AE title %s)\n", tenant->slug.c_str(), tenant->ae_title.c_str());
     return 0;
   }
@@ -58,6 +76,7 @@ int Tenant(AppContext& ctx, const Args& args) {
     auto any = args.Get("accept-any-caller");
     if (!any || (*any != "on" && *any != "off")) return Usage("tenant set needs --accept-any-caller on|off");
     if (auto r = ctx.catalog->SetAcceptAnyCaller(tenant->id, *any == "on"); !r) return Failed(r.error());
+    AuditAdmin(ctx, tenant->id, "admin.tenant.set", "accept_any_caller=" + *any);
     std::printf("tenant %s accepts %s\n", tenant->slug.c_str(), *any == "on" ? "any calling AE" : "registered nodes only");
     return 0;
   }
@@ -92,6 +111,7 @@ int Token(AppContext& ctx, const Args& args) {
     }
     auto token = ctx.tokens->Create(*tenant, *name, scopes, expires);
     if (!token) return Failed(token.error());
+    AuditAdmin(ctx, tenant->id, "admin.token.create", "token=" + *name + " scope=" + *scope);
     std::printf("%s\n", token->c_str());
     return 0;
   }
@@ -99,6 +119,7 @@ int Token(AppContext& ctx, const Args& args) {
     auto name = args.Get("name");
     if (!name) return Usage("token revoke needs --name");
     if (auto r = ctx.tokens->Revoke(*tenant, *name); !r) return Failed(r.error());
+    AuditAdmin(ctx, tenant->id, "admin.token.revoke", "token=" + *name);
     std::printf("revoked token %s\n", name->c_str());
     return 0;
   }
@@ -133,6 +154,7 @@ int DicomNode(AppContext& ctx, const Args& args) {
     auto number = ParseUint(*port);
     if (!number || *number > 65535) return Usage("--port is 1-65535");
     if (auto r = access.AddNode(tenant->id, *ae, *host, static_cast<int>(*number)); !r) return Failed(r.error());
+    AuditAdmin(ctx, tenant->id, "admin.dicom_node.add", "ae=" + *ae + " host=" + *host + " port=" + *port);
     std::printf("added node %s (%s:%s) to tenant %s\n", ae->c_str(), host->c_str(), port->c_str(), slug->c_str());
     return 0;
   }
@@ -146,10 +168,47 @@ int DicomNode(AppContext& ctx, const Args& args) {
     auto ae = args.Get("ae");
     if (!ae) return Usage("dicom-node remove needs --ae");
     if (auto r = ctx.catalog->RemoveDicomNode(tenant->id, *ae); !r) return Failed(r.error());
+    AuditAdmin(ctx, tenant->id, "admin.dicom_node.remove", "ae=" + *ae);
     std::printf("removed node %s from tenant %s\n", ae->c_str(), slug->c_str());
     return 0;
   }
   return Usage("unknown dicom-node command");
+}
+
+int Audit(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  if (words.size() == 2 && words[1] == "verify") {
+    auto result = ctx.catalog->VerifyAudit();
+    if (!result) return Failed(result.error());
+    if (result->first_bad_id) {
+      std::printf("audit chain BROKEN at record %lld: %s (%lld records read)\n",
+                  static_cast<long long>(*result->first_bad_id), result->problem.c_str(),
+                  static_cast<long long>(result->records));
+      return 1;
+    }
+    std::printf("audit chain intact: %lld records\n", static_cast<long long>(result->records));
+    return 0;
+  }
+  if (words.size() == 2 && words[1] == "list") {
+    storage::AuditFilter filter;
+    if (auto slug = args.Get("tenant")) {
+      auto tenant = ctx.tenants->Find(*slug);
+      if (!tenant) return Failed(tenant.error());
+      filter.tenant_id = tenant->id;
+    }
+    if (auto after = args.Get("after")) filter.after_id = static_cast<std::int64_t>(ParseUint(*after).value_or(0));
+    if (auto limit = args.Get("limit")) filter.limit = static_cast<std::int64_t>(ParseUint(*limit).value_or(100));
+    auto records = ctx.catalog->ListAudit(filter);
+    if (!records) return Failed(records.error());
+    for (const auto& r : *records) {
+      std::printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", static_cast<long long>(r.id),
+                  FormatTime(r.ts_ms / 1000).c_str(),
+                  r.event.tenant_id ? std::to_string(*r.event.tenant_id).c_str() : "-", r.event.actor.c_str(),
+                  r.event.action.c_str(), r.event.object.c_str(), r.event.outcome.c_str(), r.event.remote.c_str());
+    }
+    return 0;
+  }
+  return Usage("audit takes verify or list");
 }
 
 }  // namespace
@@ -162,7 +221,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
     return args->Has("help") ? 0 : 2;
   }
   if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
-                                "ae", "host", "port"});
+                                "ae", "host", "port", "after", "limit"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -173,6 +232,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (group == "tenant") return Tenant(**ctx, *args);
   if (group == "token") return Token(**ctx, *args);
   if (group == "dicom-node") return DicomNode(**ctx, *args);
+  if (group == "audit") return Audit(**ctx, *args);
   return Usage("unknown command '" + group + "'");
 }
 

@@ -121,9 +121,10 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                     ",\"discarded_unacknowledged\":" + std::to_string(recovered->discarded));
   }
 
+  auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   http::Router router;
   api::AddOpsRoutes(router, *(*ctx)->catalog);
-  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens});
+  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit});
 
   http::ServerOptions options;
   options.host = address->first;
@@ -152,7 +153,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
     dimse_options.host = dicom_address->first;
     dimse_options.port = dicom_address->second;
     dimse_options.max_associations = std::max(1, config.dicom_max_associations);
-    dimse_server = std::make_unique<dimse::DimseServer>(dimse_options, *(*ctx)->archive, dicom_access);
+    dimse_server = std::make_unique<dimse::DimseServer>(dimse_options, *(*ctx)->archive, dicom_access, audit);
     auto dicom_port = dimse_server->Start();
     if (!dicom_port) {
       std::fprintf(stderr, "voxelgate serve: %s\n", dicom_port.error().public_message.c_str());
@@ -167,6 +168,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   std::fflush(stdout);
   server.Run();
   if (dimse_server) dimse_server->Stop();
+  audit.Flush();
   LogInfo("server_stopped");
   return 0;
 }

@@ -48,6 +48,19 @@ const char* kServiceSyntaxes[] = {
 
 }  // namespace
 
+void AssociationContext::Audit(const std::string& action, const std::string& object,
+                               const std::string& outcome) const {
+  storage::AuditEvent event;
+  event.tenant_id = principal.tenant_id;
+  event.actor = "dimse:" + calling_ae;
+  event.actor_kind = "dimse";
+  event.action = action;
+  event.object = object;
+  event.outcome = outcome;
+  event.remote = peer;
+  audit.Record(std::move(event));
+}
+
 DcmDataset* ErrorComment(const std::string& message) {
   if (message.empty()) return nullptr;
   auto* detail = new DcmDataset;

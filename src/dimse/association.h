@@ -18,7 +18,11 @@ struct AssociationContext {
   std::string calling_ae, called_ae, peer;
   services::Archive& archive;
   auth::DicomAccess& access;
+  auth::AuditTrail& audit;
   const DimseOptions& options;
+
+  // Writes one operation of this association to the audit trail.
+  void Audit(const std::string& action, const std::string& object, const std::string& outcome) const;
 };
 
 // Accepts the presentation contexts we serve (verification, storage with either role,

@@ -47,6 +47,7 @@ struct DimseServer::Impl {
   DimseOptions options;
   services::Archive& archive;
   auth::DicomAccess& access;
+  auth::AuditTrail& audit;
   int listen_fd = -1;
   T_ASC_Network* network = nullptr;
   std::thread acceptor;
@@ -58,7 +59,8 @@ struct DimseServer::Impl {
   // (dcmExternalSocketHandle): hand-offs are serialised, associations are not.
   std::mutex handoff;
 
-  Impl(DimseOptions o, services::Archive& a, auth::DicomAccess& d) : options(std::move(o)), archive(a), access(d) {}
+  Impl(DimseOptions o, services::Archive& a, auth::DicomAccess& d, auth::AuditTrail& t)
+      : options(std::move(o)), archive(a), access(d), audit(t) {}
 
   void AcceptLoop();
   void Serve(int fd);
@@ -149,10 +151,22 @@ void DimseServer::Impl::Serve(int fd) {
       Reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_NOREASON);
       break;
   }
+  storage::AuditEvent event;
+  event.actor = "dimse:" + calling_ae;
+  event.actor_kind = "dimse";
+  event.action = "dimse.associate";
+  event.object = "called_ae=" + called_ae;
+  event.remote = peer;
   if (decision.refusal != auth::AssociationRefusal::kNone) {
     LogWarn("dimse_association_rejected", fields + ",\"reason\":\"" + JsonEscape(decision.reason) + "\"");
+    event.outcome = "denied";
+    event.detail = decision.reason;
+    audit.Record(std::move(event));
     return finish();
   }
+  event.tenant_id = decision.principal.tenant_id;
+  event.outcome = "ok";
+  audit.Record(std::move(event));
   cond = NegotiatePresentationContexts(assoc->params);
   if (cond.good()) {
     ASC_setAPTitles(assoc->params, nullptr, nullptr, called_ae.c_str());
@@ -163,13 +177,14 @@ void DimseServer::Impl::Serve(int fd) {
     return finish();
   }
   LogInfo("dimse_association", fields + ",\"tenant\":\"" + decision.principal.tenant_slug + "\"");
-  AssociationContext ctx{assoc, decision.principal, calling_ae, called_ae, peer, archive, access, options};
+  AssociationContext ctx{assoc, decision.principal, calling_ae, called_ae, peer, archive, access, audit, options};
   ServeAssociation(ctx);
   finish();
 }
 
-DimseServer::DimseServer(DimseOptions options, services::Archive& archive, auth::DicomAccess& access)
-    : impl_(std::make_unique<Impl>(std::move(options), archive, access)) {}
+DimseServer::DimseServer(DimseOptions options, services::Archive& archive, auth::DicomAccess& access,
+                         auth::AuditTrail& audit)
+    : impl_(std::make_unique<Impl>(std::move(options), archive, access, audit)) {}
 
 DimseServer::~DimseServer() { Stop(); }
 

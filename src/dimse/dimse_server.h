@@ -6,13 +6,15 @@
 // tenant; the calling AE title and address must be a registered node of it (see
 // auth::DicomAccess). Services: C-ECHO, C-STORE (into services::IngestSession, the same
 // path as STOW-RS), C-FIND (services::StudyQueries, the QIDO matching rules), C-MOVE to a
-// registered node, C-GET. TCP_NODELAY is set on every socket.
+// registered node, C-GET. TCP_NODELAY is set on every socket. Associations (accepted or
+// rejected) and every operation are written to the audit trail.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/result.h"
 #include "services/archive.h"
@@ -30,7 +32,7 @@ struct DimseOptions {
 
 class DimseServer {
  public:
-  DimseServer(DimseOptions options, services::Archive& archive, auth::DicomAccess& access);
+  DimseServer(DimseOptions options, services::Archive& archive, auth::DicomAccess& access, auth::AuditTrail& audit);
   ~DimseServer();
   // Binds the listening socket and starts accepting; returns the bound port.
   Result<std::uint16_t> Start();

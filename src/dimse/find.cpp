@@ -80,6 +80,7 @@ void Search(FindState& state, T_DIMSE_C_FindRQ* request, DcmDataset* identifier)
     state.responses.push_back(BuildResponseIdentifier(identifier, result, parsed->level, ctx.called_ae));
   LogInfo("dimse_find", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"level\":\"" + parsed->level +
                             "\",\"matches\":" + std::to_string(results.size()));
+  ctx.Audit("dimse.find", "level=" + parsed->level, "ok matches=" + std::to_string(results.size()));
 }
 
 void FindCallback(void* data, OFBool cancelled, T_DIMSE_C_FindRQ* request, DcmDataset* identifier, int,

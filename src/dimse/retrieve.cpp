@@ -253,6 +253,20 @@ void GetCallback(void* data, OFBool cancelled, T_DIMSE_C_GetRQ*, DcmDataset* ide
 
 }  // namespace
 
+std::string AuditObject(const RetrieveState& state, const std::string& prefix) {
+  std::set<std::string> studies;
+  for (const auto& row : state.rows) studies.insert(row.study_uid);
+  std::string object = prefix;
+  for (const auto& s : studies) object += (object.empty() || object.back() == ' ' ? "study=" : ",") + s;
+  return object;
+}
+
+std::string AuditOutcome(const RetrieveState& state) {
+  if (state.fatal) return "failed " + state.fatal_message;
+  return (state.failed ? "partial" : "ok") + std::string(" completed=") + std::to_string(state.completed) +
+         " failed=" + std::to_string(state.failed);
+}
+
 OFCondition HandleMove(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_PresentationContextID pid) {
   RetrieveState state;
   state.ctx = &ctx;
@@ -266,6 +280,8 @@ OFCondition HandleMove(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pres
     ASC_destroyAssociation(&state.target);
   }
   if (state.target_network) ASC_dropNetwork(&state.target_network);
+  ctx.Audit("dimse.move", AuditObject(state, std::string("destination=") + msg.msg.CMoveRQ.MoveDestination + " "),
+            AuditOutcome(state));
   return cond;
 }
 
@@ -276,6 +292,7 @@ OFCondition HandleGet(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Prese
   state.move_originator_ae.clear();
   OFCondition cond = DIMSE_getProvider(ctx.assoc, pid, &msg.msg.CGetRQ, GetCallback, &state, DIMSE_BLOCKING,
                                        ctx.options.dimse_timeout_s);
+  ctx.Audit("dimse.get", AuditObject(state, ""), AuditOutcome(state));
   return cond;
 }
 

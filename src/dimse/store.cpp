@@ -85,6 +85,10 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   if (response.DimseStatus != STATUS_Success)
     LogWarn("dimse_store_refused", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"status\":" +
                                        std::to_string(response.DimseStatus));
+  char status_hex[8];
+  std::snprintf(status_hex, sizeof status_hex, "%04X", response.DimseStatus);
+  ctx.Audit("dimse.store", std::string("instance=") + request.AffectedSOPInstanceUID,
+            std::string(response.DimseStatus == STATUS_Success ? "ok " : "failed ") + status_hex);
   DcmDataset* detail = ErrorComment(message);
   cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
   delete detail;

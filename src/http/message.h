@@ -59,6 +59,7 @@ class Response {
   std::function<Result<void>(BodyWriter&)> stream;
   std::optional<std::uint64_t> stream_length;  // Content-Length of a streamed body, if known
   std::string tenant;  // for the access log only
+  std::string audit_object;  // overrides what the audit trail names as the object
 
   Response& Header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -145,6 +145,41 @@ struct InstanceFilter {
   bool with_metadata = false;  // fill metadata
 };
 
+// One audit record. Never holds patient names or IDs: objects are UIDs.
+struct AuditEvent {
+  std::optional<std::int64_t> tenant_id;  // the data's tenant; none for installation-wide events
+  std::string actor;       // token name, "dimse:AE", "admin", "anonymous"
+  std::string actor_kind;  // token, dimse, admin, system
+  std::string action;      // e.g. dicomweb.wado, dimse.store, admin.token.create
+  std::string object;      // what was touched (UIDs), or ""
+  std::string outcome;     // ok, denied, failed, or a status
+  std::string remote;      // client address
+  std::string detail;      // short, no patient data
+};
+
+struct AuditRecord {
+  std::int64_t id = 0;
+  std::int64_t ts_ms = 0;
+  AuditEvent event;
+  Digest prev_hash, hash;
+};
+
+struct AuditFilter {
+  std::optional<std::int64_t> tenant_id;
+  std::optional<std::int64_t> after_id;
+  std::int64_t limit = 100;
+};
+
+// Result of checking the audit chain: intact, or the first record that does not fit.
+struct AuditVerification {
+  std::int64_t records = 0;
+  std::optional<std::int64_t> first_bad_id;
+  std::string problem;
+};
+
+// The canonical text a record's hash covers (fields in a fixed order).
+std::string CanonicalAuditText(const AuditRecord& record);
+
 struct CatalogStats {
   std::int64_t tenants = 0, studies = 0, series = 0, instances = 0, bytes = 0;
 };
@@ -187,6 +222,12 @@ class Catalog {
   virtual Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) = 0;
 
   virtual Result<CatalogStats> Stats() = 0;
+
+  // Audit trail: append-only, each record carrying SHA-256(previous hash || its canonical
+  // text). Appends are serialised (also across processes) so the chain stays linear.
+  virtual Result<void> AppendAudit(const std::vector<AuditEvent>& events) = 0;
+  virtual Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) = 0;
+  virtual Result<AuditVerification> VerifyAudit() = 0;
 };
 
 }  // namespace vg::storage

@@ -43,6 +43,9 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) override;
   Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) override;
   Result<CatalogStats> Stats() override;
+  Result<void> AppendAudit(const std::vector<AuditEvent>& events) override;
+  Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
+  Result<AuditVerification> VerifyAudit() override;
 
  private:
   class ReaderLease;

@@ -86,6 +86,23 @@ CREATE TABLE dicom_nodes(
   port INTEGER NOT NULL,
   UNIQUE(tenant_id, ae_title));
 )sql",
+    // 3: the audit trail, one hash chain over the whole installation.
+    R"sql(
+CREATE TABLE audit_log(
+  id INTEGER PRIMARY KEY,
+  ts_ms INTEGER NOT NULL,
+  tenant_id INTEGER,
+  actor TEXT NOT NULL,
+  actor_kind TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  remote TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL);
+CREATE INDEX audit_by_tenant ON audit_log(tenant_id, id);
+)sql",
 };
 
 }  // namespace

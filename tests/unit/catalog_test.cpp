@@ -217,3 +217,71 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
 
 }  // namespace
 }  // namespace vg::storage
+
+namespace vg::storage {
+namespace {
+
+AuditEvent Event(const std::string& action, std::optional<std::int64_t> tenant = 1) {
+  AuditEvent e;
+  e.tenant_id = tenant;
+  e.actor = "script";
+  e.actor_kind = "token";
+  e.action = action;
+  e.object = "study=1.2.3";
+  e.outcome = "ok 200";
+  e.remote = "127.0.0.1";
+  return e;
+}
+
+TEST_F(CatalogTest, AuditChainOfAppendedRecordsVerifies) {
+  ASSERT_TRUE(catalog_->AppendAudit({Event("dicomweb.stow"), Event("dicomweb.qido")}));
+  ASSERT_TRUE(catalog_->AppendAudit({Event("dimse.find", std::nullopt)}));
+  auto result = catalog_->VerifyAudit();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->records, 3);
+  EXPECT_FALSE(result->first_bad_id.has_value());
+  auto mine = catalog_->ListAudit({.tenant_id = 1, .after_id = std::nullopt, .limit = 10});
+  EXPECT_EQ(mine->size(), 2u);
+}
+
+TEST_F(CatalogTest, AuditVerificationNamesTheFirstAlteredRecord) {
+  ASSERT_TRUE(catalog_->AppendAudit({Event("a"), Event("b"), Event("c")}));
+  ASSERT_TRUE(sql::Db::Open(path_, false)->Exec("UPDATE audit_log SET outcome = 'denied' WHERE id = 2"));
+  auto result = catalog_->VerifyAudit();
+  ASSERT_TRUE(result->first_bad_id);
+  EXPECT_EQ(*result->first_bad_id, 2);
+}
+
+TEST_F(CatalogTest, AuditVerificationCatchesDeletedAndReorderedRecords) {
+  ASSERT_TRUE(catalog_->AppendAudit({Event("a"), Event("b"), Event("c"), Event("d")}));
+  {
+    auto db = sql::Db::Open(path_, false);
+    ASSERT_TRUE(db->Exec("DELETE FROM audit_log WHERE id = 2"));
+  }
+  EXPECT_EQ(*catalog_->VerifyAudit()->first_bad_id, 3);
+  {
+    // Swap the contents of two rows (a reordering that keeps the ids).
+    auto db = sql::Db::Open(path_, false);
+    ASSERT_TRUE(db->Exec("UPDATE audit_log SET action = CASE id WHEN 3 THEN 'd' WHEN 4 THEN 'c' END WHERE id IN (3,4)"));
+    ASSERT_TRUE(db->Exec("INSERT INTO audit_log SELECT 2, ts_ms, tenant_id, actor, actor_kind, 'b', object, outcome,"
+                         " remote, detail, prev_hash, hash FROM audit_log WHERE id = 1"));
+  }
+  auto result = catalog_->VerifyAudit();
+  ASSERT_TRUE(result->first_bad_id);
+  EXPECT_LE(*result->first_bad_id, 3);
+}
+
+TEST_F(CatalogTest, AuditAppendsFromTwoConnectionsStayOneChain) {
+  auto other = SqliteCatalog::Open(path_, false);
+  ASSERT_TRUE(other);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(catalog_->AppendAudit({Event("server")}));
+    ASSERT_TRUE((*other)->AppendAudit({Event("admin-cli")}));
+  }
+  auto result = catalog_->VerifyAudit();
+  EXPECT_EQ(result->records, 10);
+  EXPECT_FALSE(result->first_bad_id.has_value());
+}
+
+}  // namespace
+}  // namespace vg::storage

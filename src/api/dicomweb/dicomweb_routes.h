@@ -2,6 +2,7 @@
 // authentication, negotiation and encoding here; the work is in services/.
 #pragma once
 
+#include "auth/audit_trail.h"
 #include "auth/tokens.h"
 #include "http/router.h"
 #include "services/archive.h"
@@ -11,8 +12,15 @@ namespace vg::api {
 struct DicomwebDeps {
   services::Archive& archive;
   auth::TokenService& tokens;
+  auth::AuditTrail& audit;
 };
 
 void AddDicomwebRoutes(http::Router& router, DicomwebDeps deps);
+
+// A handler that runs only for a principal holding `scope`. Every call, allowed or not,
+// is written to the audit trail as `action` on the UIDs in the path (or the handler's
+// Response::audit_object), with the caller's token, tenant, address and the status.
+using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;
+http::Handler Guarded(DicomwebDeps deps, const char* scope, std::string action, AuthedHandler handler);
 
 }  // namespace vg::api

@@ -8,9 +8,8 @@
 namespace vg::api {
 namespace {
 
-http::Response Search(http::Request& request, DicomwebDeps deps, services::QueryLevel level) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response Search(http::Request& request, const auth::Principal& principal, DicomwebDeps deps,
+                      services::QueryLevel level) {
   if (!AcceptsDicomJson(request))
     return http::ErrorResponse(406, "unsupported", "QIDO-RS answers in application/dicom+json only");
   auto query = services::ParseQidoQuery(level, request.query);
@@ -19,7 +18,7 @@ http::Response Search(http::Request& request, DicomwebDeps deps, services::Query
   if (request.params.count("series")) query->series_uid = request.Param("series");
   std::string base = request.BaseUrl() + "/dicomweb";
   services::StudyQueries queries(deps.archive);
-  auto found = queries.Search(principal->tenant_id, *query, base);
+  auto found = queries.Search(principal.tenant_id, *query, base);
   if (!found) return http::ErrorResponse(found.error());
   std::string body = "[";
   for (size_t i = 0; i < found->size(); ++i) {
@@ -28,7 +27,6 @@ http::Response Search(http::Request& request, DicomwebDeps deps, services::Query
   }
   body += ']';
   http::Response response;
-  response.tenant = principal->tenant_slug;
   response.Header("Content-Type", "application/dicom+json");
   response.body = services::ResolveBulkDataUris(body, base);
   return response;
@@ -39,7 +37,9 @@ http::Response Search(http::Request& request, DicomwebDeps deps, services::Query
 void AddQidoRoutes(http::Router& router, DicomwebDeps deps) {
   using services::QueryLevel;
   auto add = [&](const char* pattern, const char* name, QueryLevel level) {
-    router.Add("GET", pattern, name, [deps, level](http::Request& r) { return Search(r, deps, level); });
+    router.Add("GET", pattern, name,
+               Guarded(deps, auth::kScopeDicomwebRead, "dicomweb.qido",
+                       [deps, level](http::Request& r, const auth::Principal& p) { return Search(r, p, deps, level); }));
   };
   add("/dicomweb/studies", "qido_studies", QueryLevel::kStudy);
   add("/dicomweb/series", "qido_series", QueryLevel::kSeries);

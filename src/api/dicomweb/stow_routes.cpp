@@ -43,9 +43,7 @@ json StowResponseJson(const std::vector<services::StoreOutcome>& outcomes, const
   return body;
 }
 
-http::Response Stow(http::Request& request, DicomwebDeps deps) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebWrite);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response Stow(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
   auto content_type = request.Header("content-type");
   if (!content_type) return http::ErrorResponse(415, "unsupported", "Content-Type is required: multipart/related; type=\"application/dicom\"");
   http::MediaType media = http::ParseMediaType(*content_type);
@@ -60,7 +58,7 @@ http::Response Stow(http::Request& request, DicomwebDeps deps) {
     return http::ErrorResponse(400, "invalid_argument", "multipart Content-Type needs a boundary parameter (1-200 characters)");
 
   std::string study = request.params.count("study") ? request.Param("study") : std::string();
-  services::IngestSession session(deps.archive, principal->tenant_id, study);
+  services::IngestSession session(deps.archive, principal.tenant_id, study);
   http::MultipartReader reader(request.body(), boundary, deps.archive.max_instance_bytes);
   size_t parts = 0;
   while (true) {
@@ -88,19 +86,26 @@ http::Response Stow(http::Request& request, DicomwebDeps deps) {
   size_t stored = 0;
   for (const auto& o : *outcomes) stored += o.stored ? 1 : 0;
   int status = stored == outcomes->size() ? 200 : stored == 0 ? 409 : 202;
+  // The audit names what was stored: study UIDs and counts, never patient data.
+  std::string audited;
+  for (const auto& o : *outcomes)
+    if (o.stored && audited.find(o.study_uid) == std::string::npos)
+      audited += (audited.empty() ? "study=" : ",") + o.study_uid;
   http::Response response;
   response.status = status;
-  response.tenant = principal->tenant_slug;
   response.Header("Content-Type", "application/dicom+json");
   response.body = StowResponseJson(*outcomes, request.BaseUrl() + "/dicomweb").dump();
+  response.audit_object = audited + " stored=" + std::to_string(stored) + " failed=" + std::to_string(outcomes->size() - stored);
   return response;
 }
 
 }  // namespace
 
 void AddStowRoutes(http::Router& router, DicomwebDeps deps) {
-  router.Add("POST", "/dicomweb/studies", "stow", [deps](http::Request& r) { return Stow(r, deps); });
-  router.Add("POST", "/dicomweb/studies/{study}", "stow_study", [deps](http::Request& r) { return Stow(r, deps); });
+  auto stow = Guarded(deps, auth::kScopeDicomwebWrite, "dicomweb.stow",
+                      [deps](http::Request& r, const auth::Principal& p) { return Stow(r, p, deps); });
+  router.Add("POST", "/dicomweb/studies", "stow", stow);
+  router.Add("POST", "/dicomweb/studies/{study}", "stow_study", stow);
 }
 
 }  // namespace vg::api

@@ -24,15 +24,13 @@ services::RetrieveScope ScopeOf(const http::Request& request) {
 std::string NewBoundary() { return "vg-" + crypto::RandomHexId(12); }
 
 // Streams the instances as multipart/related; Content-Length is known from the index.
-http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response RetrieveInstances(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
   auto representation = NegotiateInstances(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported",
                                "instances are served as multipart/related; type=\"application/dicom\"");
   services::Retrieval retrieval(deps.archive);
-  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request));
+  auto rows = retrieval.Locate(principal.tenant_id, ScopeOf(request));
   if (!rows) return http::ErrorResponse(rows.error());
   if (!representation->any_transfer_syntax) {
     for (const auto& row : *rows)
@@ -53,10 +51,9 @@ http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
   total += tail.size();
 
   http::Response response;
-  response.tenant = principal->tenant_slug;
   response.Header("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary);
   response.stream_length = total;
-  std::int64_t tenant = principal->tenant_id;
+  std::int64_t tenant = principal.tenant_id;
   response.stream = [deps, tenant, rows = std::move(*rows), heads = std::move(heads),
                      tail](http::BodyWriter& out) mutable -> Result<void> {
     services::Retrieval retrieval(deps.archive);
@@ -91,22 +88,19 @@ http::Response RetrieveInstances(http::Request& request, DicomwebDeps deps) {
 
 // Streams the JSON array instance by instance, in writes of about 256 KiB: no buffer
 // the size of the whole answer, whatever the series size.
-http::Response Metadata(http::Request& request, DicomwebDeps deps) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response Metadata(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
   if (!AcceptsDicomJson(request))
     return http::ErrorResponse(406, "unsupported", "metadata is served as application/dicom+json");
   services::Retrieval retrieval(deps.archive);
-  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request), true);
+  auto rows = retrieval.Locate(principal.tenant_id, ScopeOf(request), true);
   if (!rows) return http::ErrorResponse(rows.error());
   // Open the first record now, so a key or storage failure is a proper error status.
   std::string base = request.BaseUrl() + "/dicomweb";
-  auto first = retrieval.InstanceMetadata(principal->tenant_id, rows->front(), base);
+  auto first = retrieval.InstanceMetadata(principal.tenant_id, rows->front(), base);
   if (!first) return http::ErrorResponse(first.error());
   http::Response response;
-  response.tenant = principal->tenant_slug;
   response.Header("Content-Type", "application/dicom+json");
-  std::int64_t tenant = principal->tenant_id;
+  std::int64_t tenant = principal.tenant_id;
   response.stream = [deps, tenant, base, rows = std::move(*rows),
                      first = std::move(*first)](http::BodyWriter& out) -> Result<void> {
     constexpr std::size_t kFlushBytes = 256 * 1024;
@@ -140,7 +134,7 @@ Result<std::vector<std::int64_t>> ParseFrameList(const std::string& text) {
 }
 
 // One instance, decrypted into memory (frames, bulk data and rendering need DCMTK).
-Result<std::pair<storage::InstanceRow, std::string>> LoadInstance(http::Request& request, DicomwebDeps deps,
+Result<std::pair<storage::InstanceRow, std::string>> LoadInstance(const http::Request& request, DicomwebDeps deps,
                                                                   std::int64_t tenant) {
   services::Retrieval retrieval(deps.archive);
   auto rows = retrieval.Locate(tenant, ScopeOf(request));
@@ -164,16 +158,14 @@ http::Response MultipartOf(const std::vector<std::pair<std::string, std::string>
   return response;
 }
 
-http::Response Frames(http::Request& request, DicomwebDeps deps) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response Frames(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
   auto representation = NegotiateFrames(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported",
                                "frames are served as multipart/related; type=\"application/octet-stream\"");
   auto frame_numbers = ParseFrameList(request.Param("frames"));
   if (!frame_numbers) return http::ErrorResponse(frame_numbers.error());
-  auto instance = LoadInstance(request, deps, principal->tenant_id);
+  auto instance = LoadInstance(request, deps, principal.tenant_id);
   if (!instance) return http::ErrorResponse(instance.error());
   auto frames = dicom::ExtractFrames(instance->second, *frame_numbers, representation->allow_compressed);
   if (!frames) return http::ErrorResponse(frames.error());
@@ -193,19 +185,16 @@ http::Response Frames(http::Request& request, DicomwebDeps deps) {
     }
     response = MultipartOf(parts, type);
   }
-  response.tenant = principal->tenant_slug;
   return response;
 }
 
-http::Response BulkData(http::Request& request, DicomwebDeps deps) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response BulkData(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
   auto representation = NegotiateFrames(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported", "bulk data is served as application/octet-stream");
   auto tag = dicom::LookupTag(request.Param("tag"));
   if (!tag) return http::ErrorResponse(404, "not_found", "no such bulk data");
-  auto instance = LoadInstance(request, deps, principal->tenant_id);
+  auto instance = LoadInstance(request, deps, principal.tenant_id);
   if (!instance) return http::ErrorResponse(instance.error());
   auto bytes = dicom::ExtractBulkData(instance->second, tag->group, tag->element);
   if (!bytes) return http::ErrorResponse(bytes.error());
@@ -216,7 +205,6 @@ http::Response BulkData(http::Request& request, DicomwebDeps deps) {
     response.Header("Content-Type", "application/octet-stream");
     response.body = std::move(*bytes);
   }
-  response.tenant = principal->tenant_slug;
   return response;
 }
 
@@ -259,9 +247,8 @@ Result<dicom::RenderOptions> ParseRenderOptions(const std::string& query) {
   return options;
 }
 
-http::Response Rendered(http::Request& request, DicomwebDeps deps, bool thumbnail) {
-  auto principal = RequireScope(request, deps.tokens, auth::kScopeDicomwebRead);
-  if (!principal) return AuthErrorResponse(principal.error());
+http::Response Rendered(http::Request& request, const auth::Principal& principal, DicomwebDeps deps,
+                        bool thumbnail) {
   auto media = NegotiateRendered(request);
   if (!media) return http::ErrorResponse(406, "unsupported", "rendered images are served as image/jpeg or image/png");
   auto options = ParseRenderOptions(request.query);
@@ -274,7 +261,7 @@ http::Response Rendered(http::Request& request, DicomwebDeps deps, bool thumbnai
     options->frame = frames->front();
   }
   services::Retrieval retrieval(deps.archive);
-  auto rows = retrieval.Locate(principal->tenant_id, ScopeOf(request));
+  auto rows = retrieval.Locate(principal.tenant_id, ScopeOf(request));
   if (!rows) return http::ErrorResponse(rows.error());
   // Study and series thumbnails show the middle image of the (first) series.
   std::vector<storage::InstanceRow> images;
@@ -283,12 +270,11 @@ http::Response Rendered(http::Request& request, DicomwebDeps deps, bool thumbnai
       images.push_back(row);
   if (images.empty()) return http::ErrorResponse(404, "not_found", "nothing here has pixel data to render");
   const auto& chosen = images[images.size() / 2];
-  auto bytes = retrieval.ReadWhole(principal->tenant_id, chosen);
+  auto bytes = retrieval.ReadWhole(principal.tenant_id, chosen);
   if (!bytes) return http::ErrorResponse(bytes.error());
   auto image = dicom::RenderFrame(*bytes, *options);
   if (!image) return http::ErrorResponse(image.error());
   http::Response response;
-  response.tenant = principal->tenant_slug;
   response.Header("Content-Type", *media);
   response.Header("Cache-Control", "private, max-age=3600");
   response.body = std::move(*image);
@@ -301,18 +287,35 @@ void AddWadoRoutes(http::Router& router, DicomwebDeps deps) {
   const std::string study = "/dicomweb/studies/{study}";
   const std::string series = study + "/series/{series}";
   const std::string instance = series + "/instances/{instance}";
-  auto retrieve = [deps](http::Request& r) { return RetrieveInstances(r, deps); };
-  auto metadata = [deps](http::Request& r) { return Metadata(r, deps); };
-  auto rendered = [deps](http::Request& r) { return Rendered(r, deps, false); };
-  auto thumbnail = [deps](http::Request& r) { return Rendered(r, deps, true); };
+  auto read = [deps](const char* action, auto handler) {
+    return Guarded(deps, auth::kScopeDicomwebRead, action, handler);
+  };
+  auto retrieve = read("dicomweb.wado", [deps](http::Request& r, const auth::Principal& p) {
+    return RetrieveInstances(r, p, deps);
+  });
+  auto metadata = read("dicomweb.metadata", [deps](http::Request& r, const auth::Principal& p) {
+    return Metadata(r, p, deps);
+  });
+  auto rendered = read("dicomweb.rendered", [deps](http::Request& r, const auth::Principal& p) {
+    return Rendered(r, p, deps, false);
+  });
+  auto thumbnail = read("dicomweb.thumbnail", [deps](http::Request& r, const auth::Principal& p) {
+    return Rendered(r, p, deps, true);
+  });
+  auto frames = read("dicomweb.frames", [deps](http::Request& r, const auth::Principal& p) {
+    return Frames(r, p, deps);
+  });
+  auto bulkdata = read("dicomweb.bulkdata", [deps](http::Request& r, const auth::Principal& p) {
+    return BulkData(r, p, deps);
+  });
   router.Add("GET", study, "wado_study", retrieve);
   router.Add("GET", series, "wado_series", retrieve);
   router.Add("GET", instance, "wado_instance", retrieve);
   router.Add("GET", study + "/metadata", "wado_study_metadata", metadata);
   router.Add("GET", series + "/metadata", "wado_series_metadata", metadata);
   router.Add("GET", instance + "/metadata", "wado_instance_metadata", metadata);
-  router.Add("GET", instance + "/frames/{frames}", "wado_frames", [deps](http::Request& r) { return Frames(r, deps); });
-  router.Add("GET", instance + "/bulkdata/{tag}", "wado_bulkdata", [deps](http::Request& r) { return BulkData(r, deps); });
+  router.Add("GET", instance + "/frames/{frames}", "wado_frames", frames);
+  router.Add("GET", instance + "/bulkdata/{tag}", "wado_bulkdata", bulkdata);
   router.Add("GET", study + "/rendered", "wado_study_rendered", rendered);
   router.Add("GET", series + "/rendered", "wado_series_rendered", rendered);
   router.Add("GET", instance + "/rendered", "wado_instance_rendered", rendered);

@@ -1,0 +1,73 @@
+#include "auth/audit_trail.h"
+
+#include <chrono>
+
+#include "core/logging.h"
+#include "core/strings.h"
+
+namespace vg::auth {
+namespace {
+constexpr auto kFlushInterval = std::chrono::milliseconds(200);
+constexpr size_t kFlushRecords = 256;
+}  // namespace
+
+AuditTrail::AuditTrail(storage::Catalog& catalog, bool synchronous) : catalog_(catalog), synchronous_(synchronous) {
+  if (!synchronous_) writer_ = std::thread([this] { Run(); });
+}
+
+AuditTrail::~AuditTrail() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  Flush();
+}
+
+void AuditTrail::Record(storage::AuditEvent event) {
+  if (synchronous_) {
+    std::vector<storage::AuditEvent> one{std::move(event)};
+    WriteBatch(one);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  buffer_.push_back(std::move(event));
+  if (buffer_.size() >= kFlushRecords) wake_.notify_all();
+}
+
+void AuditTrail::Flush() {
+  std::vector<storage::AuditEvent> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(buffer_);
+  }
+  WriteBatch(batch);
+}
+
+void AuditTrail::WriteBatch(std::vector<storage::AuditEvent>& batch) {
+  if (batch.empty()) return;
+  // A failed write is retried with the next batch rather than dropped.
+  if (auto r = catalog_.AppendAudit(batch); !r) {
+    LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
+                                       JsonEscape(r.error().detail) + "\"");
+    if (!synchronous_) {
+      std::lock_guard lock(mutex_);
+      buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+    }
+  }
+}
+
+void AuditTrail::Run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, kFlushInterval, [&] { return stopping_ || buffer_.size() >= kFlushRecords; });
+    std::vector<storage::AuditEvent> batch;
+    batch.swap(buffer_);
+    lock.unlock();
+    WriteBatch(batch);
+    lock.lock();
+  }
+}
+
+}  // namespace vg::auth

@@ -1,0 +1,83 @@
+// The audit trail: every DICOMweb access (allowed or refused), cross-tenant attempts
+// included, lands in the hash-chained log with who, which tenant, what and the outcome,
+// but never a patient name; `voxelgate admin audit verify` passes on the untouched chain
+// and names the first record of a chain edited in the SQLite file.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { ACCEPT_DICOM, get, makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
+import { binaryPath, python } from './lib/env.mjs';
+import { sleep, startWithTenants } from './lib/fixture.mjs';
+
+const execFileP = promisify(execFile);
+let server;
+let tokens;
+let A;
+
+before(async () => {
+  ({ server, tokens } = await startWithTenants('audit-trail', ['alpha', 'beta']));
+  A = await makeSeries({ slices: 2, rows: 16, cols: 16, patientName: 'AUDIT^SECRETNAME', patientId: 'PIDAUDIT77', seed: 71 });
+  await stowOk(server, tokens.alpha, A.instances.map((i) => i.bytes));
+  await qido(server, tokens.alpha, `/studies?PatientID=PIDAUDIT77`);
+  await get(server, tokens.beta, `/studies/${A.study_uid}`, ACCEPT_DICOM);  // another tenant's UID: 404
+  await get(server, 'not-a-token', `/studies/${A.study_uid}/metadata`, 'application/dicom+json');  // 401
+  await sleep(600);  // the server writes its audit records in batches of at most 200 ms
+});
+
+after(async () => {
+  await server?.dispose();
+});
+
+async function audit(...args) {
+  return execFileP(binaryPath, ['admin', '--data-dir', server.dataDir, 'audit', ...args]);
+}
+
+function rows(stdout) {
+  return stdout.trim().split('\n').filter(Boolean).map((line) => {
+    const [id, time, tenant, actor, action, object, outcome, remote] = line.split('\t');
+    return { id: Number(id), time, tenant, actor, action, object, outcome, remote };
+  });
+}
+
+test('every access is recorded with actor, tenant, object and outcome', async () => {
+  const { stdout } = await audit('list', '--limit', '1000');
+  const records = rows(stdout);
+  const stow = records.find((r) => r.action === 'dicomweb.stow');
+  assert.ok(stow, 'the STOW is audited');
+  assert.match(stow.object, new RegExp(A.study_uid.replaceAll('.', '\\.')));
+  assert.match(stow.outcome, /^ok 200/);
+  assert.equal(stow.remote, '127.0.0.1');
+  assert.ok(records.some((r) => r.action === 'dicomweb.qido' && r.outcome.startsWith('ok')), 'the QIDO is audited');
+  const cross = records.find((r) => r.action === 'dicomweb.wado' && r.outcome === 'failed 404');
+  assert.ok(cross, 'the cross-tenant WADO attempt is audited');
+  assert.notEqual(cross.tenant, stow.tenant, 'under the caller\'s tenant, not the data\'s owner');
+  const refused = records.find((r) => r.action === 'dicomweb.metadata' && r.outcome === 'denied 401');
+  assert.ok(refused, 'the request with a bad token is audited');
+  assert.equal(refused.actor, 'anonymous');
+  assert.ok(records.some((r) => r.action === 'admin.token.create'), 'admin actions are audited');
+  assert.ok(!stdout.includes('SECRETNAME') && !stdout.includes('PIDAUDIT77'), 'no patient name or ID in the audit trail');
+});
+
+test('a tenant filter shows only that tenant\'s records', async () => {
+  const all = rows((await audit('list', '--limit', '1000')).stdout);
+  const alpha = rows((await audit('list', '--tenant', 'alpha', '--limit', '1000')).stdout);
+  assert.ok(alpha.length > 0 && alpha.length < all.length);
+  assert.ok(alpha.every((r) => r.tenant === alpha[0].tenant));
+});
+
+test('verify passes on the intact chain, then fails and names the record edited in the database', async () => {
+  const ok = await audit('verify');
+  assert.match(ok.stdout, /intact/);
+  const target = rows((await audit('list', '--limit', '1000')).stdout).find((r) => r.action === 'dicomweb.stow').id;
+  // Edit one row behind voxelgate's back, as someone holding the data folder could.
+  await execFileP(python, ['-c', `import sqlite3,sys
+db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE audit_log SET outcome='ok 200 (edited)' WHERE id=?", (int(sys.argv[2]),)); db.commit()`,
+    join(server.dataDir, 'catalog.db'), String(target)]);
+  await assert.rejects(audit('verify'), (e) => {
+    assert.equal(e.code, 1);
+    assert.match(e.stdout, new RegExp(`BROKEN at record ${target}\\b`));
+    return true;
+  });
+});
