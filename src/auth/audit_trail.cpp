@@ -9,6 +9,7 @@ namespace vg::auth {
 namespace {
 constexpr auto kFlushInterval = std::chrono::milliseconds(200);
 constexpr size_t kFlushRecords = 256;
+constexpr size_t kMaxBuffered = 100000;
 }  // namespace
 
 AuditTrail::AuditTrail(storage::Catalog& catalog, bool synchronous) : catalog_(catalog), synchronous_(synchronous) {
@@ -53,7 +54,9 @@ void AuditTrail::WriteBatch(std::vector<storage::AuditEvent>& batch) {
                                        JsonEscape(r.error().detail) + "\"");
     if (!synchronous_) {
       std::lock_guard lock(mutex_);
-      buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+      // Keep retrying, but never let an unwritable catalog grow memory without bound.
+      if (buffer_.size() + batch.size() <= kMaxBuffered) buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+      else LogError("audit_records_dropped", "\"records\":" + std::to_string(batch.size()));
     }
   }
 }

@@ -86,7 +86,7 @@ CREATE TABLE dicom_nodes(
   port INTEGER NOT NULL,
   UNIQUE(tenant_id, ae_title));
 )sql",
-    // 3: the audit trail, one hash chain over the whole installation.
+    // 3: the audit trail, one hash chain over the whole installation; blob lookup.
     R"sql(
 CREATE TABLE audit_log(
   id INTEGER PRIMARY KEY,
@@ -102,6 +102,8 @@ CREATE TABLE audit_log(
   prev_hash BLOB NOT NULL,
   hash BLOB NOT NULL);
 CREATE INDEX audit_by_tenant ON audit_log(tenant_id, id);
+-- Start-up recovery asks whether a staged blob is indexed.
+CREATE INDEX instances_by_blob ON instances(tenant_id, blob_name);
 )sql",
 };
 
