@@ -205,7 +205,8 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
     ASSERT_TRUE(db->Exec("CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(1);"
                          "CREATE TABLE tenants(id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
                          " wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);"
-                         "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES('old-clinic','Old',x'01',0);"));
+                         "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES('old-clinic','Old',x'01',0);"
+                         "CREATE TABLE instances(id INTEGER PRIMARY KEY, tenant_id INTEGER, blob_name TEXT);"));
   }
   auto catalog = SqliteCatalog::Open(path, false);
   ASSERT_TRUE(catalog) << catalog.error().detail;

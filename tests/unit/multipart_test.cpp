@@ -39,7 +39,8 @@ std::vector<Part> ReadParts(ByteSource& source, std::uint64_t max = 1 << 20) {
 }
 
 TEST(MultipartReader, ReadsEveryPartWithHeaders) {
-  MemorySource source(Body({"first", "", std::string("with\r\n--B0UN in it")}));
+  const std::string body = Body({"first", "", std::string("with\r\n--B0UN in it")});
+  MemorySource source(body);
   auto parts = ReadParts(source);
   ASSERT_EQ(parts.size(), 3u);
   EXPECT_EQ(parts[0].body, "first");
@@ -59,7 +60,8 @@ TEST(MultipartReader, BoundariesSplitAcrossReadsStillParse) {
 }
 
 TEST(MultipartReader, LargePartIsSkippedNotLoaded) {
-  MemorySource source(Body({std::string(5000, 'a'), "small"}));
+  const std::string body = Body({std::string(5000, 'a'), "small"});
+  MemorySource source(body);
   auto parts = ReadParts(source, 1000);
   ASSERT_EQ(parts.size(), 2u);
   EXPECT_TRUE(parts[0].too_large);
