@@ -29,6 +29,10 @@ class ByteSource {
 class MemorySource final : public ByteSource {
  public:
   explicit MemorySource(std::string_view data) : data_(data) {}
+  template <size_t N>
+  explicit MemorySource(const char (&literal)[N]) : data_(literal, N - 1) {}
+  // A temporary string would dangle: refuse it at compile time.
+  explicit MemorySource(std::string&&) = delete;
   Result<size_t> Read(std::span<std::uint8_t> out) override {
     size_t n = std::min(out.size(), data_.size() - offset_);
     std::memcpy(out.data(), data_.data() + offset_, n);
