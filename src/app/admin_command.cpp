@@ -1,9 +1,11 @@
 #include <cstdio>
+#include <iostream>
 #include <ctime>
 
 #include "app/args.h"
 #include "app/commands.h"
 #include "app/context.h"
+#include "app/demo.h"
 #include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/strings.h"
@@ -24,6 +26,10 @@ Commands (safe to run while the server runs):
                  prints the bearer token, alone on one line, once
   token revoke --tenant SLUG --name NAME
   token list --tenant SLUG
+  bootstrap         create the vendor's first provider_admin ("admin"); prints a one-time password
+  user create --tenant SLUG --username NAME --role ROLE --password-stdin
+  user list --tenant SLUG
+  user disable|enable --username NAME     (disabling ends the user's sessions at once)
   audit verify      exit 0 when the audit chain is intact; else name the first bad record
   audit list [--tenant SLUG] [--after ID] [--limit N]
 )";
@@ -175,6 +181,49 @@ int DicomNode(AppContext& ctx, const Args& args) {
   return Usage("unknown dicom-node command");
 }
 
+int User(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  if (words.size() != 2) return Usage("user takes create, list, disable or enable");
+  if (words[1] == "create") {
+    auto slug = args.Get("tenant");
+    auto username = args.Get("username");
+    auto role = args.Get("role");
+    if (!slug || !username || !role || !args.Has("password-stdin"))
+      return Usage("user create needs --tenant, --username, --role and --password-stdin");
+    auto tenant = ctx.tenants->Find(*slug);
+    if (!tenant) return Failed(tenant.error());
+    std::string password;
+    std::getline(std::cin, password);
+    auto user = ctx.users->Create(*tenant, *username, *role, password);
+    if (!user) return Failed(user.error());
+    AuditAdmin(ctx, tenant->id, "admin.user.create", "user=" + *username + " role=" + *role);
+    std::printf("created user %s (%s) in tenant %s\n", username->c_str(), role->c_str(), slug->c_str());
+    return 0;
+  }
+  if (words[1] == "list") {
+    auto slug = args.Get("tenant");
+    if (!slug) return Usage("user list needs --tenant");
+    auto tenant = ctx.tenants->Find(*slug);
+    if (!tenant) return Failed(tenant.error());
+    auto users = ctx.catalog->ListUsers(tenant->id);
+    if (!users) return Failed(users.error());
+    for (const auto& u : *users)
+      std::printf("%s\t%s\t%s\n", u.username.c_str(), u.role.c_str(), u.disabled_at ? "disabled" : "active");
+    return 0;
+  }
+  if (words[1] == "disable" || words[1] == "enable") {
+    auto username = args.Get("username");
+    if (!username) return Usage("user " + words[1] + " needs --username");
+    auto user = ctx.catalog->FindUser(*username);
+    if (!user) return Failed(user.error());
+    if (auto r = ctx.catalog->SetUserDisabled(user->id, words[1] == "disable"); !r) return Failed(r.error());
+    AuditAdmin(ctx, user->tenant_id, "admin.user." + words[1], "user=" + *username);
+    std::printf("%sd user %s\n", words[1].c_str(), username->c_str());
+    return 0;
+  }
+  return Usage("unknown user command");
+}
+
 int Audit(AppContext& ctx, const Args& args) {
   const auto& words = args.positional();
   if (words.size() == 2 && words[1] == "verify") {
@@ -214,14 +263,15 @@ int Audit(AppContext& ctx, const Args& args) {
 }  // namespace
 
 int AdminCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"help"});
+  auto args = Args::Parse(argv, {"help", "password-stdin"});
   if (!args) return Usage(args.error().public_message);
   if (args->Has("help") || args->positional().empty()) {
     std::fputs(kAdminHelp, stdout);
     return args->Has("help") ? 0 : 2;
   }
   if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
-                                "ae", "host", "port", "after", "limit"});
+                                "ae", "host", "port", "after", "limit", "username", "role",
+                                "password-stdin"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -233,6 +283,15 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (group == "token") return Token(**ctx, *args);
   if (group == "dicom-node") return DicomNode(**ctx, *args);
   if (group == "audit") return Audit(**ctx, *args);
+  if (group == "user") return User(**ctx, *args);
+  if (group == "bootstrap") {
+    auto password = BootstrapProviderAdmin(**ctx);
+    if (!password) return Failed(password.error());
+    AuditAdmin(**ctx, std::nullopt, "admin.bootstrap", "user=admin role=provider_admin");
+    std::printf("created provider_admin 'admin'; one-time password (change it at first sign-in):\n%s\n",
+                password->c_str());
+    return 0;
+  }
   return Usage("unknown command '" + group + "'");
 }
 

@@ -43,6 +43,12 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   ctx->blobs = std::make_unique<storage::EncryptingBlobStore>(
       std::move(*folder), [tenants](std::int64_t id) { return tenants->DataKey(id); });
   ctx->tokens = std::make_unique<auth::TokenService>(*ctx->catalog);
+  ctx->users = std::make_unique<auth::UserService>(*ctx->catalog);
+  if (auto provider = ctx->catalog->FindTenant(auth::kProviderTenant); !provider) {
+    if (provider.error().code != ErrorCode::kNotFound) return std::unexpected(provider.error());
+    auto created = ctx->tenants->Create(auth::kProviderTenant, "Vendor");
+    if (!created && created.error().code != ErrorCode::kConflict) return std::unexpected(created.error());
+  }
   ctx->archive = std::make_unique<services::Archive>(
       services::Archive{*ctx->catalog, *ctx->blobs, *ctx->tenants, config.on_conflict, config.max_instance_bytes});
   return ctx;

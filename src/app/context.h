@@ -6,6 +6,7 @@
 
 #include "auth/tenants.h"
 #include "auth/tokens.h"
+#include "auth/users.h"
 #include "core/config.h"
 #include "services/archive.h"
 #include "storage/encrypting_blob_store.h"
@@ -19,11 +20,13 @@ struct AppContext {
   std::unique_ptr<auth::TenantDirectory> tenants;
   std::unique_ptr<storage::EncryptingBlobStore> blobs;
   std::unique_ptr<auth::TokenService> tokens;
+  std::unique_ptr<auth::UserService> users;
   std::unique_ptr<services::Archive> archive;
 };
 
 // Creates DATA_DIR (0700) when missing, loads or creates the master key, opens (and
-// migrates) the catalog and the blob store.
+// migrates) the catalog and the blob store, and creates the vendor's tenant ("provider")
+// on first start.
 Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config);
 
 }  // namespace vg::app

@@ -7,7 +7,9 @@
 #include "auth/dicom_access.h"
 #include "dimse/dimse_server.h"
 #include "app/commands.h"
+#include "api/session/session_routes.h"
 #include "app/context.h"
+#include "app/demo.h"
 #include "core/logging.h"
 #include "core/strings.h"
 #include "http/server.h"
@@ -34,6 +36,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --dicom-listen HOST:PORT  DICOM (DIMSE) listener (default 127.0.0.1:11112; "off" to disable)
   --dicom-max-associations N  concurrent DICOM associations (default 32)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
+  --demo                    on a data folder without people, create the vendor's admin and a
+                            demo clinic with one user per role; print the logins
 
 The master key is read from $VOXELGATE_MASTER_KEY_FILE, else DIR/keys/master.key
 (created at first start, mode 0600).
@@ -74,7 +78,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"help"});
+  auto args = Args::Parse(argv, {"help", "demo"});
   if (!args) {
     std::fprintf(stderr, "voxelgate serve: %s\n", args.error().public_message.c_str());
     return 2;
@@ -85,7 +89,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
-                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations"});
+                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -121,9 +125,19 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                     ",\"discarded_unacknowledged\":" + std::to_string(recovered->discarded));
   }
 
+  std::string demo_logins;
+  if (args->Has("demo")) {
+    auto logins = EnsureDemo(**ctx);
+    if (!logins) {
+      std::fprintf(stderr, "voxelgate serve: demo set-up failed: %s\n", logins.error().public_message.c_str());
+      return 1;
+    }
+    demo_logins = *logins;
+  }
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   http::Router router;
   api::AddOpsRoutes(router, *(*ctx)->catalog);
+  api::AddSessionRoutes(router, api::SessionDeps{*(*ctx)->users, audit, false});
   api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit});
 
   http::ServerOptions options;
@@ -165,6 +179,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                 "\",\"data_dir\":\"" + JsonEscape(config.data_dir) + "\",\"fsync\":" +
                                 (config.fsync ? "true" : "false"));
   std::printf("voxelgate listening on http://%s:%u (DICOMweb at /dicomweb)\n", address->first.c_str(), *port);
+  if (!demo_logins.empty()) std::printf("\nLogins (also in %s/demo-logins.txt):\n%s\n", config.data_dir.c_str(), demo_logins.c_str());
   std::fflush(stdout);
   server.Run();
   if (dimse_server) dimse_server->Stop();

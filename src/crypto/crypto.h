@@ -60,6 +60,15 @@ std::array<std::uint8_t, 32> ContentDigest(std::string_view data);
 // without the key the input cannot be confirmed. Used for searchable identifiers.
 std::array<std::uint8_t, 32> KeyedHash(const SecretKey& key, std::string_view data);
 
+// Compares two byte strings in time independent of where they differ.
+bool ConstantTimeEquals(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+
+// Passwords: argon2id (libsodium's interactive limits: ~64 MiB, a few tens of ms).
+// The result is a self-describing string ($argon2id$v=19$m=...).
+Result<std::string> HashPassword(std::string_view password);
+// Constant-time comparison inside libsodium; false for a malformed hash.
+bool VerifyPassword(const std::string& hash, std::string_view password);
+
 // One-shot XChaCha20-Poly1305: nonce || ciphertext. `context` is bound as associated
 // data, so a record moved to another row or tenant fails to open.
 Bytes Seal(const SecretKey& key, std::string_view plaintext, std::string_view context);

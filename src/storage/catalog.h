@@ -145,6 +145,25 @@ struct InstanceFilter {
   bool with_metadata = false;  // fill metadata
 };
 
+struct UserRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::string username;
+  std::string role;
+  std::string password_hash;  // argon2id string
+  bool must_change_password = false;
+  std::optional<std::int64_t> disabled_at;
+  std::int64_t created_at = 0;
+};
+
+struct SessionRecord {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  Digest csrf_hash;
+  std::int64_t created_at = 0, last_seen_at = 0;
+  std::optional<std::int64_t> revoked_at;
+};
+
 // One audit record. Never holds patient names or IDs: objects are UIDs.
 struct AuditEvent {
   std::optional<std::int64_t> tenant_id;  // the data's tenant; none for installation-wide events
@@ -222,6 +241,21 @@ class Catalog {
   virtual Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) = 0;
 
   virtual Result<CatalogStats> Stats() = 0;
+
+  // People. Usernames are unique across the installation.
+  virtual Result<UserRecord> CreateUser(const UserRecord& user) = 0;
+  virtual Result<UserRecord> FindUser(const std::string& username) = 0;
+  virtual Result<UserRecord> FindUserById(std::int64_t id) = 0;
+  virtual Result<std::vector<UserRecord>> ListUsers(std::int64_t tenant_id) = 0;
+  virtual Result<void> SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) = 0;
+  // Disabling also ends every session of the user, in the same transaction.
+  virtual Result<void> SetUserDisabled(std::int64_t user_id, bool disabled) = 0;
+  // Sessions: random tokens stored as SHA-256.
+  virtual Result<SessionRecord> CreateSession(std::int64_t user_id, const Digest& token_hash, const Digest& csrf_hash) = 0;
+  virtual Result<SessionRecord> FindSession(const Digest& token_hash) = 0;
+  virtual Result<SessionRecord> FindSessionById(std::int64_t session_id) = 0;
+  virtual Result<void> TouchSession(std::int64_t session_id) = 0;
+  virtual Result<void> RevokeSession(std::int64_t session_id) = 0;
 
   // Audit trail: append-only, each record carrying SHA-256(previous hash || its canonical
   // text). Appends are serialised (also across processes) so the chain stays linear.

@@ -43,6 +43,17 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) override;
   Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) override;
   Result<CatalogStats> Stats() override;
+  Result<UserRecord> CreateUser(const UserRecord& user) override;
+  Result<UserRecord> FindUser(const std::string& username) override;
+  Result<UserRecord> FindUserById(std::int64_t id) override;
+  Result<std::vector<UserRecord>> ListUsers(std::int64_t tenant_id) override;
+  Result<void> SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) override;
+  Result<void> SetUserDisabled(std::int64_t user_id, bool disabled) override;
+  Result<SessionRecord> CreateSession(std::int64_t user_id, const Digest& token_hash, const Digest& csrf_hash) override;
+  Result<SessionRecord> FindSession(const Digest& token_hash) override;
+  Result<SessionRecord> FindSessionById(std::int64_t session_id) override;
+  Result<void> TouchSession(std::int64_t session_id) override;
+  Result<void> RevokeSession(std::int64_t session_id) override;
   Result<void> AppendAudit(const std::vector<AuditEvent>& events) override;
   Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
   Result<AuditVerification> VerifyAudit() override;

@@ -105,6 +105,27 @@ CREATE INDEX audit_by_tenant ON audit_log(tenant_id, id);
 -- Start-up recovery asks whether a staged blob is indexed.
 CREATE INDEX instances_by_blob ON instances(tenant_id, blob_name);
 )sql",
+    // 4: people and their sessions.
+    R"sql(
+CREATE TABLE users(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  username TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  must_change_password INTEGER NOT NULL DEFAULT 0,
+  disabled_at INTEGER,
+  created_at INTEGER NOT NULL);
+CREATE TABLE sessions(
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  token_hash BLOB NOT NULL UNIQUE,
+  csrf_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  revoked_at INTEGER);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+)sql",
 };
 
 }  // namespace

@@ -1,0 +1,164 @@
+// Users and sessions of SqliteCatalog.
+#include <chrono>
+
+#include "storage/sqlite_catalog.h"
+
+namespace vg::storage {
+namespace {
+
+std::int64_t UserClockNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr const char* kUserColumns =
+    "id, tenant_id, username, role, password_hash, must_change_password, disabled_at, created_at";
+constexpr const char* kSessionColumns = "id, user_id, csrf_hash, created_at, last_seen_at, revoked_at";
+
+UserRecord ReadUser(const sql::Stmt& st) {
+  return UserRecord{st.Int(0), st.Int(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5) != 0, st.OptInt(6), st.Int(7)};
+}
+
+SessionRecord ReadSession(const sql::Stmt& st) {
+  return SessionRecord{st.Int(0), st.Int(1), st.Blob(2), st.Int(3), st.Int(4), st.OptInt(5)};
+}
+
+}  // namespace
+
+Result<UserRecord> SqliteCatalog::CreateUser(const UserRecord& user) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO users(tenant_id, username, role, password_hash, must_change_password,"
+                               " created_at) VALUES(?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  UserRecord created = user;
+  created.created_at = UserClockNow();
+  st->Bind(user.tenant_id).Bind(user.username).Bind(user.role).Bind(user.password_hash)
+      .Bind(static_cast<std::int64_t>(user.must_change_password)).Bind(created.created_at);
+  if (auto r = st->Run(); !r) {
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+      return Fail(ErrorCode::kConflict, "the username '" + user.username + "' is taken");
+    return std::unexpected(r.error());
+  }
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  return created;
+}
+
+Result<UserRecord> SqliteCatalog::FindUser(const std::string& username) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE username = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(username);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kNotFound, "no such user");
+  return ReadUser(*st);
+}
+
+Result<UserRecord> SqliteCatalog::FindUserById(std::int64_t id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kNotFound, "no such user");
+  return ReadUser(*st);
+}
+
+Result<std::vector<UserRecord>> SqliteCatalog::ListUsers(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               std::string("SELECT ") + kUserColumns + " FROM users WHERE tenant_id = ? ORDER BY username");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  std::vector<UserRecord> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(ReadUser(*st));
+  }
+}
+
+Result<void> SqliteCatalog::SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(password_hash).Bind(static_cast<std::int64_t>(must_change)).Bind(user_id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such user");
+  return {};
+}
+
+Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE users SET disabled_at = ? WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  if (disabled) st->Bind(UserClockNow());
+  else st->BindNull();
+  st->Bind(user_id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such user");
+  if (disabled) {
+    auto end = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+    if (!end) return std::unexpected(end.error());
+    end->Bind(UserClockNow()).Bind(user_id);
+    if (auto r = end->Run(); !r) return r;
+  }
+  return tx->Commit();
+}
+
+Result<SessionRecord> SqliteCatalog::CreateSession(std::int64_t user_id, const Digest& token_hash,
+                                                   const Digest& csrf_hash) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(
+      writer_, "INSERT INTO sessions(user_id, token_hash, csrf_hash, created_at, last_seen_at) VALUES(?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  const std::int64_t now = UserClockNow();
+  st->Bind(user_id).Bind(token_hash).Bind(csrf_hash).Bind(now).Bind(now);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  return SessionRecord{sqlite3_last_insert_rowid(writer_.raw()), user_id, csrf_hash, now, now, std::nullopt};
+}
+
+Result<SessionRecord> SqliteCatalog::FindSession(const Digest& token_hash) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE token_hash = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(token_hash);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown session");
+  return ReadSession(*st);
+}
+
+Result<SessionRecord> SqliteCatalog::FindSessionById(std::int64_t session_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(session_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown session");
+  return ReadSession(*st);
+}
+
+Result<void> SqliteCatalog::TouchSession(std::int64_t session_id) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET last_seen_at = ? WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(UserClockNow()).Bind(session_id);
+  return st->Run();
+}
+
+Result<void> SqliteCatalog::RevokeSession(std::int64_t session_id) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(UserClockNow()).Bind(session_id);
+  return st->Run();
+}
+
+}  // namespace vg::storage
