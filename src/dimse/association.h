@@ -20,6 +20,7 @@ struct AssociationContext {
   auth::DicomAccess& access;
   auth::AuditTrail& audit;
   const DimseOptions& options;
+  std::size_t last_instance_bytes = 0;  // size hint for the next C-STORE's buffer
 
   // Writes one operation of this association to the audit trail.
   void Audit(const std::string& action, const std::string& object, const std::string& outcome) const;

@@ -50,11 +50,16 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   T_DIMSE_C_StoreRQ& request = msg.msg.CStoreRQ;
   T_ASC_PresentationContext pc;
   ASC_findAcceptedPresentationContext(ctx.assoc->params, pid, &pc);
-  std::string dataset;
-  StringOutputStream sink(dataset);
+  // The meta header depends only on the request, so the dataset streams in right behind
+  // it: the file is assembled in one buffer, sized like the previous instance.
+  std::string file = dicom::WrapAsPart10("", request.AffectedSOPClassUID, request.AffectedSOPInstanceUID,
+                                         pc.acceptedTransferSyntax, ctx.calling_ae);
+  file.reserve(file.size() + ctx.last_instance_bytes + 4096);
+  StringOutputStream sink(file);
   OFCondition cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &pid, &sink,
                                                 nullptr, nullptr);
   if (cond.bad()) return cond;  // the link broke mid-instance: nothing is stored
+  ctx.last_instance_bytes = file.size();
 
   T_DIMSE_C_StoreRSP response{};
   response.MessageIDBeingRespondedTo = request.MessageID;
@@ -66,8 +71,7 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
 
   std::string message;
   services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
-  session.Add(dicom::WrapAsPart10(dataset, request.AffectedSOPClassUID, request.AffectedSOPInstanceUID,
-                                  pc.acceptedTransferSyntax, ctx.calling_ae));
+  session.Add(std::move(file));
   auto outcomes = session.Finish();
   if (!outcomes) {
     response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
