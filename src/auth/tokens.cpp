@@ -1,13 +1,10 @@
 #include "auth/tokens.h"
+#include "core/clock.h"
 
 #include <chrono>
 
 namespace vg::auth {
 namespace {
-
-std::int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 storage::Digest HashToken(std::string_view token) {
   auto digest = crypto::Sha256Of(token);
@@ -30,7 +27,7 @@ Result<std::string> TokenService::Create(const storage::TenantRecord& tenant, co
   if (expires_in_s && *expires_in_s <= 0) return Fail(ErrorCode::kInvalidArgument, "expiry must be in the future");
   std::string token = crypto::RandomToken();
   std::optional<std::int64_t> expires_at;
-  if (expires_in_s) expires_at = Now() + *expires_in_s;
+  if (expires_in_s) expires_at = UnixSeconds() + *expires_in_s;
   auto created = catalog_.CreateToken(tenant.id, name, HashToken(token), scopes, expires_at);
   if (!created) return std::unexpected(created.error());
   return token;
@@ -44,7 +41,7 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) {
     if (token.error().code == ErrorCode::kUnauthenticated) return denied();
     return std::unexpected(token.error());
   }
-  if (token->revoked_at || (token->expires_at && *token->expires_at <= Now())) return denied();
+  if (token->revoked_at || (token->expires_at && *token->expires_at <= UnixSeconds())) return denied();
   auto tenant = catalog_.FindTenantById(token->tenant_id);
   if (!tenant) return denied();
   return Principal{tenant->id, tenant->slug, token->name, token->scopes};

@@ -1,4 +1,5 @@
 #include "auth/users.h"
+#include "core/clock.h"
 
 #include <chrono>
 
@@ -6,10 +7,6 @@
 
 namespace vg::auth {
 namespace {
-
-std::int64_t SessionClockNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 storage::Digest Hash(std::string_view text) {
   auto digest = crypto::Sha256Of(text);
@@ -93,7 +90,7 @@ Result<Principal> UserService::Authenticate(std::string_view session_token) {
   if (session_token.empty() || session_token.size() > 128) return denied();
   auto session = catalog_.FindSession(Hash(session_token));
   if (!session) return session.error().code == ErrorCode::kUnauthenticated ? denied() : std::unexpected(session.error());
-  const std::int64_t now = SessionClockNow();
+  const std::int64_t now = UnixSeconds();
   if (session->revoked_at || now - session->last_seen_at > kSessionIdleSeconds ||
       now - session->created_at > kSessionAbsoluteSeconds)
     return denied();

@@ -1,6 +1,7 @@
 // The audit hash chain: canonical text and the SQLite append/verify of SqliteCatalog.
 #include <chrono>
 
+#include "core/clock.h"
 #include "crypto/crypto.h"
 #include "storage/sqlite_catalog.h"
 
@@ -72,9 +73,7 @@ Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
       writer_, "INSERT INTO audit_log(id, ts_ms, tenant_id, actor, actor_kind, action, object, outcome, remote, detail,"
                " prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!insert) return std::unexpected(insert.error());
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const std::int64_t now = UnixMillis();
   for (const auto& event : events) {
     AuditRecord record;
     record.id = ++id;

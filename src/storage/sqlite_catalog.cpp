@@ -1,4 +1,5 @@
 #include "storage/sqlite_catalog.h"
+#include "core/clock.h"
 
 #include <chrono>
 
@@ -7,10 +8,6 @@
 
 namespace vg::storage {
 namespace {
-
-std::int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string JoinScopes(const std::vector<std::string>& scopes) {
   std::string out;
@@ -160,7 +157,7 @@ Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const 
   auto st = sql::Stmt::Prepare(
       writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at, ae_title) VALUES(?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
-  st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(Now()).Bind(ae_title);
+  st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(UnixSeconds()).Bind(ae_title);
   if (auto r = st->Run(); !r) {
     if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE) {
       std::string what = sqlite3_errmsg(writer_.raw());
@@ -170,7 +167,7 @@ Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const 
     }
     return std::unexpected(r.error());
   }
-  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, Now(), ae_title, false};
+  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, UnixSeconds(), ae_title, false};
 }
 
 Result<void> SqliteCatalog::SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) {
@@ -275,7 +272,7 @@ Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, const std
   auto st = sql::Stmt::Prepare(
       writer_, "INSERT INTO api_tokens(tenant_id, name, token_hash, scopes, created_at, expires_at) VALUES(?,?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
-  std::int64_t now = Now();
+  std::int64_t now = UnixSeconds();
   st->Bind(tenant_id).Bind(name).Bind(token_hash).Bind(JoinScopes(scopes)).Bind(now).Bind(expires_at);
   if (auto r = st->Run(); !r) {
     if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
@@ -302,7 +299,7 @@ Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::strin
   auto st = sql::Stmt::Prepare(
       writer_, "UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND name = ? AND revoked_at IS NULL");
   if (!st) return std::unexpected(st.error());
-  st->Bind(Now()).Bind(tenant_id).Bind(name);
+  st->Bind(UnixSeconds()).Bind(tenant_id).Bind(name);
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active token named '" + name + "'");
   return {};
@@ -388,7 +385,7 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t te
     return sqlite3_last_insert_rowid(writer_.raw());
   };
 
-  std::int64_t now = Now();
+  std::int64_t now = UnixSeconds();
   std::vector<CommitResult> outcomes;
   for (const auto& in : batch) {
     find_instance->Reset();

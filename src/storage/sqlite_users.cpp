@@ -2,13 +2,10 @@
 #include <chrono>
 
 #include "storage/sqlite_catalog.h"
+#include "core/clock.h"
 
 namespace vg::storage {
 namespace {
-
-std::int64_t UserClockNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 constexpr const char* kUserColumns =
     "id, tenant_id, username, role, password_hash, must_change_password, disabled_at, created_at";
@@ -31,7 +28,7 @@ Result<UserRecord> SqliteCatalog::CreateUser(const UserRecord& user) {
                                " created_at) VALUES(?,?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
   UserRecord created = user;
-  created.created_at = UserClockNow();
+  created.created_at = UnixSeconds();
   st->Bind(user.tenant_id).Bind(user.username).Bind(user.role).Bind(user.password_hash)
       .Bind(static_cast<std::int64_t>(user.must_change_password)).Bind(created.created_at);
   if (auto r = st->Run(); !r) {
@@ -96,7 +93,7 @@ Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled)
   if (!tx) return std::unexpected(tx.error());
   auto st = sql::Stmt::Prepare(writer_, "UPDATE users SET disabled_at = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
-  if (disabled) st->Bind(UserClockNow());
+  if (disabled) st->Bind(UnixSeconds());
   else st->BindNull();
   st->Bind(user_id);
   if (auto r = st->Run(); !r) return r;
@@ -104,7 +101,7 @@ Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled)
   if (disabled) {
     auto end = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
     if (!end) return std::unexpected(end.error());
-    end->Bind(UserClockNow()).Bind(user_id);
+    end->Bind(UnixSeconds()).Bind(user_id);
     if (auto r = end->Run(); !r) return r;
   }
   return tx->Commit();
@@ -116,7 +113,7 @@ Result<SessionRecord> SqliteCatalog::CreateSession(std::int64_t user_id, const D
   auto st = sql::Stmt::Prepare(
       writer_, "INSERT INTO sessions(user_id, token_hash, csrf_hash, created_at, last_seen_at) VALUES(?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
-  const std::int64_t now = UserClockNow();
+  const std::int64_t now = UnixSeconds();
   st->Bind(user_id).Bind(token_hash).Bind(csrf_hash).Bind(now).Bind(now);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
   return SessionRecord{sqlite3_last_insert_rowid(writer_.raw()), user_id, csrf_hash, now, now, std::nullopt};
@@ -149,7 +146,7 @@ Result<void> SqliteCatalog::TouchSession(std::int64_t session_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET last_seen_at = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
-  st->Bind(UserClockNow()).Bind(session_id);
+  st->Bind(UnixSeconds()).Bind(session_id);
   return st->Run();
 }
 
@@ -157,7 +154,7 @@ Result<void> SqliteCatalog::RevokeSession(std::int64_t session_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
   if (!st) return std::unexpected(st.error());
-  st->Bind(UserClockNow()).Bind(session_id);
+  st->Bind(UnixSeconds()).Bind(session_id);
   return st->Run();
 }
 
