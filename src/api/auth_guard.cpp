@@ -4,13 +4,17 @@
 
 namespace vg::api {
 
-Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope) {
+Result<auth::Principal> BearerPrincipal(const http::Request& request, auth::TokenService& tokens) {
   auto header = request.Header("authorization");
   if (!header) return Fail(ErrorCode::kUnauthenticated, "missing Authorization: Bearer token");
   std::string_view value = Trim(*header);
   if (value.size() < 7 || !IEquals(value.substr(0, 7), "bearer "))
     return Fail(ErrorCode::kUnauthenticated, "Authorization must use the Bearer scheme");
-  auto principal = tokens.Authenticate(Trim(value.substr(7)));
+  return tokens.Authenticate(Trim(value.substr(7)));
+}
+
+Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope) {
+  auto principal = BearerPrincipal(request, tokens);
   if (!principal) return std::unexpected(principal.error());
   if (!principal->HasScope(scope))
     return Fail(ErrorCode::kForbidden, std::string("this token lacks the scope ") + scope);

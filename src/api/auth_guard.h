@@ -8,6 +8,8 @@
 namespace vg::api {
 
 Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope);
+// The principal of an `Authorization: Bearer` header (no scope check).
+Result<auth::Principal> BearerPrincipal(const http::Request& request, auth::TokenService& tokens);
 // An error response for a failed RequireScope (adds WWW-Authenticate on 401).
 http::Response AuthErrorResponse(const Error& error);
 

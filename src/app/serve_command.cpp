@@ -138,7 +138,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   http::Router router;
   api::AddOpsRoutes(router, *(*ctx)->catalog);
   api::AddSessionRoutes(router, api::SessionDeps{*(*ctx)->users, audit, false});
-  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit});
+  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit, *(*ctx)->users});
 
   http::ServerOptions options;
   options.host = address->first;

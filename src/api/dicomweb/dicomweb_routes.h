@@ -4,6 +4,7 @@
 
 #include "auth/audit_trail.h"
 #include "auth/tokens.h"
+#include "auth/users.h"
 #include "http/router.h"
 #include "services/archive.h"
 
@@ -13,14 +14,17 @@ struct DicomwebDeps {
   services::Archive& archive;
   auth::TokenService& tokens;
   auth::AuditTrail& audit;
+  auth::UserService& users;
 };
 
 void AddDicomwebRoutes(http::Router& router, DicomwebDeps deps);
 
-// A handler that runs only for a principal holding `scope`. Every call, allowed or not,
+// A handler that runs only for a principal auth::Authorize allows to perform `action`:
+// a bearer token with the action's scope, or a signed-in person (session cookie; unsafe
+// methods also need the X-CSRF-Token) with one of its roles. Every call, allowed or not,
 // is written to the audit trail as `action` on the UIDs in the path (or the handler's
-// Response::audit_object), with the caller's token, tenant, address and the status.
+// Response::audit_object), with the caller, tenant, address and the status.
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;
-http::Handler Guarded(DicomwebDeps deps, const char* scope, std::string action, AuthedHandler handler);
+http::Handler Guarded(DicomwebDeps deps, std::string action, AuthedHandler handler);
 
 }  // namespace vg::api

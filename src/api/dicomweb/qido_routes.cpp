@@ -38,7 +38,7 @@ void AddQidoRoutes(http::Router& router, DicomwebDeps deps) {
   using services::QueryLevel;
   auto add = [&](const char* pattern, const char* name, QueryLevel level) {
     router.Add("GET", pattern, name,
-               Guarded(deps, auth::kScopeDicomwebRead, "dicomweb.qido",
+               Guarded(deps, "dicomweb.qido",
                        [deps, level](http::Request& r, const auth::Principal& p) { return Search(r, p, deps, level); }));
   };
   add("/dicomweb/studies", "qido_studies", QueryLevel::kStudy);

@@ -102,7 +102,7 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, Di
 }  // namespace
 
 void AddStowRoutes(http::Router& router, DicomwebDeps deps) {
-  auto stow = Guarded(deps, auth::kScopeDicomwebWrite, "dicomweb.stow",
+  auto stow = Guarded(deps, "dicomweb.stow",
                       [deps](http::Request& r, const auth::Principal& p) { return Stow(r, p, deps); });
   router.Add("POST", "/dicomweb/studies", "stow", stow);
   router.Add("POST", "/dicomweb/studies/{study}", "stow_study", stow);
