@@ -13,13 +13,6 @@ Result<auth::Principal> BearerPrincipal(const http::Request& request, auth::Toke
   return tokens.Authenticate(Trim(value.substr(7)));
 }
 
-Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope) {
-  auto principal = BearerPrincipal(request, tokens);
-  if (!principal) return std::unexpected(principal.error());
-  if (!principal->HasScope(scope))
-    return Fail(ErrorCode::kForbidden, std::string("this token lacks the scope ") + scope);
-  return principal;
-}
 
 http::Response AuthErrorResponse(const Error& error) {
   http::Response response = http::ErrorResponse(error);

@@ -7,10 +7,9 @@
 
 namespace vg::api {
 
-Result<auth::Principal> RequireScope(const http::Request& request, auth::TokenService& tokens, const char* scope);
-// The principal of an `Authorization: Bearer` header (no scope check).
+// The principal of an `Authorization: Bearer` header (scopes are auth::Authorize's job).
 Result<auth::Principal> BearerPrincipal(const http::Request& request, auth::TokenService& tokens);
-// An error response for a failed RequireScope (adds WWW-Authenticate on 401).
+// An error response for failed authentication (adds WWW-Authenticate on 401).
 http::Response AuthErrorResponse(const Error& error);
 
 }  // namespace vg::api

@@ -1,17 +1,13 @@
 #include "auth/tokens.h"
+
 #include "core/clock.h"
 
-#include <chrono>
-
 namespace vg::auth {
-namespace {
 
-storage::Digest HashToken(std::string_view token) {
-  auto digest = crypto::Sha256Of(token);
+storage::Digest SecretDigest(std::string_view secret) {
+  auto digest = crypto::Sha256Of(secret);
   return storage::Digest(digest.begin(), digest.end());
 }
-
-}  // namespace
 
 bool IsKnownScope(std::string_view scope) { return scope == kScopeDicomwebRead || scope == kScopeDicomwebWrite; }
 
@@ -28,7 +24,7 @@ Result<std::string> TokenService::Create(const storage::TenantRecord& tenant, co
   std::string token = crypto::RandomToken();
   std::optional<std::int64_t> expires_at;
   if (expires_in_s) expires_at = UnixSeconds() + *expires_in_s;
-  auto created = catalog_.CreateToken(tenant.id, name, HashToken(token), scopes, expires_at);
+  auto created = catalog_.CreateToken(tenant.id, name, SecretDigest(token), scopes, expires_at);
   if (!created) return std::unexpected(created.error());
   return token;
 }
@@ -36,7 +32,7 @@ Result<std::string> TokenService::Create(const storage::TenantRecord& tenant, co
 Result<Principal> TokenService::Authenticate(std::string_view bearer) {
   const auto denied = [] { return Fail(ErrorCode::kUnauthenticated, "invalid, expired or revoked token"); };
   if (bearer.empty() || bearer.size() > 256) return denied();
-  auto token = catalog_.FindTokenByHash(HashToken(bearer));
+  auto token = catalog_.FindTokenByHash(SecretDigest(bearer));
   if (!token) {
     if (token.error().code == ErrorCode::kUnauthenticated) return denied();
     return std::unexpected(token.error());

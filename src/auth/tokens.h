@@ -29,4 +29,8 @@ class TokenService {
 
 bool IsKnownScope(std::string_view scope);
 
+// How a random secret (bearer token, session token, CSRF token) is stored: its SHA-256.
+// Secrets of 256 random bits need no slow hash.
+storage::Digest SecretDigest(std::string_view secret);
+
 }  // namespace vg::auth

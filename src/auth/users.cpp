@@ -1,17 +1,11 @@
 #include "auth/users.h"
+
+#include "auth/tokens.h"
 #include "core/clock.h"
-
-#include <chrono>
-
 #include "crypto/crypto.h"
 
 namespace vg::auth {
 namespace {
-
-storage::Digest Hash(std::string_view text) {
-  auto digest = crypto::Sha256Of(text);
-  return storage::Digest(digest.begin(), digest.end());
-}
 
 Error Denied() { return Error{ErrorCode::kUnauthenticated, "invalid username or password", {}}; }
 
@@ -77,7 +71,7 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
   LoginResult result;
   result.session_token = crypto::RandomToken();
   result.csrf_token = crypto::RandomToken();
-  auto session = catalog_.CreateSession(user->id, Hash(result.session_token), Hash(result.csrf_token));
+  auto session = catalog_.CreateSession(user->id, SecretDigest(result.session_token), SecretDigest(result.csrf_token));
   if (!session) return std::unexpected(session.error());
   result.principal = Principal{tenant->id, tenant->slug, user->username, {}, user->id, user->username, user->role,
                                session->id};
@@ -88,7 +82,7 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
 Result<Principal> UserService::Authenticate(std::string_view session_token) {
   const auto denied = [] { return Fail(ErrorCode::kUnauthenticated, "not signed in, or the session has ended"); };
   if (session_token.empty() || session_token.size() > 128) return denied();
-  auto session = catalog_.FindSession(Hash(session_token));
+  auto session = catalog_.FindSession(SecretDigest(session_token));
   if (!session) return session.error().code == ErrorCode::kUnauthenticated ? denied() : std::unexpected(session.error());
   const std::int64_t now = UnixSeconds();
   if (session->revoked_at || now - session->last_seen_at > kSessionIdleSeconds ||
@@ -106,7 +100,7 @@ Result<Principal> UserService::Authenticate(std::string_view session_token) {
 bool UserService::CsrfMatches(const Principal& principal, std::string_view csrf_token) {
   if (principal.session_id == 0 || csrf_token.empty() || csrf_token.size() > 128) return false;
   auto session = catalog_.FindSessionById(principal.session_id);
-  return session && crypto::ConstantTimeEquals(session->csrf_hash, Hash(csrf_token));
+  return session && crypto::ConstantTimeEquals(session->csrf_hash, SecretDigest(csrf_token));
 }
 
 Result<void> UserService::Logout(const Principal& principal) {

@@ -72,12 +72,6 @@ std::array<std::uint8_t, 32> Sha256Of(std::string_view data) {
   return hash.Finish();
 }
 
-std::array<std::uint8_t, 32> ContentDigest(std::string_view data) {
-  std::array<std::uint8_t, 32> out;
-  crypto_generichash(out.data(), out.size(), reinterpret_cast<const std::uint8_t*>(data.data()), data.size(), nullptr, 0);
-  return out;
-}
-
 std::array<std::uint8_t, 32> KeyedHash(const SecretKey& key, std::string_view data) {
   std::array<std::uint8_t, 32> out;
   crypto_generichash(out.data(), out.size(), reinterpret_cast<const std::uint8_t*>(data.data()), data.size(),

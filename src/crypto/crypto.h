@@ -52,10 +52,6 @@ class Sha256 {
 };
 std::array<std::uint8_t, 32> Sha256Of(std::string_view data);
 
-// Unkeyed BLAKE2b-256 of content: identity of stored objects (several times faster
-// than libsodium's portable SHA-256 on large instances).
-std::array<std::uint8_t, 32> ContentDigest(std::string_view data);
-
 // Keyed BLAKE2b-256: the same input under the same key always gives the same digest;
 // without the key the input cannot be confirmed. Used for searchable identifiers.
 std::array<std::uint8_t, 32> KeyedHash(const SecretKey& key, std::string_view data);

@@ -46,8 +46,6 @@ std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes);
 // in, and the sending AE. The dataset bytes are kept exactly as received.
 std::string WrapAsPart10(std::string_view dataset, const std::string& sop_class_uid, const std::string& sop_uid,
                          const std::string& transfer_syntax, const std::string& source_ae);
-// The dataset of a Part 10 file (everything after the file meta group), or an error.
-Result<std::string_view> DatasetOfPart10(std::string_view file);
 
 // True for a syntactically valid UID (digits and dots, <= 64 chars, no empty component).
 bool IsValidUid(std::string_view uid);

@@ -26,8 +26,7 @@ Result<void> CheckFrameNumbers(const std::vector<std::int64_t>& frames, std::int
 
 // Frames of native (uncompressed) pixel data: cut the value at frame boundaries. 1-bit
 // data (binary SEG) is not byte-aligned per frame, so its bits are re-packed.
-Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<std::int64_t>& frames,
-                                            std::int64_t count) {
+Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<std::int64_t>& frames) {
   const Uint8* data = nullptr;
   unsigned long length = 0;
   DcmElement* element = nullptr;
@@ -61,7 +60,6 @@ Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<st
     }
     out.push_back(std::move(frame));
   }
-  (void)count;
   return out;
 }
 
@@ -131,7 +129,7 @@ Result<std::vector<FrameData>> ExtractFrames(std::string_view file, const std::v
   const std::int64_t count = GetLong(ds, DCM_NumberOfFrames, 1);
   if (auto r = CheckFrameNumbers(frames, count); !r) return std::unexpected(r.error());
   DcmXfer xfer(loaded->xfer);
-  if (!xfer.isEncapsulated()) return NativeFrames(ds, frames, count);
+  if (!xfer.isEncapsulated()) return NativeFrames(ds, frames);
   if (allow_compressed) {
     DcmElement* element = nullptr;
     ds.findAndGetElement(DCM_PixelData, element);
@@ -147,7 +145,7 @@ Result<std::vector<FrameData>> ExtractFrames(std::string_view file, const std::v
     return Fail(ErrorCode::kUnsupported,
                 std::string("this server cannot decode ") + xfer.getXferName() + "; ask for the frames as stored");
   }
-  return NativeFrames(ds, frames, count);
+  return NativeFrames(ds, frames);
 }
 
 Result<std::string> ExtractBulkData(std::string_view file, std::uint16_t group, std::uint16_t element_number) {

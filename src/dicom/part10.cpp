@@ -53,17 +53,5 @@ std::string WrapAsPart10(std::string_view dataset, const std::string& sop_class_
   return file;
 }
 
-Result<std::string_view> DatasetOfPart10(std::string_view file) {
-  if (file.size() < 144 || file.substr(128, 4) != "DICM")
-    return Fail(ErrorCode::kInvalidArgument, "not a DICOM Part 10 file");
-  // The meta group is explicit VR little endian and starts with its group length.
-  const auto* p = reinterpret_cast<const unsigned char*>(file.data()) + 132;
-  if (p[0] != 0x02 || p[1] != 0x00 || p[2] != 0x00 || p[3] != 0x00 || p[4] != 'U' || p[5] != 'L')
-    return Fail(ErrorCode::kInvalidArgument, "the file meta group does not start with its length");
-  std::uint32_t length = p[8] | (p[9] << 8) | (p[10] << 16) | (std::uint32_t(p[11]) << 24);
-  std::size_t start = 132 + 12 + length;
-  if (start > file.size()) return Fail(ErrorCode::kInvalidArgument, "the file meta group is longer than the file");
-  return file.substr(start);
-}
 
 }  // namespace vg::dicom

@@ -14,7 +14,6 @@ using nlohmann::json;
 const std::set<std::string> kStudySqlTags = {"0020000D", "00080020", "00080030", "00100010", "00100020", "00080050",
                                              "00080061"};
 const std::set<std::string> kSeriesSqlTags = {"0020000E", "00080060", "00200011"};
-const std::set<std::string> kInstanceSqlTags = {"00080018", "00080016", "00200013"};
 
 // Multiple values: backslash-separated (DICOM), or comma-separated (QIDO UID lists).
 std::vector<std::string> SplitValues(const std::string& text) {

@@ -72,20 +72,5 @@ Result<std::string> Retrieval::InstanceMetadata(std::int64_t tenant_id, const st
   return ResolveBulkDataUris(*text, base_url);
 }
 
-Result<std::string> Retrieval::Metadata(std::int64_t tenant_id, const RetrieveScope& scope,
-                                        const std::string& base_url) {
-  auto rows = Locate(tenant_id, scope, true);
-  if (!rows) return std::unexpected(rows.error());
-  std::string out = "[";
-  for (size_t i = 0; i < rows->size(); ++i) {
-    const auto& row = (*rows)[i];
-    auto text = OpenFor(archive_, tenant_id, "instance:" + row.sop_uid, row.metadata);
-    if (!text) return std::unexpected(text.error());
-    if (i) out += ',';
-    out += *text;
-  }
-  out += ']';
-  return ResolveBulkDataUris(out, base_url);
-}
 
 }  // namespace vg::services

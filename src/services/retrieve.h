@@ -24,10 +24,8 @@ class Retrieval {
                                                    bool with_metadata = false);
   Result<std::unique_ptr<ByteSource>> Open(std::int64_t tenant_id, const storage::InstanceRow& row);
   Result<std::string> ReadWhole(std::int64_t tenant_id, const storage::InstanceRow& row);
-  // DICOM JSON array of the instances' metadata; bulk data URIs start with `base_url`.
-  Result<std::string> Metadata(std::int64_t tenant_id, const RetrieveScope& scope, const std::string& base_url);
-  // The same, one instance's JSON object at a time, for streaming: `rows` must come from
-  // Locate(..., with_metadata = true).
+  // One instance's metadata as a DICOM JSON object, bulk data URIs starting with
+  // `base_url`. `row` must come from Locate(..., with_metadata = true).
   Result<std::string> InstanceMetadata(std::int64_t tenant_id, const storage::InstanceRow& row,
                                        const std::string& base_url);
 

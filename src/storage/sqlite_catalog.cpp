@@ -31,7 +31,6 @@ std::string Placeholders(size_t n) {
 // Accumulates WHERE clauses and their parameters in order.
 struct Where {
   std::string sql;
-  std::vector<std::string> text_params;
   struct Param {
     enum Kind { kText, kInt, kBlob } kind;
     std::string text;

@@ -161,11 +161,13 @@ TEST_F(ArchiveServicesTest, InstanceSearchPagesAndIncludesFields) {
 TEST_F(ArchiveServicesTest, MetadataResolvesBulkDataUris) {
   Store(a_, {testing::MakeCt(Slice(1))});
   Retrieval retrieval(*archive_);
-  auto json = retrieval.Metadata(a_, {Slice(1).study_uid, "", ""}, "http://h/dicomweb");
+  auto rows = retrieval.Locate(a_, {Slice(1).study_uid, "", ""}, /*with_metadata=*/true);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  auto json = retrieval.InstanceMetadata(a_, rows->front(), "http://h/dicomweb");
   ASSERT_TRUE(json);
   auto parsed = nlohmann::json::parse(*json);
-  ASSERT_EQ(parsed.size(), 1u);
-  std::string uri = parsed[0]["7FE00010"]["BulkDataURI"];
+  std::string uri = parsed["7FE00010"]["BulkDataURI"];
   EXPECT_EQ(uri.rfind("http://h/dicomweb/studies/", 0), 0u);
 }
 
