@@ -1,4 +1,4 @@
-// Private to dicom/: reading a DCMTK dataset from memory.
+// Reading a DCMTK dataset from memory: private to the DCMTK wrappers (dicom/, dimse/).
 #pragma once
 
 #include <dcmtk/dcmdata/dctk.h>
@@ -18,9 +18,13 @@ struct LoadedFile {
   std::string transfer_syntax_uid;
 };
 
-// Reads a Part 10 file (DICM at offset 128), or a bare dataset when
-// `fallback_transfer_syntax` names its encoding.
-Result<LoadedFile> LoadFromMemory(std::string_view bytes, const std::string& fallback_transfer_syntax = {});
+// Reads a Part 10 file (DICM at offset 128) whose element lengths add up exactly.
+Result<LoadedFile> LoadFromMemory(std::string_view bytes);
+
+// DCMTK's read of a Part 10 file from memory, as is: errors are not interpreted, so a
+// caller can also look at what a damaged file yielded. `consumed_all` tells whether the
+// read used every byte.
+OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consumed_all = nullptr);
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag);
 

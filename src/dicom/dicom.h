@@ -32,9 +32,9 @@ struct ParsedInstance {
   std::string instance_json;  // DICOM JSON object: the whole dataset, bulk data as URIs
 };
 
-// Parses one Part 10 file (or a bare dataset in `fallback_transfer_syntax`, for DIMSE).
+// Parses one Part 10 file (DIMSE datasets are wrapped first, see WrapAsPart10).
 // Failures are kInvalidArgument with a reason a user can act on (no patient data in it).
-Result<ParsedInstance> ParseInstance(std::string_view bytes, const std::string& fallback_transfer_syntax = {});
+Result<ParsedInstance> ParseInstance(std::string_view bytes);
 
 // Best effort for a file that failed to parse: the SOP class and instance UIDs from its
 // meta header or the readable start of its dataset (empty strings when not found), so a

@@ -7,8 +7,6 @@
 #include <span>
 #include <sstream>
 
-#include <dcmtk/dcmdata/dcistrmb.h>
-
 #include "dicom/dcmtk_io.h"
 #include "dicom/dicom.h"
 
@@ -88,12 +86,7 @@ void Initialize() {
 std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes) {
   if (bytes.size() < 132 || bytes.substr(128, 4) != "DICM") return {};
   DcmFileFormat file;
-  DcmInputBufferStream stream;
-  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
-  stream.setEos();
-  file.transferInit();
-  (void)file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);  // errors expected
-  file.transferEnd();
+  (void)ReadPart10(bytes, file);  // errors expected: keep what could be read
   std::string sop_class = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPClassUID);
   std::string sop_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
   if (sop_class.empty()) sop_class = GetString(*file.getDataset(), DCM_SOPClassUID);
@@ -117,8 +110,8 @@ bool IsValidUid(std::string_view uid) {
   return true;
 }
 
-Result<ParsedInstance> ParseInstance(std::string_view bytes, const std::string& fallback_transfer_syntax) {
-  auto loaded = LoadFromMemory(bytes, fallback_transfer_syntax);
+Result<ParsedInstance> ParseInstance(std::string_view bytes) {
+  auto loaded = LoadFromMemory(bytes);
   if (!loaded) return std::unexpected(loaded.error());
   DcmDataset& ds = *loaded->dataset;
 

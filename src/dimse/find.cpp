@@ -63,13 +63,9 @@ void Search(FindState& state, T_DIMSE_C_FindRQ* request, DcmDataset* identifier)
     state.failure_message = parsed.error().public_message;
     return;
   }
+  // PATIENT level searches studies (ParseIdentifier made it so) and groups them after.
   services::StudyQueries queries(ctx.archive);
-  services::QidoQuery query = parsed->query;
-  if (parsed->level == "PATIENT") {
-    query.level = services::QueryLevel::kStudy;
-    // Patient-level keys match against the studies; the grouping comes after.
-  }
-  auto found = queries.Search(ctx.principal.tenant_id, query, "");
+  auto found = queries.Search(ctx.principal.tenant_id, parsed->query, "");
   if (!found) {
     state.failure = STATUS_FIND_Refused_OutOfResources;
     state.failure_message = found.error().public_message;

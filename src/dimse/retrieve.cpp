@@ -2,13 +2,14 @@
 // each one with a C-STORE sub-operation, in the transfer syntax it was stored in: C-MOVE
 // over a new association to the registered destination, C-GET back over the requesting
 // association. Every callback round sends one instance and reports progress.
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <optional>
 #include <set>
 
 #include "core/logging.h"
 #include "core/strings.h"
+#include "dicom/dcmtk_io.h"
 #include "dimse/association.h"
 #include "dimse/identifier.h"
 #include "dimse/quickack_layer.h"
@@ -39,26 +40,18 @@ Result<std::vector<storage::InstanceRow>> Resolve(AssociationContext& ctx, const
 }
 
 // Loads a stored instance as a dataset in the encoding it was stored in.
-Result<std::unique_ptr<DcmFileFormat>> LoadDataset(AssociationContext& ctx, const storage::InstanceRow& row) {
+Result<dicom::LoadedFile> LoadDataset(AssociationContext& ctx, const storage::InstanceRow& row) {
   services::Retrieval retrieval(ctx.archive);
   auto bytes = retrieval.ReadWhole(ctx.principal.tenant_id, row);
   if (!bytes) return std::unexpected(bytes.error());
-  auto file = std::make_unique<DcmFileFormat>();
-  DcmInputBufferStream stream;
-  stream.setBuffer(bytes->data(), static_cast<offile_off_t>(bytes->size()));
-  stream.setEos();
-  file->transferInit();
-  OFCondition cond = file->read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  file->transferEnd();
-  if (cond.bad()) return Fail(ErrorCode::kInternal, "a stored instance cannot be read", cond.text());
-  file->loadAllDataIntoMemory();
-  return file;
+  return dicom::LoadFromMemory(*bytes);  // element values are copied out of `bytes`
 }
 
 struct RetrieveState {
   AssociationContext* ctx = nullptr;
   T_ASC_Association* target = nullptr;  // where the C-STOREs go
   T_ASC_Network* target_network = nullptr;  // C-MOVE only: owns the sub-association's network
+  std::optional<storage::DicomNodeRecord> destination;  // C-MOVE only
   std::string move_originator_ae;
   Uint16 originator_message_id = 0;
   bool started = false;
@@ -102,7 +95,7 @@ void SendOne(RetrieveState& state, const storage::InstanceRow& row) {
   }
   T_DIMSE_C_StoreRSP response{};
   DcmDataset* status_detail = nullptr;
-  OFCondition cond = DIMSE_storeUser(state.target, pcid, &request, nullptr, (*file)->getDataset(), nullptr, nullptr,
+  OFCondition cond = DIMSE_storeUser(state.target, pcid, &request, nullptr, file->dataset, nullptr, nullptr,
                                      DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &response, &status_detail);
   delete status_detail;
   if (cond.bad()) {
@@ -188,34 +181,46 @@ Result<T_ASC_Association*> OpenDestination(AssociationContext& ctx, const storag
   return assoc;
 }
 
+// Resolves the identifier and the destination once, at the first callback.
+void StartMove(RetrieveState& state, T_DIMSE_C_MoveRQ* request, DcmDataset* identifier) {
+  AssociationContext& ctx = *state.ctx;
+  auto keys = ParseRetrieveIdentifier(identifier);
+  if (!keys) {
+    state.fatal = STATUS_MOVE_Failed_IdentifierDoesNotMatchSOPClass;
+    state.fatal_message = keys.error().public_message;
+    return;
+  }
+  auto node = ctx.access.Destination(ctx.principal.tenant_id, request->MoveDestination);
+  if (!node) {
+    state.fatal = STATUS_MOVE_Failed_MoveDestinationUnknown;
+    state.fatal_message = node.error().public_message;
+    return;
+  }
+  auto rows = Resolve(ctx, *keys);
+  if (!rows) {
+    state.fatal = STATUS_MOVE_Failed_UnableToProcess;
+    state.fatal_message = rows.error().public_message;
+    return;
+  }
+  state.destination = std::move(*node);
+  state.rows = std::move(*rows);
+  LogInfo("dimse_move", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"destination\":\"" +
+                            JsonEscape(request->MoveDestination) + "\",\"instances\":" +
+                            std::to_string(state.rows.size()));
+}
+
 void MoveCallback(void* data, OFBool cancelled, T_DIMSE_C_MoveRQ* request, DcmDataset* identifier, int,
                   T_DIMSE_C_MoveRSP* response, DcmDataset** status_detail, DcmDataset** response_identifier) {
   auto& state = *static_cast<RetrieveState*>(data);
   AssociationContext& ctx = *state.ctx;
   if (!state.started) {
     state.started = true;
-    auto keys = ParseRetrieveIdentifier(identifier);
-    if (!keys) {
-      state.fatal = STATUS_MOVE_Failed_IdentifierDoesNotMatchSOPClass;
-      state.fatal_message = keys.error().public_message;
-    } else if (auto node = ctx.access.Destination(ctx.principal.tenant_id, request->MoveDestination); !node) {
-      state.fatal = STATUS_MOVE_Failed_MoveDestinationUnknown;
-      state.fatal_message = node.error().public_message;
-    } else if (auto rows = Resolve(ctx, *keys); !rows) {
-      state.fatal = STATUS_MOVE_Failed_UnableToProcess;
-      state.fatal_message = rows.error().public_message;
-    } else {
-      state.rows = std::move(*rows);
-      LogInfo("dimse_move", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"destination\":\"" +
-                                JsonEscape(request->MoveDestination) + "\",\"instances\":" +
-                                std::to_string(state.rows.size()));
-    }
+    StartMove(state, request, identifier);
   }
   if (!state.fatal && state.next < state.rows.size() && !cancelled && !state.link_broken) {
     if (!state.target) {
       T_ASC_Network* network = nullptr;
-      auto node = ctx.access.Destination(ctx.principal.tenant_id, request->MoveDestination);
-      auto assoc = node ? OpenDestination(ctx, *node, state.rows, &network) : Result<T_ASC_Association*>(std::unexpected(node.error()));
+      auto assoc = OpenDestination(ctx, *state.destination, state.rows, &network);
       if (!assoc) {
         state.fatal = STATUS_MOVE_Refused_OutOfResourcesSubOperations;
         state.fatal_message = assoc.error().public_message;

@@ -69,23 +69,11 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
                       sizeof response.AffectedSOPInstanceUID);
   response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
 
-  std::string message;
   services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
-  session.Add(std::move(file));
-  auto outcomes = session.Finish();
-  if (!outcomes) {
-    response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
-    message = outcomes.error().public_message;
-  } else {
-    const services::StoreOutcome& outcome = outcomes->front();
-    if (outcome.stored && outcome.sop_uid != request.AffectedSOPInstanceUID) {
-      response.DimseStatus = STATUS_STORE_Error_DataSetDoesNotMatchSOPClass;
-      message = "SOPInstanceUID of the dataset differs from the C-STORE request";
-    } else {
-      response.DimseStatus = outcome.stored ? STATUS_Success : StatusFor(outcome.failure_reason);
-      message = outcome.message;
-    }
-  }
+  session.Add(std::move(file), request.AffectedSOPInstanceUID);
+  const services::StoreOutcome outcome = session.Finish().front();
+  response.DimseStatus = outcome.stored ? STATUS_Success : StatusFor(outcome.failure_reason);
+  const std::string& message = outcome.message;
   if (response.DimseStatus != STATUS_Success)
     LogWarn("dimse_store_refused", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"status\":" +
                                        std::to_string(response.DimseStatus));

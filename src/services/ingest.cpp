@@ -60,7 +60,7 @@ void IngestSession::AddFailure(int reason, std::string message) {
   outcomes_.push_back(std::move(outcome));
 }
 
-void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax) {
+void IngestSession::Add(std::string bytes, std::string expected_sop_uid) {
   if (!pipelined_) {
     size_t index;
     {
@@ -68,7 +68,7 @@ void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax)
       outcomes_.emplace_back();
       index = outcomes_.size() - 1;
     }
-    SetOutcome(index, Process(index, bytes, fallback_transfer_syntax));
+    SetOutcome(index, Process(index, bytes, expected_sop_uid));
     return;
   }
   std::unique_lock lock(mutex_);
@@ -78,7 +78,7 @@ void IngestSession::Add(std::string bytes, std::string fallback_transfer_syntax)
   queue_changed_.wait(lock, [&] { return queue_.empty() || queued_bytes_ + bytes.size() <= kMaxQueuedBytes; });
   outcomes_.emplace_back();
   queued_bytes_ += bytes.size();
-  queue_.push_back(Task{outcomes_.size() - 1, std::move(bytes), std::move(fallback_transfer_syntax)});
+  queue_.push_back(Task{outcomes_.size() - 1, std::move(bytes), std::move(expected_sop_uid)});
   queue_changed_.notify_all();
 }
 
@@ -92,7 +92,7 @@ void IngestSession::WorkerLoop() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    StoreOutcome outcome = Process(task.index, task.bytes, task.fallback_transfer_syntax);
+    StoreOutcome outcome = Process(task.index, task.bytes, task.expected_sop_uid);
     SetOutcome(task.index, std::move(outcome));
     {
       std::lock_guard lock(mutex_);
@@ -120,7 +120,7 @@ void IngestSession::StopWorker() {
   workers_.clear();
 }
 
-StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& fallback_transfer_syntax) {
+StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid) {
   StoreOutcome outcome;
   auto fail = [&](int reason, std::string message) {
     outcome.failure_reason = reason;
@@ -130,7 +130,7 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   if (bytes.size() > archive_.max_instance_bytes)
     return fail(kReasonOutOfResources, "instance exceeds limits.max_instance_bytes (" +
                                            std::to_string(archive_.max_instance_bytes) + " bytes)");
-  auto parsed = dicom::ParseInstance(bytes, fallback_transfer_syntax);
+  auto parsed = dicom::ParseInstance(bytes);
   if (!parsed) {
     std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
     return fail(kReasonCannotUnderstand, parsed.error().public_message);
@@ -141,6 +141,8 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   outcome.series_uid = parsed->series_uid;
   if (!required_study_uid_.empty() && parsed->study_uid != required_study_uid_)
     return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
+  if (!expected_sop_uid.empty() && parsed->sop_uid != expected_sop_uid)
+    return fail(kReasonNotMatchingStudy, "SOPInstanceUID of the dataset differs from the one in the request");
 
   auto existing = archive_.catalog.FindInstance(tenant_id_, parsed->sop_uid);
   if (!existing) return fail(kReasonProcessingFailure, existing.error().public_message);
@@ -280,16 +282,13 @@ Result<void> IngestSession::Flush() {
   return {};
 }
 
-Result<std::vector<StoreOutcome>> IngestSession::Finish() {
-  StopWorker();
-  auto flushed = Flush();
+std::vector<StoreOutcome> IngestSession::Finish() {
+  StopWorker();  // from here on this thread alone touches outcomes_
+  if (auto flushed = Flush(); !flushed)
+    LogError("ingest_commit_failed", "\"detail\":\"" + JsonEscape(flushed.error().detail) + "\"");
   std::int64_t failures = 0;
   for (const auto& o : outcomes_) failures += o.stored ? 0 : 1;
   Metrics::Global().AddIngestFailures(failures);
-  std::lock_guard lock(mutex_);
-  if (!flushed && flushed.error().code != ErrorCode::kResourceExhausted && flushed.error().code != ErrorCode::kInternal)
-    return std::unexpected(flushed.error());
-  if (!flushed) LogError("ingest_commit_failed", "\"detail\":\"" + JsonEscape(flushed.error().detail) + "\"");
   return std::move(outcomes_);
 }
 

@@ -48,12 +48,14 @@ class IngestSession {
   IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid = {}, bool pipelined = true);
   ~IngestSession();
 
-  // Takes one instance. `fallback_transfer_syntax` is for bare datasets (DIMSE).
-  void Add(std::string bytes, std::string fallback_transfer_syntax = {});
+  // Takes one instance. `expected_sop_uid`, when given, must be the dataset's
+  // SOPInstanceUID (a DIMSE C-STORE names the instance in its request).
+  void Add(std::string bytes, std::string expected_sop_uid = {});
   // Records an instance that failed before it could be read (e.g. over the size limit).
   void AddFailure(int reason, std::string message);
-  // Makes the batch durable and visible; returns one outcome per Add, in order.
-  Result<std::vector<StoreOutcome>> Finish();
+  // Makes the batch durable and visible; returns one outcome per Add/AddFailure, in
+  // order. A batch that could not be made durable reports each of its instances failed.
+  std::vector<StoreOutcome> Finish();
   // Drops everything staged (the request failed as a whole).
   void Abandon();
 
@@ -62,7 +64,7 @@ class IngestSession {
   struct Task {
     size_t index;
     std::string bytes;
-    std::string fallback_transfer_syntax;
+    std::string expected_sop_uid;
   };
   static constexpr std::size_t kMaxQueuedBytes = 32u << 20;
   static constexpr int kWorkers = 2;
@@ -71,7 +73,7 @@ class IngestSession {
   void StopWorker();
   // Parse, check, seal and stage one instance (worker thread). Returns its outcome; a
   // staged instance is also queued in pending_ and finalised by Flush().
-  StoreOutcome Process(size_t index, std::string_view bytes, const std::string& fallback_transfer_syntax);
+  StoreOutcome Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid);
   Result<void> Flush();
   void SetOutcome(size_t index, StoreOutcome outcome);
 

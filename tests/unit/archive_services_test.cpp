@@ -40,9 +40,7 @@ class ArchiveServicesTest : public ::testing::Test {
                                   const std::string& study = {}) {
     IngestSession session(*archive_, tenant, study);
     for (const auto& f : files) session.Add(f);
-    auto outcomes = session.Finish();
-    EXPECT_TRUE(outcomes);
-    return outcomes ? *outcomes : std::vector<StoreOutcome>{};
+    return session.Finish();
   }
   std::vector<nlohmann::json> Search(std::int64_t tenant, QueryLevel level, const std::string& query) {
     auto parsed = ParseQidoQuery(level, query);
@@ -111,6 +109,16 @@ TEST_F(ArchiveServicesTest, WrongStudyInUrlFailsTheInstance) {
   auto outcomes = Store(a_, {testing::MakeCt(Slice(1))}, "1.2.3.999");
   EXPECT_FALSE(outcomes[0].stored);
   EXPECT_EQ(outcomes[0].failure_reason, kReasonNotMatchingStudy);
+}
+
+TEST_F(ArchiveServicesTest, InstanceWhoseUidDiffersFromTheRequestIsRefusedAndNotStored) {
+  IngestSession session(*archive_, a_, {}, /*pipelined=*/false);
+  session.Add(testing::MakeCt(Slice(1)), "1.2.3.4.5.6");
+  auto outcomes = session.Finish();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_FALSE(outcomes[0].stored);
+  EXPECT_EQ(outcomes[0].failure_reason, kReasonNotMatchingStudy);
+  EXPECT_TRUE(Search(a_, QueryLevel::kInstance, "").empty());
 }
 
 TEST_F(ArchiveServicesTest, OtherTenantSeesNothing) {

@@ -81,21 +81,20 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, Di
     }
   }
   if (parts == 0) return http::ErrorResponse(400, "invalid_argument", "the multipart body holds no parts");
-  auto outcomes = session.Finish();
-  if (!outcomes) return http::ErrorResponse(outcomes.error());
+  const std::vector<services::StoreOutcome> outcomes = session.Finish();
   size_t stored = 0;
-  for (const auto& o : *outcomes) stored += o.stored ? 1 : 0;
-  int status = stored == outcomes->size() ? 200 : stored == 0 ? 409 : 202;
+  for (const auto& o : outcomes) stored += o.stored ? 1 : 0;
+  int status = stored == outcomes.size() ? 200 : stored == 0 ? 409 : 202;
   // The audit names what was stored: study UIDs and counts, never patient data.
   std::string audited;
-  for (const auto& o : *outcomes)
+  for (const auto& o : outcomes)
     if (o.stored && audited.find(o.study_uid) == std::string::npos)
       audited += (audited.empty() ? "study=" : ",") + o.study_uid;
   http::Response response;
   response.status = status;
   response.Header("Content-Type", "application/dicom+json");
-  response.body = StowResponseJson(*outcomes, request.BaseUrl() + "/dicomweb").dump();
-  response.audit_object = audited + " stored=" + std::to_string(stored) + " failed=" + std::to_string(outcomes->size() - stored);
+  response.body = StowResponseJson(outcomes, request.BaseUrl() + "/dicomweb").dump();
+  response.audit_object = audited + " stored=" + std::to_string(stored) + " failed=" + std::to_string(outcomes.size() - stored);
   return response;
 }
 
