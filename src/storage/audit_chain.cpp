@@ -102,13 +102,7 @@ Result<std::vector<AuditRecord>> SqliteCatalog::ListAudit(const AuditFilter& fil
   if (filter.tenant_id) st->Bind(*filter.tenant_id);
   if (filter.after_id) st->Bind(*filter.after_id);
   st->Bind(std::max<std::int64_t>(1, std::min<std::int64_t>(filter.limit, 100000)));
-  std::vector<AuditRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    out.push_back(ReadRecord(*st));
-  }
+  return sql::CollectRows<AuditRecord>(*st, ReadRecord);
 }
 
 Result<AuditVerification> SqliteCatalog::VerifyAudit() {

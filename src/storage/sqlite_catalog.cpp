@@ -185,10 +185,7 @@ Result<TenantRecord> SqliteCatalog::FindTenantByAeTitle(const std::string& ae_ti
                                std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE ae_title = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(ae_title);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kNotFound, "no tenant has the AE title '" + ae_title + "'");
-  return ReadTenant(*st);
+  return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no tenant has the AE title '" + ae_title + "'");
 }
 
 Result<void> SqliteCatalog::AddDicomNode(const DicomNodeRecord& node) {
@@ -234,10 +231,7 @@ Result<TenantRecord> SqliteCatalog::FindTenant(const std::string& slug) {
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(slug);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kNotFound, "no tenant '" + slug + "'");
-  return ReadTenant(*st);
+  return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no tenant '" + slug + "'");
 }
 
 Result<TenantRecord> SqliteCatalog::FindTenantById(std::int64_t id) {
@@ -245,23 +239,14 @@ Result<TenantRecord> SqliteCatalog::FindTenantById(std::int64_t id) {
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(id);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kNotFound, "no such tenant");
-  return ReadTenant(*st);
+  return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no such tenant");
 }
 
 Result<std::vector<TenantRecord>> SqliteCatalog::ListTenants() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants ORDER BY slug");
   if (!st) return std::unexpected(st.error());
-  std::vector<TenantRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    out.push_back(ReadTenant(*st));
-  }
+  return sql::CollectRows<TenantRecord>(*st, ReadTenant);
 }
 
 Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, const std::string& name,
@@ -287,10 +272,7 @@ Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
                                std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE token_hash = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(token_hash);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown token");
-  return ReadToken(*st);
+  return sql::FirstRow<TokenRecord>(*st, ReadToken, ErrorCode::kUnauthenticated, "unknown token");
 }
 
 Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name) {
@@ -310,13 +292,7 @@ Result<std::vector<TokenRecord>> SqliteCatalog::ListTokens(std::int64_t tenant_i
       reader.db(), std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE tenant_id = ? ORDER BY name");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
-  std::vector<TokenRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    out.push_back(ReadToken(*st));
-  }
+  return sql::CollectRows<TokenRecord>(*st, ReadToken);
 }
 
 // ---- ingest ----

@@ -67,4 +67,25 @@ class Transaction {
 
 Error SqlError(sqlite3* db, std::string_view what);
 
+// Steps `stmt` to the end, turning each row into a T with `read(stmt)`.
+template <typename T, typename ReadRow>
+Result<std::vector<T>> CollectRows(Stmt& stmt, ReadRow read) {
+  std::vector<T> out;
+  while (true) {
+    auto row = stmt.Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(read(stmt));
+  }
+}
+
+// The first row as a T, or `missing` when there is none.
+template <typename T, typename ReadRow>
+Result<T> FirstRow(Stmt& stmt, ReadRow read, ErrorCode missing_code, std::string missing_message) {
+  auto row = stmt.Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return Fail(missing_code, std::move(missing_message));
+  return read(stmt);
+}
+
 }  // namespace vg::storage::sql

@@ -45,10 +45,7 @@ Result<UserRecord> SqliteCatalog::FindUser(const std::string& username) {
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE username = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(username);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kNotFound, "no such user");
-  return ReadUser(*st);
+  return sql::FirstRow<UserRecord>(*st, ReadUser, ErrorCode::kNotFound, "no such user");
 }
 
 Result<UserRecord> SqliteCatalog::FindUserById(std::int64_t id) {
@@ -56,10 +53,7 @@ Result<UserRecord> SqliteCatalog::FindUserById(std::int64_t id) {
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(id);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kNotFound, "no such user");
-  return ReadUser(*st);
+  return sql::FirstRow<UserRecord>(*st, ReadUser, ErrorCode::kNotFound, "no such user");
 }
 
 Result<std::vector<UserRecord>> SqliteCatalog::ListUsers(std::int64_t tenant_id) {
@@ -68,13 +62,7 @@ Result<std::vector<UserRecord>> SqliteCatalog::ListUsers(std::int64_t tenant_id)
                                std::string("SELECT ") + kUserColumns + " FROM users WHERE tenant_id = ? ORDER BY username");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
-  std::vector<UserRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    out.push_back(ReadUser(*st));
-  }
+  return sql::CollectRows<UserRecord>(*st, ReadUser);
 }
 
 Result<void> SqliteCatalog::SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) {
@@ -125,10 +113,7 @@ Result<SessionRecord> SqliteCatalog::FindSession(const Digest& token_hash) {
                                std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE token_hash = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(token_hash);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown session");
-  return ReadSession(*st);
+  return sql::FirstRow<SessionRecord>(*st, ReadSession, ErrorCode::kUnauthenticated, "unknown session");
 }
 
 Result<SessionRecord> SqliteCatalog::FindSessionById(std::int64_t session_id) {
@@ -136,10 +121,7 @@ Result<SessionRecord> SqliteCatalog::FindSessionById(std::int64_t session_id) {
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(session_id);
-  auto row = st->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return Fail(ErrorCode::kUnauthenticated, "unknown session");
-  return ReadSession(*st);
+  return sql::FirstRow<SessionRecord>(*st, ReadSession, ErrorCode::kUnauthenticated, "unknown session");
 }
 
 Result<void> SqliteCatalog::TouchSession(std::int64_t session_id) {
