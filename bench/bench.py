@@ -583,6 +583,18 @@ def stow_check(status, data, notes, tag):
     return True
 
 
+def check_stored_count(server, sers, n, x):
+    """Records in x how many instances QIDO reports for the series, and any mismatch with n."""
+    try:
+        got = sum(server.count_instances(s["study"], s["series"]) for s in sers)
+    except (BenchError, ValueError) as e:
+        got = None
+        x["errors"].append(f"counting stored instances: {e}")
+    x["stored"] = got
+    if got is not None and got != n:
+        x["errors"].append(f"expected {n} instances stored, QIDO reports {got}")
+
+
 def ingest_run(server, client_bodies, nbytes, n_expected, checks):
     """One timed ingest on a fresh server. client_bodies: list (per client) of lists of bodies."""
     server.start()
@@ -643,14 +655,7 @@ def ingest(server, man, bodies, runs, res, leave_running):
             last = ti == len(tests) - 1 and r == runs - 1
             try:
                 x = ingest_run(server, cb, nbytes, n, checks)  # a start-up failure aborts the ingest
-                try:
-                    got = sum(server.count_instances(s["study"], s["series"]) for s in sers)
-                except (BenchError, ValueError) as e:
-                    got = None
-                    x["errors"].append(f"counting stored instances: {e}")
-                x["stored"] = got
-                if got is not None and got != n:
-                    x["errors"].append(f"expected {n} instances stored, QIDO reports {got}")
+                check_stored_count(server, sers, n, x)
                 if last:
                     res["data_dir_bytes_400"] = du_bytes(server.data_dir)
             finally:
@@ -714,14 +719,7 @@ def dimse_ingest(server, man, runs, res):
         for r in range(runs):
             try:
                 x = dimse_run(server, sers, nodelay, nbytes, n, f"{server.name}-{name}-{r + 1}")
-                try:
-                    got = sum(server.count_instances(s["study"], s["series"]) for s in sers)
-                except (BenchError, ValueError) as e:
-                    got = None
-                    x["errors"].append(f"counting stored instances: {e}")
-                x["stored"] = got
-                if got is not None and got != n:
-                    x["errors"].append(f"expected {n} instances stored, QIDO reports {got}")
+                check_stored_count(server, sers, n, x)
             finally:
                 server.stop()
             log(f"  {server.name} {name} run {r + 1}: {x['seconds']} s, {x['inst_per_s']} inst/s, "
