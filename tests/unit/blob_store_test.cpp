@@ -183,9 +183,13 @@ TEST_F(EncryptingBlobStoreTest, TamperedFileFailsToRead) {
   MemorySource data(payload);
   ASSERT_TRUE(store_->Put({1, kName}, data));
   std::string path = FileOf({1, kName});
+  // Flip one bit (writing a fixed byte would leave the file unchanged 1 time in 256).
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(100);
+  char byte = 0;
+  f.get(byte);
   f.seekp(100);
-  f.put('X');
+  f.put(static_cast<char>(byte ^ 0x01));
   f.close();
   auto source = store_->Get({1, kName});
   ASSERT_TRUE(source);
