@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "api/dicomweb/dicomweb_routes.h"
@@ -33,6 +34,9 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --fsync on|off            durable acknowledgements (default on)
   --on-conflict reject|replace   a different object under a stored SOPInstanceUID
   --cors-origin ORIGIN      allow a browser origin (repeatable; * for any)
+  --tls-cert FILE           HTTPS: certificate chain (PEM, server certificate first);
+                            needs --tls-key
+  --tls-key FILE            HTTPS: the certificate's private key (PEM, no passphrase)
   --dicom-listen HOST:PORT  DICOM (DIMSE) listener (default 127.0.0.1:11112; "off" to disable)
   --dicom-max-associations N  concurrent DICOM associations (default 32)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
@@ -75,6 +79,21 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   return {};
 }
 
+struct TlsFiles {
+  std::string cert_chain;
+  std::string key;
+};
+
+// Both or neither: half a TLS configuration is a mistake, not a wish for plain HTTP.
+Result<std::optional<TlsFiles>> TlsFlags(const Args& args) {
+  auto cert = args.Get("tls-cert");
+  auto key = args.Get("tls-key");
+  if (cert.has_value() != key.has_value())
+    return Fail(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  if (!cert) return std::nullopt;
+  return TlsFiles{*cert, *key};
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
@@ -89,7 +108,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
-                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo"});
+                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
+                                "tls-key"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -105,6 +125,12 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate serve: %s\n", r.error().public_message.c_str());
     return 2;
   }
+  auto tls_files = TlsFlags(*args);
+  if (!tls_files) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", tls_files.error().public_message.c_str());
+    return 2;
+  }
+  const bool tls = tls_files->has_value();
   auto address = ParseHostPort(config.listen);
   if (!address) {
     std::fprintf(stderr, "voxelgate serve: %s\n", address.error().public_message.c_str());
@@ -137,7 +163,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   http::Router router;
   api::AddOpsRoutes(router, *(*ctx)->catalog);
-  api::AddSessionRoutes(router, api::SessionDeps{*(*ctx)->users, audit, false});
+  api::AddSessionRoutes(router, api::SessionDeps{*(*ctx)->users, audit, /*secure_cookies=*/tls});
   api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit, *(*ctx)->users});
 
   http::ServerOptions options;
@@ -149,6 +175,10 @@ int ServeCommand(const std::vector<std::string>& argv) {
   options.request_timeout_s = config.request_timeout_s;
   options.idle_timeout_s = config.idle_timeout_s;
   options.cors_origins = config.cors_origins;
+  if (tls) {
+    options.tls_cert_chain_file = (*tls_files)->cert_chain;
+    options.tls_key_file = (*tls_files)->key;
+  }
   http::Server server(options, router);
   auto port = server.Listen();
   if (!port) {
@@ -177,8 +207,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   LogInfo("server_started", "\"listen\":\"" + JsonEscape(address->first) + ":" + std::to_string(*port) +
                                 "\",\"data_dir\":\"" + JsonEscape(config.data_dir) + "\",\"fsync\":" +
-                                (config.fsync ? "true" : "false"));
-  std::printf("voxelgate listening on http://%s:%u (DICOMweb at /dicomweb)\n", address->first.c_str(), *port);
+                                (config.fsync ? "true" : "false") + ",\"tls\":" + (tls ? "true" : "false"));
+  std::printf("voxelgate listening on %s://%s:%u (DICOMweb at /dicomweb)\n", tls ? "https" : "http",
+              address->first.c_str(), *port);
   if (!demo_logins.empty()) std::printf("\nLogins (also in %s/demo-logins.txt):\n%s\n", config.data_dir.c_str(), demo_logins.c_str());
   std::fflush(stdout);
   server.Run();

@@ -15,6 +15,7 @@
 #include "core/strings.h"
 #include "crypto/crypto.h"
 #include "http/timed_stream.h"
+#include "http/tls.h"
 
 namespace vg::http {
 
@@ -29,11 +30,27 @@ namespace {
 constexpr std::chrono::milliseconds kWriteTimeout{60'000};
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
+// Sent with every response, errors included. The page may load only its own scripts,
+// workers and connections (images also from data:/blob:, as a viewer draws frames) and
+// may not be framed; no URL, which may hold study UIDs, leaks as a referrer.
+constexpr std::pair<std::string_view, std::string_view> kSecurityHeaders[] = {
+    {"Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+     "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+};
+// With TLS only: over plain HTTP a browser ignores it, and it must not be sent by a
+// server that could not keep the promise.
+constexpr std::string_view kStrictTransportSecurity = "max-age=31536000; includeSubDomains";
+
 // The request body as a ByteSource, pulled through Beast's parser (handles chunked
-// encoding and the body limit).
+// encoding and the body limit). Stream: TimedStream or TlsStream.
+template <class Stream>
 class BodySource final : public ByteSource {
  public:
-  BodySource(TimedStream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::buffer_body>& parser,
+  BodySource(Stream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::buffer_body>& parser,
              const ServerOptions& options)
       : stream_(stream), buffer_(buffer), parser_(parser), options_(options) {}
 
@@ -65,16 +82,17 @@ class BodySource final : public ByteSource {
                    {}};
     return Error{ErrorCode::kInvalidArgument, "request body could not be read: " + ec.message(), {}};
   }
-  TimedStream& stream_;
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
   const ServerOptions& options_;
   std::optional<Error> failed_;
 };
 
+template <class Stream>
 class RawWriter final : public BodyWriter {
  public:
-  RawWriter(TimedStream& stream, bool chunked) : stream_(stream), chunked_(chunked) {}
+  RawWriter(Stream& stream, bool chunked) : stream_(stream), chunked_(chunked) {}
   Result<void> Write(std::span<const std::uint8_t> data) override {
     if (data.empty()) return {};
     if (chunked_) {
@@ -94,7 +112,7 @@ class RawWriter final : public BodyWriter {
   std::uint64_t written() const { return written_; }
  private:
   static Result<void> Broken() { return Fail(ErrorCode::kUnavailable, "client connection lost"); }
-  TimedStream& stream_;
+  Stream& stream_;
   bool chunked_;
   std::uint64_t written_ = 0;
 };
@@ -105,6 +123,13 @@ bool OriginAllowed(const std::vector<std::string>& allowed, const std::string& o
   return false;
 }
 
+// A handler's own value wins over the server's default.
+void DefaultHeader(Response& response, std::string_view name, std::string_view value) {
+  for (const auto& header : response.headers)
+    if (IEquals(header.first, name)) return;
+  response.Header(std::string(name), std::string(value));
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -113,6 +138,7 @@ struct Server::Impl {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::unique_ptr<asio::thread_pool> pool;
+  std::unique_ptr<TlsContext> tls;  // set by Listen() when TLS is configured
   std::atomic<bool> stopping{false};
   std::mutex idle_mutex;
   std::set<std::shared_ptr<struct Connection>> idle;
@@ -128,6 +154,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer;
   asio::steady_timer idle_timer;
   std::string remote;
+  std::unique_ptr<TlsStream> tls;  // null on a plain HTTP listener
 
   Connection(Server::Impl& s, tcp::socket sock)
       : server(s), socket(std::move(sock)), idle_timer(server.ioc) {
@@ -136,12 +163,14 @@ struct Connection : std::enable_shared_from_this<Connection> {
     socket.non_blocking(true, ec);
     auto endpoint = socket.remote_endpoint(ec);
     if (!ec) remote = endpoint.address().to_string();
+    if (server.tls) tls = std::make_unique<TlsStream>(*server.tls, socket.native_handle(), kWriteTimeout);
   }
 
   // On the I/O thread: wait until the next request starts arriving.
   void WaitReadable() {
     if (server.stopping) return Close();
-    if (buffer.size() > 0) return Dispatch();  // pipelined bytes already here
+    // Pipelined bytes already here, in Beast's buffer or inside the TLS session.
+    if (buffer.size() > 0 || (tls && tls->HasBuffered())) return Dispatch();
     auto self = shared_from_this();
     {
       std::lock_guard lock(server.idle_mutex);
@@ -182,7 +211,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void AddCommonHeaders(const Request& request, Response& response) {
     response.Header("X-Request-Id", request.request_id);
-    response.Header("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : kSecurityHeaders) DefaultHeader(response, name, value);
+    if (tls) DefaultHeader(response, "Strict-Transport-Security", kStrictTransportSecurity);
     auto origin = request.Header("origin");
     if (origin && OriginAllowed(server.options.cors_origins, *origin)) {
       response.Header("Access-Control-Allow-Origin", *origin);
@@ -204,14 +234,39 @@ struct Connection : std::enable_shared_from_this<Connection> {
     return response;
   }
 
-  // Serves one request with blocking I/O on a handler thread. Returns keep-alive.
+  // On a handler thread: the next step of this connection with blocking I/O. Returns
+  // whether the connection stays open.
   bool ServeOne() {
     const auto started = Clock::now();
+    const auto deadline = started + std::chrono::seconds(server.options.request_timeout_s);
+    if (!tls) {
+      TimedStream stream(socket.native_handle(), deadline, kWriteTimeout);
+      return ServeRequest(stream, started);
+    }
+    tls->SetReadDeadline(deadline);
+    if (!tls->established()) return Handshake();
+    bool kept = ServeRequest(*tls, started);
+    if (!kept) tls->Shutdown();
+    return kept;
+  }
+
+  // A step of its own, so that the connection then waits for its first request on the
+  // I/O thread like any idle one (unless the request came with the handshake).
+  bool Handshake() {
+    auto done = tls->Handshake();
+    if (!done)
+      LogInfo("tls_handshake_failed", "\"remote\":\"" + JsonEscape(remote) + "\",\"detail\":\"" +
+                                          JsonEscape(done.error().detail) + "\"");
+    return done.has_value();
+  }
+
+  // Serves one request. Returns keep-alive.
+  template <class Stream>
+  bool ServeRequest(Stream& stream, Clock::time_point started) {
     const ServerOptions& opt = server.options;
     // Beast sizes each read by the buffer's free capacity: without room, a body arrives
     // in 512-byte reads.
     if (buffer.capacity() < kReadBufferBytes) buffer.reserve(kReadBufferBytes);
-    TimedStream stream(socket.native_handle(), started + std::chrono::seconds(opt.request_timeout_s), kWriteTimeout);
     bhttp::request_parser<bhttp::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(opt.max_header_bytes, UINT32_MAX)));
     parser.body_limit(opt.max_body_bytes);
@@ -260,7 +315,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       if (safe) request.request_id = *id;
     }
     if (parser.content_length()) request.content_length = *parser.content_length();
-    BodySource body(stream, buffer, parser, opt);
+    BodySource<Stream> body(stream, buffer, parser, opt);
     request.body_source = &body;
 
     if (auto expect = request.Header("expect"); expect && IEquals(*expect, "100-continue") && !parser.is_done()) {
@@ -311,6 +366,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   // sending. Closing at once would reset the connection and can destroy the response in
   // flight; instead stop writing and discard input for a short while.
   void LingeringClose() {
+    if (tls) tls->Shutdown();  // before the TCP half-close, or close_notify cannot go out
     int fd = socket.native_handle();
     ::shutdown(fd, SHUT_WR);
     const auto until = Clock::now() + std::chrono::seconds(2);
@@ -327,7 +383,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
   }
 
-  bool Finish(TimedStream& stream, const Request& request, Response& response, const std::string& route,
+  template <class Stream>
+  bool Finish(Stream& stream, const Request& request, Response& response, const std::string& route,
               Clock::time_point started, bool keep) {
     AddCommonHeaders(request, response);
     bhttp::response<bhttp::empty_body> head;
@@ -352,7 +409,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     bool ok = !ec;
     if (ok && !head_only) {
       if (response.stream) {
-        RawWriter writer(stream, chunked);
+        RawWriter<Stream> writer(stream, chunked);
         auto result = response.stream(writer);
         if (!result) {
           // Headers are gone already: the only honest signal left is a broken connection.
@@ -406,6 +463,14 @@ Server::Server(ServerOptions options, const Router& router) : impl_(std::make_un
 Server::~Server() = default;
 
 Result<std::uint16_t> Server::Listen() {
+  const ServerOptions& options = impl_->options;
+  if (!options.tls_cert_chain_file.empty() || !options.tls_key_file.empty()) {
+    if (options.tls_cert_chain_file.empty() || options.tls_key_file.empty())
+      return Fail(ErrorCode::kInvalidArgument, "TLS needs both a certificate chain file and a key file");
+    auto tls = TlsContext::Load(options.tls_cert_chain_file, options.tls_key_file);
+    if (!tls) return std::unexpected(tls.error());
+    impl_->tls = std::move(*tls);
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot listen on '" + impl_->options.host + "': not an IP address");

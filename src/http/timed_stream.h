@@ -15,6 +15,17 @@
 
 namespace vg::http {
 
+// Waits until fd is ready for `events` (POLLIN, POLLOUT); false on timeout or error.
+inline bool WaitForSocket(int fd, short events, int timeout_ms) {
+  pollfd pfd{fd, events, 0};
+  while (true) {
+    int rc = ::poll(&pfd, 1, timeout_ms);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
 class TimedStream {
  public:
   using Clock = std::chrono::steady_clock;
@@ -111,15 +122,7 @@ class TimedStream {
   }
 
  private:
-  bool Wait(short events, int timeout_ms) {
-    pollfd pfd{fd_, events, 0};
-    while (true) {
-      int rc = ::poll(&pfd, 1, timeout_ms);
-      if (rc > 0) return true;
-      if (rc == 0) return false;
-      if (errno != EINTR) return false;
-    }
-  }
+  bool Wait(short events, int timeout_ms) { return WaitForSocket(fd_, events, timeout_ms); }
   int fd_;
   Clock::time_point read_deadline_;
   std::chrono::milliseconds write_timeout_;
