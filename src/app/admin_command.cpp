@@ -2,6 +2,7 @@
 #include <iostream>
 #include <ctime>
 
+#include "api/routes.h"
 #include "app/args.h"
 #include "app/commands.h"
 #include "app/context.h"
@@ -19,19 +20,23 @@ Commands (safe to run while the server runs):
   tenant create SLUG [--name NAME] [--ae-title AE]
   tenant set SLUG --accept-any-caller on|off
   tenant list
-  dicom-node add --tenant SLUG --ae AE --host HOST --port PORT
+  dicom-node add --tenant SLUG --ae AE --host HOST --port PORT [--role service|uploader]
   dicom-node list --tenant SLUG
   dicom-node remove --tenant SLUG --ae AE
-  token create --tenant SLUG --name NAME --scope dicomweb:read,dicomweb:write [--expires-in SECONDS]
-                 prints the bearer token, alone on one line, once
+  token create --tenant SLUG --name NAME --scope dicomweb:read,dicomweb:write[,admin]
+               [--user USERNAME] [--expires-in SECONDS]
+                 prints the bearer token, alone on one line, once; without --user the token
+                 belongs to the tenant's service user; a token never does more than its user
   token revoke --tenant SLUG --name NAME
   token list --tenant SLUG
   bootstrap         create the vendor's first provider_admin ("admin"); prints a one-time password
   user create --tenant SLUG --username NAME --role ROLE --password-stdin
+                 (token-only roles uploader and service take no password)
   user list --tenant SLUG
-  user disable|enable --username NAME     (disabling ends the user's sessions at once)
+  user disable|enable --username NAME     (disabling ends the user's sessions and tokens)
   audit verify      exit 0 when the audit chain is intact; else name the first bad record
   audit list [--tenant SLUG] [--after ID] [--limit N]
+  routes            the HTTP routes with the policy of each, as JSON
 )";
 
 // Admin actions are audited synchronously: the command returns once its record is written.
@@ -115,9 +120,14 @@ int Token(AppContext& ctx, const Args& args) {
       if (!n || *n == 0) return Usage("--expires-in is a positive number of seconds");
       expires = static_cast<std::int64_t>(*n);
     }
-    auto token = ctx.tokens->Create(*tenant, *name, scopes, expires);
+    // Without --user the token belongs to the tenant's service user (a PACS bridge, a script).
+    auto owner = args.Get("user") ? ctx.catalog->FindUser(*args.Get("user")) : ctx.users->EnsureServiceUser(*tenant);
+    if (!owner) return Failed(owner.error());
+    if (owner->tenant_id != tenant->id) return Usage("the user belongs to another tenant");
+    auto token = ctx.tokens->Create(*owner, *name, scopes, expires);
     if (!token) return Failed(token.error());
-    AuditAdmin(ctx, tenant->id, "admin.token.create", "token=" + *name + " scope=" + *scope);
+    AuditAdmin(ctx, tenant->id, "admin.token.create",
+               "token=" + *name + " user=" + owner->username + " scope=" + *scope);
     std::printf("%s\n", token->c_str());
     return 0;
   }
@@ -136,8 +146,9 @@ int Token(AppContext& ctx, const Args& args) {
       std::string scopes;
       for (const auto& s : t.scopes) scopes += (scopes.empty() ? "" : ",") + s;
       std::string state = t.revoked_at ? "revoked" : "active";
-      std::printf("%s\t%s\t%s\texpires=%s\n", t.name.c_str(), scopes.c_str(), state.c_str(),
-                  t.expires_at ? FormatTime(*t.expires_at).c_str() : "never");
+      auto owner = ctx.catalog->FindUserById(t.user_id);
+      std::printf("%s\t%s\t%s\t%s\texpires=%s\n", t.name.c_str(), owner ? owner->username.c_str() : "-",
+                  scopes.c_str(), state.c_str(), t.expires_at ? FormatTime(*t.expires_at).c_str() : "never");
     }
     return 0;
   }
@@ -159,15 +170,18 @@ int DicomNode(AppContext& ctx, const Args& args) {
     if (!ae || !host || !port) return Usage("dicom-node add needs --ae, --host and --port");
     auto number = ParseUint(*port);
     if (!number || *number > 65535) return Usage("--port is 1-65535");
-    if (auto r = access.AddNode(tenant->id, *ae, *host, static_cast<int>(*number)); !r) return Failed(r.error());
-    AuditAdmin(ctx, tenant->id, "admin.dicom_node.add", "ae=" + *ae + " host=" + *host + " port=" + *port);
+    const std::string role = args.Get("role").value_or("service");
+    if (auto r = access.AddNode(tenant->id, *ae, *host, static_cast<int>(*number), role); !r) return Failed(r.error());
+    AuditAdmin(ctx, tenant->id, "admin.dicom_node.add",
+               "ae=" + *ae + " host=" + *host + " port=" + *port + " role=" + role);
     std::printf("added node %s (%s:%s) to tenant %s\n", ae->c_str(), host->c_str(), port->c_str(), slug->c_str());
     return 0;
   }
   if (words[1] == "list") {
     auto nodes = ctx.catalog->ListDicomNodes(tenant->id);
     if (!nodes) return Failed(nodes.error());
-    for (const auto& n : *nodes) std::printf("%s\t%s\t%d\n", n.ae_title.c_str(), n.host.c_str(), n.port);
+    for (const auto& n : *nodes)
+      std::printf("%s\t%s\t%d\t%s\n", n.ae_title.c_str(), n.host.c_str(), n.port, n.role.c_str());
     return 0;
   }
   if (words[1] == "remove") {
@@ -188,12 +202,13 @@ int User(AppContext& ctx, const Args& args) {
     auto slug = args.Get("tenant");
     auto username = args.Get("username");
     auto role = args.Get("role");
-    if (!slug || !username || !role || !args.Has("password-stdin"))
-      return Usage("user create needs --tenant, --username, --role and --password-stdin");
+    const bool token_only = role && auth::IsTokenOnlyRole(*role);
+    if (!slug || !username || !role || (!token_only && !args.Has("password-stdin")))
+      return Usage("user create needs --tenant, --username, --role and (for people) --password-stdin");
     auto tenant = ctx.tenants->Find(*slug);
     if (!tenant) return Failed(tenant.error());
     std::string password;
-    std::getline(std::cin, password);
+    if (!token_only) std::getline(std::cin, password);
     auto user = ctx.users->Create(*tenant, *username, *role, password);
     if (!user) return Failed(user.error());
     AuditAdmin(ctx, tenant->id, "admin.user.create", "user=" + *username + " role=" + *role);
@@ -271,7 +286,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
                                 "ae", "host", "port", "after", "limit", "username", "role",
-                                "password-stdin"});
+                                "password-stdin", "user"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -284,6 +299,17 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (group == "dicom-node") return DicomNode(**ctx, *args);
   if (group == "audit") return Audit(**ctx, *args);
   if (group == "user") return User(**ctx, *args);
+  if (group == "routes") {
+    // The HTTP route table with each route's policy, as JSON (docs, the authorization matrix test).
+    auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/true);
+    auth::SupportGrants grants(*(*ctx)->catalog);
+    auth::LoginThrottle throttle;
+    api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit};
+    auto router = api::BuildRouter(deps);
+    if (!router) return Failed(router.error());
+    std::printf("%s\n", api::DescribeRoutes(*router).dump(2).c_str());
+    return 0;
+  }
   if (group == "bootstrap") {
     auto password = BootstrapProviderAdmin(**ctx);
     if (!password) return Failed(password.error());

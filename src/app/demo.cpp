@@ -45,7 +45,9 @@ Result<std::string> EnsureDemo(AppContext& ctx) {
     out << "  demo     " << username << std::string(username.size() < 18 ? 18 - username.size() : 1, ' ') << role
         << std::string(17 - std::string(role).size(), ' ') << password << "\n";
   }
-  auto token = ctx.tokens->Create(*clinic, "demo-uploader", {"dicomweb:read", "dicomweb:write"}, std::nullopt);
+  auto service = ctx.users->EnsureServiceUser(*clinic);
+  if (!service) return std::unexpected(service.error());
+  auto token = ctx.tokens->Create(*service, "demo-uploader", {"dicomweb:read", "dicomweb:write"}, std::nullopt);
   if (!token) return std::unexpected(token.error());
   out << "  demo     bearer token (DICOMweb read+write): " << *token << "\n";
   out << "  demo     DICOM: called AE title DEMO, any calling AE accepted\n";

@@ -2,14 +2,12 @@
 #include <optional>
 #include <thread>
 
-#include "api/dicomweb/dicomweb_routes.h"
-#include "api/ops/ops_routes.h"
+#include "api/routes.h"
 #include "app/args.h"
+#include "app/commands.h"
+#include "app/context.h"
 #include "auth/dicom_access.h"
 #include "dimse/dimse_server.h"
-#include "app/commands.h"
-#include "api/session/session_routes.h"
-#include "app/context.h"
 #include "app/demo.h"
 #include "core/logging.h"
 #include "core/strings.h"
@@ -161,10 +159,16 @@ int ServeCommand(const std::vector<std::string>& argv) {
     demo_logins = *logins;
   }
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
-  http::Router router;
-  api::AddOpsRoutes(router, *(*ctx)->catalog);
-  api::AddSessionRoutes(router, api::SessionDeps{*(*ctx)->users, audit, /*secure_cookies=*/tls});
-  api::AddDicomwebRoutes(router, api::DicomwebDeps{*(*ctx)->archive, *(*ctx)->tokens, audit, *(*ctx)->users});
+  auth::SupportGrants grants(*(*ctx)->catalog);
+  auth::LoginThrottle throttle;
+  api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
+                    /*secure_cookies=*/tls};
+  auto built = api::BuildRouter(deps);
+  if (!built) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", built.error().public_message.c_str());
+    return 1;
+  }
+  const http::Router& router = *built;
 
   http::ServerOptions options;
   options.host = address->first;

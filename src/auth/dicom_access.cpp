@@ -36,6 +36,7 @@ AssociationDecision DicomAccess::Decide(const std::string& called_ae, const std:
     decision.reason = "called AE title '" + called_ae + "' is not a tenant's";
     return decision;
   }
+  std::string role = "service";  // a tenant that accepts any caller trusts it with everything
   if (!tenant->accept_any_caller) {
     auto nodes = catalog_.ListDicomNodes(tenant->id);
     if (!nodes) {
@@ -45,7 +46,10 @@ AssociationDecision DicomAccess::Decide(const std::string& called_ae, const std:
     }
     bool allowed = false;
     for (const auto& node : *nodes)
-      if (node.ae_title == calling_ae && HostMatches(node.host, peer_address)) allowed = true;
+      if (node.ae_title == calling_ae && HostMatches(node.host, peer_address)) {
+        allowed = true;
+        role = node.role;
+      }
     if (!allowed) {
       decision.refusal = AssociationRefusal::kCallingAeNotAllowed;
       decision.reason = "calling AE title '" + calling_ae + "' from " + peer_address + " is not registered for tenant '" +
@@ -53,8 +57,12 @@ AssociationDecision DicomAccess::Decide(const std::string& called_ae, const std:
       return decision;
     }
   }
-  decision.principal = Principal{tenant->id, tenant->slug, "dimse:" + calling_ae,
-                                 {kScopeDicomwebRead, kScopeDicomwebWrite}};
+  Principal& principal = decision.principal;
+  principal.credential = Credential::kDicomNode;
+  principal.tenant_id = principal.home_tenant_id = tenant->id;
+  principal.tenant_slug = tenant->slug;
+  principal.role = role;
+  principal.calling_ae = calling_ae;
   return decision;
 }
 
@@ -66,12 +74,15 @@ Result<storage::DicomNodeRecord> DicomAccess::Destination(std::int64_t tenant_id
   return Fail(ErrorCode::kNotFound, "move destination '" + ae_title + "' is not a registered node of this tenant");
 }
 
-Result<void> DicomAccess::AddNode(std::int64_t tenant_id, const std::string& ae_title, const std::string& host, int port) {
+Result<void> DicomAccess::AddNode(std::int64_t tenant_id, const std::string& ae_title, const std::string& host, int port,
+                                  const std::string& role) {
+  if (role != "service" && role != "uploader")
+    return Fail(ErrorCode::kInvalidArgument, "a node's role is service (store, find, retrieve) or uploader (store only)");
   if (!IsValidAeTitle(ae_title))
     return Fail(ErrorCode::kInvalidArgument, "AE title must be 1-16 characters of A-Z, 0-9, space, '_', '-', '.'");
   if (host.empty() || host.size() > 253) return Fail(ErrorCode::kInvalidArgument, "host must be a name or an address");
   if (port < 1 || port > 65535) return Fail(ErrorCode::kInvalidArgument, "port must be 1-65535");
-  return catalog_.AddDicomNode({tenant_id, ae_title, host, port});
+  return catalog_.AddDicomNode({tenant_id, ae_title, host, port, role});
 }
 
 }  // namespace vg::auth

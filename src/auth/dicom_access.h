@@ -14,7 +14,7 @@ enum class AssociationRefusal { kNone, kUnknownCalledAe, kCallingAeNotAllowed, k
 
 struct AssociationDecision {
   AssociationRefusal refusal = AssociationRefusal::kNone;
-  Principal principal;  // when accepted: the tenant, scopes read + write
+  Principal principal;  // when accepted: the tenant and the node's role
   std::string reason;   // when refused: for the log (no patient data)
 };
 
@@ -27,7 +27,8 @@ class DicomAccess {
                              const std::string& peer_address);
   // A C-MOVE destination of the tenant, by AE title (kNotFound when unknown).
   Result<storage::DicomNodeRecord> Destination(std::int64_t tenant_id, const std::string& ae_title);
-  Result<void> AddNode(std::int64_t tenant_id, const std::string& ae_title, const std::string& host, int port);
+  Result<void> AddNode(std::int64_t tenant_id, const std::string& ae_title, const std::string& host, int port,
+                       const std::string& role = "service");
 
  private:
   storage::Catalog& catalog_;

@@ -4,30 +4,77 @@
 
 namespace vg::auth {
 
+const std::vector<std::string_view>& AllRoles() {
+  static const std::vector<std::string_view> kRoles = {"provider_admin", "provider_support", "clinic_admin",
+                                                       "radiologist",    "physician",        "uploader",
+                                                       "service"};
+  return kRoles;
+}
+
 const std::vector<ActionPolicy>& Policies() {
-  static const std::vector<std::string_view> kClinicReaders = {"clinic_admin", "radiologist", "physician"};
+  using R = std::vector<std::string_view>;
+  static const R kReaders = {"clinic_admin", "radiologist", "physician", "service"};
+  static const R kWriters = {"clinic_admin", "radiologist", "physician", "service", "uploader"};
+  static const R kPeople = {"provider_admin", "provider_support", "clinic_admin", "radiologist", "physician"};
+  static const R kAdmins = {"provider_admin", "clinic_admin"};
   static const std::vector<ActionPolicy> kTable = {
-      {"dicomweb.stow", kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician"}},
-      {"dicomweb.qido", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.wado", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.metadata", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.frames", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.bulkdata", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.rendered", kScopeDicomwebRead, kClinicReaders},
-      {"dicomweb.thumbnail", kScopeDicomwebRead, kClinicReaders},
+      // Operations and sign-in.
+      {"ops.health", true, "", {}, false},
+      {"ops.metrics", true, "", {}, false},
+      {"session.login", true, "", {}, false},
+      // Self-service of a signed-in person (tokens cannot manage credentials).
+      {"session.logout", false, "", kPeople, false},
+      {"self.read", false, "", kPeople, false},
+      {"self.password", false, "", kPeople, false},
+      {"tokens.read", false, "", kPeople, false},
+      {"tokens.write", false, "", kPeople, false},
+      // Administration of the principal's own tenant.
+      {"users.read", false, kScopeAdmin, kAdmins, false},
+      {"users.write", false, kScopeAdmin, kAdmins, false},
+      {"audit.read", false, kScopeAdmin, kAdmins, false},
+      {"grants.read", false, "", {"clinic_admin", "provider_admin", "provider_support"}, false},
+      {"grants.write", false, "", {"clinic_admin"}, false},
+      // Clinic data over DICOMweb.
+      {"dicomweb.stow", false, kScopeDicomwebWrite, kWriters, false},
+      {"dicomweb.qido", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.wado", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.metadata", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.frames", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.bulkdata", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.rendered", false, kScopeDicomwebRead, kReaders, true},
+      {"dicomweb.thumbnail", false, kScopeDicomwebRead, kReaders, true},
+      // Clinic data over DIMSE (nodes are service or uploader).
+      {"dimse.echo", false, "", {"service", "uploader"}, false},
+      {"dimse.store", false, "", {"service", "uploader"}, false},
+      {"dimse.find", false, "", {"service"}, false},
+      {"dimse.move", false, "", {"service"}, false},
+      {"dimse.get", false, "", {"service"}, false},
   };
   return kTable;
 }
 
-Result<void> Authorize(const Principal& principal, std::string_view action) {
+const ActionPolicy* FindPolicy(std::string_view action) {
   const auto& table = Policies();
   auto policy = std::find_if(table.begin(), table.end(), [&](const ActionPolicy& p) { return p.action == action; });
-  if (policy == table.end()) return Fail(ErrorCode::kForbidden, "no policy allows this action");
-  if (principal.user_id == 0) {
-    if (principal.HasScope(std::string(policy->scope))) return {};
-    return Fail(ErrorCode::kForbidden, "this token lacks the scope " + std::string(policy->scope));
+  return policy == table.end() ? nullptr : &*policy;
+}
+
+Result<void> Authorize(const Principal& principal, std::string_view action) {
+  const ActionPolicy* policy = FindPolicy(action);
+  if (!policy) return Fail(ErrorCode::kForbidden, "no policy allows this action");
+  if (policy->is_public) return {};
+  if (principal.support_grant_id != 0) {
+    if (policy->grantable) return {};
+    return Fail(ErrorCode::kForbidden, "a support grant allows reading only");
+  }
+  if (principal.credential == Credential::kToken) {
+    if (policy->scope.empty()) return Fail(ErrorCode::kForbidden, "API tokens cannot do this; sign in instead");
+    if (!principal.HasScope(std::string(policy->scope)))
+      return Fail(ErrorCode::kForbidden, "this token lacks the scope " + std::string(policy->scope));
   }
   if (std::find(policy->roles.begin(), policy->roles.end(), principal.role) != policy->roles.end()) return {};
+  if (principal.role.starts_with("provider_") && policy->grantable)
+    return Fail(ErrorCode::kForbidden, "vendor staff see a clinic's data only under a support grant from that clinic");
   return Fail(ErrorCode::kForbidden, "the role " + principal.role + " may not do this");
 }
 

@@ -1,7 +1,16 @@
-// Policy: which principals may perform which action, in one table. A bearer token needs
-// the action's scope; a signed-in person needs one of the action's roles. Vendor roles
-// are absent from every clinic-data action: they reach a clinic's images only through a
-// support grant (to come), never by role.
+// Policy: which principals may perform which action, in one table that every HTTP route
+// and every DIMSE operation is checked against.
+//
+// * A signed-in person needs one of the action's roles.
+// * A bearer token needs the action's scope AND its owner's role: a token never does
+//   more than its user. Actions without a scope refuse tokens.
+// * A DICOM node has the role it was registered with (service or uploader).
+// * Vendor roles are absent from every clinic-data action: vendor staff reach a clinic's
+//   images only under a support grant, which covers the actions marked `grantable`
+//   (reads), and only for the principal the grant was resolved for.
+// * Public actions (health, sign-in) need nothing.
+// An action missing from the table is refused; the server refuses to start with a route
+// whose action is not in the table.
 #pragma once
 
 #include <string_view>
@@ -13,13 +22,18 @@
 namespace vg::auth {
 
 struct ActionPolicy {
-  std::string_view action;               // e.g. "dicomweb.qido"
-  std::string_view scope;                // what a token needs
-  std::vector<std::string_view> roles;   // what a person needs (any of)
+  std::string_view action;              // e.g. "dicomweb.qido"
+  bool is_public = false;               // no credentials needed
+  std::string_view scope;               // what a token needs ("" = tokens refused)
+  std::vector<std::string_view> roles;  // what the person, token owner or node needs (any of)
+  bool grantable = false;               // a support grant covers it
 };
 
+// Every role, for documentation and the authorization matrix.
+const std::vector<std::string_view>& AllRoles();
 // The whole table (for documentation and the authorization tests).
 const std::vector<ActionPolicy>& Policies();
+const ActionPolicy* FindPolicy(std::string_view action);
 
 // kForbidden with a reason, or ok. An action missing from the table is refused.
 Result<void> Authorize(const Principal& principal, std::string_view action);

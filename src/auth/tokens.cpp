@@ -1,5 +1,6 @@
 #include "auth/tokens.h"
 
+#include "auth/policy.h"
 #include "core/clock.h"
 
 namespace vg::auth {
@@ -9,22 +10,37 @@ storage::Digest SecretDigest(std::string_view secret) {
   return storage::Digest(digest.begin(), digest.end());
 }
 
-bool IsKnownScope(std::string_view scope) { return scope == kScopeDicomwebRead || scope == kScopeDicomwebWrite; }
+bool IsKnownScope(std::string_view scope) {
+  return scope == kScopeDicomwebRead || scope == kScopeDicomwebWrite || scope == kScopeAdmin;
+}
 
-Result<std::string> TokenService::Create(const storage::TenantRecord& tenant, const std::string& name,
+bool RoleCanUseScope(std::string_view role, std::string_view scope) {
+  for (const auto& policy : Policies())
+    if (policy.scope == scope && std::find(policy.roles.begin(), policy.roles.end(), role) != policy.roles.end())
+      return true;
+  return false;
+}
+
+Result<std::string> TokenService::Create(const storage::UserRecord& owner, const std::string& name,
                                          const std::vector<std::string>& scopes,
                                          std::optional<std::int64_t> expires_in_s) {
   if (name.empty() || name.size() > 64) return Fail(ErrorCode::kInvalidArgument, "token name must be 1-64 characters");
   if (scopes.empty()) return Fail(ErrorCode::kInvalidArgument, "a token needs at least one scope");
-  for (const auto& scope : scopes)
+  for (const auto& scope : scopes) {
     if (!IsKnownScope(scope))
       return Fail(ErrorCode::kInvalidArgument,
-                  "unknown scope '" + scope + "' (known: dicomweb:read, dicomweb:write)");
-  if (expires_in_s && *expires_in_s <= 0) return Fail(ErrorCode::kInvalidArgument, "expiry must be in the future");
+                  "unknown scope '" + scope + "' (known: dicomweb:read, dicomweb:write, admin)");
+    if (!RoleCanUseScope(owner.role, scope))
+      return Fail(ErrorCode::kForbidden, "a token cannot do more than its user: the role " + owner.role +
+                                             " has no use for the scope " + scope);
+  }
+  if (owner.disabled_at) return Fail(ErrorCode::kInvalidArgument, "the user is disabled");
+  if (expires_in_s && (*expires_in_s <= 0 || *expires_in_s > kMaxTokenLifetimeSeconds))
+    return Fail(ErrorCode::kInvalidArgument, "expiry must be in the future and within 400 days");
   std::string token = crypto::RandomToken();
   std::optional<std::int64_t> expires_at;
   if (expires_in_s) expires_at = UnixSeconds() + *expires_in_s;
-  auto created = catalog_.CreateToken(tenant.id, name, SecretDigest(token), scopes, expires_at);
+  auto created = catalog_.CreateToken(owner.tenant_id, owner.id, name, SecretDigest(token), scopes, expires_at);
   if (!created) return std::unexpected(created.error());
   return token;
 }
@@ -38,9 +54,20 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) {
     return std::unexpected(token.error());
   }
   if (token->revoked_at || (token->expires_at && *token->expires_at <= UnixSeconds())) return denied();
+  auto owner = catalog_.FindUserById(token->user_id);
+  if (!owner || owner->disabled_at || owner->tenant_id != token->tenant_id) return denied();
   auto tenant = catalog_.FindTenantById(token->tenant_id);
   if (!tenant) return denied();
-  return Principal{tenant->id, tenant->slug, token->name, token->scopes};
+  Principal principal;
+  principal.credential = Credential::kToken;
+  principal.tenant_id = principal.home_tenant_id = tenant->id;
+  principal.tenant_slug = tenant->slug;
+  principal.user_id = owner->id;
+  principal.username = owner->username;
+  principal.role = owner->role;
+  principal.token_name = token->name;
+  principal.scopes = token->scopes;
+  return principal;
 }
 
 }  // namespace vg::auth

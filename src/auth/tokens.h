@@ -1,6 +1,9 @@
-// TokenService: bearer tokens for scripts, PACS bridges and viewers. A token is 256
+// TokenService: bearer tokens for scripts, PACS bridges and viewers. A token belongs to
+// a user (a person, or a token-only service or uploader user) and acts as that user,
+// limited further by its scopes: it never does more than its user can. A token is 256
 // random bits shown once; only its SHA-256 is stored. Every Authenticate reads the
-// catalog, so a revocation (even by another process) takes effect at once.
+// catalog, so a revocation or a disabled owner (even by another process) takes effect at
+// once.
 #pragma once
 
 #include <optional>
@@ -10,14 +13,18 @@
 
 namespace vg::auth {
 
+inline constexpr std::int64_t kMaxTokenLifetimeSeconds = 400ll * 24 * 3600;
+
 class TokenService {
  public:
   explicit TokenService(storage::Catalog& catalog) : catalog_(catalog) {}
 
-  // Returns the plaintext token. Scopes must be known; expires_in_s > 0 when given.
-  Result<std::string> Create(const storage::TenantRecord& tenant, const std::string& name,
+  // Returns the plaintext token. Scopes must be known and within the owner's role;
+  // expires_in_s > 0 when given.
+  Result<std::string> Create(const storage::UserRecord& owner, const std::string& name,
                              const std::vector<std::string>& scopes, std::optional<std::int64_t> expires_in_s);
-  // kUnauthenticated for unknown, revoked or expired tokens (one message for all).
+  // kUnauthenticated for unknown, revoked or expired tokens and disabled owners (one
+  // message for all).
   Result<Principal> Authenticate(std::string_view bearer);
   Result<void> Revoke(const storage::TenantRecord& tenant, const std::string& name) {
     return catalog_.RevokeToken(tenant.id, name);
@@ -28,6 +35,8 @@ class TokenService {
 };
 
 bool IsKnownScope(std::string_view scope);
+// True when some action needing `scope` is allowed to `role`.
+bool RoleCanUseScope(std::string_view role, std::string_view scope);
 
 // How a random secret (bearer token, session token, CSRF token) is stored: its SHA-256.
 // Secrets of 256 random bits need no slow hash.

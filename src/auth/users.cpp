@@ -17,10 +17,26 @@ bool IsValidUsername(const std::string& name) {
   return true;
 }
 
-// Verifying against this when the user does not exist makes both failures take as long.
+Result<void> CheckPasswordRules(const std::string& password) {
+  if (password.size() < kMinPasswordLength)
+    return Fail(ErrorCode::kInvalidArgument,
+                "password must be at least " + std::to_string(kMinPasswordLength) + " characters");
+  if (password.size() > 1024) return Fail(ErrorCode::kInvalidArgument, "password is too long");
+  return {};
+}
+
+// Verifying against this when there is nothing to verify makes every failure take as long.
 const std::string& DummyHash() {
   static const std::string hash = crypto::HashPassword(crypto::RandomToken()).value_or("");
   return hash;
+}
+
+bool VerifyInConstantTime(const std::string& hash, const std::string& password) {
+  if (hash.empty()) {
+    (void)crypto::VerifyPassword(DummyHash(), password);
+    return false;
+  }
+  return crypto::VerifyPassword(hash, password);
 }
 
 }  // namespace
@@ -29,8 +45,24 @@ bool IsProviderRole(std::string_view role) { return role == "provider_admin" || 
 bool IsClinicRole(std::string_view role) {
   return role == "clinic_admin" || role == "radiologist" || role == "physician";
 }
+bool IsTokenOnlyRole(std::string_view role) { return role == "uploader" || role == "service"; }
+std::string ServiceUsername(const std::string& tenant_slug) { return "service:" + tenant_slug; }
 
 std::string GeneratePassword() { return crypto::RandomToken().substr(0, 20); }
+
+Principal SessionPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant,
+                           std::int64_t session_id) {
+  Principal principal;
+  principal.credential = Credential::kSession;
+  principal.tenant_id = principal.home_tenant_id = tenant.id;
+  principal.tenant_slug = tenant.slug;
+  principal.user_id = user.id;
+  principal.username = user.username;
+  principal.role = user.role;
+  principal.must_change_password = user.must_change_password;
+  principal.session_id = session_id;
+  return principal;
+}
 
 Result<storage::UserRecord> UserService::Create(const storage::TenantRecord& tenant, const std::string& username,
                                                 const std::string& role, const std::string& password,
@@ -38,22 +70,35 @@ Result<storage::UserRecord> UserService::Create(const storage::TenantRecord& ten
   if (!IsValidUsername(username))
     return Fail(ErrorCode::kInvalidArgument, "username must be 2-64 characters of a-z, 0-9, '.', '_', '-', '@'");
   const bool provider = tenant.slug == kProviderTenant;
-  if (provider ? !IsProviderRole(role) : !IsClinicRole(role))
+  if (provider ? !IsProviderRole(role) : !(IsClinicRole(role) || IsTokenOnlyRole(role)))
     return Fail(ErrorCode::kInvalidArgument,
                 provider ? "users of the provider tenant are provider_admin or provider_support"
-                         : "users of a clinic are clinic_admin, radiologist or physician");
-  if (password.size() < kMinPasswordLength)
-    return Fail(ErrorCode::kInvalidArgument,
-                "password must be at least " + std::to_string(kMinPasswordLength) + " characters");
-  if (password.size() > 1024) return Fail(ErrorCode::kInvalidArgument, "password is too long");
-  auto hash = crypto::HashPassword(password);
-  if (!hash) return std::unexpected(hash.error());
+                         : "users of a clinic are clinic_admin, radiologist, physician, or token-only uploader or "
+                           "service");
   storage::UserRecord user;
   user.tenant_id = tenant.id;
   user.username = username;
   user.role = role;
-  user.password_hash = *hash;
-  user.must_change_password = must_change;
+  if (IsTokenOnlyRole(role)) {
+    if (!password.empty()) return Fail(ErrorCode::kInvalidArgument, "a token-only user has no password");
+  } else {
+    if (auto ok = CheckPasswordRules(password); !ok) return std::unexpected(ok.error());
+    auto hash = crypto::HashPassword(password);
+    if (!hash) return std::unexpected(hash.error());
+    user.password_hash = *hash;
+    user.must_change_password = must_change;
+  }
+  return catalog_.CreateUser(user);
+}
+
+Result<storage::UserRecord> UserService::EnsureServiceUser(const storage::TenantRecord& tenant) {
+  const std::string name = ServiceUsername(tenant.slug);
+  auto found = catalog_.FindUser(name);
+  if (found || found.error().code != ErrorCode::kNotFound) return found;
+  storage::UserRecord user;
+  user.tenant_id = tenant.id;
+  user.username = name;
+  user.role = "service";
   return catalog_.CreateUser(user);
 }
 
@@ -61,11 +106,11 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
   if (username.size() > 64 || password.size() > 1024) return std::unexpected(Denied());
   auto user = catalog_.FindUser(username);
   if (!user) {
-    (void)crypto::VerifyPassword(DummyHash(), password);
+    (void)VerifyInConstantTime("", password);
     if (user.error().code != ErrorCode::kNotFound) return std::unexpected(user.error());
     return std::unexpected(Denied());
   }
-  if (!crypto::VerifyPassword(user->password_hash, password) || user->disabled_at) return std::unexpected(Denied());
+  if (!VerifyInConstantTime(user->password_hash, password) || user->disabled_at) return std::unexpected(Denied());
   auto tenant = catalog_.FindTenantById(user->tenant_id);
   if (!tenant) return std::unexpected(tenant.error());
   LoginResult result;
@@ -73,8 +118,7 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
   result.csrf_token = crypto::RandomToken();
   auto session = catalog_.CreateSession(user->id, SecretDigest(result.session_token), SecretDigest(result.csrf_token));
   if (!session) return std::unexpected(session.error());
-  result.principal = Principal{tenant->id, tenant->slug, user->username, {}, user->id, user->username, user->role,
-                               session->id};
+  result.principal = SessionPrincipal(*user, *tenant, session->id);
   result.must_change_password = user->must_change_password;
   return result;
 }
@@ -94,7 +138,7 @@ Result<Principal> UserService::Authenticate(std::string_view session_token) {
   if (!tenant) return denied();
   // Refresh the idle clock at most once a minute: a write per request would be wasteful.
   if (now - session->last_seen_at > 60) (void)catalog_.TouchSession(session->id);
-  return Principal{tenant->id, tenant->slug, user->username, {}, user->id, user->username, user->role, session->id};
+  return SessionPrincipal(*user, *tenant, session->id);
 }
 
 bool UserService::CsrfMatches(const Principal& principal, std::string_view csrf_token) {
@@ -106,6 +150,69 @@ bool UserService::CsrfMatches(const Principal& principal, std::string_view csrf_
 Result<void> UserService::Logout(const Principal& principal) {
   if (principal.session_id == 0) return Fail(ErrorCode::kInvalidArgument, "not a session");
   return catalog_.RevokeSession(principal.session_id);
+}
+
+Result<void> UserService::ChangeOwnPassword(const Principal& principal, const std::string& current,
+                                            const std::string& replacement) {
+  if (principal.credential != Credential::kSession) return Fail(ErrorCode::kForbidden, "sign in to change a password");
+  auto user = catalog_.FindUserById(principal.user_id);
+  if (!user) return std::unexpected(user.error());
+  if (current.size() > 1024 || !VerifyInConstantTime(user->password_hash, current))
+    return Fail(ErrorCode::kForbidden, "the current password is wrong");
+  if (auto ok = CheckPasswordRules(replacement); !ok) return ok;
+  if (replacement == current) return Fail(ErrorCode::kInvalidArgument, "the new password must differ from the old one");
+  auto hash = crypto::HashPassword(replacement);
+  if (!hash) return std::unexpected(hash.error());
+  if (auto r = catalog_.SetPassword(user->id, *hash, false); !r) return r;
+  return catalog_.RevokeUserSessions(user->id, principal.session_id);
+}
+
+Result<storage::TenantRecord> UserService::TenantOf(const Principal& principal) {
+  return catalog_.FindTenantById(principal.tenant_id);
+}
+
+Result<std::vector<storage::UserRecord>> UserService::List(const Principal& admin) {
+  return catalog_.ListUsers(admin.tenant_id);
+}
+
+Result<storage::UserRecord> UserService::FindInTenant(const Principal& admin, const std::string& username) {
+  auto user = catalog_.FindUser(username);
+  if (!user) return user;
+  if (user->tenant_id != admin.tenant_id) return Fail(ErrorCode::kNotFound, "no such user");
+  return user;
+}
+
+Result<std::pair<storage::UserRecord, std::string>> UserService::CreateInTenant(const Principal& admin,
+                                                                                const std::string& username,
+                                                                                const std::string& role,
+                                                                                const std::string& password) {
+  auto tenant = TenantOf(admin);
+  if (!tenant) return std::unexpected(tenant.error());
+  std::string one_time;
+  if (password.empty() && !IsTokenOnlyRole(role)) one_time = GeneratePassword();
+  auto user = Create(*tenant, username, role, password.empty() ? one_time : password, !one_time.empty());
+  if (!user) return std::unexpected(user.error());
+  return std::pair{*user, one_time};
+}
+
+Result<void> UserService::SetDisabled(const Principal& admin, const std::string& username, bool disabled) {
+  auto user = FindInTenant(admin, username);
+  if (!user) return std::unexpected(user.error());
+  if (user->id == admin.user_id && disabled)
+    return Fail(ErrorCode::kConflict, "you cannot disable yourself; ask another admin");
+  return catalog_.SetUserDisabled(user->id, disabled);
+}
+
+Result<std::string> UserService::ResetPassword(const Principal& admin, const std::string& username) {
+  auto user = FindInTenant(admin, username);
+  if (!user) return std::unexpected(user.error());
+  if (IsTokenOnlyRole(user->role)) return Fail(ErrorCode::kInvalidArgument, "a token-only user has no password");
+  std::string password = GeneratePassword();
+  auto hash = crypto::HashPassword(password);
+  if (!hash) return std::unexpected(hash.error());
+  if (auto r = catalog_.SetPassword(user->id, *hash, true); !r) return std::unexpected(r.error());
+  if (auto r = catalog_.RevokeUserSessions(user->id, std::nullopt); !r) return std::unexpected(r.error());
+  return password;
 }
 
 }  // namespace vg::auth

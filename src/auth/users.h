@@ -1,8 +1,10 @@
-// UserService: people, their passwords (argon2id) and their browser sessions.
+// UserService: people, their passwords (argon2id) and their browser sessions; and the
+// account administration an admin does for their own tenant.
 //
 // Roles (ARCHITECTURE.md): provider_admin and provider_support belong to the vendor's
-// tenant "provider"; clinic_admin, radiologist and physician to a clinic. (uploader is a
-// token-only role.) Usernames are unique across the installation.
+// tenant "provider"; clinic_admin, radiologist and physician to a clinic. uploader and
+// service are token-only users of a clinic (a modality, a PACS bridge, a script): they
+// have no password and cannot sign in. Usernames are unique across the installation.
 //
 // Sessions: a random 256-bit token in an HttpOnly cookie, stored as SHA-256, with an idle
 // and an absolute timeout; each carries a CSRF token that cookie-authenticated unsafe
@@ -24,7 +26,11 @@ inline constexpr std::int64_t kSessionIdleSeconds = 30 * 60;
 inline constexpr std::int64_t kSessionAbsoluteSeconds = 12 * 60 * 60;
 
 bool IsProviderRole(std::string_view role);
-bool IsClinicRole(std::string_view role);
+bool IsClinicRole(std::string_view role);     // people of a clinic
+bool IsTokenOnlyRole(std::string_view role);  // uploader, service
+// The per-tenant service user that owns tokens made without naming a user. Its name has
+// a ':' so that no person's username can ever be it.
+std::string ServiceUsername(const std::string& tenant_slug);
 
 struct LoginResult {
   std::string session_token;  // goes into the cookie, never stored
@@ -37,19 +43,42 @@ class UserService {
  public:
   explicit UserService(storage::Catalog& catalog) : catalog_(catalog) {}
 
+  // A person needs a password of 12+ characters; a token-only user must have none.
   Result<storage::UserRecord> Create(const storage::TenantRecord& tenant, const std::string& username,
                                      const std::string& role, const std::string& password, bool must_change = false);
+  Result<storage::UserRecord> EnsureServiceUser(const storage::TenantRecord& tenant);
   Result<LoginResult> Login(const std::string& username, const std::string& password);
   // The principal of a session cookie; kUnauthenticated when unknown, ended or expired.
   Result<Principal> Authenticate(std::string_view session_token);
   // True when `csrf_token` belongs to the principal's session.
   bool CsrfMatches(const Principal& principal, std::string_view csrf_token);
   Result<void> Logout(const Principal& principal);
+  // The signed-in person changes their own password: the current one is checked, other
+  // sessions end, and a forced reset is cleared.
+  Result<void> ChangeOwnPassword(const Principal& principal, const std::string& current,
+                                 const std::string& replacement);
+
+  // Administration within the admin's own tenant. A user of another tenant is kNotFound.
+  Result<std::vector<storage::UserRecord>> List(const Principal& admin);
+  Result<storage::UserRecord> FindInTenant(const Principal& admin, const std::string& username);
+  // Without a password, a person gets a generated one-time password (returned) that
+  // must be changed at first sign-in.
+  Result<std::pair<storage::UserRecord, std::string>> CreateInTenant(const Principal& admin,
+                                                                     const std::string& username,
+                                                                     const std::string& role,
+                                                                     const std::string& password);
+  // Disabling ends the user's sessions and tokens at once. Admins cannot disable themselves.
+  Result<void> SetDisabled(const Principal& admin, const std::string& username, bool disabled);
+  // Forced reset: a new one-time password (returned), all sessions end.
+  Result<std::string> ResetPassword(const Principal& admin, const std::string& username);
 
  private:
+  Result<storage::TenantRecord> TenantOf(const Principal& principal);
   storage::Catalog& catalog_;
 };
 
-std::string GeneratePassword();  // 20 characters, for bootstrap and demo accounts
+std::string GeneratePassword();  // 20 characters, for bootstrap, demo and reset accounts
+Principal SessionPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant,
+                           std::int64_t session_id);
 
 }  // namespace vg::auth

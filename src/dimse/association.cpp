@@ -51,14 +51,20 @@ const char* kServiceSyntaxes[] = {
 void AssociationContext::Audit(const std::string& action, const std::string& object,
                                const std::string& outcome) const {
   storage::AuditEvent event;
-  event.tenant_id = principal.tenant_id;
-  event.actor = "dimse:" + calling_ae;
-  event.actor_kind = "dimse";
+  event.tenant_id = event.actor_tenant_id = principal.tenant_id;
+  event.actor = principal.Actor();
+  event.actor_kind = principal.ActorKind();
   event.action = action;
   event.object = object;
   event.outcome = outcome;
   event.remote = peer;
   audit.Record(std::move(event));
+}
+
+Result<void> AssociationContext::Authorize(const std::string& action, const std::string& object) const {
+  auto allowed = auth::Authorize(principal, action);
+  if (!allowed) Audit(action, object, "denied 0124");
+  return allowed;
 }
 
 DcmDataset* ErrorComment(const std::string& message) {
@@ -114,9 +120,14 @@ void ServeAssociation(AssociationContext& ctx) {
       return;
     }
     switch (msg.CommandField) {
-      case DIMSE_C_ECHO_RQ:
-        DIMSE_sendEchoResponse(ctx.assoc, pid, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
+      case DIMSE_C_ECHO_RQ: {
+        auto allowed = ctx.Authorize("dimse.echo", "");
+        DcmDataset* detail = allowed ? nullptr : ErrorComment(allowed.error().public_message);
+        DIMSE_sendEchoResponse(ctx.assoc, pid, &msg.msg.CEchoRQ, allowed ? STATUS_Success : kStatusNotAuthorized,
+                               detail);
+        delete detail;
         break;
+      }
       case DIMSE_C_STORE_RQ:
         cond = HandleStore(ctx, msg, pid);
         break;

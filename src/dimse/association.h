@@ -7,6 +7,7 @@
 #include <string>
 
 #include "auth/dicom_access.h"
+#include "auth/policy.h"
 #include "dimse/dimse_server.h"
 #include "services/archive.h"
 
@@ -24,7 +25,13 @@ struct AssociationContext {
 
   // Writes one operation of this association to the audit trail.
   void Audit(const std::string& action, const std::string& object, const std::string& outcome) const;
+  // Checks `action` against auth/policy.h for the calling node's role; a refusal is
+  // audited and its reason returned (to go into the response's ErrorComment).
+  Result<void> Authorize(const std::string& action, const std::string& object) const;
 };
+
+// PS3.7 C.4 general status "Refused: Not authorized".
+inline constexpr Uint16 kStatusNotAuthorized = 0x0124;
 
 // Accepts the presentation contexts we serve (verification, storage with either role,
 // query/retrieve). Returns false when the association should be refused.

@@ -184,6 +184,11 @@ Result<T_ASC_Association*> OpenDestination(AssociationContext& ctx, const storag
 // Resolves the identifier and the destination once, at the first callback.
 void StartMove(RetrieveState& state, T_DIMSE_C_MoveRQ* request, DcmDataset* identifier) {
   AssociationContext& ctx = *state.ctx;
+  if (auto allowed = ctx.Authorize("dimse.move", ""); !allowed) {
+    state.fatal = kStatusNotAuthorized;
+    state.fatal_message = allowed.error().public_message;
+    return;
+  }
   auto keys = ParseRetrieveIdentifier(identifier);
   if (!keys) {
     state.fatal = STATUS_MOVE_Failed_IdentifierDoesNotMatchSOPClass;
@@ -241,7 +246,10 @@ void GetCallback(void* data, OFBool cancelled, T_DIMSE_C_GetRQ*, DcmDataset* ide
   if (!state.started) {
     state.started = true;
     auto keys = ParseRetrieveIdentifier(identifier);
-    if (!keys) {
+    if (auto allowed = state.ctx->Authorize("dimse.get", ""); !allowed) {
+      state.fatal = kStatusNotAuthorized;
+      state.fatal_message = allowed.error().public_message;
+    } else if (!keys) {
       state.fatal = STATUS_GET_Failed_IdentifierDoesNotMatchSOPClass;
       state.fatal_message = keys.error().public_message;
     } else if (auto rows = Resolve(*state.ctx, *keys); !rows) {

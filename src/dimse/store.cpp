@@ -69,6 +69,14 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
                       sizeof response.AffectedSOPInstanceUID);
   response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
 
+  const std::string object = std::string("instance=") + request.AffectedSOPInstanceUID;
+  if (auto allowed = ctx.Authorize("dimse.store", object); !allowed) {
+    response.DimseStatus = kStatusNotAuthorized;
+    DcmDataset* detail = ErrorComment(allowed.error().public_message);
+    cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
+    delete detail;
+    return cond;
+  }
   services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
   session.Add(std::move(file), request.AffectedSOPInstanceUID);
   const services::StoreOutcome outcome = session.Finish().front();
@@ -79,7 +87,7 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
                                        std::to_string(response.DimseStatus));
   char status_hex[8];
   std::snprintf(status_hex, sizeof status_hex, "%04X", response.DimseStatus);
-  ctx.Audit("dimse.store", std::string("instance=") + request.AffectedSOPInstanceUID,
+  ctx.Audit("dimse.store", object,
             std::string(response.DimseStatus == STATUS_Success ? "ok " : "failed ") + status_hex);
   DcmDataset* detail = ErrorComment(message);
   cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);

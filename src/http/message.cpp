@@ -6,7 +6,7 @@ namespace vg::http {
 
 std::string Request::BaseUrl() const {
   std::string host = Header("host").value_or("localhost");
-  std::string scheme = Header("x-forwarded-proto").value_or("http");
+  std::string scheme = secure || Header("x-forwarded-proto") == "https" ? "https" : "http";
   return scheme + "://" + host;
 }
 

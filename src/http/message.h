@@ -34,6 +34,7 @@ class Request {
   std::string request_id;
   std::string remote_address;
   unsigned http_version = 11;  // 10 or 11
+  bool secure = false;         // arrived over TLS
   std::map<std::string, std::string> params;  // path parameters, set by the router
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::optional<std::uint64_t> content_length;
@@ -46,7 +47,8 @@ class Request {
   }
   ByteSource& body() const { return *body_source; }
   const std::string& Param(const std::string& name) const { return params.at(name); }
-  // Scheme + host + port as the client addressed us (from the Host header).
+  // Scheme + host + port as the client addressed us (Host header; https over TLS, or
+  // when a reverse proxy says so in X-Forwarded-Proto).
   std::string BaseUrl() const;
 };
 

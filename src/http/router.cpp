@@ -12,8 +12,8 @@ std::vector<std::string> Segments(std::string_view path) {
 }
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, std::string name, Handler handler) {
-  Route route{std::move(method), pattern, std::move(name), std::move(handler), Segments(pattern)};
+void Router::Add(std::string method, std::string pattern, std::string name, std::string action, Handler handler) {
+  Route route{std::move(method), pattern, std::move(name), std::move(action), std::move(handler), Segments(pattern)};
   routes_.push_back(std::move(route));
 }
 

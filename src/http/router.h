@@ -1,6 +1,7 @@
 // Router: method + path pattern -> handler. Patterns are literal segments and {name}
 // captures ("/dicomweb/studies/{study}/series"). Each route has a stable name used in
-// metrics and logs (never the raw path, which may carry UIDs).
+// metrics and logs (never the raw path, which may carry UIDs), and names the action it
+// performs: the key of the authorization policy (auth/policy.h), checked at start-up.
 #pragma once
 
 #include <functional>
@@ -17,6 +18,7 @@ struct Route {
   std::string method;
   std::string pattern;
   std::string name;
+  std::string action;
   Handler handler;
   std::vector<std::string> segments;
 };
@@ -28,7 +30,7 @@ struct RouteMatch {
 
 class Router {
  public:
-  void Add(std::string method, std::string pattern, std::string name, Handler handler);
+  void Add(std::string method, std::string pattern, std::string name, std::string action, Handler handler);
   // Fills request.params on a match. Path segments are percent-decoded before capture.
   RouteMatch Match(Request& request) const;
   const std::vector<Route>& routes() const { return routes_; }

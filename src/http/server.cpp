@@ -276,6 +276,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     Request request;
     request.request_id = crypto::RandomHexId(8);
     request.remote_address = remote;
+    request.secure = tls != nullptr;
     if (ec) {
       if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset)
         return false;

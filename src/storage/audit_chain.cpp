@@ -38,11 +38,13 @@ AuditRecord ReadRecord(const sql::Stmt& st) {
   r.event.detail = st.Text(9);
   r.prev_hash = st.Blob(10);
   r.hash = st.Blob(11);
+  r.event.actor_tenant_id = st.OptInt(12);
   return r;
 }
 
 constexpr const char* kAuditColumns =
-    "id, ts_ms, tenant_id, actor, actor_kind, action, object, outcome, remote, detail, prev_hash, hash";
+    "id, ts_ms, tenant_id, actor, actor_kind, action, object, outcome, remote, detail, prev_hash, hash,"
+    " actor_tenant_id";
 
 }  // namespace
 
@@ -53,6 +55,8 @@ std::string CanonicalAuditText(const AuditRecord& r) {
   for (const std::string* field : {&r.event.actor, &r.event.actor_kind, &r.event.action, &r.event.object,
                                    &r.event.outcome, &r.event.remote, &r.event.detail})
     out += Clean(*field) + sep;
+  // Added in schema v5; absent from older records, whose canonical text stays as it was.
+  if (r.event.actor_tenant_id) out += "actor_tenant=" + std::to_string(*r.event.actor_tenant_id) + sep;
   return out;
 }
 
@@ -71,7 +75,7 @@ Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
   Digest prev = *row ? last->Blob(1) : Digest(32, 0);
   auto insert = sql::Stmt::Prepare(
       writer_, "INSERT INTO audit_log(id, ts_ms, tenant_id, actor, actor_kind, action, object, outcome, remote, detail,"
-               " prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+               " prev_hash, hash, actor_tenant_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!insert) return std::unexpected(insert.error());
   const std::int64_t now = UnixMillis();
   for (const auto& event : events) {
@@ -84,7 +88,7 @@ Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
     insert->Reset();
     insert->Bind(record.id).Bind(record.ts_ms).Bind(event.tenant_id).Bind(event.actor).Bind(event.actor_kind)
         .Bind(event.action).Bind(event.object).Bind(event.outcome).Bind(event.remote).Bind(event.detail)
-        .Bind(record.prev_hash).Bind(record.hash);
+        .Bind(record.prev_hash).Bind(record.hash).Bind(event.actor_tenant_id);
     if (auto r = insert->Run(); !r) return r;
     prev = record.hash;
   }
@@ -93,14 +97,30 @@ Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
 
 Result<std::vector<AuditRecord>> SqliteCatalog::ListAudit(const AuditFilter& filter) {
   std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit_log WHERE 1=1";
-  if (filter.tenant_id) sql += " AND tenant_id = ?";
+  if (filter.tenant_id) sql += filter.or_actor_tenant ? " AND (tenant_id = ? OR actor_tenant_id = ?)" : " AND tenant_id = ?";
+  if (!filter.action_prefix.empty()) sql += " AND substr(action, 1, ?) = ?";
+  if (!filter.actor.empty()) sql += " AND actor = ?";
+  if (!filter.outcome_prefix.empty()) sql += " AND substr(outcome, 1, ?) = ?";
+  if (filter.since_ms) sql += " AND ts_ms >= ?";
+  if (filter.until_ms) sql += " AND ts_ms <= ?";
   if (filter.after_id) sql += " AND id > ?";
-  sql += " ORDER BY id LIMIT ?";
+  if (filter.before_id) sql += " AND id < ?";
+  sql += filter.newest_first ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?";
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), sql);
   if (!st) return std::unexpected(st.error());
-  if (filter.tenant_id) st->Bind(*filter.tenant_id);
+  if (filter.tenant_id) {
+    st->Bind(*filter.tenant_id);
+    if (filter.or_actor_tenant) st->Bind(*filter.tenant_id);
+  }
+  if (!filter.action_prefix.empty()) st->Bind(static_cast<std::int64_t>(filter.action_prefix.size())).Bind(filter.action_prefix);
+  if (!filter.actor.empty()) st->Bind(filter.actor);
+  if (!filter.outcome_prefix.empty())
+    st->Bind(static_cast<std::int64_t>(filter.outcome_prefix.size())).Bind(filter.outcome_prefix);
+  if (filter.since_ms) st->Bind(*filter.since_ms);
+  if (filter.until_ms) st->Bind(*filter.until_ms);
   if (filter.after_id) st->Bind(*filter.after_id);
+  if (filter.before_id) st->Bind(*filter.before_id);
   st->Bind(std::max<std::int64_t>(1, std::min<std::int64_t>(filter.limit, 100000)));
   return sql::CollectRows<AuditRecord>(*st, ReadRecord);
 }

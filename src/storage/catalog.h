@@ -38,11 +38,13 @@ struct DicomNodeRecord {
   std::string ae_title;
   std::string host;
   int port = 0;
+  std::string role = "service";  // service (store, find, retrieve) or uploader (store only)
 };
 
 struct TokenRecord {
   std::int64_t id = 0;
   std::int64_t tenant_id = 0;
+  std::int64_t user_id = 0;  // the token acts as this user, never beyond the user's role
   std::string name;
   std::vector<std::string> scopes;
   std::int64_t created_at = 0;
@@ -167,8 +169,9 @@ struct SessionRecord {
 // One audit record. Never holds patient names or IDs: objects are UIDs.
 struct AuditEvent {
   std::optional<std::int64_t> tenant_id;  // the data's tenant; none for installation-wide events
+  std::optional<std::int64_t> actor_tenant_id;  // the actor's own tenant (differs under a support grant)
   std::string actor;       // token name, "dimse:AE", "admin", "anonymous"
-  std::string actor_kind;  // token, dimse, admin, system
+  std::string actor_kind;  // user, token, support, dimse, admin, system
   std::string action;      // e.g. dicomweb.wado, dimse.store, admin.token.create
   std::string object;      // what was touched (UIDs), or ""
   std::string outcome;     // ok, denied, failed, or a status
@@ -185,8 +188,24 @@ struct AuditRecord {
 
 struct AuditFilter {
   std::optional<std::int64_t> tenant_id;
-  std::optional<std::int64_t> after_id;
+  bool or_actor_tenant = false;  // also records whose actor belongs to tenant_id
+  std::string action_prefix, actor, outcome_prefix;  // empty: any
+  std::optional<std::int64_t> since_ms, until_ms;     // inclusive
+  std::optional<std::int64_t> after_id, before_id;
+  bool newest_first = false;
   std::int64_t limit = 100;
+};
+
+// Time-limited read access a clinic gives the vendor's support staff.
+struct SupportGrantRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::optional<std::string> study_uid;  // none: every study of the tenant
+  std::string granted_by;                // username
+  std::string reason;
+  std::int64_t created_at = 0, expires_at = 0;
+  std::optional<std::int64_t> revoked_at;
+  bool ActiveAt(std::int64_t now) const { return !revoked_at && expires_at > now; }
 };
 
 // Result of checking the audit chain: intact, or the first record that does not fit.
@@ -218,7 +237,8 @@ class Catalog {
   virtual Result<TenantRecord> FindTenant(const std::string& slug) = 0;
   virtual Result<TenantRecord> FindTenantById(std::int64_t id) = 0;
   virtual Result<std::vector<TenantRecord>> ListTenants() = 0;
-  virtual Result<TokenRecord> CreateToken(std::int64_t tenant_id, const std::string& name, const Digest& token_hash,
+  virtual Result<TokenRecord> CreateToken(std::int64_t tenant_id, std::int64_t user_id, const std::string& name,
+                                          const Digest& token_hash,
                                           const std::vector<std::string>& scopes,
                                           std::optional<std::int64_t> expires_at) = 0;
   virtual Result<TokenRecord> FindTokenByHash(const Digest& token_hash) = 0;
@@ -248,14 +268,23 @@ class Catalog {
   virtual Result<UserRecord> FindUserById(std::int64_t id) = 0;
   virtual Result<std::vector<UserRecord>> ListUsers(std::int64_t tenant_id) = 0;
   virtual Result<void> SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) = 0;
-  // Disabling also ends every session of the user, in the same transaction.
+  // Disabling also ends every session and revokes every token of the user, in the same
+  // transaction (enabling again revives neither).
   virtual Result<void> SetUserDisabled(std::int64_t user_id, bool disabled) = 0;
+  // Ends the user's sessions except `keep` (a password change keeps the one making it).
+  virtual Result<void> RevokeUserSessions(std::int64_t user_id, std::optional<std::int64_t> keep) = 0;
   // Sessions: random tokens stored as SHA-256.
   virtual Result<SessionRecord> CreateSession(std::int64_t user_id, const Digest& token_hash, const Digest& csrf_hash) = 0;
   virtual Result<SessionRecord> FindSession(const Digest& token_hash) = 0;
   virtual Result<SessionRecord> FindSessionById(std::int64_t session_id) = 0;
   virtual Result<void> TouchSession(std::int64_t session_id) = 0;
   virtual Result<void> RevokeSession(std::int64_t session_id) = 0;
+
+  // Support grants.
+  virtual Result<SupportGrantRecord> CreateGrant(const SupportGrantRecord& grant) = 0;
+  // Grants of one tenant, or of every tenant; newest first.
+  virtual Result<std::vector<SupportGrantRecord>> ListGrants(std::optional<std::int64_t> tenant_id) = 0;
+  virtual Result<void> RevokeGrant(std::int64_t tenant_id, std::int64_t grant_id) = 0;
 
   // Audit trail: append-only, each record carrying SHA-256(previous hash || its canonical
   // text). Appends are serialised (also across processes) so the chain stays linear.

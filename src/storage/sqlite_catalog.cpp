@@ -102,11 +102,12 @@ TokenRecord ReadToken(const sql::Stmt& st) {
   t.created_at = st.Int(4);
   t.expires_at = st.OptInt(5);
   t.revoked_at = st.OptInt(6);
+  t.user_id = st.OptInt(7).value_or(0);
   return t;
 }
 
 constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller";
-constexpr const char* kTokenColumns = "id, tenant_id, name, scopes, created_at, expires_at, revoked_at";
+constexpr const char* kTokenColumns = "id, tenant_id, name, scopes, created_at, expires_at, revoked_at, user_id";
 
 }  // namespace
 
@@ -190,9 +191,9 @@ Result<TenantRecord> SqliteCatalog::FindTenantByAeTitle(const std::string& ae_ti
 
 Result<void> SqliteCatalog::AddDicomNode(const DicomNodeRecord& node) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO dicom_nodes(tenant_id, ae_title, host, port) VALUES(?,?,?,?)");
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO dicom_nodes(tenant_id, ae_title, host, port, role) VALUES(?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
-  st->Bind(node.tenant_id).Bind(node.ae_title).Bind(node.host).Bind(static_cast<std::int64_t>(node.port));
+  st->Bind(node.tenant_id).Bind(node.ae_title).Bind(node.host).Bind(static_cast<std::int64_t>(node.port)).Bind(node.role);
   if (auto r = st->Run(); !r) {
     if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
       return Fail(ErrorCode::kConflict, "this tenant already has a node with AE title '" + node.ae_title + "'");
@@ -204,7 +205,7 @@ Result<void> SqliteCatalog::AddDicomNode(const DicomNodeRecord& node) {
 Result<std::vector<DicomNodeRecord>> SqliteCatalog::ListDicomNodes(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(
-      reader.db(), "SELECT tenant_id, ae_title, host, port FROM dicom_nodes WHERE tenant_id = ? ORDER BY ae_title");
+      reader.db(), "SELECT tenant_id, ae_title, host, port, role FROM dicom_nodes WHERE tenant_id = ? ORDER BY ae_title");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
   std::vector<DicomNodeRecord> out;
@@ -212,7 +213,7 @@ Result<std::vector<DicomNodeRecord>> SqliteCatalog::ListDicomNodes(std::int64_t 
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) return out;
-    out.push_back(DicomNodeRecord{st->Int(0), st->Text(1), st->Text(2), static_cast<int>(st->Int(3))});
+    out.push_back(DicomNodeRecord{st->Int(0), st->Text(1), st->Text(2), static_cast<int>(st->Int(3)), st->Text(4)});
   }
 }
 
@@ -249,21 +250,23 @@ Result<std::vector<TenantRecord>> SqliteCatalog::ListTenants() {
   return sql::CollectRows<TenantRecord>(*st, ReadTenant);
 }
 
-Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, const std::string& name,
+Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, std::int64_t user_id, const std::string& name,
                                                const Digest& token_hash, const std::vector<std::string>& scopes,
                                                std::optional<std::int64_t> expires_at) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(
-      writer_, "INSERT INTO api_tokens(tenant_id, name, token_hash, scopes, created_at, expires_at) VALUES(?,?,?,?,?,?)");
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO api_tokens(tenant_id, user_id, name, token_hash, scopes, created_at,"
+                               " expires_at) VALUES(?,?,?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
   std::int64_t now = UnixSeconds();
-  st->Bind(tenant_id).Bind(name).Bind(token_hash).Bind(JoinScopes(scopes)).Bind(now).Bind(expires_at);
+  st->Bind(tenant_id).Bind(user_id).Bind(name).Bind(token_hash).Bind(JoinScopes(scopes)).Bind(now).Bind(expires_at);
   if (auto r = st->Run(); !r) {
     if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
       return Fail(ErrorCode::kConflict, "a token named '" + name + "' already exists in this tenant");
     return std::unexpected(r.error());
   }
-  return TokenRecord{sqlite3_last_insert_rowid(writer_.raw()), tenant_id, name, scopes, now, expires_at, std::nullopt};
+  return TokenRecord{sqlite3_last_insert_rowid(writer_.raw()), tenant_id, user_id, name, scopes, now, expires_at,
+                     std::nullopt};
 }
 
 Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {

@@ -27,7 +27,8 @@ class SqliteCatalog final : public Catalog {
   Result<TenantRecord> FindTenant(const std::string& slug) override;
   Result<TenantRecord> FindTenantById(std::int64_t id) override;
   Result<std::vector<TenantRecord>> ListTenants() override;
-  Result<TokenRecord> CreateToken(std::int64_t tenant_id, const std::string& name, const Digest& token_hash,
+  Result<TokenRecord> CreateToken(std::int64_t tenant_id, std::int64_t user_id, const std::string& name,
+                                  const Digest& token_hash,
                                   const std::vector<std::string>& scopes,
                                   std::optional<std::int64_t> expires_at) override;
   Result<TokenRecord> FindTokenByHash(const Digest& token_hash) override;
@@ -49,11 +50,15 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<UserRecord>> ListUsers(std::int64_t tenant_id) override;
   Result<void> SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) override;
   Result<void> SetUserDisabled(std::int64_t user_id, bool disabled) override;
+  Result<void> RevokeUserSessions(std::int64_t user_id, std::optional<std::int64_t> keep) override;
   Result<SessionRecord> CreateSession(std::int64_t user_id, const Digest& token_hash, const Digest& csrf_hash) override;
   Result<SessionRecord> FindSession(const Digest& token_hash) override;
   Result<SessionRecord> FindSessionById(std::int64_t session_id) override;
   Result<void> TouchSession(std::int64_t session_id) override;
   Result<void> RevokeSession(std::int64_t session_id) override;
+  Result<SupportGrantRecord> CreateGrant(const SupportGrantRecord& grant) override;
+  Result<std::vector<SupportGrantRecord>> ListGrants(std::optional<std::int64_t> tenant_id) override;
+  Result<void> RevokeGrant(std::int64_t tenant_id, std::int64_t grant_id) override;
   Result<void> AppendAudit(const std::vector<AuditEvent>& events) override;
   Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
   Result<AuditVerification> VerifyAudit() override;

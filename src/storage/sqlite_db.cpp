@@ -73,6 +73,10 @@ Stmt& Stmt::Bind(const std::optional<std::int64_t>& v) {
   if (v) return Bind(*v);
   return BindNull();
 }
+Stmt& Stmt::Bind(const std::optional<std::string>& v) {
+  if (v) return Bind(*v);
+  return BindNull();
+}
 Stmt& Stmt::BindNull() {
   sqlite3_bind_null(stmt_, next_++);
   return *this;

@@ -36,6 +36,7 @@ class Stmt {
   Stmt& Bind(const std::string& v);
   Stmt& Bind(const std::vector<std::uint8_t>& v);  // empty binds NULL
   Stmt& Bind(const std::optional<std::int64_t>& v);
+  Stmt& Bind(const std::optional<std::string>& v);
   Stmt& BindNull();
   // true: a row is ready; false: done.
   Result<bool> Step();

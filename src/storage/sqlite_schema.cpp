@@ -126,6 +126,32 @@ CREATE TABLE sessions(
   revoked_at INTEGER);
 CREATE INDEX sessions_by_user ON sessions(user_id);
 )sql",
+    // 5: tokens belong to users (existing ones to a per-tenant service user, whose name
+    // has a ':' no person's name can have); who acted from which tenant; support grants;
+    // a DICOM node's role (service: read and write; uploader: store only).
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN user_id INTEGER REFERENCES users(id);
+INSERT INTO users(tenant_id, username, role, password_hash, created_at)
+  SELECT DISTINCT t.id, 'service:' || t.slug, 'service', '', CAST(strftime('%s','now') AS INTEGER)
+  FROM tenants t JOIN api_tokens k ON k.tenant_id = t.id;
+UPDATE api_tokens SET user_id =
+  (SELECT u.id FROM users u JOIN tenants t ON t.id = u.tenant_id
+   WHERE u.tenant_id = api_tokens.tenant_id AND u.username = 'service:' || t.slug);
+CREATE INDEX tokens_by_user ON api_tokens(user_id);
+ALTER TABLE audit_log ADD COLUMN actor_tenant_id INTEGER;
+CREATE INDEX audit_by_actor_tenant ON audit_log(actor_tenant_id, id);
+CREATE TABLE support_grants(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_uid TEXT,
+  granted_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER);
+CREATE INDEX grants_by_tenant ON support_grants(tenant_id, expires_at);
+ALTER TABLE dicom_nodes ADD COLUMN role TEXT NOT NULL DEFAULT 'service';
+)sql",
 };
 
 }  // namespace

@@ -87,12 +87,80 @@ Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled)
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such user");
   if (disabled) {
-    auto end = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
-    if (!end) return std::unexpected(end.error());
-    end->Bind(UnixSeconds()).Bind(user_id);
-    if (auto r = end->Run(); !r) return r;
+    for (const char* end_all : {"UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                                "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"}) {
+      auto end = sql::Stmt::Prepare(writer_, end_all);
+      if (!end) return std::unexpected(end.error());
+      end->Bind(UnixSeconds()).Bind(user_id);
+      if (auto r = end->Run(); !r) return r;
+    }
   }
   return tx->Commit();
+}
+
+Result<void> SqliteCatalog::RevokeUserSessions(std::int64_t user_id, std::optional<std::int64_t> keep) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(
+      writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(UnixSeconds()).Bind(user_id).Bind(keep);
+  return st->Run();
+}
+
+// ---- support grants ----
+
+namespace {
+
+constexpr const char* kGrantColumns = "id, tenant_id, study_uid, granted_by, reason, created_at, expires_at, revoked_at";
+
+SupportGrantRecord ReadGrant(const sql::Stmt& st) {
+  SupportGrantRecord g;
+  g.id = st.Int(0);
+  g.tenant_id = st.Int(1);
+  if (!st.IsNull(2)) g.study_uid = st.Text(2);
+  g.granted_by = st.Text(3);
+  g.reason = st.Text(4);
+  g.created_at = st.Int(5);
+  g.expires_at = st.Int(6);
+  g.revoked_at = st.OptInt(7);
+  return g;
+}
+
+}  // namespace
+
+Result<SupportGrantRecord> SqliteCatalog::CreateGrant(const SupportGrantRecord& grant) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO support_grants(tenant_id, study_uid, granted_by, reason, created_at,"
+                               " expires_at) VALUES(?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  SupportGrantRecord created = grant;
+  created.created_at = UnixSeconds();
+  st->Bind(grant.tenant_id).Bind(grant.study_uid).Bind(grant.granted_by).Bind(grant.reason).Bind(created.created_at)
+      .Bind(grant.expires_at);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  return created;
+}
+
+Result<std::vector<SupportGrantRecord>> SqliteCatalog::ListGrants(std::optional<std::int64_t> tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kGrantColumns +
+                                                " FROM support_grants WHERE ? IS NULL OR tenant_id = ? ORDER BY id DESC");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(tenant_id);
+  return sql::CollectRows<SupportGrantRecord>(*st, ReadGrant);
+}
+
+Result<void> SqliteCatalog::RevokeGrant(std::int64_t tenant_id, std::int64_t grant_id) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(
+      writer_, "UPDATE support_grants SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(UnixSeconds()).Bind(tenant_id).Bind(grant_id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active grant with that id");
+  return {};
 }
 
 Result<SessionRecord> SqliteCatalog::CreateSession(std::int64_t user_id, const Digest& token_hash,

@@ -102,12 +102,12 @@ test('with accept-any-caller on, an unlisted calling AE is accepted; off again, 
   assertRejected(await echoscu({ port, calledAe: 'GAMMA', callingAe: 'ANYBODY' }), /calling ae title not recognized/, 'accept-any-caller off: echo GAMMA from ANYBODY');
 });
 
-test('dicom-node list prints AE<TAB>host<TAB>port per node; remove takes a node out and its caller is rejected', async () => {
+test('dicom-node list prints AE<TAB>host<TAB>port<TAB>role per node; remove takes a node out and its caller is rejected', async () => {
   await addNode(server, { tenant: 'beta', ae: 'PACS_B', host: '127.0.0.1', port: 11999 });
   const nodes = await listNodes(server, 'beta');
   assert.deepEqual(
     nodes.map((n) => n.line).sort(),
-    [`ECHOSCU\t127.0.0.1\t${CALLER_ONLY_PORT}`, `NODECLIENT\t127.0.0.1\t${CALLER_ONLY_PORT}`, 'PACS_B\t127.0.0.1\t11999'].sort(),
+    [`ECHOSCU\t127.0.0.1\t${CALLER_ONLY_PORT}\tservice`, `NODECLIENT\t127.0.0.1\t${CALLER_ONLY_PORT}\tservice`, 'PACS_B\t127.0.0.1\t11999\tservice'].sort(),
   );
   assertEchoOk(await echoscu({ port, calledAe: 'BETA_CUSTOM', callingAe: 'ECHOSCU' }), 'echo BETA_CUSTOM before remove');
   await removeNode(server, { tenant: 'beta', ae: 'ECHOSCU' });

@@ -78,7 +78,7 @@ test('vendor staff cannot open a clinic\'s images by role', async () => {
   const support = await signIn('support.v');
   const res = await qidoAs(support, '/studies');
   assert.equal(res.status, 403);
-  assert.match(res.body.toString(), /provider_support/);
+  assert.match(res.body.toString(), /only under a support grant/);
 });
 
 test('another clinic\'s physician sees none of it', async () => {

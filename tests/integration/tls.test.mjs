@@ -255,7 +255,7 @@ describe('with TLS', () => {
     assert.deepEqual(stdout.trim().split('\n'), ['200 1', '200 0']);
   });
 
-  test('STOW over HTTPS (>1 MB, Expect: 100-continue), then WADO returns the instance byte-identical', async () => {
+  test('STOW over HTTPS (>1 MB, Expect: 100-continue) answers with https URLs, then WADO returns the instance byte-identical', async () => {
     await server.createTenant('alpha');
     const token = await server.createToken({ tenant: 'alpha', name: 'tls-rw' });
     const series = await makeSeries({ slices: 10, rows: 256, cols: 256, patientName: 'TLS^ROUNDTRIP', patientId: 'PIDTLS1', seed: 41 });
@@ -267,6 +267,9 @@ describe('with TLS', () => {
     const auth = ['-H', `Authorization: Bearer ${token}`];
     const stored = await curl(server.port, [...auth, '-H', `Content-Type: ${contentType}`, '--data-binary', `@${bodyPath}`, `${base}/studies`]);
     assert.equal(stored.status, 200, stored.body.toString().slice(0, 400));
+    // URLs in answers name the scheme the client used.
+    const retrieveUrl = JSON.parse(stored.body.toString())['00081190'].Value[0];
+    assert.ok(retrieveUrl.startsWith(`${base}/studies/`), retrieveUrl);
     const one = series.instances[3];
     const got = await curl(server.port, [...auth, '-H', 'Accept: multipart/related; type="application/dicom"',
       `${base}/studies/${series.study_uid}/series/${series.series_uid}/instances/${one.sop}`]);

@@ -137,7 +137,13 @@ TEST_F(CatalogTest, KnowsWhichBlobsAreIndexedPerTenant) {
 
 TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
   Digest hash(32, 7);
-  ASSERT_TRUE(catalog_->CreateToken(a_, "script", hash, {"dicomweb:read"}, std::nullopt));
+  UserRecord owner;
+  owner.tenant_id = a_;
+  owner.username = "service:alpha";
+  owner.role = "service";
+  auto user = catalog_->CreateUser(owner);
+  ASSERT_TRUE(user);
+  ASSERT_TRUE(catalog_->CreateToken(a_, user->id, "script", hash, {"dicomweb:read"}, std::nullopt));
   ASSERT_TRUE(catalog_->RevokeToken(a_, "script"));
   auto found = catalog_->FindTokenByHash(hash);
   ASSERT_TRUE(found);
@@ -194,7 +200,7 @@ TEST_F(CatalogTest, DicomNodesBelongToOneTenant) {
   EXPECT_EQ(catalog_->ListDicomNodes(b_)->size(), 1u);
 }
 
-TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
+TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitlesAndServiceUsers) {
   crypto::Initialize();
   auto dir = fs::temp_directory_path() / ("vg-mig-" + crypto::RandomHexId(6));
   fs::create_directories(dir);
@@ -206,6 +212,11 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
                          "CREATE TABLE tenants(id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
                          " wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);"
                          "INSERT INTO tenants(slug, name, wrapped_key, created_at) VALUES('old-clinic','Old',x'01',0);"
+                         "CREATE TABLE api_tokens(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, name TEXT NOT NULL,"
+                         " token_hash BLOB NOT NULL UNIQUE, scopes TEXT NOT NULL, created_at INTEGER NOT NULL,"
+                         " expires_at INTEGER, revoked_at INTEGER, UNIQUE(tenant_id, name));"
+                         "INSERT INTO api_tokens(tenant_id, name, token_hash, scopes, created_at)"
+                         " VALUES(1, 'pacs', x'0102', 'dicomweb:write', 0);"
                          "CREATE TABLE instances(id INTEGER PRIMARY KEY, tenant_id INTEGER, blob_name TEXT);"));
   }
   auto catalog = SqliteCatalog::Open(path, false);
@@ -213,6 +224,14 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitles) {
   auto tenant = (*catalog)->FindTenant("old-clinic");
   ASSERT_TRUE(tenant);
   EXPECT_EQ(tenant->ae_title, "OLD-CLINIC");
+  // Foundation-era tokens now belong to the tenant's service user.
+  auto token = (*catalog)->FindTokenByHash({1, 2});
+  ASSERT_TRUE(token);
+  auto owner = (*catalog)->FindUserById(token->user_id);
+  ASSERT_TRUE(owner);
+  EXPECT_EQ(owner->username, "service:old-clinic");
+  EXPECT_EQ(owner->role, "service");
+  EXPECT_EQ(owner->tenant_id, tenant->id);
   fs::remove_all(dir);
 }
 
@@ -232,6 +251,59 @@ AuditEvent Event(const std::string& action, std::optional<std::int64_t> tenant =
   e.outcome = "ok 200";
   e.remote = "127.0.0.1";
   return e;
+}
+
+TEST_F(CatalogTest, AuditFiltersByTenantActorTenantActionAndPage) {
+  AuditEvent mine{a_, a_, "alice", "user", "dicomweb.qido", "", "ok 200", "127.0.0.1", ""};
+  AuditEvent support{a_, b_, "bob", "support", "dicomweb.wado", "study=1.2", "ok 200", "127.0.0.1", "grant 1"};
+  AuditEvent other{b_, b_, "carol", "user", "session.login", "", "denied 401", "127.0.0.1", ""};
+  ASSERT_TRUE(catalog_->AppendAudit({mine, support, other, mine}));
+  AuditFilter clinic;
+  clinic.tenant_id = a_;
+  EXPECT_EQ(catalog_->ListAudit(clinic)->size(), 3u);
+  AuditFilter vendor;
+  vendor.tenant_id = b_;
+  vendor.or_actor_tenant = true;
+  EXPECT_EQ(catalog_->ListAudit(vendor)->size(), 2u);  // carol's login and bob's access to alpha
+  AuditFilter wado = clinic;
+  wado.action_prefix = "dicomweb.w";
+  ASSERT_EQ(catalog_->ListAudit(wado)->size(), 1u);
+  EXPECT_EQ((*catalog_->ListAudit(wado))[0].event.actor_tenant_id, b_);
+  AuditFilter page = clinic;
+  page.newest_first = true;
+  page.limit = 2;
+  auto first = catalog_->ListAudit(page);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_GT((*first)[0].id, (*first)[1].id);
+  page.before_id = (*first)[1].id;
+  EXPECT_EQ(catalog_->ListAudit(page)->size(), 1u);
+  EXPECT_FALSE(catalog_->VerifyAudit()->first_bad_id);
+}
+
+TEST_F(CatalogTest, DisablingAUserRevokesTheirTokensForGood) {
+  UserRecord person{0, a_, "alice", "radiologist", "hash", false, std::nullopt, 0};
+  auto alice = catalog_->CreateUser(person);
+  ASSERT_TRUE(alice);
+  Digest hash(32, 9);
+  ASSERT_TRUE(catalog_->CreateToken(a_, alice->id, "slicer", hash, {"dicomweb:read"}, std::nullopt));
+  ASSERT_TRUE(catalog_->SetUserDisabled(alice->id, true));
+  ASSERT_TRUE(catalog_->SetUserDisabled(alice->id, false));
+  EXPECT_TRUE(catalog_->FindTokenByHash(hash)->revoked_at.has_value());
+}
+
+TEST_F(CatalogTest, GrantsAreListedPerTenantAndRevokedOnlyByTheirTenant) {
+  SupportGrantRecord grant;
+  grant.tenant_id = a_;
+  grant.granted_by = "admin-a";
+  grant.expires_at = 4102444800;
+  auto created = catalog_->CreateGrant(grant);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(catalog_->ListGrants(a_)->size(), 1u);
+  EXPECT_EQ(catalog_->ListGrants(b_)->size(), 0u);
+  EXPECT_EQ(catalog_->ListGrants(std::nullopt)->size(), 1u);
+  EXPECT_EQ(catalog_->RevokeGrant(b_, created->id).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(catalog_->RevokeGrant(a_, created->id));
+  EXPECT_FALSE((*catalog_->ListGrants(a_))[0].ActiveAt(0));
 }
 
 TEST_F(CatalogTest, AuditChainOfAppendedRecordsVerifies) {
@@ -265,7 +337,7 @@ TEST_F(CatalogTest, AuditVerificationCatchesDeletedAndReorderedRecords) {
     auto db = sql::Db::Open(path_, false);
     ASSERT_TRUE(db->Exec("UPDATE audit_log SET action = CASE id WHEN 3 THEN 'd' WHEN 4 THEN 'c' END WHERE id IN (3,4)"));
     ASSERT_TRUE(db->Exec("INSERT INTO audit_log SELECT 2, ts_ms, tenant_id, actor, actor_kind, 'b', object, outcome,"
-                         " remote, detail, prev_hash, hash FROM audit_log WHERE id = 1"));
+                         " remote, detail, prev_hash, hash, actor_tenant_id FROM audit_log WHERE id = 1"));
   }
   auto result = catalog_->VerifyAudit();
   ASSERT_TRUE(result->first_bad_id);

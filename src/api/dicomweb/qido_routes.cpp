@@ -1,5 +1,4 @@
 // QIDO-RS: GET /dicomweb/{studies,series,instances} and the nested forms.
-#include "api/auth_guard.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/dicomweb/negotiation.h"
 #include "services/queries.h"
@@ -8,7 +7,7 @@
 namespace vg::api {
 namespace {
 
-http::Response Search(http::Request& request, const auth::Principal& principal, DicomwebDeps deps,
+http::Response Search(http::Request& request, const auth::Principal& principal, const ApiDeps& deps,
                       services::QueryLevel level) {
   if (!AcceptsDicomJson(request))
     return http::ErrorResponse(406, "unsupported", "QIDO-RS answers in application/dicom+json only");
@@ -20,6 +19,13 @@ http::Response Search(http::Request& request, const auth::Principal& principal, 
   services::StudyQueries queries(deps.archive);
   auto found = queries.Search(principal.tenant_id, *query, base);
   if (!found) return http::ErrorResponse(found.error());
+  // Support staff under grants of single studies see those studies and nothing else.
+  std::erase_if(*found, [&](const nlohmann::json& match) {
+    if (principal.support_grant_id == 0) return false;
+    auto uid = match.find("0020000D");
+    if (uid == match.end() || !uid->contains("Value") || (*uid)["Value"].empty()) return true;
+    return !principal.MayReadStudy((*uid)["Value"][0].get<std::string>());
+  });
   std::string body = "[";
   for (size_t i = 0; i < found->size(); ++i) {
     if (i) body += ',';
@@ -34,12 +40,11 @@ http::Response Search(http::Request& request, const auth::Principal& principal, 
 
 }  // namespace
 
-void AddQidoRoutes(http::Router& router, DicomwebDeps deps) {
+void AddQidoRoutes(http::Router& router, const ApiDeps& deps) {
   using services::QueryLevel;
   auto add = [&](const char* pattern, const char* name, QueryLevel level) {
-    router.Add("GET", pattern, name,
-               Guarded(deps, "dicomweb.qido",
-                       [deps, level](http::Request& r, const auth::Principal& p) { return Search(r, p, deps, level); }));
+    AddGuarded(router, deps, "GET", pattern, name, "dicomweb.qido",
+               [deps, level](http::Request& r, const auth::Principal& p) { return Search(r, p, deps, level); });
   };
   add("/dicomweb/studies", "qido_studies", QueryLevel::kStudy);
   add("/dicomweb/series", "qido_series", QueryLevel::kSeries);

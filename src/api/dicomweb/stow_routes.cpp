@@ -1,7 +1,6 @@
 // STOW-RS: POST /dicomweb/studies[/{study}] with multipart/related; type="application/dicom".
 #include <nlohmann/json.hpp>
 
-#include "api/auth_guard.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "core/strings.h"
 #include "http/media_type.h"
@@ -43,7 +42,7 @@ json StowResponseJson(const std::vector<services::StoreOutcome>& outcomes, const
   return body;
 }
 
-http::Response Stow(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
+http::Response Stow(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   auto content_type = request.Header("content-type");
   if (!content_type) return http::ErrorResponse(415, "unsupported", "Content-Type is required: multipart/related; type=\"application/dicom\"");
   http::MediaType media = http::ParseMediaType(*content_type);
@@ -100,11 +99,10 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, Di
 
 }  // namespace
 
-void AddStowRoutes(http::Router& router, DicomwebDeps deps) {
-  auto stow = Guarded(deps, "dicomweb.stow",
-                      [deps](http::Request& r, const auth::Principal& p) { return Stow(r, p, deps); });
-  router.Add("POST", "/dicomweb/studies", "stow", stow);
-  router.Add("POST", "/dicomweb/studies/{study}", "stow_study", stow);
+void AddStowRoutes(http::Router& router, const ApiDeps& deps) {
+  auto stow = [deps](http::Request& r, const auth::Principal& p) { return Stow(r, p, deps); };
+  AddGuarded(router, deps, "POST", "/dicomweb/studies", "stow", "dicomweb.stow", stow);
+  AddGuarded(router, deps, "POST", "/dicomweb/studies/{study}", "stow_study", "dicomweb.stow", stow);
 }
 
 }  // namespace vg::api

@@ -1,7 +1,6 @@
 // WADO-RS: instances, metadata, frames, bulk data, rendered images and thumbnails.
 #include <cstdlib>
 
-#include "api/auth_guard.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/dicomweb/negotiation.h"
 #include "core/strings.h"
@@ -24,7 +23,7 @@ services::RetrieveScope ScopeOf(const http::Request& request) {
 std::string NewBoundary() { return "vg-" + crypto::RandomHexId(12); }
 
 // Streams the instances as multipart/related; Content-Length is known from the index.
-http::Response RetrieveInstances(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
+http::Response RetrieveInstances(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   auto representation = NegotiateInstances(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported",
@@ -88,7 +87,7 @@ http::Response RetrieveInstances(http::Request& request, const auth::Principal& 
 
 // Streams the JSON array instance by instance, in writes of about 256 KiB: no buffer
 // the size of the whole answer, whatever the series size.
-http::Response Metadata(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
+http::Response Metadata(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   if (!AcceptsDicomJson(request))
     return http::ErrorResponse(406, "unsupported", "metadata is served as application/dicom+json");
   services::Retrieval retrieval(deps.archive);
@@ -134,7 +133,7 @@ Result<std::vector<std::int64_t>> ParseFrameList(const std::string& text) {
 }
 
 // One instance, decrypted into memory (frames, bulk data and rendering need DCMTK).
-Result<std::pair<storage::InstanceRow, std::string>> LoadInstance(const http::Request& request, DicomwebDeps deps,
+Result<std::pair<storage::InstanceRow, std::string>> LoadInstance(const http::Request& request, const ApiDeps& deps,
                                                                   std::int64_t tenant) {
   services::Retrieval retrieval(deps.archive);
   auto rows = retrieval.Locate(tenant, ScopeOf(request));
@@ -158,7 +157,7 @@ http::Response MultipartOf(const std::vector<std::pair<std::string, std::string>
   return response;
 }
 
-http::Response Frames(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
+http::Response Frames(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   auto representation = NegotiateFrames(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported",
@@ -188,7 +187,7 @@ http::Response Frames(http::Request& request, const auth::Principal& principal, 
   return response;
 }
 
-http::Response BulkData(http::Request& request, const auth::Principal& principal, DicomwebDeps deps) {
+http::Response BulkData(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   auto representation = NegotiateFrames(request);
   if (!representation)
     return http::ErrorResponse(406, "unsupported", "bulk data is served as application/octet-stream");
@@ -247,7 +246,7 @@ Result<dicom::RenderOptions> ParseRenderOptions(const std::string& query) {
   return options;
 }
 
-http::Response Rendered(http::Request& request, const auth::Principal& principal, DicomwebDeps deps,
+http::Response Rendered(http::Request& request, const auth::Principal& principal, const ApiDeps& deps,
                         bool thumbnail) {
   auto media = NegotiateRendered(request);
   if (!media) return http::ErrorResponse(406, "unsupported", "rendered images are served as image/jpeg or image/png");
@@ -283,13 +282,11 @@ http::Response Rendered(http::Request& request, const auth::Principal& principal
 
 }  // namespace
 
-void AddWadoRoutes(http::Router& router, DicomwebDeps deps) {
+void AddWadoRoutes(http::Router& router, const ApiDeps& deps) {
   const std::string study = "/dicomweb/studies/{study}";
   const std::string series = study + "/series/{series}";
   const std::string instance = series + "/instances/{instance}";
-  auto read = [deps](const char* action, auto handler) {
-    return Guarded(deps, action, handler);
-  };
+  auto read = [](const char* action, AuthedHandler handler) { return std::pair{std::string(action), handler}; };
   auto retrieve = read("dicomweb.wado", [deps](http::Request& r, const auth::Principal& p) {
     return RetrieveInstances(r, p, deps);
   });
@@ -308,22 +305,25 @@ void AddWadoRoutes(http::Router& router, DicomwebDeps deps) {
   auto bulkdata = read("dicomweb.bulkdata", [deps](http::Request& r, const auth::Principal& p) {
     return BulkData(r, p, deps);
   });
-  router.Add("GET", study, "wado_study", retrieve);
-  router.Add("GET", series, "wado_series", retrieve);
-  router.Add("GET", instance, "wado_instance", retrieve);
-  router.Add("GET", study + "/metadata", "wado_study_metadata", metadata);
-  router.Add("GET", series + "/metadata", "wado_series_metadata", metadata);
-  router.Add("GET", instance + "/metadata", "wado_instance_metadata", metadata);
-  router.Add("GET", instance + "/frames/{frames}", "wado_frames", frames);
-  router.Add("GET", instance + "/bulkdata/{tag}", "wado_bulkdata", bulkdata);
-  router.Add("GET", study + "/rendered", "wado_study_rendered", rendered);
-  router.Add("GET", series + "/rendered", "wado_series_rendered", rendered);
-  router.Add("GET", instance + "/rendered", "wado_instance_rendered", rendered);
-  router.Add("GET", instance + "/frames/{frames}/rendered", "wado_frame_rendered", rendered);
-  router.Add("GET", study + "/thumbnail", "wado_study_thumbnail", thumbnail);
-  router.Add("GET", series + "/thumbnail", "wado_series_thumbnail", thumbnail);
-  router.Add("GET", instance + "/thumbnail", "wado_instance_thumbnail", thumbnail);
-  router.Add("GET", instance + "/frames/{frames}/thumbnail", "wado_frame_thumbnail", thumbnail);
+  auto add = [&](const std::string& pattern, const char* name, const std::pair<std::string, AuthedHandler>& route) {
+    AddGuarded(router, deps, "GET", pattern, name, route.first, route.second);
+  };
+  add(study, "wado_study", retrieve);
+  add(series, "wado_series", retrieve);
+  add(instance, "wado_instance", retrieve);
+  add(study + "/metadata", "wado_study_metadata", metadata);
+  add(series + "/metadata", "wado_series_metadata", metadata);
+  add(instance + "/metadata", "wado_instance_metadata", metadata);
+  add(instance + "/frames/{frames}", "wado_frames", frames);
+  add(instance + "/bulkdata/{tag}", "wado_bulkdata", bulkdata);
+  add(study + "/rendered", "wado_study_rendered", rendered);
+  add(series + "/rendered", "wado_series_rendered", rendered);
+  add(instance + "/rendered", "wado_instance_rendered", rendered);
+  add(instance + "/frames/{frames}/rendered", "wado_frame_rendered", rendered);
+  add(study + "/thumbnail", "wado_study_thumbnail", thumbnail);
+  add(series + "/thumbnail", "wado_series_thumbnail", thumbnail);
+  add(instance + "/thumbnail", "wado_instance_thumbnail", thumbnail);
+  add(instance + "/frames/{frames}/thumbnail", "wado_frame_thumbnail", thumbnail);
 }
 
 }  // namespace vg::api

@@ -2,18 +2,19 @@
 
 #include <fmt/format.h>
 
+#include "api/guard.h"
 #include "core/metrics.h"
 
 namespace vg::api {
 
 void AddOpsRoutes(http::Router& router, storage::Catalog& catalog) {
-  router.Add("GET", "/healthz", "healthz", [](http::Request&) { return http::JsonResponse(200, R"({"status":"ok"})"); });
-  router.Add("GET", "/readyz", "readyz", [&catalog](http::Request&) {
+  AddPublic(router, "GET", "/healthz", "healthz", "ops.health", [](http::Request&) { return http::JsonResponse(200, R"({"status":"ok"})"); });
+  AddPublic(router, "GET", "/readyz", "readyz", "ops.health", [&catalog](http::Request&) {
     auto stats = catalog.Stats();
     if (!stats) return http::ErrorResponse(503, "unavailable", "the catalog does not answer");
     return http::JsonResponse(200, R"({"status":"ready"})");
   });
-  router.Add("GET", "/metrics", "metrics", [&catalog](http::Request&) {
+  AddPublic(router, "GET", "/metrics", "metrics", "ops.metrics", [&catalog](http::Request&) {
     http::Response response;
     response.Header("Content-Type", "text/plain; version=0.0.4");
     response.body = Metrics::Global().Render();

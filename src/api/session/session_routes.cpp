@@ -2,53 +2,88 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/strings.h"
 
 namespace vg::api {
 namespace {
 
-constexpr std::size_t kMaxLoginBody = 16 * 1024;
+constexpr std::size_t kMaxSessionBody = 16 * 1024;
 
-std::string Cookie(const SessionDeps& deps, const std::string& value, bool clear) {
+std::string Cookie(const ApiDeps& deps, const std::string& value, bool clear) {
   std::string cookie = std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
   if (deps.secure_cookies) cookie += "; Secure";
   if (clear) cookie += "; Max-Age=0";
   return cookie;
 }
 
-void Audit(const SessionDeps& deps, const http::Request& request, std::optional<std::int64_t> tenant,
-           const std::string& actor, const std::string& action, const std::string& outcome) {
-  storage::AuditEvent event;
-  event.tenant_id = tenant;
-  event.actor = actor;
-  event.actor_kind = "user";
-  event.action = action;
-  event.outcome = outcome;
-  event.remote = request.remote_address;
-  deps.audit.Record(std::move(event));
+// A JSON object with the given string fields, or a 400 naming what is wrong.
+Result<nlohmann::json> ReadStringFields(http::Request& request, std::initializer_list<const char*> fields) {
+  auto body = ReadAll(request.body(), kMaxSessionBody);
+  if (!body) return Fail(ErrorCode::kTooLarge, "the body is limited to 16 KiB");
+  auto json = nlohmann::json::parse(*body, nullptr, false);
+  std::string expected;
+  for (const char* f : fields) expected += std::string(expected.empty() ? "" : ", ") + "\"" + f + "\": \"...\"";
+  if (json.is_discarded() || !json.is_object()) return Fail(ErrorCode::kInvalidArgument, "send {" + expected + "}");
+  for (const char* f : fields)
+    if (!json.contains(f) || !json[f].is_string()) return Fail(ErrorCode::kInvalidArgument, "send {" + expected + "}");
+  return json;
 }
 
 nlohmann::json PrincipalJson(const auth::Principal& p) {
-  return {{"username", p.username}, {"tenant", p.tenant_slug}, {"role", p.role}};
+  return {{"username", p.username},
+          {"tenant", p.tenant_slug},
+          {"role", p.role},
+          {"must_change_password", p.must_change_password}};
 }
 
-http::Response SignIn(http::Request& request, const SessionDeps& deps) {
-  auto body = ReadAll(request.body(), kMaxLoginBody);
-  if (!body) return http::ErrorResponse(413, "too_large", "the sign-in body is limited to 16 KiB");
-  auto json = nlohmann::json::parse(*body, nullptr, false);
-  if (json.is_discarded() || !json.is_object() || !json.contains("username") || !json.contains("password") ||
-      !json["username"].is_string() || !json["password"].is_string())
-    return http::ErrorResponse(400, "invalid_argument", "send {\"username\": \"...\", \"password\": \"...\"}");
-  const std::string username = json["username"];
-  auto login = deps.users.Login(username, json["password"].get<std::string>());
+http::Response TooManyAttempts(std::int64_t wait_ms) {
+  const std::int64_t seconds = (wait_ms + 999) / 1000;
+  http::Response response = http::ErrorResponse(
+      429, "too_many_attempts",
+      "too many failed sign-ins; try again in " + std::to_string(seconds) + (seconds == 1 ? " second" : " seconds"));
+  response.Header("Retry-After", std::to_string(seconds));
+  return response;
+}
+
+void AuditLogin(const ApiDeps& deps, const http::Request& request, const std::string& username,
+                const auth::Principal* principal, int status, const std::string& detail) {
+  storage::AuditEvent event;
+  event.actor = principal ? principal->username : username.substr(0, 64);
+  event.actor_kind = "user";
+  if (principal) {
+    event.tenant_id = event.actor_tenant_id = principal->tenant_id;
+  } else if (auto user = deps.catalog.FindUser(username)) {
+    // A failed attempt on a known account is the account's clinic's business.
+    event.tenant_id = event.actor_tenant_id = user->tenant_id;
+  }
+  event.action = "session.login";
+  event.outcome = status == 200 ? "ok 200" : (status == 429 ? "throttled 429" : "denied " + std::to_string(status));
+  event.remote = request.remote_address;
+  event.detail = detail;
+  deps.audit.Record(std::move(event));
+}
+
+http::Response SignIn(http::Request& request, const ApiDeps& deps) {
+  auto json = ReadStringFields(request, {"username", "password"});
+  if (!json) return http::ErrorResponse(json.error());
+  const std::string username = (*json)["username"];
+  // The block is checked before the password is: a right and a wrong one get the same answer.
+  if (std::int64_t wait = deps.throttle.BlockedForMs(username, request.remote_address, UnixMillis()); wait > 0) {
+    AuditLogin(deps, request, username, nullptr, 429, "throttled");
+    return TooManyAttempts(wait);
+  }
+  auto login = deps.users.Login(username, (*json)["password"].get<std::string>());
   if (!login) {
-    Audit(deps, request, std::nullopt, username.substr(0, 64), "session.login", "denied");
+    if (login.error().code == ErrorCode::kUnauthenticated)
+      deps.throttle.RecordFailure(username, request.remote_address, UnixMillis());
+    AuditLogin(deps, request, username, nullptr, 401, "");
     return http::ErrorResponse(login.error());
   }
-  Audit(deps, request, login->principal.tenant_id, username, "session.login", "ok");
+  deps.throttle.RecordSuccess(username);
+  AuditLogin(deps, request, username, &login->principal, 200, "");
   nlohmann::json answer = PrincipalJson(login->principal);
   answer["csrf_token"] = login->csrf_token;
-  answer["must_change_password"] = login->must_change_password;
   http::Response response = http::JsonResponse(200, answer.dump());
   response.Header("Set-Cookie", Cookie(deps, login->session_token, false));
   response.Header("Cache-Control", "no-store");
@@ -56,45 +91,48 @@ http::Response SignIn(http::Request& request, const SessionDeps& deps) {
   return response;
 }
 
-http::Response SignOut(http::Request& request, const SessionDeps& deps) {
-  auto principal = deps.users.Authenticate(SessionCookieOf(request));
-  if (!principal) return http::ErrorResponse(principal.error());
-  if (!deps.users.CsrfMatches(*principal, request.Header("x-csrf-token").value_or("")))
-    return http::ErrorResponse(403, "csrf", "missing or wrong X-CSRF-Token header");
-  (void)deps.users.Logout(*principal);
-  Audit(deps, request, principal->tenant_id, principal->username, "session.logout", "ok");
+http::Response SignOut(const auth::Principal& principal, const ApiDeps& deps) {
+  if (auto r = deps.users.Logout(principal); !r) return http::ErrorResponse(r.error());
   http::Response response;
   response.status = 204;
   response.Header("Set-Cookie", Cookie(deps, "", true));
   return response;
 }
 
-http::Response Me(http::Request& request, const SessionDeps& deps) {
-  auto principal = deps.users.Authenticate(SessionCookieOf(request));
-  if (!principal) return http::ErrorResponse(principal.error());
-  http::Response response = http::JsonResponse(200, PrincipalJson(*principal).dump());
+http::Response Me(const auth::Principal& principal) {
+  http::Response response = http::JsonResponse(200, PrincipalJson(principal).dump());
   response.Header("Cache-Control", "no-store");
-  response.tenant = principal->tenant_slug;
+  return response;
+}
+
+http::Response ChangePassword(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
+  auto json = ReadStringFields(request, {"current_password", "new_password"});
+  if (!json) return http::ErrorResponse(json.error());
+  // A stolen session must not become a password-guessing oracle.
+  if (std::int64_t wait = deps.throttle.BlockedForMs(principal.username, request.remote_address, UnixMillis()); wait > 0)
+    return TooManyAttempts(wait);
+  auto changed = deps.users.ChangeOwnPassword(principal, (*json)["current_password"], (*json)["new_password"]);
+  if (!changed) {
+    if (changed.error().code == ErrorCode::kForbidden)
+      deps.throttle.RecordFailure(principal.username, request.remote_address, UnixMillis());
+    return http::ErrorResponse(changed.error());
+  }
+  http::Response response;
+  response.status = 204;
   return response;
 }
 
 }  // namespace
 
-std::string SessionCookieOf(const http::Request& request) {
-  auto header = request.Header("cookie");
-  if (!header) return {};
-  for (auto part : Split(*header, ';')) {
-    part = Trim(part);
-    auto eq = part.find('=');
-    if (eq != std::string_view::npos && part.substr(0, eq) == kSessionCookie) return std::string(part.substr(eq + 1));
-  }
-  return {};
-}
-
-void AddSessionRoutes(http::Router& router, SessionDeps deps) {
-  router.Add("POST", "/api/v1/session", "session_login", [deps](http::Request& r) { return SignIn(r, deps); });
-  router.Add("DELETE", "/api/v1/session", "session_logout", [deps](http::Request& r) { return SignOut(r, deps); });
-  router.Add("GET", "/api/v1/me", "me", [deps](http::Request& r) { return Me(r, deps); });
+void AddSessionRoutes(http::Router& router, const ApiDeps& deps) {
+  AddPublic(router, "POST", "/api/v1/session", "session_login", "session.login",
+            [deps](http::Request& r) { return SignIn(r, deps); });
+  AddGuarded(router, deps, "DELETE", "/api/v1/session", "session_logout", "session.logout",
+             [deps](http::Request&, const auth::Principal& p) { return SignOut(p, deps); });
+  AddGuarded(router, deps, "GET", "/api/v1/me", "me", "self.read",
+             [](http::Request&, const auth::Principal& p) { return Me(p); });
+  AddGuarded(router, deps, "PUT", "/api/v1/me/password", "me_password", "self.password",
+             [deps](http::Request& r, const auth::Principal& p) { return ChangePassword(r, p, deps); });
 }
 
 }  // namespace vg::api

@@ -1,0 +1,168 @@
+// GET /api/v1/audit: the audit trail, newest first, with filters, paging and CSV.
+#include <ctime>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "api/account/account_routes.h"
+#include "core/strings.h"
+
+namespace vg::api {
+namespace {
+
+using nlohmann::json;
+constexpr std::int64_t kMaxPage = 1000;
+
+// Unix milliseconds from "2026-11-25", "2026-11-25T10:00:00Z" or a number of ms.
+std::optional<std::int64_t> ParseInstant(const std::string& text, bool end_of_day) {
+  if (auto ms = ParseUint(text)) return static_cast<std::int64_t>(*ms);
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  if (!rest) return std::nullopt;
+  bool date_only = *rest == '\0';
+  if (!date_only) {
+    rest = strptime(rest, "T%H:%M:%S", &tm);
+    if (!rest || !(*rest == '\0' || std::string_view(rest) == "Z")) return std::nullopt;
+  }
+  std::int64_t seconds = timegm(&tm);
+  if (date_only && end_of_day) return seconds * 1000 + 86'400'000 - 1;
+  return seconds * 1000;
+}
+
+Result<storage::AuditFilter> ParseFilter(const std::string& raw_query, std::string& format) {
+  storage::AuditFilter filter;
+  filter.newest_first = true;
+  for (auto pair : Split(raw_query, '&')) {
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    auto key = PercentDecode(pair.substr(0, eq));
+    auto value = PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!key || !value || value->size() > 200) return Fail(ErrorCode::kInvalidArgument, "malformed query string");
+    auto number = [&]() -> Result<std::int64_t> {
+      auto n = ParseUint(*value);
+      if (!n) return Fail(ErrorCode::kInvalidArgument, *key + " must be a whole number");
+      return static_cast<std::int64_t>(*n);
+    };
+    if (*key == "action") filter.action_prefix = *value;
+    else if (*key == "actor") filter.actor = *value;
+    else if (*key == "outcome") filter.outcome_prefix = *value;
+    else if (*key == "since" || *key == "until") {
+      auto at = ParseInstant(*value, *key == "until");
+      if (!at) return Fail(ErrorCode::kInvalidArgument, *key + " is YYYY-MM-DD, YYYY-MM-DDThh:mm:ssZ or Unix ms");
+      (*key == "since" ? filter.since_ms : filter.until_ms) = *at;
+    } else if (*key == "before_id") {
+      auto n = number();
+      if (!n) return std::unexpected(n.error());
+      filter.before_id = *n;
+    } else if (*key == "limit") {
+      auto n = number();
+      if (!n || *n < 1 || *n > kMaxPage) return Fail(ErrorCode::kInvalidArgument, "limit is 1 to 1000");
+      filter.limit = *n;
+    } else if (*key == "format") {
+      if (*value != "json" && *value != "csv") return Fail(ErrorCode::kInvalidArgument, "format is json or csv");
+      format = *value;
+    } else {
+      return Fail(ErrorCode::kInvalidArgument, "unknown parameter '" + *key +
+                                                   "' (known: action, actor, outcome, since, until, before_id, "
+                                                   "limit, format)");
+    }
+  }
+  return filter;
+}
+
+std::string IsoTime(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&t));
+  return std::string(buf) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
+}
+
+// RFC 4180 quoting; a leading = + - @ is neutralised so that a spreadsheet does not run it.
+std::string CsvField(const std::string& value) {
+  std::string text = value;
+  if (!text.empty() && (text[0] == '=' || text[0] == '+' || text[0] == '-' || text[0] == '@')) text = "'" + text;
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Tenant slugs by id, looked up once per page.
+class SlugCache {
+ public:
+  explicit SlugCache(const ApiDeps& deps) : deps_(deps) {}
+  std::string operator()(std::optional<std::int64_t> tenant_id) {
+    if (!tenant_id) return "";
+    auto [it, fresh] = slugs_.try_emplace(*tenant_id);
+    if (fresh) {
+      auto tenant = deps_.catalog.FindTenantById(*tenant_id);
+      it->second = tenant ? tenant->slug : std::to_string(*tenant_id);
+    }
+    return it->second;
+  }
+
+ private:
+  const ApiDeps& deps_;
+  std::map<std::int64_t, std::string> slugs_;
+};
+
+http::Response ListAudit(http::Request& request, const auth::Principal& p, const ApiDeps& deps) {
+  std::string format = "json";
+  auto filter = ParseFilter(request.query, format);
+  if (!filter) return http::ErrorResponse(filter.error());
+  // A clinic admin reads their clinic's records (including the vendor's accesses to it);
+  // a provider admin reads what the vendor's own people did, wherever.
+  filter->tenant_id = p.tenant_id;
+  filter->or_actor_tenant = p.role == "provider_admin";
+  auto records = deps.catalog.ListAudit(*filter);
+  if (!records) return http::ErrorResponse(records.error());
+  http::Response response;
+  response.Header("Cache-Control", "no-store");
+  SlugCache slug(deps);
+  if (format == "csv") {
+    std::string csv = "id,time,tenant,actor_tenant,actor,actor_kind,action,object,outcome,remote,detail\r\n";
+    for (const auto& r : *records) {
+      const auto& e = r.event;
+      for (const std::string& field : {std::to_string(r.id), IsoTime(r.ts_ms), slug(e.tenant_id),
+                                       slug(e.actor_tenant_id), e.actor, e.actor_kind, e.action, e.object,
+                                       e.outcome, e.remote, e.detail})
+        csv += CsvField(field) + ",";
+      csv.back() = '\r';
+      csv += "\n";
+    }
+    response.Header("Content-Type", "text/csv; charset=utf-8");
+    response.Header("Content-Disposition", "attachment; filename=\"audit.csv\"");
+    response.body = std::move(csv);
+    return response;
+  }
+  json out = json::array();
+  for (const auto& r : *records) {
+    const auto& e = r.event;
+    out.push_back({{"id", r.id},
+                   {"time", IsoTime(r.ts_ms)},
+                   {"tenant", slug(e.tenant_id)},
+                   {"actor_tenant", slug(e.actor_tenant_id)},
+                   {"actor", e.actor},
+                   {"actor_kind", e.actor_kind},
+                   {"action", e.action},
+                   {"object", e.object},
+                   {"outcome", e.outcome},
+                   {"remote", e.remote},
+                   {"detail", e.detail}});
+  }
+  json page = {{"records", out}};
+  if (static_cast<std::int64_t>(records->size()) == filter->limit && !records->empty())
+    page["next_before_id"] = records->back().id;
+  response.Header("Content-Type", "application/json");
+  response.body = page.dump();
+  return response;
+}
+
+}  // namespace
+
+void AddAuditRoutes(http::Router& router, const ApiDeps& deps) {
+  AddGuarded(router, deps, "GET", "/api/v1/audit", "audit_list", "audit.read",
+             [deps](http::Request& r, const auth::Principal& p) { return ListAudit(r, p, deps); });
+}
+
+}  // namespace vg::api

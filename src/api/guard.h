@@ -1,0 +1,58 @@
+// The one door of every API route: authenticate, authorize against auth/policy.h, audit.
+//
+// A guarded route runs its handler only for a principal that auth::Authorize allows to
+// perform the route's action: a bearer token, or a signed-in person (session cookie;
+// unsafe methods also need the X-CSRF-Token). Vendor support staff name the clinic in
+// X-Voxelgate-Tenant and act under that clinic's support grant, limited to its studies.
+// A person whose password must be changed can do nothing else first. Every call, allowed
+// or not, is written to the audit trail with the caller, tenant, address and status.
+#pragma once
+
+#include <functional>
+
+#include "auth/audit_trail.h"
+#include "auth/login_throttle.h"
+#include "auth/support_grants.h"
+#include "auth/tokens.h"
+#include "auth/users.h"
+#include "http/router.h"
+#include "services/archive.h"
+
+namespace vg::api {
+
+inline constexpr const char* kSessionCookie = "vg_session";
+inline constexpr const char* kTenantHeader = "x-voxelgate-tenant";
+
+struct ApiDeps {
+  services::Archive& archive;
+  storage::Catalog& catalog;
+  auth::TokenService& tokens;
+  auth::UserService& users;
+  auth::SupportGrants& grants;
+  auth::LoginThrottle& throttle;
+  auth::AuditTrail& audit;
+  bool secure_cookies = false;  // with TLS on
+};
+
+using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;
+
+// Adds a route whose handler runs only for an allowed principal (see above).
+void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, std::string pattern,
+                std::string name, std::string action, AuthedHandler handler);
+// Adds a route of a public action (health, sign-in): no credentials asked.
+void AddPublic(http::Router& router, std::string method, std::string pattern, std::string name, std::string action,
+               http::Handler handler);
+
+// Every route names an action of the policy table, public routes public actions and
+// guarded routes guarded ones. The server refuses to start otherwise.
+Result<void> CheckRoutePolicies(const http::Router& router);
+
+// The session token from a request's Cookie header, if any.
+std::string SessionCookieOf(const http::Request& request);
+// An error response; 401 gets WWW-Authenticate, 429 Retry-After when known.
+http::Response AuthErrorResponse(const Error& error);
+// Writes one audit record for `principal` (or for an anonymous caller when null).
+void AuditCall(const ApiDeps& deps, const http::Request& request, const auth::Principal* principal,
+               const std::string& action, const std::string& object, int status, const std::string& detail = {});
+
+}  // namespace vg::api

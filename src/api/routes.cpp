@@ -1,0 +1,40 @@
+#include "api/routes.h"
+
+#include "api/account/account_routes.h"
+#include "api/dicomweb/dicomweb_routes.h"
+#include "api/ops/ops_routes.h"
+#include "api/session/session_routes.h"
+#include "auth/policy.h"
+
+namespace vg::api {
+
+Result<http::Router> BuildRouter(const ApiDeps& deps) {
+  http::Router router;
+  AddOpsRoutes(router, deps.catalog);
+  AddSessionRoutes(router, deps);
+  AddAccountRoutes(router, deps);
+  AddAuditRoutes(router, deps);
+  AddDicomwebRoutes(router, deps);
+  if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
+  return router;
+}
+
+nlohmann::json DescribeRoutes(const http::Router& router) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& route : router.routes()) {
+    nlohmann::json entry = {{"method", route.method}, {"pattern", route.pattern}, {"name", route.name},
+                            {"action", route.action}};
+    if (const auth::ActionPolicy* policy = auth::FindPolicy(route.action)) {
+      entry["public"] = policy->is_public;
+      entry["scope"] = std::string(policy->scope);
+      entry["grantable"] = policy->grantable;
+      nlohmann::json roles = nlohmann::json::array();
+      for (auto role : policy->roles) roles.push_back(std::string(role));
+      entry["roles"] = roles;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+}  // namespace vg::api

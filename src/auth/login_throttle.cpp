@@ -1,0 +1,57 @@
+#include "auth/login_throttle.h"
+
+#include <algorithm>
+
+namespace vg::auth {
+
+std::int64_t LoginThrottle::Remaining(const std::string& key, std::int64_t now_ms) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return 0;
+  return std::max<std::int64_t>(0, it->second.blocked_until_ms - now_ms);
+}
+
+std::int64_t LoginThrottle::BlockedForMs(const std::string& username, const std::string& address,
+                                         std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  return std::max(Remaining("u:" + username, now_ms), Remaining("a:" + address, now_ms));
+}
+
+void LoginThrottle::Fail(const std::string& key, int free_failures, std::int64_t now_ms) {
+  Entry& entry = entries_[key];
+  if (entry.failures > 0 && now_ms - entry.last_failure_ms > limits_.forget_after_ms) entry = Entry{};
+  ++entry.failures;
+  entry.last_failure_ms = now_ms;
+  const int over = entry.failures - free_failures;
+  if (over <= 0) return;
+  const std::int64_t block = over >= 21 ? limits_.max_block_ms : std::min<std::int64_t>(limits_.max_block_ms, std::int64_t{1000} << (over - 1));
+  entry.blocked_until_ms = now_ms + block;
+}
+
+void LoginThrottle::RecordFailure(const std::string& username, const std::string& address, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= limits_.max_keys) Trim(now_ms);
+  Fail("u:" + username, limits_.free_account_failures, now_ms);
+  Fail("a:" + address, limits_.free_address_failures, now_ms);
+}
+
+void LoginThrottle::RecordSuccess(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  entries_.erase("u:" + username);
+}
+
+std::size_t LoginThrottle::TrackedKeys() {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+// Forgets faded entries; if that is not enough (a flood of made-up usernames), the ones
+// with the fewest failures go first, keeping the blocks that matter.
+void LoginThrottle::Trim(std::int64_t now_ms) {
+  std::erase_if(entries_, [&](const auto& kv) {
+    return now_ms - kv.second.last_failure_ms > limits_.forget_after_ms && kv.second.blocked_until_ms <= now_ms;
+  });
+  if (entries_.size() < limits_.max_keys * 9 / 10) return;
+  std::erase_if(entries_, [](const auto& kv) { return kv.second.failures <= 1; });
+}
+
+}  // namespace vg::auth
