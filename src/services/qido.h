@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,9 @@ struct MatchKey {
 struct QidoQuery {
   QueryLevel level = QueryLevel::kStudy;
   std::string study_uid, series_uid;  // scope from the URL path (may be empty)
+  // Set for a principal limited to some studies (a support grant of single studies): the
+  // search runs within them, so limit and offset page over what may be seen.
+  std::optional<std::vector<std::string>> within_studies;
   std::vector<MatchKey> matches;
   std::vector<dicom::TagInfo> include_fields;
   bool include_all = false;

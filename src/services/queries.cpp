@@ -97,6 +97,16 @@ bool PlanQuery(const QidoQuery& query, const crypto::SecretKey& search_key, Plan
         plan.needs_metadata = true;
     }
   }
+  if (query.within_studies) {
+    const auto& within = *query.within_studies;
+    if (study.study_uids.empty()) {
+      study.study_uids = within;
+    } else {
+      std::erase_if(study.study_uids,
+                    [&](const std::string& uid) { return std::find(within.begin(), within.end(), uid) == within.end(); });
+    }
+    if (study.study_uids.empty()) return false;
+  }
   return true;
 }
 

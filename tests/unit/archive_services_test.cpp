@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "auth/tenants.h"
 #include "services/ingest.h"
@@ -140,6 +141,27 @@ TEST_F(ArchiveServicesTest, SearchMatchesEncryptedPatientNamesExactlyAndByWildca
   EXPECT_EQ(Search(a_, QueryLevel::kStudy, "PatientName=R*").size(), 1u);
   EXPECT_EQ(Search(a_, QueryLevel::kStudy, "StudyDescription=CHE*").size(), 2u);
   EXPECT_EQ(Search(a_, QueryLevel::kStudy, "StudyDescription=HEAD*").size(), 0u);
+}
+
+TEST_F(ArchiveServicesTest, SearchWithinStudiesSeesOnlyThoseAndPagesOverThem) {
+  for (const char* study : {"1.2.3.1", "1.2.3.2", "1.2.3.3"})
+    ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1, "DOE^JOHN", study))})[0].stored);
+  StudyQueries queries(*archive_);
+  auto search = [&](const std::string& raw, QueryLevel level = QueryLevel::kStudy) {
+    auto parsed = ParseQidoQuery(level, raw);
+    parsed->within_studies = std::vector<std::string>{"1.2.3.1", "1.2.3.3"};
+    return *queries.Search(a_, *parsed, "http://h/dicomweb");
+  };
+  EXPECT_EQ(search("").size(), 2u);
+  // Pages run over the allowed studies: two pages of one give both of them.
+  auto first = search("limit=1&offset=0"), second = search("limit=1&offset=1");
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  std::set<std::string> paged = {first[0]["0020000D"]["Value"][0], second[0]["0020000D"]["Value"][0]};
+  EXPECT_EQ(paged, (std::set<std::string>{"1.2.3.1", "1.2.3.3"}));
+  EXPECT_EQ(search("StudyInstanceUID=1.2.3.2").size(), 0u);
+  EXPECT_EQ(search("StudyInstanceUID=1.2.3.2%5C1.2.3.3").size(), 1u);
+  EXPECT_EQ(search("", QueryLevel::kInstance).size(), 2u);
 }
 
 TEST_F(ArchiveServicesTest, StudyResultsCarryComputedAttributes) {
