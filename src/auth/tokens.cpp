@@ -1,6 +1,7 @@
 #include "auth/tokens.h"
 
 #include "auth/policy.h"
+#include "auth/users.h"
 #include "core/clock.h"
 
 namespace vg::auth {
@@ -13,6 +14,8 @@ storage::Digest SecretDigest(std::string_view secret) {
 bool IsKnownScope(std::string_view scope) {
   return scope == kScopeDicomwebRead || scope == kScopeDicomwebWrite || scope == kScopeAdmin;
 }
+
+bool IsTenantAdmin(std::string_view role) { return role == "clinic_admin" || role == "provider_admin"; }
 
 bool RoleCanUseScope(std::string_view role, std::string_view scope) {
   for (const auto& policy : Policies())
@@ -58,16 +61,34 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) {
   if (!owner || owner->disabled_at || owner->tenant_id != token->tenant_id) return denied();
   auto tenant = catalog_.FindTenantById(token->tenant_id);
   if (!tenant) return denied();
-  Principal principal;
-  principal.credential = Credential::kToken;
-  principal.tenant_id = principal.home_tenant_id = tenant->id;
-  principal.tenant_slug = tenant->slug;
-  principal.user_id = owner->id;
-  principal.username = owner->username;
-  principal.role = owner->role;
+  Principal principal = UserPrincipal(*owner, *tenant, Credential::kToken);
   principal.token_name = token->name;
   principal.scopes = token->scopes;
   return principal;
+}
+
+Result<std::string> TokenService::CreateFor(const Principal& actor, const std::string& owner_username,
+                                            const std::string& name, const std::vector<std::string>& scopes,
+                                            std::int64_t expires_in_s) {
+  const std::string& wanted = owner_username.empty() ? actor.username : owner_username;
+  if (wanted != actor.username && !IsTenantAdmin(actor.role))
+    return Fail(ErrorCode::kForbidden, "only an admin makes tokens for other users");
+  auto owner = catalog_.FindUser(wanted);
+  if (!owner || owner->tenant_id != actor.tenant_id) return Fail(ErrorCode::kNotFound, "no such user");
+  return Create(*owner, name, scopes, expires_in_s);
+}
+
+Result<std::vector<storage::TokenRecord>> TokenService::List(const Principal& actor) {
+  auto tokens = catalog_.ListTokens(actor.tenant_id);
+  if (!tokens) return tokens;
+  if (!IsTenantAdmin(actor.role))
+    std::erase_if(*tokens, [&](const storage::TokenRecord& t) { return t.user_id != actor.user_id; });
+  return tokens;
+}
+
+Result<void> TokenService::RevokeFor(const Principal& actor, const std::string& name) {
+  return catalog_.RevokeToken(actor.tenant_id, name,
+                              IsTenantAdmin(actor.role) ? std::nullopt : std::optional(actor.user_id));
 }
 
 }  // namespace vg::auth

@@ -27,14 +27,23 @@ class TokenService {
   // message for all).
   Result<Principal> Authenticate(std::string_view bearer);
   Result<void> Revoke(const storage::TenantRecord& tenant, const std::string& name) {
-    return catalog_.RevokeToken(tenant.id, name);
+    return catalog_.RevokeToken(tenant.id, name, std::nullopt);
   }
+
+  // Self-service and administration by a signed-in person, within their tenant: anyone
+  // manages their own tokens; an admin also those of the tenant's other users (e.g. an
+  // uploader for the PACS). `owner_username` empty: the actor's own.
+  Result<std::string> CreateFor(const Principal& actor, const std::string& owner_username, const std::string& name,
+                                const std::vector<std::string>& scopes, std::int64_t expires_in_s);
+  Result<std::vector<storage::TokenRecord>> List(const Principal& actor);
+  Result<void> RevokeFor(const Principal& actor, const std::string& name);
 
  private:
   storage::Catalog& catalog_;
 };
 
 bool IsKnownScope(std::string_view scope);
+bool IsTenantAdmin(std::string_view role);  // clinic_admin, provider_admin
 // True when some action needing `scope` is allowed to `role`.
 bool RoleCanUseScope(std::string_view role, std::string_view scope);
 

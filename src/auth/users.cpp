@@ -50,17 +50,16 @@ std::string ServiceUsername(const std::string& tenant_slug) { return "service:" 
 
 std::string GeneratePassword() { return crypto::RandomToken().substr(0, 20); }
 
-Principal SessionPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant,
-                           std::int64_t session_id) {
+Principal UserPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant, Credential credential) {
   Principal principal;
-  principal.credential = Credential::kSession;
+  principal.credential = credential;
   principal.tenant_id = principal.home_tenant_id = tenant.id;
   principal.tenant_slug = tenant.slug;
   principal.user_id = user.id;
   principal.username = user.username;
   principal.role = user.role;
-  principal.must_change_password = user.must_change_password;
-  principal.session_id = session_id;
+  // A forced password change holds back the person's sessions, not the tokens they made.
+  principal.must_change_password = credential == Credential::kSession && user.must_change_password;
   return principal;
 }
 
@@ -118,7 +117,8 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
   result.csrf_token = crypto::RandomToken();
   auto session = catalog_.CreateSession(user->id, SecretDigest(result.session_token), SecretDigest(result.csrf_token));
   if (!session) return std::unexpected(session.error());
-  result.principal = SessionPrincipal(*user, *tenant, session->id);
+  result.principal = UserPrincipal(*user, *tenant, Credential::kSession);
+  result.principal.session_id = session->id;
   result.must_change_password = user->must_change_password;
   return result;
 }
@@ -138,7 +138,9 @@ Result<Principal> UserService::Authenticate(std::string_view session_token) {
   if (!tenant) return denied();
   // Refresh the idle clock at most once a minute: a write per request would be wasteful.
   if (now - session->last_seen_at > 60) (void)catalog_.TouchSession(session->id);
-  return SessionPrincipal(*user, *tenant, session->id);
+  Principal principal = UserPrincipal(*user, *tenant, Credential::kSession);
+  principal.session_id = session->id;
+  return principal;
 }
 
 bool UserService::CsrfMatches(const Principal& principal, std::string_view csrf_token) {
@@ -167,10 +169,6 @@ Result<void> UserService::ChangeOwnPassword(const Principal& principal, const st
   return catalog_.RevokeUserSessions(user->id, principal.session_id);
 }
 
-Result<storage::TenantRecord> UserService::TenantOf(const Principal& principal) {
-  return catalog_.FindTenantById(principal.tenant_id);
-}
-
 Result<std::vector<storage::UserRecord>> UserService::List(const Principal& admin) {
   return catalog_.ListUsers(admin.tenant_id);
 }
@@ -186,7 +184,7 @@ Result<std::pair<storage::UserRecord, std::string>> UserService::CreateInTenant(
                                                                                 const std::string& username,
                                                                                 const std::string& role,
                                                                                 const std::string& password) {
-  auto tenant = TenantOf(admin);
+  auto tenant = catalog_.FindTenantById(admin.tenant_id);
   if (!tenant) return std::unexpected(tenant.error());
   std::string one_time;
   if (password.empty() && !IsTokenOnlyRole(role)) one_time = GeneratePassword();

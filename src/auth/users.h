@@ -73,12 +73,11 @@ class UserService {
   Result<std::string> ResetPassword(const Principal& admin, const std::string& username);
 
  private:
-  Result<storage::TenantRecord> TenantOf(const Principal& principal);
   storage::Catalog& catalog_;
 };
 
 std::string GeneratePassword();  // 20 characters, for bootstrap, demo and reset accounts
-Principal SessionPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant,
-                           std::int64_t session_id);
+// The principal of a user acting through `credential` (session or token fields unset).
+Principal UserPrincipal(const storage::UserRecord& user, const storage::TenantRecord& tenant, Credential credential);
 
 }  // namespace vg::auth

@@ -45,6 +45,7 @@ struct TokenRecord {
   std::int64_t id = 0;
   std::int64_t tenant_id = 0;
   std::int64_t user_id = 0;  // the token acts as this user, never beyond the user's role
+  std::string owner;         // that user's username (read-only, for listings)
   std::string name;
   std::vector<std::string> scopes;
   std::int64_t created_at = 0;
@@ -242,7 +243,9 @@ class Catalog {
                                           const std::vector<std::string>& scopes,
                                           std::optional<std::int64_t> expires_at) = 0;
   virtual Result<TokenRecord> FindTokenByHash(const Digest& token_hash) = 0;
-  virtual Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) = 0;
+  // With `owner_id`, only a token of that user is revoked (others are kNotFound).
+  virtual Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name,
+                                   std::optional<std::int64_t> owner_id) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) = 0;
 
   // Ingest. True when an instance row references the blob (crash recovery).

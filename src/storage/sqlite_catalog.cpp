@@ -103,11 +103,14 @@ TokenRecord ReadToken(const sql::Stmt& st) {
   t.expires_at = st.OptInt(5);
   t.revoked_at = st.OptInt(6);
   t.user_id = st.OptInt(7).value_or(0);
+  t.owner = st.Text(8);
   return t;
 }
 
 constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller";
-constexpr const char* kTokenColumns = "id, tenant_id, name, scopes, created_at, expires_at, revoked_at, user_id";
+constexpr const char* kTokenColumns =
+    "id, tenant_id, name, scopes, created_at, expires_at, revoked_at, user_id,"
+    " coalesce((SELECT username FROM users WHERE users.id = api_tokens.user_id), '')";
 
 }  // namespace
 
@@ -265,8 +268,15 @@ Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, std::int6
       return Fail(ErrorCode::kConflict, "a token named '" + name + "' already exists in this tenant");
     return std::unexpected(r.error());
   }
-  return TokenRecord{sqlite3_last_insert_rowid(writer_.raw()), tenant_id, user_id, name, scopes, now, expires_at,
-                     std::nullopt};
+  TokenRecord created;
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  created.tenant_id = tenant_id;
+  created.user_id = user_id;
+  created.name = name;
+  created.scopes = scopes;
+  created.created_at = now;
+  created.expires_at = expires_at;
+  return created;
 }
 
 Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
@@ -278,12 +288,14 @@ Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
   return sql::FirstRow<TokenRecord>(*st, ReadToken, ErrorCode::kUnauthenticated, "unknown token");
 }
 
-Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name) {
+Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name,
+                                        std::optional<std::int64_t> owner_id) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(
-      writer_, "UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND name = ? AND revoked_at IS NULL");
+  auto st = sql::Stmt::Prepare(writer_,
+                               "UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND name = ?"
+                               " AND revoked_at IS NULL AND (? IS NULL OR user_id = ?)");
   if (!st) return std::unexpected(st.error());
-  st->Bind(UnixSeconds()).Bind(tenant_id).Bind(name);
+  st->Bind(UnixSeconds()).Bind(tenant_id).Bind(name).Bind(owner_id).Bind(owner_id);
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active token named '" + name + "'");
   return {};

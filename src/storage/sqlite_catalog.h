@@ -32,7 +32,8 @@ class SqliteCatalog final : public Catalog {
                                   const std::vector<std::string>& scopes,
                                   std::optional<std::int64_t> expires_at) override;
   Result<TokenRecord> FindTokenByHash(const Digest& token_hash) override;
-  Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name) override;
+  Result<void> RevokeToken(std::int64_t tenant_id, const std::string& name,
+                           std::optional<std::int64_t> owner_id) override;
   Result<std::vector<TokenRecord>> ListTokens(std::int64_t tenant_id) override;
 
   Result<bool> IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) override;

@@ -71,6 +71,27 @@ TEST_F(AuthTest, ADisabledUsersTokenStopsAtOnce) {
   EXPECT_EQ(tokens.Authenticate(*token).error().code, ErrorCode::kUnauthenticated);
 }
 
+TEST_F(AuthTest, PeopleManageTheirOwnTokensAndAdminsTheTenants) {
+  ASSERT_TRUE(users().Create(clinic_, "boss", "clinic_admin", password_));
+  ASSERT_TRUE(users().Create(clinic_, "doc", "physician", password_));
+  ASSERT_TRUE(users().Create(other_, "stranger", "physician", password_));
+  ASSERT_TRUE(users().Create(clinic_, "pacs", "uploader", ""));
+  Principal boss = SignIn("boss", password_);
+  Principal doc = SignIn("doc", password_);
+  TokenService tokens(*catalog_);
+  EXPECT_EQ(tokens.CreateFor(doc, "pacs", "x", {kScopeDicomwebWrite}, 3600).error().code, ErrorCode::kForbidden);
+  EXPECT_EQ(tokens.CreateFor(boss, "stranger", "x", {kScopeDicomwebRead}, 3600).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(tokens.CreateFor(boss, "pacs", "pacs", {kScopeDicomwebWrite}, 3600));
+  ASSERT_TRUE(tokens.CreateFor(doc, "", "mine", {kScopeDicomwebRead}, 3600));
+  auto own = tokens.List(doc);
+  ASSERT_EQ(own->size(), 1u);
+  EXPECT_EQ((*own)[0].owner, "doc");
+  EXPECT_EQ(tokens.List(boss)->size(), 2u);
+  EXPECT_EQ(tokens.RevokeFor(doc, "pacs").error().code, ErrorCode::kNotFound);  // not theirs
+  ASSERT_TRUE(tokens.RevokeFor(boss, "pacs"));
+  ASSERT_TRUE(tokens.RevokeFor(doc, "mine"));
+}
+
 TEST_F(AuthTest, TheServiceUserIsCreatedOnceAndOwnsTokens) {
   auto first = users().EnsureServiceUser(clinic_);
   auto second = users().EnsureServiceUser(clinic_);

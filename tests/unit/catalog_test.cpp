@@ -144,11 +144,13 @@ TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
   auto user = catalog_->CreateUser(owner);
   ASSERT_TRUE(user);
   ASSERT_TRUE(catalog_->CreateToken(a_, user->id, "script", hash, {"dicomweb:read"}, std::nullopt));
-  ASSERT_TRUE(catalog_->RevokeToken(a_, "script"));
+  EXPECT_EQ(catalog_->RevokeToken(a_, "script", user->id + 1).error().code, ErrorCode::kNotFound);  // not theirs
+  ASSERT_TRUE(catalog_->RevokeToken(a_, "script", user->id));
   auto found = catalog_->FindTokenByHash(hash);
   ASSERT_TRUE(found);
   EXPECT_TRUE(found->revoked_at.has_value());
-  EXPECT_EQ(catalog_->RevokeToken(b_, "script").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(found->owner, "service:alpha");
+  EXPECT_EQ(catalog_->RevokeToken(b_, "script", std::nullopt).error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(CatalogTest, ReopeningKeepsDataAndSchemaVersion) {

@@ -25,8 +25,6 @@ Result<std::string> StringField(const json& object, const char* name) {
   return object[name].get<std::string>();
 }
 
-bool IsAdmin(const auth::Principal& p) { return p.role == "clinic_admin" || p.role == "provider_admin"; }
-
 json UserJson(const storage::UserRecord& u) {
   return {{"username", u.username},
           {"role", u.role},
@@ -104,25 +102,16 @@ http::Response ResetPassword(http::Request& r, const auth::Principal& p, const A
 // ---- tokens ----
 
 http::Response ListTokens(const auth::Principal& p, const ApiDeps& deps) {
-  auto tokens = deps.catalog.ListTokens(p.tenant_id);
+  auto tokens = deps.tokens.List(p);
   if (!tokens) return http::ErrorResponse(tokens.error());
-  auto users = deps.catalog.ListUsers(p.tenant_id);
-  if (!users) return http::ErrorResponse(users.error());
-  auto owner_name = [&](std::int64_t id) {
-    for (const auto& u : *users)
-      if (u.id == id) return u.username;
-    return std::string("-");
-  };
   json out = json::array();
-  for (const auto& t : *tokens) {
-    if (!IsAdmin(p) && t.user_id != p.user_id) continue;
+  for (const auto& t : *tokens)
     out.push_back({{"name", t.name},
-                   {"user", owner_name(t.user_id)},
+                   {"user", t.owner},
                    {"scopes", t.scopes},
                    {"created_at", t.created_at},
                    {"expires_at", t.expires_at ? json(*t.expires_at) : json(nullptr)},
                    {"revoked_at", t.revoked_at ? json(*t.revoked_at) : json(nullptr)}});
-  }
   return http::JsonResponse(200, out.dump());
 }
 
@@ -146,28 +135,17 @@ http::Response CreateToken(http::Request& r, const auth::Principal& p, const Api
       return http::ErrorResponse(400, "invalid_argument", "expires_in_days must be a whole number");
     days = (*body)["expires_in_days"];
   }
-  // Tokens of another user of the tenant (e.g. an uploader for the PACS) are an admin's to make.
-  std::string owner_name = user->empty() ? p.username : *user;
-  if (owner_name != p.username && !IsAdmin(p))
-    return http::ErrorResponse(403, "forbidden", "only an admin makes tokens for other users");
-  auto owner = deps.users.FindInTenant(p, owner_name);
-  if (!owner) return http::ErrorResponse(owner.error());
   if (days < 1 || days > 400) return http::ErrorResponse(400, "invalid_argument", "expires_in_days is 1 to 400");
-  auto token = deps.tokens.Create(*owner, *name, scopes, days * 24 * 3600);
+  auto token = deps.tokens.CreateFor(p, *user, *name, scopes, days * 24 * 3600);
   if (!token) return http::ErrorResponse(token.error());
-  return Created({{"name", *name}, {"user", owner_name}, {"scopes", scopes}, {"token", *token}},
-                 "token=" + *name + " user=" + owner_name);
+  const std::string owner = user->empty() ? p.username : *user;
+  return Created({{"name", *name}, {"user", owner}, {"scopes", scopes}, {"token", *token}},
+                 "token=" + *name + " user=" + owner);
 }
 
 http::Response RevokeToken(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   const std::string& name = r.Param("name");
-  auto tokens = deps.catalog.ListTokens(p.tenant_id);
-  if (!tokens) return http::ErrorResponse(tokens.error());
-  auto it = std::find_if(tokens->begin(), tokens->end(),
-                         [&](const storage::TokenRecord& t) { return t.name == name && !t.revoked_at; });
-  if (it == tokens->end() || (!IsAdmin(p) && it->user_id != p.user_id))
-    return http::ErrorResponse(404, "not_found", "no active token of yours with that name");
-  if (auto ok = deps.catalog.RevokeToken(p.tenant_id, name); !ok) return http::ErrorResponse(ok.error());
+  if (auto ok = deps.tokens.RevokeFor(p, name); !ok) return http::ErrorResponse(ok.error());
   return NoContent("token=" + name + " revoked");
 }
 
