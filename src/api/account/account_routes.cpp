@@ -2,29 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/json_body.h"
 #include "core/strings.h"
 
 namespace vg::api {
 namespace {
 
 using nlohmann::json;
-constexpr std::size_t kMaxAccountBody = 16 * 1024;
-
-Result<json> ReadObject(http::Request& request) {
-  auto body = ReadAll(request.body(), kMaxAccountBody);
-  if (!body) return Fail(ErrorCode::kTooLarge, "the body is limited to 16 KiB");
-  auto parsed = json::parse(*body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) return Fail(ErrorCode::kInvalidArgument, "send a JSON object");
-  return parsed;
-}
-
-// A string field (empty when absent); 400 when present but not a string.
-Result<std::string> StringField(const json& object, const char* name) {
-  if (!object.contains(name) || object[name].is_null()) return std::string();
-  if (!object[name].is_string()) return Fail(ErrorCode::kInvalidArgument, std::string(name) + " must be a string");
-  return object[name].get<std::string>();
-}
-
 json UserJson(const storage::UserRecord& u) {
   return {{"username", u.username},
           {"role", u.role},
@@ -59,11 +43,11 @@ http::Response ListUsers(const auth::Principal& p, const ApiDeps& deps) {
 }
 
 http::Response CreateUser(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto body = ReadObject(r);
+  auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
-  auto username = StringField(*body, "username");
-  auto role = StringField(*body, "role");
-  auto password = StringField(*body, "password");
+  auto username = StringMember(*body, "username");
+  auto role = StringMember(*body, "role");
+  auto password = StringMember(*body, "password");
   for (auto* field : {&username, &role, &password})
     if (!*field) return http::ErrorResponse(field->error());
   auto created = deps.users.CreateInTenant(p, *username, *role, *password);
@@ -74,7 +58,7 @@ http::Response CreateUser(http::Request& r, const auth::Principal& p, const ApiD
 }
 
 http::Response UpdateUser(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto body = ReadObject(r);
+  auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
   const std::string& username = r.Param("username");
   if (!body->contains("disabled") || !(*body)["disabled"].is_boolean())
@@ -116,10 +100,10 @@ http::Response ListTokens(const auth::Principal& p, const ApiDeps& deps) {
 }
 
 http::Response CreateToken(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto body = ReadObject(r);
+  auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
-  auto name = StringField(*body, "name");
-  auto user = StringField(*body, "user");
+  auto name = StringMember(*body, "name");
+  auto user = StringMember(*body, "user");
   if (!name) return http::ErrorResponse(name.error());
   if (!user) return http::ErrorResponse(user.error());
   std::vector<std::string> scopes;
@@ -174,10 +158,10 @@ http::Response ListGrants(const auth::Principal& p, const ApiDeps& deps) {
 }
 
 http::Response CreateGrant(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto body = ReadObject(r);
+  auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
-  auto study = StringField(*body, "study_uid");
-  auto reason = StringField(*body, "reason");
+  auto study = StringMember(*body, "study_uid");
+  auto reason = StringMember(*body, "reason");
   if (!study) return http::ErrorResponse(study.error());
   if (!reason) return http::ErrorResponse(reason.error());
   if (!body->contains("hours") || !(*body)["hours"].is_number_integer())

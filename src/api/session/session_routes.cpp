@@ -2,13 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/json_body.h"
 #include "core/clock.h"
 #include "core/strings.h"
 
 namespace vg::api {
 namespace {
-
-constexpr std::size_t kMaxSessionBody = 16 * 1024;
 
 std::string Cookie(const ApiDeps& deps, const std::string& value, bool clear) {
   std::string cookie = std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
@@ -17,17 +16,17 @@ std::string Cookie(const ApiDeps& deps, const std::string& value, bool clear) {
   return cookie;
 }
 
-// A JSON object with the given string fields, or a 400 naming what is wrong.
-Result<nlohmann::json> ReadStringFields(http::Request& request, std::initializer_list<const char*> fields) {
-  auto body = ReadAll(request.body(), kMaxSessionBody);
-  if (!body) return Fail(ErrorCode::kTooLarge, "the body is limited to 16 KiB");
-  auto json = nlohmann::json::parse(*body, nullptr, false);
-  std::string expected;
-  for (const char* f : fields) expected += std::string(expected.empty() ? "" : ", ") + "\"" + f + "\": \"...\"";
-  if (json.is_discarded() || !json.is_object()) return Fail(ErrorCode::kInvalidArgument, "send {" + expected + "}");
-  for (const char* f : fields)
-    if (!json.contains(f) || !json[f].is_string()) return Fail(ErrorCode::kInvalidArgument, "send {" + expected + "}");
-  return json;
+// The named string members of a JSON body, all required.
+Result<std::vector<std::string>> ReadStrings(http::Request& request, std::initializer_list<const char*> names) {
+  auto json = ReadJsonObject(request);
+  if (!json) return std::unexpected(json.error());
+  std::vector<std::string> values;
+  for (const char* name : names) {
+    auto value = StringMember(*json, name, /*required=*/true);
+    if (!value) return std::unexpected(value.error());
+    values.push_back(std::move(*value));
+  }
+  return values;
 }
 
 nlohmann::json PrincipalJson(const auth::Principal& p) {
@@ -65,15 +64,15 @@ void AuditLogin(const ApiDeps& deps, const http::Request& request, const std::st
 }
 
 http::Response SignIn(http::Request& request, const ApiDeps& deps) {
-  auto json = ReadStringFields(request, {"username", "password"});
-  if (!json) return http::ErrorResponse(json.error());
-  const std::string username = (*json)["username"];
+  auto fields = ReadStrings(request, {"username", "password"});
+  if (!fields) return http::ErrorResponse(fields.error());
+  const std::string& username = (*fields)[0];
   // The block is checked before the password is: a right and a wrong one get the same answer.
   if (std::int64_t wait = deps.throttle.BlockedForMs(username, request.remote_address, UnixMillis()); wait > 0) {
     AuditLogin(deps, request, username, nullptr, 429, "throttled");
     return TooManyAttempts(wait);
   }
-  auto login = deps.users.Login(username, (*json)["password"].get<std::string>());
+  auto login = deps.users.Login(username, (*fields)[1]);
   if (!login) {
     if (login.error().code == ErrorCode::kUnauthenticated)
       deps.throttle.RecordFailure(username, request.remote_address, UnixMillis());
@@ -106,12 +105,12 @@ http::Response Me(const auth::Principal& principal) {
 }
 
 http::Response ChangePassword(http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
-  auto json = ReadStringFields(request, {"current_password", "new_password"});
-  if (!json) return http::ErrorResponse(json.error());
+  auto fields = ReadStrings(request, {"current_password", "new_password"});
+  if (!fields) return http::ErrorResponse(fields.error());
   // A stolen session must not become a password-guessing oracle.
   if (std::int64_t wait = deps.throttle.BlockedForMs(principal.username, request.remote_address, UnixMillis()); wait > 0)
     return TooManyAttempts(wait);
-  auto changed = deps.users.ChangeOwnPassword(principal, (*json)["current_password"], (*json)["new_password"]);
+  auto changed = deps.users.ChangeOwnPassword(principal, (*fields)[0], (*fields)[1]);
   if (!changed) {
     if (changed.error().code == ErrorCode::kForbidden)
       deps.throttle.RecordFailure(principal.username, request.remote_address, UnixMillis());
