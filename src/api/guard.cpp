@@ -112,7 +112,9 @@ http::Response AuthErrorResponse(const Error& error) {
 
 void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, std::string pattern,
                 std::string name, std::string action, AuthedHandler handler) {
-  auto guarded = [deps, action, handler = std::move(handler)](http::Request& request) {
+  const auth::ActionPolicy* policy = auth::FindPolicy(action);
+  const bool audit_allowed = !policy || policy->audit_allowed;
+  auto guarded = [deps, action, audit_allowed, handler = std::move(handler)](http::Request& request) {
     http::Response response;
     auto principal = Authenticate(request, deps);
     if (!principal) {
@@ -129,8 +131,7 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
       response = handler(request, *admitted);
     }
     response.tenant = principal->tenant_slug;
-    // Reading one's own identity is not an access worth a record (every page load does it).
-    if (action != "self.read" || response.status >= 400)
+    if (audit_allowed || response.status >= 400)
       AuditCall(deps, request, &*principal, action,
                 response.audit_object.empty() ? ObjectOf(request) : response.audit_object, response.status, detail);
     return response;

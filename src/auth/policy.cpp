@@ -24,7 +24,7 @@ const std::vector<ActionPolicy>& Policies() {
       {"session.login", true, "", {}, false},
       // Self-service of a signed-in person (tokens cannot manage credentials).
       {"session.logout", false, "", kPeople, false},
-      {"self.read", false, "", kPeople, false},
+      {"self.read", false, "", kPeople, false, /*audit_allowed=*/false},
       {"self.password", false, "", kPeople, false},
       {"tokens.read", false, "", kPeople, false},
       {"tokens.write", false, "", kPeople, false},

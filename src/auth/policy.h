@@ -27,6 +27,7 @@ struct ActionPolicy {
   std::string_view scope;               // what a token needs ("" = tokens refused)
   std::vector<std::string_view> roles;  // what the person, token owner or node needs (any of)
   bool grantable = false;               // a support grant covers it
+  bool audit_allowed = true;            // false: only refusals are audited (reading one's own identity)
 };
 
 // Every role, for documentation and the authorization matrix.

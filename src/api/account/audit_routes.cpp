@@ -1,4 +1,5 @@
 // GET /api/v1/audit: the audit trail, newest first, with filters, paging and CSV.
+#include <array>
 #include <ctime>
 #include <map>
 
@@ -12,6 +13,8 @@ namespace {
 
 using nlohmann::json;
 constexpr std::int64_t kMaxPage = 1000;
+constexpr std::array<const char*, 11> kColumns = {"id",     "time",   "tenant",  "actor_tenant", "actor", "actor_kind",
+                                                  "action", "object", "outcome", "remote",       "detail"};
 
 // Unix milliseconds from "2026-11-25", "2026-11-25T10:00:00Z" or a number of ms.
 std::optional<std::int64_t> ParseInstant(const std::string& text, bool end_of_day) {
@@ -119,17 +122,21 @@ http::Response ListAudit(http::Request& request, const auth::Principal& p, const
   http::Response response;
   response.Header("Cache-Control", "no-store");
   SlugCache slug(deps);
+  // One row of fields per record, in kColumns order, for both formats.
+  auto row_of = [&](const storage::AuditRecord& r) -> std::array<std::string, kColumns.size()> {
+    const auto& e = r.event;
+    return {std::to_string(r.id), IsoTime(r.ts_ms), slug(e.tenant_id), slug(e.actor_tenant_id), e.actor,
+            e.actor_kind, e.action, e.object, e.outcome, e.remote, e.detail};
+  };
   if (format == "csv") {
-    std::string csv = "id,time,tenant,actor_tenant,actor,actor_kind,action,object,outcome,remote,detail\r\n";
-    for (const auto& r : *records) {
-      const auto& e = r.event;
-      for (const std::string& field : {std::to_string(r.id), IsoTime(r.ts_ms), slug(e.tenant_id),
-                                       slug(e.actor_tenant_id), e.actor, e.actor_kind, e.action, e.object,
-                                       e.outcome, e.remote, e.detail})
-        csv += CsvField(field) + ",";
+    std::string csv;
+    auto add_line = [&csv](const auto& fields) {
+      for (const auto& field : fields) csv += CsvField(std::string(field)) + ",";
       csv.back() = '\r';
       csv += "\n";
-    }
+    };
+    add_line(kColumns);
+    for (const auto& r : *records) add_line(row_of(r));
     response.Header("Content-Type", "text/csv; charset=utf-8");
     response.Header("Content-Disposition", "attachment; filename=\"audit.csv\"");
     response.body = std::move(csv);
@@ -137,18 +144,10 @@ http::Response ListAudit(http::Request& request, const auth::Principal& p, const
   }
   json out = json::array();
   for (const auto& r : *records) {
-    const auto& e = r.event;
-    out.push_back({{"id", r.id},
-                   {"time", IsoTime(r.ts_ms)},
-                   {"tenant", slug(e.tenant_id)},
-                   {"actor_tenant", slug(e.actor_tenant_id)},
-                   {"actor", e.actor},
-                   {"actor_kind", e.actor_kind},
-                   {"action", e.action},
-                   {"object", e.object},
-                   {"outcome", e.outcome},
-                   {"remote", e.remote},
-                   {"detail", e.detail}});
+    auto fields = row_of(r);
+    json object = {{kColumns[0], r.id}};  // the id stays a number in JSON
+    for (std::size_t i = 1; i < kColumns.size(); ++i) object[kColumns[i]] = std::move(fields[i]);
+    out.push_back(std::move(object));
   }
   json page = {{"records", out}};
   if (static_cast<std::int64_t>(records->size()) == filter->limit && !records->empty())
