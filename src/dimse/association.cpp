@@ -61,10 +61,14 @@ void AssociationContext::Audit(const std::string& action, const std::string& obj
   audit.Record(std::move(event));
 }
 
-Result<void> AssociationContext::Authorize(const std::string& action, const std::string& object) const {
+bool AssociationContext::Refused(const std::string& action, const std::string& object, Uint16& status,
+                                 std::string& reason) const {
   auto allowed = auth::Authorize(principal, action);
-  if (!allowed) Audit(action, object, "denied 0124");
-  return allowed;
+  if (allowed) return false;
+  Audit(action, object, "denied 0124");
+  status = kStatusNotAuthorized;
+  reason = allowed.error().public_message;
+  return true;
 }
 
 DcmDataset* ErrorComment(const std::string& message) {
@@ -121,10 +125,11 @@ void ServeAssociation(AssociationContext& ctx) {
     }
     switch (msg.CommandField) {
       case DIMSE_C_ECHO_RQ: {
-        auto allowed = ctx.Authorize("dimse.echo", "");
-        DcmDataset* detail = allowed ? nullptr : ErrorComment(allowed.error().public_message);
-        DIMSE_sendEchoResponse(ctx.assoc, pid, &msg.msg.CEchoRQ, allowed ? STATUS_Success : kStatusNotAuthorized,
-                               detail);
+        Uint16 status = STATUS_Success;
+        std::string reason;
+        ctx.Refused("dimse.echo", "", status, reason);
+        DcmDataset* detail = ErrorComment(reason);
+        DIMSE_sendEchoResponse(ctx.assoc, pid, &msg.msg.CEchoRQ, status, detail);
         delete detail;
         break;
       }

@@ -25,9 +25,10 @@ struct AssociationContext {
 
   // Writes one operation of this association to the audit trail.
   void Audit(const std::string& action, const std::string& object, const std::string& outcome) const;
-  // Checks `action` against auth/policy.h for the calling node's role; a refusal is
-  // audited and its reason returned (to go into the response's ErrorComment).
-  Result<void> Authorize(const std::string& action, const std::string& object) const;
+  // Checks `action` against auth/policy.h for the calling node's role. On a refusal:
+  // audits it, sets `status` to 0x0124 "Refused: Not authorized" and `reason` (for the
+  // response's ErrorComment), and returns true.
+  bool Refused(const std::string& action, const std::string& object, Uint16& status, std::string& reason) const;
 };
 
 // PS3.7 C.4 general status "Refused: Not authorized".

@@ -57,11 +57,7 @@ std::vector<nlohmann::json> GroupByPatient(const std::vector<nlohmann::json>& st
 
 void Search(FindState& state, T_DIMSE_C_FindRQ* request, DcmDataset* identifier) {
   AssociationContext& ctx = *state.ctx;
-  if (auto allowed = ctx.Authorize("dimse.find", ""); !allowed) {
-    state.failure = kStatusNotAuthorized;
-    state.failure_message = allowed.error().public_message;
-    return;
-  }
+  if (ctx.Refused("dimse.find", "", state.failure, state.failure_message)) return;
   auto parsed = ParseIdentifier(identifier, request->AffectedSOPClassUID);
   if (!parsed) {
     state.failure = STATUS_FIND_Failed_IdentifierDoesNotMatchSOPClass;

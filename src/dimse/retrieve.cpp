@@ -184,11 +184,7 @@ Result<T_ASC_Association*> OpenDestination(AssociationContext& ctx, const storag
 // Resolves the identifier and the destination once, at the first callback.
 void StartMove(RetrieveState& state, T_DIMSE_C_MoveRQ* request, DcmDataset* identifier) {
   AssociationContext& ctx = *state.ctx;
-  if (auto allowed = ctx.Authorize("dimse.move", ""); !allowed) {
-    state.fatal = kStatusNotAuthorized;
-    state.fatal_message = allowed.error().public_message;
-    return;
-  }
+  if (ctx.Refused("dimse.move", "", state.fatal, state.fatal_message)) return;
   auto keys = ParseRetrieveIdentifier(identifier);
   if (!keys) {
     state.fatal = STATUS_MOVE_Failed_IdentifierDoesNotMatchSOPClass;
@@ -240,24 +236,30 @@ void MoveCallback(void* data, OFBool cancelled, T_DIMSE_C_MoveRQ* request, DcmDa
   Report(state, cancelled, response, status_detail, response_identifier);
 }
 
+// Resolves the identifier once, at the first callback.
+void StartGet(RetrieveState& state, DcmDataset* identifier) {
+  if (state.ctx->Refused("dimse.get", "", state.fatal, state.fatal_message)) return;
+  auto keys = ParseRetrieveIdentifier(identifier);
+  if (!keys) {
+    state.fatal = STATUS_GET_Failed_IdentifierDoesNotMatchSOPClass;
+    state.fatal_message = keys.error().public_message;
+    return;
+  }
+  auto rows = Resolve(*state.ctx, *keys);
+  if (!rows) {
+    state.fatal = STATUS_GET_Failed_UnableToProcess;
+    state.fatal_message = rows.error().public_message;
+    return;
+  }
+  state.rows = std::move(*rows);
+}
+
 void GetCallback(void* data, OFBool cancelled, T_DIMSE_C_GetRQ*, DcmDataset* identifier, int,
                  T_DIMSE_C_GetRSP* response, DcmDataset** status_detail, DcmDataset** response_identifier) {
   auto& state = *static_cast<RetrieveState*>(data);
   if (!state.started) {
     state.started = true;
-    auto keys = ParseRetrieveIdentifier(identifier);
-    if (auto allowed = state.ctx->Authorize("dimse.get", ""); !allowed) {
-      state.fatal = kStatusNotAuthorized;
-      state.fatal_message = allowed.error().public_message;
-    } else if (!keys) {
-      state.fatal = STATUS_GET_Failed_IdentifierDoesNotMatchSOPClass;
-      state.fatal_message = keys.error().public_message;
-    } else if (auto rows = Resolve(*state.ctx, *keys); !rows) {
-      state.fatal = STATUS_GET_Failed_UnableToProcess;
-      state.fatal_message = rows.error().public_message;
-    } else {
-      state.rows = std::move(*rows);
-    }
+    StartGet(state, identifier);
   }
   if (!state.fatal && state.next < state.rows.size() && !cancelled && !state.link_broken)
     SendOne(state, state.rows[state.next++]);

@@ -70,9 +70,8 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
 
   const std::string object = std::string("instance=") + request.AffectedSOPInstanceUID;
-  if (auto allowed = ctx.Authorize("dimse.store", object); !allowed) {
-    response.DimseStatus = kStatusNotAuthorized;
-    DcmDataset* detail = ErrorComment(allowed.error().public_message);
+  if (std::string reason; ctx.Refused("dimse.store", object, response.DimseStatus, reason)) {
+    DcmDataset* detail = ErrorComment(reason);
     cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
     delete detail;
     return cond;
