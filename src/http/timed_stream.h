@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cerrno>
 
+#include "http/sync_stream.h"
+
 namespace vg::http {
 
 // Waits until fd is ready for `events` (POLLIN, POLLOUT); false on timeout or error.
@@ -26,8 +28,10 @@ inline bool WaitForSocket(int fd, short events, int timeout_ms) {
   }
 }
 
-class TimedStream {
+class TimedStream : public SyncStreamOps<TimedStream> {
  public:
+  using SyncStreamOps::read_some;
+  using SyncStreamOps::write_some;
   using Clock = std::chrono::steady_clock;
   TimedStream(int fd, Clock::time_point read_deadline, std::chrono::milliseconds write_timeout)
       : fd_(fd), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
@@ -58,14 +62,6 @@ class TimedStream {
       }
     }
     return 0;
-  }
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
   }
 
   template <class ConstBufferSequence>
@@ -100,26 +96,6 @@ class TimedStream {
     }
   }
 
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    std::size_t n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
-  // Writes everything or fails.
-  bool WriteAll(const void* data, std::size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      boost::system::error_code ec;
-      std::size_t n = write_some(boost::asio::const_buffer(p, size), ec);
-      if (ec) return false;
-      p += n;
-      size -= n;
-    }
-    return true;
-  }
 
  private:
   bool Wait(short events, int timeout_ms) { return WaitForSocket(fd_, events, timeout_ms); }

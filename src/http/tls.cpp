@@ -174,18 +174,6 @@ void TlsStream::Shutdown() {
   ERR_clear_error();
 }
 
-bool TlsStream::WriteAll(const void* data, std::size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    boost::system::error_code ec;
-    std::size_t n = WriteSome(p, size, ec);
-    if (ec) return false;
-    p += n;
-    size -= n;
-  }
-  return true;
-}
-
 std::size_t TlsStream::ReadSome(void* data, std::size_t size, boost::system::error_code& ec) {
   const int want = static_cast<int>(std::min<std::size_t>(size, INT_MAX));
   while (true) {

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "http/sync_stream.h"
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -46,8 +47,10 @@ class TlsContext {
   ssl_ctx_st* ctx_;
 };
 
-class TlsStream {
+class TlsStream : public SyncStreamOps<TlsStream> {
  public:
+  using SyncStreamOps::read_some;
+  using SyncStreamOps::write_some;
   using Clock = std::chrono::steady_clock;
   // Does not own fd.
   TlsStream(const TlsContext& context, int fd, std::chrono::milliseconds write_timeout);
@@ -77,14 +80,6 @@ class TlsStream {
     return 0;
   }
 
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
   // Beast hands a response header over as many small buffers: gathered, they go out as
   // one TLS record instead of one record (and one send) each.
   template <class ConstBufferSequence>
@@ -103,17 +98,6 @@ class TlsStream {
     }
     return size == 0 ? 0 : WriteSome(gathered, size, ec);
   }
-
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    std::size_t n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
-  // Writes everything or fails.
-  bool WriteAll(const void* data, std::size_t size);
 
  private:
   static constexpr std::size_t kGatherBytes = 16 * 1024;  // one full TLS record
