@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { binaryPath } from './lib/env.mjs';
 import { startWithTenants } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
+import { login as loginAs } from './lib/people.mjs';
 
 let server;
 
@@ -19,20 +20,11 @@ function adminWithStdin(args, input) {
   });
 }
 
-async function login(username, password) {
-  const res = await request(server.baseUrl, {
-    method: 'POST', path: '/api/v1/session', headers: { 'Content-Type': 'application/json' },
-    body: Buffer.from(JSON.stringify({ username, password })),
-  });
-  const setCookie = [res.headers['set-cookie']].flat().filter(Boolean).join('\n');
-  const cookie = (setCookie.match(/vg_session=([^;]+)/) || [])[1];
-  return { res, cookie, setCookie, body: res.status === 200 ? JSON.parse(res.body.toString()) : null };
-}
-
-const me = (cookie) => request(server.baseUrl, { path: '/api/v1/me', headers: cookie ? { Cookie: `vg_session=${cookie}` } : {} });
+const login = (username, password) => loginAs(server, username, password);
+const me = (cookie) => request(server.baseUrl, { path: '/api/v1/me', headers: cookie ? { Cookie: cookie } : {} });
 const logout = (cookie, csrf) => request(server.baseUrl, {
   method: 'DELETE', path: '/api/v1/session',
-  headers: { Cookie: `vg_session=${cookie}`, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) },
+  headers: { Cookie: cookie, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) },
 });
 
 before(async () => {

@@ -3,37 +3,18 @@
 // Vendor staff have no access to a clinic's images by role; a clinic's people see only
 // their own clinic's data. Refusals are audited under the person's name.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { makeSeries, stowOk } from './lib/dicomweb.mjs';
-import { binaryPath } from './lib/env.mjs';
 import { sleep, startWithTenants } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
 import { multipartBody } from './lib/multipart.mjs';
+import { createUser, signIn as signInAs } from './lib/people.mjs';
 
-const execFileP = promisify(execFile);
 let server;
 let tokens;
 let A;
 
-function createUser(tenant, username, role) {
-  return new Promise((resolve, reject) => {
-    const child = execFile(binaryPath, ['admin', '--data-dir', server.dataDir, 'user', 'create', '--tenant', tenant,
-      '--username', username, '--role', role, '--password-stdin'], (e, out, err) => (e ? reject(new Error(err)) : resolve(out)));
-    child.stdin.end(`${username} long password\n`);
-  });
-}
-
-async function signIn(username) {
-  const res = await request(server.baseUrl, {
-    method: 'POST', path: '/api/v1/session', headers: { 'Content-Type': 'application/json' },
-    body: Buffer.from(JSON.stringify({ username, password: `${username} long password` })),
-  });
-  assert.equal(res.status, 200, res.body.toString());
-  const cookie = [res.headers['set-cookie']].flat().join('\n').match(/vg_session=([^;]+)/)[1];
-  return { cookie: `vg_session=${cookie}`, csrf: JSON.parse(res.body.toString()).csrf_token };
-}
+const signIn = (username) => signInAs(server, username);
 
 const qidoAs = (session, path) => request(server.baseUrl, {
   path: `/dicomweb${path}`, headers: { Cookie: session.cookie, Accept: 'application/dicom+json' },
@@ -43,9 +24,9 @@ before(async () => {
   ({ server, tokens } = await startWithTenants('people-policy', ['clinic-a', 'clinic-b']));
   A = await makeSeries({ slices: 2, rows: 16, cols: 16, patientId: 'PIDPOLICY', seed: 81 });
   await stowOk(server, tokens['clinic-a'], A.instances.map((i) => i.bytes));
-  await createUser('clinic-a', 'rad.a', 'radiologist');
-  await createUser('clinic-b', 'phys.b', 'physician');
-  await createUser('provider', 'support.v', 'provider_support');
+  await createUser(server, 'clinic-a', 'rad.a', 'radiologist');
+  await createUser(server, 'clinic-b', 'phys.b', 'physician');
+  await createUser(server, 'provider', 'support.v', 'provider_support');
 });
 
 after(async () => {
@@ -94,7 +75,7 @@ test('another clinic\'s physician sees none of it', async () => {
 
 test('refusals are audited under the person\'s name', async () => {
   await sleep(500);
-  const { stdout } = await execFileP(binaryPath, ['admin', '--data-dir', server.dataDir, 'audit', 'list', '--limit', '1000']);
+  const { stdout } = await server.admin('audit', 'list', '--limit', '1000');
   assert.match(stdout, /support\.v\tdicomweb\.qido\t[^\t]*\tdenied 403/);
   assert.match(stdout, /rad\.a\tdicomweb\.stow\t[^\t]*\tdenied 403/);
   assert.match(stdout, /phys\.b\tdicomweb\.metadata\t[^\t]*\tfailed 404/);

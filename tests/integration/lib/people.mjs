@@ -18,16 +18,18 @@ export function createUser(server, tenant, username, role) {
   });
 }
 
-// POST /api/v1/session; returns the raw response and, on 200, {cookie, csrf, body}.
+// POST /api/v1/session; returns the raw response and its Set-Cookie text, and on 200
+// {cookie: "vg_session=...", csrf, body}.
 export async function login(server, username, password = passwordOf(username), headers = {}) {
   const res = await request(server.baseUrl, {
     method: 'POST', path: '/api/v1/session', headers: { 'Content-Type': 'application/json', ...headers },
     body: Buffer.from(JSON.stringify({ username, password })),
   });
-  if (res.status !== 200) return { res };
-  const cookie = [res.headers['set-cookie']].flat().join('\n').match(/vg_session=([^;]+)/)[1];
+  const setCookie = [res.headers['set-cookie']].flat().filter(Boolean).join('\n');
+  if (res.status !== 200) return { res, setCookie };
+  const cookie = setCookie.match(/vg_session=([^;]+)/)[1];
   const body = res.json();
-  return { res, cookie: `vg_session=${cookie}`, csrf: body.csrf_token, body };
+  return { res, setCookie, cookie: `vg_session=${cookie}`, csrf: body.csrf_token, body };
 }
 
 export async function signIn(server, username, password) {
