@@ -50,22 +50,22 @@ bool AllowedBeforePasswordChange(std::string_view action) {
   return action == "self.read" || action == "self.password" || action == "session.logout";
 }
 
-// Everything between the credentials and the handler; the principal to run it for.
-Result<auth::Principal> Admit(http::Request& request, const ApiDeps& deps, const std::string& action,
-                              auth::Principal& person) {
+// Everything between the credentials and the handler. Under a support grant, `person`
+// becomes the principal acting on the named clinic.
+Result<void> Admit(http::Request& request, const ApiDeps& deps, const std::string& action, auth::Principal& person) {
   if (auto tenant = request.Header(kTenantHeader); tenant && *tenant != person.tenant_slug) {
     auto acting = deps.grants.Resolve(person, *tenant);
-    if (!acting) return acting;
-    person = *acting;
+    if (!acting) return std::unexpected(acting.error());
+    person = std::move(*acting);
   }
   if (person.must_change_password && !AllowedBeforePasswordChange(action))
     return Fail(ErrorCode::kForbidden, "change your password first (PUT /api/v1/me/password)");
-  if (auto ok = CheckCsrf(request, deps, person); !ok) return std::unexpected(ok.error());
-  if (auto ok = auth::Authorize(person, action); !ok) return std::unexpected(ok.error());
+  if (auto ok = CheckCsrf(request, deps, person); !ok) return ok;
+  if (auto ok = auth::Authorize(person, action); !ok) return ok;
   auto study = request.params.find("study");
   if (study != request.params.end() && !person.MayReadStudy(study->second))
     return Fail(ErrorCode::kForbidden, "the support grant does not cover this study");
-  return person;
+  return {};
 }
 
 }  // namespace
@@ -128,7 +128,7 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
       response = AuthErrorResponse(admitted.error());
       detail = admitted.error().public_message;
     } else {
-      response = handler(request, *admitted);
+      response = handler(request, *principal);
     }
     response.tenant = principal->tenant_slug;
     if (audit_allowed || response.status >= 400)
