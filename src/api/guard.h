@@ -32,6 +32,7 @@ struct ApiDeps {
   auth::LoginThrottle& throttle;
   auth::AuditTrail& audit;
   bool secure_cookies = false;  // with TLS on
+  std::string web_root;          // the built browser app (see web/web_routes.h)
 };
 
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;

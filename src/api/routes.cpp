@@ -4,6 +4,7 @@
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
+#include "api/web/web_routes.h"
 #include "auth/policy.h"
 
 namespace vg::api {
@@ -15,6 +16,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddAccountRoutes(router, deps);
   AddAuditRoutes(router, deps);
   AddDicomwebRoutes(router, deps);
+  AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;
 }

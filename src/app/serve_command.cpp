@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -37,6 +38,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --tls-key FILE            HTTPS: the certificate's private key (PEM, no passphrase)
   --dicom-listen HOST:PORT  DICOM (DIMSE) listener (default 127.0.0.1:11112; "off" to disable)
   --dicom-max-associations N  concurrent DICOM associations (default 32)
+  --web-root DIR            the built browser app served at / (default: web/dist beside
+                            the binary's folder, e.g. build/../web/dist)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -58,6 +61,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("listen")) config.listen = *v;
   if (auto v = args.Get("log-level")) config.log_level = *v;
   if (auto v = args.Get("dicom-listen")) config.dicom_listen = *v;
+  if (auto v = args.Get("web-root")) config.web_root = *v;
   for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
                  number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
                  number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s),
@@ -75,6 +79,19 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   auto origins = args.GetAll("cors-origin");
   if (!origins.empty()) config.cors_origins = origins;
   return {};
+}
+
+// The browser app's files: the configured folder, else web/dist next to the folder that
+// holds the binary (build/voxelgate -> web/dist), else ./web/dist.
+std::string DefaultWebRoot(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = exe.parent_path().parent_path() / "web" / "dist";
+    if (std::filesystem::exists(beside / "index.html", ec)) return beside.string();
+  }
+  return "web/dist";
 }
 
 struct TlsFiles {
@@ -107,7 +124,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
-                                "tls-key"});
+                                "tls-key", "web-root"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -162,7 +179,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auth::SupportGrants grants(*(*ctx)->catalog);
   auth::LoginThrottle throttle;
   api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
-                    /*secure_cookies=*/tls};
+                    /*secure_cookies=*/tls, DefaultWebRoot(config.web_root)};
   auto built = api::BuildRouter(deps);
   if (!built) {
     std::fprintf(stderr, "voxelgate serve: %s\n", built.error().public_message.c_str());

@@ -22,6 +22,7 @@ const std::vector<ActionPolicy>& Policies() {
       {"ops.health", true, "", {}, false},
       {"ops.metrics", true, "", {}, false},
       {"session.login", true, "", {}, false},
+      {"web.static", true, "", {}, false},  // the app's files; its data comes through guarded routes
       // Self-service of a signed-in person (tokens cannot manage credentials).
       {"session.logout", false, "", kPeople, false},
       {"self.read", false, "", kPeople, false, /*audit_allowed=*/false},

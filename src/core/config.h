@@ -28,6 +28,7 @@ struct ServerConfig {
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
   std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
   int dicom_max_associations = 32;
+  std::string web_root;                           // built browser app; default: next to the binary
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

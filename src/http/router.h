@@ -1,5 +1,7 @@
 // Router: method + path pattern -> handler. Patterns are literal segments and {name}
-// captures ("/dicomweb/studies/{study}/series"). Each route has a stable name used in
+// captures ("/dicomweb/studies/{study}/series"); a last segment {*name} captures the rest
+// of the path (zero or more segments, joined by '/'). Such catch-all routes are tried only
+// when no other route has the path, so they never turn a 405 into something else. Each route has a stable name used in
 // metrics and logs (never the raw path, which may carry UIDs), and names the action it
 // performs: the key of the authorization policy (auth/policy.h), checked at start-up.
 #pragma once
@@ -21,6 +23,7 @@ struct Route {
   std::string action;
   Handler handler;
   std::vector<std::string> segments;
+  bool catch_all = false;  // last segment is {*name}
 };
 
 struct RouteMatch {

@@ -31,12 +31,15 @@ constexpr std::chrono::milliseconds kWriteTimeout{60'000};
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
 // Sent with every response, errors included. The page may load only its own scripts,
-// workers and connections (images also from data:/blob:, as a viewer draws frames) and
-// may not be framed; no URL, which may hold study UIDs, leaks as a referrer.
+// workers and connections (images also from data:/blob:, as a viewer draws frames; the
+// viewer's image codecs are WebAssembly, hence 'wasm-unsafe-eval', which allows compiling
+// wasm but not JavaScript eval) and may not be framed; no URL, which may hold study UIDs,
+// leaks as a referrer.
 constexpr std::pair<std::string_view, std::string_view> kSecurityHeaders[] = {
     {"Content-Security-Policy",
-     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-     "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"},
+     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+     "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; font-src 'self' data:; "
+     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"},
     {"X-Content-Type-Options", "nosniff"},
     {"Referrer-Policy", "no-referrer"},
     {"X-Frame-Options", "DENY"},
