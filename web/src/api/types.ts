@@ -1,0 +1,128 @@
+// The shapes of /api/v1 (docs/api-annotations.md and the session routes).
+
+export type Role = 'provider_admin' | 'provider_support' | 'clinic_admin' | 'radiologist' | 'physician';
+
+export interface Me {
+  username: string;
+  tenant: string;
+  role: Role;
+  must_change_password: boolean;
+}
+
+export interface SessionAnswer extends Me {
+  csrf_token: string;
+}
+
+export interface Tenant {
+  slug: string;
+  name: string;
+  ae_title: string;
+  settings: { physicians_edit_segmentations: boolean; share_cases_with_vendor: boolean };
+}
+
+export type Status = 'todo' | 'in_progress' | 'done' | 'reviewed';
+export const STATUSES: { value: Status; label: string }[] = [
+  { value: 'todo', label: 'To do' },
+  { value: 'in_progress', label: 'In progress' },
+  { value: 'done', label: 'Done' },
+  { value: 'reviewed', label: 'Reviewed' },
+];
+
+export interface VocabularyTag {
+  name: string;
+  colour: string | null;
+  description: string | null;
+}
+
+export interface TagEntry {
+  id: number;
+  name: string | null;
+  text: string | null;
+  colour: string | null;
+  series_uid: string | null;
+  created_by?: string;
+  created_at?: number;
+}
+
+export interface Annotations {
+  study_uid: string;
+  status: Status;
+  assignee: string | null;
+  updated_at: number | null;
+  updated_by: string | null;
+  tags: TagEntry[];
+}
+
+export interface AlgorithmResult {
+  job_id: number | string;
+  algorithm: string;
+  version: string;
+  state: string;
+  seg_series_uid: string | null;
+}
+
+export interface WorklistStudy {
+  study_uid: string;
+  patient_name: string | null;
+  patient_id: string | null;
+  study_date: string | null;
+  study_time: string | null;
+  description: string | null;
+  accession_number: string | null;
+  modalities: string[];
+  series_count: number;
+  instance_count: number;
+  status: Status;
+  assignee: string | null;
+  updated_at: number | null;
+  tags: TagEntry[];
+  segmentations: number;
+  results: AlgorithmResult[];
+}
+
+export interface Worklist {
+  total: number;
+  offset: number;
+  limit: number;
+  studies: WorklistStudy[];
+}
+
+export interface Geometry {
+  series_uid: string;
+  study_uid: string;
+  modality: string;
+  dims: [number, number, number];
+  spacing: [number, number, number];
+  origin: [number, number, number];
+  direction: number[];
+  slices: { sop_uid: string; frame: number }[];
+}
+
+export interface CodedTerm {
+  code: string;
+  scheme: string;
+  meaning: string;
+}
+
+export interface SegmentMeta {
+  label: number;
+  name: string;
+  colour?: string;
+  category?: CodedTerm;
+  type?: CodedTerm;
+}
+
+export interface SegmentationVersion {
+  id: number;
+  study_uid: string;
+  source_series_uid: string;
+  seg_series_uid: string;
+  seg_sop_uid: string;
+  parent_id: number | null;
+  author: string;
+  created_at: number;
+  source: 'manual' | 'algorithm';
+  algorithm: { name: string; version: string } | null;
+  comment: string;
+  segments: SegmentMeta[];
+}

@@ -1,0 +1,182 @@
+// The viewer page: series picker, MPR views, workflow and tags, segmentation editor.
+import { ApiError, enc } from '../api/http';
+import { formatDicomDate, formatPersonName, h, toast } from '../lib/dom';
+import { navigate, setUnsavedCheck } from '../router';
+import { canEditSegmentations } from '../session';
+import { helpPanel, key, setShortcuts, type Shortcut } from '../shortcuts';
+import { annotationsPanel } from '../viewer/annotationsPanel';
+import { initCornerstone } from '../viewer/cs';
+import { Mpr, type Mode } from '../viewer/mpr';
+import { PRESETS } from '../viewer/presets';
+import { SegEditor } from '../viewer/segEditor';
+import { isImageSeries, loadStudy, seriesImageIds, type SeriesInfo } from '../viewer/series';
+
+const MODES: { mode: Mode; label: string; key: string }[] = [
+  { mode: 'windowLevel', label: 'W/L', key: 'W' },
+  { mode: 'crosshairs', label: 'Crosshairs', key: 'C' },
+  { mode: 'pan', label: 'Pan', key: 'P' },
+  { mode: 'zoom', label: 'Zoom', key: 'Z' },
+];
+
+export async function viewerPage(main: HTMLElement, params: string[], query: URLSearchParams, globals: Shortcut[]): Promise<() => void> {
+  performance.mark('vg:viewer-open');
+  const studyUid = params[0];
+  const page = h('div.viewer', { 'data-testid': 'viewer' });
+  main.append(page);
+  page.append(h('p.state', 'Loading study…'));
+  let mpr: Mpr | null = null;
+  let editor: SegEditor | null = null;
+  let disposed = false;
+  const cleanup = () => {
+    disposed = true;
+    setShortcuts([]);
+    editor?.dispose();
+    mpr?.dispose();
+  };
+
+  let study;
+  try {
+    [study] = await Promise.all([loadStudy(studyUid), initCornerstone()]);
+  } catch (e) {
+    page.replaceChildren(
+      h('div.card.notice', { 'data-testid': e instanceof ApiError && e.status === 404 ? 'not-found' : 'viewer-error' },
+        h('h2', e instanceof ApiError && e.status === 404 ? 'Study not found' : 'The study could not be opened'),
+        h('p', e instanceof ApiError && e.status === 404 ? 'There is no such study in your clinic.' : (e as Error).message),
+        h('p', h('a', { href: '/', 'data-link': true }, 'Back to the worklist'))),
+    );
+    return cleanup;
+  }
+  if (disposed) return cleanup;
+
+  const images = study.series.filter(isImageSeries);
+  const chosen: SeriesInfo | undefined =
+    images.find((s) => s.uid === query.get('series')) ?? [...images].sort((a, b) => b.instances - a.instances)[0];
+  const info = study.study;
+  const overlay = {
+    patient: `${formatPersonName(info.patientName)}  ${info.patientId}`,
+    study: `${formatDicomDate(info.date)}  ${info.description}`,
+    series: chosen ? `Series ${chosen.number ?? ''} ${chosen.modality} ${chosen.description}` : '',
+  };
+
+  const picker = h('ul.series-picker', { 'data-testid': 'series-picker' },
+    ...study.series.map((s) =>
+      h('li', { class: s.uid === chosen?.uid ? 'active' : '', 'data-series': s.uid },
+        h('a', { href: `/studies/${enc(studyUid)}?series=${enc(s.uid)}`, 'data-link': true, title: s.description },
+          isImageSeries(s) ? h('img', { src: `/dicomweb/studies/${enc(studyUid)}/series/${enc(s.uid)}/thumbnail?viewport=64,64`, alt: '', width: 56, height: 56, loading: 'lazy' }) : h('span.nothumb', s.modality),
+          h('span', h('strong', `${s.number ?? ''} ${s.modality}`), h('br'), s.description || '(no description)', h('br'), h('small', `${s.instances} images`)))),
+    ),
+  );
+
+  const progress = h('progress', { max: 1, value: 0, 'data-testid': 'load-progress' });
+  const progressText = h('span.load-text', { 'data-testid': 'load-text' }, '');
+  const modeButtons = MODES.map((m) => h('button.tool', { type: 'button', 'data-mode': m.mode, title: `${m.label} (${m.key})`, onclick: () => setMode(m.mode) }, m.label));
+  const presetButtons = PRESETS.map((p, i) =>
+    h('button', { type: 'button', 'data-preset': p.key, title: `${p.label}: W ${p.width} L ${p.level} (${i + 1})`, onclick: () => applyPreset(i) }, p.label));
+  let overlaysOn = true;
+  const overlayToggle = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide overlays (O)', onclick: () => toggleOverlays() }, 'Overlays');
+  const grid = h('div.mpr', { 'data-testid': 'mpr' });
+  const right = h('aside.right');
+  const toolbar = h('div.viewer-toolbar',
+    h('a', { href: '/', 'data-link': true, class: 'back' }, '‹ Worklist'),
+    h('span.study-title', `${formatPersonName(info.patientName)} · ${formatDicomDate(info.date)} · ${info.description}`),
+    h('span.group', ...modeButtons),
+    h('span.group', ...presetButtons),
+    overlayToggle,
+    h('button', { type: 'button', title: 'Reset views (R)', onclick: () => mpr?.resetView() }, 'Reset'),
+    h('button', { type: 'button', title: 'Keyboard shortcuts (?)', onclick: () => showHelp() }, '?'),
+    h('span.loading', progress, progressText),
+  );
+  page.replaceChildren(toolbar, h('div.viewer-body', h('aside.left', h('h3', 'Series'), picker, annotationsPanel(studyUid, () => chosen?.uid ?? null)), grid, right));
+
+  if (!chosen) {
+    grid.append(h('p.state', 'This study has no image series to show.'));
+    return cleanup;
+  }
+
+  const setMode = (m: Mode) => {
+    if (['brush', 'eraser', 'threshold', 'fill'].includes(m) && !editor?.canEdit) return;
+    mpr?.setMode(m);
+    for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === m);
+  };
+  const applyPreset = (i: number) => {
+    const p = PRESETS[i];
+    if (!p || !mpr) return;
+    mpr.setPreset(p);
+    for (const b of presetButtons) b.classList.toggle('on', b.dataset.preset === p.key);
+    grid.dataset.preset = p.key;
+  };
+  const toggleOverlays = () => {
+    overlaysOn = !overlaysOn;
+    mpr?.setOverlaysVisible(overlaysOn);
+    overlayToggle.setAttribute('aria-pressed', String(overlaysOn));
+  };
+  const showHelp = () => {
+    const d = helpPanel(globals);
+    document.body.append(d);
+    d.showModal();
+  };
+
+  const shortcuts: Shortcut[] = [
+    ...PRESETS.map((p, i) => ({ keys: String(i + 1), match: key(String(i + 1)), what: `Window preset: ${p.label}`, run: () => applyPreset(i) })),
+    ...MODES.map((m) => ({ keys: m.key, match: key(m.key), what: `Mouse: ${m.label}`, run: () => setMode(m.mode) })),
+    { keys: 'B', match: key('b'), what: 'Brush', run: () => setMode('brush') },
+    { keys: 'E', match: key('e'), what: 'Eraser', run: () => setMode('eraser') },
+    { keys: 'T', match: key('t'), what: 'Threshold brush (HU range)', run: () => setMode('threshold') },
+    { keys: 'F', match: key('f'), what: 'Fill on the slice', run: () => setMode('fill') },
+    { keys: '[ / ]', match: (e) => e.key === '[' || e.key === ']', what: 'Brush smaller / larger', run: (e) => editor?.changeBrushSize(e.key === '[' ? -2 : 2) },
+    { keys: 'N', match: key('n'), what: 'New segment', run: () => editor?.canEdit && editor.addSegment() },
+    { keys: 'H', match: key('h'), what: 'Hide / show the active segment', run: () => editor?.toggleActiveVisibility() },
+    { keys: 'Ctrl+Z', match: key('z', { ctrl: true, shift: false }), what: 'Undo', run: () => editor?.canEdit && editor.undo() },
+    { keys: 'Ctrl+Y / Ctrl+Shift+Z', match: (e) => key('y', { ctrl: true })(e) || key('z', { ctrl: true, shift: true })(e), what: 'Redo', run: () => editor?.canEdit && editor.redo() },
+    { keys: 'Ctrl+S', match: key('s', { ctrl: true }), what: 'Save the segmentation', run: () => void editor?.save() },
+    { keys: '↑ / ↓, PgUp / PgDn', match: (e) => ['ArrowUp', 'ArrowDown', 'PageUp', 'PageDown'].includes(e.key) && !e.ctrlKey, what: 'Previous / next slice in the active view', run: (e) => mpr?.scroll({ ArrowUp: -1, ArrowDown: 1, PageUp: -10, PageDown: 10 }[e.key] ?? 0) },
+    { keys: 'O', match: key('o'), what: 'Show / hide overlays', run: toggleOverlays },
+    { keys: 'R', match: key('r'), what: 'Reset the views', run: () => mpr?.resetView() },
+  ];
+  setShortcuts(shortcuts);
+
+  mpr = new Mpr(grid, chosen.uid, overlay);
+  const started = performance.now();
+  mpr.onLoadProgress = (loaded, total) => {
+    progress.max = total;
+    progress.value = loaded;
+    progressText.textContent = loaded >= total ? `${total} images` : `Loading ${loaded} / ${total}`;
+  };
+  mpr.onFirstImage = () => {
+    performance.mark('vg:first-image');
+    grid.dataset.firstImageMs = String(Math.round(performance.now() - started));
+  };
+  mpr.onLoaded = () => {
+    performance.mark('vg:volume-loaded');
+    grid.dataset.loadedMs = String(Math.round(performance.now() - started));
+    grid.dataset.loaded = 'true';
+  };
+
+  try {
+    const imageIds = await seriesImageIds(studyUid, chosen.uid);
+    if (disposed) return cleanup;
+    if (imageIds.length === 0) throw new Error('the series has no images');
+    progressText.textContent = `Loading 0 / ${imageIds.length}`;
+    await mpr.load(imageIds);
+    if (disposed) return cleanup;
+    setMode('windowLevel');
+    editor = new SegEditor(mpr, studyUid, chosen.uid, await canEditSegmentations(), setMode);
+    right.append(editor.panel);
+    editor.afterMount();
+    setUnsavedCheck(() => !!editor?.hasUnsavedChanges);
+    await editor.start();
+    page.dataset.ready = 'true';
+  } catch (e) {
+    console.error(e);
+    toast(`The series could not be shown: ${(e as Error).message}`, 'error');
+    grid.append(h('p.state.error', { 'data-testid': 'viewer-error' }, `The series could not be shown: ${(e as Error).message}`));
+  }
+
+  return cleanup;
+}
+
+export function studyHref(study: string): string {
+  return `/studies/${enc(study)}`;
+}
+
+export { navigate };

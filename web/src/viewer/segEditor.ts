@@ -1,0 +1,456 @@
+// The segmentation editor: segments (add, rename, recolour, coded term), brush / eraser /
+// threshold brush / fill with undo and redo, visibility and opacity, and versions saved to
+// and loaded from the server in its geometry grid (slices matched by position).
+import * as api from '../api/client';
+import { ApiError } from '../api/http';
+import type { Geometry, SegmentationVersion, SegmentMeta } from '../api/types';
+import { h, toast } from '../lib/dom';
+import { fromServerOrder, gunzipIfNeeded, gzip, labelsPresent, mapGrids, toServerOrder, type GridMapping, type Vec3, type ViewerGrid } from '../lib/labelmap';
+import { core, tools } from './cs';
+import type { Mode, Mpr } from './mpr';
+import { hexToRgb, termFor, TERMS } from './terms';
+
+const { volumeLoader, cache, eventTarget, metaData, utilities: csUtils } = core;
+const { segmentation, Enums: ToolEnums } = tools;
+const LABELMAP = ToolEnums.SegmentationRepresentations.Labelmap;
+
+interface Segment extends SegmentMeta {
+  colour: string;
+  visible: boolean;
+  voxels: number;
+}
+
+function viewerGrid(vol: core.Types.IImageVolume): ViewerGrid {
+  const d = vol.direction;
+  const normal: Vec3 = [d[6], d[7], d[8]];
+  const slicePositions: Vec3[] = [];
+  for (let k = 0; k < vol.dimensions[2]; k++) {
+    // The real image positions where there are images; the volume's own layout otherwise.
+    const plane = vol.imageIds?.[k] ? (metaData.get('imagePlaneModule', vol.imageIds[k]) as { imagePositionPatient?: number[] } | undefined) : undefined;
+    const p = plane?.imagePositionPatient;
+    slicePositions.push(
+      p && p.length === 3 ? [p[0], p[1], p[2]] : [0, 1, 2].map((a) => vol.origin[a] + k * vol.spacing[2] * normal[a]) as Vec3,
+    );
+  }
+  return {
+    dims: [vol.dimensions[0], vol.dimensions[1], vol.dimensions[2]],
+    rowDirection: [d[0], d[1], d[2]],
+    columnDirection: [d[3], d[4], d[5]],
+    slicePositions,
+  };
+}
+
+const when = (t: number) => new Date(t * 1000).toLocaleString();
+
+export class SegEditor {
+  readonly segmentationId: string;
+  private segVolumeId: string;
+  private segments: Segment[] = [];
+  private active = 1;
+  private dirty = false;
+  private loading = false;
+  private version: SegmentationVersion | null = null;
+  private versions: SegmentationVersion[] = [];
+  private geometry: Geometry | null = null;
+  private mapping: GridMapping | null = null;
+  private geometryError: string | null = null;
+  private opacity = 0.5;
+  private brushSize = 10;
+  private threshold: [number, number] = [-400, 400];
+  private listeners: [EventTarget, string, EventListener][] = [];
+  private countTimer: number | undefined;
+  readonly panel: HTMLElement;
+  private list = h('ul.segments', { 'data-testid': 'segments' });
+  private history = h('select.versions', { 'data-testid': 'versions', 'aria-label': 'Version' });
+  private stateLine = h('p.seg-state', { 'data-testid': 'seg-state' });
+  private saveButton!: HTMLButtonElement;
+  private undoButton!: HTMLButtonElement;
+  private redoButton!: HTMLButtonElement;
+
+  constructor(
+    private mpr: Mpr,
+    private study: string,
+    private series: string,
+    readonly canEdit: boolean,
+    private setMode: (m: Mode) => void,
+  ) {
+    this.segmentationId = `vg-seg-${series}`;
+    this.segVolumeId = `vg-seg-volume-${series}-${mpr.engineId}`;
+    this.panel = this.render();
+  }
+
+  get hasUnsavedChanges(): boolean {
+    return this.dirty;
+  }
+
+  private on(target: EventTarget, type: string, fn: EventListener) {
+    target.addEventListener(type, fn);
+    this.listeners.push([target, type, fn]);
+  }
+
+  // After the image volume exists: the labelmap, the server geometry and the latest version.
+  async start(): Promise<void> {
+    const vol = this.mpr.imageVolume!;
+    volumeLoader.createAndCacheDerivedLabelmapVolume(this.mpr.volumeId, { volumeId: this.segVolumeId });
+    segmentation.addSegmentations([
+      { segmentationId: this.segmentationId, representation: { type: LABELMAP, data: { volumeId: this.segVolumeId } } },
+    ]);
+    const map: Record<string, { segmentationId: string }[]> = {};
+    for (const id of this.mpr.viewportIds) map[id] = [{ segmentationId: this.segmentationId }];
+    await segmentation.addLabelmapRepresentationToViewportMap(map);
+    this.applyOpacity();
+    this.on(eventTarget, ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, ((e: CustomEvent) => {
+      if (e.detail?.segmentationId !== this.segmentationId) return;
+      if (!this.loading) this.markDirty();
+      this.scheduleCount();
+    }) as EventListener);
+    const refreshUndo = () => this.updateButtons();
+    this.on(eventTarget, ToolEnums.Events.HISTORY_UNDO, refreshUndo);
+    this.on(eventTarget, ToolEnums.Events.HISTORY_REDO, refreshUndo);
+    csUtils.HistoryMemo.DefaultHistoryMemo.size = 50; // a new editor starts a new history
+
+    try {
+      this.geometry = await api.geometry(this.series);
+      this.mapping = mapGrids(viewerGrid(vol), this.geometry);
+    } catch (e) {
+      this.geometryError = e instanceof ApiError ? e.message : (e as Error).message;
+    }
+    await this.refreshVersions();
+    if (this.versions.length > 0 && this.mapping) await this.open(this.versions[0].id);
+    else this.newSegmentation();
+    this.updateButtons();
+  }
+
+  private markDirty() {
+    if (!this.dirty) {
+      this.dirty = true;
+    }
+    this.updateButtons();
+  }
+
+  private labelVolume() {
+    return cache.getVolume(this.segVolumeId)!;
+  }
+
+  // --- segments ------------------------------------------------------------------------
+
+  private newSegmentation() {
+    this.segments = [];
+    this.version = null;
+    this.addSegment(TERMS[0].key, false);
+    this.dirty = false;
+    this.updateButtons();
+  }
+
+  addSegment(termKey = 'lesion', markDirty = true): void {
+    const used = new Set(this.segments.map((s) => s.label));
+    let label = 1;
+    while (used.has(label)) label++;
+    if (label > 255) {
+      toast('A segmentation holds at most 255 segments.', 'error');
+      return;
+    }
+    const term = TERMS.find((t) => t.key === termKey) ?? TERMS[0];
+    this.segments.push({ label, name: term.label, colour: term.colour, category: term.category, type: term.type, visible: true, voxels: 0 });
+    this.applySegmentStyle(this.segments[this.segments.length - 1]);
+    this.selectSegment(label);
+    if (markDirty) this.markDirty();
+  }
+
+  selectSegment(label: number): void {
+    this.active = label;
+    segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, label);
+    this.renderSegments();
+  }
+
+  private applySegmentStyle(s: Segment) {
+    const [r, g, b] = hexToRgb(s.colour);
+    for (const vp of this.mpr.viewportIds) {
+      try {
+        segmentation.config.color.setSegmentIndexColor(vp, this.segmentationId, s.label, [r, g, b, 255]);
+        segmentation.config.visibility.setSegmentIndexVisibility(vp, { segmentationId: this.segmentationId, type: LABELMAP }, s.label, s.visible);
+      } catch (e) {
+        console.warn('segment style', e);
+      }
+    }
+  }
+
+  toggleActiveVisibility(): void {
+    const s = this.segments.find((x) => x.label === this.active);
+    if (!s) return;
+    s.visible = !s.visible;
+    this.applySegmentStyle(s);
+    this.renderSegments();
+  }
+
+  private applyOpacity() {
+    segmentation.config.style.setStyle({ type: LABELMAP }, { fillAlpha: this.opacity, fillAlphaInactive: this.opacity * 0.6, outlineOpacity: Math.min(1, this.opacity + 0.3) });
+    this.mpr.viewportIds.forEach((id) => this.mpr.viewport(id)?.render());
+  }
+
+  private scheduleCount() {
+    window.clearTimeout(this.countTimer);
+    this.countTimer = window.setTimeout(() => this.countVoxels(), 400);
+  }
+
+  private countVoxels() {
+    const data = this.labelVolume()?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
+    if (!data) return;
+    const counts = new Float64Array(256);
+    for (let i = 0; i < data.length; i++) counts[data[i] & 0xff]++;
+    for (const s of this.segments) s.voxels = counts[s.label];
+    this.renderSegments();
+  }
+
+  // --- tools -----------------------------------------------------------------------------
+
+  setBrushSize(size: number): void {
+    this.brushSize = Math.max(1, Math.min(100, Math.round(size)));
+    tools.utilities.segmentation.setBrushSizeForToolGroup(this.mpr.toolGroupId, this.brushSize);
+    const input = this.panel.querySelector('input[name=brush-size]') as HTMLInputElement | null;
+    if (input) input.value = String(this.brushSize);
+    const out = this.panel.querySelector('[data-role=brush-size]');
+    if (out) out.textContent = `${this.brushSize} mm`;
+  }
+
+  changeBrushSize(delta: number): void {
+    this.setBrushSize(this.brushSize + delta);
+  }
+
+  private applyThreshold() {
+    tools.utilities.segmentation.setBrushThresholdForToolGroup(this.mpr.toolGroupId, { range: this.threshold, isDynamic: false, dynamicRadius: 0 });
+  }
+
+  undo(): void {
+    csUtils.HistoryMemo.DefaultHistoryMemo.undo();
+    this.markDirty();
+    this.refreshViews();
+  }
+
+  redo(): void {
+    csUtils.HistoryMemo.DefaultHistoryMemo.redo();
+    this.markDirty();
+    this.refreshViews();
+  }
+
+  private refreshViews() {
+    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId);
+    this.mpr.viewportIds.forEach((id) => this.mpr.viewport(id)?.render());
+  }
+
+  // --- versions ----------------------------------------------------------------------------
+
+  private async refreshVersions() {
+    try {
+      this.versions = await api.segmentations(this.study, this.series);
+    } catch (e) {
+      this.versions = [];
+      this.stateLine.textContent = `Versions could not be listed: ${(e as Error).message}`;
+    }
+    this.renderHistory();
+  }
+
+  async open(id: number): Promise<void> {
+    if (!this.mapping || !this.geometry) return;
+    this.loading = true;
+    this.stateLine.textContent = 'Loading segmentation…';
+    try {
+      const v = this.versions.find((x) => x.id === id) ?? (await api.segmentations(this.study, this.series)).find((x) => x.id === id);
+      if (!v) throw new Error('version not found');
+      const [nx, ny, nz] = this.geometry.dims;
+      const raw = await gunzipIfNeeded(await api.segmentationLabels(id), nx * ny * nz);
+      const vol = this.labelVolume();
+      const data = new Uint8Array(nx * ny * nz);
+      fromServerOrder(raw, this.mapping, data);
+      vol.voxelManager!.setCompleteScalarDataArray!(data as never);
+      this.version = v;
+      this.segments = v.segments.map((s) => ({
+        ...s,
+        colour: s.colour ?? termFor(s.type)?.colour ?? '#e04040',
+        visible: true,
+        voxels: 0,
+      }));
+      for (const s of this.segments) this.applySegmentStyle(s);
+      this.active = this.segments[0]?.label ?? 1;
+      if (this.segments.length) segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, this.active);
+      csUtils.HistoryMemo.DefaultHistoryMemo.size = 50;
+      this.refreshViews();
+      this.dirty = false;
+      this.countVoxels();
+    } catch (e) {
+      toast(`The segmentation could not be opened: ${(e as Error).message}`, 'error');
+    } finally {
+      // Let the modified events of the load pass before edits count again.
+      window.setTimeout(() => {
+        this.loading = false;
+        this.updateButtons();
+      }, 50);
+      this.renderHistory();
+      this.renderSegments();
+    }
+  }
+
+  async save(): Promise<void> {
+    if (!this.canEdit) return;
+    if (!this.mapping || !this.geometry) {
+      toast(`Cannot save: ${this.geometryError ?? 'the series geometry is unknown'}`, 'error');
+      return;
+    }
+    this.saveButton.disabled = true;
+    this.stateLine.textContent = 'Saving…';
+    try {
+      const viewerData = this.labelVolume().voxelManager!.getCompleteScalarDataArray!() as ArrayLike<number>;
+      const labels = toServerOrder(viewerData, this.mapping);
+      const present = labelsPresent(labels);
+      for (const l of present) {
+        if (!this.segments.some((s) => s.label === l)) this.segments.push({ label: l, name: `Segment ${l}`, colour: '#e04040', visible: true, voxels: 0 });
+      }
+      const comment = (this.panel.querySelector('input[name=comment]') as HTMLInputElement).value.trim();
+      const meta = {
+        segments: this.segments.map(({ label, name, colour, category, type }) => ({ label, name, colour, category, type })),
+        ...(this.version ? { parent_id: this.version.id } : {}),
+        ...(comment ? { comment } : {}),
+      };
+      const saved = await api.saveSegmentation(this.series, meta, await gzip(labels));
+      this.version = saved;
+      this.dirty = false;
+      (this.panel.querySelector('input[name=comment]') as HTMLInputElement).value = '';
+      await this.refreshVersions();
+      toast(`Saved as version ${saved.id}.`);
+      this.panel.dataset.savedId = String(saved.id);
+    } catch (e) {
+      toast(`Saving failed: ${(e as Error).message}`, 'error');
+      this.stateLine.textContent = `Saving failed: ${(e as Error).message}`;
+    } finally {
+      this.updateButtons();
+    }
+  }
+
+  // --- rendering -------------------------------------------------------------------------
+
+  private updateButtons() {
+    if (this.saveButton) this.saveButton.disabled = !this.canEdit || !this.dirty || !this.mapping;
+    if (this.undoButton) this.undoButton.disabled = !csUtils.HistoryMemo.DefaultHistoryMemo.canUndo;
+    if (this.redoButton) this.redoButton.disabled = !csUtils.HistoryMemo.DefaultHistoryMemo.canRedo;
+    this.panel.dataset.dirty = String(this.dirty);
+    const base = this.version ? `Version ${this.version.id} by ${this.version.author}` : 'New segmentation';
+    if (this.geometryError) this.stateLine.textContent = `Segmentation unavailable for this series: ${this.geometryError}`;
+    else this.stateLine.textContent = `${base}${this.dirty ? ' — unsaved changes' : ''}${this.canEdit ? '' : ' (view only)'}`;
+  }
+
+  private renderHistory() {
+    this.history.replaceChildren(
+      h('option', { value: '' }, this.versions.length ? 'Versions…' : 'No saved versions'),
+      ...this.versions.map((v) =>
+        h('option', { value: String(v.id), selected: this.version?.id === v.id }, `#${v.id} · ${v.author} · ${when(v.created_at)}${v.source === 'algorithm' ? ` · ${v.algorithm?.name ?? 'algorithm'}` : ''}${v.comment ? ` · ${v.comment}` : ''}`),
+      ),
+    );
+  }
+
+  private renderSegments() {
+    this.list.replaceChildren(
+      ...this.segments.map((s) => {
+        const name = h('input.seg-name', { value: s.name, 'aria-label': 'Segment name', disabled: !this.canEdit, maxlength: 64 });
+        name.addEventListener('change', () => {
+          s.name = name.value.trim() || s.name;
+          this.markDirty();
+        });
+        const colour = h('input', { type: 'color', value: s.colour, 'aria-label': 'Segment colour', disabled: !this.canEdit });
+        colour.addEventListener('input', () => {
+          s.colour = colour.value;
+          this.applySegmentStyle(s);
+          this.refreshViews();
+          this.markDirty();
+        });
+        const term = h('select.seg-term', { 'aria-label': 'Coded term', disabled: !this.canEdit },
+          ...TERMS.map((t) => h('option', { value: t.key, selected: termFor(s.type)?.key === t.key }, t.label)),
+        );
+        if (!termFor(s.type) && s.type) term.prepend(h('option', { value: '', selected: true }, s.type.meaning));
+        term.addEventListener('change', () => {
+          const t = TERMS.find((x) => x.key === term.value);
+          if (!t) return;
+          s.category = t.category;
+          s.type = t.type;
+          this.markDirty();
+        });
+        const eye = h('button.icon', { type: 'button', title: s.visible ? 'Hide' : 'Show', 'aria-pressed': String(!s.visible), onclick: (e: Event) => {
+          e.stopPropagation();
+          s.visible = !s.visible;
+          this.applySegmentStyle(s);
+          this.refreshViews();
+          this.renderSegments();
+        } }, s.visible ? '👁' : '–');
+        return h('li', { class: s.label === this.active ? 'active' : '', 'data-label': s.label, 'data-voxels': s.voxels, onclick: () => this.selectSegment(s.label) },
+          colour, name, term, eye, h('span.voxels', { title: 'voxels' }, s.voxels ? `${s.voxels}` : ''));
+      }),
+    );
+  }
+
+  private render(): HTMLElement {
+    const tool = (mode: Mode, label: string, key: string) =>
+      h('button.tool', { type: 'button', 'data-mode': mode, title: `${label} (${key})`, onclick: () => this.setMode(mode) }, label);
+    this.saveButton = h('button.primary', { type: 'button', 'data-testid': 'seg-save', onclick: () => void this.save() }, 'Save');
+    this.undoButton = h('button', { type: 'button', title: 'Undo (Ctrl+Z)', onclick: () => this.undo() }, 'Undo');
+    this.redoButton = h('button', { type: 'button', title: 'Redo (Ctrl+Y)', onclick: () => this.redo() }, 'Redo');
+    this.history.addEventListener('change', () => {
+      const id = Number(this.history.value);
+      if (!id) return;
+      if (this.dirty && !window.confirm('Discard unsaved changes and open this version?')) {
+        this.renderHistory();
+        return;
+      }
+      void this.open(id);
+    });
+    const size = h('input', { type: 'range', name: 'brush-size', min: 1, max: 60, value: this.brushSize, 'aria-label': 'Brush size' });
+    size.addEventListener('input', () => this.setBrushSize(Number(size.value)));
+    const lo = h('input', { type: 'number', name: 'hu-min', value: this.threshold[0], step: 10, 'aria-label': 'Threshold minimum (HU)' });
+    const hi = h('input', { type: 'number', name: 'hu-max', value: this.threshold[1], step: 10, 'aria-label': 'Threshold maximum (HU)' });
+    const onThreshold = () => {
+      this.threshold = [Number(lo.value), Number(hi.value)];
+      this.applyThreshold();
+    };
+    lo.addEventListener('change', onThreshold);
+    hi.addEventListener('change', onThreshold);
+    const opacity = h('input', { type: 'range', min: 0, max: 100, value: this.opacity * 100, 'aria-label': 'Opacity' });
+    opacity.addEventListener('input', () => {
+      this.opacity = Number(opacity.value) / 100;
+      this.applyOpacity();
+    });
+    const addTerm = h('select', { 'aria-label': 'New segment term' }, ...TERMS.map((t) => h('option', { value: t.key }, t.label)));
+    const editing = this.canEdit
+      ? [
+          h('div.row', addTerm, h('button', { type: 'button', 'data-testid': 'seg-add', onclick: () => this.addSegment(addTerm.value) }, '+ Segment')),
+          h('div.row.tools', tool('brush', 'Brush', 'B'), tool('eraser', 'Eraser', 'E'), tool('threshold', 'Threshold', 'T'), tool('fill', 'Fill', 'F')),
+          h('label.row', 'Size', size, h('span', { 'data-role': 'brush-size' }, `${this.brushSize} mm`)),
+          h('div.row', h('span', 'HU'), lo, h('span', '–'), hi),
+          h('div.row', this.undoButton, this.redoButton),
+          h('div.row', h('input', { name: 'comment', placeholder: 'comment (optional)', maxlength: 200 }), this.saveButton),
+        ]
+      : [h('p.notice', 'You can view segmentations but not edit them (your clinic has not allowed physicians to edit).')];
+    return h('section.seg-panel', { 'data-testid': 'seg-panel' },
+      h('h3', 'Segmentation'),
+      this.stateLine,
+      h('div.row', this.history),
+      this.list,
+      h('label.row', 'Opacity', opacity),
+      ...editing,
+    );
+  }
+
+  afterMount(): void {
+    this.setBrushSize(this.brushSize);
+    this.applyThreshold();
+    this.renderSegments();
+  }
+
+  dispose(): void {
+    window.clearTimeout(this.countTimer);
+    for (const [t, type, fn] of this.listeners) t.removeEventListener(type, fn);
+    try {
+      segmentation.removeSegmentation(this.segmentationId);
+    } catch {
+      /* gone */
+    }
+    cache.removeVolumeLoadObject(this.segVolumeId);
+  }
+}

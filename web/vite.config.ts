@@ -1,0 +1,39 @@
+// Builds the app into web/dist (served by voxelgate at /). Everything is local: the image
+// codecs (WebAssembly) and the decode workers are bundled as hashed assets.
+// `npm run dev` proxies /api and /dicomweb to VOXELGATE_URL (default http://127.0.0.1:18080).
+import { defineConfig } from 'vitest/config';
+
+const target = process.env.VOXELGATE_URL ?? 'http://127.0.0.1:18080';
+
+// The server's Content-Security-Policy, so that dev and preview fail where production would.
+const csp =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; font-src 'self' data:; " +
+  "object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+
+const proxy = {
+  '/api': { target, changeOrigin: false },
+  '/dicomweb': { target, changeOrigin: false },
+};
+
+export default defineConfig({
+  base: '/',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 8000,
+    sourcemap: false,
+  },
+  worker: { format: 'es' },
+  optimizeDeps: {
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    include: ['dicom-parser'],
+  },
+  server: { port: 5173, host: '127.0.0.1', proxy, headers: { 'Content-Security-Policy': csp } },
+  preview: { port: 4173, host: '127.0.0.1', proxy, headers: { 'Content-Security-Policy': csp } },
+  test: {
+    include: ['src/**/*.test.ts'],
+    environment: 'node',
+  },
+});
