@@ -1,6 +1,7 @@
 #include "dicom/dcmtk_io.h"
 
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
 
 namespace vg::dicom {
 
@@ -19,6 +20,33 @@ OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consum
   file.transferEnd();
   if (consumed_all) *consumed_all = stream.eos() && stream.avail() == 0;
   return cond;
+}
+
+std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback) {
+  long value = 0;
+  if (item.findAndGetLongInt(tag, value).good()) return value;
+  return fallback;
+}
+
+Result<std::string> WriteFileToString(DcmFileFormat& file) {
+  const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
+  if (file.getDataset()->chooseRepresentation(xfer, nullptr).bad())
+    return Fail(ErrorCode::kInternal, "cannot encode the dataset in Explicit VR Little Endian");
+  file.validateMetaInfo(xfer);
+  // The exact size is known up front: one buffer, one pass.
+  const Uint32 length = file.calcElementLength(xfer, EET_ExplicitLength);
+  std::string buffer(static_cast<size_t>(length) + 132 + 4096, '\0');
+  DcmOutputBufferStream stream(buffer.data(), buffer.size());
+  file.transferInit();
+  OFCondition cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_noChange, 0, 0, 0,
+                                EWM_fileformat);
+  file.transferEnd();
+  if (cond.bad()) return Fail(ErrorCode::kInternal, "cannot encode the DICOM file", cond.text());
+  void* data = nullptr;
+  offile_off_t written = 0;
+  stream.flushBuffer(data, written);
+  buffer.resize(static_cast<size_t>(written));
+  return buffer;
 }
 
 Result<LoadedFile> LoadFromMemory(std::string_view bytes) {

@@ -27,5 +27,10 @@ Result<LoadedFile> LoadFromMemory(std::string_view bytes);
 OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consumed_all = nullptr);
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag);
+// An integer element's value, or `fallback` when absent or unreadable.
+std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback);
+
+// A Part 10 file (preamble, DICM, a new meta header) of `file` in Explicit VR Little Endian.
+Result<std::string> WriteFileToString(DcmFileFormat& file);
 
 }  // namespace vg::dicom

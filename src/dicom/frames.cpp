@@ -10,12 +10,6 @@ namespace {
 
 constexpr const char* kExplicitLittle = "1.2.840.10008.1.2.1";
 
-std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback) {
-  long value = 0;
-  if (item.findAndGetLongInt(tag, value).good()) return value;
-  return fallback;
-}
-
 Result<void> CheckFrameNumbers(const std::vector<std::int64_t>& frames, std::int64_t count) {
   for (auto f : frames)
     if (f < 1 || f > count)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,69 @@ inline std::string MakeCt(const CtSpec& s) {
       .U16(0x0028, 0x0103, 0);
   std::vector<std::uint16_t> pixels(static_cast<size_t>(s.rows * s.columns));
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint16_t>(i * 100 + s.instance_number);
+  w.Pixels(pixels);
+  return w.File(kCtImage, s.sop_uid);
+}
+
+// A slice with geometry, for volume assembly tests. Pixel (column c, row r) holds
+// `value(c, r)` as stored (before rescale).
+struct SliceSpec {
+  std::string study_uid = "1.2.826.0.1.3680043.8.498.2";
+  std::string series_uid = "1.2.826.0.1.3680043.8.498.2.1";
+  std::string sop_uid;
+  std::string frame_of_reference_uid = "1.2.826.0.1.3680043.8.498.2.9";
+  int instance_number = 1;
+  int rows = 6, columns = 5;
+  double position[3] = {0, 0, 0};
+  double orientation[6] = {1, 0, 0, 0, 1, 0};
+  double pixel_spacing[2] = {0.5, 0.75};  // between rows, between columns
+  std::string slope = "1", intercept = "0";
+  bool is_signed = false;
+  int bits_stored = 16;
+  std::string echo_number;  // EchoNumbers, empty: absent
+};
+
+inline std::string Ds(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", v);
+  return text;
+}
+
+template <typename ValueFn>
+std::string MakeSlice(const SliceSpec& s, ValueFn value) {
+  constexpr const char* kCtImage = "1.2.840.10008.5.1.4.1.1.2";
+  DicomWriter w;
+  w.Str(0x0008, 0x0016, "UI", kCtImage)
+      .Str(0x0008, 0x0018, "UI", s.sop_uid)
+      .Str(0x0008, 0x0020, "DA", "20240102")
+      .Str(0x0008, 0x0060, "CS", "CT")
+      .Str(0x0010, 0x0010, "PN", "PHANTOM^ONE")
+      .Str(0x0010, 0x0020, "LO", "PH1")
+      .Str(0x0018, 0x0050, "DS", "9.9");  // deliberately not the real spacing
+  if (!s.echo_number.empty()) w.Str(0x0018, 0x0086, "IS", s.echo_number);
+  w.Str(0x0020, 0x000D, "UI", s.study_uid)
+      .Str(0x0020, 0x000E, "UI", s.series_uid)
+      .Str(0x0020, 0x0011, "IS", "2")
+      .Str(0x0020, 0x0013, "IS", std::to_string(s.instance_number))
+      .Str(0x0020, 0x0032, "DS", Ds(s.position[0]) + "\\" + Ds(s.position[1]) + "\\" + Ds(s.position[2]))
+      .Str(0x0020, 0x0037, "DS",
+           Ds(s.orientation[0]) + "\\" + Ds(s.orientation[1]) + "\\" + Ds(s.orientation[2]) + "\\" +
+               Ds(s.orientation[3]) + "\\" + Ds(s.orientation[4]) + "\\" + Ds(s.orientation[5]))
+      .Str(0x0020, 0x0052, "UI", s.frame_of_reference_uid)
+      .U16(0x0028, 0x0002, 1)
+      .Str(0x0028, 0x0004, "CS", "MONOCHROME2")
+      .U16(0x0028, 0x0010, static_cast<std::uint16_t>(s.rows))
+      .U16(0x0028, 0x0011, static_cast<std::uint16_t>(s.columns))
+      .Str(0x0028, 0x0030, "DS", Ds(s.pixel_spacing[0]) + "\\" + Ds(s.pixel_spacing[1]))
+      .U16(0x0028, 0x0100, 16)
+      .U16(0x0028, 0x0101, static_cast<std::uint16_t>(s.bits_stored))
+      .U16(0x0028, 0x0102, static_cast<std::uint16_t>(s.bits_stored - 1))
+      .U16(0x0028, 0x0103, s.is_signed ? 1 : 0)
+      .Str(0x0028, 0x1052, "DS", s.intercept)
+      .Str(0x0028, 0x1053, "DS", s.slope);
+  std::vector<std::uint16_t> pixels(static_cast<size_t>(s.rows * s.columns));
+  for (int r = 0; r < s.rows; ++r)
+    for (int c = 0; c < s.columns; ++c) pixels[r * s.columns + c] = static_cast<std::uint16_t>(value(c, r));
   w.Pixels(pixels);
   return w.File(kCtImage, s.sop_uid);
 }

@@ -1,0 +1,43 @@
+// Decoded pixel frames of one instance: private to dicom/ (DCMTK types).
+//
+// Every frame comes out as native little-endian samples, whatever the transfer syntax:
+// DCMTK decodes JPEG, JPEG-LS, RLE and deflate; JPEG 2000 (and HTJ2K) goes through
+// OpenJPEG, which DCMTK lacks. Only single-sample (grey) images are decoded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dicom/dcmtk_io.h"
+
+namespace vg::dicom {
+
+struct PixelLayout {
+  std::int64_t rows = 0, columns = 0, frames = 1;
+  int bits_allocated = 16;  // 8, 16 or 32 (1: binary SEG, see DecodeFrames)
+  int bits_stored = 16;
+  bool is_signed = false;  // PixelRepresentation 1
+};
+
+// Frames as native samples. `frame_data[f]` points at rows*columns samples of
+// bits_allocated bits (for bits_allocated 1: one byte per pixel, 0 or 1, unpacked).
+// The pointers stay valid as long as this object (it owns the file or the decoded copy).
+struct DecodedPixels {
+  PixelLayout layout;
+  std::vector<const std::uint8_t*> frame_data;
+  std::shared_ptr<void> owner;
+  // The value of sample `i` of frame `f`, masked to bits_stored and sign-extended.
+  std::int32_t Sample(std::int64_t f, std::int64_t i) const;
+};
+
+// Decodes every frame of `loaded` (the dataset is changed: decompressed in place).
+// kUnsupported names a transfer syntax or photometric interpretation that cannot be read.
+Result<DecodedPixels> DecodeFrames(std::shared_ptr<LoadedFile> loaded);
+
+// The compressed fragments of each frame, as stored (the Basic Offset Table, one fragment
+// per frame, or all fragments for a single frame).
+Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_TransferSyntax xfer,
+                                                        std::int64_t frame_count);
+
+}  // namespace vg::dicom

@@ -1,0 +1,422 @@
+#include "dicom/seg.h"
+
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmfg/fgderimg.h>
+#include <dcmtk/dcmfg/fgfracon.h>
+#include <dcmtk/dcmfg/fgpixmsr.h>
+#include <dcmtk/dcmfg/fgplanor.h>
+#include <dcmtk/dcmfg/fgplanpo.h>
+#include <dcmtk/dcmiod/cielabutil.h>
+#include <dcmtk/dcmseg/segdoc.h>
+#include <dcmtk/dcmseg/segment.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "dicom/dcmtk_io.h"
+#include "dicom/pixels.h"
+
+namespace vg::dicom {
+namespace {
+
+// A DS value: at most 16 characters.
+std::string Ds(double value) {
+  for (int precision = 10; precision > 1; --precision) {
+    std::string text = fmt::format("{:.{}g}", value, precision);
+    if (text.size() <= 16) return text;
+  }
+  return fmt::format("{:.1e}", value);
+}
+
+// A UUID-derived UID (PS3.5 B.2): 2.25 and 128 random bits in decimal.
+std::string NewUid() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  unsigned __int128 value = (static_cast<unsigned __int128>(random()) << 64) | random();
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return "2.25." + digits;
+}
+
+Result<void> Check(const OFCondition& condition, std::string_view what) {
+  if (condition.good()) return {};
+  return Fail(ErrorCode::kInternal, fmt::format("cannot write the SEG ({})", what), condition.text());
+}
+
+// Content Label is a CS: upper case letters, digits, space and underscore, 16 at most.
+std::string ContentLabel(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() == 16) break;
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    else if (c == ' ' || c == '_' || c == '-') out += '_';
+  }
+  return out.empty() ? "SEGMENTATION" : out;
+}
+
+// LO values: at most 64 characters, no backslash.
+std::string Lo(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() == 64) break;
+    out += c == '\\' ? '/' : c;
+  }
+  return out;
+}
+
+// DCMTK 3.6.7 mis-packs 1-bit frames whose size is not a multiple of 8 (fixed in 3.6.8).
+// The frames are collected here and the pixel data is replaced with them packed back to
+// back, least significant bit first (PS3.5 8.1.1), as every reader expects.
+class BitPacker {
+ public:
+  void Add(const std::vector<Uint8>& frame) {
+    bits_.resize((count_ + frame.size() + 7) / 8, 0);
+    for (size_t i = 0; i < frame.size(); ++i, ++count_)
+      if (frame[i]) bits_[count_ / 8] |= static_cast<Uint8>(1u << (count_ % 8));
+  }
+  Result<void> Replace(DcmDataset& ds) {
+    std::vector<Uint8> value = bits_;
+    if (value.size() % 2) value.push_back(0);  // OB values have even length
+    if (ds.putAndInsertUint8Array(DCM_PixelData, value.data(), static_cast<unsigned long>(value.size())).bad())
+      return Fail(ErrorCode::kInternal, "cannot store the SEG frames");
+    return {};
+  }
+ private:
+  std::vector<Uint8> bits_;
+  size_t count_ = 0;
+};
+
+struct SegDeleter {
+  void operator()(DcmSegmentation* s) const { delete s; }
+};
+
+}  // namespace
+
+Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume& source, const LabelVolume& labels,
+                                   const std::vector<SegmentInfo>& segments, const SegWriteOptions& options) {
+  const VolumeGeometry& g = source.geometry;
+  if (!labels.geometry.SameGrid(g) || static_cast<std::int64_t>(labels.labels.size()) != g.VoxelCount())
+    return Fail(ErrorCode::kInvalidArgument, "the labels are not on the source volume's grid");
+  if (static_cast<std::int64_t>(source.slices.size()) != g.dims[2])
+    return Fail(ErrorCode::kInternal, "the source volume does not name its slices");
+  if (segments.empty()) return Fail(ErrorCode::kInvalidArgument, "a segmentation needs at least one segment");
+  if (g.dims[0] > 65535 || g.dims[1] > 65535) return Fail(ErrorCode::kInvalidArgument, "slices are too large for a SEG");
+  auto loaded = LoadFromMemory(source_part10);
+  if (!loaded) return std::unexpected(loaded.error());
+
+  IODGeneralEquipmentModule::EquipmentInfo equipment(
+      options.manufacturer.c_str(), "voxelgate", "1", options.software_version.empty() ? "1" : options.software_version.c_str());
+  ContentIdentificationMacro identification("1", ContentLabel(options.content_label).c_str(),
+                                            Lo(options.content_description).c_str(),
+                                            options.content_creator.empty() ? "voxelgate" : options.content_creator.c_str());
+  DcmSegmentation* raw = nullptr;
+  if (auto r = Check(DcmSegmentation::createBinarySegmentation(raw, static_cast<Uint16>(g.dims[1]),
+                                                               static_cast<Uint16>(g.dims[0]), equipment, identification),
+                     "create");
+      !r)
+    return std::unexpected(r.error());
+  std::unique_ptr<DcmSegmentation, SegDeleter> seg(raw);
+  // Patient, study and frame of reference of the source; the series is the SEG's own.
+  if (auto r = Check(seg->importHierarchy(*loaded->dataset, OFTrue, OFTrue, OFTrue, OFFalse), "import"); !r)
+    return std::unexpected(r.error());
+  seg->setCheckFGOnWrite(OFFalse);  // built correctly below; checking costs seconds on big volumes
+
+  const std::string dimension_uid = NewUid();
+  IODMultiframeDimensionModule& dimensions = seg->getDimensions();
+  dimensions.addDimensionIndex(DCM_ReferencedSegmentNumber, dimension_uid.c_str(), DCM_SegmentIdentificationSequence,
+                               "ReferencedSegmentNumber");
+  dimensions.addDimensionIndex(DCM_ImagePositionPatient, dimension_uid.c_str(), DCM_PlanePositionSequence,
+                               "ImagePositionPatient");
+
+  std::unique_ptr<FGPlaneOrientationPatient> orientation(FGPlaneOrientationPatient::createMinimal(
+      Ds(g.direction[0]).c_str(), Ds(g.direction[1]).c_str(), Ds(g.direction[2]).c_str(), Ds(g.direction[3]).c_str(),
+      Ds(g.direction[4]).c_str(), Ds(g.direction[5]).c_str()));
+  if (auto r = Check(seg->addForAllFrames(*orientation), "orientation"); !r) return std::unexpected(r.error());
+  FGPixelMeasures measures;
+  measures.setPixelSpacing((Ds(g.spacing[1]) + "\\" + Ds(g.spacing[0])).c_str());
+  measures.setSliceThickness(Ds(g.spacing[2]).c_str());
+  measures.setSpacingBetweenSlices(Ds(g.spacing[2]).c_str());
+  if (auto r = Check(seg->addForAllFrames(measures), "pixel measures"); !r) return std::unexpected(r.error());
+
+  const std::int64_t plane = g.dims[0] * g.dims[1];
+  // Which slices each label occupies, in one pass over the voxels.
+  std::vector<std::vector<bool>> occupied(256, std::vector<bool>(g.dims[2], false));
+  for (std::int64_t k = 0; k < g.dims[2]; ++k)
+    for (std::int64_t i = 0; i < plane; ++i) occupied[labels.labels[k * plane + i]][k] = true;
+
+  IODCommonInstanceReferenceModule& references = seg->getCommonInstanceReference();
+  auto* referenced_series = new IODSeriesAndInstanceReferenceMacro::ReferencedSeriesItem;
+  referenced_series->setSeriesInstanceUID(source.series_uid.c_str());
+  std::set<std::string> referenced;
+
+  std::vector<Uint8> frame(plane);
+  std::int64_t frames_added = 0;
+  BitPacker packer;
+  for (const SegmentInfo& info : segments) {
+    if (info.label < 1 || info.label > 255) return Fail(ErrorCode::kInvalidArgument, "segment labels are 1..255");
+    DcmSegment* segment = nullptr;
+    const auto algorithm = info.automatic ? DcmSegTypes::SAT_AUTOMATIC : DcmSegTypes::SAT_MANUAL;
+    if (auto r = Check(DcmSegment::create(segment, Lo(info.name.empty() ? info.type.meaning : info.name).c_str(),
+                                          CodeSequenceMacro(info.category.code.c_str(), info.category.scheme.c_str(),
+                                                            info.category.meaning.c_str()),
+                                          CodeSequenceMacro(info.type.code.c_str(), info.type.scheme.c_str(),
+                                                            info.type.meaning.c_str()),
+                                          algorithm, info.automatic ? Lo(info.algorithm_name).c_str() : ""),
+                       "segment");
+        !r)
+      return std::unexpected(r.error());
+    if (info.automatic) {
+      AlgorithmIdentificationMacro& id = segment->getSegmentationAlgorithmIdentification();
+      id.getAlgorithmFamilyCode().set(info.algorithm_family.code.c_str(), info.algorithm_family.scheme.c_str(),
+                                      info.algorithm_family.meaning.c_str());
+      id.setAlgorithmName(Lo(info.algorithm_name).c_str());
+      id.setAlgorithmVersion(Lo(info.algorithm_version.empty() ? "unknown" : info.algorithm_version).c_str());
+    }
+    double lab_l = 0, lab_a = 0, lab_b = 0;
+    IODCIELabUtil::rgb2DicomLab(lab_l, lab_a, lab_b, info.rgb[0] / 255.0, info.rgb[1] / 255.0, info.rgb[2] / 255.0);
+    segment->setRecommendedDisplayCIELabValue(static_cast<Uint16>(std::lround(lab_l)), static_cast<Uint16>(std::lround(lab_a)),
+                                              static_cast<Uint16>(std::lround(lab_b)));
+    Uint16 number = 0;
+    if (auto r = Check(seg->addSegment(segment, number), "segment number"); !r) return std::unexpected(r.error());
+
+    for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+      if (!occupied[info.label][k]) continue;
+      const std::uint8_t* slice = labels.labels.data() + k * plane;
+      for (std::int64_t i = 0; i < plane; ++i) frame[i] = slice[i] == info.label ? 1 : 0;
+      const auto position = g.PatientPosition(0, 0, static_cast<double>(k));
+      std::unique_ptr<FGPlanePosPatient> plane_position(
+          FGPlanePosPatient::createMinimal(Ds(position[0]).c_str(), Ds(position[1]).c_str(), Ds(position[2]).c_str()));
+      FGFrameContent content;
+      content.setDimensionIndexValues(number, 0);
+      content.setDimensionIndexValues(static_cast<Uint32>(k + 1), 1);
+      FGDerivationImage derivation;
+      DerivationImageItem* derivation_item = nullptr;
+      derivation.addDerivationImageItem(CodeSequenceMacro("113076", "DCM", "Segmentation"), "", derivation_item);
+      const SliceSource& src = source.slices[k];
+      auto* source_item = new SourceImageItem;
+      source_item->getPurposeOfReferenceCode().set("121322", "DCM", "Source image for image processing operation");
+      source_item->getImageSOPInstanceReference().setReferencedSOPClassUID(src.sop_class_uid.c_str());
+      source_item->getImageSOPInstanceReference().setReferencedSOPInstanceUID(src.sop_uid.c_str());
+      long frames_in_source = 1;
+      if (src.frame > 1 || src.sop_class_uid.find(".1.1.2.1") != std::string::npos ||
+          src.sop_class_uid.find(".1.1.4.1") != std::string::npos)
+        frames_in_source = 2;  // multi-frame source: name the frame
+      if (frames_in_source > 1)
+        source_item->getImageSOPInstanceReference().addReferencedFrameNumber(static_cast<Uint16>(src.frame));
+      derivation_item->getSourceImageItems().push_back(source_item);
+      OFVector<FGBase*> per_frame{plane_position.get(), &content, &derivation};
+      if (auto r = Check(seg->addFrame(frame.data(), number, per_frame), "frame"); !r) return std::unexpected(r.error());
+      packer.Add(frame);
+      ++frames_added;
+      if (referenced.insert(src.sop_uid).second) {
+        auto* instance = new SOPInstanceReferenceMacro;
+        instance->setReferencedSOPClassUID(src.sop_class_uid.c_str());
+        instance->setReferencedSOPInstanceUID(src.sop_uid.c_str());
+        referenced_series->getReferencedInstanceItems().push_back(instance);
+      }
+    }
+  }
+  if (frames_added == 0) {
+    delete referenced_series;
+    return Fail(ErrorCode::kInvalidArgument, "the segmentation is empty: no voxel carries a segment's label");
+  }
+  references.getReferencedSeriesItems().push_back(referenced_series);
+
+  seg->getSeries().setSeriesInstanceUID((options.series_uid.empty() ? NewUid() : options.series_uid).c_str());
+  seg->getSeries().setSeriesNumber(std::to_string(options.series_number).c_str());
+  seg->getSeries().setSeriesDescription(Lo(options.series_description).c_str());
+  seg->getSOPCommon().setSOPInstanceUID((options.sop_uid.empty() ? NewUid() : options.sop_uid).c_str());
+  OFString date, time;
+  DcmDate::getCurrentDate(date);
+  DcmTime::getCurrentTime(time);
+  seg->getSeries().setSeriesDate(date);
+  seg->getSeries().setSeriesTime(time);
+  seg->getGeneralImage().setContentDate(date);
+  seg->getGeneralImage().setContentTime(time);
+
+  DcmFileFormat file;
+  if (auto r = Check(seg->writeDataset(*file.getDataset()), "dataset"); !r) return std::unexpected(r.error());
+  DcmDataset& ds = *file.getDataset();
+  if (auto r = packer.Replace(ds); !r) return std::unexpected(r.error());
+  ds.putAndInsertString(DCM_SegmentsOverlap, "NO");
+  if (auto body_part = GetString(*loaded->dataset, DCM_BodyPartExamined); !body_part.empty())
+    ds.putAndInsertString(DCM_BodyPartExamined, body_part.c_str());
+  return WriteFileToString(file);
+}
+
+Result<SegHeader> ReadSegHeader(std::string_view part10) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  if (GetString(ds, DCM_SOPClassUID) != UID_SegmentationStorage)
+    return Fail(ErrorCode::kInvalidArgument, "not a DICOM Segmentation object");
+  SegHeader header;
+  header.segmentation_type = GetString(ds, DCM_SegmentationType);
+  header.sop_uid = GetString(ds, DCM_SOPInstanceUID);
+  header.series_uid = GetString(ds, DCM_SeriesInstanceUID);
+  header.study_uid = GetString(ds, DCM_StudyInstanceUID);
+  header.frame_of_reference_uid = GetString(ds, DCM_FrameOfReferenceUID);
+  DcmItem* item = nullptr;
+  for (unsigned long i = 0; ds.findAndGetSequenceItem(DCM_ReferencedSeriesSequence, item, static_cast<int>(i)).good() && item; ++i)
+    header.referenced_series_uids.push_back(GetString(*item, DCM_SeriesInstanceUID));
+  for (unsigned long i = 0; ds.findAndGetSequenceItem(DCM_SegmentSequence, item, static_cast<int>(i)).good() && item; ++i) {
+    SegmentInfo info;
+    Uint16 number = 0;
+    item->findAndGetUint16(DCM_SegmentNumber, number);
+    info.label = number;
+    info.name = GetString(*item, DCM_SegmentLabel);
+    info.automatic = GetString(*item, DCM_SegmentAlgorithmType) != "MANUAL";
+    info.algorithm_name = GetString(*item, DCM_SegmentAlgorithmName);
+    DcmItem* code = nullptr;
+    if (item->findAndGetSequenceItem(DCM_SegmentedPropertyCategoryCodeSequence, code).good() && code)
+      info.category = {GetString(*code, DCM_CodeValue), GetString(*code, DCM_CodingSchemeDesignator),
+                       GetString(*code, DCM_CodeMeaning)};
+    if (item->findAndGetSequenceItem(DCM_SegmentedPropertyTypeCodeSequence, code).good() && code)
+      info.type = {GetString(*code, DCM_CodeValue), GetString(*code, DCM_CodingSchemeDesignator),
+                   GetString(*code, DCM_CodeMeaning)};
+    DcmItem* algorithm = nullptr;
+    if (item->findAndGetSequenceItem(DCM_SegmentationAlgorithmIdentificationSequence, algorithm).good() && algorithm)
+      info.algorithm_version = GetString(*algorithm, DCM_AlgorithmVersion);
+    const Uint16* lab = nullptr;
+    unsigned long count = 0;
+    if (item->findAndGetUint16Array(DCM_RecommendedDisplayCIELabValue, lab, &count).good() && lab && count == 3) {
+      double r = 0, gr = 0, b = 0;
+      IODCIELabUtil::dicomLab2RGB(r, gr, b, lab[0], lab[1], lab[2]);
+      info.rgb = {static_cast<std::uint8_t>(std::clamp(std::lround(r * 255), 0l, 255l)),
+                  static_cast<std::uint8_t>(std::clamp(std::lround(gr * 255), 0l, 255l)),
+                  static_cast<std::uint8_t>(std::clamp(std::lround(b * 255), 0l, 255l))};
+    }
+    header.segments.push_back(std::move(info));
+  }
+  if (header.segmentation_type != "BINARY" && header.segmentation_type != "FRACTIONAL" &&
+      header.segmentation_type != "LABELMAP")
+    return Fail(ErrorCode::kUnsupported, "unknown SegmentationType '" + header.segmentation_type + "'");
+  return header;
+}
+
+Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& grid) {
+  auto header = ReadSegHeader(part10);
+  if (!header) return std::unexpected(header.error());
+  auto loaded_result = LoadFromMemory(part10);
+  if (!loaded_result) return std::unexpected(loaded_result.error());
+  auto loaded = std::make_shared<LoadedFile>(std::move(*loaded_result));
+  DcmDataset& ds = *loaded->dataset;
+  DcmSequenceOfItems* per_frame = nullptr;
+  if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).bad() || !per_frame)
+    return Fail(ErrorCode::kInvalidArgument, "the SEG has no per-frame functional groups");
+  DcmItem* shared = nullptr;
+  ds.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0);
+  auto decoded = DecodeFrames(loaded);
+  if (!decoded) return std::unexpected(decoded.error());
+  const PixelLayout& layout = decoded->layout;
+  if (layout.columns != grid.dims[0] || layout.rows != grid.dims[1])
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("the SEG's frames are {}x{}, the source slices {}x{}", layout.columns, layout.rows,
+                            grid.dims[0], grid.dims[1]));
+  if (static_cast<std::int64_t>(per_frame->card()) != layout.frames)
+    return Fail(ErrorCode::kInvalidArgument, "the per-frame functional groups do not match NumberOfFrames");
+
+  SegMasks out;
+  out.header = std::move(*header);
+  const bool labelmap = out.header.segmentation_type == "LABELMAP";
+  const bool fractional = out.header.segmentation_type == "FRACTIONAL";
+  Uint16 max_fractional = 255;
+  ds.findAndGetUint16(DCM_MaximumFractionalValue, max_fractional);
+  Uint16 padding = 0;
+  const bool has_padding = ds.findAndGetUint16(DCM_PixelPaddingValue, padding).good();
+  const std::int64_t plane = grid.dims[0] * grid.dims[1];
+  const std::array<double, 3> row{grid.direction[0], grid.direction[1], grid.direction[2]};
+  const std::array<double, 3> column{grid.direction[3], grid.direction[4], grid.direction[5]};
+  const std::array<double, 3> normal{grid.direction[6], grid.direction[7], grid.direction[8]};
+  auto dot = [](const std::array<double, 3>& a, const std::array<double, 3>& b) {
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+  };
+  for (const SegmentInfo& s : out.header.segments)
+    if (s.label > 0) out.masks[s.label].assign(grid.VoxelCount(), 0);
+
+  for (std::int64_t f = 0; f < layout.frames; ++f) {
+    DcmItem* frame_groups = per_frame->getItem(static_cast<unsigned long>(f));
+    auto group = [&](const DcmTagKey& sequence) -> DcmItem* {
+      DcmItem* found = nullptr;
+      if (frame_groups && frame_groups->findAndGetSequenceItem(sequence, found, 0).good() && found) return found;
+      if (shared && shared->findAndGetSequenceItem(sequence, found, 0).good() && found) return found;
+      return nullptr;
+    };
+    DcmItem* position_item = group(DCM_PlanePositionSequence);
+    std::array<double, 3> position{};
+    Float64 v = 0;
+    for (int a = 0; a < 3; ++a) {
+      if (!position_item || position_item->findAndGetFloat64(DCM_ImagePositionPatient, v, a).bad())
+        return Fail(ErrorCode::kInvalidArgument, "a SEG frame has no plane position");
+      position[a] = v;
+    }
+    if (DcmItem* orientation_item = group(DCM_PlaneOrientationSequence)) {
+      for (int a = 0; a < 6; ++a) {
+        if (orientation_item->findAndGetFloat64(DCM_ImageOrientationPatient, v, a).bad()) break;
+        if (std::abs(v - grid.direction[a]) > 1e-3)
+          return Fail(ErrorCode::kInvalidArgument, "the SEG's orientation differs from the source volume's");
+      }
+    }
+    const std::array<double, 3> offset{position[0] - grid.origin[0], position[1] - grid.origin[1],
+                                       position[2] - grid.origin[2]};
+    const double k_exact = dot(offset, normal) / grid.spacing[2];
+    const auto k = static_cast<std::int64_t>(std::llround(k_exact));
+    if (std::abs(k_exact - static_cast<double>(k)) > 0.1 || k < 0 || k >= grid.dims[2] ||
+        std::abs(dot(offset, row)) > 0.1 * grid.spacing[0] || std::abs(dot(offset, column)) > 0.1 * grid.spacing[1])
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("SEG frame {} lies at ({:.1f}, {:.1f}, {:.1f}) mm, on no slice of the source volume", f + 1,
+                              position[0], position[1], position[2]));
+    int segment_number = 0;
+    if (!labelmap) {
+      DcmItem* identification = group(DCM_SegmentIdentificationSequence);
+      Uint16 number = 0;
+      if (!identification || identification->findAndGetUint16(DCM_ReferencedSegmentNumber, number).bad())
+        return Fail(ErrorCode::kInvalidArgument, "a SEG frame does not name its segment");
+      segment_number = number;
+      if (!out.masks.contains(segment_number))
+        return Fail(ErrorCode::kInvalidArgument, fmt::format("a SEG frame names segment {}, which is not listed", number));
+    }
+    std::uint8_t* base = nullptr;
+    for (std::int64_t i = 0; i < plane; ++i) {
+      const std::int32_t value = decoded->Sample(f, i);
+      if (labelmap) {
+        if (value == 0 || (has_padding && value == padding)) continue;
+        auto mask = out.masks.find(value);
+        if (mask == out.masks.end())
+          return Fail(ErrorCode::kInvalidArgument, fmt::format("the label map holds value {}, not a listed segment", value));
+        mask->second[k * plane + i] = 1;
+      } else {
+        const bool set = fractional ? value * 2 >= max_fractional && value > 0 : value != 0;
+        if (!set) continue;
+        if (!base) base = out.masks[segment_number].data() + k * plane;
+        base[i] = 1;
+      }
+    }
+  }
+  return out;
+}
+
+LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, const std::map<int, int>& label_of) {
+  LabelVolume out;
+  out.geometry = grid;
+  out.labels.assign(grid.VoxelCount(), 0);
+  std::vector<std::pair<int, const std::vector<std::uint8_t>*>> ordered;
+  for (const auto& [number, mask] : masks.masks) {
+    auto mapped = label_of.find(number);
+    ordered.emplace_back(mapped == label_of.end() ? number : mapped->second, &mask);
+  }
+  std::sort(ordered.begin(), ordered.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  for (const auto& [label, mask] : ordered) {
+    if (label < 1 || label > 255) continue;
+    for (size_t i = 0; i < mask->size(); ++i)
+      if ((*mask)[i]) out.labels[i] = static_cast<std::uint8_t>(label);
+  }
+  return out;
+}
+
+}  // namespace vg::dicom
