@@ -1,6 +1,7 @@
 // Builds the app into web/dist (served by voxelgate at /). Everything is local: the image
 // codecs (WebAssembly) and the decode workers are bundled as hashed assets.
 // `npm run dev` proxies /api and /dicomweb to VOXELGATE_URL (default http://127.0.0.1:18080).
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const target = process.env.VOXELGATE_URL ?? 'http://127.0.0.1:18080';
@@ -18,6 +19,9 @@ const proxy = {
 
 export default defineConfig({
   base: '/',
+  resolve: {
+    alias: { xmlbuilder2: fileURLToPath(new URL('./src/shims/xmlbuilder2.ts', import.meta.url)) },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -74,6 +74,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     h('button', { type: 'button', 'data-preset': p.key, title: `${p.label}: W ${p.width} L ${p.level} (${i + 1})`, onclick: () => applyPreset(i) }, p.label));
   let overlaysOn = true;
   const overlayToggle = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide overlays (O)', onclick: () => toggleOverlays() }, 'Overlays');
+  const crossToggle = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide the crosshairs (X)', onclick: () => toggleCrosshairs() }, 'Lines');
   const grid = h('div.mpr', { 'data-testid': 'mpr' });
   const right = h('aside.right');
   const toolbar = h('div.viewer-toolbar',
@@ -82,6 +83,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     h('span.group', ...modeButtons),
     h('span.group', ...presetButtons),
     overlayToggle,
+    crossToggle,
     h('button', { type: 'button', title: 'Reset views (R)', onclick: () => mpr?.resetView() }, 'Reset'),
     h('button', { type: 'button', title: 'Keyboard shortcuts (?)', onclick: () => showHelp() }, '?'),
     h('span.loading', progress, progressText),
@@ -110,6 +112,12 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     mpr?.setOverlaysVisible(overlaysOn);
     overlayToggle.setAttribute('aria-pressed', String(overlaysOn));
   };
+  const toggleCrosshairs = () => {
+    if (!mpr) return;
+    mpr.setCrosshairsVisible(!mpr.crosshairsShown);
+    crossToggle.setAttribute('aria-pressed', String(mpr.crosshairsShown));
+    for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === mpr.mode);
+  };
   const showHelp = () => {
     const d = helpPanel(globals);
     document.body.append(d);
@@ -131,6 +139,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     { keys: 'Ctrl+S', match: key('s', { ctrl: true }), what: 'Save the segmentation', run: () => void editor?.save() },
     { keys: '↑ / ↓, PgUp / PgDn', match: (e) => ['ArrowUp', 'ArrowDown', 'PageUp', 'PageDown'].includes(e.key) && !e.ctrlKey, what: 'Previous / next slice in the active view', run: (e) => mpr?.scroll({ ArrowUp: -1, ArrowDown: 1, PageUp: -10, PageDown: 10 }[e.key] ?? 0) },
     { keys: 'O', match: key('o'), what: 'Show / hide overlays', run: toggleOverlays },
+    { keys: 'X', match: key('x'), what: 'Show / hide the crosshairs', run: toggleCrosshairs },
     { keys: 'R', match: key('r'), what: 'Reset the views', run: () => mpr?.resetView() },
   ];
   setShortcuts(shortcuts);

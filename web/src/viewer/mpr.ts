@@ -157,13 +157,27 @@ export class Mpr {
     return ToolGroupManager.getToolGroup(this.toolGroupId)!;
   }
 
+  private crosshairsVisible = true;
+
+  setCrosshairsVisible(visible: boolean): void {
+    this.crosshairsVisible = visible;
+    this.setMode(this.mode === 'crosshairs' && !visible ? 'windowLevel' : this.mode);
+    this.viewportIds.forEach((id) => this.viewport(id)?.render());
+  }
+
+  get crosshairsShown(): boolean {
+    return this.crosshairsVisible;
+  }
+
   setMode(mode: Mode): void {
     const group = this.toolGroup;
     if (!group) return;
+    if (mode === 'crosshairs' && !this.crosshairsVisible) this.crosshairsVisible = true;
     this.mode = mode;
     const primary = [{ mouseButton: ToolEnums.MouseBindings.Primary }];
     for (const t of [TOOLS.windowLevel, TOOLS.brush, TOOLS.paintFill]) group.setToolPassive(t);
-    group.setToolEnabled(TOOLS.crosshairs);
+    if (this.crosshairsVisible) group.setToolEnabled(TOOLS.crosshairs);
+    else group.setToolDisabled(TOOLS.crosshairs);
     const brushStrategy = { brush: 'FILL_INSIDE_CIRCLE', eraser: 'ERASE_INSIDE_CIRCLE', threshold: 'THRESHOLD_INSIDE_CIRCLE' } as Record<string, string>;
     switch (mode) {
       case 'windowLevel':

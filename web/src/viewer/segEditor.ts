@@ -373,13 +373,13 @@ export class SegEditor {
           s.type = t.type;
           this.markDirty();
         });
-        const eye = h('button.icon', { type: 'button', title: s.visible ? 'Hide' : 'Show', 'aria-pressed': String(!s.visible), onclick: (e: Event) => {
-          e.stopPropagation();
-          s.visible = !s.visible;
+        const eye = h('input', { type: 'checkbox', checked: s.visible, title: 'Show this segment', 'aria-label': 'Visible' });
+        eye.addEventListener('click', (e) => e.stopPropagation());
+        eye.addEventListener('change', () => {
+          s.visible = eye.checked;
           this.applySegmentStyle(s);
           this.refreshViews();
-          this.renderSegments();
-        } }, s.visible ? '👁' : '–');
+        });
         return h('li', { class: s.label === this.active ? 'active' : '', 'data-label': s.label, 'data-voxels': s.voxels, onclick: () => this.selectSegment(s.label) },
           colour, name, term, eye, h('span.voxels', { title: 'voxels' }, s.voxels ? `${s.voxels}` : ''));
       }),

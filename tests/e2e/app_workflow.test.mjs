@@ -1,0 +1,312 @@
+// The browser app end to end, against the real server serving the built app (issue 6):
+// sign in, upload, view in three planes, window presets, scrolling, paint and save a
+// segmentation, reload and find it (in the page and in the server's SEG), tags and status
+// that persist, and another clinic that sees none of it.
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { makeSeries, qido, TAGS, first } from '../integration/lib/dicomweb.mjs';
+import { makeTempDir, sharedDataDir } from '../integration/lib/env.mjs';
+import { call, createUser, passwordOf, signIn } from '../integration/lib/people.mjs';
+import { VoxelgateServer } from '../integration/lib/server.mjs';
+import { openViewer, pixelDiff, pixelStats, shot, signInUi, sleep, sliceOf, watch } from './lib/app.mjs';
+import { launch } from './lib/browser.mjs';
+import { requireWebBuild, webArgs } from './lib/web.mjs';
+
+const VIEWS = ['axial', 'sagittal', 'coronal'];
+
+describe('browser app: upload, view, segment, tag', () => {
+  let server;
+  let browser;
+  let page;
+  let seen = [];
+  let series; // the synthetic CT
+  let token;
+  let savedId = null;
+  let paintedWorld = null;
+
+  before(async () => {
+    requireWebBuild();
+    server = await VoxelgateServer.start({ name: 'e2e-app', args: webArgs });
+    await server.createTenant('clinic');
+    await createUser(server, 'clinic', 'rad1', 'radiologist');
+    token = await server.createToken({ tenant: 'clinic', name: 'e2e-reader', scopes: ['dicomweb:read'] });
+    series = await makeSeries({ slices: 40, rows: 128, cols: 128, patientName: 'E2E^PATIENT', patientId: 'E2E001', seed: 3 });
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    seen = watch(page, 'rad1');
+  });
+
+  after(async () => {
+    if (seen.length) console.log(`page events:\n  ${seen.slice(-40).join('\n  ')}`);
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  test('1. sign in: a wrong password is refused with a message, then the user and role are shown', async () => {
+    await page.goto(`${server.baseUrl}/`);
+    await page.waitForSelector('form.login');
+    await page.fill('input[name=username]', 'rad1');
+    await page.fill('input[name=password]', 'not the password at all');
+    await page.click('form.login button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=login-error]')?.textContent?.length > 0);
+    assert.match(await page.textContent('[data-testid=login-error]'), /wrong username or password/i);
+    await signInUi(page, server.baseUrl, 'rad1');
+    const who = await page.textContent('[data-testid=who]');
+    assert.match(who, /rad1/);
+    assert.match(who, /radiologist/);
+  });
+
+  test('2. upload: a synthetic CT (non-DICOM skipped), then again (nothing changes)', async () => {
+    const junk = join(makeTempDir('e2e-junk'), 'notes.txt');
+    writeFileSync(junk, 'not a DICOM file\n'.repeat(20));
+    await page.goto(`${server.baseUrl}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', [...series.files, junk]);
+    await page.waitForSelector('[data-testid=uploaded-study]', { timeout: 60_000 });
+    assert.match(await page.textContent('[data-testid=skipped]'), /notes\.txt/);
+    assert.match(await page.textContent('[data-testid=upload-progress]'), /40 of 40 files/);
+    assert.equal(await page.locator('[data-testid=failures] li').count(), 0, await page.textContent('[data-testid=failures]'));
+    await shot(page.locator('main'), 'upload-synthetic.png');
+    const stored = await qido(server, token, `/studies/${series.study_uid}/series/${series.series_uid}/instances`);
+    assert.equal(stored.length, 40);
+
+    // The same files again: every batch succeeds and the archive holds the same.
+    await page.goto(`${server.baseUrl}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', series.files);
+    await page.waitForSelector('[data-testid=uploaded-study]', { timeout: 60_000 });
+    assert.equal(await page.locator('[data-testid=failures] li').count(), 0);
+    assert.equal((await qido(server, token, `/studies/${series.study_uid}/series/${series.series_uid}/instances`)).length, 40);
+    assert.equal((await qido(server, token, '/studies')).length, 1);
+  });
+
+  test('2b. upload: the 275-slice chest CT from shared data', async (t) => {
+    const dir = sharedDataDir('ct-chest-lidc');
+    if (!dir) return t.skip('../shared/data/ct-chest-lidc is absent: the real CT upload is not tested');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.dcm')).map((f) => join(dir, f));
+    await page.goto(`${server.baseUrl}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', files);
+    await page.waitForSelector('[data-testid=uploaded-study]', { timeout: 180_000 });
+    assert.match(await page.textContent('[data-testid=upload-progress]'), new RegExp(`${files.length} of ${files.length} files`));
+    assert.equal(await page.locator('[data-testid=failures] li').count(), 0, await page.textContent('[data-testid=failures]'));
+    const studies = await qido(server, token, '/studies?includefield=00201208');
+    const lidc = studies.find((s) => first(s, TAGS.StudyInstanceUID) !== series.study_uid);
+    assert.ok(lidc, 'the chest CT study is listed');
+    assert.equal(Number(first(lidc, TAGS.NumberOfStudyRelatedInstances)), files.length);
+  });
+
+  test('3. viewer: each of the three views shows an image with non-uniform pixels', async () => {
+    await openViewer(page, server.baseUrl, series.study_uid, { series: series.series_uid });
+    assert.match(await page.textContent('[data-testid=load-text]'), /40 images/);
+    // Overlays and crosshair lines off: the pixels measured are the image's own.
+    await page.keyboard.press('o');
+    await page.keyboard.press('x');
+    await sleep(300);
+    for (const v of VIEWS) {
+      const png = await shot(page.locator(`[data-viewport=${v}]`), `viewer-${v}.png`);
+      const s = await pixelStats(page, png);
+      assert.ok(s.distinct >= 20 && s.std > 8, `${v} view looks uniform: ${JSON.stringify(s)}`);
+    }
+    await page.keyboard.press('o');
+    await page.keyboard.press('x');
+    await shot(page.locator('body'), 'viewer-page.png');
+  });
+
+  test('4. a window preset changes the rendered pixels', async () => {
+    await page.keyboard.press('o');
+    await page.keyboard.press('x');
+    await sleep(200);
+    const before = await page.locator('[data-viewport=axial]').screenshot();
+    await page.click('button[data-preset=lung]');
+    await page.waitForFunction(() => /W 1500\s+L -600/.test(document.querySelector('[data-testid=wl-axial]')?.textContent ?? ''));
+    await sleep(300);
+    const after = await shot(page.locator('[data-viewport=axial]'), 'viewer-axial-lung.png');
+    const diff = await pixelDiff(page, before, after);
+    assert.ok(diff > 2, `the lung preset changed the axial view by only ${diff.toFixed(2)} grey levels on average`);
+    await page.click('button[data-preset=mediastinum]');
+    await page.keyboard.press('o');
+    await page.keyboard.press('x');
+  });
+
+  test('5. scrolling changes the slice number', async () => {
+    const start = await sliceOf(page, 'axial');
+    const box = await page.locator('[data-viewport=axial]').boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 5; i++) await page.mouse.wheel(0, 120);
+    await page.waitForFunction((s) => Number(document.querySelector('[data-testid=slice-axial]')?.dataset.slice) !== s, start);
+    const afterWheel = await sliceOf(page, 'axial');
+    assert.notEqual(afterWheel, start);
+    await page.keyboard.press('ArrowUp');
+    await page.waitForFunction((s) => Number(document.querySelector('[data-testid=slice-axial]')?.dataset.slice) !== s, afterWheel);
+    assert.equal(Math.abs((await sliceOf(page, 'axial')) - afterWheel), 1);
+  });
+
+  test('6. paint a brush stroke on a known slice and save it', async () => {
+    await page.waitForSelector('[data-testid=seg-panel]');
+    const slice = await sliceOf(page, 'axial');
+    await page.keyboard.press('b');
+    const box = await page.locator('[data-viewport=axial]').boundingBox();
+    // A point in the body, off the centre lines: a short horizontal stroke.
+    const x = box.x + box.width * 0.42;
+    const y = box.y + box.height * 0.62;
+    await page.mouse.move(x, y);
+    await page.waitForFunction(() => document.querySelector('[data-viewport=axial]')?.parentElement?.querySelector('[data-role=cursor]')?.dataset.world);
+    paintedWorld = (await page.getAttribute('.vp[data-view=axial] [data-role=cursor]', 'data-world')).split(',').map(Number);
+    await page.mouse.down();
+    await page.mouse.move(x + 3, y, { steps: 3 });
+    await page.mouse.up();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > 0, null, { timeout: 10_000 });
+    assert.equal(await sliceOf(page, 'axial'), slice, 'painting does not move the slice');
+    await shot(page.locator('[data-viewport=axial]'), 'viewer-painted.png');
+    await page.click('[data-testid=seg-save]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=seg-panel]')?.dataset.savedId, null, { timeout: 20_000 });
+    savedId = Number(await page.getAttribute('[data-testid=seg-panel]', 'data-saved-id'));
+    assert.ok(savedId > 0);
+    assert.equal(await page.getAttribute('[data-testid=seg-panel]', 'data-dirty'), 'false');
+  });
+
+  test('7. after a reload the stroke is there, and the server SEG has it at the painted place', async () => {
+    assert.ok(savedId, 'step 6 saved a segmentation');
+    await page.reload();
+    await page.waitForSelector('[data-testid=mpr][data-loaded=true]', { timeout: 60_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > 0, null, { timeout: 20_000 });
+    await shot(page.locator('body'), 'viewer-reloaded.png');
+
+    const rad = await signIn(server, 'rad1');
+    const geo = (await call(server, rad, 'GET', `/api/v1/series/${series.series_uid}/geometry`)).json();
+    const res = await call(server, rad, 'GET', `/api/v1/segmentations/${savedId}/labels`);
+    assert.equal(res.status, 200, res.text());
+    let labels = res.body;
+    if (labels[0] === 0x1f && labels[1] === 0x8b) labels = gunzipSync(labels);
+    const [nx, ny, nz] = geo.dims;
+    assert.equal(labels.length, nx * ny * nz);
+    // Painted voxels, in patient coordinates.
+    const d = geo.direction;
+    const world = (i, j, k) => [0, 1, 2].map((a) => geo.origin[a] + i * geo.spacing[0] * d[a] + j * geo.spacing[1] * d[3 + a] + k * geo.spacing[2] * d[6 + a]);
+    let n = 0;
+    const sum = [0, 0, 0];
+    const ks = new Set();
+    for (let k = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++)
+          if (labels[k * nx * ny + j * nx + i] === 1) {
+            n++;
+            ks.add(k);
+            world(i, j, k).forEach((v, a) => (sum[a] += v));
+          }
+    assert.ok(n > 0, 'the saved SEG has painted voxels');
+    const centre = sum.map((v) => v / n);
+    // The stroke is one slice thick, on the slice under the cursor ...
+    const kPainted = [...ks];
+    const kExpected = Math.round(((paintedWorld[0] - geo.origin[0]) * d[6] + (paintedWorld[1] - geo.origin[1]) * d[7] + (paintedWorld[2] - geo.origin[2]) * d[8]) / geo.spacing[2]);
+    assert.deepEqual(kPainted, [kExpected], `painted slices ${kPainted} vs the slice under the cursor ${kExpected}`);
+    // ... and its centre is within one voxel (plus the stroke's own few pixels) of the point painted.
+    const inPlane = (a) => Math.abs(centre[a] - paintedWorld[a]);
+    const strokeMm = 3 * (geo.spacing[0] * nx) / (await page.locator('[data-viewport=axial]').boundingBox()).width;
+    assert.ok(inPlane(0) <= geo.spacing[0] + strokeMm, `x: SEG centre ${centre[0].toFixed(2)} vs painted ${paintedWorld[0]}`);
+    assert.ok(inPlane(1) <= geo.spacing[1] + strokeMm, `y: SEG centre ${centre[1].toFixed(2)} vs painted ${paintedWorld[1]}`);
+    assert.ok(Math.abs(centre[2] - paintedWorld[2]) <= geo.spacing[2], `z: SEG centre ${centre[2].toFixed(2)} vs painted ${paintedWorld[2]}`);
+    // The SEG is an ordinary series of the study.
+    const segSeries = await qido(server, token, `/studies/${series.study_uid}/series?Modality=SEG`);
+    assert.equal(segSeries.length, 1);
+  });
+
+  test('8. a tag and the status "done" persist after a reload', async () => {
+    await page.waitForSelector('[data-testid=annotations]');
+    await page.fill('[data-testid=tag-input]', 'e2e follow-up');
+    await page.press('[data-testid=tag-input]', 'Enter');
+    await page.waitForSelector('[data-testid=tags] [data-tag="e2e follow-up"]', { timeout: 10_000 });
+    await page.selectOption('[data-testid=status]', 'done');
+    await sleep(500);
+    assert.equal(await page.textContent('[data-testid=annotation-error]'), '');
+    await page.reload();
+    await page.waitForSelector('[data-testid=tags] [data-tag="e2e follow-up"]', { timeout: 20_000 });
+    assert.equal(await page.inputValue('[data-testid=status]'), 'done');
+    // The worklist shows both.
+    await page.goto(`${server.baseUrl}/`);
+    const row = page.locator(`tr[data-study="${series.study_uid}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    assert.match(await row.textContent(), /e2e follow-up/);
+    assert.match(await row.textContent(), /Done/);
+    await shot(page.locator('body'), 'worklist.png');
+  });
+
+  test('9. another clinic: the study is not in its list and its viewer URL is "not found"', async () => {
+    await server.createTenant('other');
+    await createUser(server, 'other', 'rad-other', 'radiologist');
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const other = await ctx.newPage();
+    watch(other, 'rad-other');
+    await signInUi(other, server.baseUrl, 'rad-other');
+    await other.waitForSelector('[data-testid=worklist-state]');
+    await other.waitForFunction(() => !/Loading/.test(document.querySelector('[data-testid=worklist-state]').textContent));
+    assert.doesNotMatch(await other.textContent('[data-testid=worklist-state]'), /could not/, await other.textContent('[data-testid=worklist-state]'));
+    assert.equal(await other.locator(`tr[data-study="${series.study_uid}"]`).count(), 0);
+    await other.goto(`${server.baseUrl}/studies/${series.study_uid}`);
+    await other.waitForSelector('[data-testid=not-found]', { timeout: 20_000 });
+    assert.match(await other.textContent('[data-testid=not-found]'), /not found/i);
+    await shot(other.locator('body'), 'other-clinic-not-found.png');
+    await ctx.close();
+  });
+});
+
+describe('browser app: roles', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    requireWebBuild();
+    server = await VoxelgateServer.start({ name: 'e2e-roles', args: webArgs });
+    await server.createTenant('clinic');
+    await createUser(server, 'clinic', 'doc1', 'physician');
+    await createUser(server, 'provider', 'vendor1', 'provider_support');
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  test('a vendor user sees no clinic worklist, with a clear message', async () => {
+    const page = await browser.newPage();
+    await signInUi(page, server.baseUrl, 'vendor1');
+    await page.waitForSelector('[data-testid=no-worklist]');
+    assert.match(await page.textContent('[data-testid=no-worklist]'), /support grant/);
+    await page.close();
+  });
+
+  test('a physician views segmentations but cannot edit them while the clinic does not allow it', async () => {
+    const s = await makeSeries({ slices: 8, rows: 64, cols: 64, seed: 5 });
+    const doc = await signIn(server, 'doc1');
+    const { multipartBody } = await import('../integration/lib/multipart.mjs');
+    const { body, contentType } = multipartBody(s.instances.map((i) => i.bytes));
+    const res = await call(server, doc, 'POST', '/dicomweb/studies', { body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+    assert.equal(res.status, 200, res.text());
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await signInUi(page, server.baseUrl, 'doc1');
+    await openViewer(page, server.baseUrl, s.study_uid);
+    await page.waitForSelector('[data-testid=seg-panel]');
+    assert.match(await page.textContent('[data-testid=seg-panel]'), /view only|cannot edit|not edit/i);
+    assert.equal(await page.locator('[data-testid=seg-save]').count(), 0);
+    await page.close();
+  });
+
+  test('sign-in throttling shows the delay', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.baseUrl}/login`);
+    let msg = '';
+    for (let i = 0; i < 8 && !/try again in/i.test(msg); i++) {
+      await page.fill('input[name=username]', 'doc1');
+      await page.fill('input[name=password]', `wrong password ${i}`);
+      await page.waitForSelector('form.login button[type=submit]:not([disabled])', { timeout: 20_000 });
+      await page.click('form.login button[type=submit]');
+      await page.waitForFunction(() => document.querySelector('[data-testid=login-error]')?.textContent?.length > 0);
+      msg = await page.textContent('[data-testid=login-error]');
+    }
+    assert.match(msg, /too many failed sign-ins\. try again in \d+ s/i);
+    assert.equal(await page.isDisabled('form.login button[type=submit]'), true);
+    await page.close();
+  });
+});
