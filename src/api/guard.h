@@ -16,7 +16,10 @@
 #include "auth/tokens.h"
 #include "auth/users.h"
 #include "http/router.h"
+#include "services/annotations.h"
 #include "services/archive.h"
+#include "services/segmentations.h"
+#include "services/volumes.h"
 
 namespace vg::api {
 
@@ -33,6 +36,11 @@ struct ApiDeps {
   auth::AuditTrail& audit;
   bool secure_cookies = false;  // with TLS on
   std::string web_root;          // the built browser app (see web/web_routes.h)
+  // The use cases behind the clinical API. Null only where routes are listed, never run
+  // (`voxelgate admin routes`).
+  services::Annotations* annotations = nullptr;
+  services::Volumes* volumes = nullptr;
+  services::Segmentations* segmentations = nullptr;
 };
 
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;

@@ -1,6 +1,7 @@
 #include "api/routes.h"
 
 #include "api/account/account_routes.h"
+#include "api/annotations/annotation_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
@@ -16,6 +17,8 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddAccountRoutes(router, deps);
   AddAuditRoutes(router, deps);
   AddDicomwebRoutes(router, deps);
+  AddAnnotationRoutes(router, deps);
+  AddSegmentationRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

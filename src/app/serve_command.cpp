@@ -178,8 +178,14 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   auth::SupportGrants grants(*(*ctx)->catalog);
   auth::LoginThrottle throttle;
+  services::Volumes volumes(*(*ctx)->archive);
+  services::Annotations annotations(*(*ctx)->archive, *(*ctx)->catalog);
+  services::Segmentations segmentations(*(*ctx)->archive, *(*ctx)->catalog, volumes);
   api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
                     /*secure_cookies=*/tls, DefaultWebRoot(config.web_root)};
+  deps.annotations = &annotations;
+  deps.volumes = &volumes;
+  deps.segmentations = &segmentations;
   auto built = api::BuildRouter(deps);
   if (!built) {
     std::fprintf(stderr, "voxelgate serve: %s\n", built.error().public_message.c_str());

@@ -44,6 +44,16 @@ const std::vector<ActionPolicy>& Policies() {
       {"dicomweb.bulkdata", false, kScopeDicomwebRead, kReaders, true},
       {"dicomweb.rendered", false, kScopeDicomwebRead, kReaders, true},
       {"dicomweb.thumbnail", false, kScopeDicomwebRead, kReaders, true},
+      // The clinic itself: everyone of it may read its name and settings.
+      {"tenant.read", false, "", {"clinic_admin", "radiologist", "physician"}, false},
+      {"tenant.settings", false, "", {"clinic_admin"}, false},
+      // Annotations: tags, workflow status, segmentations, volumes (docs/api-annotations.md).
+      // Physicians save segmentations only where the clinic allows it (checked by the route).
+      {"annotations.read", false, kScopeDicomwebRead, kReaders, true},
+      {"annotations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
+      {"tags.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
+      {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
+      {"volumes.read", false, kScopeDicomwebRead, kReaders, true},
       // Clinic data over DIMSE (nodes are service or uploader).
       {"dimse.echo", false, "", {"service", "uploader"}, false},
       {"dimse.store", false, "", {"service", "uploader"}, false},

@@ -14,6 +14,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "resource_exhausted";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kUnprocessable: return "unprocessable";
     case ErrorCode::kInternal: return "internal";
   }
   return "internal";
@@ -31,6 +32,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return 507;
     case ErrorCode::kUnavailable: return 503;
     case ErrorCode::kTimeout: return 408;
+    case ErrorCode::kUnprocessable: return 422;
     case ErrorCode::kInternal: return 500;
   }
   return 500;

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kResourceExhausted, // out of storage, too many connections
   kUnavailable,       // try again later
   kTimeout,           // a time limit was hit
+  kUnprocessable,     // well-formed, but the data cannot serve (a series that is not one volume)
   kInternal,          // a bug or an environment failure
 };
 

@@ -233,24 +233,28 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
   const double slope = (header.scl_slope == 0 || std::isnan(header.scl_slope)) ? 1.0 : header.scl_slope;
   const double inter = std::isnan(header.scl_inter) ? 0.0 : header.scl_inter;
   image.datatype = header.datatype;
-  image.values.resize(voxels);
   const char* data = bytes.data() + offset;
-  for (std::int64_t i = 0; i < voxels; ++i) {
-    const char* p = data + i * bytes_per_voxel;
-    double v = 0;
-    switch (header.datatype) {
-      case NIFTI_TYPE_UINT8: v = Load<std::uint8_t>(p); break;
-      case NIFTI_TYPE_INT8: v = Load<std::int8_t>(p); break;
-      case NIFTI_TYPE_INT16: v = Load<std::int16_t>(p); break;
-      case NIFTI_TYPE_UINT16: v = Load<std::uint16_t>(p); break;
-      case NIFTI_TYPE_INT32: v = Load<std::int32_t>(p); break;
-      case NIFTI_TYPE_UINT32: v = Load<std::uint32_t>(p); break;
-      case NIFTI_TYPE_FLOAT32: v = Load<float>(p); break;
-      case NIFTI_TYPE_FLOAT64: v = Load<double>(p); break;
-      default:
-        return Fail(ErrorCode::kUnsupported, "NIfTI datatype " + std::to_string(header.datatype) + " is not read");
+  if (header.datatype == NIFTI_TYPE_UINT8 && slope == 1.0 && inter == 0.0) {
+    image.bytes.assign(reinterpret_cast<const std::uint8_t*>(data), reinterpret_cast<const std::uint8_t*>(data) + voxels);
+  } else {
+    image.values.resize(voxels);
+    for (std::int64_t i = 0; i < voxels; ++i) {
+      const char* p = data + i * bytes_per_voxel;
+      double v = 0;
+      switch (header.datatype) {
+        case NIFTI_TYPE_UINT8: v = Load<std::uint8_t>(p); break;
+        case NIFTI_TYPE_INT8: v = Load<std::int8_t>(p); break;
+        case NIFTI_TYPE_INT16: v = Load<std::int16_t>(p); break;
+        case NIFTI_TYPE_UINT16: v = Load<std::uint16_t>(p); break;
+        case NIFTI_TYPE_INT32: v = Load<std::int32_t>(p); break;
+        case NIFTI_TYPE_UINT32: v = Load<std::uint32_t>(p); break;
+        case NIFTI_TYPE_FLOAT32: v = Load<float>(p); break;
+        case NIFTI_TYPE_FLOAT64: v = Load<double>(p); break;
+        default:
+          return Fail(ErrorCode::kUnsupported, "NIfTI datatype " + std::to_string(header.datatype) + " is not read");
+      }
+      image.values[i] = v * slope + inter;
     }
-    image.values[i] = v * slope + inter;
   }
 
   // A left-handed grid (third axis against row x column): walk k backwards instead.
@@ -261,9 +265,12 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
     g.origin = g.PatientPosition(0, 0, static_cast<double>(n[2] - 1));
     for (int r = 0; r < 3; ++r) g.direction[6 + r] = -g.direction[6 + r];
     const std::int64_t plane = n[0] * n[1];
-    for (std::int64_t k = 0; k < n[2] / 2; ++k)
-      std::swap_ranges(image.values.begin() + k * plane, image.values.begin() + (k + 1) * plane,
-                       image.values.begin() + (n[2] - 1 - k) * plane);
+    auto reverse_slices = [&](auto& v) {
+      for (std::int64_t k = 0; k < n[2] / 2; ++k)
+        std::swap_ranges(v.begin() + k * plane, v.begin() + (k + 1) * plane, v.begin() + (n[2] - 1 - k) * plane);
+    };
+    if (image.IsBytes()) reverse_slices(image.bytes);
+    else reverse_slices(image.values);
   } else if (handedness < 0) {
     for (int r = 0; r < 3; ++r) g.direction[6 + r] = cross[r];
   }
@@ -273,6 +280,10 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
 Result<LabelVolume> LabelsFromNifti(const NiftiImage& image) {
   LabelVolume labels;
   labels.geometry = image.geometry;
+  if (image.IsBytes()) {
+    labels.labels = image.bytes;
+    return labels;
+  }
   labels.labels.resize(image.values.size());
   for (size_t i = 0; i < image.values.size(); ++i) {
     const double v = image.values[i];

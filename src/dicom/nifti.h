@@ -26,7 +26,11 @@ Result<std::string> NiftiGzBytes(const LabelVolume& labels, int level = 1);
 struct NiftiImage {
   VolumeGeometry geometry;
   int datatype = 0;            // NIFTI_TYPE_*
-  std::vector<double> values;  // scaled (scl_slope/scl_inter applied), in voxel order
+  // In voxel order, scaled (scl_slope/scl_inter applied). Unscaled 8-bit unsigned images
+  // (label maps) fill `bytes` instead of `values`, at an eighth of the memory.
+  std::vector<double> values;
+  std::vector<std::uint8_t> bytes;
+  bool IsBytes() const { return values.empty() && !bytes.empty(); }
 };
 
 // Reads a .nii or .nii.gz held in memory (gzip is recognised by its magic). Refuses

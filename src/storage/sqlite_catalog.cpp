@@ -5,88 +5,22 @@
 
 #include "core/strings.h"
 #include "storage/sqlite_schema.h"
+#include "storage/sqlite_where.h"
 
 namespace vg::storage {
 namespace {
+
+using sql::AddSeriesClauses;
+using sql::AddStudyClauses;
+using sql::LimitClause;
+using sql::Placeholders;
+using sql::SplitList;
+using sql::Where;
 
 std::string JoinScopes(const std::vector<std::string>& scopes) {
   std::string out;
   for (const auto& s : scopes) out += (out.empty() ? "" : ",") + s;
   return out;
-}
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  if (text.empty()) return out;
-  for (auto part : Split(text, ',')) out.emplace_back(part);
-  return out;
-}
-
-std::string Placeholders(size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) out += i ? ",?" : "?";
-  return out;
-}
-
-// Accumulates WHERE clauses and their parameters in order.
-struct Where {
-  std::string sql;
-  struct Param {
-    enum Kind { kText, kInt, kBlob } kind;
-    std::string text;
-    std::int64_t number = 0;
-    std::vector<std::uint8_t> blob;
-  };
-  std::vector<Param> params;
-
-  void And(const std::string& clause) { sql += " AND " + clause; }
-  void Text(const std::string& v) { params.push_back({Param::kText, v, 0, {}}); }
-  void Int(std::int64_t v) { params.push_back({Param::kInt, {}, v, {}}); }
-  void Blob(const std::vector<std::uint8_t>& v) { params.push_back({Param::kBlob, {}, 0, v}); }
-  void In(const std::string& column, const std::vector<std::string>& values) {
-    if (values.empty()) return;
-    And(column + " IN (" + Placeholders(values.size()) + ")");
-    for (const auto& v : values) Text(v);
-  }
-  void RangeOf(const std::string& column, const std::optional<Range>& range) {
-    if (!range) return;
-    if (!range->low.empty()) { And(column + " >= ?"); Text(range->low); }
-    if (!range->high.empty()) { And(column + " <= ?"); Text(range->high); }
-    And(column + " <> ''");
-  }
-  void BindTo(sql::Stmt& stmt) const {
-    for (const auto& p : params) {
-      if (p.kind == Param::kText) stmt.Bind(p.text);
-      else if (p.kind == Param::kInt) stmt.Bind(p.number);
-      else stmt.Bind(p.blob);
-    }
-  }
-};
-
-void AddStudyClauses(Where& w, const StudyFilter& f, const std::string& s) {
-  w.In(s + ".study_uid", f.study_uids);
-  w.RangeOf(s + ".study_date", f.study_date);
-  w.RangeOf(s + ".study_time", f.study_time);
-  if (f.patient_name_hash) { w.And(s + ".patient_name_hash = ?"); w.Blob(*f.patient_name_hash); }
-  if (f.patient_id_hash) { w.And(s + ".patient_id_hash = ?"); w.Blob(*f.patient_id_hash); }
-  if (f.accession_hash) { w.And(s + ".accession_hash = ?"); w.Blob(*f.accession_hash); }
-  if (!f.modalities.empty()) {
-    w.And("EXISTS (SELECT 1 FROM series m WHERE m.study_id = " + s + ".id AND m.modality IN (" +
-          Placeholders(f.modalities.size()) + "))");
-    for (const auto& m : f.modalities) w.Text(m);
-  }
-}
-
-void AddSeriesClauses(Where& w, const SeriesFilter& f, const std::string& se, const std::string& s) {
-  AddStudyClauses(w, f.study, s);
-  w.In(s + ".study_uid", f.study_uids);
-  w.In(se + ".series_uid", f.series_uids);
-  w.In(se + ".modality", f.modalities);
-  if (f.series_number) { w.And(se + ".series_number = ?"); w.Int(*f.series_number); }
-}
-
-std::string LimitClause(std::int64_t limit, std::int64_t offset) {
-  return " LIMIT " + std::to_string(limit < 0 ? -1 : limit) + " OFFSET " + std::to_string(offset < 0 ? 0 : offset);
 }
 
 TenantRecord ReadTenant(const sql::Stmt& st) {
@@ -114,19 +48,6 @@ constexpr const char* kTokenColumns =
 
 }  // namespace
 
-class SqliteCatalog::ReaderLease {
- public:
-  ReaderLease(SqliteCatalog& owner, std::unique_ptr<sql::Db> db) : owner_(owner), db_(std::move(db)) {}
-  ~ReaderLease() {
-    std::lock_guard lock(owner_.readers_mutex_);
-    owner_.idle_readers_.push_back(std::move(db_));
-    owner_.readers_cv_.notify_one();
-  }
-  sql::Db& db() { return *db_; }
- private:
-  SqliteCatalog& owner_;
-  std::unique_ptr<sql::Db> db_;
-};
 
 SqliteCatalog::SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers)
     : writer_(std::move(writer)), idle_readers_(std::move(readers)) {}

@@ -8,12 +8,14 @@
 #include <mutex>
 #include <vector>
 
+#include "storage/annotation_store.h"
 #include "storage/catalog.h"
+#include "storage/job_store.h"
 #include "storage/sqlite_db.h"
 
 namespace vg::storage {
 
-class SqliteCatalog final : public Catalog {
+class SqliteCatalog final : public Catalog, public AnnotationStore, public JobStore {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
@@ -64,6 +66,38 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
   Result<AuditVerification> VerifyAudit() override;
 
+  // AnnotationStore (sqlite_annotations.cpp).
+  Result<TenantSettings> GetSettings(std::int64_t tenant_id) override;
+  Result<void> SetSettings(std::int64_t tenant_id, const TenantSettings& settings) override;
+  Result<std::vector<TagRecord>> ListTags(std::int64_t tenant_id) override;
+  Result<TagRecord> CreateTag(const TagRecord& tag) override;
+  Result<void> DeleteTag(std::int64_t tenant_id, const std::string& name) override;
+  Result<std::vector<StudyTagRecord>> ListStudyTags(std::int64_t tenant_id,
+                                                    const std::vector<std::string>& study_uids) override;
+  Result<std::pair<StudyTagRecord, bool>> AddStudyTag(const StudyTagRecord& tag) override;
+  Result<void> RemoveStudyTag(std::int64_t tenant_id, const std::string& study_uid, std::int64_t id) override;
+  Result<std::vector<StudyStatusRecord>> GetStatuses(std::int64_t tenant_id,
+                                                     const std::vector<std::string>& study_uids) override;
+  Result<void> SetStatus(const StudyStatusRecord& status) override;
+  Result<SegmentationRecord> CreateSegmentation(const SegmentationRecord& record) override;
+  Result<SegmentationRecord> FindSegmentation(std::int64_t tenant_id, std::int64_t id) override;
+  Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
+                                                            const std::optional<std::string>& series) override;
+  Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
+                                                                 const std::vector<std::string>& study_uids) override;
+  Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) override;
+
+  // JobStore (sqlite_jobs.cpp).
+  Result<JobRecord> EnqueueJob(const JobRecord& job) override;
+  Result<JobRecord> FindJob(std::int64_t tenant_id, std::int64_t id) override;
+  Result<std::vector<JobRecord>> ListJobs(std::int64_t tenant_id, const JobFilter& filter) override;
+  Result<std::optional<JobRecord>> ClaimJob(const ClaimOptions& options) override;
+  Result<bool> Heartbeat(std::int64_t job_id, const std::string& worker, std::int64_t lease_seconds, std::int64_t done,
+                         std::int64_t total, const std::string& note) override;
+  Result<void> FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
+                         const std::string& result, const std::string& error) override;
+  Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) override;
+
  private:
   class ReaderLease;
   SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers);
@@ -74,6 +108,21 @@ class SqliteCatalog final : public Catalog {
   std::mutex readers_mutex_;
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<sql::Db>> idle_readers_;
+};
+
+// A reader connection borrowed from the pool for one query (used by every sqlite_*.cpp).
+class SqliteCatalog::ReaderLease {
+ public:
+  ReaderLease(SqliteCatalog& owner, std::unique_ptr<sql::Db> db) : owner_(owner), db_(std::move(db)) {}
+  ~ReaderLease() {
+    std::lock_guard lock(owner_.readers_mutex_);
+    owner_.idle_readers_.push_back(std::move(db_));
+    owner_.readers_cv_.notify_one();
+  }
+  sql::Db& db() { return *db_; }
+ private:
+  SqliteCatalog& owner_;
+  std::unique_ptr<sql::Db> db_;
 };
 
 }  // namespace vg::storage

@@ -152,6 +152,79 @@ CREATE TABLE support_grants(
 CREATE INDEX grants_by_tenant ON support_grants(tenant_id, expires_at);
 ALTER TABLE dicom_nodes ADD COLUMN role TEXT NOT NULL DEFAULT 'service';
 )sql",
+    // 6: clinic settings, tags, workflow status, segmentation versions, and the durable
+    // job queue (exports now, algorithm runs next).
+    R"sql(
+ALTER TABLE tenants ADD COLUMN physicians_edit_segmentations INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN share_cases_with_vendor INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE tag_vocabulary(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  name TEXT NOT NULL,
+  colour TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, name));
+CREATE TABLE study_tags(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_uid TEXT NOT NULL,
+  series_uid TEXT,
+  tag_name TEXT,
+  text_sealed BLOB,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX study_tags_by_study ON study_tags(tenant_id, study_uid);
+CREATE INDEX study_tags_by_name ON study_tags(tenant_id, tag_name);
+CREATE TABLE study_status(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_uid TEXT NOT NULL,
+  status TEXT NOT NULL,
+  assignee_id INTEGER REFERENCES users(id),
+  updated_at INTEGER NOT NULL,
+  updated_by TEXT NOT NULL,
+  PRIMARY KEY(tenant_id, study_uid));
+CREATE TABLE segmentations(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  study_uid TEXT NOT NULL,
+  source_series_uid TEXT NOT NULL,
+  seg_series_uid TEXT NOT NULL,
+  seg_sop_uid TEXT NOT NULL,
+  parent_id INTEGER REFERENCES segmentations(id),
+  author TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  algorithm_name TEXT NOT NULL,
+  algorithm_version TEXT NOT NULL,
+  job_id INTEGER,
+  comment_sealed BLOB,
+  segments_json TEXT NOT NULL,
+  labels_blob TEXT NOT NULL);
+CREATE INDEX segmentations_by_study ON segmentations(tenant_id, study_uid, id);
+CREATE TABLE jobs(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  params TEXT NOT NULL,
+  progress_done INTEGER NOT NULL DEFAULT 0,
+  progress_total INTEGER NOT NULL DEFAULT 0,
+  progress_note TEXT NOT NULL DEFAULT '',
+  result TEXT NOT NULL DEFAULT '{}',
+  error TEXT NOT NULL DEFAULT '',
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL DEFAULT 3,
+  cancel_requested INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX jobs_by_state ON jobs(state, priority, id);
+CREATE INDEX jobs_by_tenant ON jobs(tenant_id, id);
+)sql",
 };
 
 }  // namespace

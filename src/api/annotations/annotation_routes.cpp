@@ -1,0 +1,267 @@
+// Clinic settings, tag vocabulary, study tags and status, and the worklist.
+#include "api/annotations/annotation_routes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/json_body.h"
+#include "api/query_params.h"
+#include "core/strings.h"
+
+namespace vg::api {
+namespace {
+
+using nlohmann::json;
+
+json Opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+
+json TagJson(const services::TagView& t) {
+  return {{"id", t.id},       {"name", Opt(t.name)},         {"text", Opt(t.text)},
+          {"colour", t.colour}, {"series_uid", Opt(t.series_uid)}, {"created_by", t.created_by},
+          {"created_at", t.created_at}};
+}
+
+json AnnotationsJson(const services::StudyAnnotations& a) {
+  json tags = json::array();
+  for (const auto& t : a.tags) tags.push_back(TagJson(t));
+  return {{"study_uid", a.study_uid}, {"status", a.status},         {"assignee", Opt(a.assignee)},
+          {"updated_at", a.updated_at}, {"updated_by", a.updated_by}, {"tags", tags}};
+}
+
+json SettingsJson(const storage::TenantSettings& s) {
+  return {{"physicians_edit_segmentations", s.physicians_edit_segmentations},
+          {"share_cases_with_vendor", s.share_cases_with_vendor}};
+}
+
+http::Response Json(int status, const json& body) { return http::JsonResponse(status, body.dump()); }
+
+// ---- clinic ----
+
+http::Response GetTenant(http::Request&, const auth::Principal& p, const ApiDeps& deps) {
+  auto tenant = deps.catalog.FindTenantById(p.tenant_id);
+  if (!tenant) return http::ErrorResponse(tenant.error());
+  auto settings = deps.annotations->Settings(p.tenant_id);
+  if (!settings) return http::ErrorResponse(settings.error());
+  return Json(200, {{"slug", tenant->slug},
+                    {"name", tenant->name},
+                    {"ae_title", tenant->ae_title},
+                    {"settings", SettingsJson(*settings)}});
+}
+
+http::Response PatchSettings(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto body = ReadJsonObject(r);
+  if (!body) return http::ErrorResponse(body.error());
+  auto settings = deps.annotations->Settings(p.tenant_id);
+  if (!settings) return http::ErrorResponse(settings.error());
+  std::string changed;
+  for (auto& [key, value] : body->items()) {
+    bool* field = key == "physicians_edit_segmentations" ? &settings->physicians_edit_segmentations
+                  : key == "share_cases_with_vendor"     ? &settings->share_cases_with_vendor
+                                                         : nullptr;
+    if (!field) return http::ErrorResponse(400, "invalid_argument", "unknown setting: " + key);
+    if (!value.is_boolean()) return http::ErrorResponse(400, "invalid_argument", key + " is true or false");
+    *field = value.get<bool>();
+    changed += (changed.empty() ? "" : " ") + key + "=" + (*field ? "on" : "off");
+  }
+  if (auto ok = deps.annotations->SetSettings(p.tenant_id, *settings); !ok) return http::ErrorResponse(ok.error());
+  http::Response response = GetTenant(r, p, deps);
+  response.audit_object = "settings " + changed;
+  return response;
+}
+
+// ---- vocabulary ----
+
+http::Response ListVocabulary(http::Request&, const auth::Principal& p, const ApiDeps& deps) {
+  auto tags = deps.annotations->Vocabulary(p.tenant_id);
+  if (!tags) return http::ErrorResponse(tags.error());
+  json out = json::array();
+  for (const auto& t : *tags) out.push_back({{"name", t.name}, {"colour", t.colour}, {"description", t.description}});
+  return Json(200, out);
+}
+
+http::Response CreateVocabularyTag(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto body = ReadJsonObject(r);
+  if (!body) return http::ErrorResponse(body.error());
+  auto name = StringMember(*body, "name", true);
+  auto colour = StringMember(*body, "colour");
+  auto description = StringMember(*body, "description");
+  for (auto* field : {&name, &colour, &description})
+    if (!*field) return http::ErrorResponse(field->error());
+  auto tag = deps.annotations->AddToVocabulary(p.tenant_id, *name, *colour, *description);
+  if (!tag) return http::ErrorResponse(tag.error());
+  http::Response response = Json(201, {{"name", tag->name}, {"colour", tag->colour}, {"description", tag->description}});
+  response.audit_object = "tag=" + tag->name;
+  return response;
+}
+
+http::Response DeleteVocabularyTag(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  if (auto ok = deps.annotations->RemoveFromVocabulary(p.tenant_id, r.Param("name")); !ok)
+    return http::ErrorResponse(ok.error());
+  http::Response response;
+  response.status = 204;
+  return response;
+}
+
+// ---- one study ----
+
+http::Response GetAnnotations(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto annotations = deps.annotations->ForStudy(p.tenant_id, r.Param("study"));
+  if (!annotations) return http::ErrorResponse(annotations.error());
+  return Json(200, AnnotationsJson(*annotations));
+}
+
+Result<std::optional<std::string>> OptionalString(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::optional<std::string>{};
+  if (!it->is_string()) return Fail(ErrorCode::kInvalidArgument, std::string(name) + " must be a string");
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+http::Response AddStudyTag(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto body = ReadJsonObject(r);
+  if (!body) return http::ErrorResponse(body.error());
+  auto name = OptionalString(*body, "name");
+  auto text = OptionalString(*body, "text");
+  auto series = OptionalString(*body, "series_uid");
+  for (auto* field : {&name, &text, &series})
+    if (!*field) return http::ErrorResponse(field->error());
+  auto tagged = deps.annotations->Tag(p.tenant_id, r.Param("study"), *series, *name, *text, p.username);
+  if (!tagged) return http::ErrorResponse(tagged.error());
+  http::Response response = Json(tagged->second ? 201 : 200, TagJson(tagged->first));
+  // The free text itself may name a patient: the audit trail records that it was added.
+  response.audit_object = "study=" + r.Param("study") + " tag=" + (name->has_value() ? **name : "(free text)");
+  return response;
+}
+
+http::Response RemoveStudyTag(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto id = ParseUint(r.Param("id"));
+  if (!id) return http::ErrorResponse(404, "not_found", "no such tag on this study");
+  if (auto ok = deps.annotations->Untag(p.tenant_id, r.Param("study"), static_cast<std::int64_t>(*id)); !ok)
+    return http::ErrorResponse(ok.error());
+  http::Response response;
+  response.status = 204;
+  return response;
+}
+
+http::Response PutStatus(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto body = ReadJsonObject(r);
+  if (!body) return http::ErrorResponse(body.error());
+  auto status = OptionalString(*body, "status");
+  if (!status) return http::ErrorResponse(status.error());
+  std::optional<std::optional<std::string>> assignee;  // absent: keep
+  if (auto it = body->find("assignee"); it != body->end()) {
+    if (it->is_null()) assignee = std::optional<std::string>{};
+    else if (it->is_string()) assignee = std::optional<std::string>(it->get<std::string>());
+    else return http::ErrorResponse(400, "invalid_argument", "assignee is a username or null");
+  }
+  if (!status->has_value() && !assignee)
+    return http::ErrorResponse(400, "invalid_argument", "send status and/or assignee");
+  auto updated = deps.annotations->SetStatus(p.tenant_id, r.Param("study"), *status, assignee, p.username);
+  if (!updated) return http::ErrorResponse(updated.error());
+  http::Response response = Json(200, AnnotationsJson(*updated));
+  response.audit_object = "study=" + r.Param("study") + " status=" + updated->status +
+                          " assignee=" + updated->assignee.value_or("none");
+  return response;
+}
+
+// ---- worklist ----
+
+Result<services::WorklistQuery> ParseWorklistQuery(const std::string& raw) {
+  auto params = ParseQueryParams(raw);
+  if (!params) return std::unexpected(params.error());
+  services::WorklistQuery q;
+  static const std::set<std::string> kKnown = {"patient", "date", "modality", "status", "tag",
+                                               "assignee", "sort", "limit", "offset"};
+  for (const auto& [key, value] : *params)
+    if (!kKnown.contains(key)) return Fail(ErrorCode::kInvalidArgument, "unknown parameter: " + key);
+  auto get = [&](const char* key) -> std::string {
+    auto it = params->find(key);
+    return it == params->end() ? std::string() : it->second;
+  };
+  q.patient = get("patient");
+  if (auto date = get("date"); !date.empty()) {
+    q.date = services::ParseDateRange(date);
+    if (!q.date) return Fail(ErrorCode::kInvalidArgument, "date is YYYYMMDD or a range YYYYMMDD-YYYYMMDD");
+  }
+  if (auto modality = get("modality"); !modality.empty())
+    for (auto m : Split(modality, ',')) q.modalities.emplace_back(Trim(m));
+  if (auto statuses = get("status"); !statuses.empty())
+    for (auto s : Split(statuses, ',')) {
+      if (!services::IsValidStatus(Trim(s)))
+        return Fail(ErrorCode::kInvalidArgument, "status is one of todo, in_progress, done, reviewed");
+      q.statuses.emplace_back(Trim(s));
+    }
+  if (auto tag = get("tag"); !tag.empty()) q.tag = tag;
+  if (auto assignee = get("assignee"); !assignee.empty()) q.assignee = assignee;
+  if (auto sort = get("sort"); !sort.empty()) {
+    static const std::set<std::string> kSorts = {"date", "-date", "status", "updated", "-updated"};
+    if (!kSorts.contains(sort)) return Fail(ErrorCode::kInvalidArgument, "sort is date, -date, status, updated or -updated");
+    q.sort = sort;
+  }
+  auto limit = IntParam(*params, "limit", 50, 500);
+  auto offset = IntParam(*params, "offset", 0, 1'000'000'000);
+  if (!limit) return std::unexpected(limit.error());
+  if (!offset) return std::unexpected(offset.error());
+  q.limit = *limit;
+  q.offset = *offset;
+  return q;
+}
+
+http::Response GetWorklist(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto query = ParseWorklistQuery(r.query);
+  if (!query) return http::ErrorResponse(query.error());
+  if (p.support_grant_id != 0) query->within_studies = p.granted_studies;
+  auto result = deps.annotations->Worklist(p.tenant_id, *query);
+  if (!result) return http::ErrorResponse(result.error());
+  json studies = json::array();
+  for (const auto& e : result->studies) {
+    json tags = json::array();
+    for (const auto& t : e.annotations.tags) tags.push_back(TagJson(t));
+    studies.push_back({{"study_uid", e.study_uid},
+                       {"patient_name", e.patient_name},
+                       {"patient_id", e.patient_id},
+                       {"study_date", e.study_date},
+                       {"study_time", e.study_time},
+                       {"description", e.description},
+                       {"accession_number", e.accession_number},
+                       {"modalities", e.modalities},
+                       {"series_count", e.series_count},
+                       {"instance_count", e.instance_count},
+                       {"status", e.annotations.status},
+                       {"assignee", Opt(e.annotations.assignee)},
+                       {"updated_at", e.annotations.updated_at},
+                       {"tags", tags},
+                       {"segmentations", e.segmentations},
+                       {"results", json::array()}});
+  }
+  http::Response response = Json(200, {{"total", result->total},
+                                       {"offset", query->offset},
+                                       {"limit", query->limit},
+                                       {"studies", studies}});
+  response.Header("Cache-Control", "no-store");
+  response.audit_object = "worklist results=" + std::to_string(studies.size());
+  return response;
+}
+
+}  // namespace
+
+void AddAnnotationRoutes(http::Router& router, const ApiDeps& deps) {
+  auto with = [deps](auto fn) {
+    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
+  };
+  AddGuarded(router, deps, "GET", "/api/v1/tenant", "tenant_get", "tenant.read", with(GetTenant));
+  AddGuarded(router, deps, "PATCH", "/api/v1/tenant/settings", "tenant_settings", "tenant.settings", with(PatchSettings));
+  AddGuarded(router, deps, "GET", "/api/v1/tags", "tags_list", "annotations.read", with(ListVocabulary));
+  AddGuarded(router, deps, "POST", "/api/v1/tags", "tags_create", "tags.write", with(CreateVocabularyTag));
+  AddGuarded(router, deps, "DELETE", "/api/v1/tags/{name}", "tags_delete", "tags.write", with(DeleteVocabularyTag));
+  AddGuarded(router, deps, "GET", "/api/v1/studies/{study}/annotations", "study_annotations", "annotations.read",
+             with(GetAnnotations));
+  AddGuarded(router, deps, "POST", "/api/v1/studies/{study}/tags", "study_tag_add", "annotations.write",
+             with(AddStudyTag));
+  AddGuarded(router, deps, "DELETE", "/api/v1/studies/{study}/tags/{id}", "study_tag_remove", "annotations.write",
+             with(RemoveStudyTag));
+  AddGuarded(router, deps, "PUT", "/api/v1/studies/{study}/status", "study_status", "annotations.write",
+             with(PutStatus));
+  AddGuarded(router, deps, "GET", "/api/v1/worklist", "worklist", "annotations.read", with(GetWorklist));
+}
+
+}  // namespace vg::api

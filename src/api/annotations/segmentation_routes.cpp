@@ -1,0 +1,253 @@
+// Series geometry and volumes, and segmentation versions.
+#include <nlohmann/json.hpp>
+
+#include "api/annotations/annotation_routes.h"
+#include "api/query_params.h"
+#include "core/strings.h"
+#include "http/media_type.h"
+#include "http/multipart.h"
+
+namespace vg::api {
+namespace {
+
+using nlohmann::json;
+
+json VersionJson(const services::SegmentationView& v) {
+  const auto& r = v.record;
+  json segments = json::parse(r.segments_json, nullptr, false);
+  if (!segments.is_array()) segments = json::array();
+  return {{"id", r.id},
+          {"study_uid", r.study_uid},
+          {"source_series_uid", r.source_series_uid},
+          {"seg_series_uid", r.seg_series_uid},
+          {"seg_sop_uid", r.seg_sop_uid},
+          {"parent_id", r.parent_id ? json(*r.parent_id) : json(nullptr)},
+          {"author", r.author},
+          {"created_at", r.created_at},
+          {"source", r.source},
+          {"algorithm", r.source == "algorithm"
+                            ? json{{"name", r.algorithm_name}, {"version", r.algorithm_version}}
+                            : json(nullptr)},
+          {"job_id", r.job_id ? json(*r.job_id) : json(nullptr)},
+          {"comment", v.comment},
+          {"segments", segments}};
+}
+
+json GeometryJson(const services::SeriesVolume& s) {
+  const auto& g = s.volume.geometry;
+  json slices = json::array();
+  for (const auto& slice : s.volume.slices) slices.push_back({{"sop_uid", slice.sop_uid}, {"frame", slice.frame}});
+  return {{"series_uid", s.series_uid},
+          {"study_uid", s.study_uid},
+          {"modality", s.modality},
+          {"dims", g.dims},
+          {"spacing", g.spacing},
+          {"origin", g.origin},
+          {"direction", g.direction},
+          {"slices", slices}};
+}
+
+// A series of another study the caller may not read (support grant of single studies)
+// looks absent, like any other UID the caller cannot see.
+Result<void> CheckStudyVisible(const auth::Principal& p, const std::string& study_uid) {
+  if (!p.MayReadStudy(study_uid)) return Fail(ErrorCode::kNotFound, "no such series");
+  return {};
+}
+
+http::Response GetGeometry(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto series = deps.volumes->Assemble(p.tenant_id, r.Param("series"), /*headers_only=*/true);
+  if (!series) return http::ErrorResponse(series.error());
+  if (auto ok = CheckStudyVisible(p, series->study_uid); !ok) return http::ErrorResponse(ok.error());
+  http::Response response = http::JsonResponse(200, GeometryJson(*series).dump());
+  response.Header("Cache-Control", "private, max-age=60");
+  return response;
+}
+
+http::Response GetVolumeNifti(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto series = deps.volumes->Assemble(p.tenant_id, r.Param("series"));
+  if (!series) return http::ErrorResponse(series.error());
+  if (auto ok = CheckStudyVisible(p, series->study_uid); !ok) return http::ErrorResponse(ok.error());
+  auto shared = std::make_shared<services::SeriesVolume>(std::move(*series));
+  http::Response response;
+  response.Header("Content-Type", "application/gzip");
+  response.Header("Content-Disposition", "attachment; filename=\"volume.nii.gz\"");
+  response.Header("Cache-Control", "no-store");
+  response.stream = [shared](http::BodyWriter& out) -> Result<void> {
+    return dicom::WriteNiftiGz(shared->volume, [&](std::string_view chunk) { return out.Write(chunk); });
+  };
+  return response;
+}
+
+http::Response ListVersions(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto params = ParseQueryParams(r.query);
+  if (!params) return http::ErrorResponse(params.error());
+  std::optional<std::string> series;
+  if (auto it = params->find("series"); it != params->end()) series = it->second;
+  if (auto ok = deps.annotations->RequireStudy(p.tenant_id, r.Param("study")); !ok) return http::ErrorResponse(ok.error());
+  auto versions = deps.segmentations->List(p.tenant_id, r.Param("study"), series);
+  if (!versions) return http::ErrorResponse(versions.error());
+  json out = json::array();
+  for (const auto& v : *versions) out.push_back(VersionJson(v));
+  return http::JsonResponse(200, out.dump());
+}
+
+Result<services::SegmentationView> FindVisible(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto id = ParseUint(r.Param("id"));
+  if (!id) return Fail(ErrorCode::kNotFound, "no such segmentation");
+  auto version = deps.segmentations->Find(p.tenant_id, static_cast<std::int64_t>(*id));
+  if (!version) return std::unexpected(version.error());
+  if (!p.MayReadStudy(version->record.study_uid)) return Fail(ErrorCode::kNotFound, "no such segmentation");
+  return version;
+}
+
+http::Response GetVersion(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto version = FindVisible(r, p, deps);
+  if (!version) return http::ErrorResponse(version.error());
+  return http::JsonResponse(200, VersionJson(*version).dump());
+}
+
+http::Response GetLabels(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto version = FindVisible(r, p, deps);
+  if (!version) return http::ErrorResponse(version.error());
+  auto labels = deps.segmentations->Labels(p.tenant_id, version->record);
+  if (!labels) return http::ErrorResponse(labels.error());
+  auto gz = dicom::Gzip(std::string_view(reinterpret_cast<const char*>(labels->labels.data()), labels->labels.size()));
+  if (!gz) return http::ErrorResponse(gz.error());
+  http::Response response;
+  response.Header("Content-Type", "application/octet-stream");
+  response.Header("Content-Encoding", "gzip");
+  response.Header("Cache-Control", "private, max-age=3600");  // versions never change
+  const auto& g = labels->geometry;
+  response.Header("X-Voxelgate-Dims",
+                  std::to_string(g.dims[0]) + "," + std::to_string(g.dims[1]) + "," + std::to_string(g.dims[2]));
+  response.body = std::move(*gz);
+  return response;
+}
+
+http::Response GetLabelsNifti(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto version = FindVisible(r, p, deps);
+  if (!version) return http::ErrorResponse(version.error());
+  auto nifti = deps.segmentations->LabelsNifti(p.tenant_id, version->record);
+  if (!nifti) return http::ErrorResponse(nifti.error());
+  http::Response response;
+  response.Header("Content-Type", "application/gzip");
+  response.Header("Content-Disposition", "attachment; filename=\"labels.nii.gz\"");
+  response.body = std::move(*nifti);
+  return response;
+}
+
+http::Response GetSegFile(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto version = FindVisible(r, p, deps);
+  if (!version) return http::ErrorResponse(version.error());
+  auto file = deps.segmentations->SegFile(p.tenant_id, version->record);
+  if (!file) return http::ErrorResponse(file.error());
+  http::Response response;
+  response.Header("Content-Type", "application/dicom");
+  response.Header("Content-Disposition", "attachment; filename=\"seg.dcm\"");
+  response.body = std::move(*file);
+  return response;
+}
+
+// multipart/form-data: a "meta" JSON part and a "labels" part.
+Result<void> ReadForm(http::Request& r, const http::MediaType& type, std::uint64_t max_part,
+                      services::NewSegmentation& out) {
+  const std::string boundary = type.Param("boundary");
+  if (boundary.empty()) return Fail(ErrorCode::kInvalidArgument, "multipart/form-data needs a boundary");
+  http::MultipartReader reader(r.body(), boundary, max_part);
+  std::optional<std::string> meta, labels;
+  while (true) {
+    auto part = reader.Next();
+    if (!part) return std::unexpected(part.error());
+    if (!*part) break;
+    auto disposition = http::ParseMediaType("x/" + (*part)->Header("content-disposition"));
+    const std::string name = disposition.Param("name");
+    if ((*part)->too_large) return Fail(ErrorCode::kTooLarge, "the " + name + " part is over the size limit");
+    if (name == "meta") meta = std::move((*part)->body);
+    else if (name == "labels") labels = std::move((*part)->body);
+  }
+  if (!meta || !labels) return Fail(ErrorCode::kInvalidArgument, "send two parts: meta (JSON) and labels");
+  auto j = json::parse(*meta, nullptr, false);
+  if (!j.is_object()) return Fail(ErrorCode::kInvalidArgument, "meta must be a JSON object");
+  if (!j.contains("segments") || !j["segments"].is_array() || j["segments"].empty())
+    return Fail(ErrorCode::kInvalidArgument, "meta.segments is a non-empty array");
+  for (const auto& s : j["segments"]) {
+    auto segment = services::SegmentFromApiJson(s);
+    if (!segment) return std::unexpected(segment.error());
+    out.segments.push_back(std::move(*segment));
+  }
+  if (j.contains("parent_id") && !j["parent_id"].is_null()) {
+    if (!j["parent_id"].is_number_integer()) return Fail(ErrorCode::kInvalidArgument, "parent_id is a version id");
+    out.parent_id = j["parent_id"].get<std::int64_t>();
+  }
+  if (j.contains("comment") && j["comment"].is_string()) out.comment = j["comment"].get<std::string>();
+  // A NIfTI file (gzipped or not) says so in its header; anything else is raw labels.
+  std::string_view head = *labels;
+  std::string probe;
+  if (dicom::LooksGzipped(head)) {
+    // Only the first bytes are needed to tell a .nii.gz from gzipped raw labels.
+    auto inflated = dicom::Gunzip(head.substr(0, std::min<size_t>(head.size(), 4096)), 1 << 20);
+    probe = inflated ? *inflated : std::string();
+  } else {
+    probe = std::string(head.substr(0, 352));
+  }
+  const bool nifti = probe.size() >= 348 && probe.compare(344, 3, "n+1") == 0;
+  if (nifti) out.nifti = std::move(*labels);
+  else out.raw_labels = std::move(*labels);
+  return {};
+}
+
+http::Response CreateVersion(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  if (p.role == "physician") {
+    auto settings = deps.annotations->Settings(p.tenant_id);
+    if (!settings) return http::ErrorResponse(settings.error());
+    if (!settings->physicians_edit_segmentations)
+      return http::ErrorResponse(403, "forbidden", "this clinic does not let physicians edit segmentations");
+  }
+  services::NewSegmentation request;
+  request.source_series_uid = r.Param("series");
+  request.author = p.username;
+  const auto type = http::ParseMediaType(r.Header("content-type").value_or(""));
+  const std::uint64_t max_part = deps.archive.max_instance_bytes;
+  if (type.type == "application/dicom") {
+    auto body = ReadAll(r.body(), max_part);
+    if (!body) return http::ErrorResponse(body.error());
+    request.seg = std::move(*body);
+  } else if (type.type == "multipart/form-data") {
+    if (auto ok = ReadForm(r, type, max_part, request); !ok) return http::ErrorResponse(ok.error());
+  } else {
+    return http::ErrorResponse(415, "unsupported",
+                               "send multipart/form-data (meta + labels) or application/dicom (a SEG)");
+  }
+  auto created = deps.segmentations->Create(p.tenant_id, std::move(request));
+  if (!created) return http::ErrorResponse(created.error());
+  http::Response response = http::JsonResponse(201, VersionJson(*created).dump());
+  response.audit_object = "series=" + r.Param("series") + " segmentation=" + std::to_string(created->record.id) +
+                          " seg_series=" + created->record.seg_series_uid;
+  return response;
+}
+
+}  // namespace
+
+void AddSegmentationRoutes(http::Router& router, const ApiDeps& deps) {
+  auto with = [deps](auto fn) {
+    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
+  };
+  AddGuarded(router, deps, "GET", "/api/v1/series/{series}/geometry", "series_geometry", "volumes.read",
+             with(GetGeometry));
+  AddGuarded(router, deps, "GET", "/api/v1/series/{series}/volume.nii.gz", "series_volume_nifti", "volumes.read",
+             with(GetVolumeNifti));
+  AddGuarded(router, deps, "GET", "/api/v1/studies/{study}/segmentations", "segmentations_list", "annotations.read",
+             with(ListVersions));
+  AddGuarded(router, deps, "POST", "/api/v1/series/{series}/segmentations", "segmentations_create",
+             "segmentations.write", with(CreateVersion));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}", "segmentation_get", "annotations.read",
+             with(GetVersion));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/labels", "segmentation_labels", "annotations.read",
+             with(GetLabels));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/labels.nii.gz", "segmentation_labels_nifti",
+             "annotations.read", with(GetLabelsNifti));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/seg.dcm", "segmentation_seg", "annotations.read",
+             with(GetSegFile));
+}
+
+}  // namespace vg::api

@@ -1,0 +1,18 @@
+// Query strings of the JSON API: "a=1&b=x%20y" into a map (one value per key, a repeated
+// key is an error), with a length limit per value.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace vg::api {
+
+Result<std::map<std::string, std::string>> ParseQueryParams(std::string_view raw, size_t max_value_bytes = 1024);
+// A non-negative integer parameter within [0, max], or `fallback` when absent.
+Result<std::int64_t> IntParam(const std::map<std::string, std::string>& params, const std::string& name,
+                              std::int64_t fallback, std::int64_t max);
+
+}  // namespace vg::api

@@ -1,0 +1,73 @@
+// Segmentations: versions of label volumes on a source series. Creating one writes a
+// BINARY DICOM SEG into the source study (through the same ingest as every instance, so
+// QIDO, WADO and C-FIND see it), keeps the labels as an encrypted NIfTI blob for fast
+// reads, and records the version. Versions are never changed once made.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "dicom/seg.h"
+#include "services/volumes.h"
+#include "storage/annotation_store.h"
+
+namespace vg::services {
+
+struct NewSegmentation {
+  std::string source_series_uid;
+  std::vector<dicom::SegmentInfo> segments;  // may be empty for a SEG upload (its own are used)
+  std::optional<std::int64_t> parent_id;
+  std::string comment;
+  std::string author;             // username
+  std::string source = "manual";  // or algorithm
+  std::string algorithm_name, algorithm_version;
+  std::optional<std::int64_t> job_id;
+  // The labels, one of: raw bytes on the source grid (gzip allowed), a NIfTI file, a
+  // DICOM SEG, or a volume already built.
+  std::optional<std::string> raw_labels, nifti, seg;
+  std::optional<dicom::LabelVolume> labels;
+};
+
+struct SegmentationView {
+  storage::SegmentationRecord record;
+  std::string comment;  // opened
+};
+
+class Segmentations {
+ public:
+  Segmentations(Archive& archive, storage::AnnotationStore& store, Volumes& volumes)
+      : archive_(archive), store_(store), volumes_(volumes) {}
+
+  Result<SegmentationView> Create(std::int64_t tenant_id, NewSegmentation request);
+  Result<SegmentationView> Find(std::int64_t tenant_id, std::int64_t id);
+  Result<std::vector<SegmentationView>> List(std::int64_t tenant_id, const std::string& study_uid,
+                                             const std::optional<std::string>& series_uid);
+  // The labels on the source grid.
+  Result<dicom::LabelVolume> Labels(std::int64_t tenant_id, const storage::SegmentationRecord& record);
+  // The stored .nii.gz of the labels.
+  Result<std::string> LabelsNifti(std::int64_t tenant_id, const storage::SegmentationRecord& record);
+  // The SEG instance as stored in the archive.
+  Result<std::string> SegFile(std::int64_t tenant_id, const storage::SegmentationRecord& record);
+
+ private:
+  Result<dicom::LabelVolume> LabelsOf(NewSegmentation& request, const SeriesVolume& source,
+                                      std::vector<dicom::SegmentInfo>& segments);
+  Result<SegmentationView> View(std::int64_t tenant_id, storage::SegmentationRecord record);
+
+  Archive& archive_;
+  storage::AnnotationStore& store_;
+  Volumes& volumes_;
+};
+
+// The segments of a version as stored (JSON), and back. Plain logic.
+std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments);
+std::vector<dicom::SegmentInfo> SegmentsFromJson(const std::string& json);
+// A segment from the API's JSON ({label, name, colour, category, type}); defaults fill
+// what is missing. kInvalidArgument names the bad field.
+Result<dicom::SegmentInfo> SegmentFromApiJson(const nlohmann::json& json);
+std::string ColourHex(const std::array<std::uint8_t, 3>& rgb);
+
+}  // namespace vg::services

@@ -1,0 +1,126 @@
+// AnnotationStore: what clinicians add to studies: the clinic's settings, its tag
+// vocabulary, tags on studies and series, each study's workflow status, and the
+// versions of segmentations (the SEG itself is an instance in the archive; a version row
+// points at it and at its label blob).
+//
+// Contract (every backend): thread-safe; every method is scoped by tenant in the query
+// itself; free text that may name a patient arrives sealed (with a keyed hash when it is
+// matched exactly), as in Catalog.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/catalog.h"
+
+namespace vg::storage {
+
+struct TenantSettings {
+  bool physicians_edit_segmentations = false;
+  bool share_cases_with_vendor = false;
+};
+
+struct TagRecord {
+  std::int64_t tenant_id = 0;
+  std::string name, colour, description;
+  std::int64_t created_at = 0;
+};
+
+struct StudyTagRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::string study_uid;
+  std::optional<std::string> series_uid;  // none: on the whole study
+  std::optional<std::string> tag_name;    // a vocabulary tag, or
+  SealedBytes text_sealed;                // free text (sealed)
+  std::string created_by;
+  std::int64_t created_at = 0;
+  std::string colour;  // of the vocabulary tag (read only)
+};
+
+struct StudyStatusRecord {
+  std::int64_t tenant_id = 0;
+  std::string study_uid;
+  std::string status = "todo";  // todo, in_progress, done, reviewed
+  std::optional<std::int64_t> assignee_id;
+  std::string assignee;  // username (read only)
+  std::int64_t updated_at = 0;
+  std::string updated_by;
+};
+
+struct SegmentationRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::string study_uid, source_series_uid, seg_series_uid, seg_sop_uid;
+  std::optional<std::int64_t> parent_id;
+  std::string author;
+  std::int64_t created_at = 0;
+  std::string source = "manual";  // manual or algorithm
+  std::string algorithm_name, algorithm_version;
+  std::optional<std::int64_t> job_id;
+  SealedBytes comment_sealed;
+  std::string segments_json;  // [{label, name, colour, category, type}]
+  std::string labels_blob;    // gzip of one byte per voxel on the source grid (encrypted blob)
+};
+
+struct WorklistFilter {
+  StudyFilter study;                   // dates, modalities, patient hashes (limit/offset ignored)
+  // Matches a study whose patient name hash is .first or whose patient ID hash is .second.
+  std::optional<std::pair<Digest, Digest>> patient_name_or_id;
+  std::vector<std::string> statuses;   // any of; "todo" also matches studies never touched
+  std::optional<std::string> tag;      // a vocabulary tag on the study or one of its series
+  std::optional<std::int64_t> assignee_id;
+  bool unassigned = false;
+  std::string sort = "-date";          // date, -date, status, updated, -updated
+  std::int64_t limit = 50, offset = 0;  // limit -1: all
+};
+
+struct WorklistRow {
+  StudyRow study;
+  StudyStatusRecord status;
+};
+
+struct WorklistPage {
+  std::int64_t total = 0;
+  std::vector<WorklistRow> rows;
+};
+
+class AnnotationStore {
+ public:
+  virtual ~AnnotationStore() = default;
+
+  virtual Result<TenantSettings> GetSettings(std::int64_t tenant_id) = 0;
+  virtual Result<void> SetSettings(std::int64_t tenant_id, const TenantSettings& settings) = 0;
+
+  virtual Result<std::vector<TagRecord>> ListTags(std::int64_t tenant_id) = 0;
+  // kConflict when the name exists.
+  virtual Result<TagRecord> CreateTag(const TagRecord& tag) = 0;
+  // Also removes the tag from every study and series.
+  virtual Result<void> DeleteTag(std::int64_t tenant_id, const std::string& name) = 0;
+
+  virtual Result<std::vector<StudyTagRecord>> ListStudyTags(std::int64_t tenant_id,
+                                                            const std::vector<std::string>& study_uids) = 0;
+  // A vocabulary tag already on the same study/series is returned as is (second = false).
+  virtual Result<std::pair<StudyTagRecord, bool>> AddStudyTag(const StudyTagRecord& tag) = 0;
+  virtual Result<void> RemoveStudyTag(std::int64_t tenant_id, const std::string& study_uid, std::int64_t id) = 0;
+
+  // Studies without a row are absent from the answer (the caller treats them as todo).
+  virtual Result<std::vector<StudyStatusRecord>> GetStatuses(std::int64_t tenant_id,
+                                                             const std::vector<std::string>& study_uids) = 0;
+  virtual Result<void> SetStatus(const StudyStatusRecord& status) = 0;
+
+  virtual Result<SegmentationRecord> CreateSegmentation(const SegmentationRecord& record) = 0;
+  virtual Result<SegmentationRecord> FindSegmentation(std::int64_t tenant_id, std::int64_t id) = 0;
+  // Newest first; `series` limits to one source series.
+  virtual Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
+                                                                    const std::optional<std::string>& series) = 0;
+  virtual Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
+                                                                         const std::vector<std::string>& study_uids) = 0;
+
+  virtual Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) = 0;
+};
+
+}  // namespace vg::storage

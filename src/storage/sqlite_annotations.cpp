@@ -1,0 +1,357 @@
+// AnnotationStore of SqliteCatalog: settings, tags, workflow status, segmentations, worklist.
+#include "core/clock.h"
+#include "storage/sqlite_catalog.h"
+#include "storage/sqlite_where.h"
+
+namespace vg::storage {
+namespace {
+
+constexpr const char* kStudyTagColumns =
+    "t.id, t.tenant_id, t.study_uid, t.series_uid, t.tag_name, t.text_sealed, t.created_by, t.created_at, "
+    "COALESCE(v.colour, '')";
+constexpr const char* kStudyTagFrom =
+    " FROM study_tags t LEFT JOIN tag_vocabulary v ON v.tenant_id = t.tenant_id AND v.name = t.tag_name";
+constexpr const char* kStatusColumns =
+    "st.tenant_id, st.study_uid, st.status, st.assignee_id, COALESCE(u.username, ''), st.updated_at, st.updated_by";
+constexpr const char* kSegmentationColumns =
+    "id, tenant_id, study_uid, source_series_uid, seg_series_uid, seg_sop_uid, parent_id, author, created_at, source, "
+    "algorithm_name, algorithm_version, job_id, comment_sealed, segments_json, labels_blob";
+
+StudyTagRecord ReadStudyTag(const sql::Stmt& st) {
+  StudyTagRecord r;
+  r.id = st.Int(0);
+  r.tenant_id = st.Int(1);
+  r.study_uid = st.Text(2);
+  if (!st.IsNull(3)) r.series_uid = st.Text(3);
+  if (!st.IsNull(4)) r.tag_name = st.Text(4);
+  r.text_sealed = st.Blob(5);
+  r.created_by = st.Text(6);
+  r.created_at = st.Int(7);
+  r.colour = st.Text(8);
+  return r;
+}
+
+StudyStatusRecord ReadStatus(const sql::Stmt& st, int at = 0) {
+  StudyStatusRecord r;
+  r.tenant_id = st.Int(at + 0);
+  r.study_uid = st.Text(at + 1);
+  r.status = st.Text(at + 2);
+  r.assignee_id = st.OptInt(at + 3);
+  r.assignee = st.Text(at + 4);
+  r.updated_at = st.Int(at + 5);
+  r.updated_by = st.Text(at + 6);
+  return r;
+}
+
+SegmentationRecord ReadSegmentation(const sql::Stmt& st) {
+  SegmentationRecord r;
+  r.id = st.Int(0);
+  r.tenant_id = st.Int(1);
+  r.study_uid = st.Text(2);
+  r.source_series_uid = st.Text(3);
+  r.seg_series_uid = st.Text(4);
+  r.seg_sop_uid = st.Text(5);
+  r.parent_id = st.OptInt(6);
+  r.author = st.Text(7);
+  r.created_at = st.Int(8);
+  r.source = st.Text(9);
+  r.algorithm_name = st.Text(10);
+  r.algorithm_version = st.Text(11);
+  r.job_id = st.OptInt(12);
+  r.comment_sealed = st.Blob(13);
+  r.segments_json = st.Text(14);
+  r.labels_blob = st.Text(15);
+  return r;
+}
+
+}  // namespace
+
+Result<TenantSettings> SqliteCatalog::GetSettings(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT physicians_edit_segmentations, share_cases_with_vendor FROM tenants WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  return sql::FirstRow<TenantSettings>(
+      *st, [](const sql::Stmt& s) { return TenantSettings{s.Int(0) != 0, s.Int(1) != 0}; }, ErrorCode::kNotFound,
+      "no such tenant");
+}
+
+Result<void> SqliteCatalog::SetSettings(std::int64_t tenant_id, const TenantSettings& settings) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ? "
+                               "WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(std::int64_t{settings.physicians_edit_segmentations}).Bind(std::int64_t{settings.share_cases_with_vendor})
+      .Bind(tenant_id);
+  return st->Run();
+}
+
+Result<std::vector<TagRecord>> SqliteCatalog::ListTags(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT tenant_id, name, colour, description, created_at FROM tag_vocabulary "
+                               "WHERE tenant_id = ? ORDER BY name");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  return sql::CollectRows<TagRecord>(
+      *st, [](const sql::Stmt& s) { return TagRecord{s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4)}; });
+}
+
+Result<TagRecord> SqliteCatalog::CreateTag(const TagRecord& tag) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO tag_vocabulary(tenant_id, name, colour, description, created_at) "
+                               "VALUES(?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  TagRecord created = tag;
+  created.created_at = UnixSeconds();
+  st->Bind(tag.tenant_id).Bind(tag.name).Bind(tag.colour).Bind(tag.description).Bind(created.created_at);
+  if (auto r = st->Run(); !r) {
+    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_PRIMARYKEY)
+      return Fail(ErrorCode::kConflict, "the tag '" + tag.name + "' exists");
+    return std::unexpected(r.error());
+  }
+  return created;
+}
+
+Result<void> SqliteCatalog::DeleteTag(std::int64_t tenant_id, const std::string& name) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto del = sql::Stmt::Prepare(writer_, "DELETE FROM tag_vocabulary WHERE tenant_id = ? AND name = ?");
+  if (!del) return std::unexpected(del.error());
+  del->Bind(tenant_id).Bind(name);
+  if (auto r = del->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tag");
+  auto untag = sql::Stmt::Prepare(writer_, "DELETE FROM study_tags WHERE tenant_id = ? AND tag_name = ?");
+  if (!untag) return std::unexpected(untag.error());
+  untag->Bind(tenant_id).Bind(name);
+  if (auto r = untag->Run(); !r) return r;
+  return tx->Commit();
+}
+
+Result<std::vector<StudyTagRecord>> SqliteCatalog::ListStudyTags(std::int64_t tenant_id,
+                                                                 const std::vector<std::string>& study_uids) {
+  if (study_uids.empty()) return std::vector<StudyTagRecord>{};
+  sql::Where w;
+  w.sql = " WHERE t.tenant_id = ?";
+  w.Int(tenant_id);
+  w.In("t.study_uid", study_uids);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kStudyTagColumns + kStudyTagFrom + w.sql +
+                                                " ORDER BY t.study_uid, t.id");
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  return sql::CollectRows<StudyTagRecord>(*st, ReadStudyTag);
+}
+
+Result<std::pair<StudyTagRecord, bool>> SqliteCatalog::AddStudyTag(const StudyTagRecord& tag) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  if (tag.tag_name) {
+    auto known = sql::Stmt::Prepare(writer_, "SELECT 1 FROM tag_vocabulary WHERE tenant_id = ? AND name = ?");
+    if (!known) return std::unexpected(known.error());
+    known->Bind(tag.tenant_id).Bind(*tag.tag_name);
+    auto row = known->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return Fail(ErrorCode::kInvalidArgument, "'" + *tag.tag_name + "' is not in the clinic's tag vocabulary");
+    auto existing = sql::Stmt::Prepare(writer_, std::string("SELECT ") + kStudyTagColumns + kStudyTagFrom +
+                                                     " WHERE t.tenant_id = ? AND t.study_uid = ? AND t.tag_name = ? "
+                                                     "AND t.series_uid IS ?");
+    if (!existing) return std::unexpected(existing.error());
+    existing->Bind(tag.tenant_id).Bind(tag.study_uid).Bind(*tag.tag_name).Bind(tag.series_uid);
+    auto found = existing->Step();
+    if (!found) return std::unexpected(found.error());
+    if (*found) return std::make_pair(ReadStudyTag(*existing), false);
+  }
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO study_tags(tenant_id, study_uid, series_uid, tag_name, text_sealed, "
+                               "created_by, created_at) VALUES(?,?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  StudyTagRecord created = tag;
+  created.created_at = UnixSeconds();
+  st->Bind(tag.tenant_id).Bind(tag.study_uid).Bind(tag.series_uid).Bind(tag.tag_name).Bind(tag.text_sealed)
+      .Bind(tag.created_by).Bind(created.created_at);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return std::make_pair(created, true);
+}
+
+Result<void> SqliteCatalog::RemoveStudyTag(std::int64_t tenant_id, const std::string& study_uid, std::int64_t id) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "DELETE FROM study_tags WHERE tenant_id = ? AND study_uid = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(study_uid).Bind(id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tag on this study");
+  return {};
+}
+
+Result<std::vector<StudyStatusRecord>> SqliteCatalog::GetStatuses(std::int64_t tenant_id,
+                                                                  const std::vector<std::string>& study_uids) {
+  if (study_uids.empty()) return std::vector<StudyStatusRecord>{};
+  sql::Where w;
+  w.sql = " WHERE st.tenant_id = ?";
+  w.Int(tenant_id);
+  w.In("st.study_uid", study_uids);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kStatusColumns +
+                                                " FROM study_status st LEFT JOIN users u ON u.id = st.assignee_id" + w.sql);
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  return sql::CollectRows<StudyStatusRecord>(*st, [](const sql::Stmt& s) { return ReadStatus(s); });
+}
+
+Result<void> SqliteCatalog::SetStatus(const StudyStatusRecord& status) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO study_status(tenant_id, study_uid, status, assignee_id, updated_at, "
+                               "updated_by) VALUES(?,?,?,?,?,?) ON CONFLICT(tenant_id, study_uid) DO UPDATE SET "
+                               "status = excluded.status, assignee_id = excluded.assignee_id, "
+                               "updated_at = excluded.updated_at, updated_by = excluded.updated_by");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(status.tenant_id).Bind(status.study_uid).Bind(status.status).Bind(status.assignee_id)
+      .Bind(status.updated_at ? status.updated_at : UnixSeconds()).Bind(status.updated_by);
+  return st->Run();
+}
+
+Result<SegmentationRecord> SqliteCatalog::CreateSegmentation(const SegmentationRecord& record) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO segmentations(tenant_id, study_uid, source_series_uid, seg_series_uid, "
+                               "seg_sop_uid, parent_id, author, created_at, source, algorithm_name, algorithm_version, "
+                               "job_id, comment_sealed, segments_json, labels_blob) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  SegmentationRecord created = record;
+  created.created_at = UnixSeconds();
+  st->Bind(record.tenant_id).Bind(record.study_uid).Bind(record.source_series_uid).Bind(record.seg_series_uid)
+      .Bind(record.seg_sop_uid).Bind(record.parent_id).Bind(record.author).Bind(created.created_at).Bind(record.source)
+      .Bind(record.algorithm_name).Bind(record.algorithm_version).Bind(record.job_id).Bind(record.comment_sealed)
+      .Bind(record.segments_json).Bind(record.labels_blob);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  return created;
+}
+
+Result<SegmentationRecord> SqliteCatalog::FindSegmentation(std::int64_t tenant_id, std::int64_t id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSegmentationColumns +
+                                                " FROM segmentations WHERE tenant_id = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(id);
+  return sql::FirstRow<SegmentationRecord>(*st, ReadSegmentation, ErrorCode::kNotFound, "no such segmentation");
+}
+
+Result<std::vector<SegmentationRecord>> SqliteCatalog::ListSegmentations(std::int64_t tenant_id,
+                                                                         const std::string& study_uid,
+                                                                         const std::optional<std::string>& series) {
+  auto reader = Reader();
+  std::string sql = std::string("SELECT ") + kSegmentationColumns +
+                    " FROM segmentations WHERE tenant_id = ? AND study_uid = ?" +
+                    (series ? " AND source_series_uid = ?" : "") + " ORDER BY id DESC";
+  auto st = sql::Stmt::Prepare(reader.db(), sql);
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(study_uid);
+  if (series) st->Bind(*series);
+  return sql::CollectRows<SegmentationRecord>(*st, ReadSegmentation);
+}
+
+Result<std::map<std::string, std::int64_t>> SqliteCatalog::CountSegmentations(
+    std::int64_t tenant_id, const std::vector<std::string>& study_uids) {
+  std::map<std::string, std::int64_t> out;
+  if (study_uids.empty()) return out;
+  sql::Where w;
+  w.sql = " WHERE tenant_id = ?";
+  w.Int(tenant_id);
+  w.In("study_uid", study_uids);
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT study_uid, count(*) FROM segmentations" + w.sql + " GROUP BY study_uid");
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out[st->Text(0)] = st->Int(1);
+  }
+}
+
+Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const WorklistFilter& f) {
+  sql::Where w;
+  w.sql = " WHERE s.tenant_id = ?";
+  w.Int(tenant_id);
+  sql::AddStudyClauses(w, f.study, "s");
+  if (f.patient_name_or_id) {
+    w.And("(s.patient_name_hash = ? OR s.patient_id_hash = ?)");
+    w.Blob(f.patient_name_or_id->first);
+    w.Blob(f.patient_name_or_id->second);
+  }
+  if (!f.statuses.empty()) {
+    w.And("COALESCE(st.status, 'todo') IN (" + sql::Placeholders(f.statuses.size()) + ")");
+    for (const auto& s : f.statuses) w.Text(s);
+  }
+  if (f.tag) {
+    w.And("EXISTS (SELECT 1 FROM study_tags t WHERE t.tenant_id = s.tenant_id AND t.study_uid = s.study_uid "
+          "AND t.tag_name = ?)");
+    w.Text(*f.tag);
+  }
+  if (f.assignee_id) {
+    w.And("st.assignee_id = ?");
+    w.Int(*f.assignee_id);
+  } else if (f.unassigned) {
+    w.And("st.assignee_id IS NULL");
+  }
+  const std::string from = " FROM studies s LEFT JOIN study_status st ON st.tenant_id = s.tenant_id AND "
+                           "st.study_uid = s.study_uid LEFT JOIN users u ON u.id = st.assignee_id";
+  std::string order = " ORDER BY s.study_date DESC, s.study_time DESC, s.id DESC";
+  if (f.sort == "date") order = " ORDER BY s.study_date, s.study_time, s.id";
+  else if (f.sort == "status")
+    order = " ORDER BY CASE COALESCE(st.status, 'todo') WHEN 'todo' THEN 0 WHEN 'in_progress' THEN 1 "
+            "WHEN 'done' THEN 2 ELSE 3 END, s.study_date DESC, s.id DESC";
+  else if (f.sort == "updated") order = " ORDER BY COALESCE(st.updated_at, 0), s.id";
+  else if (f.sort == "-updated") order = " ORDER BY COALESCE(st.updated_at, 0) DESC, s.id DESC";
+
+  auto reader = Reader();
+  WorklistPage page;
+  {
+    auto count = sql::Stmt::Prepare(reader.db(), "SELECT count(*)" + from + w.sql);
+    if (!count) return std::unexpected(count.error());
+    w.BindTo(*count);
+    auto row = count->Step();
+    if (!row) return std::unexpected(row.error());
+    page.total = *row ? count->Int(0) : 0;
+  }
+  auto st = sql::Stmt::Prepare(
+      reader.db(),
+      "SELECT s.id, s.study_uid, s.study_date, s.study_time, s.attrs, "
+      "(SELECT group_concat(DISTINCT modality) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT count(*) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT count(*) FROM instances i WHERE i.study_id = s.id), "
+      "s.tenant_id, s.study_uid, COALESCE(st.status, 'todo'), st.assignee_id, COALESCE(u.username, ''), "
+      "COALESCE(st.updated_at, 0), COALESCE(st.updated_by, '')" +
+          from + w.sql + order + sql::LimitClause(f.limit, f.offset));
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  auto rows = sql::CollectRows<WorklistRow>(*st, [](const sql::Stmt& s) {
+    WorklistRow r;
+    r.study.id = s.Int(0);
+    r.study.study_uid = s.Text(1);
+    r.study.study_date = s.Text(2);
+    r.study.study_time = s.Text(3);
+    r.study.study_attrs = s.Blob(4);
+    r.study.modalities = sql::SplitList(s.Text(5));
+    r.study.series_count = s.Int(6);
+    r.study.instance_count = s.Int(7);
+    r.status = ReadStatus(s, 8);
+    return r;
+  });
+  if (!rows) return std::unexpected(rows.error());
+  page.rows = std::move(*rows);
+  return page;
+}
+
+}  // namespace vg::storage

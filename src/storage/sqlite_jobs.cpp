@@ -1,0 +1,183 @@
+// JobStore of SqliteCatalog: the durable job queue.
+#include "core/clock.h"
+#include "storage/sqlite_catalog.h"
+#include "storage/sqlite_where.h"
+
+namespace vg::storage {
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, tenant_id, kind, state, priority, params, progress_done, progress_total, progress_note, result, error, "
+    "created_by, created_at, started_at, finished_at, lease_owner, lease_expires_at, attempts, max_attempts, "
+    "cancel_requested";
+
+JobRecord ReadJob(const sql::Stmt& st) {
+  JobRecord j;
+  j.id = st.Int(0);
+  j.tenant_id = st.Int(1);
+  j.kind = st.Text(2);
+  j.state = st.Text(3);
+  j.priority = st.Int(4);
+  j.params = st.Text(5);
+  j.progress_done = st.Int(6);
+  j.progress_total = st.Int(7);
+  j.progress_note = st.Text(8);
+  j.result = st.Text(9);
+  j.error = st.Text(10);
+  j.created_by = st.Text(11);
+  j.created_at = st.Int(12);
+  j.started_at = st.OptInt(13);
+  j.finished_at = st.OptInt(14);
+  j.lease_owner = st.Text(15);
+  j.lease_expires_at = st.Int(16);
+  j.attempts = st.Int(17);
+  j.max_attempts = st.Int(18);
+  j.cancel_requested = st.Int(19) != 0;
+  return j;
+}
+
+Result<JobRecord> FindJobIn(sql::Db& db, std::int64_t id) {
+  auto st = sql::Stmt::Prepare(db, std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(id);
+  return sql::FirstRow<JobRecord>(*st, ReadJob, ErrorCode::kNotFound, "no such job");
+}
+
+}  // namespace
+
+Result<JobRecord> SqliteCatalog::EnqueueJob(const JobRecord& job) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO jobs(tenant_id, kind, state, priority, params, created_by, created_at, "
+                               "max_attempts) VALUES(?,?,'queued',?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(job.tenant_id).Bind(job.kind).Bind(job.priority).Bind(job.params).Bind(job.created_by).Bind(UnixSeconds())
+      .Bind(job.max_attempts);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  return FindJobIn(writer_, sqlite3_last_insert_rowid(writer_.raw()));
+}
+
+Result<JobRecord> SqliteCatalog::FindJob(std::int64_t tenant_id, std::int64_t id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs WHERE tenant_id = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(id);
+  return sql::FirstRow<JobRecord>(*st, ReadJob, ErrorCode::kNotFound, "no such job");
+}
+
+Result<std::vector<JobRecord>> SqliteCatalog::ListJobs(std::int64_t tenant_id, const JobFilter& filter) {
+  sql::Where w;
+  w.sql = " WHERE tenant_id = ?";
+  w.Int(tenant_id);
+  if (filter.kind) { w.And("kind = ?"); w.Text(*filter.kind); }
+  if (filter.state) { w.And("state = ?"); w.Text(*filter.state); }
+  if (filter.before_id) { w.And("id < ?"); w.Int(*filter.before_id); }
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql +
+                                                " ORDER BY id DESC" + sql::LimitClause(filter.limit, 0));
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  return sql::CollectRows<JobRecord>(*st, ReadJob);
+}
+
+Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& options) {
+  if (options.kinds.empty()) return std::optional<JobRecord>{};
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);  // BEGIN IMMEDIATE: one claimer at a time, across processes too
+  if (!tx) return std::unexpected(tx.error());
+  const std::int64_t now = UnixSeconds();
+  // Leases that ran out: the worker died. Run again, or fail after the last attempt.
+  {
+    auto requeue = sql::Stmt::Prepare(writer_,
+                                      "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
+                                      "WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
+                                      "error = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= max_attempts "
+                                      "THEN 'the worker running this job stopped ' || attempts || ' times' ELSE error END, "
+                                      "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ? "
+                                      "ELSE NULL END, lease_owner = '' WHERE state = 'running' AND lease_expires_at < ?");
+    if (!requeue) return std::unexpected(requeue.error());
+    requeue->Bind(now).Bind(now);
+    if (auto r = requeue->Run(); !r) return std::unexpected(r.error());
+  }
+  const std::string kinds = sql::Placeholders(options.kinds.size());
+  auto pick = sql::Stmt::Prepare(
+      writer_,
+      "SELECT j.id, (SELECT count(*) FROM jobs r WHERE r.tenant_id = j.tenant_id AND r.state = 'running') AS busy "
+      "FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ") AND busy < ? "
+      "ORDER BY busy, j.priority DESC, j.id LIMIT 1");
+  if (!pick) return std::unexpected(pick.error());
+  for (const auto& kind : options.kinds) pick->Bind(kind);
+  pick->Bind(options.per_tenant_running_limit);
+  auto row = pick->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) {
+    if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+    return std::optional<JobRecord>{};
+  }
+  const std::int64_t id = pick->Int(0);
+  pick->Reset();
+  auto claim = sql::Stmt::Prepare(writer_,
+                                  "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
+                                  "attempts = attempts + 1, started_at = COALESCE(started_at, ?) WHERE id = ?");
+  if (!claim) return std::unexpected(claim.error());
+  claim->Bind(options.worker).Bind(now + options.lease_seconds).Bind(now).Bind(id);
+  if (auto r = claim->Run(); !r) return std::unexpected(r.error());
+  auto job = FindJobIn(writer_, id);
+  if (!job) return std::unexpected(job.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return std::optional<JobRecord>(std::move(*job));
+}
+
+Result<bool> SqliteCatalog::Heartbeat(std::int64_t job_id, const std::string& worker, std::int64_t lease_seconds,
+                                      std::int64_t done, std::int64_t total, const std::string& note) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "UPDATE jobs SET lease_expires_at = ?, progress_done = ?, progress_total = ?, "
+                               "progress_note = ? WHERE id = ? AND state = 'running' AND lease_owner = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(UnixSeconds() + lease_seconds).Bind(done).Bind(total).Bind(note).Bind(job_id).Bind(worker);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
+  auto job = FindJobIn(writer_, job_id);
+  if (!job) return std::unexpected(job.error());
+  return job->cancel_requested;
+}
+
+Result<void> SqliteCatalog::FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
+                                      const std::string& result, const std::string& error) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "UPDATE jobs SET state = ?, result = ?, error = ?, finished_at = ?, lease_owner = '', "
+                               "progress_done = CASE WHEN ? = 'succeeded' THEN progress_total ELSE progress_done END "
+                               "WHERE id = ? AND state = 'running' AND lease_owner = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(state).Bind(result).Bind(error).Bind(UnixSeconds()).Bind(state).Bind(job_id).Bind(worker);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
+  return {};
+}
+
+Result<JobRecord> SqliteCatalog::CancelJob(std::int64_t tenant_id, std::int64_t id) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto job = FindJobIn(writer_, id);
+  if (!job || job->tenant_id != tenant_id) return Fail(ErrorCode::kNotFound, "no such job");
+  if (job->state != "queued" && job->state != "running")
+    return Fail(ErrorCode::kConflict, "the job has already ended (" + job->state + ")");
+  auto st = sql::Stmt::Prepare(writer_,
+                               job->state == "queued"
+                                   ? "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
+                                     "error = 'cancelled' WHERE id = ?"
+                                   : "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND ? > 0");
+  if (!st) return std::unexpected(st.error());
+  if (job->state == "queued") st->Bind(UnixSeconds()).Bind(id);
+  else st->Bind(id).Bind(std::int64_t{1});
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  auto updated = FindJobIn(writer_, id);
+  if (!updated) return std::unexpected(updated.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return updated;
+}
+
+}  // namespace vg::storage
