@@ -169,7 +169,7 @@ describe('browser app: upload, view, segment, tag', () => {
   test('7. after a reload the stroke is there, and the server SEG has it at the painted place', async () => {
     assert.ok(savedId, 'step 6 saved a segmentation');
     await page.reload();
-    await page.waitForSelector('[data-testid=mpr][data-loaded=true]', { timeout: 60_000 });
+    await page.waitForSelector('[data-testid=viewer][data-ready=true]', { timeout: 60_000 });
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > 0, null, { timeout: 20_000 });
     await shot(page.locator('body'), 'viewer-reloaded.png');
 

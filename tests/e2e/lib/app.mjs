@@ -86,6 +86,7 @@ export async function openViewer(page, baseUrl, studyUid, { series, timeout = 60
   const q = series ? `?series=${encodeURIComponent(series)}` : '';
   await page.goto(`${baseUrl}/studies/${encodeURIComponent(studyUid)}${q}`);
   await page.waitForSelector('[data-testid=mpr][data-loaded=true]', { timeout });
+  await page.waitForSelector('[data-testid=viewer][data-ready=true]', { timeout });
 }
 
 export async function sliceOf(page, view = 'axial') {

@@ -95,10 +95,13 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     return cleanup;
   }
 
+  const showMode = (m: Mode) => {
+    for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === m);
+  };
   const setMode = (m: Mode) => {
     if (['brush', 'eraser', 'threshold', 'fill'].includes(m) && !editor?.canEdit) return;
     mpr?.setMode(m);
-    for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === m);
+    showMode(m);
   };
   const applyPreset = (i: number) => {
     const p = PRESETS[i];
@@ -116,7 +119,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     if (!mpr) return;
     mpr.setCrosshairsVisible(!mpr.crosshairsShown);
     crossToggle.setAttribute('aria-pressed', String(mpr.crosshairsShown));
-    for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === mpr.mode);
+    showMode(mpr.mode);
   };
   const showHelp = () => {
     const d = helpPanel(globals);
@@ -155,22 +158,32 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     performance.mark('vg:first-image');
     grid.dataset.firstImageMs = String(Math.round(performance.now() - started));
   };
+  let volumeLoaded!: () => void;
+  const loaded = new Promise<void>((resolve) => (volumeLoaded = resolve));
   mpr.onLoaded = () => {
     performance.mark('vg:volume-loaded');
     grid.dataset.loadedMs = String(Math.round(performance.now() - started));
     grid.dataset.loaded = 'true';
+    volumeLoaded();
   };
 
   try {
     const imageIds = await seriesImageIds(studyUid, chosen.uid);
+    performance.mark('vg:metadata');
     if (disposed) return cleanup;
     if (imageIds.length === 0) throw new Error('the series has no images');
     progressText.textContent = `Loading 0 / ${imageIds.length}`;
     await mpr.load(imageIds);
     if (disposed) return cleanup;
-    setMode('windowLevel');
-    editor = new SegEditor(mpr, studyUid, chosen.uid, await canEditSegmentations(), setMode);
-    right.append(editor.panel);
+    showMode(mpr.mode);
+    // The editor (its labelmap, tool settings, the saved version) waits for the volume:
+    // painting needs the voxels, and every render before the slices arrive only delays them.
+    const canEdit = await canEditSegmentations();
+    right.append(h('p.state', { 'data-role': 'seg-wait' }, 'Segmentation: waiting for the images…'));
+    await loaded;
+    if (disposed) return cleanup;
+    editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode);
+    right.replaceChildren(editor.panel);
     editor.afterMount();
     setUnsavedCheck(() => !!editor?.hasUnsavedChanges);
     await editor.start();

@@ -20,6 +20,19 @@ export const VIEWS = [
 
 let instance = 0;
 
+// 0..n-1 ordered from the middle outwards: mid, mid+1, mid-1, mid+2, ...
+export function middleOut(n: number): number[] {
+  const mid = Math.floor(n / 2);
+  const out: number[] = [];
+  for (let d = 0; out.length < n; d++) {
+    if (mid + d < n) out.push(mid + d);
+    if (d > 0 && mid - d >= 0) out.push(mid - d);
+  }
+  return out;
+}
+const RENDER_EVERY_MS = 1000;
+const MIDDLE_WAIT_MS = 3000; // give up waiting for the middle slices and show what there is
+
 export interface OverlayInfo {
   patient: string;
   study: string;
@@ -41,7 +54,6 @@ export class Mpr {
   onLoadProgress: (loaded: number, total: number) => void = () => {};
   onFirstImage: () => void = () => {};
   onLoaded: () => void = () => {};
-  private firstImageSeen = false;
 
   constructor(
     readonly host: HTMLElement,
@@ -65,7 +77,18 @@ export class Mpr {
     }
     this.setActiveView('axial');
     this.engine = new RenderingEngine(this.engineId);
-    this.resizeObserver = new ResizeObserver(() => this.engine.resize(true, true));
+    // Resizing renders every view: skip the observer's first call (nothing changed yet)
+    // and coalesce bursts.
+    let observed = false;
+    let resizeTimer: number | undefined;
+    this.resizeObserver = new ResizeObserver(() => {
+      if (!observed) {
+        observed = true;
+        return;
+      }
+      window.clearTimeout(resizeTimer);
+      resizeTimer = window.setTimeout(() => this.engine.resize(true, true), 100);
+    });
     this.resizeObserver.observe(host);
   }
 
@@ -102,34 +125,93 @@ export class Mpr {
     );
     this.setupTools();
     const volume = await volumeLoader.createAndCacheVolume(this.volumeId, { imageIds });
+    performance.mark('vg:volume-created');
     this.volume = volume;
     const total = imageIds.length;
+    // The middle slices (where the views open) arrive first; the views get the volume only
+    // then, so that no render of empty views holds up the slices' processing.
+    let middleArrived!: () => void;
+    const middle = new Promise<void>((resolve) => (middleArrived = resolve));
+    const n = imageIds.length;
+    const middleIndices = [Math.floor((n - 1) / 2), Math.ceil((n - 1) / 2)];
+    const cached = () => (volume as unknown as { cachedFrames: number[] }).cachedFrames ?? [];
     this.on(eventTarget, CoreEnums.Events.IMAGE_VOLUME_MODIFIED, ((e: CustomEvent) => {
       if (e.detail.volumeId !== this.volumeId) return;
       this.onLoadProgress(e.detail.framesProcessed, total);
-      if (!this.firstImageSeen && this.currentSliceLoaded('axial')) {
-        this.firstImageSeen = true;
-        requestAnimationFrame(() => this.onFirstImage());
-      }
+      if (e.detail.framesProcessed === 1) performance.mark('vg:first-frame');
+      if (middleIndices.every((k) => cached()[k])) middleArrived();
+      if (this.viewportsReady) this.scheduleRender();
     }) as EventListener);
     this.on(eventTarget, CoreEnums.Events.IMAGE_VOLUME_LOADING_COMPLETED, ((e: CustomEvent) => {
       if (e.detail.volumeId !== this.volumeId) return;
+      middleArrived();
       this.onLoadProgress(total, total);
-      if (!this.firstImageSeen) {
-        this.firstImageSeen = true;
-        this.onFirstImage();
-      }
-      this.updateOverlays();
-      this.onLoaded();
+      void this.viewportsSet.then(() => {
+        this.renderNow();
+        this.updateOverlays();
+        this.onLoaded();
+      });
     }) as EventListener);
     for (const v of VIEWS) {
       this.on(this.elements[v.id], CoreEnums.Events.CAMERA_MODIFIED, () => this.updateOverlay(v.id));
       this.on(this.elements[v.id], CoreEnums.Events.VOI_MODIFIED, () => this.updateOverlay(v.id));
     }
+    // Rendering while the volume streams in costs more than the loading itself on a slow
+    // (software) GPU: the views are redrawn at most every RENDER_EVERY_MS, not at every
+    // 2 % as Cornerstone would.
+    (volume as unknown as { autoRenderOnLoad: boolean }).autoRenderOnLoad = false;
+    this.loadFromTheMiddle(volume);
     (volume as unknown as Types.IStreamingImageVolume).load();
+    await Promise.race([middle, new Promise((r) => setTimeout(r, MIDDLE_WAIT_MS))]);
     await core.setVolumesForViewports(this.engine, [{ volumeId: this.volumeId }], this.viewportIds);
-    this.engine.renderViewports(this.viewportIds);
+    performance.mark('vg:viewports-ready');
+    this.viewportsReady = true;
+    this.markViewportsSet();
+    // The axial view first (the first image), the other two a frame later.
+    this.viewport('axial').render();
+    requestAnimationFrame(() => this.renderNow());
     this.updateOverlays();
+    requestAnimationFrame(() => {
+      if (this.currentSliceLoaded('axial')) this.onFirstImage();
+      else
+        void middle.then(() => {
+          this.renderNow();
+          requestAnimationFrame(() => this.onFirstImage());
+        });
+    });
+  }
+
+  private viewportsReady = false;
+  private markViewportsSet!: () => void;
+  private viewportsSet = new Promise<void>((resolve) => (this.markViewportsSet = resolve));
+
+  private renderTimer: number | undefined;
+  private lastRender = 0;
+
+  private renderNow() {
+    window.clearTimeout(this.renderTimer);
+    this.renderTimer = undefined;
+    this.lastRender = performance.now();
+    this.engine.renderViewports(this.viewportIds);
+  }
+
+  private scheduleRender() {
+    if (this.renderTimer !== undefined) return;
+    const wait = Math.max(0, RENDER_EVERY_MS - (performance.now() - this.lastRender));
+    this.renderTimer = window.setTimeout(() => this.renderNow(), wait);
+  }
+
+  // The views open on the middle slice, so slices are fetched from the middle outwards:
+  // the first image does not wait for the rest of the series. (Cornerstone queues the
+  // requests in reverse, hence the reversed list.)
+  private loadFromTheMiddle(volume: Types.IImageVolume) {
+    const v = volume as unknown as { getImageLoadRequests: (p: number) => unknown[] };
+    const original = v.getImageLoadRequests.bind(volume);
+    v.getImageLoadRequests = (priority: number) => {
+      const requests = original(priority);
+      const order = middleOut(requests.length);
+      return order.map((i) => requests[i]).reverse();
+    };
   }
 
   private setupTools() {
@@ -301,6 +383,7 @@ export class Mpr {
   }
 
   dispose(): void {
+    window.clearTimeout(this.renderTimer);
     this.resizeObserver.disconnect();
     for (const [t, type, fn] of this.listeners) t.removeEventListener(type, fn);
     try {
