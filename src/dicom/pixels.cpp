@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+
+#include <zlib.h>
 
 #include "dicom/j2k.h"
 
@@ -20,6 +23,93 @@ std::shared_ptr<std::vector<std::uint8_t>> UnpackBits(const std::uint8_t* data, 
   auto out = std::make_shared<std::vector<std::uint8_t>>(pixels);
   for (std::int64_t i = 0; i < pixels; ++i) (*out)[i] = (data[i >> 3] >> (i & 7)) & 1u;
   return out;
+}
+
+// Deflated Image Frame Compression (1.2.840.10008.1.2.8.1, 2024): each frame deflated
+// on its own (RFC 1951). DCMTK 3.6.7 predates it.
+constexpr std::string_view kDeflatedImageFrame = "1.2.840.10008.1.2.8.1";
+constexpr std::string_view kRleLossless = "1.2.840.10008.1.2.5";
+
+Result<std::string> InflateRaw(std::string_view compressed, std::size_t expected) {
+  z_stream stream{};
+  if (inflateInit2(&stream, -15) != Z_OK) return Fail(ErrorCode::kInternal, "cannot start inflating");
+  std::string out(expected, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  stream.avail_in = static_cast<uInt>(compressed.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&stream, Z_FINISH);
+  const std::size_t produced = out.size() - stream.avail_out;
+  inflateEnd(&stream);
+  if ((rc != Z_STREAM_END && rc != Z_BUF_ERROR && rc != Z_OK) || produced < expected)
+    return Fail(ErrorCode::kInvalidArgument, "a deflated frame is damaged or shorter than Rows x Columns");
+  return out;
+}
+
+// One RLE Lossless frame (PS3.5 G): a 64-byte header of segment offsets, then PackBits
+// segments, most significant byte first. Used where DCMTK's decoder stops (1-bit data).
+Result<std::string> DecodeRleFrame(std::string_view frame, std::size_t segment_bytes, int segments) {
+  if (frame.size() < 64) return Fail(ErrorCode::kInvalidArgument, "an RLE frame is shorter than its header");
+  auto u32 = [&](size_t at) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(frame[at])) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(frame[at + 1])) << 8 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(frame[at + 2])) << 16 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(frame[at + 3])) << 24;
+  };
+  if (static_cast<int>(u32(0)) != segments)
+    return Fail(ErrorCode::kInvalidArgument, "an RLE frame has an unexpected number of segments");
+  std::string out(segment_bytes * segments, '\0');
+  for (int s = 0; s < segments; ++s) {
+    const std::size_t begin = u32(4 + 4 * s);
+    const std::size_t end = s + 1 < segments ? u32(8 + 4 * s) : frame.size();
+    if (begin < 64 || begin > end || end > frame.size()) return Fail(ErrorCode::kInvalidArgument, "an RLE offset is bad");
+    std::size_t in = begin, produced = 0;
+    // Segments are interleaved by byte significance: segment s is byte s of each sample.
+    auto put = [&](char c) {
+      if (produced < segment_bytes) out[produced * segments + (segments - 1 - s)] = c;
+      ++produced;
+    };
+    while (in < end && produced < segment_bytes) {
+      const auto n = static_cast<signed char>(frame[in++]);
+      if (n >= 0) {
+        for (int i = 0; i <= n && in < end; ++i) put(frame[in++]);
+      } else if (n != -128 && in < end) {
+        const char c = frame[in++];
+        for (int i = 0; i < 1 - n; ++i) put(c);
+      }
+    }
+    if (produced < segment_bytes) return Fail(ErrorCode::kInvalidArgument, "an RLE segment is shorter than its frame");
+  }
+  return out;
+}
+
+// Frames compressed one by one (deflate, or RLE where DCMTK cannot), decoded here into
+// native samples; 1-bit frames come back unpacked, a byte per pixel.
+Result<DecodedPixels> DecodeFramewise(const std::shared_ptr<LoadedFile>& loaded, PixelLayout layout, bool rle) {
+  auto frames = EncapsulatedFrameBytes(*loaded->dataset, loaded->xfer, layout.frames);
+  if (!frames) return std::unexpected(frames.error());
+  const std::int64_t pixels = layout.rows * layout.columns;
+  const int sample_bytes = layout.bits_allocated == 16 ? 2 : 1;
+  const std::size_t frame_bytes =
+      layout.bits_allocated == 1 ? static_cast<std::size_t>((pixels + 7) / 8) : static_cast<std::size_t>(pixels * sample_bytes);
+  const std::size_t out_frame = static_cast<std::size_t>(pixels * sample_bytes);
+  auto buffer = std::make_shared<std::vector<std::uint8_t>>(out_frame * layout.frames);
+  for (std::int64_t f = 0; f < layout.frames; ++f) {
+    auto raw = rle ? DecodeRleFrame((*frames)[f], layout.bits_allocated == 16 ? pixels : frame_bytes, sample_bytes)
+                   : InflateRaw((*frames)[f], frame_bytes);
+    if (!raw) return std::unexpected(raw.error());
+    std::uint8_t* out = buffer->data() + f * out_frame;
+    if (layout.bits_allocated == 1) {
+      for (std::int64_t i = 0; i < pixels; ++i) out[i] = (static_cast<std::uint8_t>((*raw)[i >> 3]) >> (i & 7)) & 1u;
+    } else {
+      std::memcpy(out, raw->data(), out_frame);
+    }
+  }
+  DecodedPixels decoded;
+  decoded.layout = layout;
+  for (std::int64_t f = 0; f < layout.frames; ++f) decoded.frame_data.push_back(buffer->data() + f * out_frame);
+  decoded.owner = buffer;
+  return decoded;
 }
 
 Result<DecodedPixels> DecodeJ2kFrames(const std::shared_ptr<LoadedFile>& loaded, PixelLayout layout) {
@@ -153,8 +243,11 @@ Result<DecodedPixels> DecodeFrames(std::shared_ptr<LoadedFile> loaded) {
                 "pixels of " + std::to_string(layout.bits_allocated) + " bits allocated are not read into volumes");
   if (layout.bits_stored < 1 || layout.bits_stored > layout.bits_allocated) layout.bits_stored = layout.bits_allocated;
 
+  const std::string& ts = loaded->transfer_syntax_uid;
+  if (ts == kDeflatedImageFrame) return DecodeFramewise(loaded, layout, /*rle=*/false);
+  if (ts == kRleLossless && layout.bits_allocated == 1) return DecodeFramewise(loaded, layout, /*rle=*/true);
   if (DcmXfer(loaded->xfer).isEncapsulated()) {
-    if (IsJ2kTransferSyntax(loaded->transfer_syntax_uid)) return DecodeJ2kFrames(loaded, layout);
+    if (IsJ2kTransferSyntax(ts)) return DecodeJ2kFrames(loaded, layout);
     if (ds.chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() || !ds.canWriteXfer(EXS_LittleEndianExplicit))
       return Fail(ErrorCode::kUnsupported,
                   std::string("pixel data in ") + DcmXfer(loaded->xfer).getXferName() + " cannot be decoded");

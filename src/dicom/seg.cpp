@@ -401,6 +401,73 @@ Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& gr
   return out;
 }
 
+Result<VolumeGeometry> GridOfSeg(std::string_view part10) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  DcmSequenceOfItems* per_frame = nullptr;
+  if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).bad() || !per_frame || per_frame->card() == 0)
+    return Fail(ErrorCode::kInvalidArgument, "the SEG has no per-frame functional groups");
+  DcmItem* shared = nullptr;
+  ds.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0);
+  auto group = [&](DcmItem* frame, const DcmTagKey& sequence) -> DcmItem* {
+    DcmItem* found = nullptr;
+    if (frame && frame->findAndGetSequenceItem(sequence, found, 0).good() && found) return found;
+    if (shared && shared->findAndGetSequenceItem(sequence, found, 0).good() && found) return found;
+    return nullptr;
+  };
+  auto doubles = [](DcmItem* item, const DcmTagKey& tag, size_t count) -> std::optional<std::vector<double>> {
+    if (!item) return std::nullopt;
+    std::vector<double> out;
+    Float64 v = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (item->findAndGetFloat64(tag, v, static_cast<unsigned long>(i)).bad()) return std::nullopt;
+      out.push_back(v);
+    }
+    return out;
+  };
+  DcmItem* first = per_frame->getItem(0);
+  auto orientation = doubles(group(first, DCM_PlaneOrientationSequence), DCM_ImageOrientationPatient, 6);
+  DcmItem* measures = group(first, DCM_PixelMeasuresSequence);
+  auto spacing = doubles(measures, DCM_PixelSpacing, 2);
+  if (!orientation || !spacing) return Fail(ErrorCode::kInvalidArgument, "the SEG lacks plane orientation or pixel spacing");
+  VolumeGeometry g;
+  g.dims[0] = GetLong(ds, DCM_Columns, 0);
+  g.dims[1] = GetLong(ds, DCM_Rows, 0);
+  const std::array<double, 3> row{(*orientation)[0], (*orientation)[1], (*orientation)[2]};
+  const std::array<double, 3> col{(*orientation)[3], (*orientation)[4], (*orientation)[5]};
+  const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
+                                     row[0] * col[1] - row[1] * col[0]};
+  g.direction = {row[0], row[1], row[2], col[0], col[1], col[2], normal[0], normal[1], normal[2]};
+  g.spacing[0] = (*spacing)[1];
+  g.spacing[1] = (*spacing)[0];
+  std::vector<std::pair<double, std::array<double, 3>>> positions;
+  for (unsigned long f = 0; f < per_frame->card(); ++f) {
+    auto p = doubles(group(per_frame->getItem(f), DCM_PlanePositionSequence), DCM_ImagePositionPatient, 3);
+    if (!p) return Fail(ErrorCode::kInvalidArgument, "a SEG frame has no plane position");
+    const std::array<double, 3> at{(*p)[0], (*p)[1], (*p)[2]};
+    positions.emplace_back(at[0] * normal[0] + at[1] * normal[1] + at[2] * normal[2], at);
+  }
+  std::sort(positions.begin(), positions.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  double step = 0;
+  if (auto between = doubles(measures, DCM_SpacingBetweenSlices, 1)) step = (*between)[0];
+  for (size_t i = 1; i < positions.size() && step <= 0; ++i) {
+    const double gap = positions[i].first - positions[i - 1].first;
+    if (gap > 1e-3) step = gap;
+  }
+  for (size_t i = 1; i < positions.size(); ++i) {
+    const double gap = positions[i].first - positions[i - 1].first;
+    if (gap > 1e-3) step = std::min(step, gap);
+  }
+  if (step <= 0) step = 1;
+  g.spacing[2] = step;
+  g.origin = positions.front().second;
+  g.dims[2] = static_cast<std::int64_t>(std::llround((positions.back().first - positions.front().first) / step)) + 1;
+  if (g.dims[0] <= 0 || g.dims[1] <= 0 || g.dims[2] <= 0 || g.dims[2] > 65535)
+    return Fail(ErrorCode::kInvalidArgument, "the SEG's frames do not span a plausible grid");
+  return g;
+}
+
 LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, const std::map<int, int>& label_of) {
   LabelVolume out;
   out.geometry = grid;

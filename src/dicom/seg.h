@@ -66,6 +66,11 @@ struct SegMasks {
 };
 Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& grid);
 
+// The grid a SEG's own frames span (for a SEG whose source volume is not at hand): frame
+// size, orientation and pixel spacing from its functional groups, slices from the first
+// to the last frame position, SpacingBetweenSlices apart (else the smallest gap).
+Result<VolumeGeometry> GridOfSeg(std::string_view part10);
+
 // One label volume from masks: label = segment number, or `label_of[number]` when given;
 // where segments overlap the highest label wins.
 LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, const std::map<int, int>& label_of = {});

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "dicom/dcmtk_io.h"
+#include "dicom/mosaic.h"
 #include "dicom/pixels.h"
 
 namespace vg::dicom {
@@ -279,10 +280,30 @@ Result<void> VolumeAssembler::Add(std::string_view part10) {
     slice.source = source;
     found.push_back(std::move(slice));
   }
+  auto mosaic = ReadMosaicLayout(ds);
+  if (!mosaic) return fail(mosaic.error());
+  if (*mosaic) {
+    // One image, many slices: each tile becomes a slice at its own position.
+    Slice model = found.front();
+    found.clear();
+    rows = (*mosaic)->tile_rows;
+    columns = (*mosaic)->tile_columns;
+    for (int k = 0; k < (*mosaic)->images; ++k) {
+      Slice slice = model;
+      for (int a = 0; a < 3; ++a) slice.position[a] = (*mosaic)->first_position[a] + k * (*mosaic)->step[a];
+      slice.frame_index = k;
+      found.push_back(std::move(slice));
+    }
+  }
   std::shared_ptr<DecodedPixels> pixels;
   if (!impl_->options.headers_only) {
     auto decoded = DecodeFrames(loaded);
     if (!decoded) return fail(decoded.error());
+    if (*mosaic) {
+      auto tiles = SplitMosaic(*decoded, **mosaic);
+      if (!tiles) return fail(tiles.error());
+      decoded = std::move(tiles);
+    }
     pixels = std::make_shared<DecodedPixels>(std::move(*decoded));
   }
   for (Slice& slice : found) {

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Independent checks of voxelgate's volumes and segmentations, with nibabel and pydicom
+(run with /usr/bin/python3). Each command prints one JSON object on stdout.
+
+  compare-nifti OURS REF          both reoriented to the closest canonical (RAS) layout:
+                                  {"shape_equal", "max_affine_diff", "max_value_diff", ...}
+  seg-matches-labels SEG RAW DIMS GEOMETRY_JSON LABELS_JSON
+                                  decodes every SEG frame with pydicom and compares it with
+                                  the raw label volume (one byte per voxel, DIMS "x,y,z"):
+                                  {"frames", "mismatched_frames", "frames_expected"}
+  labels-vs-nrrd RAW DIMS NRRD[,NRRD...] [--padding V]
+                                  compares the raw labels with the label maps of dcmqi's NRRD
+                                  files (highest label wins where they overlap; the padding
+                                  value counts as background): {"equal", "differing_voxels"}
+  nifti-labels NIFTI RAW          {"equal"}: the NIfTI's voxels are the raw labels
+"""
+
+import gzip
+import json
+import sys
+
+import numpy as np
+
+
+def Load(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def RawLabels(path, dims):
+    x, y, z = (int(v) for v in dims.split(","))
+    data = Load(path)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return np.frombuffer(data, dtype=np.uint8).reshape(z, y, x)
+
+
+def CompareNifti(ours, ref):
+    import nibabel as nib
+
+    original = nib.load(ours)
+    a = nib.as_closest_canonical(original)
+    b = nib.as_closest_canonical(nib.load(ref))
+    out = {"shape_ours": list(a.shape), "shape_ref": list(b.shape), "shape_equal": a.shape == b.shape}
+    out["max_affine_diff"] = float(np.abs(a.affine - b.affine).max())
+    if a.shape == b.shape:
+        va = np.asanyarray(a.dataobj).astype(np.float64) if a.header["scl_slope"] in (0, 1) else a.get_fdata()
+        vb = b.get_fdata()
+        out["max_value_diff"] = float(np.abs(va - vb).max())
+    out["ours_qform_code"] = int(original.header["qform_code"])
+    out["ours_sform_code"] = int(original.header["sform_code"])
+    return out
+
+
+def SegMatchesLabels(seg_path, raw_path, dims, geometry_json, labels_json):
+    import pydicom
+
+    labels = RawLabels(raw_path, dims)
+    geometry = json.loads(Load(geometry_json))
+    segment_labels = json.loads(Load(labels_json))  # segment number (1-based order) -> label
+    origin = np.array(geometry["origin"])
+    normal = np.array(geometry["direction"][6:9])
+    spacing = geometry["spacing"][2]
+    seg = pydicom.dcmread(seg_path)
+    frames = seg.pixel_array
+    if frames.ndim == 2:
+        frames = frames[None]
+    mismatched = 0
+    for i, fg in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        number = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        position = np.array([float(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient])
+        k = int(round(float(np.dot(position - origin, normal)) / spacing))
+        expected = labels[k] == segment_labels[number - 1]
+        if not np.array_equal(frames[i].astype(bool), expected):
+            mismatched += 1
+    expected_frames = sum(int((labels[k] == v).any()) for v in segment_labels for k in range(labels.shape[0]))
+    return {"frames": int(frames.shape[0]), "mismatched_frames": mismatched, "frames_expected": expected_frames}
+
+
+def ReadNrrd(path):
+    raw = Load(path)
+    cut = raw.index(b"\n\n")
+    header = raw[:cut].decode()
+    fields = dict(line.split(": ", 1) for line in header.splitlines() if ": " in line)
+    data = raw[cut + 2:]
+    if fields.get("encoding") == "gzip":
+        data = gzip.decompress(data)
+    sizes = [int(v) for v in fields["sizes"].split()]
+    dtype = {"short": "<i2", "unsigned char": "u1", "uchar": "u1", "ushort": "<u2", "int": "<i4"}[fields["type"]]
+    return np.frombuffer(data, dtype=dtype).reshape(sizes[::-1])
+
+
+def LabelsVsNrrd(raw_path, dims, nrrd_paths, padding):
+    labels = RawLabels(raw_path, dims)
+    expected = None
+    for path in nrrd_paths.split(","):
+        values = ReadNrrd(path).astype(np.int32)
+        if padding is not None:
+            values[values == padding] = 0
+        expected = values if expected is None else np.maximum(expected, values)
+    differing = int((labels.astype(np.int32) != expected).sum()) if labels.shape == expected.shape else -1
+    return {"equal": differing == 0, "differing_voxels": differing, "shape": list(labels.shape)}
+
+
+def NiftiLabels(nifti_path, raw_path):
+    import nibabel as nib
+
+    image = nib.load(nifti_path)
+    x, y, z = image.shape[:3]
+    values = np.asanyarray(image.dataobj)  # x, y, z
+    labels = RawLabels(raw_path, f"{x},{y},{z}")  # z, y, x
+    return {"equal": bool(np.array_equal(np.transpose(values, (2, 1, 0)), labels))}
+
+
+def Main(argv):
+    command = argv[1]
+    if command == "compare-nifti":
+        out = CompareNifti(argv[2], argv[3])
+    elif command == "seg-matches-labels":
+        out = SegMatchesLabels(*argv[2:7])
+    elif command == "labels-vs-nrrd":
+        padding = int(argv[argv.index("--padding") + 1]) if "--padding" in argv else None
+        out = LabelsVsNrrd(argv[2], argv[3], argv[4], padding)
+    elif command == "nifti-labels":
+        out = NiftiLabels(argv[2], argv[3])
+    else:
+        raise SystemExit(__doc__)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    Main(sys.argv)
