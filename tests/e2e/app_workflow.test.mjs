@@ -40,6 +40,8 @@ describe('browser app: upload, view, segment, tag', () => {
   });
 
   after(async () => {
+    const csp = seen.filter((l) => /Content Security Policy|Refused to/i.test(l));
+    if (csp.length) console.log(`CSP violations:\n  ${csp.join('\n  ')}`);
     if (seen.length) console.log(`page events:\n  ${seen.slice(-40).join('\n  ')}`);
     await browser?.close();
     await server?.dispose();
@@ -94,6 +96,40 @@ describe('browser app: upload, view, segment, tag', () => {
     const lidc = studies.find((s) => first(s, TAGS.StudyInstanceUID) !== series.study_uid);
     assert.ok(lidc, 'the chest CT study is listed');
     assert.equal(Number(first(lidc, TAGS.NumberOfStudyRelatedInstances)), files.length);
+  });
+
+  test('2c. upload: per-file failures carry the server reason, and a failed batch can be retried', async () => {
+    // A different object under a stored SOP Instance UID: the server refuses it (0x0111).
+    const dir = makeTempDir('e2e-conflict');
+    const changed = Buffer.from(series.instances[0].bytes);
+    changed[changed.length - 1] ^= 0xff; // a pixel changes, the UIDs do not
+    const conflicting = join(dir, 'changed-slice.dcm');
+    writeFileSync(conflicting, changed);
+    await page.goto(`${server.baseUrl}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', [conflicting]);
+    await page.waitForSelector('[data-testid=failures] li', { timeout: 30_000 });
+    const failure = await page.textContent('[data-testid=failures] li');
+    assert.match(failure, /changed-slice\.dcm/);
+    assert.match(failure, /0x0111/);
+
+    // A batch the server does not answer properly fails as a whole, then goes through on retry.
+    let refused = 0;
+    await page.route('**/dicomweb/studies', async (route) => {
+      if (route.request().method() === 'POST' && refused === 0) {
+        refused++;
+        return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'storage is busy' } }) });
+      }
+      return route.continue();
+    });
+    await page.goto(`${server.baseUrl}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', series.files.slice(0, 3));
+    const failedBatch = page.locator('[data-testid=batches] li[data-state=failed]');
+    await failedBatch.waitFor({ timeout: 30_000 });
+    assert.match(await failedBatch.textContent(), /storage is busy/);
+    await failedBatch.locator('button', { hasText: 'Retry' }).click();
+    await page.waitForSelector('[data-testid=batches] li[data-state=done]', { timeout: 30_000 });
+    assert.equal(refused, 1);
+    await page.unroute('**/dicomweb/studies');
   });
 
   test('3. viewer: each of the three views shows an image with non-uniform pixels', async () => {
@@ -212,6 +248,49 @@ describe('browser app: upload, view, segment, tag', () => {
     assert.equal(segSeries.length, 1);
   });
 
+  test('7b. undo and redo a stroke; leaving with unsaved changes asks first', async () => {
+    const count = () => page.getAttribute('[data-testid=segments] li[data-label="1"]', 'data-voxels').then(Number);
+    const before = await count();
+    await page.keyboard.press('b');
+    const box = await page.locator('[data-viewport=axial]').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.3);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6 + 4, box.y + box.height * 0.3, { steps: 2 });
+    await page.mouse.up();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > n, before);
+    assert.equal(await page.getAttribute('[data-testid=seg-panel]', 'data-dirty'), 'true');
+
+    // Leaving asks; dismissing keeps the page and the changes.
+    let asked = 0;
+    const dismiss = (d) => {
+      asked++;
+      void d.dismiss();
+    };
+    page.on('dialog', dismiss);
+    await page.click('.viewer-toolbar a.back');
+    await sleep(300);
+    page.off('dialog', dismiss);
+    assert.equal(asked, 1, 'a confirmation was asked');
+    assert.match(page.url(), /\/studies\//);
+
+    await page.keyboard.press('Control+z');
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) === n, before);
+    await page.keyboard.press('Control+y');
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > n, before);
+    await page.keyboard.press('Control+z');
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) === n, before);
+    // The help panel lists the shortcuts.
+    await page.keyboard.press('?');
+    await page.waitForSelector('[data-testid=help]');
+    assert.match(await page.textContent('[data-testid=help]'), /Undo/);
+    await page.keyboard.press('Escape');
+    // Accepting leaves (and drops the changes); back to the viewer for the next step.
+    page.once('dialog', (d) => void d.accept());
+    await page.click('.viewer-toolbar a.back');
+    await page.waitForSelector('[data-testid=worklist]');
+    await openViewer(page, server.baseUrl, series.study_uid, { series: series.series_uid });
+  });
+
   test('8. a tag and the status "done" persist after a reload', async () => {
     await page.waitForSelector('[data-testid=annotations]');
     await page.fill('[data-testid=tag-input]', 'e2e follow-up');
@@ -230,6 +309,11 @@ describe('browser app: upload, view, segment, tag', () => {
     assert.match(await row.textContent(), /e2e follow-up/);
     assert.match(await row.textContent(), /Done/);
     await shot(page.locator('body'), 'worklist.png');
+  });
+
+  test('no Content-Security-Policy violation in the whole session', () => {
+    const csp = seen.filter((l) => /Content Security Policy|Refused to (load|execute|compile|create|connect|apply)/i.test(l));
+    assert.deepEqual(csp, []);
   });
 
   test('9. another clinic: the study is not in its list and its viewer URL is "not found"', async () => {
