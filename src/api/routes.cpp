@@ -36,6 +36,10 @@ nlohmann::json DescribeRoutes(const http::Router& router) {
       nlohmann::json roles = nlohmann::json::array();
       for (auto role : policy->roles) roles.push_back(std::string(role));
       entry["roles"] = roles;
+      nlohmann::json conditional = nlohmann::json::array();
+      for (auto role : policy->conditional_roles) conditional.push_back(std::string(role));
+      entry["conditional_roles"] = conditional;
+      entry["condition"] = std::string(policy->condition);
     }
     out.push_back(std::move(entry));
   }

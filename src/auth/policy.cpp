@@ -52,7 +52,8 @@ const std::vector<ActionPolicy>& Policies() {
       {"annotations.read", false, kScopeDicomwebRead, kReaders, true},
       {"annotations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
       {"tags.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
-      {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
+      {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "service"}, false, true,
+       {"physician"}, "physicians_edit_segmentations"},
       {"volumes.read", false, kScopeDicomwebRead, kReaders, true},
       // Clinic data over DIMSE (nodes are service or uploader).
       {"dimse.echo", false, "", {"service", "uploader"}, false},
@@ -84,6 +85,9 @@ Result<void> Authorize(const Principal& principal, std::string_view action) {
       return Fail(ErrorCode::kForbidden, "this token lacks the scope " + std::string(policy->scope));
   }
   if (std::find(policy->roles.begin(), policy->roles.end(), principal.role) != policy->roles.end()) return {};
+  if (std::find(policy->conditional_roles.begin(), policy->conditional_roles.end(), principal.role) !=
+      policy->conditional_roles.end())
+    return {};
   if (principal.role.starts_with("provider_") && policy->grantable)
     return Fail(ErrorCode::kForbidden, "vendor staff see a clinic's data only under a support grant from that clinic");
   return Fail(ErrorCode::kForbidden, "the role " + principal.role + " may not do this");

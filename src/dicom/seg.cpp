@@ -253,7 +253,9 @@ Result<SegHeader> ReadSegHeader(std::string_view part10) {
   auto loaded = LoadFromMemory(part10);
   if (!loaded) return std::unexpected(loaded.error());
   DcmDataset& ds = *loaded->dataset;
-  if (GetString(ds, DCM_SOPClassUID) != UID_SegmentationStorage)
+  // Segmentation Storage, or Label Map Segmentation Storage (2024; not yet named by DCMTK 3.6.7).
+  const std::string sop_class = GetString(ds, DCM_SOPClassUID);
+  if (sop_class != UID_SegmentationStorage && sop_class != "1.2.840.10008.5.1.4.1.1.66.7")
     return Fail(ErrorCode::kInvalidArgument, "not a DICOM Segmentation object");
   SegHeader header;
   header.segmentation_type = GetString(ds, DCM_SegmentationType);

@@ -3,7 +3,7 @@
 // segmentation, reload and find it (in the page and in the server's SEG), tags and status
 // that persist, and another clinic that sees none of it.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -335,6 +335,98 @@ describe('browser app: upload, view, segment, tag', () => {
   });
 });
 
+describe('browser app: a stroke on the real chest CT lands where it was painted', () => {
+  // The LIDC files are shuffled and the viewer sorts slices its own way: the labels the
+  // server stores must still be at the painted place (slices matched by position).
+  let server;
+  let browser;
+  const dir = sharedDataDir('ct-chest-lidc');
+
+  before(async () => {
+    if (!dir) return;
+    requireWebBuild();
+    server = await VoxelgateServer.start({ name: 'e2e-lidc', args: webArgs });
+    await server.createTenant('clinic');
+    await createUser(server, 'clinic', 'rad1', 'radiologist');
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  test('paint, save, and compare with the server SEG', async (t) => {
+    if (!dir) return t.skip('../shared/data/ct-chest-lidc is absent');
+    const rad = await signIn(server, 'rad1');
+    const { multipartBody } = await import('../integration/lib/multipart.mjs');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.dcm')).map((f) => readFileSync(join(dir, f)));
+    for (let i = 0; i < files.length; i += 60) {
+      const { body, contentType } = multipartBody(files.slice(i, i + 60));
+      const res = await call(server, rad, 'POST', '/dicomweb/studies', { body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+      assert.equal(res.status, 200, res.text());
+    }
+    const studies = (await call(server, rad, 'GET', '/dicomweb/studies', { headers: { Accept: 'application/dicom+json' } })).json();
+    const study = first(studies[0], TAGS.StudyInstanceUID);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const seen = watch(page, 'lidc');
+    try {
+      await signInUi(page, server.baseUrl, 'rad1');
+      await openViewer(page, server.baseUrl, study, { timeout: 120_000 });
+      // Away from the middle slice, so that a reversed slice order would show.
+      const box = await page.locator('[data-viewport=axial]').boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 120);
+      await sleep(500);
+      await page.keyboard.press('b');
+      const x = box.x + box.width * 0.35;
+      const y = box.y + box.height * 0.45;
+      await page.mouse.move(x, y);
+      await page.waitForFunction(() => document.querySelector('.vp[data-view=axial] [data-role=cursor]')?.dataset.world);
+      const painted = (await page.getAttribute('.vp[data-view=axial] [data-role=cursor]', 'data-world')).split(',').map(Number);
+      await page.mouse.down();
+      await page.mouse.move(x + 2, y, { steps: 2 });
+      await page.mouse.up();
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) > 0, null, { timeout: 10_000 });
+      await page.click('[data-testid=seg-save]');
+      await page.waitForFunction(() => document.querySelector('[data-testid=seg-panel]')?.dataset.savedId, null, { timeout: 60_000 });
+      const id = Number(await page.getAttribute('[data-testid=seg-panel]', 'data-saved-id'));
+      await shot(page.locator('body'), 'lidc-painted.png');
+
+      const series = first((await call(server, rad, 'GET', `/dicomweb/studies/${study}/series?Modality=CT`, { headers: { Accept: 'application/dicom+json' } })).json()[0], TAGS.SeriesInstanceUID);
+      const geo = (await call(server, rad, 'GET', `/api/v1/series/${series}/geometry`)).json();
+      const res = await call(server, rad, 'GET', `/api/v1/segmentations/${id}/labels`);
+      let labels = res.body;
+      if (labels[0] === 0x1f && labels[1] === 0x8b) labels = gunzipSync(labels);
+      const [nx, ny, nz] = geo.dims;
+      const d = geo.direction;
+      const ks = new Set();
+      const sum = [0, 0];
+      let n = 0;
+      for (let k = 0; k < nz; k++)
+        for (let j = 0; j < ny; j++)
+          for (let i = 0; i < nx; i++)
+            if (labels[k * nx * ny + j * nx + i] === 1) {
+              ks.add(k);
+              sum[0] += i;
+              sum[1] += j;
+              n++;
+            }
+      assert.ok(n > 0);
+      const rel = [0, 1, 2].map((a) => painted[a] - geo.origin[a]);
+      const along = (o) => rel[0] * d[o] + rel[1] * d[o + 1] + rel[2] * d[o + 2];
+      const expected = { i: along(0) / geo.spacing[0], j: along(3) / geo.spacing[1], k: along(6) / geo.spacing[2] };
+      assert.deepEqual([...ks], [Math.round(expected.k)], `painted slice(s) ${[...ks]} vs ${expected.k.toFixed(2)} under the cursor`);
+      const strokeVoxels = (2 * nx * geo.spacing[0]) / box.width / geo.spacing[0];
+      assert.ok(Math.abs(sum[0] / n - expected.i) <= 1 + strokeVoxels, `column ${(sum[0] / n).toFixed(2)} vs ${expected.i.toFixed(2)}`);
+      assert.ok(Math.abs(sum[1] / n - expected.j) <= 1, `row ${(sum[1] / n).toFixed(2)} vs ${expected.j.toFixed(2)}`);
+    } finally {
+      if (seen.length) console.log(`lidc page events:\n  ${seen.slice(-20).join('\n  ')}`);
+      await page.close();
+    }
+  });
+});
+
 describe('browser app: roles', () => {
   let server;
   let browser;
@@ -374,6 +466,23 @@ describe('browser app: roles', () => {
     await page.waitForSelector('[data-testid=seg-panel]');
     assert.match(await page.textContent('[data-testid=seg-panel]'), /view only|cannot edit|not edit/i);
     assert.equal(await page.locator('[data-testid=seg-save]').count(), 0);
+    await page.close();
+  });
+
+  test('a physician edits segmentations once the clinic allows it', async () => {
+    await createUser(server, 'clinic', 'admin1', 'clinic_admin');
+    const admin = await signIn(server, 'admin1');
+    const res = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { physicians_edit_segmentations: true } });
+    assert.equal(res.status, 200, res.text());
+    const s = await makeSeries({ slices: 6, rows: 64, cols: 64, seed: 6 });
+    const { multipartBody } = await import('../integration/lib/multipart.mjs');
+    const { body, contentType } = multipartBody(s.instances.map((i) => i.bytes));
+    assert.equal((await call(server, admin, 'POST', '/dicomweb/studies', { body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } })).status, 200);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await signInUi(page, server.baseUrl, 'doc1');
+    await openViewer(page, server.baseUrl, s.study_uid);
+    assert.equal(await page.locator('[data-testid=seg-save]').count(), 1);
+    assert.doesNotMatch(await page.textContent('[data-testid=seg-panel]'), /view only/);
     await page.close();
   });
 

@@ -69,6 +69,8 @@ function options(route) {
   return { json: {} };
 }
 
+// Conditional roles are allowed only where the clinic's setting (route.condition) is on;
+// every clinic starts with its settings off.
 function expectedAllowed(route, principal) {
   if (route.public) return true;
   if (!route.roles.includes(principal.role)) return false;
