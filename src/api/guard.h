@@ -18,6 +18,7 @@
 #include "http/router.h"
 #include "services/annotations.h"
 #include "services/archive.h"
+#include "services/exports.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
 
@@ -41,6 +42,8 @@ struct ApiDeps {
   services::Annotations* annotations = nullptr;
   services::Volumes* volumes = nullptr;
   services::Segmentations* segmentations = nullptr;
+  services::Exports* exports = nullptr;
+  std::function<void()> jobs_queued;  // wakes the job workers
 };
 
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;

@@ -2,6 +2,7 @@
 
 #include "api/account/account_routes.h"
 #include "api/annotations/annotation_routes.h"
+#include "api/exports/export_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
@@ -19,6 +20,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddDicomwebRoutes(router, deps);
   AddAnnotationRoutes(router, deps);
   AddSegmentationRoutes(router, deps);
+  AddExportRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

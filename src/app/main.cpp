@@ -15,6 +15,7 @@ constexpr const char* kHelp = R"(Usage: voxelgate COMMAND [options]
 Commands:
   serve     run the server (voxelgate serve --help)
   admin     manage tenants and tokens (voxelgate admin --help)
+  worker    run background jobs beside or instead of serve's (voxelgate worker --help)
   version   print the version
 )";
 }
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "serve") return vg::app::ServeCommand(args);
   if (command == "admin") return vg::app::AdminCommand(args);
+  if (command == "worker") return vg::app::WorkerCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
     return 0;

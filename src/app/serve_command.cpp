@@ -5,6 +5,7 @@
 
 #include "api/routes.h"
 #include "app/args.h"
+#include "app/clinical.h"
 #include "app/commands.h"
 #include "app/context.h"
 #include "auth/dicom_access.h"
@@ -40,6 +41,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --dicom-max-associations N  concurrent DICOM associations (default 32)
   --web-root DIR            the built browser app served at / (default: web/dist beside
                             the binary's folder, e.g. build/../web/dist)
+  --workers N               background job threads: exports, algorithm runs (default 1;
+                            0 leaves them to `voxelgate worker`)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -62,6 +65,11 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("log-level")) config.log_level = *v;
   if (auto v = args.Get("dicom-listen")) config.dicom_listen = *v;
   if (auto v = args.Get("web-root")) config.web_root = *v;
+  if (auto v = args.Get("workers")) {
+    auto n = ParseUint(*v);
+    if (!n || *n > 64) return Fail(ErrorCode::kInvalidArgument, "--workers is 0 to 64");
+    config.job_workers = static_cast<int>(*n);
+  }
   for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
                  number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
                  number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s),
@@ -124,7 +132,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
-                                "tls-key", "web-root"});
+                                "tls-key", "web-root", "workers"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -178,14 +186,15 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   auth::SupportGrants grants(*(*ctx)->catalog);
   auth::LoginThrottle throttle;
-  services::Volumes volumes(*(*ctx)->archive);
-  services::Annotations annotations(*(*ctx)->archive, *(*ctx)->catalog);
-  services::Segmentations segmentations(*(*ctx)->archive, *(*ctx)->catalog, volumes);
+  ClinicalServices clinical(**ctx);
+  auto workers = clinical.MakeWorkers(**ctx, config.job_workers);
   api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
                     /*secure_cookies=*/tls, DefaultWebRoot(config.web_root)};
-  deps.annotations = &annotations;
-  deps.volumes = &volumes;
-  deps.segmentations = &segmentations;
+  deps.annotations = &clinical.annotations;
+  deps.volumes = &clinical.volumes;
+  deps.segmentations = &clinical.segmentations;
+  deps.exports = &clinical.exports;
+  deps.jobs_queued = [&workers] { workers->Notify(); };
   auto built = api::BuildRouter(deps);
   if (!built) {
     std::fprintf(stderr, "voxelgate serve: %s\n", built.error().public_message.c_str());
@@ -239,7 +248,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
               address->first.c_str(), *port);
   if (!demo_logins.empty()) std::printf("\nLogins (also in %s/demo-logins.txt):\n%s\n", config.data_dir.c_str(), demo_logins.c_str());
   std::fflush(stdout);
+  if (config.job_workers > 0) workers->Start();
   server.Run();
+  workers->Stop();
   if (dimse_server) dimse_server->Stop();
   audit.Flush();
   LogInfo("server_stopped");

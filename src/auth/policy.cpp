@@ -55,6 +55,9 @@ const std::vector<ActionPolicy>& Policies() {
       {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "service"}, false, true,
        {"physician"}, "physicians_edit_segmentations"},
       {"volumes.read", false, kScopeDicomwebRead, kReaders, true},
+      // Training-set exports of the clinic's labelled cases.
+      {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
+      {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
       // Clinic data over DIMSE (nodes are service or uploader).
       {"dimse.echo", false, "", {"service", "uploader"}, false},
       {"dimse.store", false, "", {"service", "uploader"}, false},

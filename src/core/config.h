@@ -29,6 +29,7 @@ struct ServerConfig {
   std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
   int dicom_max_associations = 32;
   std::string web_root;                           // built browser app; default: next to the binary
+  int job_workers = 1;                            // background job threads in serve (exports, algorithms)
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

@@ -173,7 +173,7 @@ Result<WorklistResult> Annotations::Worklist(std::int64_t tenant_id, const Workl
   filter.study.study_uids = query.within_studies;
   filter.study.modalities = query.modalities;
   filter.statuses = query.statuses;
-  filter.tag = query.tag;
+  filter.tags = query.tags;
   filter.sort = query.sort;
   if (query.assignee) {
     if (*query.assignee == "none") {

@@ -37,7 +37,7 @@ struct WorklistQuery {
   std::optional<storage::Range> date;
   std::vector<std::string> modalities;
   std::vector<std::string> statuses;
-  std::optional<std::string> tag;
+  std::vector<std::string> tags;  // any of these vocabulary tags
   std::optional<std::string> assignee;  // username, or "none"
   std::string sort = "-date";
   std::int64_t limit = 50, offset = 0;

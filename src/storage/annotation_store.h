@@ -71,7 +71,7 @@ struct WorklistFilter {
   // Matches a study whose patient name hash is .first or whose patient ID hash is .second.
   std::optional<std::pair<Digest, Digest>> patient_name_or_id;
   std::vector<std::string> statuses;   // any of; "todo" also matches studies never touched
-  std::optional<std::string> tag;      // a vocabulary tag on the study or one of its series
+  std::vector<std::string> tags;       // any of these vocabulary tags, on the study or a series
   std::optional<std::int64_t> assignee_id;
   bool unassigned = false;
   std::string sort = "-date";          // date, -date, status, updated, -updated

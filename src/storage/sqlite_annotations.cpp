@@ -294,10 +294,10 @@ Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const
     w.And("COALESCE(st.status, 'todo') IN (" + sql::Placeholders(f.statuses.size()) + ")");
     for (const auto& s : f.statuses) w.Text(s);
   }
-  if (f.tag) {
+  if (!f.tags.empty()) {
     w.And("EXISTS (SELECT 1 FROM study_tags t WHERE t.tenant_id = s.tenant_id AND t.study_uid = s.study_uid "
-          "AND t.tag_name = ?)");
-    w.Text(*f.tag);
+          "AND t.tag_name IN (" + sql::Placeholders(f.tags.size()) + "))");
+    for (const auto& t : f.tags) w.Text(t);
   }
   if (f.assignee_id) {
     w.And("st.assignee_id = ?");

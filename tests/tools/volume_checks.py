@@ -13,6 +13,9 @@
                                   files (highest label wins where they overlap; the padding
                                   value counts as background): {"equal", "differing_voxels"}
   nifti-labels NIFTI RAW          {"equal"}: the NIfTI's voxels are the raw labels
+  inspect-bundle BUNDLE WORDS     a tar or zip export: {"entries", "dataset_json", "cases":
+                                  {case: {"same_grid", "labels"}}, "found": [WORDS found in
+                                  any entry, .gz entries decompressed]} (WORDS: comma-separated)
 """
 
 import gzip
@@ -112,6 +115,46 @@ def NiftiLabels(nifti_path, raw_path):
     return {"equal": bool(np.array_equal(np.transpose(values, (2, 1, 0)), labels))}
 
 
+def InspectBundle(path, words):
+    import io
+    import tarfile
+    import zipfile
+
+    import nibabel as nib
+
+    entries = {}
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                entries[name] = z.read(name)
+    else:
+        with tarfile.open(path) as t:
+            for member in t.getmembers():
+                if member.isfile():
+                    entries[member.name] = t.extractfile(member).read()
+    out = {"entries": sorted(entries), "cases": {}, "found": []}
+    for name, data in entries.items():
+        if name.endswith("dataset.json"):
+            out["dataset_json"] = json.loads(data)
+    wanted = [w for w in words.split(",") if w]
+    for name, data in entries.items():
+        plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        for w in wanted:
+            if w.encode() in plain and w not in out["found"]:
+                out["found"].append(w)
+    for name, data in entries.items():
+        if "/labelsTr/" not in name:
+            continue
+        case = name.rsplit("/", 1)[1][: -len(".nii.gz")]
+        image_name = name.replace("/labelsTr/", "/imagesTr/").replace(".nii.gz", "_0000.nii.gz")
+        label = nib.Nifti1Image.from_bytes(gzip.decompress(data))
+        image = nib.Nifti1Image.from_bytes(gzip.decompress(entries[image_name]))
+        same = label.shape == image.shape and bool(np.allclose(label.affine, image.affine, atol=1e-4))
+        values = sorted(int(v) for v in np.unique(np.asanyarray(label.dataobj)))
+        out["cases"][case] = {"same_grid": same, "labels": values}
+    return out
+
+
 def Main(argv):
     command = argv[1]
     if command == "compare-nifti":
@@ -121,6 +164,8 @@ def Main(argv):
     elif command == "labels-vs-nrrd":
         padding = int(argv[argv.index("--padding") + 1]) if "--padding" in argv else None
         out = LabelsVsNrrd(argv[2], argv[3], argv[4], padding)
+    elif command == "inspect-bundle":
+        out = InspectBundle(argv[2], argv[3] if len(argv) > 3 else "")
     elif command == "nifti-labels":
         out = NiftiLabels(argv[2], argv[3])
     else:

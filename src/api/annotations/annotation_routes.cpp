@@ -190,7 +190,8 @@ Result<services::WorklistQuery> ParseWorklistQuery(const std::string& raw) {
         return Fail(ErrorCode::kInvalidArgument, "status is one of todo, in_progress, done, reviewed");
       q.statuses.emplace_back(Trim(s));
     }
-  if (auto tag = get("tag"); !tag.empty()) q.tag = tag;
+  if (auto tag = get("tag"); !tag.empty())
+    for (auto t : Split(tag, ',')) q.tags.emplace_back(Trim(t));
   if (auto assignee = get("assignee"); !assignee.empty()) q.assignee = assignee;
   if (auto sort = get("sort"); !sort.empty()) {
     static const std::set<std::string> kSorts = {"date", "-date", "status", "updated", "-updated"};
