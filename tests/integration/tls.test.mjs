@@ -26,9 +26,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const TIMEOUT_S = 3; // --request-timeout-s and --idle-timeout-s of the TLS server
 const MAX_BODY = 8 << 20;
+// 'wasm-unsafe-eval' lets the viewer compile its WebAssembly codecs; JavaScript eval stays off.
 const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-  "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; font-src 'self' data:; " +
+  "object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
 const HSTS = 'max-age=31536000; includeSubDomains';
 const PASSWORD = 'correct horse battery';
 
