@@ -427,6 +427,105 @@ describe('browser app: a stroke on the real chest CT lands where it was painted'
   });
 });
 
+describe('browser app: segmentation tools and versions', () => {
+  let server;
+  let browser;
+  let page;
+  let s;
+  const voxels = (label) => page.getAttribute(`[data-testid=segments] li[data-label="${label}"]`, 'data-voxels').then(Number);
+  // Waits until segment `label` has voxels within [min, max] (the page's CSP forbids eval).
+  const waitVoxels = (label, min, max = min) =>
+    page.waitForFunction(
+      ([l, lo, hi]) => {
+        const n = Number(document.querySelector(`[data-testid=segments] li[data-label="${l}"]`)?.dataset.voxels);
+        return n >= lo && n <= hi;
+      },
+      [label, min, max],
+      { timeout: 10_000 },
+    );
+
+  before(async () => {
+    requireWebBuild();
+    server = await VoxelgateServer.start({ name: 'e2e-tools', args: webArgs });
+    await server.createTenant('clinic');
+    await createUser(server, 'clinic', 'rad1', 'radiologist');
+    s = await makeSeries({ slices: 12, rows: 128, cols: 128, seed: 8 });
+    const rad = await signIn(server, 'rad1');
+    const { multipartBody } = await import('../integration/lib/multipart.mjs');
+    const { body, contentType } = multipartBody(s.instances.map((i) => i.bytes));
+    assert.equal((await call(server, rad, 'POST', '/dicomweb/studies', { body, headers: { 'Content-Type': contentType } })).status, 200);
+    browser = await launch();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await signInUi(page, server.baseUrl, 'rad1');
+    await openViewer(page, server.baseUrl, s.study_uid);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  const stroke = async (from, to) => {
+    const box = await page.locator('[data-viewport=axial]').boundingBox();
+    await page.mouse.move(box.x + box.width * from[0], box.y + box.height * from[1]);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * to[0], box.y + box.height * to[1], { steps: 8 });
+    await page.mouse.up();
+  };
+
+  test('the threshold brush paints only voxels in its HU range', async () => {
+    // Across the edge of the left "lung" (-850 HU) into the body (40 HU).
+    await page.click('button.tool[data-mode=brush]');
+    await stroke([0.3, 0.5], [0.2, 0.5]);
+    await waitVoxels(1, 1, Infinity);
+    const plain = await voxels(1);
+    await page.keyboard.press('Control+z');
+    await waitVoxels(1, 0);
+    await page.fill('input[name=hu-min]', '-1000');
+    await page.fill('input[name=hu-max]', '-500');
+    await page.press('input[name=hu-max]', 'Enter');
+    await page.click('button.tool[data-mode=threshold]');
+    await stroke([0.3, 0.5], [0.2, 0.5]);
+    await waitVoxels(1, 1, Infinity);
+    const limited = await voxels(1);
+    assert.ok(limited < plain * 0.9, `threshold stroke ${limited} voxels vs plain ${plain}`);
+  });
+
+  test('fill on a slice, undone and redone', async () => {
+    await page.click('[data-testid=seg-add]');
+    await page.waitForSelector('[data-testid=segments] li[data-label="2"].active');
+    await page.click('button.tool[data-mode=fill]');
+    const box = await page.locator('[data-viewport=axial]').boundingBox();
+    await page.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.45);
+    await waitVoxels(2, 1001, Infinity);
+    const filled = await voxels(2);
+    await page.keyboard.press('Control+z');
+    await waitVoxels(2, 0);
+    await page.keyboard.press('Control+y');
+    await waitVoxels(2, filled);
+  });
+
+  test('versions: save twice, open the first again', async () => {
+    await page.click('[data-testid=seg-save]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=seg-panel]')?.dataset.savedId);
+    const first = await page.getAttribute('[data-testid=seg-panel]', 'data-saved-id');
+    const v1 = { 1: await voxels(1), 2: await voxels(2) };
+    await page.keyboard.press('Control+z'); // the fill goes
+    await waitVoxels(2, 0);
+    await page.click('[data-testid=seg-save]');
+    await page.waitForFunction((f) => document.querySelector('[data-testid=seg-panel]')?.dataset.savedId !== f, first);
+    assert.equal(await page.locator('[data-testid=versions] option[value]:not([value=""])').count(), 2);
+    const second = await page.getAttribute('[data-testid=seg-panel]', 'data-saved-id');
+    const v2 = (await call(server, await signIn(server, 'rad1'), 'GET', `/api/v1/segmentations/${second}`)).json();
+    assert.deepEqual(v2.segments.map((x) => x.label), [1], 'the emptied segment is not part of the new version');
+    assert.equal(v2.parent_id, Number(first));
+    await page.selectOption('[data-testid=versions]', first);
+    await waitVoxels(2, v1[2]);
+    assert.equal(await voxels(1), v1[1]);
+    assert.match(await page.textContent('[data-testid=seg-state]'), new RegExp(`Version ${first}\\b`));
+  });
+});
+
 describe('browser app: roles', () => {
   let server;
   let browser;

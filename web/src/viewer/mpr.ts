@@ -50,6 +50,7 @@ export class Mpr {
   private listeners: [EventTarget, string, EventListener][] = [];
   private resizeObserver: ResizeObserver;
   mode: Mode = 'windowLevel';
+  brushThreshold: [number, number] = [-400, 400]; // HU, for the threshold brush
   activeView = 'axial';
   onLoadProgress: (loaded: number, total: number) => void = () => {};
   onFirstImage: () => void = () => {};
@@ -227,7 +228,7 @@ export class Mpr {
       getReferenceLineDraggableRotatable: () => false,
       getReferenceLineSlabThicknessControlsOn: () => false,
     });
-    group.addTool(TOOLS.brush, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: 10 });
+    group.addTool(TOOLS.brush, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: 5 });
     group.addTool(TOOLS.paintFill);
     group.setToolActive(TOOLS.pan, { bindings: [{ mouseButton: ToolEnums.MouseBindings.Auxiliary }] });
     group.setToolActive(TOOLS.zoom, { bindings: [{ mouseButton: ToolEnums.MouseBindings.Secondary }] });
@@ -277,7 +278,10 @@ export class Mpr {
       case 'brush':
       case 'eraser':
       case 'threshold':
-        group.setToolConfiguration(TOOLS.brush, { activeStrategy: brushStrategy[mode] });
+        group.setToolConfiguration(TOOLS.brush, {
+          activeStrategy: brushStrategy[mode],
+          threshold: { range: this.brushThreshold, isDynamic: false, dynamicRadius: 0 },
+        });
         group.setToolActive(TOOLS.brush, { bindings: primary });
         break;
       case 'fill':

@@ -55,9 +55,9 @@ export class SegEditor {
   private mapping: GridMapping | null = null;
   private geometryError: string | null = null;
   private opacity = 0.5;
-  private brushSize = 10;
+  private brushSize = 5; // radius, mm
   private threshold: [number, number] = [-400, 400];
-  private listeners: [EventTarget, string, EventListener][] = [];
+  private listeners: [EventTarget, string, EventListener, boolean][] = [];
   private countTimer: number | undefined;
   readonly panel: HTMLElement;
   private list = h('ul.segments', { 'data-testid': 'segments' });
@@ -83,9 +83,39 @@ export class SegEditor {
     return this.dirty;
   }
 
-  private on(target: EventTarget, type: string, fn: EventListener) {
-    target.addEventListener(type, fn);
-    this.listeners.push([target, type, fn]);
+  private on(target: EventTarget, type: string, fn: EventListener, capture = false) {
+    target.addEventListener(type, fn, capture);
+    this.listeners.push([target, type, fn, capture]);
+  }
+
+  // Before a fill: a copy of the labels; when the fill has modified them, the changed
+  // voxels become one undo step.
+  private pendingFill: Uint8Array | null = null;
+
+  private beforeFill() {
+    if (this.mpr.mode !== 'fill' || !this.canEdit) return;
+    const data = this.labelVolume()?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
+    if (data) this.pendingFill = Uint8Array.from(data);
+  }
+
+  private afterFill() {
+    const before = this.pendingFill;
+    this.pendingFill = null;
+    const vm = this.labelVolume()?.voxelManager;
+    if (!before || !vm) return;
+    const after = vm.getCompleteScalarDataArray!() as ArrayLike<number>;
+    const changed: number[] = [];
+    for (let i = 0; i < after.length; i++) if (after[i] !== before[i]) changed.push(i);
+    if (changed.length === 0) return;
+    const oldValues = changed.map((i) => before[i]);
+    const newValues = changed.map((i) => after[i]);
+    csUtils.HistoryMemo.DefaultHistoryMemo.push({
+      restoreMemo: (undo?: boolean) => {
+        const values = undo ? oldValues : newValues;
+        changed.forEach((i, n) => vm.setAtIndex(i, values[n] as never));
+      },
+    });
+    this.updateButtons();
   }
 
   // After the image volume exists: the labelmap, the server geometry and the latest version.
@@ -101,9 +131,14 @@ export class SegEditor {
     this.applyOpacity();
     this.on(eventTarget, ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, ((e: CustomEvent) => {
       if (e.detail?.segmentationId !== this.segmentationId) return;
+      if (this.pendingFill) this.afterFill();
       if (!this.loading) this.markDirty();
       this.scheduleCount();
     }) as EventListener);
+    // Cornerstone's fill writes voxels without an undo record: the editor keeps one.
+    for (const id of this.mpr.viewportIds) {
+      this.on(this.mpr.elements[id], 'mousedown', (() => this.beforeFill()) as EventListener, true);
+    }
     const refreshUndo = () => this.updateButtons();
     this.on(eventTarget, ToolEnums.Events.HISTORY_UNDO, refreshUndo);
     this.on(eventTarget, ToolEnums.Events.HISTORY_REDO, refreshUndo);
@@ -205,7 +240,7 @@ export class SegEditor {
   // --- tools -----------------------------------------------------------------------------
 
   setBrushSize(size: number): void {
-    this.brushSize = Math.max(1, Math.min(100, Math.round(size)));
+    this.brushSize = Math.max(1, Math.min(50, Math.round(size)));
     tools.utilities.segmentation.setBrushSizeForToolGroup(this.mpr.toolGroupId, this.brushSize);
     const input = this.panel.querySelector('input[name=brush-size]') as HTMLInputElement | null;
     if (input) input.value = String(this.brushSize);
@@ -218,7 +253,10 @@ export class SegEditor {
   }
 
   private applyThreshold() {
-    tools.utilities.segmentation.setBrushThresholdForToolGroup(this.mpr.toolGroupId, { range: this.threshold, isDynamic: false, dynamicRadius: 0 });
+    // Cornerstone takes the range only while a threshold strategy is active; the view
+    // also passes it on whenever the threshold brush is chosen.
+    this.mpr.brushThreshold = [Math.min(...this.threshold), Math.max(...this.threshold)];
+    tools.utilities.segmentation.setBrushThresholdForToolGroup(this.mpr.toolGroupId, { range: this.mpr.brushThreshold, isDynamic: false, dynamicRadius: 0 });
   }
 
   undo(): void {
@@ -302,12 +340,17 @@ export class SegEditor {
       const viewerData = this.labelVolume().voxelManager!.getCompleteScalarDataArray!() as ArrayLike<number>;
       const labels = toServerOrder(viewerData, this.mapping);
       const present = labelsPresent(labels);
+      if (present.length === 0) throw new Error('nothing is painted');
       for (const l of present) {
         if (!this.segments.some((s) => s.label === l)) this.segments.push({ label: l, name: `Segment ${l}`, colour: '#e04040', visible: true, voxels: 0 });
       }
+      // A SEG holds painted segments only: empty ones are left out (and said so).
+      const empty = this.segments.filter((s) => !present.includes(s.label));
+      if (empty.length) toast(`Not saved, nothing painted: ${empty.map((s) => s.name).join(', ')}`);
+      const saving = this.segments.filter((s) => present.includes(s.label));
       const comment = (this.panel.querySelector('input[name=comment]') as HTMLInputElement).value.trim();
       const meta = {
-        segments: this.segments.map(({ label, name, colour, category, type }) => ({ label, name, colour, category, type })),
+        segments: saving.map(({ label, name, colour, category, type }) => ({ label, name, colour, category, type })),
         ...(this.version ? { parent_id: this.version.id } : {}),
         ...(comment ? { comment } : {}),
       };
@@ -401,7 +444,7 @@ export class SegEditor {
       }
       void this.open(id);
     });
-    const size = h('input', { type: 'range', name: 'brush-size', min: 1, max: 60, value: this.brushSize, 'aria-label': 'Brush size' });
+    const size = h('input', { type: 'range', name: 'brush-size', min: 1, max: 50, value: this.brushSize, 'aria-label': 'Brush radius (mm)' });
     size.addEventListener('input', () => this.setBrushSize(Number(size.value)));
     const lo = h('input', { type: 'number', name: 'hu-min', value: this.threshold[0], step: 10, 'aria-label': 'Threshold minimum (HU)' });
     const hi = h('input', { type: 'number', name: 'hu-max', value: this.threshold[1], step: 10, 'aria-label': 'Threshold maximum (HU)' });
@@ -421,7 +464,7 @@ export class SegEditor {
       ? [
           h('div.row', addTerm, h('button', { type: 'button', 'data-testid': 'seg-add', onclick: () => this.addSegment(addTerm.value) }, '+ Segment')),
           h('div.row.tools', tool('brush', 'Brush', 'B'), tool('eraser', 'Eraser', 'E'), tool('threshold', 'Threshold', 'T'), tool('fill', 'Fill', 'F')),
-          h('label.row', 'Size', size, h('span', { 'data-role': 'brush-size' }, `${this.brushSize} mm`)),
+          h('label.row', 'Radius', size, h('span', { 'data-role': 'brush-size' }, `${this.brushSize} mm`)),
           h('div.row', h('span', 'HU'), lo, h('span', '–'), hi),
           h('div.row', this.undoButton, this.redoButton),
           h('div.row', h('input', { name: 'comment', placeholder: 'comment (optional)', maxlength: 200 }), this.saveButton),
@@ -445,7 +488,7 @@ export class SegEditor {
 
   dispose(): void {
     window.clearTimeout(this.countTimer);
-    for (const [t, type, fn] of this.listeners) t.removeEventListener(type, fn);
+    for (const [t, type, fn, capture] of this.listeners) t.removeEventListener(type, fn, capture);
     try {
       segmentation.removeSegmentation(this.segmentationId);
     } catch {
