@@ -296,11 +296,18 @@ describe('browser app: upload, view, segment, tag', () => {
     await page.fill('[data-testid=tag-input]', 'e2e follow-up');
     await page.press('[data-testid=tag-input]', 'Enter');
     await page.waitForSelector('[data-testid=tags] [data-tag="e2e follow-up"]', { timeout: 10_000 });
+    // A vocabulary tag (added to the vocabulary on the way) on the series.
+    await page.fill('[data-testid=tag-input]', 'nodule');
+    await page.selectOption('[data-testid=tag-kind]', 'vocabulary');
+    await page.selectOption('select[name=scope]', 'series');
+    await page.click('[data-testid=tag-add]');
+    await page.waitForSelector('[data-testid=tags] [data-tag="nodule"].series', { timeout: 10_000 });
     await page.selectOption('[data-testid=status]', 'done');
     await sleep(500);
     assert.equal(await page.textContent('[data-testid=annotation-error]'), '');
     await page.reload();
     await page.waitForSelector('[data-testid=tags] [data-tag="e2e follow-up"]', { timeout: 20_000 });
+    await page.waitForSelector('[data-testid=tags] [data-tag="nodule"]');
     assert.equal(await page.inputValue('[data-testid=status]'), 'done');
     // The worklist shows both.
     await page.goto(`${server.baseUrl}/`);
@@ -308,6 +315,13 @@ describe('browser app: upload, view, segment, tag', () => {
     await row.waitFor({ timeout: 20_000 });
     assert.match(await row.textContent(), /e2e follow-up/);
     assert.match(await row.textContent(), /Done/);
+    assert.match(await row.textContent(), /nodule/);
+    // Filtering by the vocabulary tag is done by the server.
+    await page.fill('input[name=tag]', 'nodule');
+    await page.press('input[name=tag]', 'Enter');
+    await page.waitForFunction(() => /tag=nodule/.test(location.search));
+    await page.waitForSelector(`tr[data-study="${series.study_uid}"]`);
+    assert.equal(await page.locator('tr[data-study]').count(), 1);
     await shot(page.locator('body'), 'worklist.png');
   });
 

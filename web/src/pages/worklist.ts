@@ -40,7 +40,7 @@ export function worklistPage(main: HTMLElement, query: URLSearchParams): () => v
     date: h('input', { name: 'date', placeholder: 'YYYYMMDD[-YYYYMMDD]', value: query.get('date') ?? '', size: 18 }),
     modality: h('input', { name: 'modality', placeholder: 'CT', value: query.get('modality') ?? '', size: 4 }),
     status: h('select', { name: 'status' }, h('option', { value: '' }, 'any status'), ...STATUSES.map((s) => h('option', { value: s.value }, s.label))),
-    tag: h('input', { name: 'tag', placeholder: 'tag', value: query.get('tag') ?? '', size: 10 }),
+    tag: h('input', { name: 'tag', placeholder: 'tag', value: query.get('tag') ?? '', size: 10, list: 'vg-worklist-tags' }),
     assignee: h('input', { name: 'assignee', placeholder: 'assignee / none', value: query.get('assignee') ?? '', size: 12 }),
     sort: h('select', { name: 'sort' },
       h('option', { value: '-date' }, 'newest first'),
@@ -72,6 +72,10 @@ export function worklistPage(main: HTMLElement, query: URLSearchParams): () => v
   );
   inputs.status.addEventListener('change', () => apply());
   inputs.sort.addEventListener('change', () => apply());
+
+  const tagList = h('datalist#vg-worklist-tags');
+  filters.append(tagList);
+  api.vocabulary().then((v) => tagList.replaceChildren(...v.map((t) => h('option', { value: t.name }))), () => {});
 
   const body = h('tbody');
   const pager = h('div.pager');

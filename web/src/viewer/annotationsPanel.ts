@@ -15,6 +15,10 @@ export function annotationsPanel(study: string, currentSeries: () => string | nu
   const vocabList = h('datalist#vg-vocab');
   const tagInput = h('input', { name: 'tag', list: 'vg-vocab', placeholder: 'tag or free text', 'data-testid': 'tag-input', maxlength: 256, 'aria-label': 'Tag' });
   const scope = h('select', { name: 'scope', 'aria-label': 'Tag applies to' }, h('option', { value: 'study' }, 'study'), h('option', { value: 'series' }, 'this series'));
+  const kind = h('select', { name: 'kind', 'aria-label': 'Kind of tag', 'data-testid': 'tag-kind' },
+    h('option', { value: 'auto' }, 'vocabulary if listed'),
+    h('option', { value: 'vocabulary' }, 'vocabulary (add if new)'),
+    h('option', { value: 'text' }, 'free text'));
   const error = h('p.error', { role: 'alert', 'data-testid': 'annotation-error' });
   let vocab: VocabularyTag[] = [];
   let current: Annotations | null = null;
@@ -60,34 +64,43 @@ export function annotationsPanel(study: string, currentSeries: () => string | nu
     api.setStatus(study, (current?.status ?? 'todo'), v === '' ? null : v).then(show, fail('Assigning'));
   });
 
-  const addTag = () => {
+  const loadVocabulary = () =>
+    api.vocabulary().then(
+      (v) => {
+        vocab = v;
+        vocabList.replaceChildren(...v.map((t) => h('option', { value: t.name }, t.description ?? '')));
+      },
+      () => {},
+    );
+
+  const addTag = async () => {
     const text = tagInput.value.trim();
     if (!text) return;
     error.textContent = '';
     const onSeries = scope.value === 'series' ? currentSeries() ?? undefined : undefined;
-    const isVocab = vocab.some((v) => v.name === text);
-    api
-      .addTag(study, { ...(isVocab ? { name: text } : { text }), ...(onSeries ? { series_uid: onSeries } : {}) })
-      .then(() => {
-        tagInput.value = '';
-        return load();
-      }, fail('Adding the tag'));
+    const listed = vocab.some((v) => v.name === text);
+    const asVocabulary = kind.value === 'vocabulary' || (kind.value === 'auto' && listed);
+    try {
+      if (asVocabulary && !listed) {
+        await api.createVocabularyTag(text);
+        await loadVocabulary();
+      }
+      await api.addTag(study, { ...(asVocabulary ? { name: text } : { text }), ...(onSeries ? { series_uid: onSeries } : {}) });
+      tagInput.value = '';
+      await load();
+    } catch (e) {
+      fail('Adding the tag')(e);
+    }
   };
   tagInput.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') {
       e.preventDefault();
-      addTag();
+      void addTag();
     }
   });
 
   void load();
-  api.vocabulary().then(
-    (v) => {
-      vocab = v;
-      vocabList.replaceChildren(...v.map((t) => h('option', { value: t.name }, t.description ?? '')));
-    },
-    () => {},
-  );
+  void loadVocabulary();
 
   return h('section.annotations', { 'data-testid': 'annotations' },
     h('h3', 'Workflow'),
@@ -96,7 +109,8 @@ export function annotationsPanel(study: string, currentSeries: () => string | nu
       editable ? h('button', { type: 'button', onclick: () => { assignee.value = user?.username ?? ''; assignee.dispatchEvent(new Event('change')); } }, 'me') : null),
     h('h3', 'Tags'),
     chips,
-    editable ? h('div.row', tagInput, scope, h('button', { type: 'button', 'data-testid': 'tag-add', onclick: addTag }, 'Add')) : null,
+    editable ? h('div.row', tagInput) : null,
+    editable ? h('div.row', kind, scope, h('button', { type: 'button', 'data-testid': 'tag-add', onclick: () => void addTag() }, 'Add')) : null,
     vocabList,
     error,
   );

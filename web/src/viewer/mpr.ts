@@ -5,6 +5,7 @@
 import type { Types } from '@cornerstonejs/core';
 import { h } from '../lib/dom';
 import { core, TOOLS, tools } from './cs';
+import { middleOut } from '../lib/order';
 import { fromRange, toRange, type Preset } from './presets';
 
 const { Enums: CoreEnums, RenderingEngine, volumeLoader, cache, eventTarget, utilities: csUtils } = core;
@@ -19,17 +20,6 @@ export const VIEWS = [
 ] as const;
 
 let instance = 0;
-
-// 0..n-1 ordered from the middle outwards: mid, mid+1, mid-1, mid+2, ...
-export function middleOut(n: number): number[] {
-  const mid = Math.floor(n / 2);
-  const out: number[] = [];
-  for (let d = 0; out.length < n; d++) {
-    if (mid + d < n) out.push(mid + d);
-    if (d > 0 && mid - d >= 0) out.push(mid - d);
-  }
-  return out;
-}
 const RENDER_EVERY_MS = 1000;
 const MIDDLE_WAIT_MS = 3000; // give up waiting for the middle slices and show what there is
 
