@@ -64,6 +64,10 @@ try {
       first: performance.getEntriesByName('vg:first-image')[0]?.startTime,
       loaded: performance.getEntriesByName('vg:volume-loaded')[0]?.startTime,
     }));
+    if (run === 0) {
+      const all = await page.evaluate(() => performance.getEntriesByType('mark').map((m) => `${m.name.replace('vg:', '')} ${m.startTime.toFixed(0)}`));
+      console.log(`marks (ms from navigation start): ${all.join(', ')}`);
+    }
     first.push(marks.first);
     loaded.push(marks.loaded);
     console.log(`run ${run + 1}: first image ${marks.first.toFixed(0)} ms, volume loaded ${marks.loaded.toFixed(0)} ms`);

@@ -36,10 +36,15 @@ async function dicomJson(path: string): Promise<DicomJson[]> {
 }
 
 export async function loadStudy(study: string): Promise<{ study: StudyInfo; series: SeriesInfo[] }> {
-  const studies = await dicomJson(`/dicomweb/studies?StudyInstanceUID=${enc(study)}&includefield=00081030,00100010,00100020,00080050`);
+  const [studies, series] = await Promise.all([
+    dicomJson(`/dicomweb/studies?StudyInstanceUID=${enc(study)}&includefield=00081030,00100010,00100020,00080050`),
+    dicomJson(`/dicomweb/studies/${enc(study)}/series?includefield=0008103E`).catch((e) => {
+      if (e instanceof ApiError && e.status === 404) return [];
+      throw e;
+    }),
+  ]);
   if (studies.length === 0) throw new ApiError(404, 'not_found', 'not found');
   const s = studies[0];
-  const series = await dicomJson(`/dicomweb/studies/${enc(study)}/series?includefield=0008103E`);
   return {
     study: {
       uid: study,
