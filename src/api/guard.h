@@ -19,6 +19,7 @@
 #include "services/annotations.h"
 #include "services/archive.h"
 #include "services/exports.h"
+#include "services/runs.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
 
@@ -43,6 +44,8 @@ struct ApiDeps {
   services::Volumes* volumes = nullptr;
   services::Segmentations* segmentations = nullptr;
   services::Exports* exports = nullptr;
+  services::Algorithms* algorithms = nullptr;
+  services::Runs* runs = nullptr;
   std::function<void()> jobs_queued;  // wakes the job workers
 };
 

@@ -3,6 +3,7 @@
 #include "api/account/account_routes.h"
 #include "api/annotations/annotation_routes.h"
 #include "api/exports/export_routes.h"
+#include "api/jobs/job_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
@@ -21,6 +22,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddAnnotationRoutes(router, deps);
   AddSegmentationRoutes(router, deps);
   AddExportRoutes(router, deps);
+  AddJobRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

@@ -1,10 +1,12 @@
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <ctime>
 
 #include "api/routes.h"
 #include "app/args.h"
 #include "app/commands.h"
+#include "services/algorithms.h"
 #include "app/context.h"
 #include "app/demo.h"
 #include "auth/audit_trail.h"
@@ -37,6 +39,10 @@ Commands (safe to run while the server runs):
   audit verify      exit 0 when the audit chain is intact; else name the first bad record
   audit list [--tenant SLUG] [--after ID] [--limit N]
   routes            the HTTP routes with the policy of each, as JSON
+  algorithm add FILE                 register an algorithm version from its manifest (TOML)
+  algorithm list                     every registered version (id, version, default, enabled, runner)
+  algorithm default ID VERSION       make VERSION the one that runs when none is named
+  algorithm withdraw|restore ID VERSION   stop or allow new runs of a version
 )";
 
 // Admin actions are audited synchronously: the command returns once its record is written.
@@ -277,6 +283,41 @@ int Audit(AppContext& ctx, const Args& args) {
 
 }  // namespace
 
+int Algorithm(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  services::Algorithms algorithms(*ctx.catalog);
+  if (words.size() == 3 && words[1] == "add") {
+    std::ifstream in(words[2], std::ios::binary);
+    if (!in) return Usage("cannot read " + words[2]);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto registered = algorithms.Register(text);
+    if (!registered) return Failed(registered.error());
+    AuditAdmin(ctx, std::nullopt, "admin.algorithm.add",
+               "algorithm=" + registered->first.id + " version=" + registered->first.version);
+    std::printf("registered %s %s%s\n", registered->first.id.c_str(), registered->first.version.c_str(),
+                registered->first.is_default ? " (default)" : "");
+    return 0;
+  }
+  if (words.size() == 2 && words[1] == "list") {
+    auto list = algorithms.List();
+    if (!list) return Failed(list.error());
+    for (const auto& [record, manifest] : *list)
+      std::printf("%s\t%s\t%s\t%s\t%s\n", record.id.c_str(), record.version.c_str(),
+                  record.is_default ? "default" : "-", record.enabled ? "enabled" : "withdrawn",
+                  manifest.runner.kind.c_str());
+    return 0;
+  }
+  if (words.size() == 4 && (words[1] == "default" || words[1] == "withdraw" || words[1] == "restore")) {
+    auto ok = words[1] == "default" ? ctx.catalog->SetDefaultVersion(words[2], words[3])
+                                    : ctx.catalog->SetAlgorithmEnabled(words[2], words[3], words[1] == "restore");
+    if (!ok) return Failed(ok.error());
+    AuditAdmin(ctx, std::nullopt, "admin.algorithm." + words[1], "algorithm=" + words[2] + " version=" + words[3]);
+    std::printf("%s %s %s\n", words[1].c_str(), words[2].c_str(), words[3].c_str());
+    return 0;
+  }
+  return Usage("algorithm takes add FILE, list, default ID VERSION, withdraw ID VERSION or restore ID VERSION");
+}
+
 int AdminCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv, {"help", "password-stdin"});
   if (!args) return Usage(args.error().public_message);
@@ -299,6 +340,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (group == "dicom-node") return DicomNode(**ctx, *args);
   if (group == "audit") return Audit(**ctx, *args);
   if (group == "user") return User(**ctx, *args);
+  if (group == "algorithm") return Algorithm(**ctx, *args);
   if (group == "routes") {
     // The HTTP route table with each route's policy, as JSON (docs, the authorization matrix test).
     auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/true);

@@ -194,6 +194,13 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.volumes = &clinical.volumes;
   deps.segmentations = &clinical.segmentations;
   deps.exports = &clinical.exports;
+  deps.algorithms = &clinical.algorithms;
+  deps.runs = &clinical.runs;
+  if (auto ok = clinical.RegisterBuiltins(); !ok) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", ok.error().public_message.c_str());
+    return 1;
+  }
+  jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, [&workers] { workers->Notify(); });
   deps.jobs_queued = [&workers] { workers->Notify(); };
   auto built = api::BuildRouter(deps);
   if (!built) {
@@ -249,7 +256,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (!demo_logins.empty()) std::printf("\nLogins (also in %s/demo-logins.txt):\n%s\n", config.data_dir.c_str(), demo_logins.c_str());
   std::fflush(stdout);
   if (config.job_workers > 0) workers->Start();
+  auto_run.Start();
   server.Run();
+  auto_run.Stop();
   workers->Stop();
   if (dimse_server) dimse_server->Stop();
   audit.Flush();

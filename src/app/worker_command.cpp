@@ -67,6 +67,10 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     return 1;
   }
   ClinicalServices clinical(**ctx);
+  if (auto ok = clinical.RegisterBuiltins(); !ok) {
+    std::fprintf(stderr, "voxelgate worker: %s\n", ok.error().public_message.c_str());
+    return 1;
+  }
   auto workers = clinical.MakeWorkers(**ctx, std::max(1, config.job_workers));
   workers->Start();
   LogInfo("worker_started", "\"workers\":" + std::to_string(config.job_workers));

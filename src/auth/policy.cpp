@@ -55,6 +55,13 @@ const std::vector<ActionPolicy>& Policies() {
       {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "service"}, false, true,
        {"physician"}, "physicians_edit_segmentations"},
       {"volumes.read", false, kScopeDicomwebRead, kReaders, true},
+      // Algorithms: the registry is the vendor's; runs are the clinic's.
+      {"algorithms.read", false, kScopeDicomwebRead, {"provider_admin", "provider_support", "clinic_admin", "radiologist", "physician", "service"}, false},
+      {"algorithms.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"jobs.read", false, kScopeDicomwebRead, kReaders, false},
+      {"jobs.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
+      {"autorules.read", false, kScopeAdmin, {"clinic_admin"}, false},
+      {"autorules.write", false, kScopeAdmin, {"clinic_admin"}, false},
       // Training-set exports of the clinic's labelled cases.
       {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
       {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},

@@ -232,17 +232,31 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   options.content_label = request.source == "algorithm" ? request.algorithm_name : "SEGMENTATION";
   options.content_creator = PersonName(request.author);
   options.software_version = "voxelgate";
-  auto seg = dicom::WriteBinarySeg(source->any_image, source->volume, *labels, segments, options);
-  if (!seg) return std::unexpected(seg.error());
-  auto header = dicom::ReadSegHeader(*seg);
-  if (!header) return std::unexpected(header.error());
-
-  IngestSession ingest(archive_, tenant_id, source->study_uid, /*pipelined=*/false);
-  ingest.Add(std::move(*seg));
-  auto outcomes = ingest.Finish();
-  if (outcomes.size() != 1 || !outcomes[0].stored)
-    return Fail(ErrorCode::kUnavailable,
-                "the SEG could not be stored: " + (outcomes.empty() ? std::string("no outcome") : outcomes[0].message));
+  options.series_uid = request.seg_series_uid;
+  options.sop_uid = request.seg_sop_uid;
+  std::optional<storage::ExistingInstance> stored_before;
+  if (!request.seg_sop_uid.empty()) {
+    auto existing = archive_.catalog.FindInstance(tenant_id, request.seg_sop_uid);
+    if (!existing) return std::unexpected(existing.error());
+    stored_before = *existing;
+  }
+  dicom::SegHeader header;
+  if (stored_before) {
+    header.series_uid = request.seg_series_uid;
+    header.sop_uid = request.seg_sop_uid;
+  } else {
+    auto seg = dicom::WriteBinarySeg(source->any_image, source->volume, *labels, segments, options);
+    if (!seg) return std::unexpected(seg.error());
+    auto parsed = dicom::ReadSegHeader(*seg);
+    if (!parsed) return std::unexpected(parsed.error());
+    header = std::move(*parsed);
+    IngestSession ingest(archive_, tenant_id, source->study_uid, /*pipelined=*/false);
+    ingest.Add(std::move(*seg));
+    auto outcomes = ingest.Finish();
+    if (outcomes.size() != 1 || !outcomes[0].stored)
+      return Fail(ErrorCode::kUnavailable,
+                  "the SEG could not be stored: " + (outcomes.empty() ? std::string("no outcome") : outcomes[0].message));
+  }
 
   auto nifti = dicom::NiftiGzBytes(*labels);
   if (!nifti) return std::unexpected(nifti.error());
@@ -254,8 +268,8 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   record.tenant_id = tenant_id;
   record.study_uid = source->study_uid;
   record.source_series_uid = request.source_series_uid;
-  record.seg_series_uid = header->series_uid;
-  record.seg_sop_uid = header->sop_uid;
+  record.seg_series_uid = header.series_uid;
+  record.seg_sop_uid = header.sop_uid;
   record.parent_id = request.parent_id;
   record.author = request.author;
   record.source = request.source;

@@ -25,6 +25,9 @@ struct NewSegmentation {
   std::string source = "manual";  // or algorithm
   std::string algorithm_name, algorithm_version;
   std::optional<std::int64_t> job_id;
+  // Fixed UIDs for the SEG (an algorithm job derives them from its id): when that SEG is
+  // in the archive already (a retried job stored it before it died), it is reused.
+  std::string seg_series_uid, seg_sop_uid;
   // The labels, one of: raw bytes on the source grid (gzip allowed), a NIfTI file, a
   // DICOM SEG, or a volume already built.
   std::optional<std::string> raw_labels, nifti, seg;

@@ -114,6 +114,8 @@ class AnnotationStore {
 
   virtual Result<SegmentationRecord> CreateSegmentation(const SegmentationRecord& record) = 0;
   virtual Result<SegmentationRecord> FindSegmentation(std::int64_t tenant_id, std::int64_t id) = 0;
+  // The version a job made, if any (a retried job must not make a second one).
+  virtual Result<std::optional<SegmentationRecord>> FindSegmentationByJob(std::int64_t tenant_id, std::int64_t job_id) = 0;
   // Newest first; `series` limits to one source series.
   virtual Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
                                                                     const std::optional<std::string>& series) = 0;

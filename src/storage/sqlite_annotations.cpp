@@ -246,6 +246,19 @@ Result<SegmentationRecord> SqliteCatalog::FindSegmentation(std::int64_t tenant_i
   return sql::FirstRow<SegmentationRecord>(*st, ReadSegmentation, ErrorCode::kNotFound, "no such segmentation");
 }
 
+Result<std::optional<SegmentationRecord>> SqliteCatalog::FindSegmentationByJob(std::int64_t tenant_id,
+                                                                               std::int64_t job_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSegmentationColumns +
+                                                " FROM segmentations WHERE tenant_id = ? AND job_id = ? ORDER BY id LIMIT 1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(job_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<SegmentationRecord>{};
+  return std::optional<SegmentationRecord>(ReadSegmentation(*st));
+}
+
 Result<std::vector<SegmentationRecord>> SqliteCatalog::ListSegmentations(std::int64_t tenant_id,
                                                                          const std::string& study_uid,
                                                                          const std::optional<std::string>& series) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "storage/algorithm_store.h"
 #include "storage/annotation_store.h"
 #include "storage/catalog.h"
 #include "storage/job_store.h"
@@ -15,7 +16,7 @@
 
 namespace vg::storage {
 
-class SqliteCatalog final : public Catalog, public AnnotationStore, public JobStore {
+class SqliteCatalog final : public Catalog, public AnnotationStore, public JobStore, public AlgorithmStore {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
@@ -81,6 +82,7 @@ class SqliteCatalog final : public Catalog, public AnnotationStore, public JobSt
   Result<void> SetStatus(const StudyStatusRecord& status) override;
   Result<SegmentationRecord> CreateSegmentation(const SegmentationRecord& record) override;
   Result<SegmentationRecord> FindSegmentation(std::int64_t tenant_id, std::int64_t id) override;
+  Result<std::optional<SegmentationRecord>> FindSegmentationByJob(std::int64_t tenant_id, std::int64_t job_id) override;
   Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
                                                             const std::optional<std::string>& series) override;
   Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
@@ -97,6 +99,18 @@ class SqliteCatalog final : public Catalog, public AnnotationStore, public JobSt
   Result<void> FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
                          const std::string& result, const std::string& error) override;
   Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) override;
+
+  // AlgorithmStore (sqlite_algorithms.cpp).
+  Result<AlgorithmRecord> AddAlgorithm(const AlgorithmRecord& record) override;
+  Result<std::vector<AlgorithmRecord>> ListAlgorithms() override;
+  Result<AlgorithmRecord> FindAlgorithm(const std::string& id, const std::string& version) override;
+  Result<void> SetDefaultVersion(const std::string& id, const std::string& version) override;
+  Result<void> SetAlgorithmEnabled(const std::string& id, const std::string& version, bool enabled) override;
+  Result<AutoRuleRecord> CreateAutoRule(const AutoRuleRecord& rule) override;
+  Result<std::vector<AutoRuleRecord>> ListAutoRules(std::int64_t tenant_id) override;
+  Result<void> DeleteAutoRule(std::int64_t tenant_id, std::int64_t id) override;
+  Result<std::vector<AutoRunCandidate>> FindAutoRunCandidates(std::int64_t now, std::int64_t limit) override;
+  Result<bool> MarkRuleFired(std::int64_t rule_id, const std::string& series_uid, std::int64_t job_id) override;
 
  private:
   class ReaderLease;

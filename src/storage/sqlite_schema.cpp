@@ -225,6 +225,37 @@ CREATE TABLE jobs(
 CREATE INDEX jobs_by_state ON jobs(state, priority, id);
 CREATE INDEX jobs_by_tenant ON jobs(tenant_id, id);
 )sql",
+    // 7: the algorithm registry, segmentations by job (a retried job finds its result),
+    // and auto-run rules with the series each has fired on.
+    R"sql(
+CREATE TABLE algorithms(
+  id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  name TEXT NOT NULL,
+  manifest_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  is_default INTEGER NOT NULL DEFAULT 0,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY(id, version));
+CREATE INDEX segmentations_by_job ON segmentations(tenant_id, job_id);
+CREATE TABLE auto_rules(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  algorithm_id TEXT NOT NULL,
+  modality TEXT NOT NULL,
+  min_instances INTEGER NOT NULL,
+  quiet_seconds INTEGER NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE auto_rule_fired(
+  rule_id INTEGER NOT NULL REFERENCES auto_rules(id),
+  series_uid TEXT NOT NULL,
+  job_id INTEGER,
+  fired_at INTEGER NOT NULL,
+  PRIMARY KEY(rule_id, series_uid));
+CREATE INDEX instances_by_series_time ON instances(series_id, created_at);
+)sql",
 };
 
 }  // namespace

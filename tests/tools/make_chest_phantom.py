@@ -40,19 +40,20 @@ def Phantom(size, slices, spacing_xy, spacing_z, seed):
     z, y, x = np.meshgrid(zs, xs, xs, indexing="ij")  # [k, j, i]; +x patient left, +y posterior
     p = np.stack([x, y, z], axis=-1)
     hu = np.full(x.shape, -1000.0, dtype=np.float32)
-    body = (x / 110.0) ** 2 + (y / 80.0) ** 2 <= 1.0
+    body = (x / 110.0) ** 2 + (y / 85.0) ** 2 <= 1.0
     hu[body] = 40.0
-    right = ((x + 55.0) / 45.0) ** 2 + ((y + 5.0) / 65.0) ** 2 + (z / 100.0) ** 2 <= 1.0
-    left = ((x - 55.0) / 45.0) ** 2 + ((y + 5.0) / 65.0) ** 2 + (z / 100.0) ** 2 <= 1.0
+    # Lungs well inside the body wall, 30 mm apart at the midline (the mediastinum).
+    right = ((x + 55.0) / 40.0) ** 2 + (y / 55.0) ** 2 + (z / 100.0) ** 2 <= 1.0
+    left = ((x - 55.0) / 40.0) ** 2 + (y / 55.0) ** 2 + (z / 100.0) ** 2 <= 1.0
     hu[right | left] = -850.0
     for cx in (-55.0, 55.0):  # vessels inside each lung: tissue, yet lung in the truth
-        for dx, dy in ((-15.0, -20.0), (12.0, 10.0), (0.0, 35.0)):
+        for dx, dy in ((-15.0, -20.0), (12.0, 10.0), (0.0, 30.0)):
             vessel = Segment(p, (cx + dx, dy, -60.0), (cx + dx * 0.5, dy * 0.8, 60.0), 2.5)
             hu[vessel & (right | left)] = 40.0
     top = zs.max() + spacing_z
     airway = Segment(p, (0.0, -30.0, top), (0.0, -30.0, 40.0), 8.0)
-    airway |= Segment(p, (0.0, -30.0, 40.0), (-40.0, -15.0, 10.0), 5.0)
-    airway |= Segment(p, (0.0, -30.0, 40.0), (40.0, -15.0, 10.0), 5.0)
+    airway |= Segment(p, (0.0, -30.0, 40.0), (-40.0, -10.0, 10.0), 5.0)
+    airway |= Segment(p, (0.0, -30.0, 40.0), (40.0, -10.0, 10.0), 5.0)
     hu[airway & body] = -1000.0
     spine = (x / 15.0) ** 2 + ((y - 60.0) / 15.0) ** 2 <= 1.0
     hu[spine] = 700.0

@@ -1,0 +1,248 @@
+#include "jobs/algorithm_handler.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "algorithms/algorithm.h"
+#include "core/logging.h"
+#include "crypto/crypto.h"
+#include "jobs/sandbox.h"
+#include "services/retrieve.h"
+
+namespace vg::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t MsSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+Result<void> WriteFile(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) return Fail(ErrorCode::kResourceExhausted, "cannot write the job's input (disk full?)");
+  return {};
+}
+
+Result<std::string> ReadFile(const fs::path& path, std::uintmax_t limit) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return Fail(ErrorCode::kNotFound, path.filename().string() + " was not written");
+  if (size > limit) return Fail(ErrorCode::kTooLarge, path.filename().string() + " is larger than allowed");
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(size, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  return bytes;
+}
+
+// A private folder for one run, removed with everything in it when the run ends.
+class JobFolder {
+ public:
+  static Result<JobFolder> Make(const std::string& scratch, std::int64_t job_id) {
+    std::error_code ec;
+    fs::create_directories(scratch, ec);
+    ::chmod(scratch.c_str(), 0700);
+    fs::path dir = fs::path(scratch) / fmt::format("job-{}-{}", job_id, crypto::RandomHexId(6));
+    if (!fs::create_directory(dir, ec)) return Fail(ErrorCode::kResourceExhausted, "cannot make the job folder");
+    ::chmod(dir.c_str(), 0700);
+    fs::create_directories(dir / "input" / "dicom", ec);
+    fs::create_directories(dir / "output", ec);
+    if (ec) return Fail(ErrorCode::kResourceExhausted, "cannot make the job folder");
+    return JobFolder(dir);
+  }
+  JobFolder(JobFolder&& other) noexcept : dir_(std::move(other.dir_)) { other.dir_.clear(); }
+  ~JobFolder() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  explicit JobFolder(fs::path dir) : dir_(std::move(dir)) {}
+  fs::path dir_;
+};
+
+struct RunOutput {
+  dicom::LabelVolume labels;
+  json metrics = json::object();
+  std::vector<std::string> warnings;
+  std::string log;
+};
+
+}  // namespace
+
+std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
+  auto digest = crypto::Sha256Of(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
+  unsigned __int128 value = 0;
+  for (int i = 0; i < 16; ++i) value = (value << 8) | digest[i];
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return "2.25." + digits;
+}
+
+Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, services::JobProgress& progress) {
+  const json params = json::parse(job.params, nullptr, false);
+  if (!params.is_object()) return Fail(ErrorCode::kInternal, "the job's parameters are unreadable");
+  const std::string algorithm_id = params.value("algorithm", ""), version = params.value("version", "");
+  const std::string series_uid = params.value("series_uid", "");
+  const std::int64_t tenant = job.tenant_id;
+  json timings = json::object();
+
+  auto result_of = [&](const storage::SegmentationRecord& seg, const json& metrics, const std::vector<std::string>& warnings,
+                       const std::string& log_tail) {
+    return json{{"algorithm", {{"id", algorithm_id}, {"version", version}}},
+                {"series_uid", series_uid},
+                {"seg_series_uid", seg.seg_series_uid},
+                {"seg_sop_uid", seg.seg_sop_uid},
+                {"segmentation_id", seg.id},
+                {"metrics", metrics},
+                {"warnings", warnings},
+                {"timings_ms", timings},
+                {"log_tail", log_tail}}
+        .dump();
+  };
+  // A retried job whose first attempt got as far as the segmentation: that is the result.
+  auto earlier = annotations_.FindSegmentationByJob(tenant, job.id);
+  if (!earlier) return std::unexpected(earlier.error());
+  if (*earlier) return result_of(**earlier, json::object(), {}, "");
+
+  auto algorithm = algorithms_.Resolve(algorithm_id, version);
+  if (!algorithm) return std::unexpected(algorithm.error());
+  const services::AlgorithmManifest& manifest = algorithm->second;
+
+  progress.Report(0, 4, "fetching the series");
+  auto started = Clock::now();
+  auto source = volumes_.Assemble(tenant, series_uid);
+  if (!source) return std::unexpected(source.error());
+  timings["fetch"] = MsSince(started);
+  services::SeriesFacts facts;
+  facts.modality = source->modality;
+  facts.slices = source->volume.geometry.dims[2];
+  facts.spacing = source->volume.geometry.spacing;
+  if (auto ok = services::CheckInput(manifest, facts); !ok) return std::unexpected(ok.error());
+  if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
+
+  RunOutput output;
+  if (manifest.runner.kind == "builtin") {
+    progress.Report(1, 4, "running " + manifest.name);
+    const algorithms::BuiltinAlgorithm* builtin = algorithms::FindBuiltin(manifest.runner.entry);
+    if (!builtin) return Fail(ErrorCode::kInternal, "no built-in algorithm '" + manifest.runner.entry + "'");
+    started = Clock::now();
+    auto ran = (*builtin)(source->volume, [&] { return progress.Cancelled(); });
+    timings["run"] = MsSince(started);
+    if (!ran) return std::unexpected(ran.error());
+    output.labels = std::move(ran->labels);
+    output.metrics = std::move(ran->metrics);
+    output.warnings = std::move(ran->warnings);
+  } else {
+    progress.Report(1, 4, "preparing the input");
+    started = Clock::now();
+    auto folder = JobFolder::Make(scratch_dir_, job.id);
+    if (!folder) return std::unexpected(folder.error());
+    const fs::path input = folder->dir() / "input", out_dir = folder->dir() / "output";
+    std::string nifti;
+    auto written = dicom::WriteNiftiGz(source->volume, [&](std::string_view chunk) -> Result<void> {
+      nifti.append(chunk);
+      return {};
+    });
+    if (!written) return std::unexpected(written.error());
+    if (auto ok = WriteFile(input / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
+    nifti.clear();
+    services::Retrieval retrieval(archive_);
+    auto rows = retrieval.Locate(tenant, {source->study_uid, series_uid, {}});
+    if (!rows) return std::unexpected(rows.error());
+    int n = 0;
+    for (const auto& row : *rows) {
+      auto bytes = retrieval.ReadWhole(tenant, row);
+      if (!bytes) return std::unexpected(bytes.error());
+      if (auto ok = WriteFile(input / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
+        return std::unexpected(ok.error());
+    }
+    const auto& g = source->volume.geometry;
+    json job_json = {{"job_id", job.id},
+                     {"algorithm", {{"id", manifest.id}, {"version", manifest.version}}},
+                     {"parameters", params.value("parameters", json::object())},
+                     {"geometry",
+                      {{"dims", g.dims}, {"spacing", g.spacing}, {"origin_lps", g.origin}, {"direction_lps", g.direction}}},
+                     {"modality", source->modality},
+                     {"segments", json::parse(services::SegmentsToJson(manifest.segments))}};
+    if (auto ok = WriteFile(input / "job.json", job_json.dump(2)); !ok) return std::unexpected(ok.error());
+    ::chmod(out_dir.c_str(), 0777);
+    timings["convert"] = MsSince(started);
+
+    progress.Report(2, 4, "running " + manifest.name);
+    SandboxSpec spec;
+    spec.command = manifest.runner.command;
+    spec.algorithm_dir = manifest.runner.directory;
+    spec.input_dir = input.string();
+    spec.output_dir = out_dir.string();
+    spec.memory_mb = manifest.limits.memory_mb;
+    spec.wall_seconds = manifest.limits.wall_seconds;
+    spec.threads = manifest.limits.threads;
+    started = Clock::now();
+    auto ran = RunSandboxed(spec, [&] { return progress.Cancelled(); });
+    timings["run"] = MsSince(started);
+    if (!ran) return std::unexpected(ran.error());
+    output.log = ran->log;
+    if (ran->cancelled) return Fail(ErrorCode::kUnavailable, "cancelled");
+    if (!ran->Succeeded())
+      return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds));
+    auto labels_file = ReadFile(out_dir / "labels.nii.gz", std::uintmax_t{4} << 30);
+    if (!labels_file)
+      return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz");
+    auto image = dicom::ReadNifti(*labels_file);
+    if (!image) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + image.error().public_message);
+    auto labels = dicom::LabelsFromNifti(*image);
+    if (!labels) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + labels.error().public_message);
+    if (!labels->geometry.SameGrid(source->volume.geometry, 0.01))
+      return Fail(ErrorCode::kUnprocessable,
+                  "output/labels.nii.gz is not on the input's grid (same dims, spacing, origin and orientation)");
+    labels->geometry = source->volume.geometry;
+    output.labels = std::move(*labels);
+    if (auto result = ReadFile(out_dir / "result.json", 1 << 20)) {
+      json r = json::parse(*result, nullptr, false);
+      if (!r.is_object()) return Fail(ErrorCode::kUnprocessable, "output/result.json is not a JSON object");
+      if (r.contains("metrics") && r["metrics"].is_object()) output.metrics = r["metrics"];
+      for (const char* key : {"warnings", "messages"})
+        if (r.contains(key) && r[key].is_array())
+          for (const auto& w : r[key])
+            if (w.is_string()) output.warnings.push_back(w.get<std::string>().substr(0, 500));
+    }
+  }
+  if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
+
+  progress.Report(3, 4, "storing the result");
+  started = Clock::now();
+  services::NewSegmentation request;
+  request.source_series_uid = series_uid;
+  request.segments = manifest.segments;
+  request.author = job.created_by;
+  request.source = "algorithm";
+  request.algorithm_name = manifest.id;
+  request.algorithm_version = manifest.version;
+  request.job_id = job.id;
+  request.seg_series_uid = JobUid(tenant, job.id, "series");
+  request.seg_sop_uid = JobUid(tenant, job.id, "instance");
+  request.labels = std::move(output.labels);
+  auto created = segmentations_.Create(tenant, std::move(request));
+  if (!created) {
+    if (created.error().public_message.find("empty") != std::string::npos)
+      return Fail(ErrorCode::kUnprocessable, manifest.name + " found nothing to segment in this series");
+    return std::unexpected(created.error());
+  }
+  timings["store"] = MsSince(started);
+  return result_of(created->record, output.metrics, output.warnings, LastLines(output.log, 20, 4000));
+}
+
+}  // namespace vg::jobs

@@ -1,0 +1,46 @@
+// Jobs of kind "algorithm": fetch the series as a volume (decrypted, in memory or in a
+// private job folder), run the algorithm (built-in, or a process in the sandbox under
+// docs/algorithm-contract.md), and store its labels as a SEG series in the source study
+// (marked AUTOMATIC with the algorithm's name and version), with the metrics.
+//
+// Idempotent: the SEG's UIDs derive from the job, and a job that finds its own
+// segmentation (made before its worker died) returns it instead of making another.
+#pragma once
+
+#include <string>
+
+#include "jobs/job_handler.h"
+#include "services/algorithms.h"
+#include "services/segmentations.h"
+#include "services/volumes.h"
+
+namespace vg::jobs {
+
+class AlgorithmHandler final : public JobHandler {
+ public:
+  // `scratch_dir`: where job folders are made (mode 0700, wiped after each run).
+  AlgorithmHandler(services::Archive& archive, services::Algorithms& algorithms, services::Volumes& volumes,
+                   services::Segmentations& segmentations, storage::AnnotationStore& annotations,
+                   std::string scratch_dir)
+      : archive_(archive),
+        algorithms_(algorithms),
+        volumes_(volumes),
+        segmentations_(segmentations),
+        annotations_(annotations),
+        scratch_dir_(std::move(scratch_dir)) {}
+  std::string Kind() const override { return "algorithm"; }
+  Result<std::string> Run(const storage::JobRecord& job, services::JobProgress& progress) override;
+
+ private:
+  services::Archive& archive_;
+  services::Algorithms& algorithms_;
+  services::Volumes& volumes_;
+  services::Segmentations& segmentations_;
+  storage::AnnotationStore& annotations_;
+  std::string scratch_dir_;
+};
+
+// The SEG UIDs of a job: 2.25 and 128 bits of SHA-256 over the tenant, job and part.
+std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part);
+
+}  // namespace vg::jobs

@@ -1,0 +1,278 @@
+#include "services/algorithms.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/toml_json.h"
+#include "services/segmentations.h"
+
+namespace vg::services {
+namespace {
+
+using nlohmann::json;
+
+Result<std::string> Text(const json& j, const char* field, bool required, size_t max = 256) {
+  if (!j.contains(field)) {
+    if (required) return Fail(ErrorCode::kInvalidArgument, std::string("the manifest needs ") + field);
+    return std::string();
+  }
+  if (!j[field].is_string()) return Fail(ErrorCode::kInvalidArgument, std::string(field) + " must be a string");
+  std::string value = j[field].get<std::string>();
+  if (value.size() > max) return Fail(ErrorCode::kInvalidArgument, std::string(field) + " is too long");
+  return value;
+}
+
+Result<std::int64_t> Int(const json& j, const char* field, std::int64_t fallback, std::int64_t low, std::int64_t high) {
+  if (!j.contains(field)) return fallback;
+  if (!j[field].is_number_integer() || j[field].get<std::int64_t>() < low || j[field].get<std::int64_t>() > high)
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("{} is a whole number from {} to {}", field, low, high));
+  return j[field].get<std::int64_t>();
+}
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+
+}  // namespace
+
+Result<AlgorithmManifest> ParseManifest(std::string_view toml_text) {
+  auto text = TomlToJson(toml_text);
+  if (!text) return std::unexpected(text.error());
+  return ManifestFromJson(*text);
+}
+
+Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return Fail(ErrorCode::kInvalidArgument, "the manifest is not a table");
+  AlgorithmManifest m;
+  auto take = [&](const char* field, std::string& out, bool required, size_t max = 256) -> Result<void> {
+    auto v = Text(j, field, required, max);
+    if (!v) return std::unexpected(v.error());
+    out = *v;
+    return {};
+  };
+  for (auto r : {take("id", m.id, true), take("version", m.version, true), take("name", m.name, true),
+                 take("description", m.description, false, 4096), take("intended_use", m.intended_use, false, 4096)})
+    if (!r) return std::unexpected(r.error());
+  if (!IsIdentifier(m.id)) return Fail(ErrorCode::kInvalidArgument, "id is 1-64 of letters, digits, - _ .");
+  if (!IsIdentifier(m.version)) return Fail(ErrorCode::kInvalidArgument, "version is 1-64 of letters, digits, - _ .");
+  if (j.contains("not_for_diagnostic_use")) {
+    if (!j["not_for_diagnostic_use"].is_boolean())
+      return Fail(ErrorCode::kInvalidArgument, "not_for_diagnostic_use is true or false");
+    m.not_for_diagnostic_use = j["not_for_diagnostic_use"].get<bool>();
+  }
+  if (j.contains("input")) {
+    const json& in = j["input"];
+    if (!in.is_object()) return Fail(ErrorCode::kInvalidArgument, "[input] is a table");
+    if (auto v = Text(in, "modality", false, 16); !v) return std::unexpected(v.error());
+    else if (!v->empty()) m.input.modality = *v;
+    if (auto v = Text(in, "body_part", false, 64); !v) return std::unexpected(v.error());
+    else m.input.body_part = *v;
+    auto slices = Int(in, "min_slices", 1, 1, 100000);
+    if (!slices) return std::unexpected(slices.error());
+    m.input.min_slices = *slices;
+    if (in.contains("spacing_mm")) {
+      const json& s = in["spacing_mm"];
+      if (!s.is_array() || s.size() != 2 || !s[0].is_number() || !s[1].is_number() || s[0].get<double>() < 0 ||
+          s[1].get<double>() < s[0].get<double>())
+        return Fail(ErrorCode::kInvalidArgument, "input.spacing_mm is [low, high] in mm");
+      m.input.min_spacing_mm = s[0].get<double>();
+      m.input.max_spacing_mm = s[1].get<double>();
+    }
+  }
+  if (!j.contains("output") || !j["output"].is_object() || !j["output"].contains("segments") ||
+      !j["output"]["segments"].is_array() || j["output"]["segments"].empty())
+    return Fail(ErrorCode::kInvalidArgument, "the manifest needs [[output.segments]]");
+  std::set<int> labels;
+  for (const auto& s : j["output"]["segments"]) {
+    auto segment = SegmentFromApiJson(s);
+    if (!segment) return std::unexpected(segment.error());
+    if (!labels.insert(segment->label).second)
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("output segment label {} is listed twice", segment->label));
+    segment->automatic = true;
+    segment->algorithm_name = m.name;
+    segment->algorithm_version = m.version;
+    m.segments.push_back(std::move(*segment));
+  }
+  if (!j.contains("runner") || !j["runner"].is_object()) return Fail(ErrorCode::kInvalidArgument, "the manifest needs [runner]");
+  const json& runner = j["runner"];
+  if (auto v = Text(runner, "kind", true, 16); !v) return std::unexpected(v.error());
+  else m.runner.kind = *v;
+  if (m.runner.kind == "builtin") {
+    auto entry = Text(runner, "entry", true, 64);
+    if (!entry) return std::unexpected(entry.error());
+    m.runner.entry = *entry;
+  } else if (m.runner.kind == "process") {
+    if (!runner.contains("command") || !runner["command"].is_array() || runner["command"].empty())
+      return Fail(ErrorCode::kInvalidArgument, "runner.command is the program and its arguments, e.g. [\"/usr/bin/python3\", \"run.py\"]");
+    for (const auto& a : runner["command"]) {
+      if (!a.is_string() || a.get<std::string>().empty() || a.get<std::string>().size() > 4096)
+        return Fail(ErrorCode::kInvalidArgument, "runner.command holds strings");
+      m.runner.command.push_back(a.get<std::string>());
+    }
+    auto directory = Text(runner, "directory", true, 4096);
+    if (!directory) return std::unexpected(directory.error());
+    if (directory->empty() || directory->front() != '/')
+      return Fail(ErrorCode::kInvalidArgument, "runner.directory is an absolute path (the algorithm's files, read-only)");
+    m.runner.directory = *directory;
+  } else {
+    return Fail(ErrorCode::kInvalidArgument, "runner.kind is builtin or process");
+  }
+  if (j.contains("limits")) {
+    const json& l = j["limits"];
+    auto wall = Int(l, "wall_seconds", 600, 1, 86400);
+    auto memory = Int(l, "memory_mb", 4096, 64, 1 << 20);
+    auto threads = Int(l, "threads", 1, 1, 256);
+    for (auto* r : {&wall, &memory, &threads})
+      if (!*r) return std::unexpected(r->error());
+    m.limits = {*wall, *memory, *threads};
+  }
+  return m;
+}
+
+std::string ManifestToJson(const AlgorithmManifest& m) {
+  json segments = json::parse(SegmentsToJson(m.segments));
+  json runner = {{"kind", m.runner.kind}};
+  if (m.runner.kind == "builtin") runner["entry"] = m.runner.entry;
+  else {
+    runner["command"] = m.runner.command;
+    runner["directory"] = m.runner.directory;
+  }
+  return json{{"id", m.id},
+              {"version", m.version},
+              {"name", m.name},
+              {"description", m.description},
+              {"intended_use", m.intended_use},
+              {"not_for_diagnostic_use", m.not_for_diagnostic_use},
+              {"input",
+               {{"modality", m.input.modality},
+                {"min_slices", m.input.min_slices},
+                {"spacing_mm", {m.input.min_spacing_mm, m.input.max_spacing_mm}},
+                {"body_part", m.input.body_part}}},
+              {"output", {{"segments", segments}}},
+              {"runner", runner},
+              {"limits",
+               {{"wall_seconds", m.limits.wall_seconds},
+                {"memory_mb", m.limits.memory_mb},
+                {"threads", m.limits.threads}}}}
+      .dump();
+}
+
+json ManifestSummaryJson(const AlgorithmManifest& m, const storage::AlgorithmRecord& record) {
+  json segments = json::array();
+  for (const auto& s : m.segments)
+    segments.push_back({{"label", s.label}, {"name", s.name}, {"colour", ColourHex(s.rgb)},
+                        {"type", {{"code", s.type.code}, {"scheme", s.type.scheme}, {"meaning", s.type.meaning}}}});
+  return {{"id", m.id},
+          {"version", m.version},
+          {"name", m.name},
+          {"description", m.description},
+          {"intended_use", m.intended_use},
+          {"not_for_diagnostic_use", m.not_for_diagnostic_use},
+          {"input", {{"modality", m.input.modality}, {"min_slices", m.input.min_slices}, {"body_part", m.input.body_part}}},
+          {"segments", segments},
+          {"default", record.is_default},
+          {"enabled", record.enabled},
+          {"registered_at", record.created_at}};
+}
+
+Result<void> CheckInput(const AlgorithmManifest& m, const SeriesFacts& s) {
+  if (!m.input.modality.empty() && s.modality != m.input.modality)
+    return Fail(ErrorCode::kUnprocessable,
+                fmt::format("{} takes {} series; this one is {}", m.name, m.input.modality, s.modality.empty() ? "of no modality" : s.modality));
+  if (s.slices < m.input.min_slices)
+    return Fail(ErrorCode::kUnprocessable,
+                fmt::format("{} needs at least {} slices; this series has {}", m.name, m.input.min_slices, s.slices));
+  if (!m.input.body_part.empty() && !s.body_part.empty() && s.body_part != m.input.body_part)
+    return Fail(ErrorCode::kUnprocessable,
+                fmt::format("{} is for {}; this series is of {}", m.name, m.input.body_part, s.body_part));
+  if (s.spacing)
+    for (double v : *s.spacing)
+      if (v < m.input.min_spacing_mm || v > m.input.max_spacing_mm)
+        return Fail(ErrorCode::kUnprocessable,
+                    fmt::format("{} takes voxels of {:.2g} to {:.2g} mm; this volume has {:.2g} mm", m.name,
+                                m.input.min_spacing_mm, m.input.max_spacing_mm, v));
+  return {};
+}
+
+Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Register(std::string_view toml_text) {
+  auto manifest = ParseManifest(toml_text);
+  if (!manifest) return std::unexpected(manifest.error());
+  storage::AlgorithmRecord record;
+  record.id = manifest->id;
+  record.version = manifest->version;
+  record.name = manifest->name;
+  record.manifest_json = ManifestToJson(*manifest);
+  auto added = store_.AddAlgorithm(record);
+  if (!added) return std::unexpected(added.error());
+  return std::make_pair(std::move(*added), std::move(*manifest));
+}
+
+Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Resolve(const std::string& id,
+                                                                                   const std::string& version) {
+  auto record = store_.FindAlgorithm(id, version);
+  if (!record) return std::unexpected(record.error());
+  if (!record->enabled)
+    return Fail(ErrorCode::kNotFound, "algorithm " + id + " version " + record->version + " is withdrawn");
+  auto manifest = ManifestFromJson(record->manifest_json);
+  if (!manifest) return std::unexpected(manifest.error());
+  return std::make_pair(std::move(*record), std::move(*manifest));
+}
+
+Result<std::vector<std::pair<storage::AlgorithmRecord, AlgorithmManifest>>> Algorithms::List() {
+  auto records = store_.ListAlgorithms();
+  if (!records) return std::unexpected(records.error());
+  std::vector<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> out;
+  for (auto& r : *records) {
+    auto manifest = ManifestFromJson(r.manifest_json);
+    if (!manifest) return std::unexpected(manifest.error());
+    out.emplace_back(std::move(r), std::move(*manifest));
+  }
+  return out;
+}
+
+std::string_view BuiltinCtLungsManifest() {
+  return R"toml(
+id = "ct-lungs"
+version = "1.0.0"
+name = "CT lungs"
+description = "Left and right lung in chest CT: air inside the body, airways removed, vessels closed, holes filled."
+intended_use = "Lung volumes and lung masks for research and for training-set preparation."
+not_for_diagnostic_use = true
+
+[input]
+modality = "CT"
+min_slices = 30
+spacing_mm = [0.3, 6.0]
+
+[[output.segments]]
+label = 1
+name = "Right lung"
+colour = "#dc8c6e"
+category = { code = "123037004", scheme = "SCT", meaning = "Anatomical Structure" }
+type = { code = "3341006", scheme = "SCT", meaning = "Right lung" }
+
+[[output.segments]]
+label = 2
+name = "Left lung"
+colour = "#6e8cdc"
+category = { code = "123037004", scheme = "SCT", meaning = "Anatomical Structure" }
+type = { code = "44029006", scheme = "SCT", meaning = "Left lung" }
+
+[runner]
+kind = "builtin"
+entry = "ct-lungs"
+
+[limits]
+wall_seconds = 300
+memory_mb = 4096
+threads = 2
+)toml";
+}
+
+}  // namespace vg::services

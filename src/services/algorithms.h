@@ -1,0 +1,82 @@
+// Algorithms: the vendor's registry. A version is described by a TOML manifest:
+//
+//   id = "ct-lungs"                version = "1.0.0"          name = "CT lungs"
+//   description = "..."            intended_use = "..."       not_for_diagnostic_use = true
+//   [input]   modality = "CT"   min_slices = 50   spacing_mm = [0.3, 5.0]   body_part = "CHEST"
+//   [[output.segments]]  label = 1  name = "Right lung"  colour = "#dc8c6e"
+//                        category = {code = "123037004", scheme = "SCT", meaning = "Anatomical Structure"}
+//                        type = {code = "3341006", scheme = "SCT", meaning = "Right lung"}
+//   [runner]  kind = "builtin"  entry = "ct-lungs"
+//         or  kind = "process"  command = ["/usr/bin/python3", "run.py"]  directory = "/opt/vendor/algo"
+//   [limits]  wall_seconds = 600   memory_mb = 4096   threads = 2
+//
+// Versions are immutable; a new version is a new entry, the first one is the default.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "dicom/seg.h"
+#include "storage/algorithm_store.h"
+
+namespace vg::services {
+
+struct AlgorithmManifest {
+  std::string id, version, name, description, intended_use;
+  bool not_for_diagnostic_use = true;
+  struct Input {
+    std::string modality = "CT";
+    std::int64_t min_slices = 1;
+    double min_spacing_mm = 0, max_spacing_mm = 1e9;  // every axis of the volume
+    std::string body_part;                           // "" any
+  } input;
+  std::vector<dicom::SegmentInfo> segments;
+  struct Runner {
+    std::string kind;  // builtin, process
+    std::string entry;  // builtin: its name
+    std::vector<std::string> command;  // process: argv, run in `directory`
+    std::string directory;
+  } runner;
+  struct Limits {
+    std::int64_t wall_seconds = 600, memory_mb = 4096, threads = 1;
+  } limits;
+};
+
+// From the TOML text: kInvalidArgument names the missing or bad field.
+Result<AlgorithmManifest> ParseManifest(std::string_view toml_text);
+std::string ManifestToJson(const AlgorithmManifest& manifest);
+Result<AlgorithmManifest> ManifestFromJson(const std::string& json);
+nlohmann::json ManifestSummaryJson(const AlgorithmManifest& manifest, const storage::AlgorithmRecord& record);
+
+// The series facts the input constraints are checked against.
+struct SeriesFacts {
+  std::string modality, body_part;
+  std::int64_t slices = 0;
+  std::optional<std::array<double, 3>> spacing;  // when the volume is known
+};
+// kUnprocessable saying which constraint the series misses.
+Result<void> CheckInput(const AlgorithmManifest& manifest, const SeriesFacts& series);
+
+class Algorithms {
+ public:
+  explicit Algorithms(storage::AlgorithmStore& store) : store_(store) {}
+  // Registers a version (manifest TOML). kConflict for an existing (id, version).
+  Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Register(std::string_view toml_text);
+  // The version asked for, or the default; kNotFound when absent or disabled.
+  Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Resolve(const std::string& id,
+                                                                         const std::string& version);
+  Result<std::vector<std::pair<storage::AlgorithmRecord, AlgorithmManifest>>> List();
+  storage::AlgorithmStore& store() { return store_; }
+
+ private:
+  storage::AlgorithmStore& store_;
+};
+
+// The manifest of the built-in ct-lungs, registered at first start.
+std::string_view BuiltinCtLungsManifest();
+
+}  // namespace vg::services

@@ -1,0 +1,39 @@
+// Runs: algorithm runs on a series, as jobs of kind "algorithm" in the durable queue.
+// Submitting checks what can be checked at once (the series is the tenant's, the
+// algorithm exists and takes this modality and slice count); the worker checks the rest
+// (spacing) and runs it (jobs/algorithm_handler.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "services/algorithms.h"
+#include "services/archive.h"
+#include "storage/job_store.h"
+
+namespace vg::services {
+
+struct RunRequest {
+  std::string algorithm, version;  // version "" = the default
+  std::string series_uid;
+  std::string author;               // who asked, or "auto-run"
+  std::string trigger = "manual";   // manual, auto
+  std::int64_t priority = 0;
+};
+
+class Runs {
+ public:
+  Runs(Archive& archive, storage::JobStore& jobs, Algorithms& algorithms)
+      : archive_(archive), jobs_(jobs), algorithms_(algorithms) {}
+  Result<storage::JobRecord> Submit(std::int64_t tenant_id, const RunRequest& request);
+  Result<storage::JobRecord> Find(std::int64_t tenant_id, std::int64_t id);
+  Result<std::vector<storage::JobRecord>> List(std::int64_t tenant_id, const storage::JobFilter& filter);
+  Result<storage::JobRecord> Cancel(std::int64_t tenant_id, std::int64_t id) { return jobs_.CancelJob(tenant_id, id); }
+
+ private:
+  Archive& archive_;
+  storage::JobStore& jobs_;
+  Algorithms& algorithms_;
+};
+
+}  // namespace vg::services
