@@ -254,7 +254,6 @@ CREATE TABLE auto_rule_fired(
   job_id INTEGER,
   fired_at INTEGER NOT NULL,
   PRIMARY KEY(rule_id, series_uid));
-CREATE INDEX instances_by_series_time ON instances(series_id, created_at);
 )sql",
 };
 
