@@ -83,6 +83,25 @@ describe('browser app: upload, view, segment, tag', () => {
     assert.equal((await qido(server, token, '/studies')).length, 1);
   });
 
+  test('2a. upload: files dropped on the page', async () => {
+    await page.goto(`${server.baseUrl}/upload`);
+    const files = [
+      { name: 'a.dcm', b64: series.instances[0].bytes.toString('base64') },
+      { name: 'b.dcm', b64: series.instances[1].bytes.toString('base64') },
+      { name: 'readme.md', b64: Buffer.from('# not DICOM\n'.repeat(30)).toString('base64') },
+    ];
+    await page.evaluate((list) => {
+      const dt = new DataTransfer();
+      for (const f of list) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name));
+      const zone = document.querySelector('[data-testid=dropzone]');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, files);
+    await page.waitForSelector('[data-testid=uploaded-study]', { timeout: 30_000 });
+    assert.match(await page.textContent('[data-testid=upload-progress]'), /2 of 2 files/);
+    assert.match(await page.textContent('[data-testid=skipped]'), /readme\.md/);
+  });
+
   test('2b. upload: the 275-slice chest CT from shared data', async (t) => {
     const dir = sharedDataDir('ct-chest-lidc');
     if (!dir) return t.skip('../shared/data/ct-chest-lidc is absent: the real CT upload is not tested');

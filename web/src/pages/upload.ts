@@ -98,8 +98,8 @@ export function uploadPage(main: HTMLElement): () => void {
   const progressBox = h('div.card.upload-progress', { hidden: true }, bar, summary, batchList);
   main.append(
     h('div.page', h('h2', 'Upload'), drop, progressBox, done,
-      h('details.card', { open: true }, h('summary', 'Errors'), failedList),
-      h('details.card', h('summary', 'Skipped (not DICOM)'), skippedList)),
+      h('details.card', { open: true, hidden: true, 'data-section': 'failures' }, h('summary', 'Errors'), failedList),
+      h('details.card', { hidden: true, 'data-section': 'skipped' }, h('summary', 'Skipped (not DICOM)'), skippedList)),
   );
 
   setUnsavedCheck(() => busy);
@@ -124,6 +124,7 @@ export function uploadPage(main: HTMLElement): () => void {
     for (const f of outcome.failed) {
       const item = f.sopInstanceUid ? bySop.get(f.sopInstanceUid) : undefined;
       const who = item?.name ?? (f.sopInstanceUid ? `instance ${f.sopInstanceUid}` : 'a file of this batch');
+      failedList.parentElement!.hidden = false;
       failedList.append(h('li', { 'data-file': item?.name ?? '' }, h('strong', who), `: ${f.comment}`, f.reason !== null ? ` (0x${f.reason.toString(16).padStart(4, '0')})` : ''));
     }
   };
@@ -205,6 +206,7 @@ export function uploadPage(main: HTMLElement): () => void {
         const uids = await readFileUids(f.file);
         items.push({ file: f.file, name: f.name, size: f.file.size, sop: uids.sopInstanceUid, study: uids.studyInstanceUid });
       } else {
+        skippedList.parentElement!.hidden = false;
         skippedList.append(h('li', f.name));
       }
     };
@@ -214,15 +216,14 @@ export function uploadPage(main: HTMLElement): () => void {
     if (skipped) (skippedList.parentElement as HTMLDetailsElement).open = true;
     const planned = planBatches(items).map((b) => ({ items: b, state: 'waiting' as const }) as Batch);
     batches = batches.concat(planned);
-    totalFiles += items.length;
-    totalBytes += items.reduce((a, i) => a + i.size, 0);
-    if (skipped) summary.textContent = `${skipped} files skipped (not DICOM)`;
     planned.forEach(renderBatch);
+    // Progress counts this drop (or pick) only.
     started = performance.now();
     sentBytes = 0;
     doneFiles = 0;
     totalBytes = items.reduce((a, i) => a + i.size, 0);
     totalFiles = items.length;
+    updateProgress();
     for (const b of planned) await run(b);
     finish();
     if (skipped) done.prepend(h('p.warn', { 'data-testid': 'skipped-count' }, `${skipped} ${skipped === 1 ? 'file was' : 'files were'} not DICOM and skipped.`));
