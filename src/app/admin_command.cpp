@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <ctime>
@@ -290,7 +291,7 @@ int Algorithm(AppContext& ctx, const Args& args) {
     std::ifstream in(words[2], std::ios::binary);
     if (!in) return Usage("cannot read " + words[2]);
     std::string text((std::istreambuf_iterator<char>(in)), {});
-    auto registered = algorithms.Register(text);
+    auto registered = algorithms.Register(text, std::filesystem::absolute(words[2]).parent_path().string());
     if (!registered) return Failed(registered.error());
     AuditAdmin(ctx, std::nullopt, "admin.algorithm.add",
                "algorithm=" + registered->first.id + " version=" + registered->first.version);

@@ -45,6 +45,7 @@ struct ClinicalServices {
   std::unique_ptr<jobs::WorkerPool> MakeWorkers(AppContext& ctx, int workers) {
     jobs::WorkerOptions options;
     options.workers = workers;
+    options.lease_seconds = std::max(2, ctx.config.job_lease_seconds);
     return std::make_unique<jobs::WorkerPool>(
         *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler}, options);
   }

@@ -19,6 +19,8 @@ or instead of the workers inside `voxelgate serve`.
   --data-dir DIR   data folder (default ./var)
   --config FILE    TOML configuration (data_dir, master_key_file, jobs.workers)
   --workers N      worker threads (default: jobs.workers, 1)
+  --lease-seconds N  how long a job stays with this worker without a heartbeat (default 30):
+                   if the worker dies, another runs the job after this
   --log-level L    trace, debug, info, warn, error
 )";
 
@@ -34,7 +36,7 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     std::fputs(kWorkerHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "config", "workers", "log-level"}); !r) {
+  if (auto r = args->OnlyKnown({"data-dir", "config", "workers", "log-level", "lease-seconds"}); !r) {
     std::fprintf(stderr, "voxelgate worker: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
   }
@@ -53,6 +55,14 @@ int WorkerCommand(const std::vector<std::string>& argv) {
       return 2;
     }
     config.job_workers = static_cast<int>(*n);
+  }
+  if (auto v = args->Get("lease-seconds")) {
+    auto n = ParseUint(*v);
+    if (!n || *n < 2 || *n > 3600) {
+      std::fprintf(stderr, "voxelgate worker: --lease-seconds is 2 to 3600\n");
+      return 2;
+    }
+    config.job_lease_seconds = static_cast<int>(*n);
   }
   InitLogging(config.log_level);
   // Block the stop signals in every thread; this one waits for them.

@@ -45,6 +45,7 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "log_level") return set_str(c.log_level);
   if (key == "web.root") return set_str(c.web_root);
   if (key == "jobs.workers") return set_int(c.job_workers);
+  if (key == "jobs.lease_seconds") return set_int(c.job_lease_seconds);
   if (key == "http.threads") return set_int(c.http_threads);
   if (key == "dicom.listen") return set_str(c.dicom_listen);
   if (key == "dicom.max_associations") return set_int(c.dicom_max_associations);

@@ -30,6 +30,7 @@ struct ServerConfig {
   int dicom_max_associations = 32;
   std::string web_root;                           // built browser app; default: next to the binary
   int job_workers = 1;                            // background job threads in serve (exports, algorithms)
+  int job_lease_seconds = 30;                     // a dead worker's job runs again after this
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

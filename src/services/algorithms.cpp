@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <set>
 
 #include "core/toml_json.h"
@@ -117,8 +118,8 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
     }
     auto directory = Text(runner, "directory", true, 4096);
     if (!directory) return std::unexpected(directory.error());
-    if (directory->empty() || directory->front() != '/')
-      return Fail(ErrorCode::kInvalidArgument, "runner.directory is an absolute path (the algorithm's files, read-only)");
+    if (directory->empty())
+      return Fail(ErrorCode::kInvalidArgument, "runner.directory names the algorithm's folder (mounted read-only)");
     m.runner.directory = *directory;
   } else {
     return Fail(ErrorCode::kInvalidArgument, "runner.kind is builtin or process");
@@ -200,9 +201,23 @@ Result<void> CheckInput(const AlgorithmManifest& m, const SeriesFacts& s) {
   return {};
 }
 
-Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Register(std::string_view toml_text) {
+Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Register(std::string_view toml_text,
+                                                                                    const std::string& base_dir) {
   auto manifest = ParseManifest(toml_text);
   if (!manifest) return std::unexpected(manifest.error());
+  if (manifest->runner.kind == "process") {
+    std::filesystem::path dir(manifest->runner.directory);
+    if (dir.is_relative()) {
+      if (base_dir.empty())
+        return Fail(ErrorCode::kInvalidArgument, "runner.directory must be an absolute path on the server");
+      dir = std::filesystem::path(base_dir) / dir;
+    }
+    std::error_code ec;
+    auto canonical = std::filesystem::canonical(dir, ec);
+    if (ec || !std::filesystem::is_directory(canonical))
+      return Fail(ErrorCode::kInvalidArgument, "runner.directory " + dir.string() + " is not a folder on the server");
+    manifest->runner.directory = canonical.string();
+  }
   storage::AlgorithmRecord record;
   record.id = manifest->id;
   record.version = manifest->version;

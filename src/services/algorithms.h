@@ -64,8 +64,11 @@ Result<void> CheckInput(const AlgorithmManifest& manifest, const SeriesFacts& se
 class Algorithms {
  public:
   explicit Algorithms(storage::AlgorithmStore& store) : store_(store) {}
-  // Registers a version (manifest TOML). kConflict for an existing (id, version).
-  Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Register(std::string_view toml_text);
+  // Registers a version (manifest TOML). kConflict for an existing (id, version). A
+  // process runner's relative directory is resolved against `base_dir` (the manifest
+  // file's folder); without one it must be absolute. It must exist.
+  Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Register(std::string_view toml_text,
+                                                                          const std::string& base_dir = {});
   // The version asked for, or the default; kNotFound when absent or disabled.
   Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Resolve(const std::string& id,
                                                                          const std::string& version);

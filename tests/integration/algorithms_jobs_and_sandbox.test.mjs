@@ -1,0 +1,329 @@
+// Algorithms as a service through the real server: the built-in ct-lungs on a synthetic
+// chest phantom (Dice against its truth) and on the LIDC chest CT, the example process
+// algorithm, failures and the sandbox (network, writes outside output/, time, memory),
+// cancellation, a worker killed mid-job, and tenancy.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { first, makeSeries, qido, stowOk, TAGS, wadoParts } from './lib/dicomweb.mjs';
+import { makeTempDir, python, repoRoot, sharedDataDir, binaryPath } from './lib/env.mjs';
+import { sleep, startWithTenants } from './lib/fixture.mjs';
+import { dicomFilesUnder } from './lib/files.mjs';
+import { VoxelgateServer } from './lib/server.mjs';
+import { apiGet, apiJson, fetchLabels } from './lib/volumes.mjs';
+
+const execFileP = promisify(execFile);
+let server;
+let tokens;
+let phantom;
+
+before(async () => {
+  ({ server, tokens } = await startWithTenants('algorithms', ['alpha', 'beta'], { args: ['--max-body-bytes', '1000000000', '--workers', '2'] }));
+  const out = makeTempDir('phantom');
+  const { stdout } = await execFileP(python, [join(repoRoot, 'tests/tools/make_chest_phantom.py'), '--out', out], { maxBuffer: 16 << 20 });
+  phantom = JSON.parse(stdout);
+  await stowOk(server, tokens.alpha, phantom.files.map((f) => readFileSync(f)));
+});
+
+after(async () => {
+  await server?.dispose();
+});
+
+async function submit(token, body) {
+  const res = await apiJson(server, token, 'POST', '/api/v1/jobs', body);
+  return res;
+}
+
+async function waitFor(token, id, { timeoutMs = 120_000 } = {}) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const job = (await apiGet(server, token, `/api/v1/jobs/${id}`)).json();
+    if (!['queued', 'running'].includes(job.state)) return job;
+    await sleep(100);
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
+async function run(token, body, opts) {
+  const res = await submit(token, body);
+  assert.equal(res.status, 202, res.text());
+  return waitFor(token, res.json().id, opts);
+}
+
+const dice = (a, b, label) => {
+  let both = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; ++i) {
+    const x = a[i] === label, y = b[i] === label;
+    if (x) ++na;
+    if (y) ++nb;
+    if (x && y) ++both;
+  }
+  return (2 * both) / (na + nb);
+};
+
+test('ct-lungs finds both lungs of the chest phantom (Dice >= 0.95 each) and stores a valid SEG', { timeout: 120_000 }, async () => {
+  const algorithms = (await apiGet(server, tokens.alpha, '/api/v1/algorithms')).json();
+  const lungs = algorithms.find((a) => a.id === 'ct-lungs');
+  assert.ok(lungs, 'ct-lungs ships with voxelgate');
+  assert.equal(lungs.not_for_diagnostic_use, true);
+  assert.deepEqual(lungs.segments.map((s) => s.name), ['Right lung', 'Left lung']);
+
+  const job = await run(tokens.alpha, { algorithm: 'ct-lungs', series: phantom.series_uid });
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  assert.equal(job.algorithm.version, '1.0.0');
+  assert.ok(job.timings_ms.run >= 0 && job.timings_ms.fetch >= 0 && job.timings_ms.store >= 0);
+  assert.equal(job.metrics.right_lung_components, 1);
+  assert.equal(job.metrics.left_lung_components, 1);
+  const truth = readFileSync(phantom.truth);
+  const got = await fetchLabels(server, tokens.alpha, job.segmentation_id);
+  const right = dice(got, truth, 1), left = dice(got, truth, 2);
+  assert.ok(right >= 0.95, `right lung Dice ${right}`);
+  assert.ok(left >= 0.95, `left lung Dice ${left}`);
+
+  const version = (await apiGet(server, tokens.alpha, `/api/v1/segmentations/${job.segmentation_id}`)).json();
+  assert.equal(version.source, 'algorithm');
+  assert.deepEqual(version.algorithm, { name: 'ct-lungs', version: '1.0.0' });
+  assert.equal(version.job_id, job.id);
+  const [seg] = await wadoParts(server, tokens.alpha, `/studies/${phantom.study_uid}/series/${job.seg_series_uid}`);
+  const path = join(makeTempDir('seg'), 'seg.dcm');
+  writeFileSync(path, seg);
+  const { stdout, stderr } = await execFileP('dciodvfy', ['-new', path]).catch((e) => e);
+  const errors = `${stdout}${stderr}`.split('\n').filter((l) => l.startsWith('Error'));
+  assert.deepEqual(errors, []);
+  assert.ok(seg.includes(Buffer.from('AUTOMATIC')), 'segments are marked AUTOMATIC');
+});
+
+test('ct-lungs on the LIDC chest CT: two lungs, on the right sides, of plausible size', { timeout: 240_000 }, async (t) => {
+  const dir = sharedDataDir('ct-chest-lidc');
+  if (!dir) return t.skip('../shared/data/ct-chest-lidc is absent (real data is not part of a fresh clone)');
+  const { files } = dicomFilesUnder(dir);
+  for (let i = 0; i < files.length; i += 60) await stowOk(server, tokens.alpha, files.slice(i, i + 60).map((f) => f.bytes));
+  const job = await run(tokens.alpha, { algorithm: 'ct-lungs', series: files[0].series }, { timeoutMs: 200_000 });
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  assert.equal(job.metrics.right_lung_components, 1, 'exactly one right lung component');
+  assert.equal(job.metrics.left_lung_components, 1, 'exactly one left lung component');
+  // LIDC-IDRI-0314 has a large right pleural effusion: its aerated right lung measures
+  // 0.88 L (0.95 L even counting everything below -150 HU), so the right lung's lower
+  // bound is 0.5 L here; the left is a normal 1.8 L.
+  assert.ok(job.metrics.left_lung_ml >= 1000 && job.metrics.left_lung_ml <= 4500, `left ${job.metrics.left_lung_ml} mL`);
+  assert.ok(job.metrics.right_lung_ml >= 500 && job.metrics.right_lung_ml <= 4500, `right ${job.metrics.right_lung_ml} mL`);
+  // Which side is which: in DICOM LPS the patient's left is +x, i.e. larger column index here.
+  const g = (await apiGet(server, tokens.alpha, `/api/v1/series/${files[0].series}/geometry`)).json();
+  assert.equal(g.direction[0], 1, 'rows run towards the patient\'s left in this series');
+  const labels = await fetchLabels(server, tokens.alpha, job.segmentation_id);
+  const meanColumn = (label) => {
+    let sum = 0, n = 0;
+    for (let i = 0; i < labels.length; ++i) if (labels[i] === label) { sum += i % g.dims[0]; ++n; }
+    return sum / n;
+  };
+  assert.ok(meanColumn(2) > meanColumn(1), 'the left lung (2) lies on the patient\'s left');
+});
+
+test('the example process algorithm runs in the sandbox and produces a SEG and metrics', { timeout: 120_000 }, async () => {
+  await server.admin('algorithm', 'add', join(repoRoot, 'examples/threshold-python/manifest.toml'));
+  const job = await run(tokens.alpha, { algorithm: 'threshold-demo', series: phantom.series_uid });
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  assert.ok(job.metrics.low_density_ml > 100, JSON.stringify(job.metrics));
+  assert.ok(job.seg_series_uid);
+  assert.match(job.log_tail, /threshold-demo 1.0.0/);
+  const series = await qido(server, tokens.alpha, `/studies/${phantom.study_uid}/series?Modality=SEG`);
+  assert.ok(series.some((s) => first(s, TAGS.SeriesInstanceUID) === job.seg_series_uid));
+});
+
+// A process algorithm written by the test: `body` is Python run as run.py.
+async function registerScript(id, body, limits = {}) {
+  const dir = makeTempDir(`algo-${id}`);
+  writeFileSync(join(dir, 'run.py'), body);
+  const manifest = `id = "${id}"\nversion = "1"\nname = "${id}"\n[input]\nmodality = "CT"\n` +
+    `[[output.segments]]\nlabel = 1\nname = "Thing"\n` +
+    `[runner]\nkind = "process"\ncommand = ["/usr/bin/python3", "run.py"]\ndirectory = "${dir}"\n` +
+    `[limits]\nwall_seconds = ${limits.wall ?? 60}\nmemory_mb = ${limits.memory ?? 1024}\nthreads = 1\n`;
+  writeFileSync(join(dir, 'manifest.toml'), manifest);
+  await server.admin('algorithm', 'add', join(dir, 'manifest.toml'));
+  return dir;
+}
+
+test('an algorithm that exits 1 fails with its own message; the server stays healthy', async () => {
+  await registerScript('fails', 'import sys\nprint("loading weights", file=sys.stderr)\nprint("model weights missing: /algorithm/model.pt", file=sys.stderr)\nsys.exit(1)\n');
+  const job = await run(tokens.alpha, { algorithm: 'fails', series: phantom.series_uid });
+  assert.equal(job.state, 'failed');
+  assert.match(job.error, /exited with status 1: .*model weights missing/s);
+  assert.equal((await apiGet(server, tokens.alpha, '/healthz')).status, 200);
+});
+
+test('the sandbox: no network, no writes outside output/, killed on time, held to its memory', { timeout: 120_000 }, async () => {
+  const listener = net.createServer((socket) => socket.end('hello'));
+  await new Promise((r) => listener.listen(0, '127.0.0.1', r));
+  const port = listener.address().port;
+  let connections = 0;
+  listener.on('connection', () => ++connections);
+  const hostFile = join(makeTempDir('escape'), 'escaped.txt');
+  try {
+    await registerScript('phones-home', `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=3)\nprint(s.recv(10))\n`);
+    await registerScript('writes-out', `import os\nfor p in ["/job/input/x", "/algorithm/x", "/usr/x", ${JSON.stringify(hostFile)}]:\n` +
+      '    try:\n        open(p, "w").write("x")\n        print("wrote", p)\n    except OSError as e:\n        print("refused", p, e.strerror)\n' +
+      'raise SystemExit("could not write outside output/")\n');
+    await registerScript('sleeps', 'import time\ntime.sleep(60)\n', { wall: 2 });
+    await registerScript('hungry', 'x = bytearray(2 * 1024 * 1024 * 1024)\nprint(len(x))\n', { memory: 512 });
+
+    const net1 = await run(tokens.alpha, { algorithm: 'phones-home', series: phantom.series_uid });
+    assert.equal(net1.state, 'failed');
+    assert.match(net1.error, /exited with status 1: .*(Connection refused|Network is unreachable|OSError)/s);
+    assert.equal(connections, 0, 'the listener on the host saw no connection');
+
+    const write = await run(tokens.alpha, { algorithm: 'writes-out', series: phantom.series_uid });
+    assert.equal(write.state, 'failed');
+    assert.match(write.error, /could not write outside output/);
+    assert.ok(!existsSync(hostFile), 'nothing was written on the host');
+
+    const started = Date.now();
+    const slow = await run(tokens.alpha, { algorithm: 'sleeps', series: phantom.series_uid });
+    assert.equal(slow.state, 'failed');
+    assert.match(slow.error, /time limit of 2 s/);
+    assert.ok(Date.now() - started < 20_000, 'killed on time');
+
+    const mem = await run(tokens.alpha, { algorithm: 'hungry', series: phantom.series_uid });
+    assert.equal(mem.state, 'failed');
+    assert.match(mem.error, /memory/i);
+    assert.equal((await apiGet(server, tokens.alpha, '/healthz')).status, 200);
+  } finally {
+    listener.close();
+  }
+});
+
+test('a running job can be cancelled; a queued one is cancelled at once', { timeout: 60_000 }, async () => {
+  await registerScript('slow', 'import time\ntime.sleep(30)\n', { wall: 60 });
+  const res = await submit(tokens.alpha, { algorithm: 'slow', series: phantom.series_uid });
+  const id = res.json().id;
+  for (let i = 0; i < 100; ++i) {
+    if ((await apiGet(server, tokens.alpha, `/api/v1/jobs/${id}`)).json().state === 'running') break;
+    await sleep(100);
+  }
+  const cancel = await apiJson(server, tokens.alpha, 'POST', `/api/v1/jobs/${id}/cancel`);
+  assert.equal(cancel.status, 202);
+  const job = await waitFor(tokens.alpha, id, { timeoutMs: 30_000 });
+  assert.equal(job.state, 'cancelled');
+  assert.equal((await apiJson(server, tokens.alpha, 'POST', `/api/v1/jobs/${id}/cancel`)).status, 409, 'an ended job cannot be cancelled');
+});
+
+test('progress streams as Server-Sent Events until the job ends', { timeout: 60_000 }, async () => {
+  const res = await submit(tokens.alpha, { algorithm: 'ct-lungs', series: phantom.series_uid });
+  const id = res.json().id;
+  const events = await fetch(`${server.baseUrl}/api/v1/jobs/${id}/events`, { headers: { Authorization: `Bearer ${tokens.alpha}` } });
+  assert.equal(events.headers.get('content-type'), 'text/event-stream');
+  const text = await events.text();
+  const states = [...text.matchAll(/^data: (\{.*\})$/gm)].map((m) => JSON.parse(m[1])).filter((j) => j.id === id).map((j) => j.state);
+  assert.equal(states.at(-1), 'succeeded', text.slice(-500));
+  assert.match(text, /event: end/);
+});
+
+test('bad requests and another clinic: 404 for its series and its jobs, 422 for a series the algorithm does not take', async () => {
+  assert.equal((await submit(tokens.beta, { algorithm: 'ct-lungs', series: phantom.series_uid })).status, 404);
+  const done = (await apiGet(server, tokens.alpha, '/api/v1/jobs?limit=1')).json()[0];
+  assert.equal((await apiGet(server, tokens.beta, `/api/v1/jobs/${done.id}`)).status, 404);
+  assert.equal((await apiJson(server, tokens.beta, 'POST', `/api/v1/jobs/${done.id}/cancel`)).status, 404);
+  assert.ok(!(await apiGet(server, tokens.beta, '/api/v1/jobs')).json().some((j) => j.id === done.id));
+  assert.equal((await submit(tokens.alpha, { algorithm: 'no-such', series: phantom.series_uid })).status, 404);
+  const mr = await makeSeries({ modality: 'MR', slices: 3, rows: 16, cols: 16, seed: 70 });
+  await stowOk(server, tokens.alpha, mr.instances.map((i) => i.bytes));
+  const wrong = await submit(tokens.alpha, { algorithm: 'ct-lungs', series: mr.series_uid });
+  assert.equal(wrong.status, 422);
+  assert.match(wrong.json().error.message, /takes CT series; this one is MR/);
+  const few = await makeSeries({ slices: 5, rows: 16, cols: 16, seed: 71 });
+  await stowOk(server, tokens.alpha, few.instances.map((i) => i.bytes));
+  const short = await submit(tokens.alpha, { algorithm: 'ct-lungs', series: few.series_uid });
+  assert.equal(short.status, 422);
+  assert.match(short.json().error.message, /at least 30 slices; this series has 5/);
+});
+
+test('an auto-run rule runs the algorithm once on each new matching series, after it has been quiet', { timeout: 60_000 }, async () => {
+  await server.createTenant('gamma');
+  const token = await server.createToken({ tenant: 'gamma', name: 'gamma-rw' });
+  // Rules are a clinic admin's: a token with the admin scope of the tenant's service user
+  // is refused (service users are not admins), so the rule is made by a signed-in admin.
+  const { createUser, signIn, call } = await import('./lib/people.mjs');
+  await createUser(server, 'gamma', 'g.admin', 'clinic_admin');
+  const admin = await signIn(server, 'g.admin');
+  const rule = await call(server, admin, 'POST', '/api/v1/auto-rules', { json: { algorithm: 'ct-lungs', min_instances: 50, quiet_seconds: 1 } });
+  assert.equal(rule.status, 201, rule.text());
+  await stowOk(server, token, phantom.files.map((f) => readFileSync(f)));
+  let jobs = [];
+  for (let i = 0; i < 200 && jobs.length === 0; ++i) {
+    await sleep(200);
+    jobs = (await apiGet(server, token, '/api/v1/jobs')).json();
+  }
+  assert.equal(jobs.length, 1, 'one run fired');
+  assert.equal(jobs[0].params.trigger, 'auto');
+  const job = await waitFor(token, jobs[0].id);
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  await sleep(3000);
+  assert.equal((await apiGet(server, token, '/api/v1/jobs')).json().length, 1, 'the rule fires once per series');
+});
+
+test('a worker killed with -9 in the middle of a job: the job runs again elsewhere, once, with one SEG', { timeout: 120_000 }, async () => {
+  const slow = await VoxelgateServer.start({ name: 'algorithms-kill9', args: ['--workers', '0'] });
+  try {
+    await slow.createTenant('delta');
+    const token = await slow.createToken({ tenant: 'delta', name: 'delta-rw' });
+    await stowOk(slow, token, phantom.files.map((f) => readFileSync(f)));
+    const dir = makeTempDir('algo-slowlungs');
+    // Sleeps, then writes what ct-lungs would: the phantom's truth on the input grid.
+    writeFileSync(join(dir, 'run.py'), 'import time, nibabel as nib, numpy as np\n' +
+      'img = nib.load("/job/input/image.nii.gz")\ntime.sleep(4)\n' +
+      `truth = np.fromfile("/algorithm/truth.raw", dtype=np.uint8).reshape(${phantom.dims[2]}, ${phantom.dims[1]}, ${phantom.dims[0]})\n` +
+      'out = nib.Nifti1Image(np.ascontiguousarray(truth.transpose(2, 1, 0)), img.affine)\nout.set_data_dtype(np.uint8)\n' +
+      'nib.save(out, "/job/output/labels.nii.gz")\n');
+    writeFileSync(join(dir, 'truth.raw'), readFileSync(phantom.truth));
+    writeFileSync(join(dir, 'manifest.toml'), 'id = "slow-lungs"\nversion = "1"\nname = "Slow lungs"\n[[output.segments]]\nlabel = 1\nname = "Right lung"\n' +
+      '[[output.segments]]\nlabel = 2\nname = "Left lung"\n[runner]\nkind = "process"\ncommand = ["/usr/bin/python3", "run.py"]\n' +
+      `directory = "${dir}"\n`);
+    await slow.admin('algorithm', 'add', join(dir, 'manifest.toml'));
+    const submitted = await request(slow, token, 'POST', '/api/v1/jobs', { algorithm: 'slow-lungs', series: phantom.series_uid });
+    assert.equal(submitted.status, 202, submitted.text());
+    const id = submitted.json().id;
+    const startWorker = () => execFileChild(['worker', '--data-dir', slow.dataDir, '--lease-seconds', '3']);
+    const doomed = startWorker();
+    for (let i = 0; i < 100; ++i) {
+      if ((await request(slow, token, 'GET', `/api/v1/jobs/${id}`)).json().state === 'running') break;
+      await sleep(100);
+    }
+    await sleep(1000);
+    doomed.kill('SIGKILL');
+    const rescuer = startWorker();
+    try {
+      let job;
+      for (let i = 0; i < 600; ++i) {
+        job = (await request(slow, token, 'GET', `/api/v1/jobs/${id}`)).json();
+        if (!['queued', 'running'].includes(job.state)) break;
+        await sleep(100);
+      }
+      assert.equal(job.state, 'succeeded', JSON.stringify(job));
+      assert.equal(job.attempts, 2, 'run twice: the killed attempt and the retry');
+      const segs = await qido(slow, token, `/studies/${phantom.study_uid}/series?Modality=SEG`);
+      assert.equal(segs.length, 1, 'exactly one SEG series');
+      const versions = (await request(slow, token, 'GET', `/api/v1/studies/${phantom.study_uid}/segmentations`)).json();
+      assert.equal(versions.length, 1);
+    } finally {
+      rescuer.kill('SIGTERM');
+    }
+  } finally {
+    await slow.dispose();
+  }
+});
+
+function execFileChild(args) {
+  return execFile(binaryPath, args, () => {});
+}
+
+async function request(srv, token, method, path, json) {
+  const { request: raw } = await import('./lib/http.mjs');
+  return raw(srv.baseUrl, {
+    method, path, headers: { Authorization: `Bearer ${token}`, ...(json ? { 'Content-Type': 'application/json' } : {}) },
+    body: json ? Buffer.from(JSON.stringify(json)) : undefined,
+  });
+}
+
