@@ -76,7 +76,17 @@ class BitPacker {
  public:
   void Add(const std::vector<Uint8>& frame) {
     bits_.resize((count_ + frame.size() + 7) / 8, 0);
-    for (size_t i = 0; i < frame.size(); ++i, ++count_)
+    size_t i = 0;
+    // Byte-aligned runs (every frame when rows x columns is a multiple of 8): 8 at a time.
+    if (count_ % 8 == 0) {
+      Uint8* out = bits_.data() + count_ / 8;
+      for (; i + 8 <= frame.size(); i += 8, ++out)
+        *out = static_cast<Uint8>((frame[i] != 0) | (frame[i + 1] != 0) << 1 | (frame[i + 2] != 0) << 2 |
+                                  (frame[i + 3] != 0) << 3 | (frame[i + 4] != 0) << 4 | (frame[i + 5] != 0) << 5 |
+                                  (frame[i + 6] != 0) << 6 | (frame[i + 7] != 0) << 7);
+      count_ += i;
+    }
+    for (; i < frame.size(); ++i, ++count_)
       if (frame[i]) bits_[count_ / 8] |= static_cast<Uint8>(1u << (count_ % 8));
   }
   Result<void> Replace(DcmDataset& ds) {
@@ -145,9 +155,13 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
 
   const std::int64_t plane = g.dims[0] * g.dims[1];
   // Which slices each label occupies, in one pass over the voxels.
-  std::vector<std::vector<bool>> occupied(256, std::vector<bool>(g.dims[2], false));
-  for (std::int64_t k = 0; k < g.dims[2]; ++k)
-    for (std::int64_t i = 0; i < plane; ++i) occupied[labels.labels[k * plane + i]][k] = true;
+  std::vector<std::array<std::uint8_t, 256>> occupied(g.dims[2]);  // [slice][label]
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    auto& seen = occupied[k];
+    seen.fill(0);
+    const std::uint8_t* slice = labels.labels.data() + k * plane;
+    for (std::int64_t i = 0; i < plane; ++i) seen[slice[i]] = 1;
+  }
 
   IODCommonInstanceReferenceModule& references = seg->getCommonInstanceReference();
   auto* referenced_series = new IODSeriesAndInstanceReferenceMacro::ReferencedSeriesItem;
@@ -185,7 +199,7 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
     if (auto r = Check(seg->addSegment(segment, number), "segment number"); !r) return std::unexpected(r.error());
 
     for (std::int64_t k = 0; k < g.dims[2]; ++k) {
-      if (!occupied[info.label][k]) continue;
+      if (!occupied[k][info.label]) continue;
       const std::uint8_t* slice = labels.labels.data() + k * plane;
       for (std::int64_t i = 0; i < plane; ++i) frame[i] = slice[i] == info.label ? 1 : 0;
       const auto position = g.PatientPosition(0, 0, static_cast<double>(k));

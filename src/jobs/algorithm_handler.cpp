@@ -98,6 +98,12 @@ Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, service
   const std::string series_uid = params.value("series_uid", "");
   const std::int64_t tenant = job.tenant_id;
   json timings = json::object();
+  // From submission to a worker starting it (the queue's overhead, or its backlog).
+  if (params.contains("submitted_ms") && params["submitted_ms"].is_number_integer())
+    timings["queued"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() -
+                        params["submitted_ms"].get<std::int64_t>();
 
   auto result_of = [&](const storage::SegmentationRecord& seg, const json& metrics, const std::vector<std::string>& warnings,
                        const std::string& log_tail) {
@@ -235,6 +241,7 @@ Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, service
   request.seg_series_uid = JobUid(tenant, job.id, "series");
   request.seg_sop_uid = JobUid(tenant, job.id, "instance");
   request.labels = std::move(output.labels);
+  request.assembled_source = std::move(*source);
   auto created = segmentations_.Create(tenant, std::move(request));
   if (!created) {
     if (created.error().public_message.find("empty") != std::string::npos)

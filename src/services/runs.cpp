@@ -1,5 +1,6 @@
 #include "services/runs.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "services/queries.h"
@@ -36,7 +37,10 @@ Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest
                               {"version", algorithm->first.version},
                               {"series_uid", row.series_uid},
                               {"study_uid", row.study_uid},
-                              {"trigger", request.trigger}}
+                              {"trigger", request.trigger},
+                              {"submitted_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count()}}
                    .dump();
   return jobs_.EnqueueJob(job);
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
+#include <future>
 #include <set>
 
 #include "crypto/crypto.h"
@@ -192,8 +194,11 @@ Result<SegmentationView> Segmentations::View(std::int64_t tenant_id, storage::Se
 
 Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmentation request) {
   if (request.comment.size() > 4096) return Fail(ErrorCode::kInvalidArgument, "a comment is at most 4096 characters");
-  auto source = volumes_.Assemble(tenant_id, request.source_series_uid, /*headers_only=*/true);
-  if (!source) return std::unexpected(source.error());
+  // The caller may have the source at hand already (an algorithm job does).
+  Result<SeriesVolume> assembled = request.assembled_source ? Result<SeriesVolume>(std::move(*request.assembled_source))
+                                                  : volumes_.Assemble(tenant_id, request.source_series_uid, true);
+  if (!assembled) return std::unexpected(assembled.error());
+  const SeriesVolume* source = &*assembled;
   if (request.parent_id) {
     auto parent = store_.FindSegmentation(tenant_id, *request.parent_id);
     if (!parent) return Fail(ErrorCode::kInvalidArgument, "the parent version does not exist");
@@ -234,6 +239,8 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   options.software_version = "voxelgate";
   options.series_uid = request.seg_series_uid;
   options.sop_uid = request.seg_sop_uid;
+  // The labels' NIfTI (kept for fast reads) is made on another core meanwhile.
+  auto nifti_future = std::async(std::launch::async, [&labels] { return dicom::NiftiGzBytes(*labels); });
   std::optional<storage::ExistingInstance> stored_before;
   if (!request.seg_sop_uid.empty()) {
     auto existing = archive_.catalog.FindInstance(tenant_id, request.seg_sop_uid);
@@ -258,7 +265,7 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
                   "the SEG could not be stored: " + (outcomes.empty() ? std::string("no outcome") : outcomes[0].message));
   }
 
-  auto nifti = dicom::NiftiGzBytes(*labels);
+  auto nifti = nifti_future.get();
   if (!nifti) return std::unexpected(nifti.error());
   const std::string blob = crypto::RandomHexId(16);
   MemorySource nifti_source(*nifti);

@@ -32,6 +32,8 @@ struct NewSegmentation {
   // DICOM SEG, or a volume already built.
   std::optional<std::string> raw_labels, nifti, seg;
   std::optional<dicom::LabelVolume> labels;
+  // The source series, when the caller has assembled it already (saves reading it again).
+  std::optional<SeriesVolume> assembled_source;
 };
 
 struct SegmentationView {

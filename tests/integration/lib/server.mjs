@@ -36,9 +36,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class VoxelgateServer {
   // name: used for the log file and the temp dir; args: extra `serve` flags.
-  constructor({ name = 'server', dataDir, args = [], env = {} } = {}) {
+  constructor({ name = 'server', dataDir, args = [], env = {}, wrap = null } = {}) {
     requireBinary();
     this.name = name;
+    this.wrap = wrap;
     this.ownsDataDir = !dataDir;
     this.dataDir = dataDir ?? makeTempDir(name);
     // A DICOM listener on a free port unless the test picks one: the default 11112 would
@@ -83,11 +84,10 @@ export class VoxelgateServer {
     const out = openSync(this.stdoutPath, 'a');
     const banner = `=== ${new Date().toISOString()} start ${binaryPath} serve --data-dir ${this.dataDir} --listen 127.0.0.1:${this.port} ${this.args.join(' ')}\n`;
     writeSync(out, banner);
-    const child = spawn(
-      binaryPath,
-      ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args],
-      { stdio: ['ignore', out, log], env: { ...process.env, ...this.env } },
-    );
+    // `wrap`: a command the server runs under (e.g. ['taskset', '-c', '0'] for one core).
+    const argv = ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.args];
+    const [program, ...rest] = this.wrap ? [...this.wrap, binaryPath, ...argv] : [binaryPath, ...argv];
+    const child = spawn(program, rest, { stdio: ['ignore', out, log], env: { ...process.env, ...this.env } });
     closeSync(log);
     closeSync(out);
     this.child = child;
