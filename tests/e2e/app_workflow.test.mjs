@@ -11,7 +11,7 @@ import { makeSeries, qido, TAGS, first } from '../integration/lib/dicomweb.mjs';
 import { makeTempDir, sharedDataDir } from '../integration/lib/env.mjs';
 import { call, createUser, passwordOf, signIn } from '../integration/lib/people.mjs';
 import { VoxelgateServer } from '../integration/lib/server.mjs';
-import { openViewer, pixelDiff, pixelStats, shot, signInUi, sleep, sliceOf, watch } from './lib/app.mjs';
+import { openViewer, pixelDiff, pixelStats, shot, signInUi, sleep, sliceOf, useTool, watch } from './lib/app.mjs';
 import { launch } from './lib/browser.mjs';
 import { requireWebBuild, webArgs } from './lib/web.mjs';
 
@@ -200,7 +200,7 @@ describe('browser app: upload, view, segment, tag', () => {
   test('6. paint a brush stroke on a known slice and save it', async () => {
     await page.waitForSelector('[data-testid=seg-panel]');
     const slice = await sliceOf(page, 'axial');
-    await page.keyboard.press('b');
+    await useTool(page, 'brush', 'b');
     const box = await page.locator('[data-viewport=axial]').boundingBox();
     // A point in the body, off the centre lines: a short horizontal stroke.
     const x = box.x + box.width * 0.42;
@@ -270,7 +270,7 @@ describe('browser app: upload, view, segment, tag', () => {
   test('7b. undo and redo a stroke; leaving with unsaved changes asks first', async () => {
     const count = () => page.getAttribute('[data-testid=segments] li[data-label="1"]', 'data-voxels').then(Number);
     const before = await count();
-    await page.keyboard.press('b');
+    await useTool(page, 'brush', 'b');
     const box = await page.locator('[data-viewport=axial]').boundingBox();
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.3);
     await page.mouse.down();
@@ -411,7 +411,7 @@ describe('browser app: a stroke on the real chest CT lands where it was painted'
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 120);
       await sleep(500);
-      await page.keyboard.press('b');
+      await useTool(page, 'brush', 'b');
       const x = box.x + box.width * 0.35;
       const y = box.y + box.height * 0.45;
       await page.mouse.move(x, y);
@@ -508,7 +508,7 @@ describe('browser app: segmentation tools and versions', () => {
 
   test('the threshold brush paints only voxels in its HU range', async () => {
     // Across the edge of the left "lung" (-850 HU) into the body (40 HU).
-    await page.click('button.tool[data-mode=brush]');
+    await useTool(page, 'brush');
     await stroke([0.3, 0.5], [0.2, 0.5]);
     await waitVoxels(1, 1, Infinity);
     const plain = await voxels(1);
@@ -517,7 +517,7 @@ describe('browser app: segmentation tools and versions', () => {
     await page.fill('input[name=hu-min]', '-1000');
     await page.fill('input[name=hu-max]', '-500');
     await page.press('input[name=hu-max]', 'Enter');
-    await page.click('button.tool[data-mode=threshold]');
+    await useTool(page, 'threshold');
     await stroke([0.3, 0.5], [0.2, 0.5]);
     await waitVoxels(1, 1, Infinity);
     const limited = await voxels(1);
@@ -527,7 +527,7 @@ describe('browser app: segmentation tools and versions', () => {
   test('fill on a slice, undone and redone', async () => {
     await page.click('[data-testid=seg-add]');
     await page.waitForSelector('[data-testid=segments] li[data-label="2"].active');
-    await page.click('button.tool[data-mode=fill]');
+    await useTool(page, 'fill');
     const box = await page.locator('[data-viewport=axial]').boundingBox();
     await page.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.45);
     await waitVoxels(2, 1001, Infinity);

@@ -95,4 +95,11 @@ export async function sliceOf(page, view = 'axial') {
   return Number(v);
 }
 
+// Chooses a mouse tool (by its key, or by its button) and waits until it is on.
+export async function useTool(page, mode, key) {
+  if (key) await page.keyboard.press(key);
+  else await page.click(`button.tool[data-mode=${mode}]`);
+  await page.waitForSelector(`.viewer-toolbar button.tool.on[data-mode=${mode}], .seg-panel button.tool.on[data-mode=${mode}]`, { timeout: 10_000 });
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

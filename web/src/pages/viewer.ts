@@ -99,7 +99,14 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === m);
   };
   const setMode = (m: Mode) => {
-    if (['brush', 'eraser', 'threshold', 'fill'].includes(m) && !editor?.canEdit) return;
+    if (['brush', 'eraser', 'threshold', 'fill'].includes(m)) {
+      if (!editor?.canEdit) return;
+      void editor.ensureShown().then(() => {
+        mpr?.setMode(m);
+        showMode(m);
+      });
+      return;
+    }
     mpr?.setMode(m);
     showMode(m);
   };

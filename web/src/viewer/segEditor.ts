@@ -125,10 +125,6 @@ export class SegEditor {
     segmentation.addSegmentations([
       { segmentationId: this.segmentationId, representation: { type: LABELMAP, data: { volumeId: this.segVolumeId } } },
     ]);
-    const map: Record<string, { segmentationId: string }[]> = {};
-    for (const id of this.mpr.viewportIds) map[id] = [{ segmentationId: this.segmentationId }];
-    await segmentation.addLabelmapRepresentationToViewportMap(map);
-    this.applyOpacity();
     this.on(eventTarget, ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, ((e: CustomEvent) => {
       if (e.detail?.segmentationId !== this.segmentationId) return;
       if (this.pendingFill) this.afterFill();
@@ -154,6 +150,35 @@ export class SegEditor {
     if (this.versions.length > 0 && this.mapping) await this.open(this.versions[0].id);
     else this.newSegmentation();
     this.updateButtons();
+  }
+
+  // The labelmap joins the views only once there is one to show or the user starts
+  // painting: while it is there, every frame of scrolling costs about twice as much on a
+  // software GPU (Cornerstone's labelmap upkeep on each camera change).
+  private shown: Promise<void> | null = null;
+
+  ensureShown(): Promise<void> {
+    this.shown ??= (async () => {
+      // Adding the labelmap resets the views' cameras once its actors are in: keep where
+      // the user is.
+      const cameras = this.mpr.viewportIds.map((id) => [id, this.mpr.viewport(id).getCamera()] as const);
+      const map: Record<string, { segmentationId: string }[]> = {};
+      for (const id of this.mpr.viewportIds) map[id] = [{ segmentationId: this.segmentationId }];
+      await segmentation.addLabelmapRepresentationToViewportMap(map);
+      const hasLabelmap = (id: string) =>
+        (this.mpr.viewport(id)?.getActors?.() ?? []).some((e) => `${(e as { referencedId?: string }).referencedId}`.includes(this.segVolumeId));
+      for (let frame = 0; frame < 120 && !this.mpr.viewportIds.every(hasLabelmap); frame++) {
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      await new Promise((r) => requestAnimationFrame(r));
+      for (const [id, camera] of cameras) this.mpr.viewport(id).setCamera(camera);
+      this.applyOpacity();
+      for (const s of this.segments) this.applySegmentStyle(s);
+      segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, this.active);
+      this.mpr.viewportIds.forEach((id) => this.mpr.viewport(id)?.render());
+      this.mpr.updateOverlays();
+    })();
+    return this.shown;
   }
 
   private markDirty() {
@@ -199,6 +224,7 @@ export class SegEditor {
   }
 
   private applySegmentStyle(s: Segment) {
+    if (!this.shown) return; // applied when the labelmap is first shown
     const [r, g, b] = hexToRgb(s.colour);
     for (const vp of this.mpr.viewportIds) {
       try {
@@ -291,6 +317,7 @@ export class SegEditor {
   async open(id: number): Promise<void> {
     if (!this.mapping || !this.geometry) return;
     this.loading = true;
+    await this.ensureShown();
     this.stateLine.textContent = 'Loading segmentation…';
     try {
       const v = this.versions.find((x) => x.id === id) ?? (await api.segmentations(this.study, this.series)).find((x) => x.id === id);
