@@ -227,7 +227,7 @@ describe('with TLS', () => {
 
   test('answers and the server\'s own errors carry HSTS and the security headers', async () => {
     assertSecurityHeaders((await httpsRequest(server.port, { path: '/healthz' })).headers, '200', { hsts: true });
-    const missing = await httpsRequest(server.port, { path: '/no/such/endpoint' });
+    const missing = await httpsRequest(server.port, { path: '/api/v1/no/such/endpoint' });
     assert.equal(missing.status, 404);
     assertSecurityHeaders(missing.headers, '404', { hsts: true });
     const wrongMethod = await httpsRequest(server.port, { method: 'DELETE', path: '/healthz' });
@@ -330,7 +330,7 @@ describe('without TLS', () => {
     const ok = await request(plain.baseUrl, { path: '/healthz' });
     assert.equal(ok.status, 200);
     assertSecurityHeaders(ok.headers, '200', { hsts: false });
-    const missing = await request(plain.baseUrl, { path: '/no/such/endpoint' });
+    const missing = await request(plain.baseUrl, { path: '/api/v1/no/such/endpoint' });
     assert.equal(missing.status, 404);
     assertSecurityHeaders(missing.headers, '404', { hsts: false });
     const bigHeader = await rawExchange(plain.port, rawHead('GET', '/healthz', { 'X-Big': 'a'.repeat(20_000) }));
