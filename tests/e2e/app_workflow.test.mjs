@@ -618,6 +618,31 @@ describe('browser app: roles', () => {
     await page.close();
   });
 
+  test('a new user with a one-time password must choose a new one first', async () => {
+    const admin = await signIn(server, 'admin1');
+    const res = await call(server, admin, 'POST', '/api/v1/users', { json: { username: 'newrad', role: 'radiologist' } });
+    assert.equal(res.status, 201, res.text());
+    const once = res.json().one_time_password;
+    assert.ok(once);
+    const page = await browser.newPage();
+    await page.goto(`${server.baseUrl}/login`);
+    await page.fill('input[name=username]', 'newrad');
+    await page.fill('input[name=password]', once);
+    await page.click('form.login button[type=submit]');
+    await page.waitForFunction(() => location.pathname === '/password');
+    await page.fill('input[name=current]', once);
+    await page.fill('input[name=new]', 'a brand new long password');
+    await page.fill('input[name=again]', 'a brand new long password');
+    await page.click('form.login button[type=submit]');
+    await page.waitForSelector('[data-testid=worklist-state]');
+    assert.match(await page.textContent('[data-testid=who]'), /newrad/);
+    // Sign out, and in again with the new password.
+    await page.click('[data-testid=sign-out]');
+    await page.waitForSelector('form.login');
+    await signInUi(page, server.baseUrl, 'newrad', 'a brand new long password');
+    await page.close();
+  });
+
   test('sign-in throttling shows the delay', async () => {
     const page = await browser.newPage();
     await page.goto(`${server.baseUrl}/login`);
