@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "auth/policy.h"
+#include "core/clock.h"
 #include "core/strings.h"
 
 namespace vg::api {
@@ -62,6 +63,10 @@ Result<void> Admit(http::Request& request, const ApiDeps& deps, const std::strin
     return Fail(ErrorCode::kForbidden, "change your password first (PUT /api/v1/me/password)");
   if (auto ok = CheckCsrf(request, deps, person); !ok) return ok;
   if (auto ok = auth::Authorize(person, action); !ok) return ok;
+  // What the clinic's plan covers: a refused feature is 402 with the reason.
+  if (const auth::ActionPolicy* policy = auth::FindPolicy(action); policy && !policy->feature.empty() && deps.licensing)
+    if (auto ok = deps.licensing->CheckFeature(person.tenant_id, std::string(policy->feature), UnixSeconds()); !ok)
+      return ok;
   auto study = request.params.find("study");
   if (study != request.params.end() && !person.MayReadStudy(study->second))
     return Fail(ErrorCode::kForbidden, "the support grant does not cover this study");

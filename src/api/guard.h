@@ -46,6 +46,7 @@ struct ApiDeps {
   services::Exports* exports = nullptr;
   services::Algorithms* algorithms = nullptr;
   services::Runs* runs = nullptr;
+  licensing::Licensing* licensing = nullptr;
   std::function<void()> jobs_queued;  // wakes the job workers
 };
 

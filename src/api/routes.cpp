@@ -4,6 +4,7 @@
 #include "api/annotations/annotation_routes.h"
 #include "api/exports/export_routes.h"
 #include "api/jobs/job_routes.h"
+#include "api/licensing/licensing_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
@@ -23,6 +24,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddSegmentationRoutes(router, deps);
   AddExportRoutes(router, deps);
   AddJobRoutes(router, deps);
+  AddLicensingRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

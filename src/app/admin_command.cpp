@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,6 +10,8 @@
 #include "app/commands.h"
 #include "services/algorithms.h"
 #include "app/context.h"
+#include "licensing/licensing.h"
+#include "core/clock.h"
 #include "app/demo.h"
 #include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
@@ -40,6 +43,14 @@ Commands (safe to run while the server runs):
   audit verify      exit 0 when the audit chain is intact; else name the first bad record
   audit list [--tenant SLUG] [--after ID] [--limit N]
   routes            the HTTP routes with the policy of each, as JSON
+  plan create|edit NAME --runs N [--algorithms all|ID,...] [--features annotation,export,auto_run,api_tokens]
+               [--overage block|allow] [--max-users N] [--price-note TEXT]
+                                     a plan's new version (create: the first; edit: the next)
+  plan list
+  subscription activate|renew|suspend|resume|cancel|change-plan --tenant SLUG [--plan NAME]
+               [--reason TEXT] [--immediately] [--trial]
+  subscription show --tenant SLUG
+  usage [--tenant SLUG] [--period YYYY-MM] [--csv]
   algorithm add FILE                 register an algorithm version from its manifest (TOML)
   algorithm list                     every registered version (id, version, default, enabled, runner)
   algorithm default ID VERSION       make VERSION the one that runs when none is named
@@ -284,6 +295,103 @@ int Audit(AppContext& ctx, const Args& args) {
 
 }  // namespace
 
+Result<licensing::Licensing*> AdminLicensing(AppContext& ctx) {
+  static std::unique_ptr<licensing::Licensing> instance;
+  if (!instance) {
+    auto options = LicensingOptionsFor(ctx);
+    if (!options) return std::unexpected(options.error());
+    instance = std::make_unique<licensing::Licensing>(*ctx.catalog, *ctx.catalog, std::move(*options));
+  }
+  return instance.get();
+}
+
+int PlanCommand(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  auto lic = AdminLicensing(ctx);
+  if (!lic) return Failed(lic.error());
+  if (words.size() == 2 && words[1] == "list") {
+    auto plans = (*lic)->ListPlans();
+    if (!plans) return Failed(plans.error());
+    for (const auto& p : *plans) std::printf("%s\n", licensing::PlanToJson(p).c_str());
+    return 0;
+  }
+  if (words.size() == 3 && (words[1] == "create" || words[1] == "edit")) {
+    const bool exists = (*lic)->FindPlan(words[2]).has_value();
+    if (words[1] == "create" && exists) return Usage("plan " + words[2] + " exists: `plan edit` makes its next version");
+    if (words[1] == "edit" && !exists) return Usage("no plan " + words[2] + ": `plan create` makes it");
+    licensing::Plan plan;
+    if (exists) plan = *(*lic)->FindPlan(words[2]);  // an edit starts from the latest version
+    plan.name = words[2];
+    if (auto v = args.Get("runs")) {
+      auto n = ParseUint(*v);
+      if (!n) return Usage("--runs is a whole number");
+      plan.included_runs = static_cast<std::int64_t>(*n);
+    } else if (!exists) {
+      return Usage("a new plan needs --runs N (runs included per month)");
+    }
+    if (auto v = args.Get("algorithms")) licensing::SetAlgorithms(plan, *v);
+    if (auto v = args.Get("features"))
+      if (auto ok = licensing::SetFeatures(plan, *v); !ok) return Failed(ok.error());
+    if (auto v = args.Get("overage")) plan.overage = *v;
+    if (auto v = args.Get("max-users")) plan.max_users = static_cast<std::int64_t>(ParseUint(*v).value_or(0));
+    if (auto v = args.Get("price-note")) plan.price_note = *v;
+    auto saved = (*lic)->SavePlan(plan, "admin");
+    if (!saved) return Failed(saved.error());
+    AuditAdmin(ctx, std::nullopt, "admin.plan.save", "plan=" + saved->name + " version=" + std::to_string(saved->version));
+    std::printf("%s\n", licensing::PlanToJson(*saved).c_str());
+    return 0;
+  }
+  return Usage("plan takes create NAME, edit NAME or list");
+}
+
+int SubscriptionCommand(AppContext& ctx, const Args& args) {
+  const auto& words = args.positional();
+  auto lic = AdminLicensing(ctx);
+  if (!lic) return Failed(lic.error());
+  auto slug = args.Get("tenant");
+  if (words.size() != 2 || !slug) return Usage("subscription takes an action and --tenant SLUG");
+  auto tenant = ctx.tenants->Find(*slug);
+  if (!tenant) return Failed(tenant.error());
+  const std::int64_t now = UnixSeconds();
+  if (words[1] != "show") {
+    auto kind = licensing::ActionFromName(words[1]);
+    if (!kind) return Usage("subscription actions: activate, renew, suspend, resume, cancel, change-plan, show");
+    licensing::Action action;
+    action.kind = *kind;
+    action.plan_name = args.Get("plan").value_or("");
+    action.reason = args.Get("reason").value_or("");
+    action.immediately = args.Has("immediately");
+    action.trial = args.Has("trial");
+    auto next = (*lic)->Act(tenant->id, action, now);
+    if (!next) return Failed(next.error());
+    AuditAdmin(ctx, tenant->id, "admin.subscription." + words[1],
+               "tenant=" + *slug + " state=" + licensing::StateName(next->state) +
+                   (action.plan_name.empty() ? "" : " plan=" + action.plan_name) +
+                   (action.reason.empty() ? "" : " reason=" + action.reason));
+  }
+  auto view = (*lic)->View(tenant->id, now);
+  if (!view) return Failed(view.error());
+  std::printf("%s\n", view->dump(2).c_str());
+  return 0;
+}
+
+int UsageCommand(AppContext& ctx, const Args& args) {
+  auto lic = AdminLicensing(ctx);
+  if (!lic) return Failed(lic.error());
+  std::int64_t tenant_id = 0;
+  if (auto slug = args.Get("tenant")) {
+    auto tenant = ctx.tenants->Find(*slug);
+    if (!tenant) return Failed(tenant.error());
+    tenant_id = tenant->id;
+  }
+  const std::string period = args.Get("period").value_or(licensing::FormatDate(UnixSeconds()).substr(0, 7));
+  auto report = (*lic)->UsageReport(tenant_id, period);
+  if (!report) return Failed(report.error());
+  if (args.Has("csv")) std::fputs(licensing::Licensing::UsageCsv(*report).c_str(), stdout);
+  else std::printf("%s\n", report->dump(2).c_str());
+  return 0;
+}
+
 int Algorithm(AppContext& ctx, const Args& args) {
   const auto& words = args.positional();
   services::Algorithms algorithms(*ctx.catalog);
@@ -320,7 +428,7 @@ int Algorithm(AppContext& ctx, const Args& args) {
 }
 
 int AdminCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"help", "password-stdin"});
+  auto args = Args::Parse(argv, {"help", "password-stdin", "immediately", "trial", "csv"});
   if (!args) return Usage(args.error().public_message);
   if (args->Has("help") || args->positional().empty()) {
     std::fputs(kAdminHelp, stdout);
@@ -328,7 +436,8 @@ int AdminCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
                                 "ae", "host", "port", "after", "limit", "username", "role",
-                                "password-stdin", "user"});
+                                "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
+                                "price-note", "plan", "reason", "immediately", "trial", "period", "csv"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -342,6 +451,9 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (group == "audit") return Audit(**ctx, *args);
   if (group == "user") return User(**ctx, *args);
   if (group == "algorithm") return Algorithm(**ctx, *args);
+  if (group == "plan") return PlanCommand(**ctx, *args);
+  if (group == "subscription") return SubscriptionCommand(**ctx, *args);
+  if (group == "usage") return UsageCommand(**ctx, *args);
   if (group == "routes") {
     // The HTTP route table with each route's policy, as JSON (docs, the authorization matrix test).
     auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/true);

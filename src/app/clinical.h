@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "app/context.h"
+#include "core/clock.h"
+#include "licensing/licensing.h"
 #include "jobs/algorithm_handler.h"
 #include "jobs/auto_run.h"
 #include "jobs/export_handler.h"
@@ -20,15 +22,16 @@
 namespace vg::app {
 
 struct ClinicalServices {
-  explicit ClinicalServices(AppContext& ctx)
-      : volumes(*ctx.archive),
+  ClinicalServices(AppContext& ctx, licensing::LicensingOptions licensing_options)
+      : licensing(*ctx.catalog, *ctx.catalog, std::move(licensing_options)),
+        volumes(*ctx.archive),
         annotations(*ctx.archive, *ctx.catalog),
         segmentations(*ctx.archive, *ctx.catalog, volumes),
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog),
-        runs(*ctx.archive, *ctx.catalog, algorithms),
+        runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
         export_handler(exports),
-        algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog,
+        algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing,
                           ctx.config.data_dir + "/tmp/jobs") {}
 
   // The algorithms shipped inside the binary, registered once per data folder.
@@ -46,10 +49,15 @@ struct ClinicalServices {
     jobs::WorkerOptions options;
     options.workers = workers;
     options.lease_seconds = std::max(2, ctx.config.job_lease_seconds);
+    options.held_tenants = [this] {
+      auto held = licensing.HeldTenants(UnixSeconds());
+      return held ? *held : std::vector<std::int64_t>{};
+    };
     return std::make_unique<jobs::WorkerPool>(
         *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler}, options);
   }
 
+  licensing::Licensing licensing;
   services::Volumes volumes;
   services::Annotations annotations;
   services::Segmentations segmentations;

@@ -9,5 +9,6 @@ namespace vg::app {
 int ServeCommand(const std::vector<std::string>& argv);
 int AdminCommand(const std::vector<std::string>& argv);
 int WorkerCommand(const std::vector<std::string>& argv);
+int LicenceCommand(const std::vector<std::string>& argv);
 
 }  // namespace vg::app

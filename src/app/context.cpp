@@ -1,4 +1,7 @@
 #include "app/context.h"
+#include "core/strings.h"
+#include "core/clock.h"
+#include <fstream>
 
 #include <sys/stat.h>
 
@@ -52,6 +55,49 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   ctx->archive = std::make_unique<services::Archive>(
       services::Archive{*ctx->catalog, *ctx->blobs, *ctx->tenants, config.on_conflict, config.max_instance_bytes});
   return ctx;
+}
+
+Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx) {
+  licensing::LicensingOptions options;
+  const ServerConfig& config = ctx.config;
+  options.past_due_grace_seconds = std::int64_t{config.past_due_grace_days} * 86400;
+  options.retention_seconds = std::int64_t{config.retention_days} * 86400;
+  auto provider = ctx.catalog->FindTenant(auth::kProviderTenant);
+  if (!provider) return std::unexpected(provider.error());
+  options.provider_tenant_id = provider->id;
+  if (config.licence_file.empty() != config.licence_public_key_file.empty())
+    return Fail(ErrorCode::kInvalidArgument, "--licence and --licence-public-key go together");
+  if (config.licence_file.empty()) return options;
+  auto read = [](const std::string& path) -> Result<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Fail(ErrorCode::kInvalidArgument, "cannot read " + path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  auto text = read(config.licence_file);
+  if (!text) return std::unexpected(text.error());
+  auto key = read(config.licence_public_key_file);
+  if (!key) return std::unexpected(key.error());
+  std::string public_key(Trim(*key));
+  auto licence = licensing::ReadLicence(*text, public_key);
+  if (!licence) {
+    Error e = licence.error();
+    e.public_message = "licence " + config.licence_file + ": " + e.public_message;
+    return std::unexpected(e);
+  }
+  auto tenant = ctx.catalog->FindTenant(licence->tenant);
+  if (!tenant)
+    return Fail(ErrorCode::kInvalidArgument, "licence " + config.licence_file + ": it is for tenant '" + licence->tenant +
+                                                 "', which does not exist here (voxelgate admin tenant create)");
+  auto now = ctx.catalog->AdvanceLicenceClock(UnixSeconds());
+  if (!now) return std::unexpected(now.error());
+  if (*now >= licence->not_after)
+    return Fail(ErrorCode::kPaymentRequired, "licence " + config.licence_file + ": it expired on " +
+                                                 licensing::FormatDate(licence->not_after));
+  if (*now < licence->not_before)
+    return Fail(ErrorCode::kPaymentRequired, "licence " + config.licence_file + ": it is valid only from " +
+                                                 licensing::FormatDate(licence->not_before));
+  options.licence = std::move(*licence);
+  return options;
 }
 
 }  // namespace vg::app

@@ -8,6 +8,7 @@
 #include "auth/tokens.h"
 #include "auth/users.h"
 #include "core/config.h"
+#include "licensing/licensing.h"
 #include "services/archive.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/sqlite_catalog.h"
@@ -28,5 +29,10 @@ struct AppContext {
 // migrates) the catalog and the blob store, and creates the vendor's tenant ("provider")
 // on first start.
 Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config);
+
+// Licensing settings from the configuration: the vendor's tenant, the grace and retention
+// times, and the offline licence when one is configured. A licence that does not verify
+// (malformed, tampered, signed by another key, expired) is an error that says which.
+Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx);
 
 }  // namespace vg::app

@@ -1,4 +1,5 @@
 #include "app/demo.h"
+#include "core/clock.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -59,6 +60,30 @@ Result<std::string> EnsureDemo(AppContext& ctx) {
     ::close(fd);
   }
   return out.str();
+}
+
+Result<void> EnsureDemoSubscription(AppContext& ctx, licensing::Licensing& licensing) {
+  auto clinic = ctx.tenants->Find("demo");
+  if (!clinic) return std::unexpected(clinic.error());
+  const std::int64_t now = UnixSeconds();
+  auto current = licensing.Current(clinic->id, now);
+  if (!current) return std::unexpected(current.error());
+  if (*current) return {};
+  if (!licensing.FindPlan("demo")) {
+    licensing::Plan plan;
+    plan.name = "demo";
+    plan.included_runs = 100;
+    plan.features = {"annotation", "export", "auto_run", "api_tokens"};
+    plan.price_note = "demo: free trial";
+    if (auto saved = licensing.SavePlan(plan, "demo"); !saved) return std::unexpected(saved.error());
+  }
+  licensing::Action trial;
+  trial.kind = licensing::ActionKind::kActivate;
+  trial.plan_name = "demo";
+  trial.trial = true;
+  trial.reason = "demo clinic";
+  if (auto ok = licensing.Act(clinic->id, trial, now); !ok) return std::unexpected(ok.error());
+  return {};
 }
 
 }  // namespace vg::app

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "app/context.h"
+#include "licensing/licensing.h"
 
 namespace vg::app {
 
@@ -15,5 +16,8 @@ Result<std::string> BootstrapProviderAdmin(AppContext& ctx);
 // uploader token, all written to DATA_DIR/demo-logins.txt (mode 0600; a demo convenience,
 // never used in production). Returns the logins text (read back on later starts).
 Result<std::string> EnsureDemo(AppContext& ctx);
+// The demo clinic's subscription: an active trial on the plan "demo" (every feature,
+// every algorithm, 100 runs a month), made once.
+Result<void> EnsureDemoSubscription(AppContext& ctx, licensing::Licensing& licensing);
 
 }  // namespace vg::app

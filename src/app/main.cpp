@@ -16,6 +16,7 @@ Commands:
   serve     run the server (voxelgate serve --help)
   admin     manage tenants and tokens (voxelgate admin --help)
   worker    run background jobs beside or instead of serve's (voxelgate worker --help)
+  licence   the vendor's offline licences: keygen, issue, verify (voxelgate licence --help)
   version   print the version
 )";
 }
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return vg::app::ServeCommand(args);
   if (command == "admin") return vg::app::AdminCommand(args);
   if (command == "worker") return vg::app::WorkerCommand(args);
+  if (command == "licence") return vg::app::LicenceCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
     return 0;

@@ -6,6 +6,8 @@
 #include "api/routes.h"
 #include "app/args.h"
 #include "app/clinical.h"
+#include "core/clock.h"
+#include "app/periodic.h"
 #include "app/commands.h"
 #include "app/context.h"
 #include "auth/dicom_access.h"
@@ -43,6 +45,9 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
                             the binary's folder, e.g. build/../web/dist)
   --workers N               background job threads: exports, algorithm runs (default 1;
                             0 leaves them to `voxelgate worker`)
+  --licence FILE            an offline licence (signed by the vendor) for this installation;
+                            needs --licence-public-key
+  --licence-public-key FILE the vendor's Ed25519 public key (base64, from `voxelgate licence keygen`)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -65,6 +70,8 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("log-level")) config.log_level = *v;
   if (auto v = args.Get("dicom-listen")) config.dicom_listen = *v;
   if (auto v = args.Get("web-root")) config.web_root = *v;
+  if (auto v = args.Get("licence")) config.licence_file = *v;
+  if (auto v = args.Get("licence-public-key")) config.licence_public_key_file = *v;
   if (auto v = args.Get("workers")) {
     auto n = ParseUint(*v);
     if (!n || *n > 64) return Fail(ErrorCode::kInvalidArgument, "--workers is 0 to 64");
@@ -132,7 +139,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
-                                "tls-key", "web-root", "workers"});
+                                "tls-key", "web-root", "workers", "licence", "licence-public-key"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -186,7 +193,19 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
   auth::SupportGrants grants(*(*ctx)->catalog);
   auth::LoginThrottle throttle;
-  ClinicalServices clinical(**ctx);
+  auto licensing_options = LicensingOptionsFor(**ctx);
+  if (!licensing_options) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", licensing_options.error().public_message.c_str());
+    return 1;
+  }
+  if (licensing_options->licence) {
+    const auto& l = *licensing_options->licence;
+    LogInfo("licence_loaded", "\"licence\":\"" + JsonEscape(l.licence_id) + "\",\"not_after\":\"" +
+                                  licensing::FormatDate(l.not_after) + "\"");
+    if (l.not_after - UnixSeconds() <= 14 * 86400)
+      std::fprintf(stderr, "voxelgate serve: warning: the licence expires on %s\n", licensing::FormatDate(l.not_after).c_str());
+  }
+  ClinicalServices clinical(**ctx, std::move(*licensing_options));
   auto workers = clinical.MakeWorkers(**ctx, config.job_workers);
   api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
                     /*secure_cookies=*/tls, DefaultWebRoot(config.web_root)};
@@ -196,11 +215,22 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.exports = &clinical.exports;
   deps.algorithms = &clinical.algorithms;
   deps.runs = &clinical.runs;
+  deps.licensing = &clinical.licensing;
   if (auto ok = clinical.RegisterBuiltins(); !ok) {
     std::fprintf(stderr, "voxelgate serve: %s\n", ok.error().public_message.c_str());
     return 1;
   }
-  jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, [&workers] { workers->Notify(); });
+  if (args->Has("demo"))
+    if (auto ok = EnsureDemoSubscription(**ctx, clinical.licensing); !ok) {
+      std::fprintf(stderr, "voxelgate serve: demo subscription: %s\n", ok.error().public_message.c_str());
+      return 1;
+    }
+  // Period ends are also noticed at every check; this catches subscriptions nobody uses.
+  Periodic period_ends(std::chrono::seconds(30), [&clinical] {
+    if (auto r = clinical.licensing.AdvanceAll(UnixSeconds()); !r)
+      LogWarn("subscriptions_not_advanced", "\"detail\":\"" + JsonEscape(r.error().public_message) + "\"");
+  });
+  jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, clinical.licensing, [&workers] { workers->Notify(); });
   deps.jobs_queued = [&workers] { workers->Notify(); };
   auto built = api::BuildRouter(deps);
   if (!built) {
@@ -257,7 +287,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
   std::fflush(stdout);
   if (config.job_workers > 0) workers->Start();
   auto_run.Start();
+  period_ends.Start();
   server.Run();
+  period_ends.Stop();
   auto_run.Stop();
   workers->Stop();
   if (dimse_server) dimse_server->Stop();

@@ -36,7 +36,9 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     std::fputs(kWorkerHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "config", "workers", "log-level", "lease-seconds"}); !r) {
+  if (auto r = args->OnlyKnown({"data-dir", "config", "workers", "log-level", "lease-seconds", "licence",
+                                "licence-public-key"});
+      !r) {
     std::fprintf(stderr, "voxelgate worker: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
   }
@@ -48,6 +50,8 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     }
   if (auto v = args->Get("data-dir")) config.data_dir = *v;
   if (auto v = args->Get("log-level")) config.log_level = *v;
+  if (auto v = args->Get("licence")) config.licence_file = *v;
+  if (auto v = args->Get("licence-public-key")) config.licence_public_key_file = *v;
   if (auto v = args->Get("workers")) {
     auto n = ParseUint(*v);
     if (!n || *n < 1 || *n > 64) {
@@ -76,7 +80,12 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate worker: %s\n", ctx.error().public_message.c_str());
     return 1;
   }
-  ClinicalServices clinical(**ctx);
+  auto licensing_options = LicensingOptionsFor(**ctx);
+  if (!licensing_options) {
+    std::fprintf(stderr, "voxelgate worker: %s\n", licensing_options.error().public_message.c_str());
+    return 1;
+  }
+  ClinicalServices clinical(**ctx, std::move(*licensing_options));
   if (auto ok = clinical.RegisterBuiltins(); !ok) {
     std::fprintf(stderr, "voxelgate worker: %s\n", ok.error().public_message.c_str());
     return 1;

@@ -29,6 +29,7 @@ const std::vector<ActionPolicy>& Policies() {
       {"self.password", false, "", kPeople, false},
       {"tokens.read", false, "", kPeople, false},
       {"tokens.write", false, "", kPeople, false},
+      {"tokens.create", false, "", kPeople, false, true, {}, {}, "api_tokens"},
       // Administration of the principal's own tenant.
       {"users.read", false, kScopeAdmin, kAdmins, false},
       {"users.write", false, kScopeAdmin, kAdmins, false},
@@ -50,10 +51,11 @@ const std::vector<ActionPolicy>& Policies() {
       // Annotations: tags, workflow status, segmentations, volumes (docs/api-annotations.md).
       // Physicians save segmentations only where the clinic allows it (checked by the route).
       {"annotations.read", false, kScopeDicomwebRead, kReaders, true},
-      {"annotations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
-      {"tags.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
+      {"annotations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false, true, {}, {},
+       "annotation"},
+      {"tags.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false, true, {}, {}, "annotation"},
       {"segmentations.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "service"}, false, true,
-       {"physician"}, "physicians_edit_segmentations"},
+       {"physician"}, "physicians_edit_segmentations", "annotation"},
       {"volumes.read", false, kScopeDicomwebRead, kReaders, true},
       // Algorithms: the registry is the vendor's; runs are the clinic's.
       {"algorithms.read", false, kScopeDicomwebRead, {"provider_admin", "provider_support", "clinic_admin", "radiologist", "physician", "service"}, false},
@@ -61,10 +63,20 @@ const std::vector<ActionPolicy>& Policies() {
       {"jobs.read", false, kScopeDicomwebRead, kReaders, false},
       {"jobs.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
       {"autorules.read", false, kScopeAdmin, {"clinic_admin"}, false},
-      {"autorules.write", false, kScopeAdmin, {"clinic_admin"}, false},
+      {"autorules.write", false, kScopeAdmin, {"clinic_admin"}, false, true, {}, {}, "auto_run"},
+      // Plans, clinics and subscriptions are the vendor's; a clinic reads its own subscription.
+      {"plans.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"plans.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"tenants.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"tenants.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"subscriptions.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"subscriptions.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"subscription.self", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician", "service"}, false,
+       /*audit_allowed=*/false},
+      {"usage.read", false, kScopeAdmin, {"provider_admin", "provider_support", "clinic_admin"}, false},
       // Training-set exports of the clinic's labelled cases.
       {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
-      {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
+      {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false, true, {}, {}, "export"},
       // Clinic data over DIMSE (nodes are service or uploader).
       {"dimse.echo", false, "", {"service", "uploader"}, false},
       {"dimse.store", false, "", {"service", "uploader"}, false},

@@ -32,6 +32,9 @@ struct ActionPolicy {
   // setting (the policy cannot read clinic settings) and refuses with 403 otherwise.
   std::vector<std::string_view> conditional_roles = {};
   std::string_view condition = {};
+  // The plan feature a clinic needs for it (annotation, export, auto_run, api_tokens);
+  // checked by the API's guard against the clinic's subscription or licence.
+  std::string_view feature = {};
 };
 
 // Every role, for documentation and the authorization matrix.

@@ -46,6 +46,10 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "web.root") return set_str(c.web_root);
   if (key == "jobs.workers") return set_int(c.job_workers);
   if (key == "jobs.lease_seconds") return set_int(c.job_lease_seconds);
+  if (key == "licence.file") return set_str(c.licence_file);
+  if (key == "licence.public_key_file") return set_str(c.licence_public_key_file);
+  if (key == "subscriptions.past_due_grace_days") return set_int(c.past_due_grace_days);
+  if (key == "subscriptions.retention_days") return set_int(c.retention_days);
   if (key == "http.threads") return set_int(c.http_threads);
   if (key == "dicom.listen") return set_str(c.dicom_listen);
   if (key == "dicom.max_associations") return set_int(c.dicom_max_associations);

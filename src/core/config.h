@@ -31,6 +31,10 @@ struct ServerConfig {
   std::string web_root;                           // built browser app; default: next to the binary
   int job_workers = 1;                            // background job threads in serve (exports, algorithms)
   int job_lease_seconds = 30;                     // a dead worker's job runs again after this
+  std::string licence_file;                       // offline licence (on-premises installs)
+  std::string licence_public_key_file;            // the vendor's Ed25519 public key for it
+  int past_due_grace_days = 14;                   // runs continue this long after an unpaid period
+  int retention_days = 30;                        // after the end: export still possible, then purge
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

@@ -15,6 +15,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kUnprocessable: return "unprocessable";
+    case ErrorCode::kPaymentRequired: return "payment_required";
     case ErrorCode::kInternal: return "internal";
   }
   return "internal";
@@ -33,6 +34,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kUnavailable: return 503;
     case ErrorCode::kTimeout: return 408;
     case ErrorCode::kUnprocessable: return 422;
+    case ErrorCode::kPaymentRequired: return 402;
     case ErrorCode::kInternal: return 500;
   }
   return 500;

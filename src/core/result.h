@@ -3,6 +3,7 @@
 // detail for logs. Neither message may hold patient data.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <utility>
@@ -21,6 +22,7 @@ enum class ErrorCode {
   kUnavailable,       // try again later
   kTimeout,           // a time limit was hit
   kUnprocessable,     // well-formed, but the data cannot serve (a series that is not one volume)
+  kPaymentRequired,   // the clinic's subscription or licence does not cover it (HTTP 402)
   kInternal,          // a bug or an environment failure
 };
 
@@ -28,6 +30,8 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string public_message;  // shown to the client
   std::string detail;          // logged only; never patient data either
+  std::string reason;          // a more precise machine-readable code ("quota_exhausted"), shown instead of the code's name
+  std::int64_t since = 0;      // when the condition began (Unix seconds), shown when set
 };
 
 template <typename T>

@@ -236,4 +236,49 @@ Result<SecretKey> UnwrapKey(const SecretKey& master, std::span<const std::uint8_
   return key;
 }
 
+std::string Base64Encode(std::span<const std::uint8_t> bytes) {
+  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<Bytes> Base64Decode(std::string_view text) {
+  Bytes out(text.size() * 3 / 4 + 3);
+  size_t length = 0;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), " \n\r\t", &length, nullptr,
+                        sodium_base64_VARIANT_ORIGINAL) != 0)
+    return std::nullopt;
+  out.resize(length);
+  return out;
+}
+
+SigningKeyPair GenerateSigningKeyPair() {
+  std::uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  SigningKeyPair pair{Base64Encode(pk), Base64Encode(sk)};
+  sodium_memzero(sk, sizeof sk);
+  return pair;
+}
+
+Result<std::string> Sign(const std::string& secret_key_b64, std::string_view message) {
+  auto sk = Base64Decode(secret_key_b64);
+  if (!sk || sk->size() != crypto_sign_SECRETKEYBYTES)
+    return Fail(ErrorCode::kInvalidArgument, "not an Ed25519 secret key (base64 of 64 bytes)");
+  std::uint8_t signature[crypto_sign_BYTES];
+  crypto_sign_detached(signature, nullptr, reinterpret_cast<const std::uint8_t*>(message.data()), message.size(),
+                       sk->data());
+  sodium_memzero(sk->data(), sk->size());
+  return Base64Encode(signature);
+}
+
+bool VerifySignature(const std::string& public_key_b64, std::string_view message, const std::string& signature_b64) {
+  auto pk = Base64Decode(public_key_b64);
+  auto signature = Base64Decode(signature_b64);
+  if (!pk || pk->size() != crypto_sign_PUBLICKEYBYTES || !signature || signature->size() != crypto_sign_BYTES)
+    return false;
+  return crypto_sign_verify_detached(signature->data(), reinterpret_cast<const std::uint8_t*>(message.data()),
+                                     message.size(), pk->data()) == 0;
+}
+
 }  // namespace vg::crypto

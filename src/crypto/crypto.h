@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -112,6 +113,19 @@ class StreamDecryptor {
   std::string context_;
   bool first_ = true;
 };
+
+// Ed25519 signatures (offline licence files). Keys travel as standard base64 text.
+struct SigningKeyPair {
+  std::string public_key_b64;  // 32 bytes
+  std::string secret_key_b64;  // 64 bytes (libsodium's seed + public key)
+};
+SigningKeyPair GenerateSigningKeyPair();
+// kInvalidArgument for a malformed key.
+Result<std::string> Sign(const std::string& secret_key_b64, std::string_view message);  // base64 signature
+// False for a bad signature or a malformed key or signature.
+bool VerifySignature(const std::string& public_key_b64, std::string_view message, const std::string& signature_b64);
+std::string Base64Encode(std::span<const std::uint8_t> bytes);
+std::optional<Bytes> Base64Decode(std::string_view text);
 
 // The master key wraps every tenant key. It lives outside the catalog, in a file of
 // mode 0600 (created on first start when missing).

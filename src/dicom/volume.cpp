@@ -25,6 +25,9 @@ Vec3 Cross(const Vec3& a, const Vec3& b) {
 }
 double Norm(const Vec3& a) { return std::sqrt(Dot(a, a)); }
 
+}  // namespace
+
+namespace volume_detail {
 // One slice before ordering: where it lies and how to read its pixels.
 struct Slice {
   Vec3 position{};
@@ -39,6 +42,10 @@ struct Slice {
   std::int64_t frame_index = 0;           // into pixels
   double distance = 0;                    // along the normal, set by Build
 };
+}  // namespace volume_detail
+
+namespace {
+using volume_detail::Slice;
 
 std::vector<double> GetDoubles(DcmItem& item, const DcmTagKey& tag) {
   std::vector<double> out;
@@ -221,7 +228,7 @@ bool IsVolumeImageClass(std::string_view uid) {
 struct VolumeAssembler::Impl {
   VolumeOptions options;
   std::mutex mutex;
-  std::vector<Slice> slices;
+  std::vector<volume_detail::Slice> slices;
   std::optional<Error> first_error;
   std::string modality, study_uid, series_uid, frame_of_reference_uid;
 };

@@ -24,7 +24,10 @@ Response ErrorResponse(int status, std::string_view code, std::string_view messa
 }
 
 Response ErrorResponse(const Error& error) {
-  return ErrorResponse(HttpStatusFor(error.code), ErrorCodeName(error.code), error.public_message);
+  const std::string code = error.reason.empty() ? ErrorCodeName(error.code) : error.reason;
+  std::string body = "{\"error\":{\"code\":\"" + JsonEscape(code) + "\",\"message\":\"" + JsonEscape(error.public_message) + "\"";
+  if (error.since != 0) body += ",\"since\":" + std::to_string(error.since);
+  return JsonResponse(HttpStatusFor(error.code), body + "}}");
 }
 
 }  // namespace vg::http

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "algorithms/algorithm.h"
+#include "core/clock.h"
 #include "core/logging.h"
 #include "crypto/crypto.h"
 #include "jobs/sandbox.h"
@@ -94,6 +95,42 @@ std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view
 Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, services::JobProgress& progress) {
   const json params = json::parse(job.params, nullptr, false);
   if (!params.is_object()) return Fail(ErrorCode::kInternal, "the job's parameters are unreadable");
+  const std::int64_t now = UnixSeconds();
+  auto grant = licensing_.CheckRun(job.tenant_id, params.value("algorithm", ""), now, /*running_self=*/1);
+  if (!grant) {
+    if (grant.error().reason == "subscription_suspended") {
+      Error held = grant.error();
+      held.code = ErrorCode::kUnavailable;
+      held.reason = "held";
+      return std::unexpected(held);
+    }
+    return std::unexpected(grant.error());
+  }
+  storage::UsageRecord usage;
+  usage.job_id = job.id;
+  usage.tenant_id = job.tenant_id;
+  usage.user = job.created_by;
+  usage.algorithm_id = params.value("algorithm", "");
+  usage.algorithm_version = params.value("version", "");
+  usage.series_uid = params.value("series_uid", "");
+  usage.started_at = now;
+  usage.period_start = grant->period_start;
+  usage.overage = grant->overage;
+  const auto started = Clock::now();
+  auto result = RunGranted(job, progress, usage);
+  usage.duration_ms = MsSince(started);
+  usage.outcome = result ? "succeeded" : progress.Cancelled() ? "cancelled" : "failed";
+  usage.counted = result.has_value();
+  if (!usage.counted) usage.overage = false;
+  if (auto recorded = licensing_.RecordUsage(usage); !recorded)
+    LogWarn("usage_not_recorded", "\"job\":" + std::to_string(job.id));
+  return result;
+}
+
+Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, services::JobProgress& progress,
+                                                 storage::UsageRecord& usage) {
+  const json params = json::parse(job.params, nullptr, false);
+  if (!params.is_object()) return Fail(ErrorCode::kInternal, "the job's parameters are unreadable");
   const std::string algorithm_id = params.value("algorithm", ""), version = params.value("version", "");
   const std::string series_uid = params.value("series_uid", "");
   const std::int64_t tenant = job.tenant_id;
@@ -136,6 +173,8 @@ Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, service
   facts.modality = source->modality;
   facts.slices = source->volume.geometry.dims[2];
   facts.spacing = source->volume.geometry.spacing;
+  usage.slices = source->volume.geometry.dims[2];
+  usage.voxels = source->volume.geometry.VoxelCount();
   if (auto ok = services::CheckInput(manifest, facts); !ok) return std::unexpected(ok.error());
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
 

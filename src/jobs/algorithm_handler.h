@@ -10,6 +10,7 @@
 #include <string>
 
 #include "jobs/job_handler.h"
+#include "licensing/licensing.h"
 #include "services/algorithms.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
@@ -21,22 +22,28 @@ class AlgorithmHandler final : public JobHandler {
   // `scratch_dir`: where job folders are made (mode 0700, wiped after each run).
   AlgorithmHandler(services::Archive& archive, services::Algorithms& algorithms, services::Volumes& volumes,
                    services::Segmentations& segmentations, storage::AnnotationStore& annotations,
-                   std::string scratch_dir)
+                   licensing::Licensing& licensing, std::string scratch_dir)
       : archive_(archive),
         algorithms_(algorithms),
         volumes_(volumes),
         segmentations_(segmentations),
         annotations_(annotations),
+        licensing_(licensing),
         scratch_dir_(std::move(scratch_dir)) {}
   std::string Kind() const override { return "algorithm"; }
+  // Checks the clinic's rights again as the run starts (a suspended clinic's job is held:
+  // Error reason "held"), runs it, and leaves a usage record whatever the outcome.
   Result<std::string> Run(const storage::JobRecord& job, services::JobProgress& progress) override;
 
  private:
+  Result<std::string> RunGranted(const storage::JobRecord& job, services::JobProgress& progress,
+                                 storage::UsageRecord& usage);
   services::Archive& archive_;
   services::Algorithms& algorithms_;
   services::Volumes& volumes_;
   services::Segmentations& segmentations_;
   storage::AnnotationStore& annotations_;
+  licensing::Licensing& licensing_;
   std::string scratch_dir_;
 };
 

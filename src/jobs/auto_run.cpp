@@ -14,6 +14,8 @@ int AutoRun::Scan(std::int64_t now) {
   }
   int submitted = 0;
   for (const auto& c : *candidates) {
+    // A clinic whose plan does not (or no longer does) include auto-run: the rule waits.
+    if (!licensing_.CheckFeature(c.rule.tenant_id, "auto_run", now)) continue;
     auto first = store_.MarkRuleFired(c.rule.id, c.series_uid, 0);
     if (!first || !*first) continue;  // fired meanwhile (another scanner)
     services::RunRequest request;

@@ -16,8 +16,9 @@ namespace vg::jobs {
 
 class AutoRun {
  public:
-  AutoRun(storage::AlgorithmStore& store, services::Runs& runs, std::function<void()> queued, int interval_ms = 2000)
-      : store_(store), runs_(runs), queued_(std::move(queued)), interval_ms_(interval_ms) {}
+  AutoRun(storage::AlgorithmStore& store, services::Runs& runs, licensing::Licensing& licensing,
+          std::function<void()> queued, int interval_ms = 2000)
+      : store_(store), runs_(runs), licensing_(licensing), queued_(std::move(queued)), interval_ms_(interval_ms) {}
   ~AutoRun() { Stop(); }
   void Start();
   void Stop();
@@ -27,6 +28,7 @@ class AutoRun {
  private:
   storage::AlgorithmStore& store_;
   services::Runs& runs_;
+  licensing::Licensing& licensing_;
   std::function<void()> queued_;
   int interval_ms_;
   std::thread thread_;

@@ -95,6 +95,7 @@ void WorkerPool::Loop(int index) {
       if (stopping_) return;
       seen = notifications_;
     }
+    if (options_.held_tenants) claim.held_tenants = options_.held_tenants();
     auto job = store_.ClaimJob(claim);
     if (!job) {
       LogWarn("job_claim_failed", "\"detail\":\"" + JsonEscape(job.error().detail + job.error().public_message) + "\"");
@@ -143,6 +144,12 @@ void WorkerPool::RunOne(const storage::JobRecord& job, const std::string& worker
   }
   beat_cv.notify_all();
   heartbeat.join();
+  if (!result && result.error().reason == "held") {
+    // The tenant's rights forbid starting now (suspended): back to the queue, untouched.
+    store_.ReleaseJob(job.id, worker);
+    LogInfo("job_held", "\"job\":" + std::to_string(job.id));
+    return;
+  }
   std::string state = result ? "succeeded" : "failed";
   if (progress.Cancelled()) state = "cancelled";
   const std::string error = result ? "" : (state == "cancelled" ? "cancelled" : result.error().public_message);

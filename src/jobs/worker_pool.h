@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -25,6 +26,8 @@ struct WorkerOptions {
   std::int64_t lease_seconds = 30;
   int idle_poll_ms = 500;  // how often an idle worker looks for work (Notify wakes it sooner)
   std::int64_t per_tenant_running_limit = 2;
+  // Tenants whose algorithm jobs must wait (asked before each claim), e.g. suspended ones.
+  std::function<std::vector<std::int64_t>()> held_tenants;
 };
 
 class WorkerPool {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "services/queries.h"
 
 namespace vg::services {
@@ -27,6 +28,9 @@ Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest
   // Multi-frame series hold their slices as frames: the worker counts them.
   if (facts.slices == 1) facts.slices = algorithm->second.input.min_slices;
   if (auto ok = CheckInput(algorithm->second, facts); !ok) return std::unexpected(ok.error());
+  // The subscription (or licence) is checked at submission, and again when the run starts.
+  if (auto grant = licensing_.CheckRun(tenant_id, algorithm->first.id, UnixSeconds()); !grant)
+    return std::unexpected(grant.error());
   storage::JobRecord job;
   job.tenant_id = tenant_id;
   job.kind = "algorithm";

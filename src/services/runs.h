@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "licensing/licensing.h"
 #include "services/algorithms.h"
 #include "services/archive.h"
 #include "storage/job_store.h"
@@ -23,8 +24,8 @@ struct RunRequest {
 
 class Runs {
  public:
-  Runs(Archive& archive, storage::JobStore& jobs, Algorithms& algorithms)
-      : archive_(archive), jobs_(jobs), algorithms_(algorithms) {}
+  Runs(Archive& archive, storage::JobStore& jobs, Algorithms& algorithms, licensing::Licensing& licensing)
+      : archive_(archive), jobs_(jobs), algorithms_(algorithms), licensing_(licensing) {}
   Result<storage::JobRecord> Submit(std::int64_t tenant_id, const RunRequest& request);
   Result<storage::JobRecord> Find(std::int64_t tenant_id, std::int64_t id);
   Result<std::vector<storage::JobRecord>> List(std::int64_t tenant_id, const storage::JobFilter& filter);
@@ -34,6 +35,7 @@ class Runs {
   Archive& archive_;
   storage::JobStore& jobs_;
   Algorithms& algorithms_;
+  licensing::Licensing& licensing_;
 };
 
 }  // namespace vg::services

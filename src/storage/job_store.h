@@ -49,6 +49,7 @@ struct ClaimOptions {
   std::vector<std::string> kinds;
   std::int64_t lease_seconds = 30;
   std::int64_t per_tenant_running_limit = 2;
+  std::vector<std::int64_t> held_tenants;  // their algorithm jobs wait (a suspended subscription)
 };
 
 class JobStore {
@@ -64,6 +65,9 @@ class JobStore {
   // returned flag tells whether cancellation was requested.
   virtual Result<bool> Heartbeat(std::int64_t job_id, const std::string& worker, std::int64_t lease_seconds,
                                  std::int64_t done, std::int64_t total, const std::string& note) = 0;
+  // Gives a leased job back to the queue untouched (it could not start yet: its tenant is
+  // held); the attempt does not count.
+  virtual Result<void> ReleaseJob(std::int64_t job_id, const std::string& worker) = 0;
   // Ends a leased job: succeeded, failed or cancelled.
   virtual Result<void> FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
                                  const std::string& result, const std::string& error) = 0;

@@ -12,11 +12,16 @@
 #include "storage/annotation_store.h"
 #include "storage/catalog.h"
 #include "storage/job_store.h"
+#include "storage/licensing_store.h"
 #include "storage/sqlite_db.h"
 
 namespace vg::storage {
 
-class SqliteCatalog final : public Catalog, public AnnotationStore, public JobStore, public AlgorithmStore {
+class SqliteCatalog final : public Catalog,
+                            public AnnotationStore,
+                            public JobStore,
+                            public AlgorithmStore,
+                            public LicensingStore {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
@@ -99,6 +104,7 @@ class SqliteCatalog final : public Catalog, public AnnotationStore, public JobSt
   Result<void> FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
                          const std::string& result, const std::string& error) override;
   Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) override;
+  Result<void> ReleaseJob(std::int64_t job_id, const std::string& worker) override;
 
   // AlgorithmStore (sqlite_algorithms.cpp).
   Result<AlgorithmRecord> AddAlgorithm(const AlgorithmRecord& record) override;
@@ -111,6 +117,20 @@ class SqliteCatalog final : public Catalog, public AnnotationStore, public JobSt
   Result<void> DeleteAutoRule(std::int64_t tenant_id, std::int64_t id) override;
   Result<std::vector<AutoRunCandidate>> FindAutoRunCandidates(std::int64_t now, std::int64_t limit) override;
   Result<bool> MarkRuleFired(std::int64_t rule_id, const std::string& series_uid, std::int64_t job_id) override;
+
+  // LicensingStore (sqlite_licensing.cpp).
+  Result<PlanRecord> AddPlanVersion(const std::string& name, const std::string& json,
+                                    const std::string& created_by) override;
+  Result<PlanRecord> FindPlan(const std::string& name, std::optional<std::int64_t> version) override;
+  Result<std::vector<PlanRecord>> ListPlans() override;
+  Result<std::optional<SubscriptionRecord>> FindSubscription(std::int64_t tenant_id) override;
+  Result<std::vector<SubscriptionRecord>> ListSubscriptions() override;
+  Result<void> PutSubscription(const SubscriptionRecord& record) override;
+  Result<void> PutUsage(const UsageRecord& record) override;
+  Result<std::vector<UsageRecord>> ListUsage(std::int64_t tenant_id, std::int64_t from, std::int64_t to) override;
+  Result<std::int64_t> CountedRuns(std::int64_t tenant_id, std::int64_t period_start) override;
+  Result<std::int64_t> InFlightRuns(std::int64_t tenant_id) override;
+  Result<std::int64_t> AdvanceLicenceClock(std::int64_t now) override;
 
  private:
   class ReaderLease;

@@ -100,14 +100,19 @@ Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& opt
     if (auto r = requeue->Run(); !r) return std::unexpected(r.error());
   }
   const std::string kinds = sql::Placeholders(options.kinds.size());
+  const std::string held = options.held_tenants.empty()
+                               ? std::string()
+                               : " AND NOT (j.kind = 'algorithm' AND j.tenant_id IN (" +
+                                     sql::Placeholders(options.held_tenants.size()) + "))";
   auto pick = sql::Stmt::Prepare(
       writer_,
       "SELECT j.id, (SELECT count(*) FROM jobs r WHERE r.tenant_id = j.tenant_id AND r.state = 'running') AS busy "
-      "FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ") AND busy < ? "
-      "ORDER BY busy, j.priority DESC, j.id LIMIT 1");
+      "FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ") AND busy < ?" + held +
+      " ORDER BY busy, j.priority DESC, j.id LIMIT 1");
   if (!pick) return std::unexpected(pick.error());
   for (const auto& kind : options.kinds) pick->Bind(kind);
   pick->Bind(options.per_tenant_running_limit);
+  for (auto tenant : options.held_tenants) pick->Bind(tenant);
   auto row = pick->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) {
@@ -155,6 +160,16 @@ Result<void> SqliteCatalog::FinishJob(std::int64_t job_id, const std::string& wo
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
   return {};
+}
+
+Result<void> SqliteCatalog::ReleaseJob(std::int64_t job_id, const std::string& worker) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_at = 0, "
+                               "attempts = max(0, attempts - 1) WHERE id = ? AND state = 'running' AND lease_owner = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(job_id).Bind(worker);
+  return st->Run();
 }
 
 Result<JobRecord> SqliteCatalog::CancelJob(std::int64_t tenant_id, std::int64_t id) {

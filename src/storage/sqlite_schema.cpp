@@ -255,6 +255,37 @@ CREATE TABLE auto_rule_fired(
   fired_at INTEGER NOT NULL,
   PRIMARY KEY(rule_id, series_uid));
 )sql",
+    // 8: plans (versioned), subscriptions, usage records (metering), the licence clock.
+    R"sql(
+CREATE TABLE plans(
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  json TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(name, version));
+CREATE TABLE subscriptions(
+  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id),
+  json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE usage(
+  job_id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  user TEXT NOT NULL,
+  algorithm_id TEXT NOT NULL,
+  algorithm_version TEXT NOT NULL,
+  series_uid TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  slices INTEGER NOT NULL,
+  voxels INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  period_start INTEGER NOT NULL,
+  counted INTEGER NOT NULL,
+  overage INTEGER NOT NULL);
+CREATE INDEX usage_by_tenant ON usage(tenant_id, started_at);
+CREATE TABLE licence_clock(id INTEGER PRIMARY KEY CHECK (id = 1), high_water INTEGER NOT NULL);
+)sql",
 };
 
 }  // namespace

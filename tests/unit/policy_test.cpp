@@ -94,9 +94,13 @@ TEST(Policy, EveryGuardedEntryNamesKnownRolesAndPublicOnesNone) {
     EXPECT_EQ(policy.is_public, policy.roles.empty()) << policy.action;
     for (auto role : policy.roles)
       EXPECT_NE(std::find(AllRoles().begin(), AllRoles().end(), role), AllRoles().end()) << policy.action;
-    if (!policy.scope.empty()) EXPECT_TRUE(IsKnownScope(policy.scope)) << policy.action;
+    if (!policy.scope.empty()) {
+      EXPECT_TRUE(IsKnownScope(policy.scope)) << policy.action;
+    }
     // Grants only ever cover reads of clinic data.
-    if (policy.grantable) EXPECT_EQ(policy.scope, kScopeDicomwebRead) << policy.action;
+    if (policy.grantable) {
+      EXPECT_EQ(policy.scope, kScopeDicomwebRead) << policy.action;
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 #include "api/account/account_routes.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "api/json_body.h"
+#include "core/clock.h"
 #include "core/strings.h"
 
 namespace vg::api {
@@ -50,6 +52,16 @@ http::Response CreateUser(http::Request& r, const auth::Principal& p, const ApiD
   auto password = StringMember(*body, "password");
   for (auto* field : {&username, &role, &password})
     if (!*field) return http::ErrorResponse(field->error());
+  // The plan's user limit counts the clinic's active people (token-only users aside).
+  if (deps.licensing && !auth::IsTokenOnlyRole(*role)) {
+    auto users = deps.users.List(p);
+    if (!users) return http::ErrorResponse(users.error());
+    const auto active = std::count_if(users->begin(), users->end(), [](const storage::UserRecord& u) {
+      return !u.disabled_at && !auth::IsTokenOnlyRole(u.role);
+    });
+    if (auto ok = deps.licensing->CheckUserLimit(p.tenant_id, active, UnixSeconds()); !ok)
+      return http::ErrorResponse(ok.error());
+  }
   auto created = deps.users.CreateInTenant(p, *username, *role, *password);
   if (!created) return http::ErrorResponse(created.error());
   json out = UserJson(created->first);
@@ -195,7 +207,7 @@ void AddAccountRoutes(http::Router& router, const ApiDeps& deps) {
              with(ResetPassword));
   AddGuarded(router, deps, "GET", "/api/v1/tokens", "tokens_list", "tokens.read",
              [deps](http::Request&, const auth::Principal& p) { return ListTokens(p, deps); });
-  AddGuarded(router, deps, "POST", "/api/v1/tokens", "tokens_create", "tokens.write", with(CreateToken));
+  AddGuarded(router, deps, "POST", "/api/v1/tokens", "tokens_create", "tokens.create", with(CreateToken));
   AddGuarded(router, deps, "DELETE", "/api/v1/tokens/{name}", "tokens_revoke", "tokens.write", with(RevokeToken));
   AddGuarded(router, deps, "GET", "/api/v1/support-grants", "grants_list", "grants.read",
              [deps](http::Request&, const auth::Principal& p) { return ListGrants(p, deps); });

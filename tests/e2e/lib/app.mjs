@@ -17,7 +17,7 @@ export async function signInUi(page, baseUrl, username, password = passwordOf(us
 // Collects page errors and failed requests, so a failing test can say what the page saw.
 export function watch(page, label) {
   const seen = [];
-  page.on('pageerror', (e) => seen.push(`${label} pageerror: ${e.message}`));
+  page.on('pageerror', (e) => seen.push(`${label} pageerror: ${e.stack}`));
   page.on('console', (m) => m.type() === 'error' && seen.push(`${label} console: ${m.text().slice(0, 300)}`));
   page.on('response', (r) => r.status() >= 400 && seen.push(`${label} HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`));
   return seen;

@@ -185,9 +185,26 @@ export class VoxelgateServer {
     }
   }
 
-  async createTenant(slug, name = `Tenant ${slug}`) {
+  // A clinic tenant. Unless `subscription: false`, it gets an active subscription on a plan
+  // with every feature and a large quota, so that tests about other things are not about
+  // licensing (tests/integration/subscriptions_*.test.mjs are).
+  async createTenant(slug, name = `Tenant ${slug}`, { subscription = true } = {}) {
     await this.admin('tenant', 'create', slug, '--name', name);
+    if (subscription) await this.subscribeEverything(slug);
     return slug;
+  }
+
+  async subscribeEverything(slug) {
+    if (!this.everythingPlan) {
+      try {
+        await this.admin('plan', 'create', 'test-everything', '--runs', '100000', '--features',
+          'annotation,export,auto_run,api_tokens', '--price-note', 'integration tests');
+      } catch (e) {
+        if (!/exists/.test(e.message)) throw e;
+      }
+      this.everythingPlan = true;
+    }
+    await this.admin('subscription', 'activate', '--tenant', slug, '--plan', 'test-everything');
   }
 
   // Returns the bearer token (the one line the command prints).

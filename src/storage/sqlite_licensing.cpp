@@ -1,0 +1,157 @@
+// LicensingStore of SqliteCatalog: plans, subscriptions, usage, the licence clock.
+#include "core/clock.h"
+#include "storage/sqlite_catalog.h"
+#include "storage/sqlite_where.h"
+
+namespace vg::storage {
+namespace {
+
+constexpr const char* kUsageColumns =
+    "job_id, tenant_id, user, algorithm_id, algorithm_version, series_uid, outcome, slices, voxels, duration_ms, "
+    "started_at, period_start, counted, overage";
+
+PlanRecord ReadPlan(const sql::Stmt& st) { return PlanRecord{st.Text(0), st.Int(1), st.Text(2), st.Text(3), st.Int(4)}; }
+
+UsageRecord ReadUsage(const sql::Stmt& st) {
+  UsageRecord u;
+  u.job_id = st.Int(0);
+  u.tenant_id = st.Int(1);
+  u.user = st.Text(2);
+  u.algorithm_id = st.Text(3);
+  u.algorithm_version = st.Text(4);
+  u.series_uid = st.Text(5);
+  u.outcome = st.Text(6);
+  u.slices = st.Int(7);
+  u.voxels = st.Int(8);
+  u.duration_ms = st.Int(9);
+  u.started_at = st.Int(10);
+  u.period_start = st.Int(11);
+  u.counted = st.Int(12) != 0;
+  u.overage = st.Int(13) != 0;
+  return u;
+}
+
+}  // namespace
+
+Result<PlanRecord> SqliteCatalog::AddPlanVersion(const std::string& name, const std::string& json,
+                                                 const std::string& created_by) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  auto latest = sql::Stmt::Prepare(writer_, "SELECT COALESCE(max(version), 0) FROM plans WHERE name = ?");
+  if (!latest) return std::unexpected(latest.error());
+  latest->Bind(name);
+  auto row = latest->Step();
+  if (!row) return std::unexpected(row.error());
+  PlanRecord plan{name, latest->Int(0) + 1, json, created_by, UnixSeconds()};
+  latest->Reset();
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO plans(name, version, json, created_by, created_at) VALUES(?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(plan.name).Bind(plan.version).Bind(plan.json).Bind(plan.created_by).Bind(plan.created_at);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
+  return plan;
+}
+
+Result<PlanRecord> SqliteCatalog::FindPlan(const std::string& name, std::optional<std::int64_t> version) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT name, version, json, created_by, created_at FROM plans "
+                                                        "WHERE name = ? ") +
+                                                (version ? "AND version = ?" : "ORDER BY version DESC LIMIT 1"));
+  if (!st) return std::unexpected(st.error());
+  st->Bind(name);
+  if (version) st->Bind(*version);
+  return sql::FirstRow<PlanRecord>(*st, ReadPlan, ErrorCode::kNotFound, "no plan '" + name + "'");
+}
+
+Result<std::vector<PlanRecord>> SqliteCatalog::ListPlans() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT p.name, p.version, p.json, p.created_by, p.created_at FROM plans p "
+                               "WHERE p.version = (SELECT max(version) FROM plans q WHERE q.name = p.name) ORDER BY p.name");
+  if (!st) return std::unexpected(st.error());
+  return sql::CollectRows<PlanRecord>(*st, ReadPlan);
+}
+
+Result<std::optional<SubscriptionRecord>> SqliteCatalog::FindSubscription(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, json, updated_at FROM subscriptions WHERE tenant_id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<SubscriptionRecord>{};
+  return std::optional<SubscriptionRecord>(SubscriptionRecord{st->Int(0), st->Text(1), st->Int(2)});
+}
+
+Result<std::vector<SubscriptionRecord>> SqliteCatalog::ListSubscriptions() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, json, updated_at FROM subscriptions ORDER BY tenant_id");
+  if (!st) return std::unexpected(st.error());
+  return sql::CollectRows<SubscriptionRecord>(
+      *st, [](const sql::Stmt& s) { return SubscriptionRecord{s.Int(0), s.Text(1), s.Int(2)}; });
+}
+
+Result<void> SqliteCatalog::PutSubscription(const SubscriptionRecord& record) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO subscriptions(tenant_id, json, updated_at) VALUES(?,?,?) "
+                               "ON CONFLICT(tenant_id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(record.tenant_id).Bind(record.json).Bind(UnixSeconds());
+  return st->Run();
+}
+
+Result<void> SqliteCatalog::PutUsage(const UsageRecord& u) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, std::string("INSERT OR REPLACE INTO usage(") + kUsageColumns +
+                                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(u.job_id).Bind(u.tenant_id).Bind(u.user).Bind(u.algorithm_id).Bind(u.algorithm_version).Bind(u.series_uid)
+      .Bind(u.outcome).Bind(u.slices).Bind(u.voxels).Bind(u.duration_ms).Bind(u.started_at).Bind(u.period_start)
+      .Bind(std::int64_t{u.counted}).Bind(std::int64_t{u.overage});
+  return st->Run();
+}
+
+Result<std::vector<UsageRecord>> SqliteCatalog::ListUsage(std::int64_t tenant_id, std::int64_t from, std::int64_t to) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUsageColumns + " FROM usage WHERE " +
+                                                (tenant_id ? "tenant_id = ? AND " : "") +
+                                                "started_at >= ? AND started_at < ? ORDER BY tenant_id, started_at");
+  if (!st) return std::unexpected(st.error());
+  if (tenant_id) st->Bind(tenant_id);
+  st->Bind(from).Bind(to);
+  return sql::CollectRows<UsageRecord>(*st, ReadUsage);
+}
+
+Result<std::int64_t> SqliteCatalog::CountedRuns(std::int64_t tenant_id, std::int64_t period_start) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*) FROM usage WHERE tenant_id = ? AND period_start = ? AND counted = 1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(period_start);
+  return sql::FirstRow<std::int64_t>(*st, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no count");
+}
+
+Result<std::int64_t> SqliteCatalog::InFlightRuns(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*) FROM jobs WHERE tenant_id = ? AND kind = 'algorithm' AND "
+                                            "state IN ('queued', 'running')");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  return sql::FirstRow<std::int64_t>(*st, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no count");
+}
+
+Result<std::int64_t> SqliteCatalog::AdvanceLicenceClock(std::int64_t now) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO licence_clock(id, high_water) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET "
+                               "high_water = max(high_water, excluded.high_water)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(now);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  auto read = sql::Stmt::Prepare(writer_, "SELECT high_water FROM licence_clock WHERE id = 1");
+  if (!read) return std::unexpected(read.error());
+  return sql::FirstRow<std::int64_t>(*read, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no clock");
+}
+
+}  // namespace vg::storage
