@@ -9,6 +9,7 @@ export interface Route {
 let routes: Route[] = [];
 let cleanup: (() => void) | void = undefined;
 let unsaved: (() => boolean) | null = null;
+let unsavedMessage = '';
 let rendering = 0;
 let current = '';
 
@@ -16,13 +17,15 @@ export function setRoutes(r: Route[]): void {
   routes = r;
 }
 
-export function setUnsavedCheck(fn: (() => boolean) | null): void {
+// `message` is the question asked before leaving while fn() answers true.
+export function setUnsavedCheck(fn: (() => boolean) | null, message = 'You have unsaved changes. Leave and discard them?'): void {
   unsaved = fn;
+  unsavedMessage = message;
 }
 
 function mayLeave(): boolean {
   if (!unsaved?.()) return true;
-  return window.confirm('You have unsaved segmentation changes. Leave and discard them?');
+  return window.confirm(unsavedMessage);
 }
 
 export function navigate(path: string, { replace = false, force = false } = {}): void {

@@ -102,7 +102,7 @@ export function uploadPage(main: HTMLElement): () => void {
       h('details.card', { hidden: true, 'data-section': 'skipped' }, h('summary', 'Skipped (not DICOM)'), skippedList)),
   );
 
-  setUnsavedCheck(() => busy);
+  setUnsavedCheck(() => busy, 'An upload is in progress. Leave the page and stop it?');
 
   let totalBytes = 0;
   let sentBytes = 0;

@@ -1,6 +1,6 @@
 // The viewer page: series picker, MPR views, workflow and tags, segmentation editor.
 import { ApiError, enc } from '../api/http';
-import { formatDicomDate, formatPersonName, h, toast } from '../lib/dom';
+import { formatDicomDate, formatPersonName, h } from '../lib/dom';
 import { navigate, setUnsavedCheck } from '../router';
 import { canEditSegmentations } from '../session';
 import { helpPanel, key, setShortcuts, type Shortcut } from '../shortcuts';
@@ -192,13 +192,16 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode);
     right.replaceChildren(editor.panel);
     editor.afterMount();
-    setUnsavedCheck(() => !!editor?.hasUnsavedChanges);
+    setUnsavedCheck(() => !!editor?.hasUnsavedChanges, 'You have unsaved segmentation changes. Leave and discard them?');
     await editor.start();
     page.dataset.ready = 'true';
   } catch (e) {
     console.error(e);
-    toast(`The series could not be shown: ${(e as Error).message}`, 'error');
-    grid.append(h('p.state.error', { 'data-testid': 'viewer-error' }, `The series could not be shown: ${(e as Error).message}`));
+    const message = (e as Error).message.startsWith('This series') ? (e as Error).message : `The series could not be shown: ${(e as Error).message}`;
+    progressText.textContent = 'not shown';
+    right.replaceChildren();
+    grid.replaceChildren(h('div.card.notice', { 'data-testid': 'viewer-error' }, h('p', message), h('p', 'Choose another series on the left.')));
+    grid.classList.add('failed');
   }
 
   return cleanup;

@@ -110,7 +110,8 @@ export function annotationsPanel(study: string, currentSeries: () => string | nu
     h('h3', 'Tags'),
     chips,
     editable ? h('div.row', tagInput) : null,
-    editable ? h('div.row', kind, scope, h('button', { type: 'button', 'data-testid': 'tag-add', onclick: () => void addTag() }, 'Add')) : null,
+    editable ? h('div.row', kind) : null,
+    editable ? h('div.row', scope, h('button', { type: 'button', 'data-testid': 'tag-add', onclick: () => void addTag() }, 'Add')) : null,
     vocabList,
     error,
   );

@@ -23,17 +23,6 @@ export function initCornerstone(): Promise<void> {
       maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
       useLegacyMetadataProvider: true,
     });
-    // Start a decode worker now (a tiny no-op task), not when the first slice arrives.
-    core
-      .getWebWorkerManager()
-      .executeTask('dicomImageLoader', 'decodeTask', {
-        imageFrame: { rows: 1, columns: 1, bitsAllocated: 8, samplesPerPixel: 1, pixelRepresentation: 0, photometricInterpretation: 'MONOCHROME2' },
-        transferSyntax: '1.2.840.10008.1.2.1',
-        pixelData: new Uint8Array(1),
-        options: {},
-        decodeConfig: {},
-      })
-      .catch(() => {});
     tools.init();
     for (const t of [
       tools.WindowLevelTool,

@@ -1,9 +1,10 @@
 // A study's series (QIDO-RS) and one series' instances as Cornerstone image ids, with the
 // WADO-RS metadata registered for the image loader.
 import { ApiError, enc, request } from '../api/http';
+import { flattenFrame, isEnhancedMultiframe } from '../lib/multiframe';
 import { dicomImageLoader } from './cs';
 
-type DicomJson = Record<string, { vr?: string; Value?: unknown[] }>;
+import type { DicomJson } from '../lib/multiframe';
 
 export const val = <T = string>(o: DicomJson | undefined, tag: string): T | undefined => o?.[tag]?.Value?.[0] as T | undefined;
 export const pn = (o: DicomJson | undefined, tag: string): string => {
@@ -70,17 +71,35 @@ export async function loadStudy(study: string): Promise<{ study: StudyInfo; seri
 export async function seriesImageIds(study: string, series: string): Promise<string[]> {
   const instances = await dicomJson(`/dicomweb/studies/${enc(study)}/series/${enc(series)}/metadata`);
   const ids: string[] = [];
+  const frameMeta: DicomJson[] = [];
   for (const inst of instances) {
     if (!inst['7FE00010'] && !inst['00280010']) continue; // no pixels (SR, SEG without rows...)
     const sop = val(inst, '00080018')!;
     const frames = Number(val(inst, '00280008') ?? 1) || 1;
+    const enhanced = isEnhancedMultiframe(inst);
     for (let f = 1; f <= frames; f++) {
       const id = `wadors:/dicomweb/studies/${enc(study)}/series/${enc(series)}/instances/${enc(sop)}/frames/${f}`;
-      dicomImageLoader.wadors.metaDataManager.add(id, inst as never);
+      const meta = enhanced ? flattenFrame(inst, f) : inst;
+      dicomImageLoader.wadors.metaDataManager.add(id, meta as never);
       ids.push(id);
+      frameMeta.push(meta);
     }
   }
+  const problem = volumeProblem(frameMeta);
+  if (problem) throw new Error(`This series cannot be shown: ${problem}.`);
   return ids;
+}
+
+// Why the images cannot be stacked into a volume (null when they can): every image needs
+// its position, orientation and pixel spacing.
+export function volumeProblem(instances: DicomJson[]): string | null {
+  const missing = new Set<string>();
+  for (const inst of instances) {
+    if (!inst['00200032']?.Value) missing.add('position');
+    if (!inst['00200037']?.Value) missing.add('orientation');
+    if (!inst['00280030']?.Value) missing.add('pixel spacing');
+  }
+  return missing.size ? `its images have no patient ${[...missing].join(', ')}, so it cannot be shown in three planes` : null;
 }
 
 export const isImageSeries = (s: SeriesInfo) => !['SEG', 'SR', 'RTSTRUCT', 'PR', 'KO', 'DOC'].includes(s.modality);
