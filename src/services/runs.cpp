@@ -11,6 +11,10 @@ namespace vg::services {
 Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest& request) {
   auto algorithm = algorithms_.Resolve(request.algorithm, request.version);
   if (!algorithm) return std::unexpected(algorithm.error());
+  // The subscription (or licence) first: it is the clinic's standing, whatever the series.
+  // It is checked again when the run starts.
+  if (auto grant = licensing_.CheckRun(tenant_id, algorithm->first.id, UnixSeconds()); !grant)
+    return std::unexpected(grant.error());
   storage::SeriesFilter filter;
   filter.series_uids = {request.series_uid};
   auto series = archive_.catalog.SearchSeries(tenant_id, filter);
@@ -28,9 +32,6 @@ Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest
   // Multi-frame series hold their slices as frames: the worker counts them.
   if (facts.slices == 1) facts.slices = algorithm->second.input.min_slices;
   if (auto ok = CheckInput(algorithm->second, facts); !ok) return std::unexpected(ok.error());
-  // The subscription (or licence) is checked at submission, and again when the run starts.
-  if (auto grant = licensing_.CheckRun(tenant_id, algorithm->first.id, UnixSeconds()); !grant)
-    return std::unexpected(grant.error());
   storage::JobRecord job;
   job.tenant_id = tenant_id;
   job.kind = "algorithm";

@@ -222,3 +222,95 @@ TEST_F(LicenceTest, MalformedFilesAreRefusedAsSuch) {
 
 }  // namespace
 }  // namespace vg::licensing
+
+// Enforcement over the real store: the period a run counts in, and the quota.
+#include <filesystem>
+
+#include "licensing/licensing.h"
+#include "storage/sqlite_catalog.h"
+
+namespace vg::licensing {
+namespace {
+
+class LicensingStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::Initialize();
+    dir_ = std::filesystem::temp_directory_path() / ("vg-lic-" + crypto::RandomHexId(6));
+    std::filesystem::create_directories(dir_);
+    catalog_ = *storage::SqliteCatalog::Open((dir_ / "catalog.db").string(), false);
+    tenant_ = catalog_->CreateTenant("clinic", "Clinic", {1}, "CLINIC")->id;
+    licensing_ = std::make_unique<Licensing>(*catalog_, *catalog_, LicensingOptions{});
+    Plan plan;
+    plan.name = "two";
+    plan.included_runs = 2;
+    ASSERT_TRUE(licensing_->SavePlan(plan, "test"));
+    Action activate;
+    activate.kind = ActionKind::kActivate;
+    activate.plan_name = "two";
+    ASSERT_TRUE(licensing_->Act(tenant_, activate, t0_));
+  }
+  void TearDown() override {
+    licensing_.reset();
+    catalog_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Ran(std::int64_t job, std::int64_t started, const RunGrant& grant) {
+    storage::UsageRecord u;
+    u.job_id = job;
+    u.tenant_id = tenant_;
+    u.algorithm_id = "ct-lungs";
+    u.algorithm_version = "1";
+    u.outcome = "succeeded";
+    u.started_at = started;
+    u.period_start = grant.period_start;
+    u.counted = true;
+    ASSERT_TRUE(licensing_->RecordUsage(u));
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::SqliteCatalog> catalog_;
+  std::unique_ptr<Licensing> licensing_;
+  std::int64_t tenant_ = 0;
+  const std::int64_t t0_ = *ParseDate("2026-03-10");
+};
+
+TEST_F(LicensingStoreTest, ARunThatCrossesThePeriodEndCountsInThePeriodItStarted) {
+  const std::int64_t end = AddMonth(t0_);
+  auto grant = licensing_->CheckRun(tenant_, "ct-lungs", end - 60);  // starts a minute before the end
+  ASSERT_TRUE(grant);
+  EXPECT_EQ(grant->period_start, t0_);
+  Ran(1, end - 60, *grant);  // ... and finishes after it
+  // The period ends: past due; the vendor renews; the next period starts where it ended.
+  auto current = licensing_->Current(tenant_, end + 3600);
+  ASSERT_TRUE(current && *current);
+  EXPECT_EQ((*current)->state, State::kPastDue);
+  Action renew;
+  renew.kind = ActionKind::kRenew;
+  ASSERT_TRUE(licensing_->Act(tenant_, renew, end + 3600));
+  auto next = licensing_->CheckRun(tenant_, "ct-lungs", end + 7200);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->period_start, end);
+  EXPECT_EQ(*catalog_->CountedRuns(tenant_, t0_), 1) << "counted in the period it started in";
+  EXPECT_EQ(*catalog_->CountedRuns(tenant_, end), 0) << "the new period starts empty";
+}
+
+TEST_F(LicensingStoreTest, TheQuotaRefusesTheRunAfterTheIncludedOnes) {
+  for (int job = 1; job <= 2; ++job) {
+    auto grant = licensing_->CheckRun(tenant_, "ct-lungs", t0_ + job);
+    ASSERT_TRUE(grant);
+    Ran(job, t0_ + job, *grant);
+  }
+  auto third = licensing_->CheckRun(tenant_, "ct-lungs", t0_ + 10);
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().reason, "quota_exhausted");
+  EXPECT_EQ(third.error().code, ErrorCode::kPaymentRequired);
+}
+
+TEST_F(LicensingStoreTest, AFeatureOutsideThePlanIsRefusedWithItsReason) {
+  auto refused = licensing_->CheckFeature(tenant_, "export", t0_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().reason, "feature_not_in_plan");
+}
+
+}  // namespace
+}  // namespace vg::licensing
