@@ -643,6 +643,30 @@ describe('browser app: roles', () => {
     await page.close();
   });
 
+  test('vendor support reads a clinic under its support grant, read only', async () => {
+    const admin = await signIn(server, 'admin1');
+    const g = await call(server, admin, 'POST', '/api/v1/support-grants', { json: { study_uid: '', hours: 2, reason: 'e2e ticket 42' } });
+    assert.equal(g.status, 201, g.text());
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const seen = watch(page, 'vendor1');
+    await signInUi(page, server.baseUrl, 'vendor1');
+    const open = page.locator('[data-testid=support-grants] button[data-tenant=clinic]');
+    await open.waitFor({ timeout: 10_000 });
+    await open.click();
+    await page.waitForSelector('[data-testid=support-banner]');
+    const row = page.locator('tr[data-study]').first();
+    await row.waitFor({ timeout: 10_000 });
+    assert.ok((await page.locator('tr[data-study]').count()) >= 1, 'the clinic worklist is shown');
+    await row.click();
+    await page.waitForSelector('[data-testid=mpr][data-loaded=true]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=viewer][data-ready=true]');
+    assert.equal(await page.locator('[data-testid=seg-save]').count(), 0, 'no editing under a support grant');
+    assert.equal(await page.locator('[data-testid=tag-input]').count(), 0, 'no tagging under a support grant');
+    assert.equal(await page.isDisabled('[data-testid=status]'), true);
+    assert.deepEqual(seen.filter((l) => /HTTP 40[13]/.test(l)), []);
+    await page.close();
+  });
+
   test('sign-in throttling shows the delay', async () => {
     const page = await browser.newPage();
     await page.goto(`${server.baseUrl}/login`);

@@ -1,7 +1,7 @@
 // The app shell: header (who is signed in, navigation, sign-out), routes, global shortcuts.
 import './styles.css';
 import * as api from './api/client';
-import { setUnauthenticatedHandler } from './api/http';
+import { setUnauthenticatedHandler, supportTenant } from './api/http';
 import { clear, h } from './lib/dom';
 import { loginPage, passwordPage } from './pages/login';
 import { uploadPage } from './pages/upload';
@@ -19,10 +19,11 @@ function header(): void {
   if (!user) return;
   top.append(
     h('nav',
-      isVendor() ? null : h('a', { href: '/', 'data-link': true }, 'Worklist'),
+      isVendor() && !supportTenant() ? null : h('a', { href: '/', 'data-link': true }, 'Worklist'),
       isVendor() ? null : h('a', { href: '/upload', 'data-link': true }, 'Upload')),
     h('span.spacer'),
-    h('span.who', { 'data-testid': 'who' }, h('strong', user.username), ` · ${roleLabel[user.role] ?? user.role} · ${user.tenant}`),
+    h('span.who', { 'data-testid': 'who' }, h('strong', user.username), ` · ${roleLabel[user.role] ?? user.role} · ${user.tenant}`,
+      supportTenant() ? h('span.support', ` · support access: ${supportTenant()}`) : null),
     h('button', { type: 'button', title: 'Keyboard shortcuts (?)', onclick: showHelp }, '?'),
     h('button', { type: 'button', 'data-testid': 'sign-out', onclick: signOut }, 'Sign out'),
   );

@@ -1,5 +1,5 @@
 // Typed calls to /api/v1 (see docs/api-annotations.md).
-import { enc, getJson, request, sendJson, setCsrfToken } from './http';
+import { enc, getJson, request, sendJson, setCsrfToken, setSupportTenant } from './http';
 import type { Annotations, Geometry, Me, SegmentationVersion, SegmentMeta, SessionAnswer, Status, TagEntry, Tenant, VocabularyTag, Worklist } from './types';
 
 export async function signIn(username: string, password: string): Promise<SessionAnswer> {
@@ -13,6 +13,7 @@ export async function signOut(): Promise<void> {
     await request('DELETE', '/api/v1/session', { quiet401: true });
   } finally {
     setCsrfToken(null);
+    setSupportTenant(null);
   }
 }
 
@@ -20,6 +21,19 @@ export const me = () => getJson<Me>('/api/v1/me', { quiet401: true });
 
 export const changePassword = (current_password: string, new_password: string) =>
   sendJson<void>('PUT', '/api/v1/me/password', { current_password, new_password });
+
+export interface SupportGrant {
+  id: number;
+  tenant: string;
+  study_uid: string | null;
+  granted_by: string;
+  reason: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export const supportGrants = () => getJson<SupportGrant[]>('/api/v1/support-grants');
 
 export const tenant = () => getJson<Tenant>('/api/v1/tenant');
 

@@ -2,6 +2,7 @@
 // the CSRF token on unsafe methods, and errors as ApiError with the server's message.
 
 const CSRF_KEY = 'vg.csrf';
+const TENANT_KEY = 'vg.support-tenant';
 
 export class ApiError extends Error {
   constructor(
@@ -23,6 +24,21 @@ export function csrfToken(): string | null {
   return sessionStorage.getItem(CSRF_KEY);
 }
 
+// Vendor support staff name the clinic whose data they read under a support grant.
+export function setSupportTenant(slug: string | null): void {
+  if (slug) sessionStorage.setItem(TENANT_KEY, slug);
+  else sessionStorage.removeItem(TENANT_KEY);
+}
+
+export function supportTenant(): string | null {
+  return sessionStorage.getItem(TENANT_KEY);
+}
+
+export function tenantHeaders(): Record<string, string> {
+  const slug = supportTenant();
+  return slug ? { 'X-Voxelgate-Tenant': slug } : {};
+}
+
 // Called when any request answers 401: the session ended (idle, signed out elsewhere).
 let onUnauthenticated: (() => void) | null = null;
 export function setUnauthenticatedHandler(fn: () => void): void {
@@ -30,7 +46,7 @@ export function setUnauthenticatedHandler(fn: () => void): void {
 }
 
 export function authHeaders(method: string): Record<string, string> {
-  const h: Record<string, string> = {};
+  const h: Record<string, string> = tenantHeaders();
   const token = csrfToken();
   if (token && method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = token;
   return h;

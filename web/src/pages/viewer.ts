@@ -1,5 +1,5 @@
 // The viewer page: series picker, MPR views, workflow and tags, segmentation editor.
-import { ApiError, enc } from '../api/http';
+import { ApiError, enc, supportTenant } from '../api/http';
 import { formatDicomDate, formatPersonName, h } from '../lib/dom';
 import { navigate, setUnsavedCheck } from '../router';
 import { canEditSegmentations } from '../session';
@@ -62,7 +62,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     ...study.series.map((s) =>
       h('li', { class: s.uid === chosen?.uid ? 'active' : '', 'data-series': s.uid },
         h('a', { href: `/studies/${enc(studyUid)}?series=${enc(s.uid)}`, 'data-link': true, title: s.description },
-          isImageSeries(s) ? h('img', { src: `/dicomweb/studies/${enc(studyUid)}/series/${enc(s.uid)}/thumbnail?viewport=64,64`, alt: '', width: 56, height: 56, loading: 'lazy' }) : h('span.nothumb', s.modality),
+          isImageSeries(s) && !supportTenant() ? h('img', { src: `/dicomweb/studies/${enc(studyUid)}/series/${enc(s.uid)}/thumbnail?viewport=64,64`, alt: '', width: 56, height: 56, loading: 'lazy' }) : h('span.nothumb', s.modality),
           h('span', h('strong', `${s.number ?? ''} ${s.modality}`), h('br'), s.description || '(no description)', h('br'), h('small', `${s.instances} images`)))),
     ),
   );

@@ -1,10 +1,10 @@
 // The clinic's worklist: search, filter, sort and paging are done by the server
 // (GET /api/v1/worklist); the query lives in the URL so reload and back keep it.
 import * as api from '../api/client';
-import { ApiError, enc } from '../api/http';
+import { ApiError, enc, setSupportTenant, supportTenant } from '../api/http';
 import { STATUSES, type TagEntry, type WorklistStudy } from '../api/types';
 import { formatDicomDate, formatPersonName, h } from '../lib/dom';
-import { navigate } from '../router';
+import { navigate, render } from '../router';
 import { isVendor } from '../session';
 
 const PAGE = 25;
@@ -25,13 +25,8 @@ export function statusLabel(s: string): string {
 
 export function worklistPage(main: HTMLElement, query: URLSearchParams): () => void {
   const controller = new AbortController();
-  if (isVendor()) {
-    main.append(
-      h('div.card.notice', { 'data-testid': 'no-worklist' },
-        h('h2', 'No clinic worklist for vendor accounts'),
-        h('p', 'Vendor staff never see a clinic’s studies by role. A clinic admin can grant support access to a study or to the clinic for a limited time; ask the clinic for a support grant.'),
-      ),
-    );
+  if (isVendor() && !supportTenant()) {
+    vendorPage(main);
     return () => controller.abort();
   }
 
@@ -86,7 +81,17 @@ export function worklistPage(main: HTMLElement, query: URLSearchParams): () => v
     h('thead', h('tr', ...['', 'Patient', 'Date', 'Modality', 'Description', 'Series / images', 'Tags', 'Status', 'Assignee', 'Results'].map((c) => h('th', c)))),
     body,
   );
-  main.append(h('div.page', h('div.toolbar', h('h2', 'Worklist'), filters), state, table, pager));
+  const support = supportTenant();
+  const banner = support
+    ? h('p.card.support', { 'data-testid': 'support-banner' }, `Support access to clinic “${support}” (read only, audited). `,
+        h('button', { type: 'button', onclick: () => {
+          setSupportTenant(null);
+          document.dispatchEvent(new CustomEvent('vg:user'));
+          if (location.pathname + location.search === '/') void render();
+          else navigate('/');
+        } }, 'Leave'))
+    : null;
+  main.append(h('div.page', banner, h('div.toolbar', h('h2', 'Worklist'), filters), state, table, pager));
 
   const row = (s: WorklistStudy) => {
     const href = `/studies/${enc(s.study_uid)}`;
@@ -97,7 +102,7 @@ export function worklistPage(main: HTMLElement, query: URLSearchParams): () => v
     const tr = h(
       'tr',
       { 'data-study': s.study_uid, tabindex: 0, onclick: () => navigate(href), onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && navigate(href) },
-      h('td.thumb', h('img', { src: `/dicomweb/studies/${enc(s.study_uid)}/thumbnail?viewport=64,64`, alt: '', loading: 'lazy', width: 48, height: 48 })),
+      h('td.thumb', support ? null : h('img', { src: `/dicomweb/studies/${enc(s.study_uid)}/thumbnail?viewport=64,64`, alt: '', loading: 'lazy', width: 48, height: 48 })),
       h('td', h('a', { href, 'data-link': true }, formatPersonName(s.patient_name) || '(no name)'), h('div.sub', s.patient_id ?? '')),
       h('td', formatDicomDate(s.study_date)),
       h('td', (s.modalities ?? []).join(', ')),
@@ -128,4 +133,35 @@ export function worklistPage(main: HTMLElement, query: URLSearchParams): () => v
           : `The worklist could not be loaded: ${(e as Error).message}`;
     });
   return () => controller.abort();
+}
+
+// Vendor staff: no clinic data by role; under a support grant, one clinic's, read only.
+function vendorPage(main: HTMLElement): void {
+  const list = h('ul.grants', { 'data-testid': 'support-grants' });
+  main.append(
+    h('div.card.notice', { 'data-testid': 'no-worklist' },
+      h('h2', 'No clinic worklist for vendor accounts'),
+      h('p', 'Vendor staff never see a clinic’s studies by role. A clinic admin can grant support access to a study or to the clinic for a limited time; ask the clinic for a support grant.'),
+      list),
+  );
+  const now = Date.now() / 1000;
+  api.supportGrants().then(
+    (grants) => {
+      const active = grants.filter((g) => !g.revoked_at && g.expires_at > now);
+      if (active.length === 0) return;
+      list.before(h('h3', 'Your support grants'));
+      for (const g of active) {
+        list.append(
+          h('li', `${g.tenant}: ${g.study_uid ? 'one study' : 'all studies'}, until ${new Date(g.expires_at * 1000).toLocaleString()} (${g.reason}) `,
+            h('button', { type: 'button', 'data-tenant': g.tenant, onclick: () => {
+              setSupportTenant(g.tenant);
+              document.dispatchEvent(new CustomEvent('vg:user'));
+              if (g.study_uid) navigate(`/studies/${enc(g.study_uid)}`);
+              else void render();
+            } }, g.study_uid ? 'Open the study' : 'Open the worklist')),
+        );
+      }
+    },
+    () => {},
+  );
 }

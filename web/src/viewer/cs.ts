@@ -3,6 +3,7 @@
 import * as core from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { tenantHeaders } from '../api/http';
 
 let ready: Promise<void> | null = null;
 
@@ -22,6 +23,7 @@ export function initCornerstone(): Promise<void> {
     dicomImageLoader.init({
       maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
       useLegacyMetadataProvider: true,
+      beforeSend: () => tenantHeaders(),
     });
     tools.init();
     for (const t of [
