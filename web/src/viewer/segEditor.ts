@@ -3,42 +3,20 @@
 // and loaded from the server in its geometry grid (slices matched by position).
 import * as api from '../api/client';
 import { ApiError } from '../api/http';
-import type { Geometry, SegmentationVersion, SegmentMeta } from '../api/types';
+import type { Geometry, SegmentationVersion } from '../api/types';
 import { h, toast } from '../lib/dom';
-import { fromServerOrder, gunzipIfNeeded, gzip, labelsPresent, mapGrids, toServerOrder, type GridMapping, type Vec3, type ViewerGrid } from '../lib/labelmap';
+import { fromServerOrder, gunzipIfNeeded, gzip, labelsPresent, mapGrids, toServerOrder, type GridMapping } from '../lib/labelmap';
 import { core, tools } from './cs';
 import type { Mode, Mpr } from './mpr';
+import { FillUndo } from './fillUndo';
+import { segmentRow, type Segment } from './segmentRow';
 import { hexToRgb, termFor, TERMS } from './terms';
+import { viewerGrid } from './volumeGrid';
 
-const { volumeLoader, cache, eventTarget, metaData, utilities: csUtils } = core;
+const { volumeLoader, cache, eventTarget, utilities: csUtils } = core;
 const { segmentation, Enums: ToolEnums } = tools;
 const LABELMAP = ToolEnums.SegmentationRepresentations.Labelmap;
 
-interface Segment extends SegmentMeta {
-  colour: string;
-  visible: boolean;
-  voxels: number;
-}
-
-function viewerGrid(vol: core.Types.IImageVolume): ViewerGrid {
-  const d = vol.direction;
-  const normal: Vec3 = [d[6], d[7], d[8]];
-  const slicePositions: Vec3[] = [];
-  for (let k = 0; k < vol.dimensions[2]; k++) {
-    // The real image positions where there are images; the volume's own layout otherwise.
-    const plane = vol.imageIds?.[k] ? (metaData.get('imagePlaneModule', vol.imageIds[k]) as { imagePositionPatient?: number[] } | undefined) : undefined;
-    const p = plane?.imagePositionPatient;
-    slicePositions.push(
-      p && p.length === 3 ? [p[0], p[1], p[2]] : [0, 1, 2].map((a) => vol.origin[a] + k * vol.spacing[2] * normal[a]) as Vec3,
-    );
-  }
-  return {
-    dims: [vol.dimensions[0], vol.dimensions[1], vol.dimensions[2]],
-    rowDirection: [d[0], d[1], d[2]],
-    columnDirection: [d[3], d[4], d[5]],
-    slicePositions,
-  };
-}
 
 const when = (t: number) => new Date(t * 1000).toLocaleString();
 
@@ -58,6 +36,7 @@ export class SegEditor {
   private brushSize = 5; // radius, mm
   private threshold: [number, number] = [-400, 400];
   private listeners: [EventTarget, string, EventListener, boolean][] = [];
+  private fillUndo = new FillUndo(() => this.labelVolume()?.voxelManager as never);
   private countTimer: number | undefined;
   readonly panel: HTMLElement;
   private list = h('ul.segments', { 'data-testid': 'segments' });
@@ -88,36 +67,6 @@ export class SegEditor {
     this.listeners.push([target, type, fn, capture]);
   }
 
-  // Before a fill: a copy of the labels; when the fill has modified them, the changed
-  // voxels become one undo step.
-  private pendingFill: Uint8Array | null = null;
-
-  private beforeFill() {
-    if (this.mpr.mode !== 'fill' || !this.canEdit) return;
-    const data = this.labelVolume()?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
-    if (data) this.pendingFill = Uint8Array.from(data);
-  }
-
-  private afterFill() {
-    const before = this.pendingFill;
-    this.pendingFill = null;
-    const vm = this.labelVolume()?.voxelManager;
-    if (!before || !vm) return;
-    const after = vm.getCompleteScalarDataArray!() as ArrayLike<number>;
-    const changed: number[] = [];
-    for (let i = 0; i < after.length; i++) if (after[i] !== before[i]) changed.push(i);
-    if (changed.length === 0) return;
-    const oldValues = changed.map((i) => before[i]);
-    const newValues = changed.map((i) => after[i]);
-    csUtils.HistoryMemo.DefaultHistoryMemo.push({
-      restoreMemo: (undo?: boolean) => {
-        const values = undo ? oldValues : newValues;
-        changed.forEach((i, n) => vm.setAtIndex(i, values[n] as never));
-      },
-    });
-    this.updateButtons();
-  }
-
   // After the image volume exists: the labelmap, the server geometry and the latest version.
   async start(): Promise<void> {
     const vol = this.mpr.imageVolume!;
@@ -127,13 +76,13 @@ export class SegEditor {
     ]);
     this.on(eventTarget, ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, ((e: CustomEvent) => {
       if (e.detail?.segmentationId !== this.segmentationId) return;
-      if (this.pendingFill) this.afterFill();
+      if (this.fillUndo.pending && this.fillUndo.finish()) this.updateButtons();
       if (!this.loading) this.markDirty();
       this.scheduleCount();
     }) as EventListener);
     // Cornerstone's fill writes voxels without an undo record: the editor keeps one.
     for (const id of this.mpr.viewportIds) {
-      this.on(this.mpr.elements[id], 'mousedown', (() => this.beforeFill()) as EventListener, true);
+      this.on(this.mpr.elements[id], 'mousedown', (() => this.mpr.mode === 'fill' && this.canEdit && this.fillUndo.begin()) as EventListener, true);
     }
     const refreshUndo = () => this.updateButtons();
     this.on(eventTarget, ToolEnums.Events.HISTORY_UNDO, refreshUndo);
@@ -419,40 +368,18 @@ export class SegEditor {
 
   private renderSegments() {
     this.list.replaceChildren(
-      ...this.segments.map((s) => {
-        const name = h('input.seg-name', { value: s.name, 'aria-label': 'Segment name', disabled: !this.canEdit, maxlength: 64 });
-        name.addEventListener('change', () => {
-          s.name = name.value.trim() || s.name;
-          this.markDirty();
-        });
-        const colour = h('input', { type: 'color', value: s.colour, 'aria-label': 'Segment colour', disabled: !this.canEdit });
-        colour.addEventListener('input', () => {
-          s.colour = colour.value;
-          this.applySegmentStyle(s);
-          this.refreshViews();
-          this.markDirty();
-        });
-        const term = h('select.seg-term', { 'aria-label': 'Coded term', disabled: !this.canEdit },
-          ...TERMS.map((t) => h('option', { value: t.key, selected: termFor(s.type)?.key === t.key }, t.label)),
-        );
-        if (!termFor(s.type) && s.type) term.prepend(h('option', { value: '', selected: true }, s.type.meaning));
-        term.addEventListener('change', () => {
-          const t = TERMS.find((x) => x.key === term.value);
-          if (!t) return;
-          s.category = t.category;
-          s.type = t.type;
-          this.markDirty();
-        });
-        const eye = h('input', { type: 'checkbox', checked: s.visible, title: 'Show this segment', 'aria-label': 'Visible' });
-        eye.addEventListener('click', (e) => e.stopPropagation());
-        eye.addEventListener('change', () => {
-          s.visible = eye.checked;
-          this.applySegmentStyle(s);
-          this.refreshViews();
-        });
-        return h('li', { class: s.label === this.active ? 'active' : '', 'data-label': s.label, 'data-voxels': s.voxels, onclick: () => this.selectSegment(s.label) },
-          colour, name, term, eye, h('span.voxels', { title: 'voxels' }, s.voxels ? `${s.voxels}` : ''));
-      }),
+      ...this.segments.map((seg) =>
+        segmentRow(seg, {
+          active: seg.label === this.active,
+          canEdit: this.canEdit,
+          select: () => this.selectSegment(seg.label),
+          edited: () => this.markDirty(),
+          restyled: () => {
+            this.applySegmentStyle(seg);
+            this.refreshViews();
+          },
+        }),
+      ),
     );
   }
 
