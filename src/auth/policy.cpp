@@ -69,6 +69,7 @@ const std::vector<ActionPolicy>& Policies() {
       {"plans.write", false, kScopeAdmin, {"provider_admin"}, false},
       {"tenants.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       {"tenants.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"tenants.purge", false, "", {"provider_admin"}, false},  // signed-in only: no token can shred a clinic
       {"subscriptions.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       {"subscriptions.write", false, kScopeAdmin, {"provider_admin"}, false},
       {"subscription.self", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician", "service"}, false,

@@ -26,6 +26,12 @@ class TenantDirectory {
   Result<crypto::SecretKey> DataKey(std::int64_t tenant_id);
   // A key derived from the data key for keyed hashes of searchable identifiers.
   Result<crypto::SecretKey> SearchKey(std::int64_t tenant_id);
+  // Forgets the cached keys of a tenant (its key was shredded).
+  void Forget(std::int64_t tenant_id) {
+    std::lock_guard lock(mutex_);
+    data_keys_.erase(tenant_id);
+    search_keys_.erase(tenant_id);
+  }
 
  private:
   storage::Catalog& catalog_;

@@ -321,6 +321,19 @@ std::string Licensing::UsageCsv(const json& report) {
   return out;
 }
 
+Result<void> Licensing::CheckPurge(std::int64_t tenant_id, std::int64_t now) {
+  if (tenant_id == options_.provider_tenant_id) return Fail(ErrorCode::kInvalidArgument, "the vendor's tenant is not purged");
+  if (IsLicensed(tenant_id)) return Fail(ErrorCode::kConflict, "this clinic is under an offline licence");
+  auto current = Current(tenant_id, now);
+  if (!current) return std::unexpected(current.error());
+  if (!*current || !(*current)->Ended())
+    return Fail(ErrorCode::kConflict, "only a clinic whose subscription has ended can be purged");
+  const std::int64_t until = (*current)->ended_at.value_or((*current)->state_since) + options_.retention_seconds;
+  if (now < until)
+    return Fail(ErrorCode::kConflict, "the clinic can still export its results until " + FormatDate(until));
+  return {};
+}
+
 Result<json> Licensing::View(std::int64_t tenant_id, std::int64_t now) {
   json out = {{"licensed", IsLicensed(tenant_id)}, {"notices", json::array()}};
   auto notice = [&](const char* level, std::string message) {

@@ -72,6 +72,10 @@ class Licensing {
   Result<nlohmann::json> UsageReport(std::int64_t tenant_id, const std::string& month);
   static std::string UsageCsv(const nlohmann::json& report);
 
+  // Purging a clinic's data is allowed once its subscription ended and the retention
+  // window passed; kConflict says until when otherwise.
+  Result<void> CheckPurge(std::int64_t tenant_id, std::int64_t now);
+
   // What a clinic sees of its subscription: state, plan, quota, and the notices to show.
   Result<nlohmann::json> View(std::int64_t tenant_id, std::int64_t now);
 

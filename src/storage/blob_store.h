@@ -54,6 +54,8 @@ class BlobStore {
   virtual void Discard(std::span<StagedBlob> blobs) = 0;
   virtual Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const = 0;
   virtual Result<void> Remove(const BlobKey& key) = 0;
+  // Removes every blob of a tenant (after its key was shredded: they were unreadable already).
+  virtual Result<void> RemoveTenant(std::int64_t tenant_id) = 0;
   // Blobs left staged (by a crash, or a failed Settle).
   virtual Result<std::vector<BlobKey>> ListStaged() const = 0;
 

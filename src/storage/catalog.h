@@ -265,6 +265,11 @@ class Catalog {
 
   virtual Result<CatalogStats> Stats() = 0;
 
+  // Crypto-shredding at the end of a clinic: its wrapped key is destroyed (nothing of it
+  // can be decrypted again), its index rows, annotations and jobs are deleted, its tokens
+  // revoked and its users disabled, in one transaction. Usage records stay (invoices).
+  virtual Result<void> PurgeTenant(std::int64_t tenant_id) = 0;
+
   // People. Usernames are unique across the installation.
   virtual Result<UserRecord> CreateUser(const UserRecord& user) = 0;
   virtual Result<UserRecord> FindUser(const std::string& username) = 0;

@@ -26,6 +26,7 @@ class EncryptingBlobStore final : public BlobStore {
   void Discard(std::span<StagedBlob> blobs) override { inner_->Discard(blobs); }
   Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const override;
   Result<void> Remove(const BlobKey& key) override { return inner_->Remove(key); }
+  Result<void> RemoveTenant(std::int64_t tenant_id) override { return inner_->RemoveTenant(tenant_id); }
   Result<std::vector<BlobKey>> ListStaged() const override { return inner_->ListStaged(); }
 
  private:

@@ -219,6 +219,13 @@ Result<std::unique_ptr<ByteSource>> FolderBlobStore::Get(const BlobKey& key) con
   return std::unique_ptr<ByteSource>(new FileSource(fd));
 }
 
+Result<void> FolderBlobStore::RemoveTenant(std::int64_t tenant_id) {
+  std::error_code ec;
+  std::filesystem::remove_all(root_ + "/t" + std::to_string(tenant_id), ec);
+  if (ec) return Fail(ErrorCode::kInternal, "cannot remove the tenant's blobs", ec.message());
+  return {};
+}
+
 Result<void> FolderBlobStore::Remove(const BlobKey& key) {
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kNotFound, "not found");
   bool removed = ::unlink(PathOf(key).c_str()) == 0;

@@ -22,6 +22,7 @@ class FolderBlobStore final : public BlobStore {
   void Discard(std::span<StagedBlob> blobs) override;
   Result<std::unique_ptr<ByteSource>> Get(const BlobKey& key) const override;
   Result<void> Remove(const BlobKey& key) override;
+  Result<void> RemoveTenant(std::int64_t tenant_id) override;
   Result<std::vector<BlobKey>> ListStaged() const override;
 
   std::string PathOf(const BlobKey& key) const;

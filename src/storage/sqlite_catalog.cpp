@@ -475,4 +475,28 @@ Result<CatalogStats> SqliteCatalog::Stats() {
   return CatalogStats{st->Int(0), st->Int(1), st->Int(2), st->Int(3), st->Int(4)};
 }
 
+Result<void> SqliteCatalog::PurgeTenant(std::int64_t tenant_id) {
+  std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
+  const std::string now = std::to_string(UnixSeconds());
+  const std::string id = std::to_string(tenant_id);
+  for (const std::string& statement : {
+           "UPDATE tenants SET wrapped_key = X'' WHERE id = " + id,
+           "DELETE FROM instances WHERE tenant_id = " + id,
+           "DELETE FROM series WHERE tenant_id = " + id,
+           "DELETE FROM studies WHERE tenant_id = " + id,
+           "DELETE FROM segmentations WHERE tenant_id = " + id,
+           "DELETE FROM study_tags WHERE tenant_id = " + id,
+           "DELETE FROM study_status WHERE tenant_id = " + id,
+           "DELETE FROM jobs WHERE tenant_id = " + id,
+           "DELETE FROM auto_rule_fired WHERE rule_id IN (SELECT id FROM auto_rules WHERE tenant_id = " + id + ")",
+           "DELETE FROM auto_rules WHERE tenant_id = " + id,
+           "UPDATE api_tokens SET revoked_at = " + now + " WHERE tenant_id = " + id + " AND revoked_at IS NULL",
+           "UPDATE sessions SET revoked_at = " + now + " WHERE user_id IN (SELECT id FROM users WHERE tenant_id = " + id + ")",
+           "UPDATE users SET disabled_at = " + now + " WHERE tenant_id = " + id + " AND disabled_at IS NULL"})
+    if (auto r = writer_.Exec(statement); !r) return r;
+  return tx->Commit();
+}
+
 }  // namespace vg::storage

@@ -53,6 +53,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::vector<SeriesRow>> SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) override;
   Result<std::vector<InstanceRow>> SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) override;
   Result<CatalogStats> Stats() override;
+  Result<void> PurgeTenant(std::int64_t tenant_id) override;
   Result<UserRecord> CreateUser(const UserRecord& user) override;
   Result<UserRecord> FindUser(const std::string& username) override;
   Result<UserRecord> FindUserById(std::int64_t id) override;

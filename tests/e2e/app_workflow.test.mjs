@@ -557,6 +557,15 @@ describe('browser app: segmentation tools and versions', () => {
     assert.equal(await voxels(1), v1[1]);
     assert.match(await page.textContent('[data-testid=seg-state]'), new RegExp(`Version ${first}\\b`));
   });
+
+  test('a change the server refuses is shown, and the view shows what is stored', async () => {
+    await page.route('**/api/v1/studies/*/status', (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'the catalog is busy' } }) }));
+    await page.selectOption('[data-testid=status]', 'reviewed');
+    await page.waitForFunction(() => /the catalog is busy/.test(document.querySelector('[data-testid=annotation-error]')?.textContent ?? ''));
+    await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.value === 'todo');
+    await page.unroute('**/api/v1/studies/*/status');
+  });
 });
 
 describe('browser app: roles', () => {

@@ -54,6 +54,9 @@ function pathFor(route, study) {
   const values = {
     study: study.study_uid, series: study.series_uid, instance: study.instances[0].sop,
     frames: '1', tag: '7FE00010', username: 'm.target', name: 'no-such-token', id: '999999',
+    // Vendor routes act on clinic B: renewing an active subscription and purging a live
+    // clinic are refused (409), so the matrix changes nothing.
+    slug: 'clinic-b', action: 'renew',
   };
   return route.pattern.replace(/\{(\w+)\}/g, (_, key) => {
     assert.ok(key in values, `no test value for path parameter {${key}} of ${route.name}`);

@@ -288,3 +288,38 @@ test('offline licence: valid runs within its cap; expired, tampered and wrong-ke
   assert.ok(!later.srv, 'a licence the clock has passed stays expired');
   assert.match(later.error, /expired on/);
 });
+
+test('after the end and the retention window, the vendor purges a clinic: its key is shredded, its data gone', { timeout: 60_000 }, async () => {
+  const dir = makeTempDir('purge-config');
+  writeFileSync(join(dir, 'voxelgate.toml'), '[subscriptions]\nretention_days = 0\n');
+  const srv = await VoxelgateServer.start({ name: 'subscriptions-purge', args: ['--config', join(dir, 'voxelgate.toml')] });
+  try {
+    await srv.createTenant('leaving');
+    await srv.createTenant('staying');
+    const token = await srv.createToken({ tenant: 'leaving', name: 'leaving-rw' });
+    const other = await srv.createToken({ tenant: 'staying', name: 'staying-rw' });
+    await stowOk(srv, token, series.instances.map((i) => i.bytes));
+    const s2 = await makeSeries({ slices: 2, rows: 16, cols: 16, seed: 81 });
+    await stowOk(srv, other, s2.instances.map((i) => i.bytes));
+    await createUser(srv, 'provider', 'p.admin', 'provider_admin');
+    const admin = await signIn(srv, 'p.admin');
+    const early = await call(srv, admin, 'DELETE', '/api/v1/tenants/leaving/data');
+    assert.equal(early.status, 409, 'a live clinic is not purged');
+    await srv.admin('subscription', 'cancel', '--tenant', 'leaving', '--immediately', '--reason', 'contract ended');
+    const purged = await call(srv, admin, 'DELETE', '/api/v1/tenants/leaving/data');
+    assert.equal(purged.status, 204, purged.text());
+    const after = await apiGet(srv, token, '/dicomweb/studies');
+    assert.equal(after.status, 401, 'its tokens are revoked');
+    const fresh = await srv.createToken({ tenant: 'leaving', name: 'leaving-after' }).catch((e) => e);
+    if (typeof fresh === 'string') {
+      const res = await apiGet(srv, fresh, '/dicomweb/studies');
+      assert.ok(res.status === 204 || (res.status === 200 && res.json().length === 0), 'nothing is left to find');
+    }
+    const { readdirSync } = await import('node:fs');
+    const tenantDirs = readdirSync(join(srv.dataDir, 'blobs')).filter((d) => /^t[0-9]+$/.test(d));
+    assert.equal(tenantDirs.length, 1, `only the staying clinic keeps blobs: ${tenantDirs}`);
+    assert.equal((await qido(srv, other, '/studies')).length, 1, 'the other clinic is untouched');
+  } finally {
+    await srv.dispose();
+  }
+});

@@ -7,6 +7,7 @@
 #include "api/query_params.h"
 #include "core/clock.h"
 #include "core/strings.h"
+#include "services/tenant_purge.h"
 
 namespace vg::api {
 namespace {
@@ -140,6 +141,17 @@ http::Response ActOnSubscription(http::Request& r, const auth::Principal&, const
   return response;
 }
 
+http::Response PurgeTenantData(http::Request& r, const auth::Principal&, const ApiDeps& deps) {
+  auto tenant = ClinicTenant(deps, r.Param("slug"));
+  if (!tenant) return http::ErrorResponse(tenant.error());
+  if (auto ok = services::PurgeTenant(deps.archive, *deps.licensing, tenant->id, UnixSeconds()); !ok)
+    return http::ErrorResponse(ok.error());
+  http::Response response;
+  response.status = 204;
+  response.audit_object = "tenant=" + tenant->slug + " purged (data key shredded)";
+  return response;
+}
+
 http::Response OwnSubscription(http::Request&, const auth::Principal& p, const ApiDeps& deps) {
   auto view = deps.licensing->View(p.tenant_id, UnixSeconds());
   if (!view) return http::ErrorResponse(view.error());
@@ -192,6 +204,8 @@ void AddLicensingRoutes(http::Router& router, const ApiDeps& deps) {
              "subscriptions.read", with(GetTenantSubscription));
   AddGuarded(router, deps, "POST", "/api/v1/tenants/{slug}/subscription/{action}", "tenant_subscription_act",
              "subscriptions.write", with(ActOnSubscription));
+  AddGuarded(router, deps, "DELETE", "/api/v1/tenants/{slug}/data", "tenant_purge", "tenants.purge",
+             with(PurgeTenantData));
   AddGuarded(router, deps, "GET", "/api/v1/subscription", "own_subscription", "subscription.self",
              with(OwnSubscription));
   AddGuarded(router, deps, "GET", "/api/v1/usage", "usage", "usage.read", with(Usage));
