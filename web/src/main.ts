@@ -10,6 +10,9 @@ import { navigate, render, setRoutes, startRouter } from './router';
 import { isVendor, restore, roleLabel, setUser, user } from './session';
 import { helpPanel, installShortcuts, key, type Shortcut } from './shortcuts';
 
+// Opening a study URL directly: fetch the viewer's code while the session is checked.
+if (location.pathname.startsWith('/studies/')) void import('./pages/viewer');
+
 const main = document.getElementById('main')!;
 const top = document.getElementById('top')!;
 
