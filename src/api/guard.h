@@ -19,6 +19,7 @@
 #include "services/annotations.h"
 #include "services/archive.h"
 #include "services/exports.h"
+#include "services/monitoring.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
@@ -47,6 +48,10 @@ struct ApiDeps {
   services::Algorithms* algorithms = nullptr;
   services::Runs* runs = nullptr;
   licensing::Licensing* licensing = nullptr;
+  services::Monitoring* monitoring = nullptr;
+  services::AlertThresholds alert_thresholds;
+  std::string metrics_token;          // when set, /metrics asks for it (Bearer)
+  bool metrics_tenant_labels = false;  // clinic slugs in metric labels
   std::function<void()> jobs_queued;  // wakes the job workers
 };
 

@@ -2,9 +2,9 @@
 
 namespace vg::api {
 
-Result<nlohmann::json> ReadJsonObject(http::Request& request) {
-  auto body = ReadAll(request.body(), kMaxJsonBody);
-  if (!body) return Fail(ErrorCode::kTooLarge, "the body is limited to 16 KiB");
+Result<nlohmann::json> ReadJsonObject(http::Request& request, std::size_t max_bytes) {
+  auto body = ReadAll(request.body(), max_bytes);
+  if (!body) return Fail(ErrorCode::kTooLarge, "the body is limited to " + std::to_string(max_bytes / 1024) + " KiB");
   auto parsed = nlohmann::json::parse(*body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) return Fail(ErrorCode::kInvalidArgument, "send a JSON object");
   return parsed;

@@ -5,6 +5,7 @@
 #include "api/exports/export_routes.h"
 #include "api/jobs/job_routes.h"
 #include "api/licensing/licensing_routes.h"
+#include "api/monitoring/monitoring_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
 #include "api/session/session_routes.h"
@@ -15,7 +16,7 @@ namespace vg::api {
 
 Result<http::Router> BuildRouter(const ApiDeps& deps) {
   http::Router router;
-  AddOpsRoutes(router, deps.catalog);
+  AddOpsRoutes(router, deps);
   AddSessionRoutes(router, deps);
   AddAccountRoutes(router, deps);
   AddAuditRoutes(router, deps);
@@ -25,6 +26,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddExportRoutes(router, deps);
   AddJobRoutes(router, deps);
   AddLicensingRoutes(router, deps);
+  AddMonitoringRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

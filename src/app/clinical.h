@@ -10,11 +10,13 @@
 #include "licensing/licensing.h"
 #include "jobs/algorithm_handler.h"
 #include "jobs/auto_run.h"
+#include "jobs/correction_handler.h"
 #include "jobs/export_handler.h"
 #include "jobs/worker_pool.h"
 #include "services/algorithms.h"
 #include "services/annotations.h"
 #include "services/exports.h"
+#include "services/monitoring.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
@@ -30,9 +32,16 @@ struct ClinicalServices {
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog),
         runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
+        monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         export_handler(exports),
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing,
-                          ctx.config.data_dir + "/tmp/jobs") {}
+                          ctx.config.data_dir + "/tmp/jobs"),
+        correction_handler(monitoring) {
+    // A clinician's version over an algorithm's result is a correction: compare them.
+    segmentations.OnCreated([this](std::int64_t tenant_id, const storage::SegmentationRecord& version) {
+      monitoring.OnVersionCreated(tenant_id, version);
+    });
+  }
 
   // The algorithms shipped inside the binary, registered once per data folder.
   Result<void> RegisterBuiltins() {
@@ -54,7 +63,7 @@ struct ClinicalServices {
       return held ? *held : std::vector<std::int64_t>{};
     };
     return std::make_unique<jobs::WorkerPool>(
-        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler}, options);
+        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &correction_handler}, options);
   }
 
   licensing::Licensing licensing;
@@ -64,8 +73,10 @@ struct ClinicalServices {
   services::Exports exports;
   services::Algorithms algorithms;
   services::Runs runs;
+  services::Monitoring monitoring;
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;
+  jobs::CorrectionHandler correction_handler;
 };
 
 }  // namespace vg::app

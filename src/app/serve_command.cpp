@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -15,7 +16,9 @@
 #include "app/demo.h"
 #include "core/logging.h"
 #include "core/strings.h"
+#include "http/client.h"
 #include "http/server.h"
+#include "services/alert_notifier.h"
 
 namespace vg::app {
 namespace {
@@ -48,6 +51,9 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --licence FILE            an offline licence (signed by the vendor) for this installation;
                             needs --licence-public-key
   --licence-public-key FILE the vendor's Ed25519 public key (base64, from `voxelgate licence keygen`)
+  --metrics-token-file FILE /metrics asks for the bearer token this file holds
+  --alert-webhook URL       POST alerts (failure rate, queue age, drift) to this http(s) URL
+  --alert-interval-s N      how often alert thresholds are checked (default 60)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -72,6 +78,8 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("web-root")) config.web_root = *v;
   if (auto v = args.Get("licence")) config.licence_file = *v;
   if (auto v = args.Get("licence-public-key")) config.licence_public_key_file = *v;
+  if (auto v = args.Get("metrics-token-file")) config.metrics_token_file = *v;
+  if (auto v = args.Get("alert-webhook")) config.alert_webhook = *v;
   if (auto v = args.Get("workers")) {
     auto n = ParseUint(*v);
     if (!n || *n > 64) return Fail(ErrorCode::kInvalidArgument, "--workers is 0 to 64");
@@ -80,7 +88,8 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
                  number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
                  number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s),
-                 number("dicom-max-associations", config.dicom_max_associations)})
+                 number("dicom-max-associations", config.dicom_max_associations),
+                 number("alert-interval-s", config.alert_interval_s)})
     if (!r) return r;
   if (auto v = args.Get("fsync")) {
     if (*v != "on" && *v != "off") return Fail(ErrorCode::kInvalidArgument, "--fsync is on or off");
@@ -107,6 +116,25 @@ std::string DefaultWebRoot(const std::string& configured) {
     if (std::filesystem::exists(beside / "index.html", ec)) return beside.string();
   }
   return "web/dist";
+}
+
+services::AlertThresholds AlertThresholdsOf(const ServerConfig& config) {
+  services::AlertThresholds t;
+  t.failure_rate = config.alert_failure_rate;
+  t.failure_min_runs = std::max(1, config.alert_failure_min_runs);
+  t.queue_age_seconds = config.alert_queue_age_s;
+  t.drift = config.alert_drift;
+  return t;
+}
+
+// A secret kept in a file (mode 0600 advised): its first line, trimmed.
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return Fail(ErrorCode::kInvalidArgument, "cannot read " + path);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  if (line.size() < 16) return Fail(ErrorCode::kInvalidArgument, path + " holds a token of at least 16 characters");
+  return line;
 }
 
 struct TlsFiles {
@@ -139,7 +167,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
-                                "tls-key", "web-root", "workers", "licence", "licence-public-key"});
+                                "tls-key", "web-root", "workers", "licence", "licence-public-key",
+                                "metrics-token-file", "alert-webhook", "alert-interval-s"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -216,6 +245,22 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.algorithms = &clinical.algorithms;
   deps.runs = &clinical.runs;
   deps.licensing = &clinical.licensing;
+  deps.monitoring = &clinical.monitoring;
+  deps.alert_thresholds = AlertThresholdsOf(config);
+  deps.metrics_tenant_labels = config.metrics_tenant_labels;
+  if (!config.metrics_token_file.empty()) {
+    auto token = ReadSecretFile(config.metrics_token_file);
+    if (!token) {
+      std::fprintf(stderr, "voxelgate serve: metrics token: %s\n", token.error().public_message.c_str());
+      return 1;
+    }
+    deps.metrics_token = *token;
+  }
+  if (!config.alert_webhook.empty())
+    if (auto url = http::ParseUrl(config.alert_webhook); !url) {
+      std::fprintf(stderr, "voxelgate serve: alert webhook: %s\n", url.error().public_message.c_str());
+      return 2;
+    }
   if (auto ok = clinical.RegisterBuiltins(); !ok) {
     std::fprintf(stderr, "voxelgate serve: %s\n", ok.error().public_message.c_str());
     return 1;
@@ -232,6 +277,23 @@ int ServeCommand(const std::vector<std::string>& argv) {
   });
   jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, clinical.licensing, [&workers] { workers->Notify(); });
   deps.jobs_queued = [&workers] { workers->Notify(); };
+  clinical.monitoring.OnJobQueued([&workers] { workers->Notify(); });
+  // Alerts: a flag on the vendor's dashboard always; a POST to the webhook when one is set.
+  services::AlertNotifier alert_notifier(
+      [&clinical, thresholds = deps.alert_thresholds](std::int64_t now) { return clinical.monitoring.Alerts(thresholds, now); },
+      [url = config.alert_webhook](const std::string& body) -> Result<void> {
+        auto response = http::Post(url, "application/json", body, std::chrono::seconds(10));
+        if (!response) return std::unexpected(response.error());
+        if (response->status < 200 || response->status > 299)
+          return Fail(ErrorCode::kUnavailable, "the alert webhook answered " + std::to_string(response->status));
+        return {};
+      });
+  Periodic alerts(std::chrono::seconds(std::max(1, config.alert_interval_s)), [&alert_notifier] {
+    if (auto sent = alert_notifier.Tick(UnixSeconds()); !sent)
+      LogWarn("alert_not_delivered", "\"detail\":\"" + JsonEscape(sent.error().public_message) + "\"");
+    else if (*sent > 0)
+      LogInfo("alerts_delivered", "\"count\":" + std::to_string(*sent));
+  });
   auto built = api::BuildRouter(deps);
   if (!built) {
     std::fprintf(stderr, "voxelgate serve: %s\n", built.error().public_message.c_str());
@@ -288,7 +350,9 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (config.job_workers > 0) workers->Start();
   auto_run.Start();
   period_ends.Start();
+  if (!config.alert_webhook.empty()) alerts.Start();
   server.Run();
+  alerts.Stop();
   period_ends.Stop();
   auto_run.Stop();
   workers->Stop();

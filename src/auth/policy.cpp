@@ -75,6 +75,16 @@ const std::vector<ActionPolicy>& Policies() {
       {"subscription.self", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician", "service"}, false,
        /*audit_allowed=*/false},
       {"usage.read", false, kScopeAdmin, {"provider_admin", "provider_support", "clinic_admin"}, false},
+      // Monitoring: clinicians judge results and report bugs; the vendor triages and reads
+      // every clinic's run metadata (pixels only where shared, checked by the route).
+      {"feedback.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician"}, false},
+      {"bugs.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician"}, false},
+      {"bugs.read", false, kScopeDicomwebRead, kPeople, false},
+      {"bugs.comment", false, kScopeDicomwebWrite, kPeople, false},
+      {"bugs.triage", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"bugs.bundle", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"monitoring.read", false, kScopeAdmin, kPeople, false},
+      {"monitoring.alerts", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       // Training-set exports of the clinic's labelled cases.
       {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
       {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false, true, {}, {}, "export"},

@@ -50,6 +50,24 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "licence.public_key_file") return set_str(c.licence_public_key_file);
   if (key == "subscriptions.past_due_grace_days") return set_int(c.past_due_grace_days);
   if (key == "subscriptions.retention_days") return set_int(c.retention_days);
+  if (key == "monitoring.metrics_token_file") return set_str(c.metrics_token_file);
+  if (key == "monitoring.alert_webhook") return set_str(c.alert_webhook);
+  if (key == "monitoring.alert_interval_s") return set_int(c.alert_interval_s);
+  if (key == "monitoring.alert_failure_min_runs") return set_int(c.alert_failure_min_runs);
+  if (key == "monitoring.alert_queue_age_s") return set_int(c.alert_queue_age_s);
+  if (key == "monitoring.metrics_tenant_labels" || key == "monitoring.alert_drift") {
+    auto v = Get<bool>(node, key);
+    if (!v) return std::unexpected(v.error());
+    (key == "monitoring.alert_drift" ? c.alert_drift : c.metrics_tenant_labels) = *v;
+    return {};
+  }
+  if (key == "monitoring.alert_failure_rate") {
+    auto v = node.value<double>();
+    if (!v || *v < 0 || *v > 1)
+      return Fail(ErrorCode::kInvalidArgument, "monitoring.alert_failure_rate is a number from 0 to 1");
+    c.alert_failure_rate = *v;
+    return {};
+  }
   if (key == "http.threads") return set_int(c.http_threads);
   if (key == "dicom.listen") return set_str(c.dicom_listen);
   if (key == "dicom.max_associations") return set_int(c.dicom_max_associations);

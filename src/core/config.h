@@ -35,6 +35,15 @@ struct ServerConfig {
   std::string licence_public_key_file;            // the vendor's Ed25519 public key for it
   int past_due_grace_days = 14;                   // runs continue this long after an unpaid period
   int retention_days = 30;                        // after the end: export still possible, then purge
+  // Monitoring.
+  std::string metrics_token_file;                 // when set, /metrics asks for the token it holds
+  bool metrics_tenant_labels = false;             // clinic slugs in metric labels
+  std::string alert_webhook;                      // http(s) URL the alerts are POSTed to; "" none
+  int alert_interval_s = 60;                      // how often thresholds are checked
+  double alert_failure_rate = 0.5;                // failed/finished in the last hour, per version
+  int alert_failure_min_runs = 4;                 // ... counted once a version has this many
+  int alert_queue_age_s = 600;                    // the oldest queued job waited this long
+  bool alert_drift = true;                        // a version's outputs drift (KS, p < 0.01)
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

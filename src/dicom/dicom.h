@@ -47,6 +47,14 @@ std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes);
 std::string WrapAsPart10(std::string_view dataset, const std::string& sop_class_uid, const std::string& sop_uid,
                          const std::string& transfer_syntax, const std::string& source_ae);
 
+// How a series was acquired, for the vendor's run records (no patient data): scanner,
+// reconstruction kernel and the parameters that change what an algorithm sees.
+struct AcquisitionFacts {
+  std::string manufacturer, model, kernel, body_part;
+  std::optional<double> slice_thickness_mm, kvp, field_strength_t;
+};
+Result<AcquisitionFacts> ReadAcquisitionFacts(std::string_view part10);
+
 // True for a syntactically valid UID (digits and dots, <= 64 chars, no empty component).
 bool IsValidUid(std::string_view uid);
 

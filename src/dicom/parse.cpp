@@ -4,6 +4,7 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <cmath>
 #include <span>
 #include <sstream>
 
@@ -186,6 +187,27 @@ std::optional<TagInfo> LookupTag(std::string_view keyword_or_hex) {
   const char* name = tag.getTagName();
   if (name && std::string_view(name) != DcmTag_ERROR_TagName) info.keyword = name;
   return info;
+}
+
+Result<AcquisitionFacts> ReadAcquisitionFacts(std::string_view part10) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  auto number = [&](const DcmTagKey& tag) -> std::optional<double> {
+    Float64 value = 0;
+    if (ds.findAndGetFloat64(tag, value).good() && std::isfinite(value)) return value;
+    return std::nullopt;
+  };
+  auto text = [&](const DcmTagKey& tag) { return GetString(ds, tag).substr(0, 64); };
+  AcquisitionFacts facts;
+  facts.manufacturer = text(DCM_Manufacturer);
+  facts.model = text(DCM_ManufacturerModelName);
+  facts.kernel = text(DCM_ConvolutionKernel);
+  facts.body_part = text(DCM_BodyPartExamined);
+  facts.slice_thickness_mm = number(DCM_SliceThickness);
+  facts.kvp = number(DCM_KVP);
+  facts.field_strength_t = number(DCM_MagneticFieldStrength);
+  return facts;
 }
 
 }  // namespace vg::dicom

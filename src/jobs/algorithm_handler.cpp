@@ -11,6 +11,7 @@
 #include "algorithms/algorithm.h"
 #include "core/clock.h"
 #include "core/logging.h"
+#include "dicom/dicom.h"
 #include "crypto/crypto.h"
 #include "jobs/sandbox.h"
 #include "services/retrieve.h"
@@ -78,6 +79,24 @@ struct RunOutput {
   std::string log;
 };
 
+// What the vendor's run record says of the input: geometry and acquisition, no patient data.
+json InputRecord(const services::SeriesVolume& source) {
+  const auto& g = source.volume.geometry;
+  json input = {{"study_uid", source.study_uid}, {"series_uid", source.series_uid}, {"modality", source.modality}, {"instances", source.instances},
+                {"dims", g.dims},                  {"spacing_mm", g.spacing}};
+  if (auto facts = dicom::ReadAcquisitionFacts(source.any_image)) {
+    auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+    input["manufacturer"] = facts->manufacturer;
+    input["model"] = facts->model;
+    input["kernel"] = facts->kernel;
+    input["body_part"] = facts->body_part;
+    input["slice_thickness_mm"] = optional(facts->slice_thickness_mm);
+    input["kvp"] = optional(facts->kvp);
+    input["field_strength_t"] = optional(facts->field_strength_t);
+  }
+  return input;
+}
+
 }  // namespace
 
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
@@ -135,6 +154,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   const std::string series_uid = params.value("series_uid", "");
   const std::int64_t tenant = job.tenant_id;
   json timings = json::object();
+  json input = json::object();
   // From submission to a worker starting it (the queue's overhead, or its backlog).
   if (params.contains("submitted_ms") && params["submitted_ms"].is_number_integer())
     timings["queued"] = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -152,6 +172,8 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
                 {"metrics", metrics},
                 {"warnings", warnings},
                 {"timings_ms", timings},
+                {"input", input},
+                {"worker", job.lease_owner},
                 {"log_tail", log_tail}}
         .dump();
   };
@@ -169,6 +191,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   auto source = volumes_.Assemble(tenant, series_uid);
   if (!source) return std::unexpected(source.error());
   timings["fetch"] = MsSince(started);
+  input = InputRecord(*source);
   services::SeriesFacts facts;
   facts.modality = source->modality;
   facts.slices = source->volume.geometry.dims[2];

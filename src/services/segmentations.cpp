@@ -292,6 +292,7 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   }
   auto created = store_.CreateSegmentation(record);
   if (!created) return std::unexpected(created.error());
+  if (on_created_) on_created_(tenant_id, *created);
   return View(tenant_id, std::move(*created));
 }
 

@@ -4,6 +4,7 @@
 // reads, and records the version. Versions are never changed once made.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ class Segmentations {
       : archive_(archive), store_(store), volumes_(volumes) {}
 
   Result<SegmentationView> Create(std::int64_t tenant_id, NewSegmentation request);
+  // Called after each version is recorded (monitoring compares corrections with the
+  // algorithm's result). Set once, before the first Create.
+  using CreatedObserver = std::function<void(std::int64_t tenant_id, const storage::SegmentationRecord&)>;
+  void OnCreated(CreatedObserver observer) { on_created_ = std::move(observer); }
   Result<SegmentationView> Find(std::int64_t tenant_id, std::int64_t id);
   Result<std::vector<SegmentationView>> List(std::int64_t tenant_id, const std::string& study_uid,
                                              const std::optional<std::string>& series_uid);
@@ -65,6 +70,7 @@ class Segmentations {
   Archive& archive_;
   storage::AnnotationStore& store_;
   Volumes& volumes_;
+  CreatedObserver on_created_;
 };
 
 // The segments of a version as stored (JSON), and back. Plain logic.

@@ -22,6 +22,7 @@ Result<SeriesVolume> Volumes::Assemble(std::int64_t tenant_id, const std::string
   SeriesVolume out;
   out.study_uid = images.front().study_uid;
   out.series_uid = series_uid;
+  out.instances = static_cast<std::int64_t>(images.size());
   dicom::VolumeOptions options;
   options.headers_only = headers_only;
   dicom::VolumeAssembler assembler(options);

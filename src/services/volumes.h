@@ -14,6 +14,7 @@ struct SeriesVolume {
   dicom::Volume volume;
   std::string study_uid, series_uid, modality;
   std::string any_image;  // one decrypted Part 10 image of the series (for SEG headers)
+  std::int64_t instances = 0;
 };
 
 class Volumes {

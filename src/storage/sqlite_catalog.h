@@ -13,6 +13,7 @@
 #include "storage/catalog.h"
 #include "storage/job_store.h"
 #include "storage/licensing_store.h"
+#include "storage/monitoring_store.h"
 #include "storage/sqlite_db.h"
 
 namespace vg::storage {
@@ -21,7 +22,8 @@ class SqliteCatalog final : public Catalog,
                             public AnnotationStore,
                             public JobStore,
                             public AlgorithmStore,
-                            public LicensingStore {
+                            public LicensingStore,
+                            public MonitoringStore {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
@@ -132,6 +134,22 @@ class SqliteCatalog final : public Catalog,
   Result<std::int64_t> CountedRuns(std::int64_t tenant_id, std::int64_t period_start) override;
   Result<std::int64_t> InFlightRuns(std::int64_t tenant_id) override;
   Result<std::int64_t> AdvanceLicenceClock(std::int64_t now) override;
+
+  // MonitoringStore (sqlite_monitoring.cpp).
+  Result<FeedbackRecord> AddFeedback(const FeedbackRecord& record) override;
+  Result<std::vector<FeedbackRecord>> ListFeedback(std::optional<std::int64_t> tenant_id,
+                                                   const std::vector<std::int64_t>& job_ids) override;
+  Result<BugReportRecord> AddBugReport(const BugReportRecord& record) override;
+  Result<BugReportRecord> FindBugReport(std::optional<std::int64_t> tenant_id, std::int64_t id) override;
+  Result<std::vector<BugReportRecord>> ListBugReports(std::optional<std::int64_t> tenant_id,
+                                                      const std::string& status) override;
+  Result<void> SetBugStatus(std::int64_t id, const std::string& status) override;
+  Result<BugCommentRecord> AddBugComment(const BugCommentRecord& record) override;
+  Result<std::vector<BugCommentRecord>> ListBugComments(std::int64_t report_id) override;
+  Result<std::vector<JobRecord>> ListRuns(const RunFilter& filter) override;
+  Result<std::pair<std::int64_t, std::optional<std::int64_t>>> QueueState() override;
+  Result<std::vector<RunStatsRow>> RunStats(const std::vector<double>& bounds_seconds) override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> FeedbackCounts() override;
 
  private:
   class ReaderLease;

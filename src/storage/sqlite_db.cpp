@@ -60,6 +60,10 @@ Stmt& Stmt::Bind(std::int64_t v) {
   sqlite3_bind_int64(stmt_, next_++, v);
   return *this;
 }
+Stmt& Stmt::BindDouble(double v) {
+  sqlite3_bind_double(stmt_, next_++, v);
+  return *this;
+}
 Stmt& Stmt::Bind(const std::string& v) {
   sqlite3_bind_text(stmt_, next_++, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
@@ -104,6 +108,7 @@ void Stmt::Reset() {
 }
 
 std::int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+double Stmt::Double(int col) const { return sqlite3_column_double(stmt_, col); }
 std::optional<std::int64_t> Stmt::OptInt(int col) const {
   if (IsNull(col)) return std::nullopt;
   return Int(col);

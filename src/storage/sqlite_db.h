@@ -33,6 +33,7 @@ class Stmt {
   Stmt(Stmt&& other) noexcept : stmt_(other.stmt_), next_(other.next_) { other.stmt_ = nullptr; }
   ~Stmt();
   Stmt& Bind(std::int64_t v);
+  Stmt& BindDouble(double v);
   Stmt& Bind(const std::string& v);
   Stmt& Bind(const std::vector<std::uint8_t>& v);  // empty binds NULL
   Stmt& Bind(const std::optional<std::int64_t>& v);
@@ -43,6 +44,7 @@ class Stmt {
   Result<void> Run();  // Step to completion, expecting no rows
   void Reset();
   std::int64_t Int(int col) const;
+  double Double(int col) const;
   std::optional<std::int64_t> OptInt(int col) const;
   std::string Text(int col) const;
   std::vector<std::uint8_t> Blob(int col) const;

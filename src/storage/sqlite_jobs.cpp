@@ -196,3 +196,71 @@ Result<JobRecord> SqliteCatalog::CancelJob(std::int64_t tenant_id, std::int64_t 
 }
 
 }  // namespace vg::storage
+
+namespace vg::storage {
+
+// MonitoringStore's job queries live here, beside the job columns.
+Result<std::vector<JobRecord>> SqliteCatalog::ListRuns(const RunFilter& filter) {
+  sql::Where w;
+  w.sql = " WHERE kind = 'algorithm' AND created_at >= ? AND created_at < ?";
+  w.Int(filter.from);
+  w.Int(filter.to);
+  if (filter.tenant_id) { w.And("tenant_id = ?"); w.Int(*filter.tenant_id); }
+  if (!filter.algorithm.empty()) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(filter.algorithm); }
+  if (!filter.version.empty()) { w.And("json_extract(params, '$.version') = ?"); w.Text(filter.version); }
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql +
+                                                " ORDER BY id DESC" + sql::LimitClause(filter.limit, 0));
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  return sql::CollectRows<JobRecord>(*st, ReadJob);
+}
+
+Result<std::pair<std::int64_t, std::optional<std::int64_t>>> SqliteCatalog::QueueState() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*), min(created_at) FROM jobs WHERE state = 'queued'");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  return std::make_pair(st->Int(0), st->OptInt(1));
+}
+
+Result<std::vector<RunStatsRow>> SqliteCatalog::RunStats(const std::vector<double>& bounds_seconds) {
+  std::string sql =
+      "WITH d AS (SELECT coalesce(json_extract(params, '$.algorithm'), '') AS a, "
+      "coalesce(json_extract(params, '$.version'), '') AS v, tenant_id AS t, state AS s, "
+      "CASE WHEN state = 'succeeded' AND json_type(result, '$.timings_ms') = 'object' THEN "
+      "(coalesce(json_extract(result, '$.timings_ms.fetch'), 0) + coalesce(json_extract(result, '$.timings_ms.convert'), 0) + "
+      "coalesce(json_extract(result, '$.timings_ms.run'), 0) + coalesce(json_extract(result, '$.timings_ms.store'), 0)) / 1000.0 "
+      "ELSE coalesce(finished_at - started_at, 0) END AS seconds "
+      "FROM jobs WHERE kind = 'algorithm' AND state IN ('succeeded', 'failed', 'cancelled')) "
+      "SELECT a, v, t, s, count(*), sum(seconds)";
+  for (size_t i = 0; i < bounds_seconds.size(); ++i) sql += ", sum(seconds <= ?)";
+  sql += " FROM d GROUP BY a, v, t, s ORDER BY a, v, t, s";
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), sql);
+  if (!st) return std::unexpected(st.error());
+  for (double bound : bounds_seconds) st->BindDouble(bound);
+  const size_t buckets = bounds_seconds.size();
+  return sql::CollectRows<RunStatsRow>(*st, [buckets](const sql::Stmt& row) {
+    RunStatsRow r;
+    r.algorithm = row.Text(0);
+    r.version = row.Text(1);
+    r.tenant_id = row.Int(2);
+    r.state = row.Text(3);
+    r.count = row.Int(4);
+    r.seconds_sum = row.Double(5);
+    for (size_t i = 0; i < buckets; ++i) r.at_most.push_back(row.Int(6 + static_cast<int>(i)));
+    return r;
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteCatalog::FeedbackCounts() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT verdict, count(*) FROM feedback GROUP BY verdict ORDER BY verdict");
+  if (!st) return std::unexpected(st.error());
+  return sql::CollectRows<std::pair<std::string, std::int64_t>>(
+      *st, [](const sql::Stmt& row) { return std::make_pair(row.Text(0), row.Int(1)); });
+}
+
+}  // namespace vg::storage

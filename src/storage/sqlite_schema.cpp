@@ -286,6 +286,45 @@ CREATE TABLE usage(
 CREATE INDEX usage_by_tenant ON usage(tenant_id, started_at);
 CREATE TABLE licence_clock(id INTEGER PRIMARY KEY CHECK (id = 1), high_water INTEGER NOT NULL);
 )sql",
+    // 9: monitoring: feedback on results, bug reports and their comments.
+    R"sql(
+CREATE TABLE feedback(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  job_id INTEGER NOT NULL,
+  verdict TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  comment_sealed BLOB,
+  author TEXT NOT NULL,
+  segmentation_id INTEGER,
+  metrics TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX feedback_by_job ON feedback(job_id);
+CREATE TABLE bug_reports(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  job_id INTEGER,
+  reporter TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  body_sealed BLOB NOT NULL,
+  browser TEXT NOT NULL,
+  app_version TEXT NOT NULL,
+  screenshot_blob TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE INDEX bug_reports_by_tenant ON bug_reports(tenant_id, id);
+CREATE TABLE bug_comments(
+  id INTEGER PRIMARY KEY,
+  report_id INTEGER NOT NULL REFERENCES bug_reports(id),
+  tenant_id INTEGER NOT NULL,
+  author TEXT NOT NULL,
+  author_kind TEXT NOT NULL,
+  body_sealed BLOB NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX bug_comments_by_report ON bug_comments(report_id, id);
+CREATE INDEX jobs_by_kind_time ON jobs(kind, created_at);
+)sql",
 };
 
 }  // namespace

@@ -4,17 +4,36 @@
 
 #include "api/guard.h"
 #include "core/metrics.h"
+#include "crypto/crypto.h"
 
 namespace vg::api {
 
-void AddOpsRoutes(http::Router& router, storage::Catalog& catalog) {
+namespace {
+
+bool SameText(std::string_view a, std::string_view b) {
+  return crypto::ConstantTimeEquals(std::span(reinterpret_cast<const std::uint8_t*>(a.data()), a.size()),
+                                    std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+}
+
+}  // namespace
+
+void AddOpsRoutes(http::Router& router, const ApiDeps& deps) {
+  storage::Catalog& catalog = deps.catalog;
   AddPublic(router, "GET", "/healthz", "healthz", "ops.health", [](http::Request&) { return http::JsonResponse(200, R"({"status":"ok"})"); });
   AddPublic(router, "GET", "/readyz", "readyz", "ops.health", [&catalog](http::Request&) {
     auto stats = catalog.Stats();
     if (!stats) return http::ErrorResponse(503, "unavailable", "the catalog does not answer");
     return http::JsonResponse(200, R"({"status":"ready"})");
   });
-  AddPublic(router, "GET", "/metrics", "metrics", "ops.metrics", [&catalog](http::Request&) {
+  AddPublic(router, "GET", "/metrics", "metrics", "ops.metrics", [&catalog, deps](http::Request& request) {
+    if (!deps.metrics_token.empty()) {
+      const std::string given = request.Header("authorization").value_or("");
+      if (!given.starts_with("Bearer ") || !SameText(std::string_view(given).substr(7), deps.metrics_token)) {
+        http::Response refused = http::ErrorResponse(401, "unauthenticated", "/metrics asks for its bearer token");
+        refused.Header("WWW-Authenticate", "Bearer realm=\"voxelgate-metrics\"");
+        return refused;
+      }
+    }
     http::Response response;
     response.Header("Content-Type", "text/plain; version=0.0.4");
     response.body = Metrics::Global().Render();
@@ -28,6 +47,8 @@ void AddOpsRoutes(http::Router& router, storage::Catalog& catalog) {
       response.body += "# HELP voxelgate_tenants Tenants.\n# TYPE voxelgate_tenants gauge\n";
       response.body += fmt::format("voxelgate_tenants {}\n", stats->tenants);
     }
+    if (deps.monitoring)
+      if (auto jobs = deps.monitoring->RenderMetrics(deps.metrics_tenant_labels)) response.body += *jobs;
     return response;
   });
 }

@@ -1,9 +1,9 @@
-// Operations endpoints: /healthz (process up), /readyz (catalog answers), /metrics.
+// Operations endpoints: /healthz (process up), /readyz (catalog answers), /metrics
+// (Prometheus text; asks for a bearer token when one is configured).
 #pragma once
 
-#include "http/router.h"
-#include "storage/catalog.h"
+#include "api/guard.h"
 
 namespace vg::api {
-void AddOpsRoutes(http::Router& router, storage::Catalog& catalog);
+void AddOpsRoutes(http::Router& router, const ApiDeps& deps);
 }  // namespace vg::api

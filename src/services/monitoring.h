@@ -1,0 +1,128 @@
+// Monitoring: how the vendor's algorithm does in the clinics.
+//
+// * Feedback on a result (an algorithm job): accept, or reject with a reason from a fixed
+//   list and free text; a correction (a segmentation version whose parent is the
+//   algorithm's) gets, per segment, Dice, the volume difference and the HD95 against it,
+//   computed in the background (a job of kind "correction").
+// * Bug reports, from the viewer or the API, with comments both sides see, and a
+//   reproduction bundle for the vendor: the exact algorithm version and manifest, the run
+//   record and log, and, only where the clinic shares cases (or a support grant covers the
+//   study), the input volume and the output labels (NIfTI: no patient data in them).
+// * The dashboard: per algorithm version and clinic, runs per day, failures and their
+//   reasons, p50/p95 durations, acceptance, mean Dice of corrections, output metric
+//   distributions and a drift flag (KS test of the last 7 days against the version's first
+//   30, p < 0.01), open bug reports.
+// * Alerts: failure rate, queue age and drift past configured thresholds.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "services/algorithms.h"
+#include "services/bundle_writer.h"
+#include "services/segmentations.h"
+#include "storage/job_store.h"
+#include "storage/monitoring_store.h"
+
+namespace vg::services {
+
+inline constexpr const char* kRejectReasons[] = {"missed_structure", "wrong_structure", "boundary_error",
+                                                  "wrong_side",       "artefact",        "image_unsuitable",
+                                                  "other"};
+inline constexpr const char* kBugSeverities[] = {"low", "medium", "high", "critical"};
+inline constexpr const char* kBugStatuses[] = {"new", "triaged", "in_progress", "fixed", "wont_fix"};
+
+struct BugReportInput {
+  std::string severity, description, steps, browser, app_version;
+  std::optional<std::int64_t> job_id;
+  std::string screenshot_png;  // raw PNG bytes, or ""
+};
+
+struct AlertThresholds {
+  double failure_rate = 0.5;         // over the last hour, per algorithm version
+  std::int64_t failure_min_runs = 4;  // ... once it has at least this many runs
+  std::int64_t queue_age_seconds = 600;
+  bool drift = true;
+};
+
+// The drift of a version's outputs at `now`: for each numeric output metric, a two-sample
+// KS test of the runs of the last 7 days against those of the version's first 30 days
+// (runs in both windows count as baseline); flagged at p < 0.01, with at least
+// kMinDriftSample runs on each side. Plain logic.
+inline constexpr size_t kMinDriftSample = 5;
+struct DriftResult {
+  nlohmann::json per_metric;  // name -> {ks, p, flag, baseline_n, recent_n}
+  bool flagged = false;
+};
+DriftResult DetectDrift(const std::vector<const storage::JobRecord*>& runs, std::int64_t now);
+
+class Monitoring {
+ public:
+  Monitoring(Archive& archive, storage::MonitoringStore& store, storage::JobStore& jobs, storage::AnnotationStore& annotations,
+             Segmentations& segmentations, Volumes& volumes, Algorithms& algorithms)
+      : archive_(archive),
+        store_(store),
+        jobs_(jobs),
+        annotations_(annotations),
+        segmentations_(segmentations),
+        volumes_(volumes),
+        algorithms_(algorithms) {}
+
+  // Called after a background job was queued (wakes the workers).
+  void OnJobQueued(std::function<void()> queued) { job_queued_ = std::move(queued); }
+
+  // Feedback.
+  Result<storage::FeedbackRecord> Verdict(std::int64_t tenant_id, std::int64_t job_id, const std::string& verdict,
+                                          const std::string& reason, const std::string& comment, const std::string& author);
+  // A new version was saved: when its parent is an algorithm's result, queue the comparison.
+  void OnVersionCreated(std::int64_t tenant_id, const storage::SegmentationRecord& version);
+  // The comparison itself (the "correction" job).
+  Result<std::string> RecordCorrection(std::int64_t tenant_id, const nlohmann::json& params);
+  nlohmann::json FeedbackJson(std::int64_t tenant_id, const storage::FeedbackRecord& record);
+  Result<std::vector<nlohmann::json>> FeedbackFor(std::int64_t tenant_id, std::int64_t job_id);
+
+  // Run records (metadata only: input facts, stages, worker, outputs' segments and
+  // metrics, log tail, feedback), newest first.
+  Result<std::vector<nlohmann::json>> RunRecords(const storage::RunFilter& filter);
+
+  // Bug reports. `tenant_id` none: the vendor (every clinic).
+  Result<storage::BugReportRecord> FileBug(std::int64_t tenant_id, const BugReportInput& input, const std::string& reporter);
+  Result<nlohmann::json> BugJson(std::optional<std::int64_t> tenant_id, std::int64_t id);
+  Result<std::vector<nlohmann::json>> ListBugs(std::optional<std::int64_t> tenant_id, const std::string& status);
+  Result<void> SetBugStatus(std::int64_t id, const std::string& status);
+  Result<void> CommentBug(std::optional<std::int64_t> tenant_id, std::int64_t id, const std::string& text,
+                          const std::string& author);
+  Result<std::string> BugScreenshot(std::optional<std::int64_t> tenant_id, std::int64_t id);
+  // Whether the vendor may see a run's pixels: the clinic shares its cases with the
+  // vendor, or an active support grant covers the run's study.
+  Result<bool> VendorMaySeePixels(std::int64_t tenant_id, std::optional<std::int64_t> job_id, std::int64_t now);
+  // The reproduction bundle (zip) into `sink`; `pixels_allowed` from the clinic's sharing.
+  Result<void> WriteBundle(std::int64_t id, bool pixels_allowed, const BundleWriter::Sink& sink);
+  Result<storage::BugReportRecord> FindBug(std::optional<std::int64_t> tenant_id, std::int64_t id) {
+    return store_.FindBugReport(tenant_id, id);
+  }
+
+  // Dashboard and alerts.
+  Result<nlohmann::json> Summary(std::optional<std::int64_t> tenant_id, const std::string& algorithm,
+                                 const std::string& version, std::int64_t from, std::int64_t to, std::int64_t now);
+  Result<nlohmann::json> Alerts(const AlertThresholds& thresholds, std::int64_t now);
+  static std::string SummaryCsv(const nlohmann::json& summary);
+  // The jobs' and feedback's Prometheus metrics, from the catalog (so runs by separate
+  // worker processes count too). Clinic slugs go in labels only when `tenant_labels`.
+  Result<std::string> RenderMetrics(bool tenant_labels);
+
+ private:
+  Archive& archive_;
+  storage::MonitoringStore& store_;
+  storage::JobStore& jobs_;
+  storage::AnnotationStore& annotations_;
+  Segmentations& segmentations_;
+  Volumes& volumes_;
+  Algorithms& algorithms_;
+  std::function<void()> job_queued_;
+};
+
+}  // namespace vg::services
