@@ -114,7 +114,7 @@ Result<LoginResult> UserService::Login(const std::string& username, const std::s
   if (!tenant) return std::unexpected(tenant.error());
   LoginResult result;
   result.session_token = crypto::RandomToken();
-  result.csrf_token = crypto::RandomToken();
+  result.csrf_token = CsrfTokenOf(result.session_token);
   auto session = catalog_.CreateSession(user->id, SecretDigest(result.session_token), SecretDigest(result.csrf_token));
   if (!session) return std::unexpected(session.error());
   result.principal = UserPrincipal(*user, *tenant, Credential::kSession);
@@ -141,6 +141,17 @@ Result<Principal> UserService::Authenticate(std::string_view session_token) {
   Principal principal = UserPrincipal(*user, *tenant, Credential::kSession);
   principal.session_id = session->id;
   return principal;
+}
+
+std::string UserService::CsrfTokenOf(std::string_view session_token) {
+  const auto digest = crypto::Sha256Of(std::string("voxelgate csrf\n").append(session_token));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
 }
 
 bool UserService::CsrfMatches(const Principal& principal, std::string_view csrf_token) {

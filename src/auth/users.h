@@ -50,6 +50,10 @@ class UserService {
   Result<LoginResult> Login(const std::string& username, const std::string& password);
   // The principal of a session cookie; kUnauthenticated when unknown, ended or expired.
   Result<Principal> Authenticate(std::string_view session_token);
+  // A session's CSRF token, derived from its (HttpOnly) session token: whoever cannot read
+  // the cookie cannot make it, and every tab of the app can ask for it (GET /api/v1/me)
+  // instead of signing in again.
+  static std::string CsrfTokenOf(std::string_view session_token);
   // True when `csrf_token` belongs to the principal's session.
   bool CsrfMatches(const Principal& principal, std::string_view csrf_token);
   Result<void> Logout(const Principal& principal);

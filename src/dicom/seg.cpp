@@ -198,8 +198,14 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
     Uint16 number = 0;
     if (auto r = Check(seg->addSegment(segment, number), "segment number"); !r) return std::unexpected(r.error());
 
+    // A segment the user named but has not painted yet keeps its definition: DCMTK (and
+    // the standard's Per-frame Functional Groups) want at least one frame per segment, so
+    // it gets one blank frame on the middle slice.
+    bool painted = false;
+    for (std::int64_t k = 0; k < g.dims[2] && !painted; ++k) painted = occupied[k][info.label];
+    const std::int64_t blank_slice = painted ? -1 : g.dims[2] / 2;
     for (std::int64_t k = 0; k < g.dims[2]; ++k) {
-      if (!occupied[k][info.label]) continue;
+      if (!occupied[k][info.label] && k != blank_slice) continue;
       const std::uint8_t* slice = labels.labels.data() + k * plane;
       for (std::int64_t i = 0; i < plane; ++i) frame[i] = slice[i] == info.label ? 1 : 0;
       const auto position = g.PatientPosition(0, 0, static_cast<double>(k));
@@ -226,7 +232,7 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
       OFVector<FGBase*> per_frame{plane_position.get(), &content, &derivation};
       if (auto r = Check(seg->addFrame(frame.data(), number, per_frame), "frame"); !r) return std::unexpected(r.error());
       packer.Add(frame);
-      ++frames_added;
+      if (k != blank_slice) ++frames_added;
       if (referenced.insert(src.sop_uid).second) {
         auto* instance = new SOPInstanceReferenceMacro;
         instance->setReferencedSOPClassUID(src.sop_class_uid.c_str());

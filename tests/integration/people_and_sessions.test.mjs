@@ -62,7 +62,8 @@ test('sign-in sets an HttpOnly SameSite=Strict cookie and /me names the user, te
   assert.ok(body.csrf_token.length >= 40);
   const who = await me(cookie);
   assert.equal(who.status, 200);
-  assert.deepEqual(JSON.parse(who.body.toString()), { username: 'rad.one', tenant: 'clinic-a', role: 'radiologist', must_change_password: false });
+  // A second tab of the app learns the session's CSRF token from /me (the cookie proves it).
+  assert.deepEqual(JSON.parse(who.body.toString()), { username: 'rad.one', tenant: 'clinic-a', role: 'radiologist', must_change_password: false, csrf_token: body.csrf_token });
 });
 
 test('a wrong password and an unknown user get the same answer', async () => {

@@ -92,6 +92,25 @@ test('the SEG is a new series of the study: QIDO finds it, WADO returns it, dcio
   assert.equal(check.frames, 4 + 1);
 });
 
+test('a named segment nobody has painted yet is kept: the SEG carries it with a blank frame', async () => {
+  const [x, y, z] = grid.dims;
+  const labels = Buffer.alloc(x * y * z);
+  for (let j = 10; j < 14; ++j) for (let i = 10; i < 13; ++i) labels[(7 * y + j) * x + i] = 2;  // only label 2
+  const res = await saveLabels(server, tokens.alpha, ct.series_uid, labels, { segments });
+  assert.equal(res.status, 201, res.text());
+  const v = res.json();
+  assert.deepEqual(v.segments.map((s) => s.label), [1, 2]);
+  assert.deepEqual(await fetchLabels(server, tokens.alpha, v.id), labels, 'the blank frame adds no voxel');
+  const [seg] = await wadoParts(server, tokens.alpha, `/studies/${ct.study_uid}/series/${v.seg_series_uid}`);
+  const path = join((await import('./lib/env.mjs')).makeTempDir('blank-seg'), 'seg.dcm');
+  (await import('node:fs')).writeFileSync(path, seg);
+  const { stdout, stderr } = await execFileP('dciodvfy', ['-new', path]).catch((e) => e);
+  assert.deepEqual(`${stdout}${stderr}`.split('\n').filter((l) => l.startsWith('Error')), []);
+  const none = await saveLabels(server, tokens.alpha, ct.series_uid, Buffer.alloc(x * y * z), { segments });
+  assert.equal(none.status, 400, 'a segmentation without any painted voxel is still refused');
+  assert.match(none.json().error.message, /empty/);
+});
+
 test('a new version names its parent and leaves the parent untouched', async () => {
   const labels = paintedLabels(grid);
   const parent = (await saveLabels(server, tokens.alpha, ct.series_uid, labels, { segments })).json();

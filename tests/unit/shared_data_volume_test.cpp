@@ -115,6 +115,26 @@ TEST_F(SharedDataTest, EveryEncodingOfTheLiverSegReadsToTheSameMask) {
     EXPECT_EQ(masks_of(name), cropped) << name;
 }
 
+TEST_F(SharedDataTest, Jpeg2000RendersLikeTheUncompressedImage) {
+  // DCMTK has no JPEG 2000 codec: rendering (thumbnails, /rendered) decodes with OpenJPEG.
+  REQUIRE_SHARED("transfer-syntaxes");
+  const auto dir = SharedData() / "transfer-syntaxes";
+  dicom::RenderOptions options;
+  options.format = dicom::ImageFormat::kPng;
+  options.window_center = 40;
+  options.window_width = 400;
+  auto plain = dicom::RenderFrame(ReadFile(dir / "CTImage.dcm_LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1.dcm"), options);
+  auto j2k = dicom::RenderFrame(ReadFile(dir / "CTImage.dcm_JPEG2000LosslessOnlyTransferSyntax_1.2.840.10008.1.2.4.90.dcm"), options);
+  ASSERT_TRUE(plain) << plain.error().public_message;
+  ASSERT_TRUE(j2k) << j2k.error().public_message;
+  EXPECT_EQ(*plain, *j2k);  // lossless: the same pixels, the same PNG
+  options.format = dicom::ImageFormat::kJpeg;
+  options.max_size = 64;
+  auto thumbnail = dicom::RenderFrame(ReadFile(dir / "CTImage.dcm_JPEG2000TransferSyntax_1.2.840.10008.1.2.4.91.dcm"), options);
+  ASSERT_TRUE(thumbnail) << thumbnail.error().public_message;
+  EXPECT_EQ(thumbnail->substr(0, 3), "\xFF\xD8\xFF");
+}
+
 TEST_F(SharedDataTest, TruncatedJpeg2000IsRefusedWithAReason) {
   REQUIRE_SHARED("multiframe-and-codecs");
   auto volume = VolumeOf(SharedData() / "multiframe-and-codecs" / "emri_small_jpeg_2k_lossless_too_short.dcm");

@@ -98,8 +98,12 @@ http::Response SignOut(const auth::Principal& principal, const ApiDeps& deps) {
   return response;
 }
 
-http::Response Me(const auth::Principal& principal) {
-  http::Response response = http::JsonResponse(200, PrincipalJson(principal).dump());
+http::Response Me(http::Request& request, const auth::Principal& principal) {
+  auto body = PrincipalJson(principal);
+  if (principal.credential == auth::Credential::kSession)
+    if (const std::string session = SessionCookieOf(request); !session.empty())
+      body["csrf_token"] = auth::UserService::CsrfTokenOf(session);
+  http::Response response = http::JsonResponse(200, body.dump());
   response.Header("Cache-Control", "no-store");
   return response;
 }
@@ -129,7 +133,7 @@ void AddSessionRoutes(http::Router& router, const ApiDeps& deps) {
   AddGuarded(router, deps, "DELETE", "/api/v1/session", "session_logout", "session.logout",
              [deps](http::Request&, const auth::Principal& p) { return SignOut(p, deps); });
   AddGuarded(router, deps, "GET", "/api/v1/me", "me", "self.read",
-             [](http::Request&, const auth::Principal& p) { return Me(p); });
+             [](http::Request& r, const auth::Principal& p) { return Me(r, p); });
   AddGuarded(router, deps, "PUT", "/api/v1/me/password", "me_password", "self.password",
              [deps](http::Request& r, const auth::Principal& p) { return ChangePassword(r, p, deps); });
 }
