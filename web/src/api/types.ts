@@ -123,6 +123,7 @@ export interface SegmentationVersion {
   created_at: number;
   source: 'manual' | 'algorithm';
   algorithm: { name: string; version: string } | null;
+  job_id?: number | null; // the algorithm run that made it (source "algorithm")
   comment: string;
   segments: SegmentMeta[];
 }

@@ -50,3 +50,8 @@ export function formatPersonName(pn: string | null | undefined): string {
   const [family, given] = pn.split('^');
   return given ? `${family}, ${given}` : family;
 }
+
+// The children that exist, for append() and replaceChildren() (which take no nulls).
+export function present<T>(items: (T | null | undefined | false)[]): T[] {
+  return items.filter((x): x is T => x !== null && x !== undefined && x !== false);
+}
