@@ -1,8 +1,21 @@
 // Builds the app into web/dist (served by voxelgate at /). Everything is local: the image
 // codecs (WebAssembly) and the decode workers are bundled as hashed assets.
 // `npm run dev` proxies /api and /dicomweb to VOXELGATE_URL (default http://127.0.0.1:18080).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// The app's version, sent with bug reports: package version and the commit it was built from.
+const here = fileURLToPath(new URL('.', import.meta.url));
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+let commit = '';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+} catch {
+  /* not a git checkout: the package version alone */
+}
+const appVersion = `web ${pkg.version}${commit ? `+${commit}` : ''}`;
 
 const target = process.env.VOXELGATE_URL ?? 'http://127.0.0.1:18080';
 
@@ -19,6 +32,7 @@ const proxy = {
 
 export default defineConfig({
   base: '/',
+  define: { __APP_VERSION__: JSON.stringify(appVersion) },
   resolve: {
     alias: { xmlbuilder2: fileURLToPath(new URL('./src/shims/xmlbuilder2.ts', import.meta.url)) },
   },

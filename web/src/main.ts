@@ -3,27 +3,53 @@ import './styles.css';
 import * as api from './api/client';
 import { setUnauthenticatedHandler, supportTenant } from './api/http';
 import { clear, h } from './lib/dom';
+import { autoRulesPage } from './pages/autoRules';
+import { bugReportPage } from './pages/bugReport';
+import { bugReportsPage } from './pages/bugReports';
+import { jobsPage } from './pages/jobs';
 import { loginPage, passwordPage } from './pages/login';
+import { monitoringPage } from './pages/monitoring';
+import { subscriptionPage } from './pages/subscription';
 import { uploadPage } from './pages/upload';
+import { usagePage } from './pages/usage';
+import { vendorPlansPage } from './pages/vendorPlans';
+import { vendorTenantsPage } from './pages/vendorTenants';
 import { worklistPage } from './pages/worklist';
 import { navigate, render, setRoutes, startRouter } from './router';
-import { isVendor, restore, roleLabel, setUser, user } from './session';
+import { isClinicAdmin, isClinician, isVendor, restore, roleLabel, setUser, user } from './session';
 import { helpPanel, installShortcuts, key, type Shortcut } from './shortcuts';
+import { subscription } from './subscription';
+import { renderBanner } from './ui/banner';
 
 // Opening a study URL directly: fetch the viewer's code while the session is checked.
 if (location.pathname.startsWith('/studies/')) void import('./pages/viewer');
 
 const main = document.getElementById('main')!;
 const top = document.getElementById('top')!;
+const banner = h('div#banner', { hidden: true });
+top.after(banner);
+
+// What each kind of person works with: a clinic's people their studies, runs and
+// subscription; vendor staff the clinics, plans, usage and the dashboard.
+function navLinks(): [string, string][] {
+  if (isVendor()) {
+    if (supportTenant()) return [['/', 'Worklist']];
+    return [['/', 'Home'], ['/monitoring', 'Dashboard'], ['/bug-reports', 'Bug reports'], ['/vendor/tenants', 'Clinics'], ['/vendor/plans', 'Plans'], ['/usage', 'Usage']];
+  }
+  const links: [string, string][] = [['/', 'Worklist'], ['/upload', 'Upload']];
+  if (isClinician()) links.push(['/jobs', 'Runs'], ['/monitoring', 'Monitoring'], ['/bug-reports', 'Bug reports'], ['/subscription', 'Subscription']);
+  if (isClinicAdmin()) links.push(['/auto-rules', 'Auto-run'], ['/usage', 'Usage']);
+  return links;
+}
 
 function header(): void {
   clear(top);
   top.append(h('a.brand', { href: '/', 'data-link': true }, 'voxelgate'));
+  renderBanner(banner);
   if (!user) return;
+  void subscription();
   top.append(
-    h('nav',
-      isVendor() && !supportTenant() ? null : h('a', { href: '/', 'data-link': true }, 'Worklist'),
-      isVendor() ? null : h('a', { href: '/upload', 'data-link': true }, 'Upload')),
+    h('nav', { 'aria-label': 'Main' }, ...navLinks().map(([href, text]) => h('a', { href, 'data-link': true }, text))),
     h('span.spacer'),
     h('span.who', { 'data-testid': 'who' }, h('strong', user.username), ` · ${roleLabel[user.role] ?? user.role} · ${user.tenant}`,
       supportTenant() ? h('span.support', ` · support access: ${supportTenant()}`) : null),
@@ -70,6 +96,7 @@ const signedIn =
       return;
     }
     main.className = location.pathname.startsWith('/studies/') ? 'full' : '';
+    void subscription(); // the banner follows the subscription as people move around (cached 30 s)
     return page(params, query) as (() => void) | void | Promise<(() => void) | void>;
   };
 
@@ -84,11 +111,21 @@ setRoutes([
       return viewerPage(main, p, q, globals);
     }),
   },
+  { pattern: /^\/jobs$/, render: signedIn((_p, q) => jobsPage(main, q)) },
+  { pattern: /^\/auto-rules$/, render: signedIn(() => autoRulesPage(main)) },
+  { pattern: /^\/subscription$/, render: signedIn(() => subscriptionPage(main)) },
+  { pattern: /^\/usage$/, render: signedIn((_p, q) => usagePage(main, q)) },
+  { pattern: /^\/vendor\/tenants$/, render: signedIn(() => vendorTenantsPage(main)) },
+  { pattern: /^\/vendor\/plans$/, render: signedIn(() => vendorPlansPage(main)) },
+  { pattern: /^\/monitoring$/, render: signedIn((_p, q) => monitoringPage(main, q)) },
+  { pattern: /^\/bug-reports$/, render: signedIn((_p, q) => bugReportsPage(main, q)) },
+  { pattern: /^\/bug-reports\/(\d+)$/, render: signedIn((p) => bugReportPage(main, p)) },
   { pattern: /^\/$/, render: signedIn((_p, q) => worklistPage(main, q)) },
   { pattern: /.*/, render: signedIn(() => main.append(h('div.card.notice', { 'data-testid': 'not-found' }, h('h2', 'Page not found'), h('a', { href: '/', 'data-link': true }, 'Back to the worklist')))) },
 ]);
 
 document.addEventListener('vg:user', header);
+document.addEventListener('vg:subscription', () => renderBanner(banner));
 setUnauthenticatedHandler(() => {
   setUser(null);
   if (location.pathname !== '/login') navigate(`/login?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true, force: true });

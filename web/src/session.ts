@@ -1,6 +1,6 @@
 // Who is signed in, and the clinic's settings; loaded once per page load and on sign-in.
 import * as api from './api/client';
-import { ApiError, csrfToken, setCsrfToken } from './api/http';
+import { ApiError, csrfToken, setCsrfToken, supportTenant } from './api/http';
 import type { Me, Tenant } from './api/types';
 
 export let user: Me | null = null;
@@ -27,7 +27,12 @@ export async function restore(): Promise<Me | null> {
 }
 
 export const isVendor = () => user?.role === 'provider_admin' || user?.role === 'provider_support';
+export const isVendorAdmin = () => user?.role === 'provider_admin';
+export const isClinicAdmin = () => user?.role === 'clinic_admin';
+export const isClinician = () => user?.role === 'clinic_admin' || user?.role === 'radiologist' || user?.role === 'physician';
 export const canAnnotate = () => user?.role === 'clinic_admin' || user?.role === 'radiologist';
+// Runs, their feedback and bug reports are the clinic's own people's (never under a support grant).
+export const canRunAlgorithms = () => isClinician() && !supportTenant();
 
 export async function tenant(): Promise<Tenant | null> {
   if (tenantInfo !== undefined) return tenantInfo;
