@@ -1,13 +1,19 @@
 // The viewer page: series picker, MPR views, workflow and tags, segmentation editor.
 import { ApiError, enc, supportTenant } from '../api/http';
-import { formatDicomDate, formatPersonName, h } from '../lib/dom';
+import { formatDicomDate, formatPersonName, h, toast } from '../lib/dom';
 import { navigate, setUnsavedCheck } from '../router';
-import { canEditSegmentations } from '../session';
+import { featureGate } from '../lib/subscriptionGate';
+import { canEditSegmentations, canRunAlgorithms, user } from '../session';
+import { subscription } from '../subscription';
+import { reportProblem } from '../ui/bugReportDialog';
 import { helpPanel, key, setShortcuts, type Shortcut } from '../shortcuts';
 import { annotationsPanel } from '../viewer/annotationsPanel';
 import { initCornerstone } from '../viewer/cs';
 import { Mpr, type Mode } from '../viewer/mpr';
 import { PRESETS } from '../viewer/presets';
+import { ResultPanel } from '../viewer/resultPanel';
+import { RunPanel } from '../viewer/runPanel';
+import { viewsScreenshot } from '../viewer/screenshot';
 import { SegEditor } from '../viewer/segEditor';
 import { isImageSeries, loadStudy, seriesImageIds, type SeriesInfo } from '../viewer/series';
 
@@ -26,13 +32,20 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
   page.append(h('p.state', 'Loading study…'));
   let mpr: Mpr | null = null;
   let editor: SegEditor | null = null;
+  let runPanel: RunPanel | null = null;
+  let resultPanel: ResultPanel | null = null;
   let disposed = false;
   const cleanup = () => {
     disposed = true;
     setShortcuts([]);
+    runPanel?.dispose();
+    resultPanel?.dispose();
     editor?.dispose();
     mpr?.dispose();
   };
+  // The editor exists once the volume is in; results asked for before that wait for it.
+  let editorReady!: (e: SegEditor) => void;
+  const editorStarted = new Promise<SegEditor>((resolve) => (editorReady = resolve));
 
   let study;
   try {
@@ -77,6 +90,12 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
   const crossToggle = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide the crosshairs (X)', onclick: () => toggleCrosshairs() }, 'Lines');
   const grid = h('div.mpr', { 'data-testid': 'mpr' });
   const right = h('aside.right');
+  const segHost = h('div.seg-host');
+  const report = () =>
+    void reportProblem({
+      job: resultPanel?.jobId ? { id: resultPanel.jobId, label: resultPanel.label } : null,
+      screenshot: () => viewsScreenshot(grid),
+    }).then((filed) => filed && toast(`Report #${filed.id} sent; you will see the vendor's answers under Bug reports.`));
   const toolbar = h('div.viewer-toolbar',
     h('a', { href: '/', 'data-link': true, class: 'back' }, '‹ Worklist'),
     h('span.study-title', `${formatPersonName(info.patientName)} · ${formatDicomDate(info.date)} · ${info.description}`),
@@ -86,6 +105,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     crossToggle,
     h('button', { type: 'button', title: 'Reset views (R)', onclick: () => mpr?.resetView() }, 'Reset'),
     h('button', { type: 'button', title: 'Keyboard shortcuts (?)', onclick: () => showHelp() }, '?'),
+    canRunAlgorithms() ? h('button', { type: 'button', 'data-testid': 'report-problem', onclick: report }, 'Report a problem') : null,
     h('span.loading', progress, progressText),
   );
   page.replaceChildren(toolbar, h('div.viewer-body', h('aside.left', h('h3', 'Series'), picker, annotationsPanel(studyUid, () => chosen?.uid ?? null)), grid, right));
@@ -94,6 +114,25 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     grid.append(h('p.state', 'This study has no image series to show.'));
     return cleanup;
   }
+
+  right.append(segHost);
+  if (canRunAlgorithms()) {
+    runPanel = new RunPanel(chosen.uid, {
+      openResult: async (segmentationId) => {
+        const e = await editorStarted;
+        if (!disposed) await e.openVersion(segmentationId);
+      },
+      mayReplaceShown: () => !editor?.hasUnsavedChanges,
+    });
+    right.prepend(runPanel.element);
+  }
+  // The runs are listed once the first image is up: their requests would only delay it.
+  let panelsStarted = false;
+  const startPanels = () => {
+    if (panelsStarted || disposed) return;
+    panelsStarted = true;
+    void runPanel?.start();
+  };
 
   const showMode = (m: Mode) => {
     for (const b of page.querySelectorAll('button.tool')) b.classList.toggle('on', (b as HTMLElement).dataset.mode === m);
@@ -164,6 +203,7 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
   mpr.onFirstImage = () => {
     performance.mark('vg:first-image');
     grid.dataset.firstImageMs = String(Math.round(performance.now() - started));
+    startPanels();
   };
   let volumeLoaded!: () => void;
   const loaded = new Promise<void>((resolve) => (volumeLoaded = resolve));
@@ -186,25 +226,61 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     // The editor (its labelmap, tool settings, the saved version) waits for the volume:
     // painting needs the voxels, and every render before the slices arrive only delays them.
     const canEdit = await canEditSegmentations();
-    right.append(h('p.state', { 'data-role': 'seg-wait' }, 'Segmentation: waiting for the images…'));
+    segHost.append(h('p.state', { 'data-role': 'seg-wait' }, 'Segmentation: waiting for the images…'));
     await loaded;
     if (disposed) return cleanup;
+    startPanels();
     editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode);
-    right.replaceChildren(editor.panel);
+    segHost.replaceChildren(editor.panel);
     editor.afterMount();
     setUnsavedCheck(() => !!editor?.hasUnsavedChanges, 'You have unsaved segmentation changes. Leave and discard them?');
-    await editor.start();
+    resultPanel = await makeResultPanel(editor, setMode, report);
+    segHost.before(resultPanel.element);
+    const ed = editor;
+    const panel = resultPanel;
+    ed.onVersionChange = (v, all) => panel.show(v, all);
+    ed.onSaved = (v) => panel.saved(v, ed.allVersions);
+    await editor.start(Number(query.get('seg')) || undefined);
+    editorReady(editor);
     page.dataset.ready = 'true';
   } catch (e) {
     console.error(e);
+    startPanels();
     const message = (e as Error).message.startsWith('This series') ? (e as Error).message : `The series could not be shown: ${(e as Error).message}`;
     progressText.textContent = 'not shown';
-    right.replaceChildren();
+    segHost.replaceChildren();
     grid.replaceChildren(h('div.card.notice', { 'data-testid': 'viewer-error' }, h('p', message), h('p', 'Choose another series on the left.')));
     grid.classList.add('failed');
   }
 
   return cleanup;
+}
+
+// Feedback on algorithm results shown in the editor; correcting edits the result in place.
+async function makeResultPanel(editor: SegEditor, setMode: (m: Mode) => void, report: () => void): Promise<ResultPanel> {
+  const annotation = featureGate(await subscription(), 'annotation');
+  const canEdit = editor.canEdit && annotation.allowed;
+  const editDisabledReason = !editor.canEdit
+    ? user?.role === 'physician'
+      ? 'your clinic has not allowed physicians to edit segmentations'
+      : 'you may not edit segmentations'
+    : annotation.reason;
+  return new ResultPanel({
+    canEdit,
+    editDisabledReason,
+    canJudge: canRunAlgorithms(),
+    reportProblem: () => report(),
+    startCorrection: async (result) => {
+      const shown = editor.shownVersion;
+      const onResult = shown?.id === result.id || shown?.parent_id === result.id;
+      if (!onResult) {
+        if (editor.hasUnsavedChanges && !window.confirm('Discard your unsaved changes and open the result to correct it?')) return;
+        await editor.openVersion(result.id);
+      }
+      setMode('brush');
+      toast('Correcting: paint (B) or erase (E) on the result, then Save. The saved version is compared with the algorithm’s.');
+    },
+  });
 }
 
 export function studyHref(study: string): string {

@@ -45,6 +45,9 @@ export class SegEditor {
   private saveButton!: HTMLButtonElement;
   private undoButton!: HTMLButtonElement;
   private redoButton!: HTMLButtonElement;
+  // Told whenever the shown version changes (opened, new, saved): the result panel follows.
+  onVersionChange: (shown: SegmentationVersion | null, versions: SegmentationVersion[]) => void = () => {};
+  onSaved: (saved: SegmentationVersion) => void = () => {};
 
   constructor(
     private mpr: Mpr,
@@ -62,13 +65,22 @@ export class SegEditor {
     return this.dirty;
   }
 
+  get shownVersion(): SegmentationVersion | null {
+    return this.version;
+  }
+
+  get allVersions(): SegmentationVersion[] {
+    return this.versions;
+  }
+
   private on(target: EventTarget, type: string, fn: EventListener, capture = false) {
     target.addEventListener(type, fn, capture);
     this.listeners.push([target, type, fn, capture]);
   }
 
-  // After the image volume exists: the labelmap, the server geometry and the latest version.
-  async start(): Promise<void> {
+  // After the image volume exists: the labelmap, the server geometry and the latest version
+  // (or `preferred`, a version named in the URL).
+  async start(preferred?: number): Promise<void> {
     const vol = this.mpr.imageVolume!;
     volumeLoader.createAndCacheDerivedLabelmapVolume(this.mpr.volumeId, { volumeId: this.segVolumeId });
     segmentation.addSegmentations([
@@ -96,7 +108,8 @@ export class SegEditor {
       this.geometryError = e instanceof ApiError ? e.message : (e as Error).message;
     }
     await this.refreshVersions();
-    if (this.versions.length > 0 && this.mapping) await this.open(this.versions[0].id);
+    const first = this.versions.find((v) => v.id === preferred) ?? this.versions[0];
+    if (first && this.mapping) await this.open(first.id);
     else this.newSegmentation();
     this.updateButtons();
   }
@@ -149,6 +162,7 @@ export class SegEditor {
     this.addSegment(TERMS[0].key, false);
     this.dirty = false;
     this.updateButtons();
+    this.onVersionChange(null, this.versions);
   }
 
   addSegment(termKey = 'lesion', markDirty = true): void {
@@ -291,6 +305,7 @@ export class SegEditor {
       this.refreshViews();
       this.dirty = false;
       this.countVoxels();
+      this.onVersionChange(v, this.versions);
     } catch (e) {
       toast(`The segmentation could not be opened: ${(e as Error).message}`, 'error');
     } finally {
@@ -302,6 +317,12 @@ export class SegEditor {
       this.renderHistory();
       this.renderSegments();
     }
+  }
+
+  // A version made elsewhere since the list was read (an algorithm's result).
+  async openVersion(id: number): Promise<void> {
+    if (!this.versions.some((v) => v.id === id)) await this.refreshVersions();
+    await this.open(id);
   }
 
   async save(): Promise<void> {
@@ -337,6 +358,8 @@ export class SegEditor {
       await this.refreshVersions();
       toast(`Saved as version ${saved.id}.`);
       this.panel.dataset.savedId = String(saved.id);
+      this.onVersionChange(saved, this.versions);
+      this.onSaved(saved);
     } catch (e) {
       toast(`Saving failed: ${(e as Error).message}`, 'error');
       this.stateLine.textContent = `Saving failed: ${(e as Error).message}`;
@@ -352,7 +375,12 @@ export class SegEditor {
     if (this.undoButton) this.undoButton.disabled = !csUtils.HistoryMemo.DefaultHistoryMemo.canUndo;
     if (this.redoButton) this.redoButton.disabled = !csUtils.HistoryMemo.DefaultHistoryMemo.canRedo;
     this.panel.dataset.dirty = String(this.dirty);
-    const base = this.version ? `Version ${this.version.id} by ${this.version.author}` : 'New segmentation';
+    const v = this.version;
+    const base = !v
+      ? 'New segmentation'
+      : v.source === 'algorithm'
+        ? `Result of ${v.algorithm?.name ?? 'an algorithm'} ${v.algorithm?.version ?? ''} (version ${v.id})`
+        : `Version ${v.id} by ${v.author}`;
     if (this.geometryError) this.stateLine.textContent = `Segmentation unavailable for this series: ${this.geometryError}`;
     else this.stateLine.textContent = `${base}${this.dirty ? ' — unsaved changes' : ''}${this.canEdit ? '' : ' (view only)'}`;
   }
