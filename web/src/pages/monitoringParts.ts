@@ -45,9 +45,9 @@ export function groupCard(g: SummaryGroup, from: string, to: string): HTMLElemen
       `acceptance ${formatRate(g.acceptance_rate)}; mean Dice against corrections ${formatDice(g.mean_dice)}; ${g.open_bug_reports} open bug report${g.open_bug_reports === 1 ? '' : 's'}.`),
     h('div.charts',
       h('figure', barChart(perDay, { label: `Runs per day, ${groupName(g)}`, integers: true }), h('figcaption', 'Runs per day')),
-      h('figure', barChart(feedback, { label: `Feedback, ${groupName(g)}`, integers: true, width: 220 }), h('figcaption', 'Feedback')),
+      h('figure', barChart(feedback, { label: `Feedback, ${groupName(g)}`, integers: true }), h('figcaption', 'Feedback')),
       ...metrics.map(([name, m]) =>
-        h('figure', histogram(m.histogram!, m.min ?? 0, m.max ?? 0, { label: `Distribution of ${name}, ${groupName(g)}`, width: 260 }),
+        h('figure', histogram(m.histogram!, m.min ?? 0, m.max ?? 0, { label: `Distribution of ${name}, ${groupName(g)}` }),
           h('figcaption', `${name}: n ${m.n}, median ${fmt(m.p50)}, mean ${fmt(m.mean)}`, driftNote(g, name))))),
     g.top_failures.length
       ? h('div', h('h4', 'Top failure reasons'), h('ol.failures', ...g.top_failures.map((f) => h('li', `${f.reason} (${f.count})`))))

@@ -225,16 +225,20 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     showMode(mpr.mode);
     // The editor (its labelmap, tool settings, the saved version) waits for the volume:
     // painting needs the voxels, and every render before the slices arrive only delays them.
-    const canEdit = await canEditSegmentations();
+    // Editing needs the role (or the clinic's consent for physicians) and the plan's annotation.
+    const annotation = featureGate(await subscription(), 'annotation');
+    const mayEdit = await canEditSegmentations();
+    const canEdit = mayEdit && annotation.allowed;
+    const readOnlyReason = mayEdit && !annotation.allowed ? `Editing is disabled: ${annotation.reason}.` : '';
     segHost.append(h('p.state', { 'data-role': 'seg-wait' }, 'Segmentation: waiting for the images…'));
     await loaded;
     if (disposed) return cleanup;
     startPanels();
-    editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode);
+    editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode, readOnlyReason);
     segHost.replaceChildren(editor.panel);
     editor.afterMount();
     setUnsavedCheck(() => !!editor?.hasUnsavedChanges, 'You have unsaved segmentation changes. Leave and discard them?');
-    resultPanel = await makeResultPanel(editor, setMode, report);
+    resultPanel = makeResultPanel(editor, mayEdit, annotation.reason, setMode, report);
     segHost.before(resultPanel.element);
     const ed = editor;
     const panel = resultPanel;
@@ -257,14 +261,13 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
 }
 
 // Feedback on algorithm results shown in the editor; correcting edits the result in place.
-async function makeResultPanel(editor: SegEditor, setMode: (m: Mode) => void, report: () => void): Promise<ResultPanel> {
-  const annotation = featureGate(await subscription(), 'annotation');
-  const canEdit = editor.canEdit && annotation.allowed;
-  const editDisabledReason = !editor.canEdit
+function makeResultPanel(editor: SegEditor, mayEdit: boolean, planReason: string, setMode: (m: Mode) => void, report: () => void): ResultPanel {
+  const canEdit = editor.canEdit;
+  const editDisabledReason = !mayEdit
     ? user?.role === 'physician'
       ? 'your clinic has not allowed physicians to edit segmentations'
       : 'you may not edit segmentations'
-    : annotation.reason;
+    : planReason;
   return new ResultPanel({
     canEdit,
     editDisabledReason,

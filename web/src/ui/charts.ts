@@ -70,6 +70,11 @@ export function barChart(bars: Bar[], opts: BarChartOptions): SVGSVGElement {
 
 // A histogram of `bins` counts over equal bins from min to max.
 export function histogram(bins: number[], min: number, max: number, opts: BarChartOptions): SVGSVGElement {
+  // Every value the same: one bar at that value.
+  if (!(max > min)) {
+    const n = bins.reduce((a, b) => a + b, 0);
+    return barChart([{ label: shortNumber(min), value: n, title: `${shortNumber(min)}: ${n}` }], { integers: true, ...opts });
+  }
   const edges = binEdges(min, max, bins.length);
   const bars = bins.map((n, i) => ({
     label: shortNumber(edges[i]),

@@ -57,7 +57,12 @@ export function formDialog(opts: FormDialogOptions): Promise<boolean> {
   });
 }
 
-// A labelled field: <label>Text <input></label>, so that getByLabel finds the control.
+// A labelled control with an optional hint: the label names the control exactly (so that
+// getByLabel finds it), the hint describes it.
+let fields = 0;
 export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
-  return h('label.field', h('span', label), control, hint ? h('small.hint', hint) : null);
+  if (!control.id) control.id = `vg-field-${++fields}`;
+  const hintEl = hint ? h('small.hint', { id: `${control.id}-hint` }, hint) : null;
+  if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
+  return h('div.field', h('label', { for: control.id }, label), control, hintEl);
 }

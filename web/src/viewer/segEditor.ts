@@ -55,6 +55,7 @@ export class SegEditor {
     private series: string,
     readonly canEdit: boolean,
     private setMode: (m: Mode) => void,
+    private readOnlyReason = '', // why editing is off, when it is not the role (the subscription)
   ) {
     this.segmentationId = `vg-seg-${series}`;
     this.segVolumeId = `vg-seg-volume-${series}-${mpr.engineId}`;
@@ -451,7 +452,7 @@ export class SegEditor {
           h('div.row', this.undoButton, this.redoButton),
           h('div.row', h('input', { name: 'comment', placeholder: 'comment (optional)', maxlength: 200 }), this.saveButton),
         ]
-      : [h('p.notice', 'You can view segmentations but not edit them (your clinic has not allowed physicians to edit).')];
+      : [h('p.notice', { 'data-testid': 'seg-read-only' }, this.readOnlyReason || 'You can view segmentations but not edit them (your clinic has not allowed physicians to edit).')];
     return h('section.seg-panel', { 'data-testid': 'seg-panel' },
       h('h3', 'Segmentation'),
       this.stateLine,
