@@ -16,6 +16,7 @@
 #include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/strings.h"
+#include "dicom/deid.h"
 
 namespace vg::app {
 namespace {
@@ -25,6 +26,8 @@ constexpr const char* kAdminHelp = R"(Usage: voxelgate admin --data-dir DIR COMM
 Commands (safe to run while the server runs):
   tenant create SLUG [--name NAME] [--ae-title AE]
   tenant set SLUG --accept-any-caller on|off
+  tenant set SLUG --deid off|basic[+OPTION...] [--deid-reject-modalities SC,OT] [--deid-reject-descriptions TEXT,...]
+        de-identify every instance at ingest (PS3.15 Basic Profile; options: voxelgate deid --help)
   tenant list
   dicom-node add --tenant SLUG --ae AE --host HOST --port PORT [--role service|uploader]
   dicom-node list --tenant SLUG
@@ -103,10 +106,33 @@ int Tenant(AppContext& ctx, const Args& args) {
     auto tenant = ctx.tenants->Find(words[2]);
     if (!tenant) return Failed(tenant.error());
     auto any = args.Get("accept-any-caller");
-    if (!any || (*any != "on" && *any != "off")) return Usage("tenant set needs --accept-any-caller on|off");
-    if (auto r = ctx.catalog->SetAcceptAnyCaller(tenant->id, *any == "on"); !r) return Failed(r.error());
-    AuditAdmin(ctx, tenant->id, "admin.tenant.set", "accept_any_caller=" + *any);
-    std::printf("tenant %s accepts %s\n", tenant->slug.c_str(), *any == "on" ? "any calling AE" : "registered nodes only");
+    auto deid = args.Get("deid");
+    auto reject_modalities = args.Get("deid-reject-modalities");
+    auto reject_descriptions = args.Get("deid-reject-descriptions");
+    if (!any && !deid && !reject_modalities && !reject_descriptions)
+      return Usage("tenant set needs --accept-any-caller on|off, or --deid off|PROFILE with "
+                   "[--deid-reject-modalities LIST] [--deid-reject-descriptions LIST]");
+    if (any) {
+      if (*any != "on" && *any != "off") return Usage("--accept-any-caller is on or off");
+      if (auto r = ctx.catalog->SetAcceptAnyCaller(tenant->id, *any == "on"); !r) return Failed(r.error());
+      AuditAdmin(ctx, tenant->id, "admin.tenant.set", "accept_any_caller=" + *any);
+      std::printf("tenant %s accepts %s\n", tenant->slug.c_str(), *any == "on" ? "any calling AE" : "registered nodes only");
+    }
+    if (deid || reject_modalities || reject_descriptions) {
+      std::string profile = deid.value_or(tenant->deid_profile);
+      if (profile != "off") {
+        auto parsed = dicom::ParseDeidProfile(profile);
+        if (!parsed) return Failed(parsed.error());
+        profile = parsed->Name();
+      }
+      const std::string modalities = reject_modalities.value_or(tenant->deid_reject_modalities);
+      const std::string descriptions = reject_descriptions.value_or(tenant->deid_reject_descriptions);
+      if (auto r = ctx.catalog->SetTenantPrivacy(tenant->id, profile, modalities, descriptions); !r) return Failed(r.error());
+      AuditAdmin(ctx, tenant->id, "admin.tenant.set",
+                 "deid=" + profile + " reject_modalities=" + modalities + " reject_descriptions=" + descriptions);
+      std::printf("tenant %s de-identifies at ingest: %s; refuses modalities [%s] and descriptions [%s]\n",
+                  tenant->slug.c_str(), profile.c_str(), modalities.c_str(), descriptions.c_str());
+    }
     return 0;
   }
   if (words.size() == 2 && words[1] == "list") {
@@ -437,7 +463,8 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
-                                "price-note", "plan", "reason", "immediately", "trial", "period", "csv"});
+                                "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
+                                "deid-reject-modalities", "deid-reject-descriptions"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;

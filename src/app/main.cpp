@@ -17,6 +17,8 @@ Commands:
   admin     manage tenants and tokens (voxelgate admin --help)
   worker    run background jobs beside or instead of serve's (voxelgate worker --help)
   licence   the vendor's offline licences: keygen, issue, verify (voxelgate licence --help)
+  deid      de-identify a folder of DICOM files (voxelgate deid --help)
+  gateway   the hospital-side gateway: de-identify, forward, bring results back (voxelgate gateway --help)
   version   print the version
 )";
 }
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (command == "admin") return vg::app::AdminCommand(args);
   if (command == "worker") return vg::app::WorkerCommand(args);
   if (command == "licence") return vg::app::LicenceCommand(args);
+  if (command == "deid") return vg::app::DeidCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
     return 0;

@@ -83,7 +83,7 @@ const std::vector<ActionPolicy>& Policies() {
       {"bugs.comment", false, kScopeDicomwebWrite, kPeople, false},
       {"bugs.triage", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       {"bugs.bundle", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
-      {"monitoring.read", false, kScopeAdmin, kPeople, false},
+      {"monitoring.read", false, kScopeDicomwebRead, kPeople, false},
       {"monitoring.alerts", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       // Training-set exports of the clinic's labelled cases.
       {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},

@@ -26,6 +26,14 @@ class TenantDirectory {
   Result<crypto::SecretKey> DataKey(std::int64_t tenant_id);
   // A key derived from the data key for keyed hashes of searchable identifiers.
   Result<crypto::SecretKey> SearchKey(std::int64_t tenant_id);
+  // The tenant's de-identification secret (pseudonyms, UID remapping, date shifts),
+  // derived from the data key: it never leaves the server, and shredding the tenant's key
+  // makes its pseudonyms unlinkable for good.
+  Result<crypto::SecretKey> DeidKey(std::int64_t tenant_id) {
+    auto key = DataKey(tenant_id);
+    if (!key) return std::unexpected(key.error());
+    return crypto::DeriveSubKey(*key, 2, "pseudony");
+  }
   // Forgets the cached keys of a tenant (its key was shredded).
   void Forget(std::int64_t tenant_id) {
     std::lock_guard lock(mutex_);

@@ -120,6 +120,28 @@ void IngestSession::StopWorker() {
   workers_.clear();
 }
 
+Result<const IngestSession::Privacy*> IngestSession::PrivacyPolicy() {
+  std::lock_guard lock(privacy_mutex_);
+  if (privacy_.loaded) return &privacy_;
+  auto tenant = archive_.catalog.FindTenantById(tenant_id_);
+  if (!tenant) return std::unexpected(tenant.error());
+  if (tenant->deid_profile != "off" && !tenant->deid_profile.empty()) {
+    auto profile = dicom::ParseDeidProfile(tenant->deid_profile);
+    // A profile the server cannot read must not let identified data through.
+    if (!profile) return Fail(ErrorCode::kInternal, "the clinic's de-identification profile is unreadable");
+    privacy_.profile = *profile;
+    auto secret = archive_.tenants.DeidKey(tenant_id_);
+    if (!secret) return std::unexpected(secret.error());
+    privacy_.secret = *secret;
+  }
+  for (auto [list, text] : {std::pair{&privacy_.screen.reject_modalities, &tenant->deid_reject_modalities},
+                            std::pair{&privacy_.screen.reject_descriptions, &tenant->deid_reject_descriptions}})
+    for (auto item : Split(*text, ','))
+      if (!Trim(item).empty()) list->emplace_back(Trim(item));
+  privacy_.loaded = true;
+  return &privacy_;
+}
+
 StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid) {
   StoreOutcome outcome;
   auto fail = [&](int reason, std::string message) {
@@ -130,6 +152,34 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   if (bytes.size() > archive_.max_instance_bytes)
     return fail(kReasonOutOfResources, "instance exceeds limits.max_instance_bytes (" +
                                            std::to_string(archive_.max_instance_bytes) + " bytes)");
+  // The clinic's privacy policy comes before anything is written: refused series never
+  // reach the disk, and what is kept is the de-identified object only.
+  std::string deidentified;
+  bool checked_identity = false;
+  if (apply_privacy_) {
+    auto privacy = PrivacyPolicy();
+    if (!privacy) return fail(kReasonProcessingFailure, privacy.error().public_message);
+    const Privacy& policy = **privacy;
+    if (auto reason = dicom::ScreenForBurnedInText(bytes, policy.screen)) {
+      std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
+      return fail(kReasonProcessingFailure, *reason);
+    }
+    if (policy.profile && !dicom::IsDeidentifiedByProfile(bytes)) {
+      auto result = dicom::Deidentify(bytes, *policy.profile, policy.secret);
+      if (!result) {
+        std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
+        return fail(kReasonCannotUnderstand, result.error().public_message);
+      }
+      // The request names the original instance and study.
+      if (!required_study_uid_.empty() && result->original_study_uid != required_study_uid_)
+        return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
+      if (!expected_sop_uid.empty() && result->original_sop_uid != expected_sop_uid)
+        return fail(kReasonNotMatchingStudy, "SOPInstanceUID of the dataset differs from the one in the request");
+      checked_identity = true;
+      deidentified = std::move(result->part10);
+      bytes = deidentified;
+    }
+  }
   auto parsed = dicom::ParseInstance(bytes);
   if (!parsed) {
     std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
@@ -139,9 +189,9 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   outcome.sop_uid = parsed->sop_uid;
   outcome.study_uid = parsed->study_uid;
   outcome.series_uid = parsed->series_uid;
-  if (!required_study_uid_.empty() && parsed->study_uid != required_study_uid_)
+  if (!checked_identity && !required_study_uid_.empty() && parsed->study_uid != required_study_uid_)
     return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
-  if (!expected_sop_uid.empty() && parsed->sop_uid != expected_sop_uid)
+  if (!checked_identity && !expected_sop_uid.empty() && parsed->sop_uid != expected_sop_uid)
     return fail(kReasonNotMatchingStudy, "SOPInstanceUID of the dataset differs from the one in the request");
 
   auto existing = archive_.catalog.FindInstance(tenant_id_, parsed->sop_uid);

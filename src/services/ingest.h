@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "dicom/deid.h"
 #include "services/archive.h"
 
 namespace vg::services {
@@ -46,6 +47,9 @@ class IngestSession {
   // one (STOW-RS); off for one instance at a time (DIMSE C-STORE), where a thread buys
   // nothing.
   IngestSession(Archive& archive, std::int64_t tenant_id, std::string required_study_uid = {}, bool pipelined = true);
+  // Objects the server made from what it already holds (a SEG of a stored series) skip the
+  // clinic's de-identification: their source was de-identified on the way in.
+  void SkipPrivacyPolicy() { apply_privacy_ = false; }
   ~IngestSession();
 
   // Takes one instance. `expected_sop_uid`, when given, must be the dataset's
@@ -77,10 +81,22 @@ class IngestSession {
   Result<void> Flush();
   void SetOutcome(size_t index, StoreOutcome outcome);
 
+  // The clinic's de-identification at ingest (read once per session).
+  struct Privacy {
+    bool loaded = false;
+    std::optional<dicom::DeidOptions> profile;  // none: off
+    dicom::DeidScreen screen;
+    crypto::SecretKey secret;
+  };
+  Result<const Privacy*> PrivacyPolicy();
+
   Archive& archive_;
   std::int64_t tenant_id_;
   std::string required_study_uid_;
   bool pipelined_;
+  bool apply_privacy_ = true;
+  std::mutex privacy_mutex_;
+  Privacy privacy_;
 
   std::mutex mutex_;  // guards outcomes_, queue_, queued_bytes_, closed_
   std::condition_variable queue_changed_;

@@ -258,6 +258,7 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
     if (!parsed) return std::unexpected(parsed.error());
     header = std::move(*parsed);
     IngestSession ingest(archive_, tenant_id, source->study_uid, /*pipelined=*/false);
+    ingest.SkipPrivacyPolicy();  // made from the stored (already de-identified) source
     ingest.Add(std::move(*seg));
     auto outcomes = ingest.Finish();
     if (outcomes.size() != 1 || !outcomes[0].stored)

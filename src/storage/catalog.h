@@ -30,6 +30,11 @@ struct TenantRecord {
   std::int64_t created_at = 0;
   std::string ae_title;            // called AE title of the tenant's DICOM service
   bool accept_any_caller = false;  // DIMSE: skip the calling-node allow-list
+  // Privacy at ingest: "off", or a de-identification profile ("basic+options", see
+  // dicom/deid.h) applied to every instance before anything is written; and the series
+  // refused because they carry text in their pixels (comma-separated lists).
+  std::string deid_profile = "off";
+  std::string deid_reject_modalities, deid_reject_descriptions;
 };
 
 // A DICOM node a tenant trusts: allowed to call in, and a C-MOVE destination.
@@ -231,6 +236,8 @@ class Catalog {
   virtual Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
                                             const SealedBytes& wrapped_key, const std::string& ae_title) = 0;
   virtual Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) = 0;
+  virtual Result<void> SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
+                                        const std::string& reject_modalities, const std::string& reject_descriptions) = 0;
   virtual Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) = 0;
   virtual Result<void> AddDicomNode(const DicomNodeRecord& node) = 0;
   virtual Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) = 0;

@@ -24,7 +24,8 @@ std::string JoinScopes(const std::vector<std::string>& scopes) {
 }
 
 TenantRecord ReadTenant(const sql::Stmt& st) {
-  return TenantRecord{st.Int(0), st.Text(1), st.Text(2), st.Blob(3), st.Int(4), st.Text(5), st.Int(6) != 0};
+  return TenantRecord{st.Int(0),  st.Text(1),      st.Text(2), st.Blob(3), st.Int(4),
+                      st.Text(5), st.Int(6) != 0, st.Text(7), st.Text(8), st.Text(9)};
 }
 
 TokenRecord ReadToken(const sql::Stmt& st) {
@@ -41,7 +42,9 @@ TokenRecord ReadToken(const sql::Stmt& st) {
   return t;
 }
 
-constexpr const char* kTenantColumns = "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller";
+constexpr const char* kTenantColumns =
+    "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller, deid_profile, deid_reject_modalities, "
+    "deid_reject_descriptions";
 constexpr const char* kTokenColumns =
     "id, tenant_id, name, scopes, created_at, expires_at, revoked_at, user_id,"
     " coalesce((SELECT username FROM users WHERE users.id = api_tokens.user_id), '')";
@@ -91,7 +94,26 @@ Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const 
     }
     return std::unexpected(r.error());
   }
-  return TenantRecord{sqlite3_last_insert_rowid(writer_.raw()), slug, name, wrapped_key, UnixSeconds(), ae_title, false};
+  TenantRecord created;
+  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  created.slug = slug;
+  created.name = name;
+  created.wrapped_key = wrapped_key;
+  created.created_at = UnixSeconds();
+  created.ae_title = ae_title;
+  return created;
+}
+
+Result<void> SqliteCatalog::SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
+                                             const std::string& reject_modalities, const std::string& reject_descriptions) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE tenants SET deid_profile = ?, deid_reject_modalities = ?, "
+                                        "deid_reject_descriptions = ? WHERE id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(deid_profile).Bind(reject_modalities).Bind(reject_descriptions).Bind(tenant_id);
+  if (auto r = st->Run(); !r) return r;
+  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
+  return {};
 }
 
 Result<void> SqliteCatalog::SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) {

@@ -30,6 +30,8 @@ class SqliteCatalog final : public Catalog,
   Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
                                     const SealedBytes& wrapped_key, const std::string& ae_title) override;
   Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) override;
+  Result<void> SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
+                                const std::string& reject_modalities, const std::string& reject_descriptions) override;
   Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) override;
   Result<void> AddDicomNode(const DicomNodeRecord& node) override;
   Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) override;

@@ -325,6 +325,12 @@ CREATE TABLE bug_comments(
 CREATE INDEX bug_comments_by_report ON bug_comments(report_id, id);
 CREATE INDEX jobs_by_kind_time ON jobs(kind, created_at);
 )sql",
+    // 10: privacy at ingest: a clinic's de-identification profile and burned-in-text rules.
+    R"sql(
+ALTER TABLE tenants ADD COLUMN deid_profile TEXT NOT NULL DEFAULT 'off';
+ALTER TABLE tenants ADD COLUMN deid_reject_modalities TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN deid_reject_descriptions TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

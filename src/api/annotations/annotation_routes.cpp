@@ -6,6 +6,7 @@
 #include "api/json_body.h"
 #include "api/query_params.h"
 #include "core/strings.h"
+#include "dicom/deid.h"
 
 namespace vg::api {
 namespace {
@@ -27,9 +28,53 @@ json AnnotationsJson(const services::StudyAnnotations& a) {
           {"updated_at", a.updated_at}, {"updated_by", a.updated_by}, {"tags", tags}};
 }
 
-json SettingsJson(const storage::TenantSettings& s) {
+json CommaListJson(const std::string& text) {
+  json out = json::array();
+  for (auto item : Split(text, ','))
+    if (!Trim(item).empty()) out.push_back(std::string(Trim(item)));
+  return out;
+}
+
+json SettingsJson(const storage::TenantSettings& s, const storage::TenantRecord& tenant) {
   return {{"physicians_edit_segmentations", s.physicians_edit_segmentations},
-          {"share_cases_with_vendor", s.share_cases_with_vendor}};
+          {"share_cases_with_vendor", s.share_cases_with_vendor},
+          {"deid_profile", tenant.deid_profile},
+          {"deid_reject_modalities", CommaListJson(tenant.deid_reject_modalities)},
+          {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)}};
+}
+
+// The privacy settings of a PATCH: a profile ("off" or basic+options) and the burned-in
+// text rules (arrays of strings without commas). Fills `changed` for the audit trail.
+Result<bool> ApplyPrivacy(const json& body, storage::TenantRecord& tenant, std::string& changed) {
+  bool any = false;
+  if (auto it = body.find("deid_profile"); it != body.end()) {
+    if (!it->is_string()) return Fail(ErrorCode::kInvalidArgument, "deid_profile is \"off\" or a profile such as \"basic\"");
+    std::string profile = it->get<std::string>();
+    if (profile != "off") {
+      auto parsed = dicom::ParseDeidProfile(profile);
+      if (!parsed) return std::unexpected(parsed.error());
+      profile = parsed->Name();
+    }
+    tenant.deid_profile = profile;
+    changed += (changed.empty() ? "" : " ") + std::string("deid_profile=") + profile;
+    any = true;
+  }
+  for (auto [key, field] : {std::pair{"deid_reject_modalities", &tenant.deid_reject_modalities},
+                            std::pair{"deid_reject_descriptions", &tenant.deid_reject_descriptions}}) {
+    auto it = body.find(key);
+    if (it == body.end()) continue;
+    if (!it->is_array()) return Fail(ErrorCode::kInvalidArgument, std::string(key) + " is a list of strings");
+    std::string joined;
+    for (const auto& v : *it) {
+      if (!v.is_string() || v.get<std::string>().find(',') != std::string::npos || v.get<std::string>().size() > 64)
+        return Fail(ErrorCode::kInvalidArgument, std::string(key) + " holds strings of at most 64 characters, without commas");
+      joined += (joined.empty() ? "" : ",") + v.get<std::string>();
+    }
+    *field = joined;
+    changed += (changed.empty() ? "" : " ") + std::string(key) + "=" + joined;
+    any = true;
+  }
+  return any;
 }
 
 http::Response Json(int status, const json& body) { return http::JsonResponse(status, body.dump()); }
@@ -44,7 +89,7 @@ http::Response GetTenant(http::Request&, const auth::Principal& p, const ApiDeps
   return Json(200, {{"slug", tenant->slug},
                     {"name", tenant->name},
                     {"ae_title", tenant->ae_title},
-                    {"settings", SettingsJson(*settings)}});
+                    {"settings", SettingsJson(*settings, *tenant)}});
 }
 
 http::Response PatchSettings(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
@@ -53,7 +98,17 @@ http::Response PatchSettings(http::Request& r, const auth::Principal& p, const A
   auto settings = deps.annotations->Settings(p.tenant_id);
   if (!settings) return http::ErrorResponse(settings.error());
   std::string changed;
+  auto tenant = deps.catalog.FindTenantById(p.tenant_id);
+  if (!tenant) return http::ErrorResponse(tenant.error());
+  auto privacy = ApplyPrivacy(*body, *tenant, changed);
+  if (!privacy) return http::ErrorResponse(privacy.error());
+  if (*privacy)
+    if (auto ok = deps.catalog.SetTenantPrivacy(p.tenant_id, tenant->deid_profile, tenant->deid_reject_modalities,
+                                                tenant->deid_reject_descriptions);
+        !ok)
+      return http::ErrorResponse(ok.error());
   for (auto& [key, value] : body->items()) {
+    if (key.starts_with("deid_")) continue;
     bool* field = key == "physicians_edit_segmentations" ? &settings->physicians_edit_segmentations
                   : key == "share_cases_with_vendor"     ? &settings->share_cases_with_vendor
                                                          : nullptr;
