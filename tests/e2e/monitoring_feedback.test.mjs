@@ -236,4 +236,27 @@ describe('browser app: feedback, bug reports, monitoring', () => {
     await page.locator(`[data-testid=runs] tr[data-run="${run.id}"] a`).click();
     await page.waitForSelector('[data-testid=result-panel]:not([hidden])', { timeout: 60_000 });
   });
+
+  test('the clinic admin shares cases in the settings: the vendor then sees the screenshot and gets the images in the bundle', async () => {
+    const admin = await browser.newPage();
+    await signInUi(admin, server.baseUrl, 'admin1');
+    await admin.getByRole('link', { name: 'Settings' }).click();
+    const share = admin.getByLabel('Share cases with the vendor');
+    await share.waitFor();
+    assert.equal(await share.isChecked(), false);
+    await share.check();
+    await admin.waitForFunction(() => /Share cases with the vendor: on/.test(document.getElementById('toasts')?.textContent ?? ''));
+    await admin.close();
+
+    const vendor = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await signInUi(vendor, server.baseUrl, 'v.support');
+    await vendor.goto(`${server.baseUrl}/bug-reports/${report.id}`);
+    const img = vendor.getByTestId('bug-screenshot');
+    await img.waitFor();
+    await vendor.waitForFunction(() => document.querySelector('[data-testid=bug-screenshot]')?.naturalWidth > 0);
+    const [bundle] = await Promise.all([vendor.waitForEvent('download'), vendor.getByTestId('bug-bundle').click()]);
+    const { stdout } = await execFileP('unzip', ['-Z1', await bundle.path()]);
+    assert.ok(stdout.includes(`bug-${report.id}/inputs/image.nii.gz`) && stdout.includes(`bug-${report.id}/outputs/labels.nii.gz`), stdout);
+    await vendor.close();
+  });
 });

@@ -146,6 +146,26 @@ describe('browser app: plans, subscriptions, usage', () => {
     assert.equal(await doctor.getByTestId('subscription-banner').count(), 0);
   });
 
+  test('suspended while the viewer is open: the refusal shows in the Run dialog, then Run is disabled', async () => {
+    await openViewer(doctor, server.baseUrl, series.study_uid);
+    await doctor.waitForSelector('[data-testid=run-algorithm]:enabled');
+    const admin = await signIn(server, 'v.admin');
+    const suspend = await call(server, admin, 'POST', '/api/v1/tenants/clinic/subscription/suspend', { json: { reason: 'audit pending' } });
+    assert.equal(suspend.status, 200, suspend.text());
+    try {
+      await doctor.getByRole('button', { name: 'Run algorithm…' }).click();
+      const dialog = doctor.getByRole('dialog', { name: 'Run an algorithm on this series' });
+      await dialog.getByRole('button', { name: 'Run', exact: true }).click();
+      await dialog.getByTestId('dialog-error').filter({ hasText: 'the subscription is suspended: audit pending' }).waitFor();
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await doctor.waitForSelector('[data-testid=run-algorithm]:disabled');
+      assert.equal(await doctor.textContent('[data-testid=run-disabled-reason]'), 'Run is disabled: subscription suspended: audit pending.');
+      await doctor.getByTestId('subscription-banner').waitFor();
+    } finally {
+      assert.equal((await call(server, admin, 'POST', '/api/v1/tenants/clinic/subscription/resume', { json: {} })).status, 200);
+    }
+  });
+
   test('the quota used up: Run is disabled with the reason, and the subscription page shows the count', async () => {
     const doc = await signIn(server, 'doc1');
     for (let i = 0; i < 3; i++) assert.equal((await runJob(server, doc, { algorithm: 'box', series: series.series_uid })).state, 'succeeded');

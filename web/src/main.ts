@@ -9,6 +9,7 @@ import { bugReportsPage } from './pages/bugReports';
 import { jobsPage } from './pages/jobs';
 import { loginPage, passwordPage } from './pages/login';
 import { monitoringPage } from './pages/monitoring';
+import { settingsPage } from './pages/settings';
 import { subscriptionPage } from './pages/subscription';
 import { uploadPage } from './pages/upload';
 import { usagePage } from './pages/usage';
@@ -38,7 +39,7 @@ function navLinks(): [string, string][] {
   }
   const links: [string, string][] = [['/', 'Worklist'], ['/upload', 'Upload']];
   if (isClinician()) links.push(['/jobs', 'Runs'], ['/monitoring', 'Monitoring'], ['/bug-reports', 'Bug reports'], ['/subscription', 'Subscription']);
-  if (isClinicAdmin()) links.push(['/auto-rules', 'Auto-run'], ['/usage', 'Usage']);
+  if (isClinicAdmin()) links.push(['/auto-rules', 'Auto-run'], ['/usage', 'Usage'], ['/settings', 'Settings']);
   return links;
 }
 
@@ -114,6 +115,7 @@ setRoutes([
   { pattern: /^\/jobs$/, render: signedIn((_p, q) => jobsPage(main, q)) },
   { pattern: /^\/auto-rules$/, render: signedIn(() => autoRulesPage(main)) },
   { pattern: /^\/subscription$/, render: signedIn(() => subscriptionPage(main)) },
+  { pattern: /^\/settings$/, render: signedIn(() => settingsPage(main)) },
   { pattern: /^\/usage$/, render: signedIn((_p, q) => usagePage(main, q)) },
   { pattern: /^\/vendor\/tenants$/, render: signedIn(() => vendorTenantsPage(main)) },
   { pattern: /^\/vendor\/plans$/, render: signedIn(() => vendorPlansPage(main)) },

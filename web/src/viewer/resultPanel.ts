@@ -4,6 +4,7 @@
 // parent is the algorithm's, which the server compares in the background (Dice, volume
 // difference, HD95 per segment) and lists with the run's feedback.
 import { algorithms, feedback as listFeedback, REJECT_REASONS, sendVerdict, type Algorithm, type Feedback } from '../api/jobs';
+import { supportTenant } from '../api/http';
 import type { SegmentationVersion } from '../api/types';
 import { formatDateTime } from '../lib/dates';
 import { h, present, toast } from '../lib/dom';
@@ -22,6 +23,7 @@ export interface ResultPanelHooks {
 }
 
 let algorithmList: Promise<Algorithm[]> | null = null;
+document.addEventListener('vg:user', () => (algorithmList = null));
 
 // The run whose result is shown: the version itself, or the algorithm's version it corrects.
 export function resultOf(shown: SegmentationVersion | null, versions: SegmentationVersion[]): { result: SegmentationVersion; correction: SegmentationVersion | null } | null {
@@ -94,7 +96,8 @@ export class ResultPanel {
   private render(): void {
     const r = this.result!;
     const flag = h('span');
-    algorithmList ??= algorithms().catch(() => []);
+    // Vendor staff under a support grant may not list the clinic's algorithms: no flag then.
+    algorithmList ??= supportTenant() ? Promise.resolve([]) : algorithms().catch(() => []);
     void algorithmList.then((list) => {
       const a = list.find((x) => x.id === r.algorithm?.name);
       if (a?.not_for_diagnostic_use) flag.replaceChildren(h('span.flag', { 'data-testid': 'result-not-for-diagnostic-use' }, 'Not for diagnostic use'));

@@ -59,13 +59,14 @@ export class RunPanel {
     } catch (e) {
       toast((e as Error).message, 'error');
       return;
+    } finally {
+      void this.refreshGate(); // a refusal (402) may have changed what the subscription allows
     }
     if (!job || this.disposed) return;
     invalidateSubscription(); // the quota moved
     this.startedHere.add(job.id);
     this.show(job);
     this.follow(job, true);
-    void this.refreshGate();
   }
 
   private async loadRuns(): Promise<void> {

@@ -377,11 +377,14 @@ export class SegEditor {
     if (this.redoButton) this.redoButton.disabled = !csUtils.HistoryMemo.DefaultHistoryMemo.canRedo;
     this.panel.dataset.dirty = String(this.dirty);
     const v = this.version;
+    const parent = v?.parent_id ? this.versions.find((x) => x.id === v.parent_id) : undefined;
     const base = !v
       ? 'New segmentation'
       : v.source === 'algorithm'
         ? `Result of ${v.algorithm?.name ?? 'an algorithm'} ${v.algorithm?.version ?? ''} (version ${v.id})`
-        : `Version ${v.id} by ${v.author}`;
+        : parent?.source === 'algorithm'
+          ? `Version ${v.id} by ${v.author}, correcting ${parent.algorithm?.name ?? 'an algorithm'}'s result`
+          : `Version ${v.id} by ${v.author}`;
     if (this.geometryError) this.stateLine.textContent = `Segmentation unavailable for this series: ${this.geometryError}`;
     else this.stateLine.textContent = `${base}${this.dirty ? ' — unsaved changes' : ''}${this.canEdit ? '' : ' (view only)'}`;
   }
