@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   if (command == "worker") return vg::app::WorkerCommand(args);
   if (command == "licence") return vg::app::LicenceCommand(args);
   if (command == "deid") return vg::app::DeidCommand(args);
+  if (command == "gateway") return vg::app::GatewayCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
     return 0;

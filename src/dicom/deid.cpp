@@ -682,6 +682,89 @@ Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& option
   return out;
 }
 
+Result<PatientStudyIdentity> ReadIdentity(std::string_view part10) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  PatientStudyIdentity id;
+  id.patient_name = GetString(ds, DCM_PatientName);
+  id.patient_id = GetString(ds, DCM_PatientID);
+  id.issuer_of_patient_id = GetString(ds, DCM_IssuerOfPatientID);
+  id.patient_birth_date = GetString(ds, DCM_PatientBirthDate);
+  id.patient_sex = GetString(ds, DCM_PatientSex);
+  id.study_date = GetString(ds, DCM_StudyDate);
+  id.study_time = GetString(ds, DCM_StudyTime);
+  id.accession_number = GetString(ds, DCM_AccessionNumber);
+  id.study_id = GetString(ds, DCM_StudyID);
+  id.referring_physician_name = GetString(ds, DCM_ReferringPhysicianName);
+  id.study_description = GetString(ds, DCM_StudyDescription);
+  return id;
+}
+
+namespace {
+
+void RestoreUids(DcmItem& item, const std::function<std::optional<std::string>(const std::string&)>& original_uid) {
+  for (unsigned long i = 0; i < item.card(); ++i) {
+    DcmElement* element = item.getElement(i);
+    if (element->ident() == EVR_SQ) {
+      auto* sequence = static_cast<DcmSequenceOfItems*>(element);
+      for (unsigned long j = 0; j < sequence->card(); ++j) RestoreUids(*sequence->getItem(j), original_uid);
+      continue;
+    }
+    if (element->ident() != EVR_UI) continue;
+    OFString all;
+    if (element->getOFStringArray(all).bad() || all.empty()) continue;
+    std::string values(all.c_str()), restored;
+    bool changed = false;
+    size_t start = 0;
+    while (true) {
+      size_t slash = values.find('\\', start);
+      std::string uid = values.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      if (start > 0) restored += '\\';
+      if (auto original = original_uid(uid)) {
+        restored += *original;
+        changed = true;
+      } else {
+        restored += uid;
+      }
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    if (changed) element->putString(restored.c_str());
+  }
+}
+
+}  // namespace
+
+Result<std::string> Reidentify(std::string_view part10,
+                               const std::function<std::optional<std::string>(const std::string&)>& original_uid,
+                               const PatientStudyIdentity& id) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  DcmDataset& ds = *loaded->dataset;
+  RestoreUids(ds, original_uid);
+  auto put = [&](const DcmTagKey& tag, const std::string& value) {
+    if (value.empty()) ds.findAndDeleteElement(tag);
+    else ds.putAndInsertString(tag, value.c_str());
+  };
+  ds.putAndInsertString(DCM_PatientName, id.patient_name.c_str());
+  ds.putAndInsertString(DCM_PatientID, id.patient_id.c_str());
+  put(DCM_IssuerOfPatientID, id.issuer_of_patient_id);
+  ds.putAndInsertString(DCM_PatientBirthDate, id.patient_birth_date.c_str());
+  ds.putAndInsertString(DCM_PatientSex, id.patient_sex.c_str());
+  ds.putAndInsertString(DCM_StudyDate, id.study_date.c_str());
+  ds.putAndInsertString(DCM_StudyTime, id.study_time.c_str());
+  ds.putAndInsertString(DCM_AccessionNumber, id.accession_number.c_str());
+  ds.putAndInsertString(DCM_StudyID, id.study_id.c_str());
+  ds.putAndInsertString(DCM_ReferringPhysicianName, id.referring_physician_name.c_str());
+  put(DCM_StudyDescription, id.study_description);
+  ds.putAndInsertString(DCM_PatientIdentityRemoved, "NO");
+  ds.findAndDeleteElement(DCM_DeidentificationMethod);
+  ds.findAndDeleteElement(DCM_DeidentificationMethodCodeSequence);
+  ds.findAndDeleteElement(DCM_LongitudinalTemporalInformationModified);
+  return WriteInSyntax(*loaded->file, loaded->xfer);
+}
+
 bool IsDeidentifiedByProfile(std::string_view part10) {
   auto loaded = LoadFromMemory(part10);
   if (!loaded) return false;

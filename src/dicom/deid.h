@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -94,6 +95,23 @@ struct DeidResult {
 
 // De-identifies one Part 10 file. kInvalidArgument when it cannot be parsed.
 Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& options, const crypto::SecretKey& secret);
+
+// Who and what an object was about, before de-identification: kept by a gateway (sealed,
+// inside the hospital) to give results back their real patient and study.
+struct PatientStudyIdentity {
+  std::string patient_name, patient_id, issuer_of_patient_id, patient_birth_date, patient_sex;
+  std::string study_date, study_time, accession_number, study_id, referring_physician_name, study_description;
+};
+Result<PatientStudyIdentity> ReadIdentity(std::string_view part10);
+
+// Re-identification of a result made from de-identified data (a SEG): every UID that
+// `original_uid` knows is put back (the result then references the original series and
+// instances, so PACS viewers overlay it), the patient and study attributes are restored,
+// and the de-identification marks are removed. UIDs it does not know (the result's own)
+// stay. The output keeps the input's transfer syntax.
+Result<std::string> Reidentify(std::string_view part10,
+                               const std::function<std::optional<std::string>(const std::string&)>& original_uid,
+                               const PatientStudyIdentity& identity);
 
 // True when the file says it was de-identified by this profile already (PatientIdentity-
 // Removed YES and a DeidentificationMethod of ours): doing it twice would remap its UIDs

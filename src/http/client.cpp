@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 
 namespace vg::http {
 namespace {
@@ -63,20 +64,21 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
   return out;
 }
 
-Result<ClientResponse> Post(const std::string& url, const std::string& content_type, const std::string& body,
-                            std::chrono::milliseconds timeout, std::uint64_t max_response_bytes) {
-  auto parsed = ParseUrl(url);
+Result<ClientResponse> Send(const ClientRequest& in) {
+  auto parsed = ParseUrl(in.url);
   if (!parsed) return std::unexpected(parsed.error());
   Result<ClientResponse> outcome = Fail(ErrorCode::kUnavailable, "no answer from " + parsed->host + " in time");
-  OutgoingRequest request{bhttp::verb::post, parsed->target, 11};
+  const auto verb = bhttp::string_to_verb(in.method);
+  if (verb == bhttp::verb::unknown) return Fail(ErrorCode::kInvalidArgument, "unknown HTTP method " + in.method);
+  OutgoingRequest request{verb, parsed->target, 11};
   request.set(bhttp::field::host, parsed->host);
   request.set(bhttp::field::user_agent, "voxelgate");
-  request.set(bhttp::field::content_type, content_type);
   request.set(bhttp::field::connection, "close");
-  request.body() = body;
-  request.prepare_payload();
+  for (const auto& [name, value] : in.headers) request.set(name, value);
+  request.body() = in.body;
+  if (!in.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put) request.prepare_payload();
   IncomingParser parser;
-  parser.body_limit(max_response_bytes);
+  parser.body_limit(in.max_response_bytes);
 
   asio::io_context io;
   asio::ssl::context tls(asio::ssl::context::tls_client);
@@ -89,6 +91,7 @@ Result<ClientResponse> Post(const std::string& url, const std::string& content_t
       co_await Exchange(stream, request, parser);
     } else {
       tls.set_default_verify_paths();
+      if (!in.ca_file.empty()) tls.load_verify_file(in.ca_file);
       tls.set_verify_mode(asio::ssl::verify_peer);
       beast::ssl_stream<beast::tcp_stream> stream(io, tls);
       SSL_set_tlsext_host_name(stream.native_handle(), parsed->host.c_str());
@@ -99,6 +102,11 @@ Result<ClientResponse> Post(const std::string& url, const std::string& content_t
     }
     ClientResponse response;
     response.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      response.headers[name] = std::string(field.value());
+    }
     response.body = std::move(parser.get().body());
     outcome = std::move(response);
   };
@@ -107,13 +115,29 @@ Result<ClientResponse> Post(const std::string& url, const std::string& content_t
     try {
       std::rethrow_exception(failure);
     } catch (const boost::system::system_error& e) {
-      outcome = Fail(ErrorCode::kUnavailable, parsed->host + ": " + e.code().message());
+      if (e.code() == bhttp::error::body_limit)
+        outcome = Fail(ErrorCode::kTooLarge, parsed->host + ": the response is over " +
+                                                 std::to_string(in.max_response_bytes) + " bytes");
+      else
+        outcome = Fail(ErrorCode::kUnavailable, parsed->host + ": " + e.code().message());
     } catch (const std::exception& e) {
       outcome = Fail(ErrorCode::kUnavailable, parsed->host + ": " + e.what());
     }
   });
-  io.run_for(timeout);
+  io.run_for(in.timeout);
   return outcome;
+}
+
+Result<ClientResponse> Post(const std::string& url, const std::string& content_type, const std::string& body,
+                            std::chrono::milliseconds timeout, std::uint64_t max_response_bytes) {
+  ClientRequest request;
+  request.method = "POST";
+  request.url = url;
+  request.headers = {{"Content-Type", content_type}};
+  request.body = body;
+  request.timeout = timeout;
+  request.max_response_bytes = max_response_bytes;
+  return Send(request);
 }
 
 }  // namespace vg::http

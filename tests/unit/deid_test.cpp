@@ -566,3 +566,63 @@ TEST(DeidSharedData, SegReferencesStillResolveAfterDeidentification) {
 
 }  // namespace
 }  // namespace vg::dicom
+
+namespace vg::dicom {
+namespace {
+
+TEST(Reid, AResultGetsBackTheOriginalPatientStudyAndReferences) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
+  ds->putAndInsertString(DCM_SOPInstanceUID, "1.2.3.9.1");
+  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.3.9");
+  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.3.9.0");
+  ds->putAndInsertString(DCM_PatientName, "ROE^RICHARD");
+  ds->putAndInsertString(DCM_PatientID, "R-77");
+  ds->putAndInsertString(DCM_StudyDate, "20210304");
+  ds->putAndInsertString(DCM_AccessionNumber, "ACC9");
+  const std::string original = ToPart10(file);
+  auto identity = ReadIdentity(original);
+  ASSERT_TRUE(identity);
+  auto deid = Deidentify(original, DeidOptions{}, Secret());
+  ASSERT_TRUE(deid);
+  // A result made on the de-identified data: it references the de-identified instance.
+  DcmFileFormat result;
+  DcmDataset* r = result.getDataset();
+  r->putAndInsertString(DCM_SOPClassUID, UID_SegmentationStorage);
+  r->putAndInsertString(DCM_SOPInstanceUID, "2.25.555");
+  r->putAndInsertString(DCM_StudyInstanceUID, deid->study_uid.c_str());
+  r->putAndInsertString(DCM_PatientName, deid->pseudonym.c_str());
+  r->putAndInsertString(DCM_PatientIdentityRemoved, "YES");
+  DcmItem* ref = nullptr;
+  r->findOrCreateSequenceItem(DCM_ReferencedSeriesSequence, ref, -2);
+  ref->putAndInsertString(DCM_SeriesInstanceUID, deid->series_uid.c_str());
+  DcmItem* instance = nullptr;
+  ref->findOrCreateSequenceItem(DCM_ReferencedInstanceSequence, instance, -2);
+  instance->putAndInsertString(DCM_ReferencedSOPInstanceUID, deid->sop_uid.c_str());
+  std::map<std::string, std::string> back;
+  for (const auto& [from, to] : deid->uid_map) back[to] = from;
+  auto restored = Reidentify(ToPart10(result), [&](const std::string& uid) -> std::optional<std::string> {
+    auto it = back.find(uid);
+    return it == back.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }, *identity);
+  ASSERT_TRUE(restored) << restored.error().public_message;
+  auto out = Parse(*restored);
+  DcmDataset& o = *out->getDataset();
+  EXPECT_EQ(Value(o, DCM_PatientName), "ROE^RICHARD");
+  EXPECT_EQ(Value(o, DCM_PatientID), "R-77");
+  EXPECT_EQ(Value(o, DCM_StudyDate), "20210304");
+  EXPECT_EQ(Value(o, DCM_AccessionNumber), "ACC9");
+  EXPECT_EQ(Value(o, DCM_StudyInstanceUID), "1.2.3.9");
+  EXPECT_EQ(Value(o, DCM_SOPInstanceUID), "2.25.555") << "the result's own UID stays";
+  EXPECT_EQ(Value(o, DCM_PatientIdentityRemoved), "NO");
+  DcmItem* series = nullptr;
+  ASSERT_TRUE(o.findAndGetSequenceItem(DCM_ReferencedSeriesSequence, series, 0).good());
+  EXPECT_EQ(Value(*series, DCM_SeriesInstanceUID), "1.2.3.9.0");
+  DcmItem* inst = nullptr;
+  ASSERT_TRUE(series->findAndGetSequenceItem(DCM_ReferencedInstanceSequence, inst, 0).good());
+  EXPECT_EQ(Value(*inst, DCM_ReferencedSOPInstanceUID), "1.2.3.9.1");
+}
+
+}  // namespace
+}  // namespace vg::dicom

@@ -1,0 +1,316 @@
+// The hospital-side gateway end to end on loopback, with real parts: dcmtk's storescp plays
+// the hospital PACS and storescu the modality; `voxelgate gateway` de-identifies and
+// forwards to a real voxelgate server, which then holds no original name or ID; ct-lungs
+// runs there; the gateway brings the SEG back to the PACS under the original patient,
+// referencing the original series and instances. Faults: the server killed while the
+// gateway forwards (nothing lost once it is back), the gateway killed while it forwards
+// (nothing stored twice). And forwarding over HTTPS, verified against a private CA.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { first, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
+import { storescu } from './lib/dcmtk.mjs';
+import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
+import { sleep } from './lib/fixture.mjs';
+import { request } from './lib/http.mjs';
+import { freePort, VoxelgateServer } from './lib/server.mjs';
+import { apiGet, apiJson } from './lib/volumes.mjs';
+
+const execFileP = promisify(execFile);
+const PATIENT = { name: 'OKONKWO^CHIDINMA', id: 'HOSP-4471-X' };
+
+let server;
+let serverPort;
+let token;
+let pacs;
+let gateway;
+let phantom;
+
+// A running `voxelgate gateway`, its config and status page.
+class GatewayProcess {
+  constructor(name, settings) {
+    this.dir = makeTempDir(name);
+    this.settings = settings;
+    this.log = join(this.dir, 'gateway.log');
+  }
+
+  async start() {
+    const s = this.settings;
+    this.dicomPort ??= await freePort();
+    this.statusPort ??= await freePort();
+    const config = `[gateway]\ndata_dir = "${join(this.dir, 'data')}"\nae_title = "VGGATEWAY"\ndicom_port = ${this.dicomPort}\n` +
+      `callers = ["STORESCU"]\nstatus_listen = "127.0.0.1:${this.statusPort}"\nprofile = "basic+retain-long-modified-dates"\n` +
+      `retry_max_seconds = 1\nbatch_instances = ${s.batch ?? 10}\n` +
+      `[server]\nurl = "${s.url}"\ntoken_file = "${s.tokenFile}"\n${s.caFile ? `ca_file = "${s.caFile}"\n` : ''}poll_seconds = 1\nresults_hours = 1\n` +
+      `[pacs]\nae_title = "PACS"\nhost = "127.0.0.1"\nport = ${s.pacsPort}\n`;
+    writeFileSync(join(this.dir, 'gateway.toml'), config);
+    const out = openSync(this.log, 'a');
+    this.child = spawn(binaryPath, ['gateway', '--config', join(this.dir, 'gateway.toml')], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    this.exited = new Promise((resolve) => this.child.on('exit', resolve));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      try {
+        if ((await request(`http://127.0.0.1:${this.statusPort}`, { path: '/status', timeoutMs: 1000 })).status === 200) return this;
+      } catch { /* not yet */ }
+      await sleep(100);
+    }
+    throw new Error(`the gateway did not start:\n${readFileSync(this.log, 'utf8')}`);
+  }
+
+  async status() {
+    return (await request(`http://127.0.0.1:${this.statusPort}`, { path: '/status' })).json();
+  }
+
+  async kill9() {
+    this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async stop() {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
+
+async function until(what, fn, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+// What pydicom reads of a file: patient, study, references.
+async function describe(path) {
+  const script = `
+import json, sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+refs = set()
+def walk(ds):
+    for e in ds:
+        if e.VR == 'SQ':
+            for item in e.value: walk(item)
+        elif e.tag == 0x00081155: refs.add(str(e.value))
+walk(d)
+series = [str(i.SeriesInstanceUID) for i in d.get('ReferencedSeriesSequence', [])]
+print(json.dumps({'modality': d.Modality, 'name': str(d.PatientName), 'id': d.PatientID, 'study': d.StudyInstanceUID,
+  'for': d.get('FrameOfReferenceUID', ''), 'series': series, 'refs': sorted(refs),
+  'removed': d.get('PatientIdentityRemoved', '')}))
+`;
+  const { stdout } = await execFileP(python, ['-c', script, path]);
+  return JSON.parse(stdout);
+}
+
+async function serverInstances(study) {
+  try {
+    return await qido(server, token, `/studies/${study}/instances`);
+  } catch {
+    return [];
+  }
+}
+
+before(async () => {
+  serverPort = await freePort();
+  server = await VoxelgateServer.start({ name: 'gateway-server', args: ['--workers', '2'] });
+  serverPort = server.port;
+  await server.createTenant('hospital');
+  token = await server.createToken({ tenant: 'hospital', name: 'gateway' });
+  const tokenFile = join(makeTempDir('gateway-token'), 'token');
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  // The hospital PACS: dcmtk's storescp, writing what it receives into a folder.
+  const pacsDir = makeTempDir('pacs');
+  const pacsPort = await freePort();
+  pacs = { dir: pacsDir, port: pacsPort, child: spawn('storescp', ['-aet', 'PACS', '+xa', '-od', pacsDir, String(pacsPort)], { stdio: 'ignore' }) };
+  gateway = await new GatewayProcess('gateway', { url: server.baseUrl, tokenFile, pacsPort }).start();
+  gateway.tokenFile = tokenFile;
+  const out = makeTempDir('phantom');
+  const { stdout } = await execFileP(python, [join(repoRoot, 'tests/tools/make_chest_phantom.py'), '--out', out, '--size', '128', '--slices', '80',
+    '--patient-name', PATIENT.name, '--patient-id', PATIENT.id], { maxBuffer: 16 << 20 });
+  phantom = JSON.parse(stdout);
+});
+
+after(async () => {
+  await gateway?.stop();
+  pacs?.child.kill('SIGKILL');
+  await server?.dispose();
+});
+
+let deidentifiedStudy;
+
+test('a study sent to the gateway reaches the server de-identified: no original name or ID anywhere there', { timeout: 180_000 }, async () => {
+  const sent = await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: phantom.files });
+  assert.equal(sent.successes, phantom.files.length, sent.output.slice(-1500));
+  const studies = await until('the study on the server', async () => {
+    const s = await qido(server, token, '/studies');
+    return s.length === 1 && (await serverInstances(first(s[0], TAGS.StudyInstanceUID))).length === phantom.files.length && s;
+  });
+  deidentifiedStudy = first(studies[0], TAGS.StudyInstanceUID);
+  assert.notEqual(deidentifiedStudy, phantom.study_uid);
+  assert.match(first(studies[0], TAGS.PatientID), /^VG/);
+  for (const part of await wadoParts(server, token, `/studies/${deidentifiedStudy}`)) {
+    const text = part.toString('latin1');
+    assert.ok(!text.includes('OKONKWO') && !text.includes(PATIENT.id) && !text.includes(phantom.study_uid), 'decrypted instances hold no original identity');
+  }
+  const catalog = readFileSync(join(server.dataDir, 'catalog.db')).toString('latin1');
+  assert.ok(!catalog.includes('OKONKWO') && !catalog.includes(PATIENT.id) && !catalog.includes(phantom.study_uid));
+  const status = await until('an empty queue', async () => { const s = await gateway.status(); return s.queue_depth === 0 && s; });
+  assert.equal(status.forwarded_total, phantom.files.length);
+  assert.equal(status.dead, 0);
+  assert.ok(status.last_forward_ok_at > 0);
+  assert.ok(!JSON.stringify(status).includes('OKONKWO'));
+  assert.ok(!readFileSync(gateway.log, 'utf8').includes('OKONKWO') && !readFileSync(gateway.log, 'utf8').includes(PATIENT.id), 'no patient data in the gateway log');
+});
+
+test('ct-lungs runs on the server and the SEG comes back to the PACS under the original patient and UIDs', { timeout: 180_000 }, async () => {
+  const [series] = await qido(server, token, `/studies/${deidentifiedStudy}/series`);
+  const submitted = await apiJson(server, token, 'POST', '/api/v1/jobs', { algorithm: 'ct-lungs', series: first(series, TAGS.SeriesInstanceUID) });
+  assert.equal(submitted.status, 202, submitted.text());
+  const job = await until('the job', async () => {
+    const j = (await apiGet(server, token, `/api/v1/jobs/${submitted.json().id}`)).json();
+    return !['queued', 'running'].includes(j.state) && j;
+  });
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  const segFile = await until('the SEG in the PACS', async () => {
+    for (const f of readdirSync(pacs.dir)) {
+      const d = await describe(join(pacs.dir, f)).catch(() => null);
+      if (d?.modality === 'SEG') return join(pacs.dir, f);
+    }
+    return null;
+  }, 90_000);
+  const seg = await describe(segFile);
+  assert.equal(seg.name, PATIENT.name);
+  assert.equal(seg.id, PATIENT.id);
+  assert.equal(seg.study, phantom.study_uid);
+  assert.deepEqual(seg.series, [phantom.series_uid], 'the SEG references the original series');
+  const original = await describe(phantom.files[0]);
+  const { stdout: uids } = await execFileP(python, ['-c', 'import sys, pydicom\nfor f in sys.argv[1:]: print(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)', ...phantom.files]);
+  const originals = new Set(uids.trim().split('\n'));
+  assert.ok(seg.refs.length > 0 && seg.refs.every((uid) => originals.has(uid)), 'every referenced instance is an original one');
+  assert.equal(seg.for, original.for, 'the original frame of reference');
+  assert.notEqual(seg.removed, 'YES');
+  const { stdout, stderr } = await execFileP('dciodvfy', ['-new', segFile]).catch((e) => e);
+  assert.deepEqual(`${stdout}${stderr}`.split('\n').filter((l) => l.startsWith('Error')), []);
+  const status = await gateway.status();
+  assert.ok(status.results_delivered >= 1);
+  // Delivered once: later polls do not send it again.
+  await sleep(2500);
+  const segs = [];
+  for (const f of readdirSync(pacs.dir)) if ((await describe(join(pacs.dir, f)).catch(() => null))?.modality === 'SEG') segs.push(f);
+  assert.equal(segs.length, 1);
+});
+
+// The study on the server that is none of `known`, once it holds `count` instances.
+async function newStudyWith(known, count) {
+  return until(`a new study of ${count} instances on the server`, async () => {
+    for (const st of await qido(server, token, '/studies')) {
+      const uid = first(st, TAGS.StudyInstanceUID);
+      if (known.has(uid)) continue;
+      const instances = await serverInstances(uid);
+      if (instances.length >= count) return { uid, instances };
+    }
+    return null;
+  });
+}
+
+const known = new Set();
+
+test('the server killed while the gateway forwards: nothing is lost once it is back', { timeout: 180_000 }, async () => {
+  known.add(deidentifiedStudy);
+  const s = await makeSeries({ slices: 40, rows: 64, cols: 64, patientName: 'SECOND^PATIENT', patientId: 'HOSP-2', seed: 71 });
+  const sending = storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files });
+  await until('forwarding to start', async () => (await gateway.status()).forwarded_total > phantom.files.length, 30_000);
+  await server.kill9();
+  const sent = await sending;
+  assert.equal(sent.successes, 40, 'the gateway keeps accepting while the server is down');
+  const down = await until('the gateway noticing', async () => { const st = await gateway.status(); return st.last_error && st; });
+  assert.match(down.last_error, /cannot be reached/);
+  assert.ok(down.queue_depth > 0);
+  await server.start({ port: serverPort });
+  const { uid, instances } = await newStudyWith(known, 40);
+  known.add(uid);
+  await until('an empty queue', async () => (await gateway.status()).queue_depth === 0);
+  assert.equal((await serverInstances(uid)).length, 40);
+  assert.equal(new Set(instances.map((i) => first(i, TAGS.SOPInstanceUID))).size, 40);
+  assert.equal((await gateway.status()).dead, 0);
+});
+
+test('the gateway killed while it forwards: after its restart nothing is stored twice', { timeout: 180_000 }, async () => {
+  const s = await makeSeries({ slices: 40, rows: 64, cols: 64, patientName: 'THIRD^PATIENT', patientId: 'HOSP-3', seed: 72 });
+  const before = (await gateway.status()).forwarded_total;
+  const sent = await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files });
+  assert.equal(sent.successes, 40);
+  await until('forwarding under way', async () => (await gateway.status()).forwarded_total > before, 30_000);
+  await gateway.kill9();
+  await gateway.start();
+  const { uid } = await newStudyWith(known, 40);
+  await until('an empty queue', async () => (await gateway.status()).queue_depth === 0);
+  await sleep(1500);  // anything resent after the restart has landed by now
+  const instances = await serverInstances(uid);
+  assert.equal(instances.length, 40, 'each instance once');
+  assert.equal(new Set(instances.map((i) => first(i, TAGS.SOPInstanceUID))).size, 40);
+  const total = (await qido(server, token, '/instances')).length;
+  assert.equal(total, phantom.files.length + 1 + 40 + 40, 'the phantom and its SEG, two series: nothing doubled');
+});
+
+test('forwarding over HTTPS checks the server against the configured CA; without it nothing is sent', { timeout: 120_000 }, async () => {
+  const dir = makeTempDir('gateway-tls');
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  const port = await freePort();
+  const tlsServer = new VoxelgateServer({ name: 'gateway-tls-server', args: ['--tls-cert', cert, '--tls-key', key] });
+  tlsServer.waitReady = async () => {
+    for (let i = 0; i < 100; ++i) {
+      const ok = await new Promise((resolve) => {
+        https.get({ host: '127.0.0.1', port, path: '/readyz', ca: readFileSync(cert) }, (res) => { res.resume(); resolve(res.statusCode === 200); })
+          .on('error', () => resolve(false));
+      });
+      if (ok) return;
+      await sleep(100);
+    }
+    throw new Error('the TLS server did not start');
+  };
+  await tlsServer.start({ port });
+  try {
+    await tlsServer.createTenant('tls-clinic');
+    const tlsToken = await tlsServer.createToken({ tenant: 'tls-clinic', name: 'gateway' });
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${tlsToken}\n`);
+    const count = () => new Promise((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, path: '/dicomweb/instances', ca: readFileSync(cert), headers: { Authorization: `Bearer ${tlsToken}`, Accept: 'application/dicom+json' } }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(res.statusCode === 204 ? 0 : JSON.parse(Buffer.concat(chunks).toString()).length));
+      }).on('error', reject);
+    });
+    const s = await makeSeries({ slices: 2, rows: 32, cols: 32, patientName: 'TLS^PATIENT', seed: 73 });
+    const untrusting = await new GatewayProcess('gateway-no-ca', { url: `https://127.0.0.1:${port}`, tokenFile, pacsPort: pacs.port }).start();
+    try {
+      assert.equal((await storescu({ port: untrusting.dicomPort, calledAe: 'VGGATEWAY', files: s.files })).successes, 2);
+      const st = await until('the TLS failure', async () => { const x = await untrusting.status(); return x.last_error && x; });
+      assert.match(st.last_error, /certificate|verify|handshake/i);
+      assert.equal(st.queue_depth, 2);
+      assert.equal(await count(), 0);
+    } finally {
+      await untrusting.stop();
+    }
+    const trusting = await new GatewayProcess('gateway-ca', { url: `https://127.0.0.1:${port}`, tokenFile, pacsPort: pacs.port, caFile: cert }).start();
+    try {
+      assert.equal((await storescu({ port: trusting.dicomPort, calledAe: 'VGGATEWAY', files: s.files })).successes, 2);
+      await until('the instances over HTTPS', async () => (await count()) === 2);
+    } finally {
+      await trusting.stop();
+    }
+  } finally {
+    await tlsServer.dispose();
+  }
+});
