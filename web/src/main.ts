@@ -48,7 +48,7 @@ function header(): void {
   top.append(h('a.brand', { href: '/', 'data-link': true }, 'voxelgate'));
   renderBanner(banner);
   if (!user) return;
-  void subscription();
+  if (!location.pathname.startsWith('/studies/')) void subscription();
   top.append(
     h('nav', { 'aria-label': 'Main' }, ...navLinks().map(([href, text]) => h('a', { href, 'data-link': true }, text))),
     h('span.spacer'),
@@ -96,8 +96,11 @@ const signedIn =
       navigate('/password', { replace: true, force: true });
       return;
     }
-    main.className = location.pathname.startsWith('/studies/') ? 'full' : '';
-    void subscription(); // the banner follows the subscription as people move around (cached 30 s)
+    const viewer = location.pathname.startsWith('/studies/');
+    main.className = viewer ? 'full' : '';
+    // The banner follows the subscription as people move around (cached 30 s); the viewer
+    // asks once its images are in, so as not to delay them.
+    if (!viewer) void subscription();
     return page(params, query) as (() => void) | void | Promise<(() => void) | void>;
   };
 

@@ -126,7 +126,8 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     });
     right.prepend(runPanel.element);
   }
-  // The runs are listed once the first image is up: their requests would only delay it.
+  // The runs (and the subscription) are asked for once the images are in: their requests
+  // would only delay them.
   let panelsStarted = false;
   const startPanels = () => {
     if (panelsStarted || disposed) return;
@@ -203,7 +204,6 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
   mpr.onFirstImage = () => {
     performance.mark('vg:first-image');
     grid.dataset.firstImageMs = String(Math.round(performance.now() - started));
-    startPanels();
   };
   let volumeLoaded!: () => void;
   const loaded = new Promise<void>((resolve) => (volumeLoaded = resolve));
@@ -225,15 +225,15 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     showMode(mpr.mode);
     // The editor (its labelmap, tool settings, the saved version) waits for the volume:
     // painting needs the voxels, and every render before the slices arrive only delays them.
-    // Editing needs the role (or the clinic's consent for physicians) and the plan's annotation.
-    const annotation = featureGate(await subscription(), 'annotation');
     const mayEdit = await canEditSegmentations();
-    const canEdit = mayEdit && annotation.allowed;
-    const readOnlyReason = mayEdit && !annotation.allowed ? `Editing is disabled: ${annotation.reason}.` : '';
     segHost.append(h('p.state', { 'data-role': 'seg-wait' }, 'Segmentation: waiting for the images…'));
     await loaded;
     if (disposed) return cleanup;
     startPanels();
+    // Editing needs the role (or the clinic's consent for physicians) and the plan's annotation.
+    const annotation = featureGate(await subscription(), 'annotation');
+    const canEdit = mayEdit && annotation.allowed;
+    const readOnlyReason = mayEdit && !annotation.allowed ? `Editing is disabled: ${annotation.reason}.` : '';
     editor = new SegEditor(mpr, studyUid, chosen.uid, canEdit, setMode, readOnlyReason);
     segHost.replaceChildren(editor.panel);
     editor.afterMount();
