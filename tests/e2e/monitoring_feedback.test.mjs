@@ -223,6 +223,7 @@ describe('browser app: feedback, bug reports, monitoring', () => {
     await page.getByRole('button', { name: 'Add comment' }).click();
     await page.waitForFunction(() => /doc1 \(clinic\)[\s\S]*Thanks, waiting for 1\.0\.1/.test(document.querySelector('[data-testid=bug-comments]')?.textContent ?? ''));
     assert.match(await page.textContent('[data-testid=bug-report-page]'), /Run.*#\d+ box 1/s);
+    await shot(page.locator('main'), 'bug-report.png');
   });
 
   test('the clinic sees the same dashboard for its own runs', async () => {

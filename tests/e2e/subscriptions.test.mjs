@@ -118,6 +118,7 @@ describe('browser app: plans, subscriptions, usage', () => {
     });
     assert.equal(await stateOf(), 'suspended');
     assert.match(await tenantRow().textContent(), /invoice 2026-11 unpaid/);
+    await shot(vendor.locator('main'), 'vendor-clinics.png');
 
     await openViewer(doctor, server.baseUrl, series.study_uid);
     const banner = doctor.getByTestId('subscription-banner');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../api/jobs';
-import { algorithmLabel, formatDuration, isTerminal, progressFraction, queueWaitMs, runDurationMs, runDurationText, statusText } from './jobs';
+import { algorithmLabel, formatDuration, isTerminal, progressFraction, queueWaitMs, queueWaitText, runDurationMs, runDurationText, statusText } from './jobs';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 1, kind: 'algorithm', state: 'queued', progress: { done: 0, total: 0, note: '' }, error: null,
@@ -34,6 +34,8 @@ describe('job facts', () => {
     expect(runDurationMs(job({ state: 'succeeded', started_at: 1002, finished_at: 1005 }), 9999)).toBe(3000);
     expect(queueWaitMs(job({ started_at: 1002 }))).toBe(2000);
     expect(queueWaitMs(job({ started_at: 1002, timings_ms: { queued: 37 } }))).toBe(37);
+    expect(queueWaitText(job({ started_at: 1000 }))).toBe('< 1 s');
+    expect(queueWaitText(job({ started_at: 1000, timings_ms: { queued: 37 } }))).toBe('37 ms');
   });
 
   it('prefers the worker\'s stage timings to whole-second timestamps', () => {

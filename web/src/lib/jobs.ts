@@ -78,6 +78,13 @@ export function queueWaitMs(job: Pick<Job, 'created_at' | 'started_at' | 'timing
   return Math.max(0, (job.started_at - job.created_at) * 1000);
 }
 
+export function queueWaitText(job: Pick<Job, 'created_at' | 'started_at' | 'timings_ms'>): string {
+  if (typeof job.timings_ms?.queued === 'number') return formatDuration(job.timings_ms.queued);
+  const ms = queueWaitMs(job);
+  if (ms === null) return '';
+  return ms < 1000 ? '< 1 s' : formatDuration(ms);
+}
+
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '';
   if (ms < 1000) return `${Math.round(ms)} ms`;

@@ -7,7 +7,7 @@ import type { Job } from '../api/jobs';
 import { enc } from '../api/http';
 import { formatDateTime } from '../lib/dates';
 import { h, present, toast } from '../lib/dom';
-import { algorithmLabel, formatDuration, isTerminal, progressFraction, queueWaitMs, runDurationText, STATE_LABELS, statusText } from '../lib/jobs';
+import { algorithmLabel, isTerminal, progressFraction, queueWaitText, runDurationText, STATE_LABELS, statusText } from '../lib/jobs';
 import { navigate } from '../router';
 import { canRunAlgorithms } from '../session';
 import { formDialog } from '../ui/dialog';
@@ -74,10 +74,10 @@ export function jobsPage(main: HTMLElement, query: URLSearchParams): () => void 
       h('td', { class: job.state === 'failed' ? 'error' : '' },
         badge(STATE_LABELS[job.state] ?? job.state, `job-${job.state}`),
         job.state === 'running' && fraction !== null ? h('progress', { max: 1, value: fraction, 'aria-label': `Run ${job.id} progress` }) : null,
-        h('div.sub', { 'data-role': 'status' }, job.state === 'succeeded' || job.state === 'cancelled' ? '' : statusText(job))),
+        h('div.sub', { 'data-role': 'status' }, job.state === 'failed' ? job.error ?? '' : job.state === 'succeeded' || job.state === 'cancelled' ? '' : statusText(job))),
       h('td', job.created_by, job.params.trigger && job.params.trigger !== 'manual' ? h('div.sub', job.params.trigger) : null),
       h('td', formatDateTime(job.created_at)),
-      h('td.num', formatDuration(queueWaitMs(job))),
+      h('td.num', queueWaitText(job)),
       h('td.num', runDurationText(job, now)),
       h('td', ...links(job)),
       h('td', cancel),

@@ -79,13 +79,13 @@ export function vendorTenantsPage(main: HTMLElement): void {
     const s = t.subscription;
     const state = s?.state ?? 'none';
     const actions = admin
-      ? h('td.actions', ...availableActions(s).map((action) =>
+      ? h('td.actions', h('div', ...availableActions(s).map((action) =>
           h('button', { type: 'button', class: spec(action).danger ? 'danger-outline' : '', 'aria-label': `${spec(action).label} ${t.slug}`, onclick: async () => {
             if (await actionDialog(t, action, plans)) {
               toast(`${spec(action).label}: ${t.slug} done.`);
               await load();
             }
-          } }, spec(action).label)))
+          } }, spec(action).label))))
       : null;
     return h('tr', { 'data-tenant': t.slug, 'data-state': state },
       h('td', h('strong', t.name), h('div.sub', t.slug)),
