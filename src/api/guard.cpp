@@ -23,17 +23,26 @@ std::string OutcomeOf(int status) {
   return "ok " + std::to_string(status);
 }
 
-Result<auth::Principal> BearerPrincipal(const http::Request& request, auth::TokenService& tokens) {
+// An API token; or the token of a session, which MONAI Label clients get from
+// /monailabel/auth/token and send as a bearer token (a header no browser adds on its own,
+// so no CSRF token is needed with it).
+Result<auth::Principal> BearerPrincipal(const http::Request& request, const ApiDeps& deps) {
   const std::string header = request.Header("authorization").value_or("");
   std::string_view value = Trim(header);
   if (value.size() < 7 || !IEquals(value.substr(0, 7), "bearer "))
     return Fail(ErrorCode::kUnauthenticated, "Authorization must use the Bearer scheme");
-  return tokens.Authenticate(Trim(value.substr(7)));
+  const std::string_view token = Trim(value.substr(7));
+  auto principal = deps.tokens.Authenticate(token);
+  if (principal || principal.error().code != ErrorCode::kUnauthenticated) return principal;
+  auto session = deps.users.Authenticate(token);
+  if (!session) return principal;  // the token's refusal: it says what a token needs
+  session->session_as_bearer = true;
+  return session;
 }
 
 // A bearer token, or a session cookie.
 Result<auth::Principal> Authenticate(const http::Request& request, const ApiDeps& deps) {
-  if (request.Header("authorization")) return BearerPrincipal(request, deps.tokens);
+  if (request.Header("authorization")) return BearerPrincipal(request, deps);
   std::string cookie = SessionCookieOf(request);
   if (cookie.empty()) return Fail(ErrorCode::kUnauthenticated, "sign in, or send Authorization: Bearer TOKEN");
   return deps.users.Authenticate(cookie);
@@ -42,7 +51,7 @@ Result<auth::Principal> Authenticate(const http::Request& request, const ApiDeps
 // Cookie-authenticated unsafe requests must carry the session's CSRF token.
 Result<void> CheckCsrf(const http::Request& request, const ApiDeps& deps, const auth::Principal& principal) {
   const bool unsafe = request.method != "GET" && request.method != "HEAD" && request.method != "OPTIONS";
-  if (!unsafe || principal.credential != auth::Credential::kSession) return {};
+  if (!unsafe || principal.credential != auth::Credential::kSession || principal.session_as_bearer) return {};
   if (deps.users.CsrfMatches(principal, request.Header("x-csrf-token").value_or(""))) return {};
   return Fail(ErrorCode::kForbidden, "missing or wrong X-CSRF-Token header");
 }
@@ -74,6 +83,13 @@ Result<void> Admit(http::Request& request, const ApiDeps& deps, const std::strin
 }
 
 }  // namespace
+
+Result<auth::Principal> AdmitRequest(http::Request& request, const ApiDeps& deps, const std::string& action) {
+  auto principal = Authenticate(request, deps);
+  if (!principal) return principal;
+  if (auto ok = Admit(request, deps, action, *principal); !ok) return std::unexpected(ok.error());
+  return principal;
+}
 
 void AuditCall(const ApiDeps& deps, const http::Request& request, const auth::Principal* principal,
                const std::string& action, const std::string& object, int status, const std::string& detail) {

@@ -19,6 +19,7 @@
 #include "services/annotations.h"
 #include "services/archive.h"
 #include "services/exports.h"
+#include "services/monailabel.h"
 #include "services/monitoring.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
@@ -49,6 +50,9 @@ struct ApiDeps {
   services::Runs* runs = nullptr;
   licensing::Licensing* licensing = nullptr;
   services::Monitoring* monitoring = nullptr;
+  services::MonaiLabel* monailabel = nullptr;
+  storage::ImageAliasStore* aliases = nullptr;
+  std::string monailabel_prefix = "/monailabel";  // "off": no MONAI Label surface
   services::AlertThresholds alert_thresholds;
   std::string metrics_token;          // when set, /metrics asks for it (Bearer)
   bool metrics_tenant_labels = false;  // clinic slugs in metric labels
@@ -63,6 +67,10 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
 // Adds a route of a public action (health, sign-in): no credentials asked.
 void AddPublic(http::Router& router, std::string method, std::string pattern, std::string name, std::string action,
                http::Handler handler);
+
+// For a public route that takes credentials when they come (a signed link or a token):
+// the same authentication and admission as AddGuarded, without its audit record.
+Result<auth::Principal> AdmitRequest(http::Request& request, const ApiDeps& deps, const std::string& action);
 
 // Every route names an action of the policy table, public routes public actions and
 // guarded routes guarded ones. The server refuses to start otherwise.

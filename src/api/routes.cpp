@@ -5,6 +5,7 @@
 #include "api/exports/export_routes.h"
 #include "api/jobs/job_routes.h"
 #include "api/licensing/licensing_routes.h"
+#include "api/monailabel/monailabel_routes.h"
 #include "api/monitoring/monitoring_routes.h"
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/ops/ops_routes.h"
@@ -27,6 +28,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddJobRoutes(router, deps);
   AddLicensingRoutes(router, deps);
   AddMonitoringRoutes(router, deps);
+  AddMonaiLabelRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;

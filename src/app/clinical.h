@@ -16,6 +16,7 @@
 #include "services/algorithms.h"
 #include "services/annotations.h"
 #include "services/exports.h"
+#include "services/monailabel.h"
 #include "services/monitoring.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
@@ -33,6 +34,7 @@ struct ClinicalServices {
         algorithms(*ctx.catalog),
         runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
+        monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
         export_handler(exports),
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing,
                           ctx.config.data_dir + "/tmp/jobs"),
@@ -74,6 +76,7 @@ struct ClinicalServices {
   services::Algorithms algorithms;
   services::Runs runs;
   services::Monitoring monitoring;
+  services::MonaiLabel monailabel;
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;
   jobs::CorrectionHandler correction_handler;

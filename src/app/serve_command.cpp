@@ -54,6 +54,7 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --metrics-token-file FILE /metrics asks for the bearer token this file holds
   --alert-webhook URL       POST alerts (failure rate, queue age, drift) to this http(s) URL
   --alert-interval-s N      how often alert thresholds are checked (default 60)
+  --monailabel-prefix PATH  the MONAI Label-compatible API for 3D Slicer and OHIF (default /monailabel; off)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -80,6 +81,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("licence-public-key")) config.licence_public_key_file = *v;
   if (auto v = args.Get("metrics-token-file")) config.metrics_token_file = *v;
   if (auto v = args.Get("alert-webhook")) config.alert_webhook = *v;
+  if (auto v = args.Get("monailabel-prefix")) config.monailabel_prefix = *v;
   if (auto v = args.Get("workers")) {
     auto n = ParseUint(*v);
     if (!n || *n > 64) return Fail(ErrorCode::kInvalidArgument, "--workers is 0 to 64");
@@ -168,7 +170,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
-                                "metrics-token-file", "alert-webhook", "alert-interval-s"});
+                                "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -246,6 +248,16 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.runs = &clinical.runs;
   deps.licensing = &clinical.licensing;
   deps.monitoring = &clinical.monitoring;
+  deps.monailabel = &clinical.monailabel;
+  deps.aliases = (*ctx)->catalog.get();
+  if (config.monailabel_prefix != "off" &&
+      (!config.monailabel_prefix.starts_with("/") || config.monailabel_prefix.size() < 2 ||
+       config.monailabel_prefix.ends_with("/") || config.monailabel_prefix.starts_with("/api") ||
+       config.monailabel_prefix.starts_with("/dicomweb"))) {
+    std::fprintf(stderr, "voxelgate serve: monailabel prefix must be like /monailabel (or off)\n");
+    return 2;
+  }
+  deps.monailabel_prefix = config.monailabel_prefix;
   deps.alert_thresholds = AlertThresholdsOf(config);
   deps.metrics_tenant_labels = config.metrics_tenant_labels;
   if (!config.metrics_token_file.empty()) {

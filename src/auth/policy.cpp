@@ -85,6 +85,12 @@ const std::vector<ActionPolicy>& Policies() {
       {"bugs.bundle", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       {"monitoring.read", false, kScopeDicomwebRead, kPeople, false},
       {"monitoring.alerts", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      // MONAI Label clients (3D Slicer, OHIF): the clinic's people and service tokens.
+      {"monailabel.auth", true, "", {}, false},
+      {"monailabel.download", true, "", {}, false},  // a signed link, or credentials checked by the route
+      {"monailabel.read", false, kScopeDicomwebRead, kReaders, false},
+      {"monailabel.upload", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
+      {"monailabel.infer", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
       // Training-set exports of the clinic's labelled cases.
       {"exports.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false},
       {"exports.write", false, kScopeDicomwebRead, {"clinic_admin", "radiologist"}, false, true, {}, {}, "export"},

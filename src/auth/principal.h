@@ -28,6 +28,7 @@ struct Principal {
   std::string role;
   bool must_change_password = false;
   std::int64_t session_id = 0;      // kSession
+  bool session_as_bearer = false;   // kSession sent in Authorization (MONAI Label clients): no CSRF risk
   std::string token_name;           // kToken
   std::vector<std::string> scopes;  // kToken
   std::string calling_ae;           // kDicomNode

@@ -44,6 +44,8 @@ struct ServerConfig {
   int alert_failure_min_runs = 4;                 // ... counted once a version has this many
   int alert_queue_age_s = 600;                    // the oldest queued job waited this long
   bool alert_drift = true;                        // a version's outputs drift (KS, p < 0.01)
+  std::string monailabel_prefix = "/monailabel";  // MONAI Label-compatible API for 3D Slicer and OHIF; "off"
+
 };
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.

@@ -257,6 +257,13 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
     }
   }
 
+  MakeRightHanded(image);
+  return image;
+}
+
+void MakeRightHanded(NiftiImage& image) {
+  VolumeGeometry& g = image.geometry;
+  const auto& n = g.dims;
   // A left-handed grid (third axis against row x column): walk k backwards instead.
   const Vec3 row{g.direction[0], g.direction[1], g.direction[2]}, col{g.direction[3], g.direction[4], g.direction[5]};
   const Vec3 cross{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2], row[0] * col[1] - row[1] * col[0]};
@@ -274,7 +281,6 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
   } else if (handedness < 0) {
     for (int r = 0; r < 3; ++r) g.direction[6 + r] = cross[r];
   }
-  return image;
 }
 
 Result<LabelVolume> LabelsFromNifti(const NiftiImage& image) {

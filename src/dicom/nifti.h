@@ -39,6 +39,10 @@ struct NiftiImage {
 // that the result follows VolumeGeometry's convention (normal = row x column).
 Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels = 1ll << 30);
 
+// Re-orders a left-handed grid (third axis against row x column) along k, so that it
+// follows VolumeGeometry's convention; the voxels stay where they are in space.
+void MakeRightHanded(NiftiImage& image);
+
 // Labels from a NIfTI image: every value must be an integer in 0..255.
 Result<LabelVolume> LabelsFromNifti(const NiftiImage& image);
 

@@ -513,6 +513,7 @@ Result<void> SqliteCatalog::PurgeTenant(std::int64_t tenant_id) {
            "DELETE FROM study_status WHERE tenant_id = " + id,
            "DELETE FROM jobs WHERE tenant_id = " + id,
            "DELETE FROM feedback WHERE tenant_id = " + id,
+           "DELETE FROM image_aliases WHERE tenant_id = " + id,
            "DELETE FROM bug_comments WHERE tenant_id = " + id,
            "DELETE FROM bug_reports WHERE tenant_id = " + id,
            "DELETE FROM auto_rule_fired WHERE rule_id IN (SELECT id FROM auto_rules WHERE tenant_id = " + id + ")",

@@ -12,6 +12,7 @@
 #include "storage/annotation_store.h"
 #include "storage/catalog.h"
 #include "storage/job_store.h"
+#include "storage/image_alias_store.h"
 #include "storage/licensing_store.h"
 #include "storage/monitoring_store.h"
 #include "storage/sqlite_db.h"
@@ -23,7 +24,8 @@ class SqliteCatalog final : public Catalog,
                             public JobStore,
                             public AlgorithmStore,
                             public LicensingStore,
-                            public MonitoringStore {
+                            public MonitoringStore,
+                            public ImageAliasStore {
  public:
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
 
@@ -152,6 +154,11 @@ class SqliteCatalog final : public Catalog,
   Result<std::pair<std::int64_t, std::optional<std::int64_t>>> QueueState() override;
   Result<std::vector<RunStatsRow>> RunStats(const std::vector<double>& bounds_seconds) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> FeedbackCounts() override;
+
+  // ImageAliasStore (sqlite_monitoring.cpp).
+  Result<void> PutImageAlias(const ImageAlias& alias) override;
+  Result<ImageAlias> FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) override;
+  Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;
 
  private:
   class ReaderLease;

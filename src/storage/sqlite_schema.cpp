@@ -331,6 +331,17 @@ ALTER TABLE tenants ADD COLUMN deid_profile TEXT NOT NULL DEFAULT 'off';
 ALTER TABLE tenants ADD COLUMN deid_reject_modalities TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN deid_reject_descriptions TEXT NOT NULL DEFAULT '';
 )sql",
+    // 11: names clients gave to images they uploaded (3D Slicer, MONAI Label sessions).
+    R"sql(
+CREATE TABLE image_aliases(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  name TEXT NOT NULL,
+  series_uid TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, name));
+)sql",
 };
 
 }  // namespace

@@ -63,16 +63,16 @@ void AuditLogin(const ApiDeps& deps, const http::Request& request, const std::st
   deps.audit.Record(std::move(event));
 }
 
-http::Response SignIn(http::Request& request, const ApiDeps& deps) {
-  auto fields = ReadStrings(request, {"username", "password"});
-  if (!fields) return http::ErrorResponse(fields.error());
-  const std::string& username = (*fields)[0];
+}  // namespace
+
+std::variant<auth::LoginResult, http::Response> SignInThrottled(http::Request& request, const ApiDeps& deps,
+                                                                 const std::string& username, const std::string& password) {
   // The block is checked before the password is: a right and a wrong one get the same answer.
   if (std::int64_t wait = deps.throttle.BlockedForMs(username, request.remote_address, UnixMillis()); wait > 0) {
     AuditLogin(deps, request, username, nullptr, 429, "throttled");
     return TooManyAttempts(wait);
   }
-  auto login = deps.users.Login(username, (*fields)[1]);
+  auto login = deps.users.Login(username, password);
   if (!login) {
     if (login.error().code == ErrorCode::kUnauthenticated)
       deps.throttle.RecordFailure(username, request.remote_address, UnixMillis());
@@ -81,6 +81,17 @@ http::Response SignIn(http::Request& request, const ApiDeps& deps) {
   }
   deps.throttle.RecordSuccess(username);
   AuditLogin(deps, request, username, &login->principal, 200, "");
+  return std::move(*login);
+}
+
+namespace {
+
+http::Response SignIn(http::Request& request, const ApiDeps& deps) {
+  auto fields = ReadStrings(request, {"username", "password"});
+  if (!fields) return http::ErrorResponse(fields.error());
+  auto signed_in = SignInThrottled(request, deps, (*fields)[0], (*fields)[1]);
+  if (auto* refused = std::get_if<http::Response>(&signed_in)) return std::move(*refused);
+  auto* login = &std::get<auth::LoginResult>(signed_in);
   nlohmann::json answer = PrincipalJson(login->principal);
   answer["csrf_token"] = login->csrf_token;
   http::Response response = http::JsonResponse(200, answer.dump());
