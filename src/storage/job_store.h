@@ -40,6 +40,7 @@ struct JobRecord {
 
 struct JobFilter {
   std::optional<std::string> kind, state;
+  std::optional<std::string> series_uid, algorithm;  // of algorithm runs (their parameters)
   std::optional<std::int64_t> before_id;
   std::int64_t limit = 50;
 };

@@ -128,15 +128,17 @@ Result<void> SqliteCatalog::DeleteAutoRule(std::int64_t tenant_id, std::int64_t 
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
+  // The series a rule fired on reference it: they go first (foreign keys are enforced).
+  auto fired = sql::Stmt::Prepare(writer_, "DELETE FROM auto_rule_fired WHERE rule_id IN "
+                                           "(SELECT id FROM auto_rules WHERE tenant_id = ? AND id = ?)");
+  if (!fired) return std::unexpected(fired.error());
+  fired->Bind(tenant_id).Bind(id);
+  if (auto r = fired->Run(); !r) return r;
   auto st = sql::Stmt::Prepare(writer_, "DELETE FROM auto_rules WHERE tenant_id = ? AND id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(id);
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such rule");
-  auto fired = sql::Stmt::Prepare(writer_, "DELETE FROM auto_rule_fired WHERE rule_id = ?");
-  if (!fired) return std::unexpected(fired.error());
-  fired->Bind(id);
-  if (auto r = fired->Run(); !r) return r;
   return tx->Commit();
 }
 

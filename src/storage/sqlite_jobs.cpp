@@ -72,6 +72,8 @@ Result<std::vector<JobRecord>> SqliteCatalog::ListJobs(std::int64_t tenant_id, c
   if (filter.kind) { w.And("kind = ?"); w.Text(*filter.kind); }
   if (filter.state) { w.And("state = ?"); w.Text(*filter.state); }
   if (filter.before_id) { w.And("id < ?"); w.Int(*filter.before_id); }
+  if (filter.series_uid) { w.And("json_extract(params, '$.series_uid') = ?"); w.Text(*filter.series_uid); }
+  if (filter.algorithm) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(*filter.algorithm); }
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql +
                                                 " ORDER BY id DESC" + sql::LimitClause(filter.limit, 0));

@@ -262,6 +262,12 @@ test('an auto-run rule runs the algorithm once on each new matching series, afte
   assert.equal(job.state, 'succeeded', JSON.stringify(job));
   await sleep(3000);
   assert.equal((await apiGet(server, token, '/api/v1/jobs')).json().length, 1, 'the rule fires once per series');
+  // Filters apply before the page limit: the run is found by its series even on a page of one.
+  const filtered = (await apiGet(server, token, `/api/v1/jobs?series=${phantom.series_uid}&algorithm=ct-lungs&limit=1`)).json();
+  assert.deepEqual(filtered.map((j) => j.id), [job.id]);
+  assert.deepEqual((await apiGet(server, token, '/api/v1/jobs?series=1.2.3.no.such&limit=1')).json(), []);
+  const removed = await call(server, admin, 'DELETE', `/api/v1/auto-rules/${rule.json().id}`);
+  assert.equal(removed.status, 204, `a rule that has fired can be deleted: ${removed.text()}`);
 });
 
 test('a worker killed with -9 in the middle of a job: the job runs again elsewhere, once, with one SEG', { timeout: 120_000 }, async () => {
