@@ -56,8 +56,14 @@ describe('browser app: plans, subscriptions, usage', () => {
     });
   }
 
-  const stateOf = async () => {
+  // The clinic's state in the vendor's list; with `expected`, waits (up to 10 s) for the list
+  // to show it: after a dialog closes, the list reloads on its own time.
+  const stateOf = async (expected) => {
     await vendor.waitForFunction(() => !document.querySelector('[data-testid=tenants-state]')?.textContent?.includes('Loading'));
+    for (let i = 0; expected && i < 100; ++i) {
+      if ((await tenantRow().getAttribute('data-state')) === expected) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return tenantRow().getAttribute('data-state');
   };
 
@@ -92,13 +98,13 @@ describe('browser app: plans, subscriptions, usage', () => {
   test('the vendor admin activates the clinic\'s subscription in a confirmation dialog', async () => {
     await vendor.getByRole('link', { name: 'Clinics' }).click();
     await tenantRow().waitFor();
-    assert.equal(await stateOf(), 'none');
+    assert.equal(await stateOf('none'), 'none');
     await act('Activate', async (dialog) => {
       assert.match(await dialog.textContent(), /Starts a subscription on the chosen plan/);
       await dialog.getByLabel('Plan').selectOption('standard');
       await dialog.getByLabel('Reason (optional)').fill('contract 2026-042');
     });
-    assert.equal(await stateOf(), 'active');
+    assert.equal(await stateOf('active'), 'active');
     assert.match(await tenantRow().textContent(), /standard v2.*0 \/ 3/s);
   });
 
@@ -116,7 +122,7 @@ describe('browser app: plans, subscriptions, usage', () => {
       assert.equal(await dialog.isVisible(), true, 'not sent without a reason');
       await dialog.getByLabel('Reason', { exact: true }).fill('invoice 2026-11 unpaid');
     });
-    assert.equal(await stateOf(), 'suspended');
+    assert.equal(await stateOf('suspended'), 'suspended');
     assert.match(await tenantRow().textContent(), /invoice 2026-11 unpaid/);
     await shot(vendor.locator('main'), 'vendor-clinics.png');
 
@@ -141,7 +147,7 @@ describe('browser app: plans, subscriptions, usage', () => {
 
   test('resumed: the banner goes and Run works again', async () => {
     await act('Resume');
-    assert.equal(await stateOf(), 'active');
+    assert.equal(await stateOf('active'), 'active');
     await openViewer(doctor, server.baseUrl, series.study_uid);
     await doctor.waitForSelector('[data-testid=run-algorithm]:enabled');
     assert.equal(await doctor.getByTestId('subscription-banner').count(), 0);

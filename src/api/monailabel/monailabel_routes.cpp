@@ -300,9 +300,11 @@ http::Response Infer(http::Request& r, const auth::Principal& p, const ApiDeps& 
   format.extension = params.value("result_extension", std::string(".nrrd"));
   if (format.extension != ".nii.gz" && format.extension != ".nii") format.extension = ".nrrd";
   format.uint16 = params.value("result_dtype", std::string("uint8")) == "uint16";
+  // gzip unless the client says otherwise (OHIF's panels ask for raw NRRD explicitly): a
+  // 512 x 512 x 275 label map is 72 MB raw and a few hundred kB compressed.
   format.compress = params.contains("result_compress") && params["result_compress"].is_boolean()
                         ? params["result_compress"].get<bool>()
-                        : false;
+                        : true;
   auto result = deps.monailabel->Infer(p.tenant_id, model, series, p.username, format, kInferTimeoutSeconds, nullptr,
                                        deps.jobs_queued);
   if (!result) return Detail(result.error());
