@@ -28,20 +28,20 @@ std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback)
   return fallback;
 }
 
-Result<std::string> WriteFileToString(DcmFileFormat& file) {
-  const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
-  if (file.getDataset()->chooseRepresentation(xfer, nullptr).bad())
-    return Fail(ErrorCode::kInternal, "cannot encode the dataset in Explicit VR Little Endian");
-  file.validateMetaInfo(xfer);
+Result<std::string> WriteFileToString(DcmFileFormat& file, E_TransferSyntax xfer) {
+  DcmDataset* dataset = file.getDataset();
+  if (dataset->chooseRepresentation(xfer, nullptr).bad() || !dataset->canWriteXfer(xfer))
+    return Fail(ErrorCode::kInternal, std::string("cannot encode the dataset in ") + DcmXfer(xfer).getXferName());
   // The exact size is known up front: one buffer, one pass.
   const Uint32 length = file.calcElementLength(xfer, EET_ExplicitLength);
-  std::string buffer(static_cast<size_t>(length) + 132 + 4096, '\0');
+  std::string buffer(static_cast<size_t>(length) + 132 + 8192, '\0');
   DcmOutputBufferStream stream(buffer.data(), buffer.size());
   file.transferInit();
-  OFCondition cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_noChange, 0, 0, 0,
-                                EWM_fileformat);
+  OFCondition cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0,
+                                EWM_updateMeta);
   file.transferEnd();
   if (cond.bad()) return Fail(ErrorCode::kInternal, "cannot encode the DICOM file", cond.text());
+  stream.flush();  // a deflated dataset ends in the compressor until flushed
   void* data = nullptr;
   offile_off_t written = 0;
   stream.flushBuffer(data, written);

@@ -30,7 +30,9 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag);
 // An integer element's value, or `fallback` when absent or unreadable.
 std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback);
 
-// A Part 10 file (preamble, DICM, a new meta header) of `file` in Explicit VR Little Endian.
-Result<std::string> WriteFileToString(DcmFileFormat& file);
+// A Part 10 file (preamble, DICM, a meta header brought up to date with the dataset) of
+// `file` in `xfer` (by default Explicit VR Little Endian; a compressed dataset is written
+// in the syntax it holds). Retired group lengths are left out.
+Result<std::string> WriteFileToString(DcmFileFormat& file, E_TransferSyntax xfer = EXS_LittleEndianExplicit);
 
 }  // namespace vg::dicom

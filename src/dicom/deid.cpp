@@ -482,25 +482,6 @@ std::vector<std::string> MethodCodes(const DeidOptions& o) {
   return codes;
 }
 
-Result<std::string> WriteInSyntax(DcmFileFormat& file, E_TransferSyntax xfer) {
-  DcmDataset* ds = file.getDataset();
-  if (ds->chooseRepresentation(xfer, nullptr).bad() || !ds->canWriteXfer(xfer))
-    return Fail(ErrorCode::kInternal, "cannot write the de-identified file in its transfer syntax");
-  const Uint32 length = file.calcElementLength(xfer, EET_ExplicitLength);
-  std::string buffer(static_cast<size_t>(length) + 132 + 8192, '\0');
-  DcmOutputBufferStream stream(buffer.data(), buffer.size());
-  file.transferInit();
-  OFCondition cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0,
-                                EWM_updateMeta);
-  file.transferEnd();
-  if (cond.bad()) return Fail(ErrorCode::kInternal, "cannot write the de-identified file", cond.text());
-  stream.flush();  // a deflated dataset ends in the compressor until flushed
-  void* data = nullptr;
-  offile_off_t written = 0;
-  stream.flushBuffer(data, written);
-  buffer.resize(static_cast<size_t>(written));
-  return buffer;
-}
 
 }  // namespace
 
@@ -594,14 +575,7 @@ std::string PseudonymOf(const crypto::SecretKey& secret, std::string_view patien
 
 std::string RemapUid(const crypto::SecretKey& secret, std::string_view uid) {
   const std::string digest = Keyed(secret, "voxelgate uid", uid);
-  unsigned __int128 value = 0;
-  for (int i = 0; i < 16; ++i) value = (value << 8) | static_cast<std::uint8_t>(digest[i]);
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + digits;
+  return UidFromBits(std::span(reinterpret_cast<const std::uint8_t*>(digest.data()), digest.size()));
 }
 
 std::int64_t DateShiftDays(const crypto::SecretKey& secret, std::string_view patient_id, std::string_view issuer) {
@@ -676,7 +650,7 @@ Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& option
   out.study_uid = GetString(ds, DCM_StudyInstanceUID);
   out.series_uid = GetString(ds, DCM_SeriesInstanceUID);
   out.sop_uid = GetString(ds, DCM_SOPInstanceUID);
-  auto written = WriteInSyntax(*loaded->file, loaded->xfer);
+  auto written = WriteFileToString(*loaded->file, loaded->xfer);
   if (!written) return std::unexpected(written.error());
   out.part10 = std::move(*written);
   return out;
@@ -762,7 +736,7 @@ Result<std::string> Reidentify(std::string_view part10,
   ds.findAndDeleteElement(DCM_DeidentificationMethod);
   ds.findAndDeleteElement(DCM_DeidentificationMethodCodeSequence);
   ds.findAndDeleteElement(DCM_LongitudinalTemporalInformationModified);
-  return WriteInSyntax(*loaded->file, loaded->xfer);
+  return WriteFileToString(*loaded->file, loaded->xfer);
 }
 
 bool IsDeidentifiedByProfile(std::string_view part10) {

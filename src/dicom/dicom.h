@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <utility>
 #include <string>
 #include <string_view>
@@ -54,6 +55,10 @@ struct AcquisitionFacts {
   std::optional<double> slice_thickness_mm, kvp, field_strength_t;
 };
 Result<AcquisitionFacts> ReadAcquisitionFacts(std::string_view part10);
+
+// A UUID-derived UID (PS3.5 B.2): "2.25." and the first 128 bits of `bits` in decimal.
+// Random bits give a new UID; a keyed or plain hash gives the same UID for the same input.
+std::string UidFromBits(std::span<const std::uint8_t> bits);
 
 // True for a syntactically valid UID (digits and dots, <= 64 chars, no empty component).
 bool IsValidUid(std::string_view uid);

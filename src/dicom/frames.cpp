@@ -4,6 +4,7 @@
 
 #include "dicom/dcmtk_io.h"
 #include "dicom/dicom.h"
+#include "dicom/pixels.h"
 
 namespace vg::dicom {
 namespace {
@@ -61,41 +62,9 @@ Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<st
 // fragment per frame, or all fragments for a single frame.
 Result<std::vector<FrameData>> EncapsulatedFrames(DcmPixelSequence& sequence, const std::vector<std::int64_t>& frames,
                                                   std::int64_t count, const std::string& ts) {
-  const unsigned long items = sequence.card();
-  if (items < 2) return Fail(ErrorCode::kInvalidArgument, "encapsulated pixel data has no fragments");
-  DcmPixelItem* table = nullptr;
-  sequence.getItem(table, 0);
-  std::vector<std::pair<unsigned long, unsigned long>> ranges;  // [first, last) fragment per frame
-  const unsigned long fragments = items - 1;
-  if (count == 1) {
-    ranges.emplace_back(1, items);
-  } else if (static_cast<std::int64_t>(fragments) == count) {
-    for (unsigned long i = 1; i < items; ++i) ranges.emplace_back(i, i + 1);
-  } else if (table && table->getLength() >= 4 * static_cast<unsigned long>(count)) {
-    Uint8* raw = nullptr;
-    table->getUint8Array(raw);
-    std::vector<Uint32> offsets(count);
-    for (std::int64_t i = 0; i < count; ++i)
-      offsets[i] = raw[4 * i] | (raw[4 * i + 1] << 8) | (raw[4 * i + 2] << 16) | (Uint32(raw[4 * i + 3]) << 24);
-    // Walk the fragments, tracking each one's byte offset after the offset table.
-    std::vector<Uint32> starts;
-    Uint32 position = 0;
-    for (unsigned long i = 1; i < items; ++i) {
-      starts.push_back(position);
-      DcmPixelItem* item = nullptr;
-      sequence.getItem(item, i);
-      position += 8 + item->getLength();
-    }
-    for (std::int64_t f = 0; f < count; ++f) {
-      auto first = std::find(starts.begin(), starts.end(), offsets[f]);
-      Uint32 end = f + 1 < count ? offsets[f + 1] : position;
-      auto last = std::find(starts.begin(), starts.end(), end);
-      if (first == starts.end()) return Fail(ErrorCode::kInvalidArgument, "the basic offset table is inconsistent");
-      ranges.emplace_back(1 + (first - starts.begin()), 1 + (last - starts.begin()));
-    }
-  } else {
-    return Fail(ErrorCode::kUnsupported, "frames of this compressed instance cannot be separated as stored");
-  }
+  auto fragments = FrameFragments(sequence, count);
+  if (!fragments) return std::unexpected(fragments.error());
+  const auto& ranges = *fragments;
   std::vector<FrameData> out;
   for (auto f : frames) {
     FrameData frame;

@@ -210,4 +210,15 @@ Result<AcquisitionFacts> ReadAcquisitionFacts(std::string_view part10) {
   return facts;
 }
 
+std::string UidFromBits(std::span<const std::uint8_t> bits) {
+  unsigned __int128 value = 0;
+  for (size_t i = 0; i < 16 && i < bits.size(); ++i) value = (value << 8) | bits[i];
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return "2.25." + digits;
+}
+
 }  // namespace vg::dicom

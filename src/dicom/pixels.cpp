@@ -165,37 +165,21 @@ std::int32_t DecodedPixels::Sample(std::int64_t f, std::int64_t i) const {
   return static_cast<std::int32_t>(raw);
 }
 
-Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_TransferSyntax xfer,
-                                                        std::int64_t count) {
-  DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || !element)
-    return Fail(ErrorCode::kInvalidArgument, "the instance has no pixel data");
-  DcmPixelSequence* sequence = nullptr;
-  if (static_cast<DcmPixelData*>(element)->getEncapsulatedRepresentation(xfer, nullptr, sequence).bad() || !sequence)
-    return Fail(ErrorCode::kInvalidArgument, "the compressed pixel data cannot be read");
-  const unsigned long items = sequence->card();
+Result<std::vector<std::pair<unsigned long, unsigned long>>> FrameFragments(DcmPixelSequence& sequence,
+                                                                            std::int64_t count) {
+  const unsigned long items = sequence.card();
   if (items < 2) return Fail(ErrorCode::kInvalidArgument, "encapsulated pixel data has no fragments");
-  auto fragment = [&](unsigned long i) {
-    DcmPixelItem* item = nullptr;
-    sequence->getItem(item, i);
-    Uint8* raw = nullptr;
-    if (item) item->getUint8Array(raw);
-    return raw ? std::string(reinterpret_cast<const char*>(raw), item->getLength()) : std::string();
-  };
-  std::vector<std::string> out;
-  const unsigned long fragments = items - 1;
+  std::vector<std::pair<unsigned long, unsigned long>> ranges;
   if (count == 1) {
-    std::string all;
-    for (unsigned long i = 1; i < items; ++i) all += fragment(i);
-    out.push_back(std::move(all));
-    return out;
+    ranges.emplace_back(1, items);
+    return ranges;
   }
-  if (static_cast<std::int64_t>(fragments) == count) {
-    for (unsigned long i = 1; i < items; ++i) out.push_back(fragment(i));
-    return out;
+  if (static_cast<std::int64_t>(items - 1) == count) {
+    for (unsigned long i = 1; i < items; ++i) ranges.emplace_back(i, i + 1);
+    return ranges;
   }
   DcmPixelItem* table = nullptr;
-  sequence->getItem(table, 0);
+  sequence.getItem(table, 0);
   if (!table || table->getLength() < 4 * static_cast<unsigned long>(count))
     return Fail(ErrorCode::kUnsupported, "frames of this compressed instance cannot be separated (no offset table)");
   Uint8* raw = nullptr;
@@ -203,12 +187,13 @@ Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_T
   std::vector<Uint32> offsets(count);
   for (std::int64_t i = 0; i < count; ++i)
     offsets[i] = raw[4 * i] | (raw[4 * i + 1] << 8) | (raw[4 * i + 2] << 16) | (Uint32(raw[4 * i + 3]) << 24);
+  // Each fragment's byte offset after the offset table.
   std::vector<Uint32> starts;
   Uint32 position = 0;
   for (unsigned long i = 1; i < items; ++i) {
     starts.push_back(position);
     DcmPixelItem* item = nullptr;
-    sequence->getItem(item, i);
+    sequence.getItem(item, i);
     position += 8 + item->getLength();
   }
   for (std::int64_t f = 0; f < count; ++f) {
@@ -217,8 +202,31 @@ Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_T
     auto last = end == position ? starts.end() : std::find(starts.begin(), starts.end(), end);
     if (first == starts.end() || last < first)
       return Fail(ErrorCode::kInvalidArgument, "the basic offset table is inconsistent");
+    ranges.emplace_back(1 + (first - starts.begin()), 1 + (last - starts.begin()));
+  }
+  return ranges;
+}
+
+Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_TransferSyntax xfer,
+                                                        std::int64_t count) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || !element)
+    return Fail(ErrorCode::kInvalidArgument, "the instance has no pixel data");
+  DcmPixelSequence* sequence = nullptr;
+  if (static_cast<DcmPixelData*>(element)->getEncapsulatedRepresentation(xfer, nullptr, sequence).bad() || !sequence)
+    return Fail(ErrorCode::kInvalidArgument, "the compressed pixel data cannot be read");
+  auto ranges = FrameFragments(*sequence, count);
+  if (!ranges) return std::unexpected(ranges.error());
+  std::vector<std::string> out;
+  for (const auto& [first, last] : *ranges) {
     std::string bytes;
-    for (auto it = first; it != last; ++it) bytes += fragment(1 + (it - starts.begin()));
+    for (unsigned long i = first; i < last; ++i) {
+      DcmPixelItem* item = nullptr;
+      sequence->getItem(item, i);
+      Uint8* raw = nullptr;
+      if (item) item->getUint8Array(raw);
+      if (raw) bytes.append(reinterpret_cast<const char*>(raw), item->getLength());
+    }
     out.push_back(std::move(bytes));
   }
   return out;

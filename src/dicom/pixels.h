@@ -35,6 +35,12 @@ struct DecodedPixels {
 // kUnsupported names a transfer syntax or photometric interpretation that cannot be read.
 Result<DecodedPixels> DecodeFrames(std::shared_ptr<LoadedFile> loaded);
 
+// Which fragments (items [first, last) of the sequence; item 0 is the offset table) hold
+// each of `count` frames: all for a single frame, one each when there are as many as
+// frames, else by the Basic Offset Table. kUnsupported when they cannot be told apart.
+Result<std::vector<std::pair<unsigned long, unsigned long>>> FrameFragments(DcmPixelSequence& sequence,
+                                                                            std::int64_t count);
+
 // The compressed fragments of each frame, as stored (the Basic Offset Table, one fragment
 // per frame, or all fragments for a single frame).
 Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_TransferSyntax xfer,

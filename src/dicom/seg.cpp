@@ -1,5 +1,7 @@
 #include "dicom/seg.h"
 
+#include "dicom/dicom.h"
+
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmfg/fgderimg.h>
 #include <dcmtk/dcmfg/fgfracon.h>
@@ -31,16 +33,15 @@ std::string Ds(double value) {
   return fmt::format("{:.1e}", value);
 }
 
-// A UUID-derived UID (PS3.5 B.2): 2.25 and 128 random bits in decimal.
+// A UUID-derived UID from 128 random bits.
 std::string NewUid() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
-  unsigned __int128 value = (static_cast<unsigned __int128>(random()) << 64) | random();
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + digits;
+  std::array<std::uint8_t, 16> bits;
+  for (int half = 0; half < 2; ++half) {
+    const std::uint64_t r = random();
+    for (int i = 0; i < 8; ++i) bits[8 * half + i] = static_cast<std::uint8_t>(r >> (8 * i));
+  }
+  return UidFromBits(bits);
 }
 
 Result<void> Check(const OFCondition& condition, std::string_view what) {

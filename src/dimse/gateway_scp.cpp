@@ -1,12 +1,13 @@
 #include "dimse/gateway_scp.h"
 
-#include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmnet/scppool.h>
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
+
+#include "dicom/dcmtk_io.h"
 
 namespace vg::dimse {
 namespace {
@@ -21,20 +22,9 @@ Shared* g_shared = nullptr;
 
 Result<std::string> AsPart10(DcmDataset& dataset, E_TransferSyntax xfer) {
   DcmFileFormat file(&dataset);  // copies
-  const Uint32 length = file.calcElementLength(xfer, EET_ExplicitLength);
-  std::string buffer(static_cast<size_t>(length) + 132 + 8192, '\0');
-  DcmOutputBufferStream stream(buffer.data(), buffer.size());
-  file.transferInit();
-  OFCondition cond = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0,
-                                EWM_createNewMeta);
-  file.transferEnd();
-  if (cond.bad()) return Fail(ErrorCode::kInvalidArgument, std::string("cannot encode the received dataset: ") + cond.text());
-  stream.flush();
-  void* data = nullptr;
-  offile_off_t written = 0;
-  stream.flushBuffer(data, written);
-  buffer.resize(static_cast<size_t>(written));
-  return buffer;
+  auto bytes = dicom::WriteFileToString(file, xfer);
+  if (!bytes) return Fail(ErrorCode::kInvalidArgument, "cannot encode the received dataset: " + bytes.error().detail);
+  return bytes;
 }
 
 class StoreWorker : public DcmThreadSCP {

@@ -100,15 +100,7 @@ json InputRecord(const services::SeriesVolume& source) {
 }  // namespace
 
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
-  auto digest = crypto::Sha256Of(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
-  unsigned __int128 value = 0;
-  for (int i = 0; i < 16; ++i) value = (value << 8) | digest[i];
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + digits;
+  return dicom::UidFromBits(crypto::Sha256Of(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part)));
 }
 
 Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, services::JobProgress& progress) {
