@@ -86,6 +86,7 @@ int DeidCommand(const std::vector<std::string>& argv) {
   dicom::DeidScreen screen;
   screen.reject_modalities = CommaList(args->Get("reject-modalities").value_or(""));
   screen.reject_descriptions = CommaList(args->Get("reject-descriptions").value_or(""));
+  screen.refuse_burned_in_annotation = true;
   const fs::path in = paths[0], out = paths[1];
   std::error_code ec;
   if (!fs::is_directory(in, ec)) return DeidFails(in.string() + " is not a folder");
@@ -105,17 +106,20 @@ int DeidCommand(const std::vector<std::string>& argv) {
       report["files"].push_back({{"input", relative}, {"outcome", "skipped"}, {"reason", "not a DICOM Part 10 file"}});
       continue;
     }
-    if (auto refused = dicom::ScreenForBurnedInText(bytes, screen)) {
+    auto applied = dicom::ApplyPrivacy(bytes, *options, *secret, screen);
+    if (!applied || applied->refused) {
       ++failed;
-      report["files"].push_back({{"input", relative}, {"outcome", "refused"}, {"reason", *refused}});
+      report["files"].push_back({{"input", relative},
+                                 {"outcome", applied ? "refused" : "failed"},
+                                 {"reason", applied ? *applied->refused : applied.error().public_message}});
       continue;
     }
-    auto result = dicom::Deidentify(bytes, *options, *secret);
-    if (!result) {
-      ++failed;
-      report["files"].push_back({{"input", relative}, {"outcome", "failed"}, {"reason", result.error().public_message}});
+    if (!applied->deidentified) {  // its UIDs would be remapped a second time
+      ++skipped;
+      report["files"].push_back({{"input", relative}, {"outcome", "skipped"}, {"reason", "de-identified by this profile already"}});
       continue;
     }
+    const dicom::DeidResult* result = &*applied->deidentified;
     const fs::path target = out / result->study_uid / result->series_uid / (result->sop_uid + ".dcm");
     fs::create_directories(target.parent_path(), ec);
     std::ofstream written(target, std::ios::binary | std::ios::trunc);
@@ -138,7 +142,7 @@ int DeidCommand(const std::vector<std::string>& argv) {
   }
   report["summary"] = {{"de_identified", done}, {"failed_or_refused", failed}, {"skipped", skipped}, {"actions", actions}};
   std::ofstream(out / "deid-report.json") << report.dump(2) << "\n";
-  std::printf("de-identified %d file(s) with %s; %d failed or refused; %d skipped (not DICOM)\n", done,
+  std::printf("de-identified %d file(s) with %s; %d failed or refused; %d skipped (not DICOM, or de-identified already)\n", done,
               options->Name().c_str(), failed, skipped);
   for (const auto& [action, count] : actions) std::printf("  %-8s %d attribute(s)\n", action.c_str(), count);
   std::printf("report: %s\n", (out / "deid-report.json").c_str());

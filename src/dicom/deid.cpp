@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 
 #include "core/strings.h"
@@ -232,7 +233,7 @@ class Walker {
         }
       }
       const std::string action = Resolve(*rule, element, depth);
-      Apply(item, element, *rule, action, here, depth, remove);
+      Apply(element, *rule, action, here, depth, remove);
     }
     for (DcmElement* element : remove) delete item.remove(element);
   }
@@ -306,8 +307,8 @@ class Walker {
     return action;
   }
 
-  void Apply(DcmItem& item, DcmElement* element, const DeidRule& rule, const std::string& action,
-             const std::string& here, int depth, std::vector<DcmElement*>& remove) {
+  void Apply(DcmElement* element, const DeidRule& rule, const std::string& action, const std::string& here, int depth,
+             std::vector<DcmElement*>& remove) {
     const DcmEVR vr = element->ident();
     const DcmTagKey key = element->getTag().getXTag();
     // The patient's name and ID become the pseudonym (a dummy the clinic can map back).
@@ -347,7 +348,6 @@ class Walker {
     } else {  // K
       Recurse(element, here, depth);
     }
-    (void)item;
   }
 
   void RemapUids(DcmElement* element) {
@@ -542,9 +542,23 @@ const std::vector<DeidRule>& DeidRules() {
 }
 
 const DeidRule* FindDeidRule(std::uint16_t group, std::uint16_t element) {
+  // Every element of every instance asks: exact tags by hash, the few repeating groups by scan.
+  struct Index {
+    std::unordered_map<std::uint32_t, const DeidRule*> exact;
+    std::vector<const DeidRule*> patterns;
+  };
+  static const Index index = [] {
+    Index i;
+    for (const auto& rule : DeidRules()) {
+      if (rule.mask == 0xFFFFFFFF) i.exact.emplace(rule.tag, &rule);
+      else i.patterns.push_back(&rule);
+    }
+    return i;
+  }();
   const std::uint32_t tag = (static_cast<std::uint32_t>(group) << 16) | element;
-  for (const auto& rule : DeidRules())
-    if ((tag & rule.mask) == rule.tag) return &rule;
+  if (auto it = index.exact.find(tag); it != index.exact.end()) return it->second;
+  for (const DeidRule* rule : index.patterns)
+    if ((tag & rule->mask) == rule->tag) return rule;
   return nullptr;
 }
 
@@ -601,10 +615,10 @@ std::string ShiftDate(std::string_view value, std::int64_t days) {
          std::string(value.substr(8));
 }
 
-Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& options, const crypto::SecretKey& secret) {
-  auto loaded = LoadFromMemory(part10);
-  if (!loaded) return std::unexpected(loaded.error());
-  DcmDataset& ds = *loaded->dataset;
+namespace {
+
+Result<DeidResult> DeidentifyLoaded(LoadedFile& loaded, const DeidOptions& options, const crypto::SecretKey& secret) {
+  DcmDataset& ds = *loaded.dataset;
   DeidResult out;
   out.original_study_uid = GetString(ds, DCM_StudyInstanceUID);
   out.original_series_uid = GetString(ds, DCM_SeriesInstanceUID);
@@ -644,15 +658,61 @@ Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& option
                         : options.retain_long_modified_dates ? "MODIFIED"
                                                              : "REMOVED");
   // The meta header is rewritten from the dataset; the sender's AE title goes.
-  loaded->file->getMetaInfo()->findAndDeleteElement(DCM_SourceApplicationEntityTitle);
-  loaded->file->getMetaInfo()->findAndDeleteElement(DCM_SendingApplicationEntityTitle);
-  loaded->file->getMetaInfo()->findAndDeleteElement(DCM_ReceivingApplicationEntityTitle);
+  loaded.file->getMetaInfo()->findAndDeleteElement(DCM_SourceApplicationEntityTitle);
+  loaded.file->getMetaInfo()->findAndDeleteElement(DCM_SendingApplicationEntityTitle);
+  loaded.file->getMetaInfo()->findAndDeleteElement(DCM_ReceivingApplicationEntityTitle);
   out.study_uid = GetString(ds, DCM_StudyInstanceUID);
   out.series_uid = GetString(ds, DCM_SeriesInstanceUID);
   out.sop_uid = GetString(ds, DCM_SOPInstanceUID);
-  auto written = WriteFileToString(*loaded->file, loaded->xfer);
+  auto written = WriteFileToString(*loaded.file, loaded.xfer);
   if (!written) return std::unexpected(written.error());
   out.part10 = std::move(*written);
+  return out;
+}
+
+// The file says it was de-identified by this profile already (PatientIdentityRemoved YES and
+// a DeidentificationMethod of ours): doing it twice would remap its UIDs again and break what
+// references them (a gateway's reverse mapping, a SEG's sources).
+bool MarkedDeidentified(DcmDataset& ds) {
+  return GetString(ds, DCM_PatientIdentityRemoved) == "YES" &&
+         GetString(ds, DCM_DeidentificationMethod).starts_with("PS3.15 E.1 ");
+}
+
+std::optional<std::string> Screen(DcmDataset& ds, const DeidScreen& screen) {
+  const std::string modality = GetString(ds, DCM_Modality);
+  for (const auto& m : screen.reject_modalities)
+    if (!m.empty() && Lower(m) == Lower(modality))
+      return "this clinic does not accept " + modality +
+             " images: they often carry patient data burned into the pixels, which de-identification cannot remove";
+  const std::string description = Lower(GetString(ds, DCM_SeriesDescription) + " " + GetString(ds, DCM_ImageType));
+  for (const auto& phrase : screen.reject_descriptions)
+    if (!phrase.empty() && description.find(Lower(phrase)) != std::string::npos)
+      return "the series description matches '" + phrase +
+             "', which this clinic refuses: such series carry text in their pixels";
+  if (screen.refuse_burned_in_annotation && Lower(GetString(ds, DCM_BurnedInAnnotation)) == "yes")
+    return "the image says it has burned-in annotation (BurnedInAnnotation YES), which de-identification cannot remove";
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& options, const crypto::SecretKey& secret) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  return DeidentifyLoaded(*loaded, options, secret);
+}
+
+Result<PrivacyOutcome> ApplyPrivacy(std::string_view part10, const std::optional<DeidOptions>& profile,
+                                    const crypto::SecretKey& secret, const DeidScreen& screen) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  PrivacyOutcome out;
+  if ((out.refused = Screen(*loaded->dataset, screen))) return out;
+  if (profile && !MarkedDeidentified(*loaded->dataset)) {
+    auto result = DeidentifyLoaded(*loaded, *profile, secret);
+    if (!result) return std::unexpected(result.error());
+    out.deidentified = std::move(*result);
+  }
   return out;
 }
 
@@ -739,30 +799,10 @@ Result<std::string> Reidentify(std::string_view part10,
   return WriteFileToString(*loaded->file, loaded->xfer);
 }
 
-bool IsDeidentifiedByProfile(std::string_view part10) {
-  auto loaded = LoadFromMemory(part10);
-  if (!loaded) return false;
-  return GetString(*loaded->dataset, DCM_PatientIdentityRemoved) == "YES" &&
-         GetString(*loaded->dataset, DCM_DeidentificationMethod).starts_with("PS3.15 E.1 ");
-}
-
 std::optional<std::string> ScreenForBurnedInText(std::string_view part10, const DeidScreen& screen) {
   auto loaded = LoadFromMemory(part10);
   if (!loaded) return std::nullopt;  // the parser reports it
-  DcmDataset& ds = *loaded->dataset;
-  const std::string modality = GetString(ds, DCM_Modality);
-  for (const auto& m : screen.reject_modalities)
-    if (!m.empty() && Lower(m) == Lower(modality))
-      return "this clinic does not accept " + modality +
-             " images: they often carry patient data burned into the pixels, which de-identification cannot remove";
-  const std::string description = Lower(GetString(ds, DCM_SeriesDescription) + " " + GetString(ds, DCM_ImageType));
-  for (const auto& phrase : screen.reject_descriptions)
-    if (!phrase.empty() && description.find(Lower(phrase)) != std::string::npos)
-      return "the series description matches '" + phrase +
-             "', which this clinic refuses: such series carry text in their pixels";
-  if (Lower(GetString(ds, DCM_BurnedInAnnotation)) == "yes")
-    return "the image says it has burned-in annotation (BurnedInAnnotation YES), which de-identification cannot remove";
-  return std::nullopt;
+  return Screen(*loaded->dataset, screen);
 }
 
 }  // namespace vg::dicom

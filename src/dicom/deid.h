@@ -113,18 +113,25 @@ Result<std::string> Reidentify(std::string_view part10,
                                const std::function<std::optional<std::string>(const std::string&)>& original_uid,
                                const PatientStudyIdentity& identity);
 
-// True when the file says it was de-identified by this profile already (PatientIdentity-
-// Removed YES and a DeidentificationMethod of ours): doing it twice would remap its UIDs
-// again and break what references them (a gateway's reverse mapping, a SEG's sources).
-bool IsDeidentifiedByProfile(std::string_view part10);
-
 // A clinic's rule against series that carry text in their pixels: refuses modalities
 // (e.g. SC, OT), series descriptions containing a listed phrase (case-insensitive), and
-// any image marked BurnedInAnnotation YES. Returns the reason, or none to accept.
+// any image marked BurnedInAnnotation YES (where refuse_burned_in_annotation). Returns the
+// reason, or none to accept.
 struct DeidScreen {
   std::vector<std::string> reject_modalities;
   std::vector<std::string> reject_descriptions;
+  bool refuse_burned_in_annotation = false;  // on wherever objects are de-identified
 };
 std::optional<std::string> ScreenForBurnedInText(std::string_view part10, const DeidScreen& screen);
+
+// A clinic's privacy policy on one instance, read once: refused by the screen; or
+// de-identified by `profile`; or neither (no profile, or de-identified by this profile
+// already: doing it again would remap its UIDs again).
+struct PrivacyOutcome {
+  std::optional<std::string> refused;       // why, for the sender
+  std::optional<DeidResult> deidentified;   // none: store the instance as it came
+};
+Result<PrivacyOutcome> ApplyPrivacy(std::string_view part10, const std::optional<DeidOptions>& profile,
+                                    const crypto::SecretKey& secret, const DeidScreen& screen);
 
 }  // namespace vg::dicom

@@ -138,6 +138,9 @@ Result<const IngestSession::Privacy*> IngestSession::PrivacyPolicy() {
                             std::pair{&privacy_.screen.reject_descriptions, &tenant->deid_reject_descriptions}})
     for (auto item : Split(*text, ','))
       if (!Trim(item).empty()) list->emplace_back(Trim(item));
+  privacy_.screen.refuse_burned_in_annotation = privacy_.profile.has_value();
+  privacy_.active = privacy_.profile || !privacy_.screen.reject_modalities.empty() ||
+                    !privacy_.screen.reject_descriptions.empty();
   privacy_.loaded = true;
   return &privacy_;
 }
@@ -160,24 +163,23 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
     auto privacy = PrivacyPolicy();
     if (!privacy) return fail(kReasonProcessingFailure, privacy.error().public_message);
     const Privacy& policy = **privacy;
-    if (auto reason = dicom::ScreenForBurnedInText(bytes, policy.screen)) {
-      std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
-      return fail(kReasonProcessingFailure, *reason);
-    }
-    if (policy.profile && !dicom::IsDeidentifiedByProfile(bytes)) {
-      auto result = dicom::Deidentify(bytes, *policy.profile, policy.secret);
-      if (!result) {
+    if (policy.active) {  // a clinic without a policy pays nothing here
+      auto applied = dicom::ApplyPrivacy(bytes, policy.profile, policy.secret, policy.screen);
+      if (!applied || applied->refused) {
         std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
-        return fail(kReasonCannotUnderstand, result.error().public_message);
+        if (!applied) return fail(kReasonCannotUnderstand, applied.error().public_message);
+        return fail(kReasonProcessingFailure, *applied->refused);
       }
-      // The request names the original instance and study.
-      if (!required_study_uid_.empty() && result->original_study_uid != required_study_uid_)
-        return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
-      if (!expected_sop_uid.empty() && result->original_sop_uid != expected_sop_uid)
-        return fail(kReasonNotMatchingStudy, "SOPInstanceUID of the dataset differs from the one in the request");
-      checked_identity = true;
-      deidentified = std::move(result->part10);
-      bytes = deidentified;
+      if (auto& result = applied->deidentified) {
+        // The request names the original instance and study.
+        if (!required_study_uid_.empty() && result->original_study_uid != required_study_uid_)
+          return fail(kReasonNotMatchingStudy, "StudyInstanceUID does not match the study in the request URL");
+        if (!expected_sop_uid.empty() && result->original_sop_uid != expected_sop_uid)
+          return fail(kReasonNotMatchingStudy, "SOPInstanceUID of the dataset differs from the one in the request");
+        checked_identity = true;
+        deidentified = std::move(result->part10);
+        bytes = deidentified;
+      }
     }
   }
   auto parsed = dicom::ParseInstance(bytes);

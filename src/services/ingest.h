@@ -84,6 +84,7 @@ class IngestSession {
   // The clinic's de-identification at ingest (read once per session).
   struct Privacy {
     bool loaded = false;
+    bool active = false;                         // a profile or a burned-in text rule
     std::optional<dicom::DeidOptions> profile;  // none: off
     dicom::DeidScreen screen;
     crypto::SecretKey secret;

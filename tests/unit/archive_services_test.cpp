@@ -122,6 +122,23 @@ TEST_F(ArchiveServicesTest, InstanceWhoseUidDiffersFromTheRequestIsRefusedAndNot
   EXPECT_TRUE(Search(a_, QueryLevel::kInstance, "").empty());
 }
 
+TEST_F(ArchiveServicesTest, BurnedInAnnotationIsRefusedOnlyWhereTheClinicDeidentifies) {
+  auto spec = Slice(1);
+  spec.burned_in_annotation = true;
+  auto kept = Store(a_, {testing::MakeCt(spec)});
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_TRUE(kept[0].stored) << "a clinic without a privacy policy stores what it is sent: " << kept[0].message;
+  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", ""));
+  auto refused = Store(b_, {testing::MakeCt(spec)});
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_FALSE(refused[0].stored);
+  EXPECT_NE(refused[0].message.find("BurnedInAnnotation"), std::string::npos) << refused[0].message;
+  spec.burned_in_annotation = false;
+  auto deidentified = Store(b_, {testing::MakeCt(spec)});
+  ASSERT_TRUE(deidentified[0].stored) << deidentified[0].message;
+  EXPECT_NE(deidentified[0].sop_uid, spec.sop_uid) << "stored under its new UID";
+}
+
 TEST_F(ArchiveServicesTest, OtherTenantSeesNothing) {
   ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1))})[0].stored);
   EXPECT_TRUE(Search(b_, QueryLevel::kStudy, "").empty());

@@ -443,7 +443,9 @@ TEST(Deid, BurnedInTextRulesRefuseWhatTheClinicListed) {
   file.getDataset()->putAndInsertString(DCM_Modality, "CT");
   file.getDataset()->putAndInsertString(DCM_SeriesDescription, "Chest");
   file.getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
-  EXPECT_TRUE(ScreenForBurnedInText(ToPart10(file), DeidScreen{}).has_value());
+  EXPECT_TRUE(ScreenForBurnedInText(ToPart10(file), DeidScreen{{}, {}, true}).has_value());
+  EXPECT_FALSE(ScreenForBurnedInText(ToPart10(file), DeidScreen{}).has_value())
+      << "BurnedInAnnotation alone refuses only where objects are de-identified";
 }
 
 // ---- the shared data ----

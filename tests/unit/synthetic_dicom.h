@@ -70,6 +70,7 @@ struct CtSpec {
   std::string description = "CHEST";
   int instance_number = 1;
   int rows = 4, columns = 4;
+  bool burned_in_annotation = false;  // BurnedInAnnotation YES
 };
 
 inline std::string MakeCt(const CtSpec& s) {
@@ -98,6 +99,7 @@ inline std::string MakeCt(const CtSpec& s) {
       .U16(0x0028, 0x0101, 16)
       .U16(0x0028, 0x0102, 15)
       .U16(0x0028, 0x0103, 0);
+  if (s.burned_in_annotation) w.Str(0x0028, 0x0301, "CS", "YES");
   std::vector<std::uint16_t> pixels(static_cast<size_t>(s.rows * s.columns));
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint16_t>(i * 100 + s.instance_number);
   w.Pixels(pixels);
