@@ -64,21 +64,32 @@ json Distribution(const std::vector<double>& values) {
 
 }  // namespace
 
-DriftResult DetectDrift(const std::vector<const storage::JobRecord*>& runs, std::int64_t now) {
+RunSample SampleOf(const storage::JobRecord& run) {
+  RunSample sample;
+  sample.created_at = run.created_at;
+  sample.succeeded = run.state == "succeeded";
+  if (!sample.succeeded) return sample;
+  const json result = json::parse(run.result, nullptr, false);
+  if (!result.is_object()) return sample;
+  sample.duration_ms = TotalMs(result);
+  if (result.contains("metrics") && result["metrics"].is_object())
+    for (const auto& [name, value] : result["metrics"].items())
+      if (value.is_number()) sample.metrics[name] = value.get<double>();
+  return sample;
+}
+
+DriftResult DetectDrift(const std::vector<const RunSample*>& runs, std::int64_t now) {
   // Each numeric output metric of the last 7 days against the version's first 30.
   std::int64_t first = INT64_MAX;
   for (const auto* r : runs) first = std::min(first, r->created_at);
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> samples;
   for (const auto* r : runs) {
-    if (r->state != "succeeded") continue;
-    json result = json::parse(r->result, nullptr, false);
-    if (!result.is_object() || !result.contains("metrics") || !result["metrics"].is_object()) continue;
+    if (!r->succeeded) continue;
     const bool baseline = r->created_at < first + 30 * kDay;
     const bool recent = r->created_at >= now - 7 * kDay;
-    for (const auto& [name, value] : result["metrics"].items()) {
-      if (!value.is_number()) continue;
-      if (baseline) samples[name].first.push_back(value.get<double>());
-      else if (recent) samples[name].second.push_back(value.get<double>());
+    for (const auto& [name, value] : r->metrics) {
+      if (baseline) samples[name].first.push_back(value);
+      else if (recent) samples[name].second.push_back(value);
     }
   }
   DriftResult out;
@@ -270,26 +281,8 @@ Result<storage::BugReportRecord> Monitoring::FileBug(std::int64_t tenant_id, con
     MemorySource png(in.screenshot_png);
     if (auto ok = archive_.blobs.Put({tenant_id, record.screenshot_blob}, png); !ok) return std::unexpected(ok.error());
   }
-  // The id is needed for the sealing context: seal after a placeholder insert is avoided by
-  // sealing under the reporter's context first, then the record's own.
-  auto added = store_.AddBugReport([&] {
-    storage::BugReportRecord r = record;
-    r.body_sealed = {0};
-    return r;
-  }());
-  if (!added) return std::unexpected(added.error());
-  auto sealed = SealFor(archive_, tenant_id, BugContext(added->id),
-                        json{{"description", in.description}, {"steps", in.steps}}.dump());
-  if (!sealed) return std::unexpected(sealed.error());
-  // One comment of the reporter holds the body, sealed in the report's context.
-  storage::BugCommentRecord body;
-  body.report_id = added->id;
-  body.tenant_id = tenant_id;
-  body.author = reporter;
-  body.author_kind = "report";
-  body.body_sealed = std::move(*sealed);
-  if (auto ok = store_.AddBugComment(body); !ok) return std::unexpected(ok.error());
-  return added;
+  const std::string body = json{{"description", in.description}, {"steps", in.steps}}.dump();
+  return store_.AddBugReport(record, [&](std::int64_t id) { return SealFor(archive_, tenant_id, BugContext(id), body); });
 }
 
 Result<json> Monitoring::BugJson(std::optional<std::int64_t> tenant_id, std::int64_t id) {
@@ -310,15 +303,14 @@ Result<json> Monitoring::BugJson(std::optional<std::int64_t> tenant_id, std::int
               {"created_at", report->created_at},
               {"updated_at", report->updated_at},
               {"comments", json::array()}};
+  auto body_text = OpenFor(archive_, report->tenant_id, BugContext(id), report->body_sealed);
+  if (!body_text) return std::unexpected(body_text.error());
+  const json body = json::parse(*body_text, nullptr, false);
+  out["description"] = body.is_object() ? body.value("description", "") : "";
+  out["steps"] = body.is_object() ? body.value("steps", "") : "";
   for (const auto& c : *comments) {
     auto text = OpenFor(archive_, report->tenant_id, BugContext(id), c.body_sealed);
     if (!text) return std::unexpected(text.error());
-    if (c.author_kind == "report") {
-      auto body = json::parse(*text, nullptr, false);
-      out["description"] = body.value("description", "");
-      out["steps"] = body.value("steps", "");
-      continue;
-    }
     out["comments"].push_back({{"author", c.author}, {"from", c.author_kind}, {"text", *text}, {"created_at", c.created_at}});
   }
   return out;
@@ -473,21 +465,27 @@ Result<json> Monitoring::Summary(std::optional<std::int64_t> tenant_id, const st
   auto bugs = store_.ListBugReports(tenant_id, "");
   if (!bugs) return std::unexpected(bugs.error());
 
+  // Each run's parameters and result are read once, here.
+  std::vector<RunSample> samples;
+  samples.reserve(runs->size());
+  for (const auto& r : *runs) samples.push_back(SampleOf(r));
   struct Group {
     std::string algorithm, version;
     std::int64_t tenant_id = 0;
-    std::vector<const storage::JobRecord*> all, in_range;
+    std::vector<const RunSample*> all;
+    std::vector<size_t> in_range;  // indexes into runs and samples
   };
   std::map<std::tuple<std::string, std::string, std::int64_t>, Group> groups;
-  for (const auto& r : *runs) {
+  for (size_t i = 0; i < runs->size(); ++i) {
+    const auto& r = (*runs)[i];
     json p = json::parse(r.params, nullptr, false);
-    const std::string a = p.value("algorithm", ""), v = p.value("version", "");
+    const std::string a = p.is_object() ? p.value("algorithm", "") : "", v = p.is_object() ? p.value("version", "") : "";
     Group& g = groups[{a, v, r.tenant_id}];
     g.algorithm = a;
     g.version = v;
     g.tenant_id = r.tenant_id;
-    g.all.push_back(&r);
-    if (r.created_at >= from && r.created_at < to) g.in_range.push_back(&r);
+    g.all.push_back(&samples[i]);
+    if (r.created_at >= from && r.created_at < to) g.in_range.push_back(i);
   }
   json out = {{"from", from}, {"to", to}, {"groups", json::array()}};
   for (auto& [key, g] : groups) {
@@ -500,20 +498,19 @@ Result<json> Monitoring::Summary(std::optional<std::int64_t> tenant_id, const st
     std::map<std::string, std::vector<double>> metric_values;
     std::int64_t failed = 0, finished = 0;
     std::set<std::int64_t> job_ids;
-    for (const auto* r : g.in_range) {
+    for (size_t i : g.in_range) {
+      const storage::JobRecord* r = &(*runs)[i];
+      const RunSample& sample = samples[i];
       job_ids.insert(r->id);
       ++per_day[Day(r->created_at)];
-      json result = json::parse(r->result, nullptr, false);
       if (r->state == "failed") {
         ++failed;
         ++failures[FailureKind(r->error)];
       }
       if (r->state == "succeeded" || r->state == "failed") ++finished;
-      if (r->state == "succeeded") {
-        durations.push_back(TotalMs(result));
-        if (result.contains("metrics") && result["metrics"].is_object())
-          for (const auto& [name, value] : result["metrics"].items())
-            if (value.is_number()) metric_values[name].push_back(value.get<double>());
+      if (sample.succeeded) {
+        durations.push_back(sample.duration_ms);
+        for (const auto& [name, value] : sample.metrics) metric_values[name].push_back(value);
       }
       for (const auto* f : by_job[r->id]) {
         ++verdicts[f->verdict];
@@ -637,7 +634,11 @@ std::string Monitoring::SummaryCsv(const json& summary) {
   return out;
 }
 
-Result<json> Monitoring::Alerts(const AlertThresholds& t, std::int64_t now) {
+Result<json> Monitoring::Alerts(const AlertThresholds& t, std::int64_t now, std::int64_t max_age_seconds) {
+  if (max_age_seconds > 0) {
+    std::lock_guard lock(alerts_mutex_);
+    if (last_alerts_ && now - (*last_alerts_)["at"].get<std::int64_t>() <= max_age_seconds) return *last_alerts_;
+  }
   json alerts = json::array();
   auto last_hour = Summary(std::nullopt, "", "", now - 3600, now + 1, now);
   if (!last_hour) return std::unexpected(last_hour.error());
@@ -666,7 +667,10 @@ Result<json> Monitoring::Alerts(const AlertThresholds& t, std::int64_t now) {
                       {"key", "queue_age"},
                       {"message", fmt::format("the oldest of {} queued jobs has waited {} s", queue->first,
                                               now - *queue->second)}});
-  return json{{"at", now}, {"alerts", alerts}};
+  json evaluated = {{"at", now}, {"alerts", alerts}};
+  std::lock_guard lock(alerts_mutex_);
+  last_alerts_ = evaluated;
+  return evaluated;
 }
 
 }  // namespace vg::services

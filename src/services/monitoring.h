@@ -17,6 +17,8 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,7 +59,15 @@ struct DriftResult {
   nlohmann::json per_metric;  // name -> {ks, p, flag, baseline_n, recent_n}
   bool flagged = false;
 };
-DriftResult DetectDrift(const std::vector<const storage::JobRecord*>& runs, std::int64_t now);
+// What the dashboard and the drift test need of one run, its result read once.
+struct RunSample {
+  std::int64_t created_at = 0;
+  bool succeeded = false;
+  double duration_ms = 0;                  // its stages, when it succeeded
+  std::map<std::string, double> metrics;   // its numeric output metrics
+};
+RunSample SampleOf(const storage::JobRecord& run);
+DriftResult DetectDrift(const std::vector<const RunSample*>& runs, std::int64_t now);
 
 class Monitoring {
  public:
@@ -108,7 +118,9 @@ class Monitoring {
   // Dashboard and alerts.
   Result<nlohmann::json> Summary(std::optional<std::int64_t> tenant_id, const std::string& algorithm,
                                  const std::string& version, std::int64_t from, std::int64_t to, std::int64_t now);
-  Result<nlohmann::json> Alerts(const AlertThresholds& thresholds, std::int64_t now);
+  // The alerts at `now`. With `max_age_seconds`, an evaluation at most that old is answered
+  // instead (it reads every run: the dashboard need not redo what the notifier just did).
+  Result<nlohmann::json> Alerts(const AlertThresholds& thresholds, std::int64_t now, std::int64_t max_age_seconds = 0);
   static std::string SummaryCsv(const nlohmann::json& summary);
   // The jobs' and feedback's Prometheus metrics, from the catalog (so runs by separate
   // worker processes count too). Clinic slugs go in labels only when `tenant_labels`.
@@ -123,6 +135,8 @@ class Monitoring {
   Volumes& volumes_;
   Algorithms& algorithms_;
   std::function<void()> job_queued_;
+  std::mutex alerts_mutex_;
+  std::optional<nlohmann::json> last_alerts_;  // the newest evaluation ("at": when)
 };
 
 }  // namespace vg::services

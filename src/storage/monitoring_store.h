@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ struct BugReportRecord {
   std::int64_t tenant_id = 0;
   std::optional<std::int64_t> job_id;
   std::string reporter, severity, status = "new";
-  SealedBytes body_sealed;  // JSON {description, steps}
+  SealedBytes body_sealed;  // JSON {description, steps}, sealed in the report's context
   std::string browser, app_version;
   std::string screenshot_blob;  // encrypted blob, or ""
   std::int64_t created_at = 0, updated_at = 0;
@@ -70,7 +71,10 @@ class MonitoringStore {
   virtual Result<FeedbackRecord> AddFeedback(const FeedbackRecord& record) = 0;
   virtual Result<std::vector<FeedbackRecord>> ListFeedback(std::optional<std::int64_t> tenant_id,
                                                            const std::vector<std::int64_t>& job_ids) = 0;
-  virtual Result<BugReportRecord> AddBugReport(const BugReportRecord& record) = 0;
+  // The report and its body in one transaction: the body is sealed by `seal_body` with the
+  // new report's id (its sealing context names the report).
+  virtual Result<BugReportRecord> AddBugReport(const BugReportRecord& record,
+                                               const std::function<Result<SealedBytes>(std::int64_t id)>& seal_body) = 0;
   // With a tenant: that clinic's report only (another's is kNotFound).
   virtual Result<BugReportRecord> FindBugReport(std::optional<std::int64_t> tenant_id, std::int64_t id) = 0;
   virtual Result<std::vector<BugReportRecord>> ListBugReports(std::optional<std::int64_t> tenant_id,

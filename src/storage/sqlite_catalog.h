@@ -143,7 +143,8 @@ class SqliteCatalog final : public Catalog,
   Result<FeedbackRecord> AddFeedback(const FeedbackRecord& record) override;
   Result<std::vector<FeedbackRecord>> ListFeedback(std::optional<std::int64_t> tenant_id,
                                                    const std::vector<std::int64_t>& job_ids) override;
-  Result<BugReportRecord> AddBugReport(const BugReportRecord& record) override;
+  Result<BugReportRecord> AddBugReport(const BugReportRecord& record,
+                                       const std::function<Result<SealedBytes>(std::int64_t id)>& seal_body) override;
   Result<BugReportRecord> FindBugReport(std::optional<std::int64_t> tenant_id, std::int64_t id) override;
   Result<std::vector<BugReportRecord>> ListBugReports(std::optional<std::int64_t> tenant_id,
                                                       const std::string& status) override;
@@ -155,7 +156,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::vector<RunStatsRow>> RunStats(const std::vector<double>& bounds_seconds) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> FeedbackCounts() override;
 
-  // ImageAliasStore (sqlite_monitoring.cpp).
+  // ImageAliasStore (sqlite_image_aliases.cpp).
   Result<void> PutImageAlias(const ImageAlias& alias) override;
   Result<ImageAlias> FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) override;
   Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;

@@ -76,18 +76,29 @@ Result<std::vector<FeedbackRecord>> SqliteCatalog::ListFeedback(std::optional<st
   return sql::CollectRows<FeedbackRecord>(*st, ReadFeedback);
 }
 
-Result<BugReportRecord> SqliteCatalog::AddBugReport(const BugReportRecord& b) {
+Result<BugReportRecord> SqliteCatalog::AddBugReport(const BugReportRecord& b,
+                                                    const std::function<Result<SealedBytes>(std::int64_t id)>& seal_body) {
   std::lock_guard lock(write_mutex_);
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO bug_reports(tenant_id, job_id, reporter, severity, status, body_sealed, "
                                         "browser, app_version, screenshot_blob, created_at, updated_at) "
-                                        "VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+                                        "VALUES(?,?,?,?,?,X'',?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
   BugReportRecord created = b;
   created.created_at = created.updated_at = UnixSeconds();
-  st->Bind(b.tenant_id).Bind(b.job_id).Bind(b.reporter).Bind(b.severity).Bind(b.status).Bind(b.body_sealed)
-      .Bind(b.browser).Bind(b.app_version).Bind(b.screenshot_blob).Bind(created.created_at).Bind(created.updated_at);
+  st->Bind(b.tenant_id).Bind(b.job_id).Bind(b.reporter).Bind(b.severity).Bind(b.status).Bind(b.browser)
+      .Bind(b.app_version).Bind(b.screenshot_blob).Bind(created.created_at).Bind(created.updated_at);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
   created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto sealed = seal_body(created.id);
+  if (!sealed) return std::unexpected(sealed.error());
+  auto body = sql::Stmt::Prepare(writer_, "UPDATE bug_reports SET body_sealed = ? WHERE id = ?");
+  if (!body) return std::unexpected(body.error());
+  body->Bind(*sealed).Bind(created.id);
+  if (auto r = body->Run(); !r) return std::unexpected(r.error());
+  created.body_sealed = std::move(*sealed);
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
   return created;
 }
 
@@ -149,40 +160,6 @@ Result<std::vector<BugCommentRecord>> SqliteCatalog::ListBugComments(std::int64_
   return sql::CollectRows<BugCommentRecord>(*st, [](const sql::Stmt& s) {
     return BugCommentRecord{s.Int(0), s.Int(1), s.Int(2), s.Text(3), s.Text(4), s.Blob(5), s.Int(6)};
   });
-}
-
-// ---- image aliases ----
-
-Result<void> SqliteCatalog::PutImageAlias(const ImageAlias& a) {
-  std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO image_aliases(tenant_id, name, series_uid, kind, created_at, expires_at) "
-                                        "VALUES(?,?,?,?,?,?) ON CONFLICT(tenant_id, name) DO UPDATE SET "
-                                        "series_uid = excluded.series_uid, kind = excluded.kind, "
-                                        "created_at = excluded.created_at, expires_at = excluded.expires_at");
-  if (!st) return std::unexpected(st.error());
-  st->Bind(a.tenant_id).Bind(a.name).Bind(a.series_uid).Bind(a.kind).Bind(a.created_at).Bind(a.expires_at);
-  return st->Run();
-}
-
-Result<ImageAlias> SqliteCatalog::FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) {
-  auto reader = Reader();
-  auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, name, series_uid, kind, created_at, expires_at FROM image_aliases "
-                                            "WHERE tenant_id = ? AND name = ? AND (expires_at = 0 OR expires_at > ?)");
-  if (!st) return std::unexpected(st.error());
-  st->Bind(tenant_id).Bind(name).Bind(now);
-  return sql::FirstRow<ImageAlias>(
-      *st, [](const sql::Stmt& r) { return ImageAlias{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5)}; },
-      ErrorCode::kNotFound, "no such image");
-}
-
-Result<void> SqliteCatalog::RemoveImageAlias(std::int64_t tenant_id, const std::string& name) {
-  std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_, "DELETE FROM image_aliases WHERE tenant_id = ? AND name = ?");
-  if (!st) return std::unexpected(st.error());
-  st->Bind(tenant_id).Bind(name);
-  if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such image");
-  return {};
 }
 
 }  // namespace vg::storage

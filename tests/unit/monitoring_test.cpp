@@ -134,10 +134,13 @@ std::vector<storage::JobRecord> Runs(std::int64_t start, std::int64_t days, int 
   return out;
 }
 
-std::vector<const storage::JobRecord*> Pointers(const std::vector<storage::JobRecord>& runs) {
-  std::vector<const storage::JobRecord*> out;
-  for (const auto& r : runs) out.push_back(&r);
-  return out;
+// The drift of these runs, each read as the dashboard reads it.
+DriftResult Drift(const std::vector<storage::JobRecord>& runs, std::int64_t now) {
+  std::vector<RunSample> samples;
+  for (const auto& r : runs) samples.push_back(SampleOf(r));
+  std::vector<const RunSample*> pointers;
+  for (const auto& s : samples) pointers.push_back(&s);
+  return DetectDrift(pointers, now);
 }
 
 TEST(Drift, FlagTurnsOnForAShiftedOutputAndStaysOffWithoutOne) {
@@ -148,13 +151,13 @@ TEST(Drift, FlagTurnsOnForAShiftedOutputAndStaysOffWithoutOne) {
   for (auto& r : Runs(now - 7 * 86400, 7, 25, 4800, random)) steady.push_back(r);
   for (auto& r : Runs(now - 7 * 86400, 7, 25, 4200, random)) shifted.push_back(r);  // a new scanner, say
 
-  auto off = DetectDrift(Pointers(steady), now);
+  auto off = Drift(steady, now);
   EXPECT_FALSE(off.flagged) << off.per_metric.dump();
   EXPECT_GT(off.per_metric["lung_volume_ml"]["p"].get<double>(), 0.01);
   EXPECT_EQ(off.per_metric["lung_volume_ml"]["baseline_n"], 40);
   EXPECT_EQ(off.per_metric["lung_volume_ml"]["recent_n"], 25);
 
-  auto on = DetectDrift(Pointers(shifted), now);
+  auto on = Drift(shifted, now);
   EXPECT_TRUE(on.flagged) << on.per_metric.dump();
   EXPECT_LT(on.per_metric["lung_volume_ml"]["p"].get<double>(), 0.01);
   EXPECT_FALSE(on.per_metric["components"]["flag"].get<bool>());  // a constant metric does not drift
@@ -165,7 +168,7 @@ TEST(Drift, TooFewRecentRunsAreNotJudged) {
   std::mt19937 random(1);
   auto runs = Runs(day0, 30, 40, 4800, random);
   for (auto& r : Runs(now - 86400, 1, 3, 1000, random)) runs.push_back(r);
-  auto result = DetectDrift(Pointers(runs), now);
+  auto result = Drift(runs, now);
   EXPECT_FALSE(result.flagged);
   EXPECT_EQ(result.per_metric["lung_volume_ml"]["recent_n"], 3);
 }

@@ -268,7 +268,7 @@ http::Response Summary(http::Request& r, const auth::Principal& p, const ApiDeps
     response.body = services::Monitoring::SummaryCsv(*summary);
   } else {
     if (IsVendor(p)) {
-      auto alerts = deps.monitoring->Alerts(deps.alert_thresholds, now);
+      auto alerts = deps.monitoring->Alerts(deps.alert_thresholds, now, /*max_age_seconds=*/15);
       if (alerts) (*summary)["alerts"] = (*alerts)["alerts"];
     }
     response = http::JsonResponse(200, summary->dump());
