@@ -1,5 +1,6 @@
 #include "api/guard.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -56,6 +57,23 @@ Result<void> CheckCsrf(const http::Request& request, const ApiDeps& deps, const 
   return Fail(ErrorCode::kForbidden, "missing or wrong X-CSRF-Token header");
 }
 
+// A role the policy allows only where the clinic's setting is on (physicians saving
+// segmentations): the policy table cannot read clinic settings, the guard can.
+Result<void> CheckCondition(const ApiDeps& deps, const auth::ActionPolicy& policy, const auth::Principal& person) {
+  if (policy.condition.empty() ||
+      std::find(policy.roles.begin(), policy.roles.end(), person.role) != policy.roles.end())
+    return {};
+  if (!deps.annotations) return Fail(ErrorCode::kForbidden, "the clinic's settings cannot be read here");
+  auto settings = deps.annotations->Settings(person.tenant_id);
+  if (!settings) return std::unexpected(settings.error());
+  bool on = false;
+  if (policy.condition == "physicians_edit_segmentations") on = settings->physicians_edit_segmentations;
+  if (!on)
+    return Fail(ErrorCode::kForbidden, "this clinic does not let " + person.role + "s do this (setting " +
+                                           std::string(policy.condition) + " is off)");
+  return {};
+}
+
 bool AllowedBeforePasswordChange(std::string_view action) {
   return action == "self.read" || action == "self.password" || action == "session.logout";
 }
@@ -72,8 +90,10 @@ Result<void> Admit(http::Request& request, const ApiDeps& deps, const std::strin
     return Fail(ErrorCode::kForbidden, "change your password first (PUT /api/v1/me/password)");
   if (auto ok = CheckCsrf(request, deps, person); !ok) return ok;
   if (auto ok = auth::Authorize(person, action); !ok) return ok;
+  const auth::ActionPolicy* policy = auth::FindPolicy(action);
+  if (auto ok = CheckCondition(deps, *policy, person); !ok) return ok;
   // What the clinic's plan covers: a refused feature is 402 with the reason.
-  if (const auth::ActionPolicy* policy = auth::FindPolicy(action); policy && !policy->feature.empty() && deps.licensing)
+  if (!policy->feature.empty() && deps.licensing)
     if (auto ok = deps.licensing->CheckFeature(person.tenant_id, std::string(policy->feature), UnixSeconds()); !ok)
       return ok;
   auto study = request.params.find("study");

@@ -28,8 +28,8 @@ struct ActionPolicy {
   std::vector<std::string_view> roles;  // what the person, token owner or node needs (any of)
   bool grantable = false;               // a support grant covers it
   bool audit_allowed = true;            // false: only refusals are audited (reading one's own identity)
-  // Roles allowed only where the clinic's setting `condition` is on; the route checks the
-  // setting (the policy cannot read clinic settings) and refuses with 403 otherwise.
+  // Roles allowed only where the clinic's setting `condition` is on; the API's guard checks
+  // the setting (the policy cannot read clinic settings) and refuses with 403 otherwise.
   std::vector<std::string_view> conditional_roles = {};
   std::string_view condition = {};
   // The plan feature a clinic needs for it (annotation, export, auto_run, api_tokens);

@@ -351,23 +351,19 @@ Result<json> MonaiLabel::Datastore(std::int64_t tenant_id, const std::string& ou
   filter.limit = 2000;
   auto series = archive_.catalog.SearchSeries(tenant_id, filter);
   if (!series) return std::unexpected(series.error());
+  auto latest = annotations_.LatestVersionsBySeries(tenant_id);
+  if (!latest) return std::unexpected(latest.error());
+  std::map<std::string, std::vector<const storage::LatestVersion*>> by_series;
+  for (const auto& v : *latest) by_series[v.series_uid].push_back(&v);
   json objects = json::object();
   std::int64_t completed = 0, finals = 0, originals = 0;
-  std::map<std::string, std::vector<storage::SegmentationRecord>> by_study;
   for (const auto& row : *series) {
-    if (!by_study.count(row.study_uid)) {
-      auto versions = annotations_.ListSegmentations(tenant_id, row.study_uid, std::nullopt);
-      if (!versions) return std::unexpected(versions.error());
-      by_study[row.study_uid] = std::move(*versions);
-    }
     json labels = json::object();
-    for (const auto& v : by_study[row.study_uid]) {
-      if (v.source_series_uid != row.series_uid) continue;
-      const std::string tag = v.source == "algorithm" ? "original" : "final";
-      if (labels.contains(tag)) continue;  // the newest of each
+    for (const auto* v : by_series[row.series_uid]) {
+      const std::string tag = v->source == "algorithm" ? "original" : "final";
       labels[tag] = {{"ext", ".nii.gz"},
-                     {"info", {{"name", row.series_uid + "." + tag + ".nii.gz"}, {"ts", v.created_at}, {"segmentation_id", v.id},
-                               {"author", v.author}}}};
+                     {"info", {{"name", row.series_uid + "." + tag + ".nii.gz"}, {"ts", v->created_at},
+                               {"segmentation_id", v->id}, {"author", v->author}}}};
     }
     if (labels.contains("final")) {
       ++completed;

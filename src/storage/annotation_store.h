@@ -66,6 +66,13 @@ struct SegmentationRecord {
   std::string labels_blob;    // gzip of one byte per voxel on the source grid (encrypted blob)
 };
 
+// The newest segmentation version of one kind (manual or algorithm) on one series.
+struct LatestVersion {
+  std::string series_uid, source;
+  std::int64_t id = 0, created_at = 0;
+  std::string author;
+};
+
 struct WorklistFilter {
   StudyFilter study;                   // dates, modalities, patient hashes (limit/offset ignored)
   // Matches a study whose patient name hash is .first or whose patient ID hash is .second.
@@ -119,6 +126,8 @@ class AnnotationStore {
   // Newest first; `series` limits to one source series.
   virtual Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
                                                                     const std::optional<std::string>& series) = 0;
+  // Of every series of the tenant that has versions: the newest of each kind, in one query.
+  virtual Result<std::vector<LatestVersion>> LatestVersionsBySeries(std::int64_t tenant_id) = 0;
   virtual Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
                                                                          const std::vector<std::string>& study_uids) = 0;
 

@@ -367,4 +367,17 @@ Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const
   return page;
 }
 
+Result<std::vector<LatestVersion>> SqliteCatalog::LatestVersionsBySeries(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT source_series_uid, source, id, created_at, author FROM ("
+                               "SELECT source_series_uid, source, id, created_at, author, row_number() OVER ("
+                               "PARTITION BY source_series_uid, source ORDER BY id DESC) AS newest "
+                               "FROM segmentations WHERE tenant_id = ?) WHERE newest = 1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  return sql::CollectRows<LatestVersion>(
+      *st, [](const sql::Stmt& r) { return LatestVersion{r.Text(0), r.Text(1), r.Int(2), r.Int(3), r.Text(4)}; });
+}
+
 }  // namespace vg::storage

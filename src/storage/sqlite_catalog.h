@@ -97,6 +97,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::optional<SegmentationRecord>> FindSegmentationByJob(std::int64_t tenant_id, std::int64_t job_id) override;
   Result<std::vector<SegmentationRecord>> ListSegmentations(std::int64_t tenant_id, const std::string& study_uid,
                                                             const std::optional<std::string>& series) override;
+  Result<std::vector<LatestVersion>> LatestVersionsBySeries(std::int64_t tenant_id) override;
   Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
                                                                  const std::vector<std::string>& study_uids) override;
   Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) override;

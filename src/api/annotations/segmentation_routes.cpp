@@ -197,12 +197,6 @@ Result<void> ReadForm(http::Request& r, const http::MediaType& type, std::uint64
 }
 
 http::Response CreateVersion(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  if (p.role == "physician") {
-    auto settings = deps.annotations->Settings(p.tenant_id);
-    if (!settings) return http::ErrorResponse(settings.error());
-    if (!settings->physicians_edit_segmentations)
-      return http::ErrorResponse(403, "forbidden", "this clinic does not let physicians edit segmentations");
-  }
   services::NewSegmentation request;
   request.source_series_uid = r.Param("series");
   request.author = p.username;
