@@ -61,6 +61,12 @@ struct ApiDeps {
 
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;
 
+// A handler taking (request, principal, deps), bound to `deps` (copied: it holds references).
+template <typename Handler>
+AuthedHandler WithDeps(const ApiDeps& deps, Handler handler) {
+  return [deps, handler](http::Request& r, const auth::Principal& p) { return handler(r, p, deps); };
+}
+
 // Adds a route whose handler runs only for an allowed principal (see above).
 void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, std::string pattern,
                 std::string name, std::string action, AuthedHandler handler);

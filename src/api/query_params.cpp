@@ -34,4 +34,10 @@ Result<std::int64_t> IntParam(const std::map<std::string, std::string>& params, 
   return static_cast<std::int64_t>(*n);
 }
 
+Result<std::int64_t> PathId(const http::Request& request, const char* name, const std::string& missing) {
+  auto id = ParseUint(request.Param(name));
+  if (!id || *id > static_cast<std::uint64_t>(INT64_MAX)) return Fail(ErrorCode::kNotFound, missing);
+  return static_cast<std::int64_t>(*id);
+}
+
 }  // namespace vg::api

@@ -7,10 +7,14 @@
 #include <string_view>
 
 #include "core/result.h"
+#include "http/message.h"
 
 namespace vg::api {
 
 Result<std::map<std::string, std::string>> ParseQueryParams(std::string_view raw, size_t max_value_bytes = 1024);
+// A record id from the path parameter `name`: digits only, within int64; anything else
+// is kNotFound with `missing` (an id that cannot exist names no record).
+Result<std::int64_t> PathId(const http::Request& request, const char* name, const std::string& missing);
 // A non-negative integer parameter within [0, max], or `fallback` when absent.
 Result<std::int64_t> IntParam(const std::map<std::string, std::string>& params, const std::string& name,
                               std::int64_t fallback, std::int64_t max);

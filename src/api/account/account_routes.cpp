@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/json_body.h"
+#include "api/query_params.h"
 #include "core/clock.h"
 #include "core/strings.h"
 
@@ -187,33 +188,30 @@ http::Response CreateGrant(http::Request& r, const auth::Principal& p, const Api
 }
 
 http::Response RevokeGrant(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return http::ErrorResponse(404, "not_found", "no such grant");
-  if (auto ok = deps.grants.Revoke(p, static_cast<std::int64_t>(*id)); !ok) return http::ErrorResponse(ok.error());
+  auto id = PathId(r, "id", "no such grant");
+  if (!id) return http::ErrorResponse(id.error());
+  if (auto ok = deps.grants.Revoke(p, *id); !ok) return http::ErrorResponse(ok.error());
   return NoContent("grant=" + r.Param("id") + " revoked");
 }
 
 }  // namespace
 
 void AddAccountRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
   AddGuarded(router, deps, "GET", "/api/v1/users", "users_list", "users.read",
              [deps](http::Request&, const auth::Principal& p) { return ListUsers(p, deps); });
-  AddGuarded(router, deps, "POST", "/api/v1/users", "users_create", "users.write", with(CreateUser));
-  AddGuarded(router, deps, "PATCH", "/api/v1/users/{username}", "users_update", "users.write", with(UpdateUser));
+  AddGuarded(router, deps, "POST", "/api/v1/users", "users_create", "users.write", WithDeps(deps, CreateUser));
+  AddGuarded(router, deps, "PATCH", "/api/v1/users/{username}", "users_update", "users.write", WithDeps(deps, UpdateUser));
   AddGuarded(router, deps, "POST", "/api/v1/users/{username}/password-reset", "users_password_reset", "users.write",
-             with(ResetPassword));
+             WithDeps(deps, ResetPassword));
   AddGuarded(router, deps, "GET", "/api/v1/tokens", "tokens_list", "tokens.read",
              [deps](http::Request&, const auth::Principal& p) { return ListTokens(p, deps); });
-  AddGuarded(router, deps, "POST", "/api/v1/tokens", "tokens_create", "tokens.create", with(CreateToken));
-  AddGuarded(router, deps, "DELETE", "/api/v1/tokens/{name}", "tokens_revoke", "tokens.write", with(RevokeToken));
+  AddGuarded(router, deps, "POST", "/api/v1/tokens", "tokens_create", "tokens.create", WithDeps(deps, CreateToken));
+  AddGuarded(router, deps, "DELETE", "/api/v1/tokens/{name}", "tokens_revoke", "tokens.write", WithDeps(deps, RevokeToken));
   AddGuarded(router, deps, "GET", "/api/v1/support-grants", "grants_list", "grants.read",
              [deps](http::Request&, const auth::Principal& p) { return ListGrants(p, deps); });
-  AddGuarded(router, deps, "POST", "/api/v1/support-grants", "grants_create", "grants.write", with(CreateGrant));
+  AddGuarded(router, deps, "POST", "/api/v1/support-grants", "grants_create", "grants.write", WithDeps(deps, CreateGrant));
   AddGuarded(router, deps, "DELETE", "/api/v1/support-grants/{id}", "grants_revoke", "grants.write",
-             with(RevokeGrant));
+             WithDeps(deps, RevokeGrant));
 }
 
 }  // namespace vg::api

@@ -188,9 +188,9 @@ http::Response AddStudyTag(http::Request& r, const auth::Principal& p, const Api
 }
 
 http::Response RemoveStudyTag(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return http::ErrorResponse(404, "not_found", "no such tag on this study");
-  if (auto ok = deps.annotations->Untag(p.tenant_id, r.Param("study"), static_cast<std::int64_t>(*id)); !ok)
+  auto id = PathId(r, "id", "no such tag on this study");
+  if (!id) return http::ErrorResponse(id.error());
+  if (auto ok = deps.annotations->Untag(p.tenant_id, r.Param("study"), *id); !ok)
     return http::ErrorResponse(ok.error());
   http::Response response;
   response.status = 204;
@@ -301,23 +301,20 @@ http::Response GetWorklist(http::Request& r, const auth::Principal& p, const Api
 }  // namespace
 
 void AddAnnotationRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
-  AddGuarded(router, deps, "GET", "/api/v1/tenant", "tenant_get", "tenant.read", with(GetTenant));
-  AddGuarded(router, deps, "PATCH", "/api/v1/tenant/settings", "tenant_settings", "tenant.settings", with(PatchSettings));
-  AddGuarded(router, deps, "GET", "/api/v1/tags", "tags_list", "annotations.read", with(ListVocabulary));
-  AddGuarded(router, deps, "POST", "/api/v1/tags", "tags_create", "tags.write", with(CreateVocabularyTag));
-  AddGuarded(router, deps, "DELETE", "/api/v1/tags/{name}", "tags_delete", "tags.write", with(DeleteVocabularyTag));
+  AddGuarded(router, deps, "GET", "/api/v1/tenant", "tenant_get", "tenant.read", WithDeps(deps, GetTenant));
+  AddGuarded(router, deps, "PATCH", "/api/v1/tenant/settings", "tenant_settings", "tenant.settings", WithDeps(deps, PatchSettings));
+  AddGuarded(router, deps, "GET", "/api/v1/tags", "tags_list", "annotations.read", WithDeps(deps, ListVocabulary));
+  AddGuarded(router, deps, "POST", "/api/v1/tags", "tags_create", "tags.write", WithDeps(deps, CreateVocabularyTag));
+  AddGuarded(router, deps, "DELETE", "/api/v1/tags/{name}", "tags_delete", "tags.write", WithDeps(deps, DeleteVocabularyTag));
   AddGuarded(router, deps, "GET", "/api/v1/studies/{study}/annotations", "study_annotations", "annotations.read",
-             with(GetAnnotations));
+             WithDeps(deps, GetAnnotations));
   AddGuarded(router, deps, "POST", "/api/v1/studies/{study}/tags", "study_tag_add", "annotations.write",
-             with(AddStudyTag));
+             WithDeps(deps, AddStudyTag));
   AddGuarded(router, deps, "DELETE", "/api/v1/studies/{study}/tags/{id}", "study_tag_remove", "annotations.write",
-             with(RemoveStudyTag));
+             WithDeps(deps, RemoveStudyTag));
   AddGuarded(router, deps, "PUT", "/api/v1/studies/{study}/status", "study_status", "annotations.write",
-             with(PutStatus));
-  AddGuarded(router, deps, "GET", "/api/v1/worklist", "worklist", "annotations.read", with(GetWorklist));
+             WithDeps(deps, PutStatus));
+  AddGuarded(router, deps, "GET", "/api/v1/worklist", "worklist", "annotations.read", WithDeps(deps, GetWorklist));
 }
 
 }  // namespace vg::api

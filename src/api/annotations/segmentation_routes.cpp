@@ -92,9 +92,9 @@ http::Response ListVersions(http::Request& r, const auth::Principal& p, const Ap
 }
 
 Result<services::SegmentationView> FindVisible(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return Fail(ErrorCode::kNotFound, "no such segmentation");
-  auto version = deps.segmentations->Find(p.tenant_id, static_cast<std::int64_t>(*id));
+  auto id = PathId(r, "id", "no such segmentation");
+  if (!id) return std::unexpected(id.error());
+  auto version = deps.segmentations->Find(p.tenant_id, *id);
   if (!version) return std::unexpected(version.error());
   if (!p.MayReadStudy(version->record.study_uid)) return Fail(ErrorCode::kNotFound, "no such segmentation");
   return version;
@@ -223,25 +223,22 @@ http::Response CreateVersion(http::Request& r, const auth::Principal& p, const A
 }  // namespace
 
 void AddSegmentationRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
   AddGuarded(router, deps, "GET", "/api/v1/series/{series}/geometry", "series_geometry", "volumes.read",
-             with(GetGeometry));
+             WithDeps(deps, GetGeometry));
   AddGuarded(router, deps, "GET", "/api/v1/series/{series}/volume.nii.gz", "series_volume_nifti", "volumes.read",
-             with(GetVolumeNifti));
+             WithDeps(deps, GetVolumeNifti));
   AddGuarded(router, deps, "GET", "/api/v1/studies/{study}/segmentations", "segmentations_list", "annotations.read",
-             with(ListVersions));
+             WithDeps(deps, ListVersions));
   AddGuarded(router, deps, "POST", "/api/v1/series/{series}/segmentations", "segmentations_create",
-             "segmentations.write", with(CreateVersion));
+             "segmentations.write", WithDeps(deps, CreateVersion));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}", "segmentation_get", "annotations.read",
-             with(GetVersion));
+             WithDeps(deps, GetVersion));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/labels", "segmentation_labels", "annotations.read",
-             with(GetLabels));
+             WithDeps(deps, GetLabels));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/labels.nii.gz", "segmentation_labels_nifti",
-             "annotations.read", with(GetLabelsNifti));
+             "annotations.read", WithDeps(deps, GetLabelsNifti));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/seg.dcm", "segmentation_seg", "annotations.read",
-             with(GetSegFile));
+             WithDeps(deps, GetSegFile));
 }
 
 }  // namespace vg::api

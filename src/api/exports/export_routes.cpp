@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/json_body.h"
+#include "api/query_params.h"
 #include "core/strings.h"
 
 namespace vg::api {
@@ -32,14 +33,8 @@ http::Response List(http::Request&, const auth::Principal& p, const ApiDeps& dep
   return http::JsonResponse(200, out.dump());
 }
 
-Result<std::int64_t> IdOf(const http::Request& r) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return Fail(ErrorCode::kNotFound, "no such export");
-  return static_cast<std::int64_t>(*id);
-}
-
 http::Response Get(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdOf(r);
+  auto id = PathId(r, "id", "no such export");
   if (!id) return http::ErrorResponse(id.error());
   auto job = deps.exports->Find(p.tenant_id, *id);
   if (!job) return http::ErrorResponse(job.error());
@@ -49,7 +44,7 @@ http::Response Get(http::Request& r, const auth::Principal& p, const ApiDeps& de
 }
 
 http::Response Download(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdOf(r);
+  auto id = PathId(r, "id", "no such export");
   if (!id) return http::ErrorResponse(id.error());
   auto download = deps.exports->Open(p.tenant_id, *id);
   if (!download) return http::ErrorResponse(download.error());
@@ -96,13 +91,10 @@ json JobJson(const storage::JobRecord& job) {
 }
 
 void AddExportRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
-  AddGuarded(router, deps, "POST", "/api/v1/exports", "exports_create", "exports.write", with(Submit));
-  AddGuarded(router, deps, "GET", "/api/v1/exports", "exports_list", "exports.read", with(List));
-  AddGuarded(router, deps, "GET", "/api/v1/exports/{id}", "export_get", "exports.read", with(Get));
-  AddGuarded(router, deps, "GET", "/api/v1/exports/{id}/download", "export_download", "exports.read", with(Download));
+  AddGuarded(router, deps, "POST", "/api/v1/exports", "exports_create", "exports.write", WithDeps(deps, Submit));
+  AddGuarded(router, deps, "GET", "/api/v1/exports", "exports_list", "exports.read", WithDeps(deps, List));
+  AddGuarded(router, deps, "GET", "/api/v1/exports/{id}", "export_get", "exports.read", WithDeps(deps, Get));
+  AddGuarded(router, deps, "GET", "/api/v1/exports/{id}/download", "export_download", "exports.read", WithDeps(deps, Download));
 }
 
 }  // namespace vg::api

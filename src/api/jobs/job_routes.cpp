@@ -14,12 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-Result<std::int64_t> JobIdOf(const http::Request& r) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return Fail(ErrorCode::kNotFound, "no such job");
-  return static_cast<std::int64_t>(*id);
-}
-
 // ---- algorithms ----
 
 http::Response ListAlgorithms(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
@@ -68,7 +62,7 @@ http::Response SubmitJob(http::Request& r, const auth::Principal& p, const ApiDe
 }
 
 http::Response GetJob(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = JobIdOf(r);
+  auto id = PathId(r, "id", "no such job");
   if (!id) return http::ErrorResponse(id.error());
   auto job = deps.runs->Find(p.tenant_id, *id);
   if (!job) return http::ErrorResponse(job.error());
@@ -101,7 +95,7 @@ http::Response ListJobs(http::Request& r, const auth::Principal& p, const ApiDep
 }
 
 http::Response CancelJob(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = JobIdOf(r);
+  auto id = PathId(r, "id", "no such job");
   if (!id) return http::ErrorResponse(id.error());
   if (auto job = deps.runs->Find(p.tenant_id, *id); !job) return http::ErrorResponse(job.error());
   auto cancelled = deps.runs->Cancel(p.tenant_id, *id);
@@ -114,7 +108,7 @@ http::Response CancelJob(http::Request& r, const auth::Principal& p, const ApiDe
 // Server-Sent Events: the job as JSON each time its state or progress changes, until it
 // ends (or after four minutes: EventSource reconnects by itself).
 http::Response JobEvents(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = JobIdOf(r);
+  auto id = PathId(r, "id", "no such job");
   if (!id) return http::ErrorResponse(id.error());
   auto job = deps.runs->Find(p.tenant_id, *id);
   if (!job) return http::ErrorResponse(job.error());
@@ -194,9 +188,9 @@ http::Response CreateRule(http::Request& r, const auth::Principal& p, const ApiD
 }
 
 http::Response DeleteRule(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = ParseUint(r.Param("id"));
-  if (!id) return http::ErrorResponse(404, "not_found", "no such rule");
-  if (auto ok = deps.algorithms->store().DeleteAutoRule(p.tenant_id, static_cast<std::int64_t>(*id)); !ok)
+  auto id = PathId(r, "id", "no such rule");
+  if (!id) return http::ErrorResponse(id.error());
+  if (auto ok = deps.algorithms->store().DeleteAutoRule(p.tenant_id, *id); !ok)
     return http::ErrorResponse(ok.error());
   http::Response response;
   response.status = 204;
@@ -206,21 +200,18 @@ http::Response DeleteRule(http::Request& r, const auth::Principal& p, const ApiD
 }  // namespace
 
 void AddJobRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
-  AddGuarded(router, deps, "GET", "/api/v1/algorithms", "algorithms_list", "algorithms.read", with(ListAlgorithms));
+  AddGuarded(router, deps, "GET", "/api/v1/algorithms", "algorithms_list", "algorithms.read", WithDeps(deps, ListAlgorithms));
   AddGuarded(router, deps, "POST", "/api/v1/algorithms", "algorithms_register", "algorithms.write",
-             with(RegisterAlgorithm));
-  AddGuarded(router, deps, "POST", "/api/v1/jobs", "jobs_submit", "jobs.write", with(SubmitJob));
-  AddGuarded(router, deps, "GET", "/api/v1/jobs", "jobs_list", "jobs.read", with(ListJobs));
-  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}", "job_get", "jobs.read", with(GetJob));
-  AddGuarded(router, deps, "POST", "/api/v1/jobs/{id}/cancel", "job_cancel", "jobs.write", with(CancelJob));
-  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}/events", "job_events", "jobs.read", with(JobEvents));
-  AddGuarded(router, deps, "GET", "/api/v1/auto-rules", "auto_rules_list", "autorules.read", with(ListRules));
-  AddGuarded(router, deps, "POST", "/api/v1/auto-rules", "auto_rules_create", "autorules.write", with(CreateRule));
+             WithDeps(deps, RegisterAlgorithm));
+  AddGuarded(router, deps, "POST", "/api/v1/jobs", "jobs_submit", "jobs.write", WithDeps(deps, SubmitJob));
+  AddGuarded(router, deps, "GET", "/api/v1/jobs", "jobs_list", "jobs.read", WithDeps(deps, ListJobs));
+  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}", "job_get", "jobs.read", WithDeps(deps, GetJob));
+  AddGuarded(router, deps, "POST", "/api/v1/jobs/{id}/cancel", "job_cancel", "jobs.write", WithDeps(deps, CancelJob));
+  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}/events", "job_events", "jobs.read", WithDeps(deps, JobEvents));
+  AddGuarded(router, deps, "GET", "/api/v1/auto-rules", "auto_rules_list", "autorules.read", WithDeps(deps, ListRules));
+  AddGuarded(router, deps, "POST", "/api/v1/auto-rules", "auto_rules_create", "autorules.write", WithDeps(deps, CreateRule));
   AddGuarded(router, deps, "DELETE", "/api/v1/auto-rules/{id}", "auto_rules_delete", "autorules.write",
-             with(DeleteRule));
+             WithDeps(deps, DeleteRule));
 }
 
 }  // namespace vg::api

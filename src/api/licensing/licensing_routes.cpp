@@ -193,22 +193,19 @@ http::Response Usage(http::Request& r, const auth::Principal& p, const ApiDeps& 
 }  // namespace
 
 void AddLicensingRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
-  AddGuarded(router, deps, "GET", "/api/v1/plans", "plans_list", "plans.read", with(ListPlans));
-  AddGuarded(router, deps, "POST", "/api/v1/plans", "plans_save", "plans.write", with(SavePlan));
-  AddGuarded(router, deps, "GET", "/api/v1/tenants", "tenants_list", "tenants.read", with(ListTenants));
-  AddGuarded(router, deps, "POST", "/api/v1/tenants", "tenants_create", "tenants.write", with(CreateTenant));
+  AddGuarded(router, deps, "GET", "/api/v1/plans", "plans_list", "plans.read", WithDeps(deps, ListPlans));
+  AddGuarded(router, deps, "POST", "/api/v1/plans", "plans_save", "plans.write", WithDeps(deps, SavePlan));
+  AddGuarded(router, deps, "GET", "/api/v1/tenants", "tenants_list", "tenants.read", WithDeps(deps, ListTenants));
+  AddGuarded(router, deps, "POST", "/api/v1/tenants", "tenants_create", "tenants.write", WithDeps(deps, CreateTenant));
   AddGuarded(router, deps, "GET", "/api/v1/tenants/{slug}/subscription", "tenant_subscription",
-             "subscriptions.read", with(GetTenantSubscription));
+             "subscriptions.read", WithDeps(deps, GetTenantSubscription));
   AddGuarded(router, deps, "POST", "/api/v1/tenants/{slug}/subscription/{action}", "tenant_subscription_act",
-             "subscriptions.write", with(ActOnSubscription));
+             "subscriptions.write", WithDeps(deps, ActOnSubscription));
   AddGuarded(router, deps, "DELETE", "/api/v1/tenants/{slug}/data", "tenant_purge", "tenants.purge",
-             with(PurgeTenantData));
+             WithDeps(deps, PurgeTenantData));
   AddGuarded(router, deps, "GET", "/api/v1/subscription", "own_subscription", "subscription.self",
-             with(OwnSubscription));
-  AddGuarded(router, deps, "GET", "/api/v1/usage", "usage", "usage.read", with(Usage));
+             WithDeps(deps, OwnSubscription));
+  AddGuarded(router, deps, "GET", "/api/v1/usage", "usage", "usage.read", WithDeps(deps, Usage));
 }
 
 }  // namespace vg::api

@@ -371,9 +371,6 @@ http::Response DeleteSession(http::Request& r, const auth::Principal& p, const A
 void AddMonaiLabelRoutes(http::Router& router, const ApiDeps& deps) {
   if (deps.monailabel_prefix.empty() || deps.monailabel_prefix == "off") return;
   const std::string p = deps.monailabel_prefix;
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& principal) { return fn(r, principal, deps); };
-  };
   // Both spellings: Slicer writes the trailing slash, OHIF v2 does not.
   for (const char* tail : {"/auth/", "/auth"})
     AddPublic(router, "GET", p + tail, "monailabel_auth", "monailabel.auth", AuthEnabled);
@@ -382,16 +379,16 @@ void AddMonaiLabelRoutes(http::Router& router, const ApiDeps& deps) {
   AddGuarded(router, deps, "GET", p + "/auth/token/valid", "monailabel_token_valid", "monailabel.read",
              [](http::Request& r, const auth::Principal& principal) { return TokenValid(r, principal); });
   for (const char* tail : {"/info/", "/info"})
-    AddGuarded(router, deps, "GET", p + tail, "monailabel_info", "monailabel.read", with(Info));
+    AddGuarded(router, deps, "GET", p + tail, "monailabel_info", "monailabel.read", WithDeps(deps, Info));
   for (const std::string& method : {"GET", "POST", "DELETE"})
     for (const char* tail : {"/train/", "/train", "/train/{model}"})
       AddGuarded(router, deps, method, p + tail, "monailabel_train", "monailabel.read",
                  [](http::Request& r, const auth::Principal& principal) { return NoTraining(r, principal); });
-  AddGuarded(router, deps, "POST", p + "/infer/{model}", "monailabel_infer", "monailabel.infer", with(Infer));
+  AddGuarded(router, deps, "POST", p + "/infer/{model}", "monailabel_infer", "monailabel.infer", WithDeps(deps, Infer));
   for (const char* tail : {"/datastore/", "/datastore/image"})
-    AddGuarded(router, deps, "PUT", p + tail, "monailabel_upload", "monailabel.upload", with(UploadImage));
-  AddGuarded(router, deps, "PUT", p + "/datastore/label", "monailabel_label", "segmentations.write", with(SaveLabel));
-  AddGuarded(router, deps, "GET", p + "/datastore/", "monailabel_datastore", "monailabel.read", with(ListDatastore));
+    AddGuarded(router, deps, "PUT", p + tail, "monailabel_upload", "monailabel.upload", WithDeps(deps, UploadImage));
+  AddGuarded(router, deps, "PUT", p + "/datastore/label", "monailabel_label", "segmentations.write", WithDeps(deps, SaveLabel));
+  AddGuarded(router, deps, "GET", p + "/datastore/", "monailabel_datastore", "monailabel.read", WithDeps(deps, ListDatastore));
   AddPublic(router, "GET", p + "/datastore/image", "monailabel_image", "monailabel.download", [deps](http::Request& r) {
     if (QueryValue(r, "image").find('~') != std::string::npos) return DownloadImage(r, deps);
     auto principal = AdmitRequest(r, deps, "monailabel.read");
@@ -401,13 +398,13 @@ void AddMonaiLabelRoutes(http::Router& router, const ApiDeps& deps) {
     if (principal) response.tenant = principal->tenant_slug;
     return response;
   });
-  AddGuarded(router, deps, "GET", p + "/datastore/label", "monailabel_label_get", "monailabel.read", with(DownloadLabel));
-  AddGuarded(router, deps, "POST", p + "/activelearning/{strategy}", "monailabel_next", "monailabel.read", with(NextSample));
+  AddGuarded(router, deps, "GET", p + "/datastore/label", "monailabel_label_get", "monailabel.read", WithDeps(deps, DownloadLabel));
+  AddGuarded(router, deps, "POST", p + "/activelearning/{strategy}", "monailabel_next", "monailabel.read", WithDeps(deps, NextSample));
   for (const char* tail : {"/session/", "/session"})
-    AddGuarded(router, deps, "PUT", p + tail, "monailabel_session", "monailabel.upload", with(CreateSession));
-  AddGuarded(router, deps, "GET", p + "/session/{id}", "monailabel_session_get", "monailabel.read", with(GetSession));
+    AddGuarded(router, deps, "PUT", p + tail, "monailabel_session", "monailabel.upload", WithDeps(deps, CreateSession));
+  AddGuarded(router, deps, "GET", p + "/session/{id}", "monailabel_session_get", "monailabel.read", WithDeps(deps, GetSession));
   AddGuarded(router, deps, "DELETE", p + "/session/{id}", "monailabel_session_delete", "monailabel.upload",
-             with(DeleteSession));
+             WithDeps(deps, DeleteSession));
 }
 
 }  // namespace vg::api

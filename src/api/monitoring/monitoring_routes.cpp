@@ -23,13 +23,6 @@ std::optional<std::int64_t> Scope(const auth::Principal& p) {
   return IsVendor(p) ? std::nullopt : std::optional<std::int64_t>(p.tenant_id);
 }
 
-Result<std::int64_t> IdParam(const http::Request& r, const char* name) {
-  const std::string text = r.Param(name);
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-    return Fail(ErrorCode::kNotFound, "no such record");
-  return std::stoll(text);
-}
-
 // A vendor's `?tenant=slug` narrows to one clinic; for a clinic it is ignored.
 Result<std::optional<std::int64_t>> TenantFilter(const ApiDeps& deps, const auth::Principal& p,
                                                  const std::map<std::string, std::string>& params) {
@@ -56,7 +49,7 @@ Result<std::int64_t> TimeParam(const std::map<std::string, std::string>& params,
 // ---- feedback ----
 
 http::Response PostFeedback(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
@@ -73,7 +66,7 @@ http::Response PostFeedback(http::Request& r, const auth::Principal& p, const Ap
 }
 
 http::Response ListFeedback(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto job = deps.runs->Find(p.tenant_id, *id);
   if (!job) return http::ErrorResponse(job.error());
@@ -138,7 +131,7 @@ http::Response ListBugs(http::Request& r, const auth::Principal& p, const ApiDep
 }
 
 http::Response GetBug(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto view = deps.monitoring->BugJson(Scope(p), *id);
   if (!view) return http::ErrorResponse(view.error());
@@ -156,7 +149,7 @@ http::Response GetBug(http::Request& r, const auth::Principal& p, const ApiDeps&
 }
 
 http::Response CommentBug(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
@@ -171,7 +164,7 @@ http::Response CommentBug(http::Request& r, const auth::Principal& p, const ApiD
 }
 
 http::Response SetBugStatus(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto body = ReadJsonObject(r);
   if (!body) return http::ErrorResponse(body.error());
@@ -190,7 +183,7 @@ http::Response SetBugStatus(http::Request& r, const auth::Principal& p, const Ap
 }
 
 http::Response BugScreenshot(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto report = deps.monitoring->FindBug(Scope(p), *id);
   if (!report) return http::ErrorResponse(report.error());
@@ -214,7 +207,7 @@ http::Response BugScreenshot(http::Request& r, const auth::Principal& p, const A
 }
 
 http::Response BugBundle(http::Request& r, const auth::Principal&, const ApiDeps& deps) {
-  auto id = IdParam(r, "id");
+  auto id = PathId(r, "id", "no such record");
   if (!id) return http::ErrorResponse(id.error());
   auto report = deps.monitoring->FindBug(std::nullopt, *id);
   if (!report) return http::ErrorResponse(report.error());
@@ -313,25 +306,22 @@ http::Response Alerts(http::Request&, const auth::Principal&, const ApiDeps& dep
 }  // namespace
 
 void AddMonitoringRoutes(http::Router& router, const ApiDeps& deps) {
-  auto with = [deps](auto fn) {
-    return [deps, fn](http::Request& r, const auth::Principal& p) { return fn(r, p, deps); };
-  };
-  AddGuarded(router, deps, "POST", "/api/v1/jobs/{id}/feedback", "job_feedback", "feedback.write", with(PostFeedback));
-  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}/feedback", "job_feedback_list", "jobs.read", with(ListFeedback));
-  AddGuarded(router, deps, "POST", "/api/v1/bug-reports", "bug_reports_file", "bugs.write", with(FileBug));
-  AddGuarded(router, deps, "GET", "/api/v1/bug-reports", "bug_reports_list", "bugs.read", with(ListBugs));
-  AddGuarded(router, deps, "GET", "/api/v1/bug-reports/{id}", "bug_report_get", "bugs.read", with(GetBug));
+  AddGuarded(router, deps, "POST", "/api/v1/jobs/{id}/feedback", "job_feedback", "feedback.write", WithDeps(deps, PostFeedback));
+  AddGuarded(router, deps, "GET", "/api/v1/jobs/{id}/feedback", "job_feedback_list", "jobs.read", WithDeps(deps, ListFeedback));
+  AddGuarded(router, deps, "POST", "/api/v1/bug-reports", "bug_reports_file", "bugs.write", WithDeps(deps, FileBug));
+  AddGuarded(router, deps, "GET", "/api/v1/bug-reports", "bug_reports_list", "bugs.read", WithDeps(deps, ListBugs));
+  AddGuarded(router, deps, "GET", "/api/v1/bug-reports/{id}", "bug_report_get", "bugs.read", WithDeps(deps, GetBug));
   AddGuarded(router, deps, "POST", "/api/v1/bug-reports/{id}/comments", "bug_report_comment", "bugs.comment",
-             with(CommentBug));
+             WithDeps(deps, CommentBug));
   AddGuarded(router, deps, "POST", "/api/v1/bug-reports/{id}/status", "bug_report_status", "bugs.triage",
-             with(SetBugStatus));
+             WithDeps(deps, SetBugStatus));
   AddGuarded(router, deps, "GET", "/api/v1/bug-reports/{id}/screenshot", "bug_report_screenshot", "bugs.read",
-             with(BugScreenshot));
+             WithDeps(deps, BugScreenshot));
   AddGuarded(router, deps, "GET", "/api/v1/bug-reports/{id}/bundle", "bug_report_bundle", "bugs.bundle",
-             with(BugBundle));
-  AddGuarded(router, deps, "GET", "/api/v1/monitoring/summary", "monitoring_summary", "monitoring.read", with(Summary));
-  AddGuarded(router, deps, "GET", "/api/v1/monitoring/runs", "monitoring_runs", "monitoring.read", with(Runs));
-  AddGuarded(router, deps, "GET", "/api/v1/monitoring/alerts", "monitoring_alerts", "monitoring.alerts", with(Alerts));
+             WithDeps(deps, BugBundle));
+  AddGuarded(router, deps, "GET", "/api/v1/monitoring/summary", "monitoring_summary", "monitoring.read", WithDeps(deps, Summary));
+  AddGuarded(router, deps, "GET", "/api/v1/monitoring/runs", "monitoring_runs", "monitoring.read", WithDeps(deps, Runs));
+  AddGuarded(router, deps, "GET", "/api/v1/monitoring/alerts", "monitoring_alerts", "monitoring.alerts", WithDeps(deps, Alerts));
 }
 
 }  // namespace vg::api
