@@ -405,9 +405,10 @@ void Gateway::NoteError(const std::string& what) {
 void Gateway::NoteSuccess(const char* key) { store_->SetState(key, std::to_string(UnixSeconds())); }
 
 json Gateway::Status() {
+  const auto server = http::ParseUrl(config_.server_url);
   json out = {{"ae_title", config_.ae_title},
               {"profile", profile_.Name()},
-              {"server", http::ParseUrl(config_.server_url) ? http::ParseUrl(config_.server_url)->host : ""},
+              {"server", server ? server->host : ""},
               {"pacs", config_.pacs_ae},
               {"received_since_start", received_.load()},
               {"refused_since_start", refused_.load()}};
