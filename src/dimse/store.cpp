@@ -1,37 +1,55 @@
 // C-STORE SCP: the dataset is received as raw bytes (never re-encoded), wrapped in a
 // Part 10 meta header and stored through the same ingest pipeline as STOW-RS. The
 // response goes out only after the instance is durable.
+//
+// A modality sends one instance and waits for its response, so everything done between
+// the last byte and the response is the sender's idle time. Where the clinic stores
+// what it sends unchanged (no de-identification at ingest), the bytes are therefore
+// encrypted and written to the staging area while they arrive, and only parsing,
+// indexing and the fsyncs are left for after the last PDV.
 #include <dcmtk/dcmdata/dcostrma.h>
 
 #include "core/logging.h"
 #include "dicom/dicom.h"
 #include "dimse/association.h"
 #include "services/ingest.h"
+#include "storage/folder_blob_store.h"
 
 namespace vg::dimse {
 namespace {
 
-class StringConsumer final : public DcmConsumer {
+// Collects the dataset in `out` and, when given a blob writer, also hands every piece to
+// it as it comes. A writer that fails is dropped: the instance is then staged after the
+// transfer as usual, and that attempt reports the error.
+class ReceivingConsumer final : public DcmConsumer {
  public:
-  explicit StringConsumer(std::string& out) : out_(out) {}
+  ReceivingConsumer(std::string& out, std::unique_ptr<storage::BlobWriter>& writer) : out_(out), writer_(writer) {
+    if (writer_) Forward(out_.data(), out_.size());  // the meta header, already in `out`
+  }
   OFBool good() const override { return OFTrue; }
   OFCondition status() const override { return EC_Normal; }
   OFBool isFlushed() const override { return OFTrue; }
   offile_off_t avail() const override { return 1 << 30; }
   offile_off_t write(const void* buf, offile_off_t length) override {
     out_.append(static_cast<const char*>(buf), static_cast<size_t>(length));
+    if (writer_) Forward(buf, static_cast<size_t>(length));
     return length;
   }
   void flush() override {}
  private:
+  void Forward(const void* data, size_t size) {
+    if (!writer_->Append(std::span(static_cast<const std::uint8_t*>(data), size))) writer_.reset();
+  }
   std::string& out_;
+  std::unique_ptr<storage::BlobWriter>& writer_;
 };
 
-class StringOutputStream final : public DcmOutputStream {
+class ReceivingStream final : public DcmOutputStream {
  public:
-  explicit StringOutputStream(std::string& out) : DcmOutputStream(&consumer_), consumer_(out) {}
+  ReceivingStream(std::string& out, std::unique_ptr<storage::BlobWriter>& writer)
+      : DcmOutputStream(&consumer_), consumer_(out, writer) {}
  private:
-  StringConsumer consumer_;
+  ReceivingConsumer consumer_;
 };
 
 Uint16 StatusFor(int failure_reason) {
@@ -55,10 +73,19 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   std::string file = dicom::WrapAsPart10("", request.AffectedSOPClassUID, request.AffectedSOPInstanceUID,
                                          pc.acceptedTransferSyntax, ctx.calling_ae);
   file.reserve(file.size() + ctx.last_instance_bytes + 4096);
-  StringOutputStream sink(file);
-  OFCondition cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &pid, &sink,
-                                                nullptr, nullptr);
-  if (cond.bad()) return cond;  // the link broke mid-instance: nothing is stored
+  services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
+  std::unique_ptr<storage::BlobWriter> writer;
+  if (session.StoresBytesAsReceived()) {
+    auto opened = ctx.archive.blobs.StageStream({ctx.principal.tenant_id, storage::NewBlobName()});
+    if (opened) writer = std::move(*opened);
+  }
+  OFCondition cond;
+  {
+    ReceivingStream sink(file, writer);
+    cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &pid, &sink, nullptr,
+                                      nullptr);
+  }
+  if (cond.bad()) return cond;  // the link broke mid-instance: nothing is stored (the writer removes its file)
   ctx.last_instance_bytes = file.size();
 
   T_DIMSE_C_StoreRSP response{};
@@ -76,8 +103,11 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
     delete detail;
     return cond;
   }
-  services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
-  session.Add(std::move(file), request.AffectedSOPInstanceUID);
+  std::optional<storage::StagedBlob> staged;
+  if (writer)
+    if (auto closed = writer->Close()) staged = std::move(*closed);
+  if (staged) session.AddStaged(std::move(file), request.AffectedSOPInstanceUID, std::move(*staged));
+  else session.Add(std::move(file), request.AffectedSOPInstanceUID);
   const services::StoreOutcome outcome = session.Finish().front();
   response.DimseStatus = outcome.stored ? STATUS_Success : StatusFor(outcome.failure_reason);
   const std::string& message = outcome.message;

@@ -61,6 +61,21 @@ void IngestSession::AddFailure(int reason, std::string message) {
 }
 
 void IngestSession::Add(std::string bytes, std::string expected_sop_uid) {
+  Enqueue(std::move(bytes), std::move(expected_sop_uid), std::nullopt);
+}
+
+void IngestSession::AddStaged(std::string bytes, std::string expected_sop_uid, storage::StagedBlob staged) {
+  Enqueue(std::move(bytes), std::move(expected_sop_uid), std::move(staged));
+}
+
+bool IngestSession::StoresBytesAsReceived() {
+  if (!apply_privacy_) return true;
+  auto privacy = PrivacyPolicy();
+  return privacy && !(*privacy)->profile;
+}
+
+void IngestSession::Enqueue(std::string bytes, std::string expected_sop_uid,
+                            std::optional<storage::StagedBlob> staged) {
   if (!pipelined_) {
     size_t index;
     {
@@ -68,7 +83,7 @@ void IngestSession::Add(std::string bytes, std::string expected_sop_uid) {
       outcomes_.emplace_back();
       index = outcomes_.size() - 1;
     }
-    SetOutcome(index, Process(index, bytes, expected_sop_uid));
+    SetOutcome(index, Process(index, bytes, expected_sop_uid, std::move(staged)));
     return;
   }
   std::unique_lock lock(mutex_);
@@ -78,7 +93,7 @@ void IngestSession::Add(std::string bytes, std::string expected_sop_uid) {
   queue_changed_.wait(lock, [&] { return queue_.empty() || queued_bytes_ + bytes.size() <= kMaxQueuedBytes; });
   outcomes_.emplace_back();
   queued_bytes_ += bytes.size();
-  queue_.push_back(Task{outcomes_.size() - 1, std::move(bytes), std::move(expected_sop_uid)});
+  queue_.push_back(Task{outcomes_.size() - 1, std::move(bytes), std::move(expected_sop_uid), std::move(staged)});
   queue_changed_.notify_all();
 }
 
@@ -92,7 +107,7 @@ void IngestSession::WorkerLoop() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    StoreOutcome outcome = Process(task.index, task.bytes, task.expected_sop_uid);
+    StoreOutcome outcome = Process(task.index, task.bytes, task.expected_sop_uid, std::move(task.staged));
     SetOutcome(task.index, std::move(outcome));
     {
       std::lock_guard lock(mutex_);
@@ -145,7 +160,20 @@ Result<const IngestSession::Privacy*> IngestSession::PrivacyPolicy() {
   return &privacy_;
 }
 
-StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid) {
+StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid,
+                                    std::optional<storage::StagedBlob> prestaged) {
+  // Every way out but indexing discards the pre-staged copy.
+  struct DiscardUnused {
+    Archive& archive;
+    std::optional<storage::StagedBlob>& blob;
+    ~DiscardUnused() {
+      if (blob) archive.blobs.Discard(std::span(&*blob, 1));
+    }
+  } discard_unused{archive_, prestaged};
+  if (prestaged && prestaged->key.tenant_id != tenant_id_) {  // not this session's: store a copy of our own
+    archive_.blobs.Discard(std::span(&*prestaged, 1));
+    prestaged.reset();
+  }
   StoreOutcome outcome;
   auto fail = [&](int reason, std::string message) {
     outcome.failure_reason = reason;
@@ -179,6 +207,10 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
         checked_identity = true;
         deidentified = std::move(result->part10);
         bytes = deidentified;
+        if (prestaged) {  // what was staged as it arrived is not what is kept
+          archive_.blobs.Discard(std::span(&*prestaged, 1));
+          prestaged.reset();
+        }
       }
     }
   }
@@ -236,7 +268,7 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   row.bits_allocated = parsed->bits_allocated;
   row.frames = parsed->frames;
   row.size = static_cast<std::int64_t>(bytes.size());
-  row.blob_name = storage::NewBlobName();
+  row.blob_name = prestaged ? prestaged->key.name : storage::NewBlobName();
   auto study_attrs = SealFor(archive_, tenant_id_, "study:" + row.study_uid, parsed->study_json);
   auto series_attrs = SealFor(archive_, tenant_id_, "series:" + row.series_uid, parsed->series_json);
   auto metadata = SealFor(archive_, tenant_id_, "instance:" + row.sop_uid, parsed->instance_json);
@@ -245,8 +277,14 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   row.series_attrs = std::move(*series_attrs);
   row.metadata = std::move(*metadata);
 
-  MemorySource source(bytes);
-  auto staged = archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
+  Result<storage::StagedBlob> staged = Fail(ErrorCode::kInternal, "not staged");
+  if (prestaged) {
+    staged = std::move(*prestaged);
+    prestaged.reset();
+  } else {
+    MemorySource source(bytes);
+    staged = archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
+  }
   if (!staged) {
     return fail(staged.error().code == ErrorCode::kResourceExhausted ? kReasonOutOfResources
                                                                       : kReasonProcessingFailure,

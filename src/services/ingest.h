@@ -55,6 +55,13 @@ class IngestSession {
   // Takes one instance. `expected_sop_uid`, when given, must be the dataset's
   // SOPInstanceUID (a DIMSE C-STORE names the instance in its request).
   void Add(std::string bytes, std::string expected_sop_uid = {});
+  // True when the instances are stored exactly as received (the clinic does not
+  // de-identify at ingest): the caller may then stage the bytes while they arrive
+  // (BlobStore::StageStream under this session's tenant) and hand the blob to AddStaged.
+  bool StoresBytesAsReceived();
+  // Add() of an instance whose exact bytes are already staged as `staged`. The session
+  // owns the blob from here: it is indexed, or discarded if the instance fails.
+  void AddStaged(std::string bytes, std::string expected_sop_uid, storage::StagedBlob staged);
   // Records an instance that failed before it could be read (e.g. over the size limit).
   void AddFailure(int reason, std::string message);
   // Makes the batch durable and visible; returns one outcome per Add/AddFailure, in
@@ -69,15 +76,19 @@ class IngestSession {
     size_t index;
     std::string bytes;
     std::string expected_sop_uid;
+    std::optional<storage::StagedBlob> staged;
   };
   static constexpr std::size_t kMaxQueuedBytes = 32u << 20;
   static constexpr int kWorkers = 2;
 
   void WorkerLoop();
   void StopWorker();
+  void Enqueue(std::string bytes, std::string expected_sop_uid, std::optional<storage::StagedBlob> staged);
   // Parse, check, seal and stage one instance (worker thread). Returns its outcome; a
-  // staged instance is also queued in pending_ and finalised by Flush().
-  StoreOutcome Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid);
+  // staged instance is also queued in pending_ and finalised by Flush(). `prestaged`
+  // holds the instance's bytes already (AddStaged); it is used or discarded.
+  StoreOutcome Process(size_t index, std::string_view bytes, const std::string& expected_sop_uid,
+                       std::optional<storage::StagedBlob> prestaged);
   Result<void> Flush();
   void SetOutcome(size_t index, StoreOutcome outcome);
 

@@ -4,7 +4,8 @@
 // * Thread-safe.
 // * Writes take three steps, so that ingest makes a whole batch durable with one round
 //   of fsyncs and indexes it before anything moves:
-//     Stage(key, data)  writes the data to a staging area;
+//     Stage(key, data)  writes the data to a staging area (or StageStream(key), fed
+//                       while the data is still arriving, then closed);
 //     Sync(blobs)       makes staged blobs durable, still staged;
 //     Settle(blobs)     moves them to their final place, without waiting for the disk.
 //   Get() finds a blob by key whether staged or settled: what makes a blob exist is the
@@ -43,10 +44,22 @@ struct StagedBlob {
   ~StagedBlob();
 };
 
+// A blob written as its bytes arrive, e.g. while a DICOM association is still receiving
+// the instance, so storing it overlaps with the network. Close() returns it staged, as
+// Stage() would. A writer destroyed without Close() removes what it wrote.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  virtual Result<void> Append(std::span<const std::uint8_t> data) = 0;
+  virtual Result<StagedBlob> Close() = 0;
+};
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
-  virtual Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data) = 0;
+  virtual Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key) = 0;
+  // All of `data` through StageStream (in one Append when `data` is in memory).
+  Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data);
   // Makes every staged blob durable (when sync is on).
   virtual Result<void> Sync(std::span<StagedBlob> blobs) = 0;
   // Moves synced blobs to their place. Failures are left for ListStaged to find.

@@ -10,76 +10,63 @@ constexpr char kMagic[4] = {'V', 'G', 'B', '1'};
 
 std::string ContextOf(const BlobKey& key) { return "blob:" + std::to_string(key.tenant_id) + ":" + key.name; }
 
-// Pulls plaintext from `plain`, yields magic + header + ciphertext chunks.
-class EncryptingSource final : public ByteSource {
+// Encrypts what is appended, chunk by chunk, into the inner store's writer: magic +
+// stream header, then full chunks; the last chunk (which may be short or empty) goes out
+// with the FINAL tag at Close, so a full chunk is held back until more data shows it is
+// not the last. Chunks that lie whole in the appended span are encrypted where they lie.
+class EncryptingWriter final : public BlobWriter {
  public:
-  EncryptingSource(ByteSource& plain, const crypto::SecretKey& key, const std::string& context)
-      : plain_(plain), encryptor_(key, header_, context) {
-    pending_.assign(kMagic, kMagic + 4);
-    pending_.insert(pending_.end(), header_.begin(), header_.end());
-    chunk_.resize(crypto::kStreamChunk);
+  EncryptingWriter(std::unique_ptr<BlobWriter> inner, const crypto::SecretKey& key, const std::string& context)
+      : inner_(std::move(inner)), encryptor_(key, header_, context) {
+    out_.assign(kMagic, kMagic + 4);
+    out_.insert(out_.end(), header_.begin(), header_.end());
+    header_pending_ = true;
   }
 
-  Result<size_t> Read(std::span<std::uint8_t> out) override {
-    while (offset_ == pending_.size()) {
-      if (done_) return 0;
-      if (auto r = FillNextChunk(); !r) return std::unexpected(r.error());
+  Result<void> Append(std::span<const std::uint8_t> data) override {
+    while (!data.empty()) {
+      if (held_.size() == crypto::kStreamChunk) {  // more data follows: not the last chunk
+        if (auto r = Emit(held_, false); !r) return r;
+        held_.clear();
+      }
+      if (held_.empty() && data.size() > crypto::kStreamChunk) {
+        if (auto r = Emit(data.first(crypto::kStreamChunk), false); !r) return r;
+        data = data.subspan(crypto::kStreamChunk);
+        continue;
+      }
+      size_t take = std::min(data.size(), crypto::kStreamChunk - held_.size());
+      held_.insert(held_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+      data = data.subspan(take);
     }
-    size_t n = std::min(out.size(), pending_.size() - offset_);
-    std::memcpy(out.data(), pending_.data() + offset_, n);
-    offset_ += n;
-    return n;
-  }
-
- private:
-  // Reads one full chunk of plaintext (or up to the end) and encrypts it. Knowing that a
-  // chunk is the last requires a look-ahead byte, kept in `lookahead_`.
-  Result<void> FillNextChunk() {
-    // In-memory plaintext is encrypted where it lies, without copying it into chunk_.
-    if (auto unread = plain_.Unread(); unread && !has_lookahead_) {
-      size_t n = std::min(unread->size(), crypto::kStreamChunk);
-      bool final = n == unread->size();
-      encryptor_.Push(unread->subspan(0, n), final, pending_);
-      plain_.Skip(n);
-      offset_ = 0;
-      done_ = final;
-      return {};
-    }
-    size_t filled = 0;
-    if (has_lookahead_) {
-      chunk_[0] = lookahead_;
-      filled = 1;
-      has_lookahead_ = false;
-    }
-    while (filled < chunk_.size()) {
-      auto n = plain_.Read(std::span(chunk_.data() + filled, chunk_.size() - filled));
-      if (!n) return std::unexpected(n.error());
-      if (*n == 0) { eof_ = true; break; }
-      filled += *n;
-    }
-    bool final = eof_;
-    if (!eof_) {
-      auto n = plain_.Read(std::span(&lookahead_, 1));
-      if (!n) return std::unexpected(n.error());
-      if (*n == 0) { eof_ = true; final = true; }
-      else has_lookahead_ = true;
-    }
-    encryptor_.Push(std::span(chunk_.data(), filled), final, pending_);
-    offset_ = 0;
-    if (final) done_ = true;
     return {};
   }
 
-  ByteSource& plain_;
+  Result<StagedBlob> Close() override {
+    if (auto r = Emit(held_, true); !r) return std::unexpected(r.error());
+    return inner_->Close();
+  }
+
+ private:
+  Result<void> Emit(std::span<const std::uint8_t> chunk, bool final) {
+    if (header_pending_) {  // the header goes out with the first chunk: one write, not two
+      header_pending_ = false;
+      encryptor_.Push(chunk, final, sealed_);
+      out_.insert(out_.end(), sealed_.begin(), sealed_.end());
+      auto r = inner_->Append(out_);
+      out_ = {};
+      return r;
+    }
+    encryptor_.Push(chunk, final, sealed_);
+    return inner_->Append(sealed_);
+  }
+
+  std::unique_ptr<BlobWriter> inner_;
   std::array<std::uint8_t, crypto::kStreamHeaderBytes> header_{};
   crypto::StreamEncryptor encryptor_;
-  std::vector<std::uint8_t> chunk_;
-  std::vector<std::uint8_t> pending_;
-  size_t offset_ = 0;
-  std::uint8_t lookahead_ = 0;
-  bool has_lookahead_ = false;
-  bool eof_ = false;
-  bool done_ = false;
+  std::vector<std::uint8_t> held_;    // plaintext not yet encrypted (at most one chunk)
+  std::vector<std::uint8_t> sealed_;  // the chunk just encrypted
+  std::vector<std::uint8_t> out_;     // magic + header, until the first chunk
+  bool header_pending_ = false;
 };
 
 class DecryptingSource final : public ByteSource {
@@ -136,11 +123,12 @@ class DecryptingSource final : public ByteSource {
 
 }  // namespace
 
-Result<StagedBlob> EncryptingBlobStore::Stage(const BlobKey& key, ByteSource& data) {
+Result<std::unique_ptr<BlobWriter>> EncryptingBlobStore::StageStream(const BlobKey& key) {
   auto tenant_key = keys_(key.tenant_id);
   if (!tenant_key) return std::unexpected(tenant_key.error());
-  EncryptingSource encrypting(data, *tenant_key, ContextOf(key));
-  return inner_->Stage(key, encrypting);
+  auto inner = inner_->StageStream(key);
+  if (!inner) return std::unexpected(inner.error());
+  return std::unique_ptr<BlobWriter>(new EncryptingWriter(std::move(*inner), *tenant_key, ContextOf(key)));
 }
 
 Result<std::unique_ptr<ByteSource>> EncryptingBlobStore::Get(const BlobKey& key) const {

@@ -120,7 +120,48 @@ std::string NewBlobName() {
   return stamp + crypto::RandomHexId(12);
 }
 
-Result<StagedBlob> FolderBlobStore::Stage(const BlobKey& key, ByteSource& data) {
+namespace {
+
+// Writes into the staging file; starts writeback every kWritebackStep bytes, so the
+// fsync in Sync mostly waits for I/O already under way.
+class StagingFileWriter final : public BlobWriter {
+ public:
+  static constexpr std::uint64_t kWritebackStep = 256 * 1024;
+  StagingFileWriter(StagedBlob staged, bool sync) : staged_(std::move(staged)), sync_(sync) {}
+  ~StagingFileWriter() override {
+    if (!closed_) {  // abandoned (the sender went away, or a write failed)
+      ::close(staged_.fd);
+      staged_.fd = -1;
+      ::unlink(staged_.staged_path.c_str());
+    }
+  }
+  Result<void> Append(std::span<const std::uint8_t> data) override {
+    if (auto w = WriteAll(staged_.fd, data.data(), data.size()); !w) return w;
+    staged_.stored_bytes += data.size();
+    if (sync_ && staged_.stored_bytes - written_back_ >= kWritebackStep) StartWriteback();
+    return {};
+  }
+  Result<StagedBlob> Close() override {
+    if (sync_) StartWriteback();
+    closed_ = true;
+    return std::move(staged_);
+  }
+
+ private:
+  void StartWriteback() {
+    ::sync_file_range(staged_.fd, static_cast<off_t>(written_back_),
+                      static_cast<off_t>(staged_.stored_bytes - written_back_), SYNC_FILE_RANGE_WRITE);
+    written_back_ = staged_.stored_bytes;
+  }
+  StagedBlob staged_;
+  bool sync_;
+  bool closed_ = false;
+  std::uint64_t written_back_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobWriter>> FolderBlobStore::StageStream(const BlobKey& key) {
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kInvalidArgument, "bad blob name", key.name);
   StagedBlob staged;
   staged.key = key;
@@ -131,23 +172,7 @@ Result<StagedBlob> FolderBlobStore::Stage(const BlobKey& key, ByteSource& data) 
     if (errno == EEXIST) return Fail(ErrorCode::kConflict, "blob name already staged", key.name);
     return Fail(ErrorCode::kInternal, "cannot create a storage file", std::strerror(errno));
   }
-  auto fail = [&](Error error) {
-    ::close(staged.fd);
-    staged.fd = -1;
-    ::unlink(staged.staged_path.c_str());
-    return std::unexpected(std::move(error));
-  };
-  std::vector<std::uint8_t> buffer(512 * 1024);
-  while (true) {
-    auto n = data.Read(buffer);
-    if (!n) return fail(n.error());
-    if (*n == 0) break;
-    if (auto w = WriteAll(staged.fd, buffer.data(), *n); !w) return fail(w.error());
-    staged.stored_bytes += *n;
-  }
-  // Start writeback now, so the fsync in Sync mostly waits for I/O already under way.
-  if (sync_) ::sync_file_range(staged.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-  return staged;
+  return std::unique_ptr<BlobWriter>(new StagingFileWriter(std::move(staged), sync_));
 }
 
 Result<void> FolderBlobStore::Sync(std::span<StagedBlob> blobs) {

@@ -11,7 +11,7 @@
 // The truncated and garbage data sets are therefore sent with lib/dimse.mjs, which puts
 // exactly the given bytes into the P-DATA PDUs.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { captureAsSent, datasetDifference, datasetOf, describeRun, echoscu, runTool, storescu, writeAssociationConfig } from './lib/dcmtk.mjs';
@@ -224,6 +224,8 @@ test('an A-ABORT or a dropped connection half-way through an instance stores not
 
   await sleep(500);
   await assertHealthy(server, 'aborted stores');
+  // The cut-off instances were being written to the staging folder as they arrived: nothing of them is left there.
+  assert.deepEqual(readdirSync(join(server.dataDir, 'blobs', '.staged')), [], 'no staged file left by the cut-off stores');
   assert.deepEqual(await instancesOf(s.study_uid), [i0.sop, i1.sop, i3.sop, i4.sop].sort());
   await assertListedInstancesComplete(s.study_uid, sent);
   for (const i of [iAborted, iDropped]) {

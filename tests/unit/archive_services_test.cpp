@@ -139,6 +139,80 @@ TEST_F(ArchiveServicesTest, BurnedInAnnotationIsRefusedOnlyWhereTheClinicDeident
   EXPECT_NE(deidentified[0].sop_uid, spec.sop_uid) << "stored under its new UID";
 }
 
+// An instance staged while it arrived (DIMSE), as the listener does.
+storage::StagedBlob StageWhole(storage::BlobStore& blobs, std::int64_t tenant, const std::string& bytes) {
+  auto writer = blobs.StageStream({tenant, storage::NewBlobName()});
+  EXPECT_TRUE(writer);
+  EXPECT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size())));
+  return std::move(*(*writer)->Close());
+}
+
+size_t StagedFiles(const fs::path& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "blobs" / ".staged")) ++n;
+  return n;
+}
+
+TEST_F(ArchiveServicesTest, InstanceStagedAsItArrivedIsIndexedUnderThatBlobAndReadsBackByteIdentical) {
+  const std::string file = testing::MakeCt(Slice(1));
+  IngestSession session(*archive_, a_, {}, /*pipelined=*/false);
+  ASSERT_TRUE(session.StoresBytesAsReceived());
+  storage::StagedBlob staged = StageWhole(*blobs_, a_, file);
+  const std::string blob_name = staged.key.name;
+  session.AddStaged(file, Slice(1).sop_uid, std::move(staged));
+  auto outcomes = session.Finish();
+  ASSERT_TRUE(outcomes[0].stored) << outcomes[0].message;
+  auto existing = catalog_->FindInstance(a_, Slice(1).sop_uid);
+  ASSERT_TRUE(existing && *existing);
+  EXPECT_EQ((*existing)->blob_name, blob_name) << "the blob written on arrival is the one indexed, not a second copy";
+  Retrieval retrieval(*archive_);
+  auto rows = retrieval.Locate(a_, {Slice(1).study_uid, "", ""});
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*retrieval.ReadWhole(a_, rows->front()), file);
+  EXPECT_EQ(StagedFiles(dir_), 0u);
+}
+
+TEST_F(ArchiveServicesTest, InstanceStagedAsItArrivedThatFailsLeavesNoBlobBehind) {
+  const std::string good = testing::MakeCt(Slice(1));
+  ASSERT_TRUE(Store(a_, {good})[0].stored);
+  testing::CtSpec changed = Slice(1);
+  changed.description = "DIFFERENT";
+  const std::string conflicting = testing::MakeCt(changed);
+  const std::string garbage = "garbage that is not DICOM";
+  IngestSession session(*archive_, a_, {}, /*pipelined=*/false);
+  session.AddStaged(garbage, {}, StageWhole(*blobs_, a_, garbage));
+  session.AddStaged(good, {}, StageWhole(*blobs_, a_, good));                // already stored: nothing new
+  session.AddStaged(conflicting, {}, StageWhole(*blobs_, a_, conflicting));  // a conflict
+  auto outcomes = session.Finish();
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0].failure_reason, kReasonCannotUnderstand);
+  EXPECT_TRUE(outcomes[1].already_stored);
+  EXPECT_EQ(outcomes[2].failure_reason, kReasonDuplicate);
+  EXPECT_EQ(StagedFiles(dir_), 0u);
+  size_t blobs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "blobs"))
+    if (e.is_regular_file()) ++blobs;
+  EXPECT_EQ(blobs, 1u) << "only the first copy is kept";
+}
+
+TEST_F(ArchiveServicesTest, ClinicThatDeidentifiesStoresTheDeidentifiedObjectNotTheBytesStagedOnArrival) {
+  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", ""));
+  const std::string file = testing::MakeCt(Slice(1));
+  IngestSession session(*archive_, b_, {}, /*pipelined=*/false);
+  EXPECT_FALSE(session.StoresBytesAsReceived());
+  session.AddStaged(file, Slice(1).sop_uid, StageWhole(*blobs_, b_, file));  // a caller that staged anyway
+  auto outcomes = session.Finish();
+  ASSERT_TRUE(outcomes[0].stored) << outcomes[0].message;
+  EXPECT_NE(outcomes[0].sop_uid, Slice(1).sop_uid);
+  Retrieval retrieval(*archive_);
+  auto rows = retrieval.Locate(b_, {outcomes[0].study_uid, "", ""});
+  ASSERT_TRUE(rows);
+  auto stored = retrieval.ReadWhole(b_, rows->front());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->find("DOE^JOHN"), std::string::npos);
+  EXPECT_EQ(StagedFiles(dir_), 0u);
+}
+
 TEST_F(ArchiveServicesTest, OtherTenantSeesNothing) {
   ASSERT_TRUE(Store(a_, {testing::MakeCt(Slice(1))})[0].stored);
   EXPECT_TRUE(Search(b_, QueryLevel::kStudy, "").empty());
