@@ -7,7 +7,8 @@
 // * Patient-identifying values never arrive here in clear: they come sealed (encrypted
 //   with the tenant key) or as keyed hashes, prepared by the services layer.
 // * CommitInstances is one transaction: all rows of the batch become visible together,
-//   or none do. It is durable when it returns (when the catalog was opened durable).
+//   or none do. It is durable when it returns (when the catalog was opened durable); other
+//   readers may see the rows a moment before that, never a partial batch.
 #pragma once
 
 #include <cstdint>

@@ -164,9 +164,15 @@ class SqliteCatalog final : public Catalog,
 
  private:
   class ReaderLease;
-  SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers);
+  SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path, bool durable);
   ReaderLease Reader();
+  Result<std::vector<CommitResult>> CommitInstancesLocked(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
+                                                          bool replace);
+  // fdatasync of the write-ahead log, without the writer lock.
+  Result<void> SyncLog();
 
+  std::string path_;
+  bool durable_;
   std::mutex write_mutex_;
   sql::Db writer_;
   std::mutex readers_mutex_;
