@@ -243,8 +243,13 @@ class StoreScp:
                 time.sleep(0.05)
 
     def clear(self):
+        # Moved aside, not deleted: deleting files just before a timed run slows the next run's file
+        # creation (see fresh_data_dir). bench/run removes them with the work dir.
+        self.cleared = getattr(self, "cleared", 0) + 1
+        kept = f"{self.dir}-received-{self.cleared}"
+        os.makedirs(kept)
         for f in os.listdir(self.dir):
-            os.unlink(os.path.join(self.dir, f))
+            os.rename(os.path.join(self.dir, f), os.path.join(kept, f))
 
     def files(self):
         return [f for f in os.listdir(self.dir) if not f.startswith(".")]

@@ -31,12 +31,18 @@ struct BlobKey {
   std::string name;  // [0-9a-f]{16,64}; chosen by the caller, never patient data
 };
 
+class SyncTicket;
+
 // A blob in the staging area. Move-only; holds the open file until Sync or Discard.
 struct StagedBlob {
   BlobKey key;
   std::string staged_path;
   int fd = -1;
   std::uint64_t stored_bytes = 0;  // bytes on disk (ciphertext for encrypted stores)
+  // FolderBlobStore: the file's fdatasync, begun in the background when it was closed,
+  // and its creation number in the staging folder (see StagingSyncer).
+  std::shared_ptr<SyncTicket> data_sync;
+  std::uint64_t created = 0;
   StagedBlob() = default;
   StagedBlob(StagedBlob&& other) noexcept { *this = std::move(other); }
   StagedBlob& operator=(StagedBlob&& other) noexcept;

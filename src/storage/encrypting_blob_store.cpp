@@ -18,8 +18,9 @@ class EncryptingWriter final : public BlobWriter {
  public:
   EncryptingWriter(std::unique_ptr<BlobWriter> inner, const crypto::SecretKey& key, const std::string& context)
       : inner_(std::move(inner)), encryptor_(key, header_, context) {
-    out_.assign(kMagic, kMagic + 4);
-    out_.insert(out_.end(), header_.begin(), header_.end());
+    out_.resize(sizeof kMagic + header_.size());
+    std::memcpy(out_.data(), kMagic, sizeof kMagic);
+    std::memcpy(out_.data() + sizeof kMagic, header_.data(), header_.size());
     header_pending_ = true;
   }
 

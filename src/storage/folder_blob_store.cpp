@@ -24,6 +24,8 @@ StagedBlob& StagedBlob::operator=(StagedBlob&& other) noexcept {
     staged_path = std::move(other.staged_path);
     fd = other.fd;
     stored_bytes = other.stored_bytes;
+    data_sync = std::move(other.data_sync);
+    created = other.created;
     other.fd = -1;
     other.staged_path.clear();
   }
@@ -85,16 +87,11 @@ Result<void> WriteAll(int fd, const std::uint8_t* data, size_t size) {
   return {};
 }
 
-Result<void> SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
-  return {};
-}
-
 }  // namespace
+
+FolderBlobStore::FolderBlobStore(std::string root, bool sync) : root_(std::move(root)) {
+  if (sync) syncer_ = std::make_unique<StagingSyncer>(root_ + "/.staged", /*threads=*/2);
+}
 
 Result<std::unique_ptr<FolderBlobStore>> FolderBlobStore::Open(const std::string& root, bool sync) {
   std::error_code ec;
@@ -127,7 +124,8 @@ namespace {
 class StagingFileWriter final : public BlobWriter {
  public:
   static constexpr std::uint64_t kWritebackStep = 256 * 1024;
-  StagingFileWriter(StagedBlob staged, bool sync) : staged_(std::move(staged)), sync_(sync) {}
+  // `syncer`: null when sync is off.
+  StagingFileWriter(StagedBlob staged, StagingSyncer* syncer) : staged_(std::move(staged)), syncer_(syncer) {}
   ~StagingFileWriter() override {
     if (!closed_) {  // abandoned (the sender went away, or a write failed)
       ::close(staged_.fd);
@@ -138,11 +136,14 @@ class StagingFileWriter final : public BlobWriter {
   Result<void> Append(std::span<const std::uint8_t> data) override {
     if (auto w = WriteAll(staged_.fd, data.data(), data.size()); !w) return w;
     staged_.stored_bytes += data.size();
-    if (sync_ && staged_.stored_bytes - written_back_ >= kWritebackStep) StartWriteback();
+    if (syncer_ && staged_.stored_bytes - written_back_ >= kWritebackStep) StartWriteback();
     return {};
   }
   Result<StagedBlob> Close() override {
-    if (sync_) StartWriteback();
+    if (syncer_) {
+      StartWriteback();
+      staged_.data_sync = syncer_->SyncFileSoon(staged_.fd);
+    }
     closed_ = true;
     return std::move(staged_);
   }
@@ -154,7 +155,7 @@ class StagingFileWriter final : public BlobWriter {
     written_back_ = staged_.stored_bytes;
   }
   StagedBlob staged_;
-  bool sync_;
+  StagingSyncer* syncer_;
   bool closed_ = false;
   std::uint64_t written_back_ = 0;
 };
@@ -172,18 +173,27 @@ Result<std::unique_ptr<BlobWriter>> FolderBlobStore::StageStream(const BlobKey& 
     if (errno == EEXIST) return Fail(ErrorCode::kConflict, "blob name already staged", key.name);
     return Fail(ErrorCode::kInternal, "cannot create a storage file", std::strerror(errno));
   }
-  return std::unique_ptr<BlobWriter>(new StagingFileWriter(std::move(staged), sync_));
+  if (syncer_) staged.created = syncer_->NoteCreated();
+  return std::unique_ptr<BlobWriter>(new StagingFileWriter(std::move(staged), syncer_.get()));
 }
 
 Result<void> FolderBlobStore::Sync(std::span<StagedBlob> blobs) {
+  std::uint64_t newest = 0;
   for (auto& blob : blobs) {
-    if (sync_ && ::fdatasync(blob.fd) != 0)
-      return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
+    if (syncer_) {
+      if (blob.data_sync) {  // begun when the writer closed
+        if (auto synced = StagingSyncer::Wait(*blob.data_sync); !synced) return synced;
+      } else if (::fdatasync(blob.fd) != 0) {
+        return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
+      }
+      newest = std::max(newest, blob.created);
+    }
+    blob.data_sync.reset();
     ::close(blob.fd);
     blob.fd = -1;
   }
-  // The new names in the staging folder must be durable too (one fsync per batch).
-  if (sync_ && !blobs.empty()) return SyncDir(root_ + "/.staged");
+  // The new names in the staging folder must be durable too.
+  if (syncer_ && !blobs.empty()) return syncer_->FolderCovers(newest);
   return {};
 }
 

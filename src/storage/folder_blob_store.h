@@ -2,12 +2,15 @@
 // staged blobs as ROOT/.staged/<tenant>-<name>. Sync fsyncs each staged file and the
 // staging folder once, so a batch costs one round of flushes; Settle renames into place
 // without flushing (a rename lost in a crash leaves the blob staged, where Get still
-// finds it and ListStaged reports it).
+// finds it and ListStaged reports it). With sync on, those fsyncs start in the background
+// as soon as they can (a file's when its writer closes, the folder's after each creation:
+// StagingSyncer), so Sync mostly finds them done.
 #pragma once
 
 #include <string>
 
 #include "storage/blob_store.h"
+#include "storage/staging_syncer.h"
 
 namespace vg::storage {
 
@@ -29,9 +32,9 @@ class FolderBlobStore final : public BlobStore {
   std::string StagedPathOf(const BlobKey& key) const;
 
  private:
-  FolderBlobStore(std::string root, bool sync) : root_(std::move(root)), sync_(sync) {}
+  FolderBlobStore(std::string root, bool sync);
   std::string root_;
-  bool sync_;
+  std::unique_ptr<StagingSyncer> syncer_;  // null when sync is off
 };
 
 bool IsValidBlobName(const std::string& name);

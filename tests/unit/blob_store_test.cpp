@@ -258,7 +258,9 @@ TEST_F(EncryptingBlobStoreTest, StreamedBlobHasTheChunkLayoutOfEveryStoredBlob) 
     const BlobKey key{1, NewBlobName()};
     auto writer = store_->StageStream(key);
     ASSERT_TRUE(writer);
-    if (size) ASSERT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), size)));
+    if (size) {
+      ASSERT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), size)));
+    }
     auto staged = (*writer)->Close();
     ASSERT_TRUE(staged);
     EXPECT_EQ(staged->stored_bytes, head + size + chunks * overhead) << size;
