@@ -10,7 +10,8 @@
 #include "dicom/dcmtk_io.h"
 
 namespace vg::dimse {
-namespace {
+// Named, not anonymous: GatewayScp::Impl (external linkage) holds these types.
+namespace gateway_scp_detail {
 
 // DCMTK makes the pool's workers with their default constructor: what they need is
 // reached through this, set once before listening (one gateway per process).
@@ -66,12 +67,12 @@ class StoreWorker : public DcmThreadSCP {
   }
 };
 
-}  // namespace
+}  // namespace gateway_scp_detail
 
 struct GatewayScp::Impl {
   GatewayScpOptions options;
-  Shared shared;
-  DcmSCPPool<StoreWorker> pool;
+  gateway_scp_detail::Shared shared;
+  DcmSCPPool<gateway_scp_detail::StoreWorker> pool;
   std::thread listener;
   std::atomic<bool> bound{false};
 };
@@ -85,7 +86,7 @@ GatewayScp::GatewayScp(GatewayScpOptions options, StoreSink sink) : impl_(std::m
 GatewayScp::~GatewayScp() { Stop(); }
 
 Result<void> GatewayScp::Start() {
-  g_shared = &impl_->shared;
+  gateway_scp_detail::g_shared = &impl_->shared;
   DcmSCPConfig& config = impl_->pool.getConfig();
   config.setAETitle(impl_->options.ae_title.c_str());
   config.setPort(impl_->options.port);

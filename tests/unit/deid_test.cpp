@@ -218,7 +218,9 @@ TEST_P(BasicProfileAttribute, IsRemovedEmptiedOrReplacedAsTheTableSays) {
     EXPECT_TRUE(now.starts_with("2.25.")) << now;
     EXPECT_EQ(e.result.uid_map.at(original), now);
   } else {  // X/Z, X/D, Z/D, X/Z/D, X/Z/U*: whatever the choice, the original value is gone
-    if (present && !is_sequence) EXPECT_NE(now, original);
+    if (present && !is_sequence) {
+      EXPECT_NE(now, original);
+    }
     if (is_sequence) {
       for (unsigned long i = 0; i < items; ++i)
         EXPECT_NE(Value(*static_cast<DcmSequenceOfItems*>(element)->getItem(i), DCM_CodeValue),
@@ -517,8 +519,9 @@ void CheckFolder(const std::string& name) {
     DcmElement* a = nullptr;
     DcmElement* b = nullptr;
     if (before->getDataset()->findAndGetElement(DCM_PixelData, a).good() &&
-        after->getDataset()->findAndGetElement(DCM_PixelData, b).good())
+        after->getDataset()->findAndGetElement(DCM_PixelData, b).good()) {
       EXPECT_EQ(a->getLength(), b->getLength()) << where;
+    }
     // Deterministic.
     EXPECT_EQ(Deidentify(bytes, DeidOptions{}, Secret())->part10, result->part10) << where;
   }

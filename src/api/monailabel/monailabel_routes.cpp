@@ -380,7 +380,7 @@ void AddMonaiLabelRoutes(http::Router& router, const ApiDeps& deps) {
              [](http::Request& r, const auth::Principal& principal) { return TokenValid(r, principal); });
   for (const char* tail : {"/info/", "/info"})
     AddGuarded(router, deps, "GET", p + tail, "monailabel_info", "monailabel.read", WithDeps(deps, Info));
-  for (const std::string& method : {"GET", "POST", "DELETE"})
+  for (const std::string method : {"GET", "POST", "DELETE"})
     for (const char* tail : {"/train/", "/train", "/train/{model}"})
       AddGuarded(router, deps, method, p + tail, "monailabel_train", "monailabel.read",
                  [](http::Request& r, const auth::Principal& principal) { return NoTraining(r, principal); });
