@@ -181,13 +181,25 @@ def run_tools(cmds, env, timeout, tag):
             register_pid(p.pid, shutil.which(cmd[0]) or cmd[0])
             procs.append(p)
             outs.append(out)
-        deadline = t0 + timeout
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.perf_counter()))
-            except subprocess.TimeoutExpired:
-                pass
+        # Blocking waits (waitpid), with a watchdog for the timeout: Popen.wait(timeout) polls with
+        # sleeps of up to 50 ms, which on a 0.5 s run is a 10% error in the measured time.
+        timed_out = set()
+
+        def watchdog():
+            for p in procs:
+                if p.poll() is None:
+                    timed_out.add(p)
+                    p.kill()
+        timer = threading.Timer(timeout, watchdog)
+        timer.start()
+        try:
+            for p in procs:
+                p.wait()
+        finally:
+            timer.cancel()
         dt = time.perf_counter() - t0
+        for p in timed_out:
+            p.returncode = None
     finally:
         for p in procs:
             if p.poll() is None:
