@@ -76,7 +76,8 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   services::IngestSession session(ctx.archive, ctx.principal.tenant_id, {}, /*pipelined=*/false);
   std::unique_ptr<storage::BlobWriter> writer;
   if (session.StoresBytesAsReceived()) {
-    auto opened = ctx.archive.blobs.StageStream({ctx.principal.tenant_id, storage::NewBlobName()});
+    auto opened =
+        ctx.archive.blobs.StageStream({ctx.principal.tenant_id, storage::NewBlobName()}, storage::SyncWhen::kSoon);
     if (opened) writer = std::move(*opened);
   }
   OFCondition cond;

@@ -5,7 +5,7 @@
 namespace vg::storage {
 
 Result<StagedBlob> BlobStore::Stage(const BlobKey& key, ByteSource& data) {
-  auto writer = StageStream(key);
+  auto writer = StageStream(key, SyncWhen::kBatched);
   if (!writer) return std::unexpected(writer.error());
   if (auto unread = data.Unread()) {
     if (auto r = (*writer)->Append(*unread); !r) return std::unexpected(r.error());

@@ -60,10 +60,15 @@ class BlobWriter {
   virtual Result<StagedBlob> Close() = 0;
 };
 
+// When the caller will ask for the blob's durability (Sync): kSoon when right after
+// closing it, alone (one DIMSE instance), so the store starts the fsyncs early; kBatched
+// when with a batch (STOW-RS), so one round of fsyncs at Sync covers them all.
+enum class SyncWhen { kBatched, kSoon };
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
-  virtual Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key) = 0;
+  virtual Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key, SyncWhen when) = 0;
   // All of `data` through StageStream (in one Append when `data` is in memory).
   Result<StagedBlob> Stage(const BlobKey& key, ByteSource& data);
   // Makes every staged blob durable (when sync is on).

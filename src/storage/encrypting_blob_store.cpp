@@ -18,9 +18,8 @@ class EncryptingWriter final : public BlobWriter {
  public:
   EncryptingWriter(std::unique_ptr<BlobWriter> inner, const crypto::SecretKey& key, const std::string& context)
       : inner_(std::move(inner)), encryptor_(key, header_, context) {
-    out_.resize(sizeof kMagic + header_.size());
-    std::memcpy(out_.data(), kMagic, sizeof kMagic);
-    std::memcpy(out_.data() + sizeof kMagic, header_.data(), header_.size());
+    std::memcpy(head_.data(), kMagic, sizeof kMagic);
+    std::memcpy(head_.data() + sizeof kMagic, header_.data(), header_.size());
     header_pending_ = true;
   }
 
@@ -49,13 +48,9 @@ class EncryptingWriter final : public BlobWriter {
 
  private:
   Result<void> Emit(std::span<const std::uint8_t> chunk, bool final) {
-    if (header_pending_) {  // the header goes out with the first chunk: one write, not two
+    if (header_pending_) {
       header_pending_ = false;
-      encryptor_.Push(chunk, final, sealed_);
-      out_.insert(out_.end(), sealed_.begin(), sealed_.end());
-      auto r = inner_->Append(out_);
-      out_ = {};
-      return r;
+      if (auto r = inner_->Append(head_); !r) return r;
     }
     encryptor_.Push(chunk, final, sealed_);
     return inner_->Append(sealed_);
@@ -66,7 +61,7 @@ class EncryptingWriter final : public BlobWriter {
   crypto::StreamEncryptor encryptor_;
   std::vector<std::uint8_t> held_;    // plaintext not yet encrypted (at most one chunk)
   std::vector<std::uint8_t> sealed_;  // the chunk just encrypted
-  std::vector<std::uint8_t> out_;     // magic + header, until the first chunk
+  std::array<std::uint8_t, sizeof kMagic + crypto::kStreamHeaderBytes> head_{};  // written before the first chunk
   bool header_pending_ = false;
 };
 
@@ -124,10 +119,10 @@ class DecryptingSource final : public ByteSource {
 
 }  // namespace
 
-Result<std::unique_ptr<BlobWriter>> EncryptingBlobStore::StageStream(const BlobKey& key) {
+Result<std::unique_ptr<BlobWriter>> EncryptingBlobStore::StageStream(const BlobKey& key, SyncWhen when) {
   auto tenant_key = keys_(key.tenant_id);
   if (!tenant_key) return std::unexpected(tenant_key.error());
-  auto inner = inner_->StageStream(key);
+  auto inner = inner_->StageStream(key, when);
   if (!inner) return std::unexpected(inner.error());
   return std::unique_ptr<BlobWriter>(new EncryptingWriter(std::move(*inner), *tenant_key, ContextOf(key)));
 }

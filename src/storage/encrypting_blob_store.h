@@ -20,7 +20,7 @@ class EncryptingBlobStore final : public BlobStore {
   EncryptingBlobStore(std::unique_ptr<BlobStore> inner, TenantKeyProvider keys)
       : inner_(std::move(inner)), keys_(std::move(keys)) {}
 
-  Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key) override;
+  Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key, SyncWhen when) override;
   Result<void> Sync(std::span<StagedBlob> blobs) override { return inner_->Sync(blobs); }
   void Settle(std::span<const BlobKey> keys) override { inner_->Settle(keys); }
   void Discard(std::span<StagedBlob> blobs) override { inner_->Discard(blobs); }

@@ -19,7 +19,7 @@ class FolderBlobStore final : public BlobStore {
   // `sync` off trades durability for speed (benchmarks of peers that do not fsync).
   static Result<std::unique_ptr<FolderBlobStore>> Open(const std::string& root, bool sync);
 
-  Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key) override;
+  Result<std::unique_ptr<BlobWriter>> StageStream(const BlobKey& key, SyncWhen when) override;
   Result<void> Sync(std::span<StagedBlob> blobs) override;
   void Settle(std::span<const BlobKey> keys) override;
   void Discard(std::span<StagedBlob> blobs) override;

@@ -95,13 +95,14 @@ void StagingSyncer::FileLoop() {
   }
 }
 
-std::uint64_t StagingSyncer::NoteCreated() {
+std::uint64_t StagingSyncer::NoteCreated(bool sync_folder_soon) {
   std::uint64_t number;
   {
     std::lock_guard lock(folder_mutex_);
     number = ++created_;
+    if (sync_folder_soon) wanted_ = number;
   }
-  folder_changed_.notify_all();
+  if (sync_folder_soon) folder_changed_.notify_all();
   return number;
 }
 
@@ -128,7 +129,7 @@ Result<void> StagingSyncer::SyncFolderOnce(std::unique_lock<std::mutex>& lock) {
 void StagingSyncer::FolderLoop() {
   std::unique_lock lock(folder_mutex_);
   while (true) {
-    folder_changed_.wait(lock, [&] { return stopping_ || (created_ > started_ && !folder_sync_running_); });
+    folder_changed_.wait(lock, [&] { return stopping_ || (wanted_ > started_ && !folder_sync_running_); });
     if (stopping_) return;
     // A failure here is left for the waiter, which runs the fsync itself and reports it.
     (void)SyncFolderOnce(lock);

@@ -4,8 +4,9 @@
 // * A staged file's fdatasync is queued when its writer closes (FileSynced), and runs on a
 //   background thread while the instance is parsed, checked and sealed. Waiting on the
 //   ticket runs the fdatasync in the caller's thread if no background thread has begun it.
-// * The staging folder is fsynced in the background whenever files were created in it
-//   since its last fsync (NoteCreated), while the instances are still arriving.
+// * The staging folder is fsynced in the background after a creation noted as wanting it
+//   soon (NoteCreated(true)), while the instance is still arriving. Batches (false) leave
+//   it to FolderCovers, where one fsync covers the whole batch.
 //   FolderCovers(n) returns once an fsync begun after creation n has finished, doing it
 //   itself when none is under way; concurrent callers share one fsync.
 //
@@ -44,7 +45,8 @@ class StagingSyncer {
   static Result<void> Wait(SyncTicket& ticket);
 
   // Call after a file was created in the folder; returns its creation number.
-  std::uint64_t NoteCreated();
+  // `sync_folder_soon`: start a folder fsync in the background now.
+  std::uint64_t NoteCreated(bool sync_folder_soon);
   // Returns once the folder's entries up to creation `created` are durable.
   Result<void> FolderCovers(std::uint64_t created);
 
@@ -66,6 +68,7 @@ class StagingSyncer {
   std::uint64_t created_ = 0;         // files created so far
   std::uint64_t covered_ = 0;         // creations covered by a finished folder fsync
   std::uint64_t started_ = 0;         // creations covered by the fsync under way (or the last one)
+  std::uint64_t wanted_ = 0;          // the newest creation that wants a background fsync
   bool folder_sync_running_ = false;
   std::thread folder_thread_;
 

@@ -141,7 +141,7 @@ TEST_F(ArchiveServicesTest, BurnedInAnnotationIsRefusedOnlyWhereTheClinicDeident
 
 // An instance staged while it arrived (DIMSE), as the listener does.
 storage::StagedBlob StageWhole(storage::BlobStore& blobs, std::int64_t tenant, const std::string& bytes) {
-  auto writer = blobs.StageStream({tenant, storage::NewBlobName()});
+  auto writer = blobs.StageStream({tenant, storage::NewBlobName()}, storage::SyncWhen::kSoon);
   EXPECT_TRUE(writer);
   EXPECT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size())));
   return std::move(*(*writer)->Close());

@@ -101,7 +101,8 @@ TEST_P(BlobStoreContract, BlobStreamedInPiecesOfAnySizeReadsBackWhole) {
       SCOPED_TRACE("size " + std::to_string(size) + ", pieces of " + std::to_string(piece));
       const std::string payload = Pattern(size);
       const BlobKey key{1, storage::NewBlobName()};
-      auto writer = store().StageStream(key);
+      // Both ways of syncing: right after closing (DIMSE) and with a batch (STOW).
+      auto writer = store().StageStream(key, piece % 2 ? SyncWhen::kSoon : SyncWhen::kBatched);
       ASSERT_TRUE(writer);
       for (size_t at = 0; at < size; at += piece) {
         const size_t n = std::min(piece, size - at);
@@ -128,7 +129,7 @@ TEST_P(BlobStoreContract, StageFromASourceThatTricklesMatchesStageFromMemory) {
 
 TEST_P(BlobStoreContract, StreamAbandonedBeforeCloseLeavesNoFileBehind) {
   {
-    auto writer = store().StageStream({1, kName});
+    auto writer = store().StageStream({1, kName}, SyncWhen::kSoon);
     ASSERT_TRUE(writer);
     const std::string part = Pattern(crypto::kStreamChunk + 10);
     ASSERT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(part.data()), part.size())));
@@ -256,7 +257,7 @@ TEST_F(EncryptingBlobStoreTest, StreamedBlobHasTheChunkLayoutOfEveryStoredBlob) 
   for (auto [size, chunks] : {std::pair{size_t{0}, size_t{1}}, {chunk, 1}, {chunk + 1, 2}, {2 * chunk, 2}}) {
     const std::string payload = Pattern(size);
     const BlobKey key{1, NewBlobName()};
-    auto writer = store_->StageStream(key);
+    auto writer = store_->StageStream(key, SyncWhen::kBatched);
     ASSERT_TRUE(writer);
     if (size) {
       ASSERT_TRUE((*writer)->Append(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), size)));

@@ -72,7 +72,7 @@ TEST_F(StagingSyncerTest, EveryCreationIsCoveredWhateverThreadsAskAtOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
         ::close(NewFile(std::to_string(t) + "-" + std::to_string(i)));
-        if (!syncer.FolderCovers(syncer.NoteCreated())) ++failures;
+        if (!syncer.FolderCovers(syncer.NoteCreated(/*sync_folder_soon=*/i % 2 == 0))) ++failures;
       }
     });
   for (auto& thread : threads) thread.join();
@@ -81,7 +81,7 @@ TEST_F(StagingSyncerTest, EveryCreationIsCoveredWhateverThreadsAskAtOnce) {
 
 TEST_F(StagingSyncerTest, FolderThatCannotBeSyncedIsAnErrorNotAHang) {
   StagingSyncer syncer((dir_ / "missing").string(), 1);
-  auto covered = syncer.FolderCovers(syncer.NoteCreated());
+  auto covered = syncer.FolderCovers(syncer.NoteCreated(true));
   ASSERT_FALSE(covered);
   EXPECT_EQ(covered.error().public_message, "storage sync failed");
 }
