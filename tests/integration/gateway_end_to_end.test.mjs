@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { first, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
 import { storescu } from './lib/dcmtk.mjs';
 import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
-import { sleep } from './lib/fixture.mjs';
+import { eventually, sleep } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
 import { freePort, VoxelgateServer } from './lib/server.mjs';
 import { apiGet, apiJson } from './lib/volumes.mjs';
@@ -78,15 +78,8 @@ class GatewayProcess {
   }
 }
 
-async function until(what, fn, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+// The gateway's retries back off: a minute unless a step says otherwise.
+const until = (what, fn, timeoutMs = 60_000) => eventually(what, fn, timeoutMs);
 
 // What pydicom reads of a file: patient, study, references.
 async function describe(path) {

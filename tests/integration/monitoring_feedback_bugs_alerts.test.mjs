@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries, stowOk } from './lib/dicomweb.mjs';
 import { makeTempDir } from './lib/env.mjs';
-import { sleep } from './lib/fixture.mjs';
+import { eventually, sleep } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
 import { auditEventually, call, createUser, signIn } from './lib/people.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
@@ -54,15 +54,6 @@ async function runJob(who, body) {
   }
 }
 
-async function eventually(what, fn, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const unzipList = async (zip) => {
   const path = join(makeTempDir('bundle'), 'bundle.zip');
@@ -135,7 +126,7 @@ test('a correction of a result gets Dice, volume difference and HD95, kept with 
   const feedback = await eventually('the correction metrics', async () => {
     const list = (await call(server, rad, 'GET', `/api/v1/jobs/${run.id}/feedback`)).json();
     return list.find((f) => f.verdict === 'correct');
-  });
+  }, 20_000, 100);
   assert.equal(feedback.segmentation_id, saved.json().id);
   assert.equal(feedback.author, 'a.rad');
   assert.equal(feedback.metrics.length, 1);
@@ -329,7 +320,7 @@ test('/metrics asks for its token, names no clinic, and passes promtool check me
 test('failures past the threshold post an alert to the webhook and flag the vendor\'s dashboard', async () => {
   const doc = people['a.doc'];
   for (let i = 0; i < 3; ++i) assert.equal((await runJob(doc, { algorithm: 'broken', series: series.series_uid })).state, 'failed');
-  const hook = await eventually('the failure-rate alert', () => hooks.find((h) => h.body.alert?.kind === 'failure_rate'));
+  const hook = await eventually('the failure-rate alert', () => hooks.find((h) => h.body.alert?.kind === 'failure_rate'), 20_000, 100);
   assert.equal(hook.path, '/hooks/voxelgate');
   assert.equal(hook.type, 'application/json');
   assert.equal(hook.body.state, 'firing');

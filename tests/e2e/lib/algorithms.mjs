@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { makeSeries, stowOk } from '../../integration/lib/dicomweb.mjs';
 import { makeTempDir } from '../../integration/lib/env.mjs';
 import { call } from '../../integration/lib/people.mjs';
+import { eventually, sleep } from '../../integration/lib/fixture.mjs';
 
 // The box: columns and rows [n/4, n/2), every slice; the result metric is its volume.
 const SCRIPT = `import json, sys, time
@@ -54,17 +55,7 @@ export async function storeSeries(server, tenant, opts = {}) {
   return series;
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually(what, fn, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+export { eventually, sleep };
 
 // Submits a run as `who` (a signed-in session) and waits for its end.
 export async function runJob(server, who, body) {

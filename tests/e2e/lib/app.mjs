@@ -2,6 +2,7 @@
 // (decoded by the browser itself, so no image library is needed), and waiting for the viewer.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { sleep } from '../../integration/lib/fixture.mjs';
 import { passwordOf } from '../../integration/lib/people.mjs';
 import { artifactPath } from './browser.mjs';
 
@@ -102,4 +103,4 @@ export async function useTool(page, mode, key) {
   await page.waitForSelector(`.viewer-toolbar button.tool.on[data-mode=${mode}], .seg-panel button.tool.on[data-mode=${mode}]`, { timeout: 10_000 });
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
