@@ -11,6 +11,17 @@ constexpr const char* kJobColumns =
     "created_by, created_at, started_at, finished_at, lease_owner, lease_expires_at, attempts, max_attempts, "
     "cancel_requested";
 
+JobRecord ReadJob(const sql::Stmt& st);
+
+// The jobs matching `w`, newest first, at most `limit`.
+Result<std::vector<JobRecord>> SelectJobs(const sql::Db& db, const sql::Where& w, std::int64_t limit) {
+  auto st = sql::Stmt::Prepare(db, std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql + " ORDER BY id DESC" +
+                                       sql::LimitClause(limit, 0));
+  if (!st) return std::unexpected(st.error());
+  w.BindTo(*st);
+  return sql::CollectRows<JobRecord>(*st, ReadJob);
+}
+
 JobRecord ReadJob(const sql::Stmt& st) {
   JobRecord j;
   j.id = st.Int(0);
@@ -75,11 +86,7 @@ Result<std::vector<JobRecord>> SqliteCatalog::ListJobs(std::int64_t tenant_id, c
   if (filter.series_uid) { w.And("json_extract(params, '$.series_uid') = ?"); w.Text(*filter.series_uid); }
   if (filter.algorithm) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(*filter.algorithm); }
   auto reader = Reader();
-  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql +
-                                                " ORDER BY id DESC" + sql::LimitClause(filter.limit, 0));
-  if (!st) return std::unexpected(st.error());
-  w.BindTo(*st);
-  return sql::CollectRows<JobRecord>(*st, ReadJob);
+  return SelectJobs(reader.db(), w, filter.limit);
 }
 
 Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& options) {
@@ -211,11 +218,7 @@ Result<std::vector<JobRecord>> SqliteCatalog::ListRuns(const RunFilter& filter) 
   if (!filter.algorithm.empty()) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(filter.algorithm); }
   if (!filter.version.empty()) { w.And("json_extract(params, '$.version') = ?"); w.Text(filter.version); }
   auto reader = Reader();
-  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs" + w.sql +
-                                                " ORDER BY id DESC" + sql::LimitClause(filter.limit, 0));
-  if (!st) return std::unexpected(st.error());
-  w.BindTo(*st);
-  return sql::CollectRows<JobRecord>(*st, ReadJob);
+  return SelectJobs(reader.db(), w, filter.limit);
 }
 
 Result<std::pair<std::int64_t, std::optional<std::int64_t>>> SqliteCatalog::QueueState() {
