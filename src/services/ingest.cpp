@@ -277,14 +277,10 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
   row.series_attrs = std::move(*series_attrs);
   row.metadata = std::move(*metadata);
 
-  Result<storage::StagedBlob> staged = Fail(ErrorCode::kInternal, "not staged");
-  if (prestaged) {
-    staged = std::move(*prestaged);
-    prestaged.reset();
-  } else {
-    MemorySource source(bytes);
-    staged = archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
-  }
+  MemorySource source(bytes);
+  auto staged = prestaged ? Result<storage::StagedBlob>(std::move(*prestaged))
+                          : archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
+  prestaged.reset();
   if (!staged) {
     return fail(staged.error().code == ErrorCode::kResourceExhausted ? kReasonOutOfResources
                                                                       : kReasonProcessingFailure,

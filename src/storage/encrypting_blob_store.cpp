@@ -20,7 +20,6 @@ class EncryptingWriter final : public BlobWriter {
       : inner_(std::move(inner)), encryptor_(key, header_, context) {
     std::memcpy(head_.data(), kMagic, sizeof kMagic);
     std::memcpy(head_.data() + sizeof kMagic, header_.data(), header_.size());
-    header_pending_ = true;
   }
 
   Result<void> Append(std::span<const std::uint8_t> data) override {
@@ -62,7 +61,7 @@ class EncryptingWriter final : public BlobWriter {
   std::vector<std::uint8_t> held_;    // plaintext not yet encrypted (at most one chunk)
   std::vector<std::uint8_t> sealed_;  // the chunk just encrypted
   std::array<std::uint8_t, sizeof kMagic + crypto::kStreamHeaderBytes> head_{};  // written before the first chunk
-  bool header_pending_ = false;
+  bool header_pending_ = true;  // magic + header not written yet
 };
 
 class DecryptingSource final : public ByteSource {
