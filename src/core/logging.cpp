@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/strings.h"
+
 namespace vg {
 
 void InitLogging(const std::string& level) {
@@ -25,5 +27,12 @@ static void Log(spdlog::level::level_enum level, std::string_view event, std::st
 void LogInfo(std::string_view event, std::string_view fields_json) { Log(spdlog::level::info, event, fields_json); }
 void LogWarn(std::string_view event, std::string_view fields_json) { Log(spdlog::level::warn, event, fields_json); }
 void LogError(std::string_view event, std::string_view fields_json) { Log(spdlog::level::err, event, fields_json); }
+
+void WarnIfFailed(const Result<void>& result, std::string_view event) {
+  if (result) return;
+  const Error& e = result.error();
+  LogWarn(event, "\"code\":\"" + std::string(ErrorCodeName(e.code)) + "\",\"detail\":\"" +
+                     JsonEscape(e.detail.empty() ? e.public_message : e.detail) + "\"");
+}
 
 }  // namespace vg

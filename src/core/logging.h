@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.h"
+
 namespace vg {
 
 void InitLogging(const std::string& level);
@@ -14,5 +16,9 @@ void InitLogging(const std::string& level);
 void LogInfo(std::string_view event, std::string_view fields_json = {});
 void LogWarn(std::string_view event, std::string_view fields_json = {});
 void LogError(std::string_view event, std::string_view fields_json = {});
+
+// For a failure the caller can live with (a status note, a best-effort clean-up): says so
+// in the log as `event` with the error's detail, instead of dropping it unseen.
+void WarnIfFailed(const Result<void>& result, std::string_view event);
 
 }  // namespace vg

@@ -34,8 +34,16 @@ struct Error {
   std::int64_t since = 0;      // when the condition began (Unix seconds), shown when set
 };
 
+// [[nodiscard]]: a failure nobody looks at is a bug the compiler can find. Everything
+// else is std::expected's (constructors, value(), error(), and_then...); a plain
+// std::expected<T, Error> converts, so monadic chains can be returned as they are.
 template <typename T>
-using Result = std::expected<T, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using std::expected<T, Error>::expected;
+  Result(const std::expected<T, Error>& other) : std::expected<T, Error>(other) {}
+  Result(std::expected<T, Error>&& other) : std::expected<T, Error>(std::move(other)) {}
+};
 
 inline std::unexpected<Error> Fail(ErrorCode code, std::string public_message,
                                    std::string detail = {}) {

@@ -225,7 +225,8 @@ Result<int> Gateway::ForwardOnce(std::int64_t now) {
   for (const auto& item : *due) {
     std::ifstream in(item.file, std::ios::binary);
     if (!in) {
-      store_->Dead(item.sop_uid, "its queued file is missing");
+      if (auto dead = store_->Dead(item.sop_uid, "its queued file is missing"); !dead)
+        return std::unexpected(dead.error());
       continue;
     }
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
@@ -261,15 +262,21 @@ Result<int> Gateway::ForwardOnce(std::int64_t now) {
   json answer = json::parse(response->body, nullptr, false);
   if (answer.is_object() && answer.contains(kFailedSops) && answer[kFailedSops].contains("Value"))
     for (const auto& item : answer[kFailedSops]["Value"]) {
-      const std::string reason = FirstValue(item, kFailureReason);
-      failed[FirstValue(item, kReferencedSopUid)] = reason.empty() ? 0x0110 : std::stoi(reason);
+      // The server's answer is outside input too: a reason that is not a 16-bit status
+      // counts as a processing failure (0x0110), which is retried, never a crash.
+      const auto reason = ParseUint(FirstValue(item, kFailureReason));
+      failed[FirstValue(item, kReferencedSopUid)] = reason && *reason <= 0xFFFF ? static_cast<int>(*reason) : 0x0110;
     }
   std::vector<std::string> stored, again;
   for (const auto& sop : sending) {
     auto it = failed.find(sop);
     if (it == failed.end()) stored.push_back(sop);
-    else if (Permanent(it->second)) store_->Dead(sop, "the server refused it (0x" + Hex(it->second) + ")");
-    else again.push_back(sop);
+    else if (Permanent(it->second)) {
+      if (auto dead = store_->Dead(sop, "the server refused it (0x" + Hex(it->second) + ")"); !dead)
+        return std::unexpected(dead.error());
+    } else {
+      again.push_back(sop);
+    }
   }
   if (!again.empty())
     if (auto ok = store_->Retry(again, "the server could not store it now", now + backoff); !ok)
@@ -279,9 +286,9 @@ Result<int> Gateway::ForwardOnce(std::int64_t now) {
     for (const auto& item : *due)
       if (std::find(stored.begin(), stored.end(), item.sop_uid) != stored.end()) std::filesystem::remove(item.file);
     auto states = store_->States();
-    std::int64_t total = 0;
-    if (states && states->count("forwarded_total")) total = std::stoll(states->at("forwarded_total"));
-    store_->SetState("forwarded_total", std::to_string(total + static_cast<std::int64_t>(stored.size())));
+    std::uint64_t total = 0;
+    if (states && states->count("forwarded_total")) total = ParseUint(states->at("forwarded_total")).value_or(0);
+    WarnIfFailed(store_->SetState("forwarded_total", std::to_string(total + stored.size())), "gateway_state_not_saved");
     NoteSuccess("last_forward_ok_at");
     LogInfo("gateway_forwarded", "\"instances\":" + std::to_string(stored.size()));
   }
@@ -366,7 +373,8 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
         if (!part || !*part) continue;
         auto restored = Reidentify((*part)->body, study);
         if (!restored) {
-          store_->RecordResult(sop, study.study_uid, false, restored.error().public_message, now);
+          WarnIfFailed(store_->RecordResult(sop, study.study_uid, false, restored.error().public_message, now),
+                       "gateway_result_not_recorded");
           NoteError("a result could not be re-identified: " + restored.error().public_message);
           continue;
         }
@@ -378,12 +386,16 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
       auto sent = dimse::SendInstances(target, files);
       if (!sent) {
         NoteError("the PACS cannot be reached: " + sent.error().public_message);
-        for (const auto& sop : sops) store_->RecordResult(sop, study.study_uid, false, sent.error().public_message, now);
+        for (const auto& sop : sops)
+          WarnIfFailed(store_->RecordResult(sop, study.study_uid, false, sent.error().public_message, now),
+                       "gateway_result_not_recorded");
         continue;
       }
       for (size_t i = 0; i < sops.size(); ++i) {
         const bool ok = (*sent)[i].Ok();
-        store_->RecordResult(sops[i], study.study_uid, ok, (*sent)[i].message, now);
+        // Not recorded: the result is sent again next round, which the PACS takes as a re-store.
+        WarnIfFailed(store_->RecordResult(sops[i], study.study_uid, ok, (*sent)[i].message, now),
+                     "gateway_result_not_recorded");
         if (ok) ++delivered;
         else NoteError("the PACS refused a result: " + (*sent)[i].message);
       }
@@ -397,12 +409,14 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
 }
 
 void Gateway::NoteError(const std::string& what) {
-  store_->SetState("last_error", what);
-  store_->SetState("last_error_at", std::to_string(UnixSeconds()));
+  WarnIfFailed(store_->SetState("last_error", what), "gateway_state_not_saved");
+  WarnIfFailed(store_->SetState("last_error_at", std::to_string(UnixSeconds())), "gateway_state_not_saved");
   LogWarn("gateway_error", "\"detail\":\"" + JsonEscape(what) + "\"");
 }
 
-void Gateway::NoteSuccess(const char* key) { store_->SetState(key, std::to_string(UnixSeconds())); }
+void Gateway::NoteSuccess(const char* key) {
+  WarnIfFailed(store_->SetState(key, std::to_string(UnixSeconds())), "gateway_state_not_saved");
+}
 
 json Gateway::Status() {
   const auto server = http::ParseUrl(config_.server_url);
@@ -421,7 +435,8 @@ json Gateway::Status() {
   }
   if (auto states = store_->States()) {
     for (const char* key : {"last_forward_ok_at", "last_result_ok_at", "last_error_at", "forwarded_total"})
-      out[key] = states->count(key) ? json(std::stoll(states->at(key))) : json(nullptr);
+      if (auto value = states->count(key) ? ParseUint(states->at(key)) : std::nullopt) out[key] = *value;
+      else out[key] = nullptr;
     out["last_error"] = states->count("last_error") ? json(states->at("last_error")) : json(nullptr);
   }
   return out;

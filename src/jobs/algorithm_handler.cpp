@@ -210,14 +210,14 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     started = Clock::now();
     auto folder = JobFolder::Make(scratch_dir_, job.id);
     if (!folder) return std::unexpected(folder.error());
-    const fs::path input = folder->dir() / "input", out_dir = folder->dir() / "output";
+    const fs::path input_dir = folder->dir() / "input", out_dir = folder->dir() / "output";
     std::string nifti;
     auto written = dicom::WriteNiftiGz(source->volume, [&](std::string_view chunk) -> Result<void> {
       nifti.append(chunk);
       return {};
     });
     if (!written) return std::unexpected(written.error());
-    if (auto ok = WriteFile(input / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
+    if (auto ok = WriteFile(input_dir / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
     nifti.clear();
     services::Retrieval retrieval(archive_);
     auto rows = retrieval.Locate(tenant, {source->study_uid, series_uid, {}});
@@ -226,7 +226,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     for (const auto& row : *rows) {
       auto bytes = retrieval.ReadWhole(tenant, row);
       if (!bytes) return std::unexpected(bytes.error());
-      if (auto ok = WriteFile(input / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
+      if (auto ok = WriteFile(input_dir / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
         return std::unexpected(ok.error());
     }
     const auto& g = source->volume.geometry;
@@ -237,7 +237,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
                       {{"dims", g.dims}, {"spacing", g.spacing}, {"origin_lps", g.origin}, {"direction_lps", g.direction}}},
                      {"modality", source->modality},
                      {"segments", json::parse(services::SegmentsToJson(manifest.segments))}};
-    if (auto ok = WriteFile(input / "job.json", job_json.dump(2)); !ok) return std::unexpected(ok.error());
+    if (auto ok = WriteFile(input_dir / "job.json", job_json.dump(2)); !ok) return std::unexpected(ok.error());
     ::chmod(out_dir.c_str(), 0777);
     timings["convert"] = MsSince(started);
 
@@ -245,7 +245,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     SandboxSpec spec;
     spec.command = manifest.runner.command;
     spec.algorithm_dir = manifest.runner.directory;
-    spec.input_dir = input.string();
+    spec.input_dir = input_dir.string();
     spec.output_dir = out_dir.string();
     spec.memory_mb = manifest.limits.memory_mb;
     spec.wall_seconds = manifest.limits.wall_seconds;

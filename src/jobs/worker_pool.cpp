@@ -146,7 +146,8 @@ void WorkerPool::RunOne(const storage::JobRecord& job, const std::string& worker
   heartbeat.join();
   if (!result && result.error().reason == "held") {
     // The tenant's rights forbid starting now (suspended): back to the queue, untouched.
-    store_.ReleaseJob(job.id, worker);
+    // A release that fails leaves the lease to expire: the job comes back then instead.
+    WarnIfFailed(store_.ReleaseJob(job.id, worker), "job_release_failed");
     LogInfo("job_held", "\"job\":" + std::to_string(job.id));
     return;
   }

@@ -283,7 +283,8 @@ Result<std::string> Exports::Run(const storage::JobRecord& job, JobProgress& pro
   if (status) status = (*writer)->Finish();
   if (!status) {
     finish_consumer(status.error());
-    archive_.blobs.Remove({tenant, blob});
+    // The failed bundle is not referenced anywhere; a blob left behind is only space.
+    WarnIfFailed(archive_.blobs.Remove({tenant, blob}), "export_cleanup_failed");
     return std::unexpected(status.error());
   }
   finish_consumer(std::nullopt);

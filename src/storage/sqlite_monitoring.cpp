@@ -138,6 +138,9 @@ Result<void> SqliteCatalog::SetBugStatus(std::int64_t id, const std::string& sta
 
 Result<BugCommentRecord> SqliteCatalog::AddBugComment(const BugCommentRecord& c) {
   std::lock_guard lock(write_mutex_);
+  // The comment and the report's updated_at move together, or neither does.
+  auto tx = sql::Transaction::Begin(writer_);
+  if (!tx) return std::unexpected(tx.error());
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO bug_comments(report_id, tenant_id, author, author_kind, body_sealed, "
                                         "created_at) VALUES(?,?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
@@ -147,7 +150,10 @@ Result<BugCommentRecord> SqliteCatalog::AddBugComment(const BugCommentRecord& c)
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
   created.id = sqlite3_last_insert_rowid(writer_.raw());
   auto touch = sql::Stmt::Prepare(writer_, "UPDATE bug_reports SET updated_at = ? WHERE id = ?");
-  if (touch) touch->Bind(created.created_at).Bind(c.report_id).Run();
+  if (!touch) return std::unexpected(touch.error());
+  touch->Bind(created.created_at).Bind(c.report_id);
+  if (auto r = touch->Run(); !r) return std::unexpected(r.error());
+  if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
   return created;
 }
 

@@ -221,7 +221,7 @@ TEST_P(BlobStoreContract, InvalidNamesAreRefused) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BlobStoreContract,
                          ::testing::Values(Backend{"Folder", MakeFolder}, Backend{"EncryptingFolder", MakeEncryptingFolder}),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& param_info) { return param_info.param.name; });
 
 // Properties of the encrypting decorator itself.
 class EncryptingBlobStoreTest : public ::testing::Test {

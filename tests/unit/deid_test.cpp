@@ -237,10 +237,11 @@ std::vector<DeidRule> BasicRules() {
 }
 
 INSTANTIATE_TEST_SUITE_P(TableE11, BasicProfileAttribute, ::testing::ValuesIn(BasicRules()),
-                         [](const ::testing::TestParamInfo<DeidRule>& info) {
-                           std::string name = info.param.keyword.empty() ? "Tag" : info.param.keyword;
+                         [](const ::testing::TestParamInfo<DeidRule>& param_info) {
+                           const DeidRule& rule = param_info.param;
+                           std::string name = rule.keyword.empty() ? "Tag" : rule.keyword;
                            char hex[9];
-                           std::snprintf(hex, sizeof hex, "%08X", info.param.tag);
+                           std::snprintf(hex, sizeof hex, "%08X", rule.tag);
                            return name + "_" + hex;
                          });
 

@@ -55,8 +55,8 @@ http::Response RetrieveInstances(http::Request& request, const auth::Principal& 
   std::int64_t tenant = principal.tenant_id;
   response.stream = [deps, tenant, rows = std::move(*rows), heads = std::move(heads),
                      tail](http::BodyWriter& out) mutable -> Result<void> {
-    services::Retrieval retrieval(deps.archive);
-    services::InstancePrefetcher instances(retrieval, tenant, std::move(rows));
+    services::Retrieval streaming(deps.archive);
+    services::InstancePrefetcher instances(streaming, tenant, std::move(rows));
     std::vector<std::uint8_t> buffer;
     for (size_t i = 0;; ++i) {
       auto item = instances.Next();
@@ -103,13 +103,13 @@ http::Response Metadata(http::Request& request, const auth::Principal& principal
   response.stream = [deps, tenant, base, rows = std::move(*rows),
                      first = std::move(*first)](http::BodyWriter& out) -> Result<void> {
     constexpr std::size_t kFlushBytes = 256 * 1024;
-    services::Retrieval retrieval(deps.archive);
+    services::Retrieval streaming(deps.archive);
     std::string buffer = "[" + first;
     for (size_t i = 1; i < rows.size(); ++i) {
-      auto json = retrieval.InstanceMetadata(tenant, rows[i], base);
-      if (!json) return std::unexpected(json.error());
+      auto metadata = streaming.InstanceMetadata(tenant, rows[i], base);
+      if (!metadata) return std::unexpected(metadata.error());
       buffer += ',';
-      buffer += *json;
+      buffer += *metadata;
       if (buffer.size() >= kFlushBytes) {
         if (auto r = out.Write(buffer); !r) return r;
         buffer.clear();

@@ -18,11 +18,11 @@ std::string Cookie(const ApiDeps& deps, const std::string& value, bool clear) {
 
 // The named string members of a JSON body, all required.
 Result<std::vector<std::string>> ReadStrings(http::Request& request, std::initializer_list<const char*> names) {
-  auto json = ReadJsonObject(request);
-  if (!json) return std::unexpected(json.error());
+  auto body = ReadJsonObject(request);
+  if (!body) return std::unexpected(body.error());
   std::vector<std::string> values;
   for (const char* name : names) {
-    auto value = StringMember(*json, name, /*required=*/true);
+    auto value = StringMember(*body, name, /*required=*/true);
     if (!value) return std::unexpected(value.error());
     values.push_back(std::move(*value));
   }
