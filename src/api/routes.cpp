@@ -30,6 +30,11 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddMonitoringRoutes(router, deps);
   AddMonaiLabelRoutes(router, deps);
   AddWebRoutes(router, deps.web_root);  // last: the catch-all for the app's own pages
+  // Answers that wait (a job's event stream, a MONAI Label inference waiting for its run)
+  // run on the server's long-lived pool, not the request pool.
+  if (auto ok = router.MarkLongLived("job_events"); !ok) return std::unexpected(ok.error());
+  if (deps.monailabel_prefix != "off")
+    if (auto ok = router.MarkLongLived("monailabel_infer"); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckRoutePolicies(router); !ok) return std::unexpected(ok.error());
   return router;
 }

@@ -34,8 +34,12 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --max-header-bytes N      request line + headers limit (default 16384)
   --max-body-bytes N        request body limit (default 4 GiB)
   --max-instance-bytes N    one DICOM instance limit (default 512 MiB)
-  --request-timeout-s N     whole-request time limit (default 300)
+  --request-timeout-s N     time from a request's first byte to its body's last (default 300)
+  --header-timeout-s N      time for the request line and headers, TLS handshake included (default 5)
   --idle-timeout-s N        keep-alive idle limit (default 60)
+  --min-body-rate N         bytes/s a client must keep up while sending a body, after 10 s (default 4096; 0 off)
+  --max-connections N       open HTTP connections (default 4096)
+  --max-connections-per-address N  open HTTP connections from one client address (default 256)
   --fsync on|off            durable acknowledgements (default on)
   --on-conflict reject|replace   a different object under a stored SOPInstanceUID
   --cors-origin ORIGIN      allow a browser origin (repeatable; * for any)
@@ -44,6 +48,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --tls-key FILE            HTTPS: the certificate's private key (PEM, no passphrase)
   --dicom-listen HOST:PORT  DICOM (DIMSE) listener (default 127.0.0.1:11112; "off" to disable)
   --dicom-max-associations N  concurrent DICOM associations (default 32)
+  --dicom-max-associations-per-address N  ... from one calling address (default 8)
+  --dicom-artim-timeout-s N time from a DICOM connection to its complete association request (default 10)
   --web-root DIR            the built browser app served at / (default: web/dist beside
                             the binary's folder, e.g. build/../web/dist)
   --workers N               background job threads: exports, algorithm runs (default 1;
@@ -90,7 +96,12 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   for (auto r : {number("threads", config.http_threads), number("max-header-bytes", config.max_header_bytes),
                  number("max-body-bytes", config.max_body_bytes), number("max-instance-bytes", config.max_instance_bytes),
                  number("request-timeout-s", config.request_timeout_s), number("idle-timeout-s", config.idle_timeout_s),
+                 number("header-timeout-s", config.header_timeout_s), number("min-body-rate", config.min_body_rate),
+                 number("max-connections", config.max_connections),
+                 number("max-connections-per-address", config.max_connections_per_address),
                  number("dicom-max-associations", config.dicom_max_associations),
+                 number("dicom-max-associations-per-address", config.dicom_max_associations_per_address),
+                 number("dicom-artim-timeout-s", config.dicom_artim_timeout_s),
                  number("alert-interval-s", config.alert_interval_s)})
     if (!r) return r;
   if (auto v = args.Get("fsync")) {
@@ -168,6 +179,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
+                                "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
+                                "dicom-max-associations-per-address", "dicom-artim-timeout-s",
                                 "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
                                 "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
@@ -321,6 +334,13 @@ int ServeCommand(const std::vector<std::string>& argv) {
   options.max_body_bytes = config.max_body_bytes;
   options.request_timeout_s = config.request_timeout_s;
   options.idle_timeout_s = config.idle_timeout_s;
+  options.header_timeout_s = std::max(1, config.header_timeout_s);
+  options.min_body_rate = config.min_body_rate;
+  options.body_grace_s = config.body_grace_s;
+  options.write_timeout_s = std::max(1, config.write_timeout_s);
+  options.max_connections = config.max_connections;
+  options.max_connections_per_address = config.max_connections_per_address;
+  options.long_lived_requests = std::max(1, config.long_lived_requests);
   options.cors_origins = config.cors_origins;
   if (tls) {
     options.tls_cert_chain_file = (*tls_files)->cert_chain;

@@ -76,6 +76,22 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "limits.max_body_bytes") return set_u64(c.max_body_bytes);
   if (key == "limits.max_instance_bytes") return set_u64(c.max_instance_bytes);
   if (key == "limits.request_timeout_s") return set_int(c.request_timeout_s);
+  if (key == "limits.header_timeout_s") return set_int(c.header_timeout_s);
+  if (key == "limits.min_body_rate") {
+    auto v = Get<int64_t>(node, key);
+    if (!v || *v < 0) return Fail(ErrorCode::kInvalidArgument, "limits.min_body_rate is a number of bytes per second (0: off)");
+    c.min_body_rate = static_cast<std::uint64_t>(*v);
+    return {};
+  }
+  if (key == "limits.body_grace_s") return set_int(c.body_grace_s);
+  if (key == "limits.write_timeout_s") return set_int(c.write_timeout_s);
+  if (key == "limits.max_connections") return set_u64(c.max_connections);
+  if (key == "limits.max_connections_per_address") return set_u64(c.max_connections_per_address);
+  if (key == "limits.long_lived_requests") return set_int(c.long_lived_requests);
+  if (key == "dicom.max_associations_per_address") return set_int(c.dicom_max_associations_per_address);
+  if (key == "dicom.artim_timeout_s") return set_int(c.dicom_artim_timeout_s);
+  if (key == "dicom.max_pending") return set_int(c.dicom_max_pending);
+  if (key == "dicom.max_pending_per_address") return set_int(c.dicom_max_pending_per_address);
   if (key == "limits.idle_timeout_s") return set_int(c.idle_timeout_s);
   if (key == "storage.fsync") {
     auto v = Get<bool>(node, key);

@@ -19,15 +19,26 @@ struct ServerConfig {
   std::uint64_t max_header_bytes = 16 * 1024;     // request line + headers
   std::uint64_t max_body_bytes = 4ull << 30;      // one request body
   std::uint64_t max_instance_bytes = 512ull << 20;  // one DICOM instance in a STOW part
-  int request_timeout_s = 300;                    // whole request, headers to last byte
+  int header_timeout_s = 5;                       // request line + headers (and TLS handshake)
   int idle_timeout_s = 60;                        // keep-alive wait between requests
+  std::uint64_t min_body_rate = 4096;             // bytes/s a client keeps up sending a body; 0 off
+  int body_grace_s = 10;                          // waiting allowed before the rate counts
+  int request_timeout_s = 300;                    // first byte to the body's last
+  int write_timeout_s = 60;                       // a response write without progress
+  std::uint64_t max_connections = 4096;           // open HTTP connections
+  std::uint64_t max_connections_per_address = 256;  // ... from one client address
+  int long_lived_requests = 64;                   // event streams and waits at once
   bool fsync = true;                              // durable acknowledgements
   ConflictPolicy on_conflict = ConflictPolicy::kReject;
   std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
   std::string log_level = "info";
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
   std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
-  int dicom_max_associations = 32;
+  int dicom_max_associations = 32;               // associations being served at once
+  int dicom_max_associations_per_address = 8;     // ... from one calling address
+  int dicom_artim_timeout_s = 10;                 // connection to a complete A-ASSOCIATE-RQ
+  int dicom_max_pending = 512;                    // connections still sending their A-ASSOCIATE-RQ
+  int dicom_max_pending_per_address = 64;         // ... from one address
   std::string web_root;                           // built browser app; default: next to the binary
   int job_workers = 1;                            // background job threads in serve (exports, algorithms)
   int job_lease_seconds = 30;                     // a dead worker's job runs again after this

@@ -32,6 +32,42 @@ void Metrics::AddInstancesStored(std::int64_t count, std::int64_t bytes) {
 
 void Metrics::AddIngestFailures(std::int64_t count) { ingest_failures_ += count; }
 
+namespace {
+std::string LimitLabels(const std::string& listener, const std::string& limit) {
+  return fmt::format(R"(listener="{}",limit="{}")", listener, limit);
+}
+}  // namespace
+
+void Metrics::DeclareLimit(const std::string& listener, const std::string& limit) {
+  std::lock_guard lock(mutex_);
+  limits_.try_emplace(LimitLabels(listener, limit), 0);
+}
+
+void Metrics::CountLimit(const std::string& listener, const std::string& limit) {
+  std::lock_guard lock(mutex_);
+  ++limits_[LimitLabels(listener, limit)];
+}
+
+std::uint64_t Metrics::LimitCount(const std::string& listener, const std::string& limit) const {
+  std::lock_guard lock(mutex_);
+  auto it = limits_.find(LimitLabels(listener, limit));
+  return it == limits_.end() ? 0 : it->second;
+}
+
+void Metrics::SetGauge(const std::string& name, const std::string& help, std::int64_t value) {
+  std::lock_guard lock(mutex_);
+  Gauge& g = gauges_[name];
+  g.help = help;
+  g.value = value;
+}
+
+void Metrics::AddToGauge(const std::string& name, const std::string& help, std::int64_t delta) {
+  std::lock_guard lock(mutex_);
+  Gauge& g = gauges_[name];
+  g.help = help;
+  g.value += delta;
+}
+
 std::string Metrics::Render() const {
   std::string out;
   out += "# HELP voxelgate_http_requests_total HTTP requests by route, method and status.\n";
@@ -57,6 +93,13 @@ std::string Metrics::Render() const {
   out += "# HELP voxelgate_ingest_failures_total Instances refused at ingest since start.\n";
   out += "# TYPE voxelgate_ingest_failures_total counter\n";
   out += fmt::format("voxelgate_ingest_failures_total {}\n", ingest_failures_.load());
+  out += "# HELP voxelgate_limit_refusals_total Requests, connections or inputs refused by a configured limit.\n";
+  out += "# TYPE voxelgate_limit_refusals_total counter\n";
+  for (const auto& [labels, count] : limits_) out += fmt::format("voxelgate_limit_refusals_total{{{}}} {}\n", labels, count);
+  for (const auto& [name, gauge] : gauges_) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, gauge.help, name);
+    out += fmt::format("{} {}\n", name, gauge.value);
+  }
   return out;
 }
 

@@ -19,6 +19,15 @@ class Metrics {
   void ObserveRequest(const std::string& route, const std::string& method, int status, double seconds);
   void AddInstancesStored(std::int64_t count, std::int64_t bytes);
   void AddIngestFailures(std::int64_t count);
+  // A limit refused something: `listener` is "http", "dicom" or "parser", `limit` the
+  // configuration key's last part ("header_timeout_s"). Declared limits are rendered
+  // from 0, so a dashboard sees every limit before it is first hit.
+  void DeclareLimit(const std::string& listener, const std::string& limit);
+  void CountLimit(const std::string& listener, const std::string& limit);
+  std::uint64_t LimitCount(const std::string& listener, const std::string& limit) const;
+  // A value that goes up and down (open connections); rendered as a gauge.
+  void SetGauge(const std::string& name, const std::string& help, std::int64_t value);
+  void AddToGauge(const std::string& name, const std::string& help, std::int64_t delta);
   std::string Render() const;
 
  private:
@@ -30,6 +39,12 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::uint64_t> requests_;  // label set -> count
   std::map<std::string, Histogram> latency_;       // label set -> histogram
+  std::map<std::string, std::uint64_t> limits_;    // label set -> count
+  struct Gauge {
+    std::string help;
+    std::int64_t value = 0;
+  };
+  std::map<std::string, Gauge> gauges_;
   std::atomic<std::int64_t> instances_stored_{0}, bytes_stored_{0}, ingest_failures_{0};
 };
 

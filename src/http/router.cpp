@@ -18,6 +18,14 @@ void Router::Add(std::string method, std::string pattern, std::string name, std:
   routes_.push_back(std::move(route));
 }
 
+Result<void> Router::MarkLongLived(const std::string& name) {
+  bool found = false;
+  for (auto& route : routes_)
+    if (route.name == name) found = route.long_lived = true;
+  if (!found) return Fail(ErrorCode::kInternal, "no route named " + name);
+  return {};
+}
+
 RouteMatch Router::Match(Request& request) const {
   std::vector<std::string> segments;
   for (auto raw : Segments(request.path)) {

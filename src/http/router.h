@@ -24,6 +24,9 @@ struct Route {
   Handler handler;
   std::vector<std::string> segments;
   bool catch_all = false;  // last segment is {*name}
+  // Answers that last (an event stream, a wait for a job): served by the server's
+  // long-lived pool, not the request pool.
+  bool long_lived = false;
 };
 
 struct RouteMatch {
@@ -36,6 +39,8 @@ class Router {
   void Add(std::string method, std::string pattern, std::string name, std::string action, Handler handler);
   // Fills request.params on a match. Path segments are percent-decoded before capture.
   RouteMatch Match(Request& request) const;
+  // Marks the named route long-lived (see Route); fails when no route has that name.
+  Result<void> MarkLongLived(const std::string& name);
   const std::vector<Route>& routes() const { return routes_; }
  private:
   std::vector<Route> routes_;

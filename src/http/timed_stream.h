@@ -1,6 +1,8 @@
 // TimedStream: a blocking view of a non-blocking socket for Beast's synchronous
 // algorithms (SyncReadStream + SyncWriteStream), with a deadline on reads and a
-// per-operation timeout on writes. Private to http/.
+// per-operation timeout on writes. With the read deadline kNoWait, a read that would
+// wait fails at once with would_block instead (the header phase: the connection then
+// waits on the I/O thread, holding no handler thread). Private to http/.
 #pragma once
 
 #include <poll.h>
@@ -33,8 +35,10 @@ class TimedStream : public SyncStreamOps<TimedStream> {
   using SyncStreamOps::read_some;
   using SyncStreamOps::write_some;
   using Clock = std::chrono::steady_clock;
+  static constexpr Clock::time_point kNoWait = Clock::time_point::min();
   TimedStream(int fd, Clock::time_point read_deadline, std::chrono::milliseconds write_timeout)
       : fd_(fd), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
+  void SetReadDeadline(Clock::time_point deadline) { read_deadline_ = deadline; }
 
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
@@ -52,6 +56,10 @@ class TimedStream : public SyncStreamOps<TimedStream> {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
           ec = boost::system::error_code(errno, boost::system::system_category());
+          return 0;
+        }
+        if (read_deadline_ == kNoWait) {
+          ec = boost::asio::error::would_block;
           return 0;
         }
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now()).count();

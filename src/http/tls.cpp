@@ -164,6 +164,23 @@ Result<void> TlsStream::Handshake() {
   }
 }
 
+Result<bool> TlsStream::HandshakeStep() {
+  if (!ssl_) return Fail(ErrorCode::kInternal, "TLS handshake failed", "no TLS session: out of memory");
+  ClearErrors();
+  int rc = SSL_accept(ssl_);
+  if (rc == 1) {
+    established_ = true;
+    return true;
+  }
+  const bool saved_no_wait = no_wait_;
+  no_wait_ = true;
+  boost::system::error_code ec;
+  WaitToRetry(rc, 0, ec);
+  no_wait_ = saved_no_wait;
+  if (ec == boost::asio::error::would_block) return false;
+  return Fail(ErrorCode::kInvalidArgument, "TLS handshake failed", failure_.empty() ? ec.message() : failure_);
+}
+
 bool TlsStream::HasBuffered() const { return ssl_ && SSL_has_pending(ssl_) == 1; }
 
 void TlsStream::Shutdown() {
@@ -216,6 +233,11 @@ bool TlsStream::WaitToRetry(int result, int timeout_ms, boost::system::error_cod
       failure_ = error == SSL_ERROR_SSL ? TakeOpenSslReasons() : "connection closed";
     }
     ERR_clear_error();
+    return false;
+  }
+  wanted_events_ = events;
+  if (no_wait_) {
+    ec = boost::asio::error::would_block;
     return false;
   }
   if (timeout_ms <= 0 || !WaitForSocket(fd_, events, timeout_ms)) {

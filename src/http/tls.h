@@ -60,6 +60,16 @@ class TlsStream : public SyncStreamOps<TlsStream> {
 
   // Reads (and the handshake) fail with timed_out once this has passed.
   void SetReadDeadline(Clock::time_point deadline) { read_deadline_ = deadline; }
+  void SetWriteTimeout(std::chrono::milliseconds timeout) { write_timeout_ = timeout; }
+  // Non-blocking mode (the header phase): a read that would wait fails at once with
+  // would_block, and wanted_events() says what the session waits for (POLLIN, or POLLOUT
+  // when OpenSSL must send first).
+  void SetNoWait(bool no_wait) { no_wait_ = no_wait; }
+  short wanted_events() const { return wanted_events_; }
+  // One step of the server side of the handshake, without waiting: true once
+  // established, false when it must wait for wanted_events(); an error (with the reason
+  // in its detail) when it failed.
+  Result<bool> HandshakeStep();
   // The server side of the handshake, under the read deadline. The error's detail says
   // why (OpenSSL's reason, "timed out", "connection closed").
   Result<void> Handshake();
@@ -115,6 +125,8 @@ class TlsStream : public SyncStreamOps<TlsStream> {
   std::chrono::milliseconds write_timeout_;
   Clock::time_point read_deadline_ = Clock::now();
   bool established_ = false;
+  bool no_wait_ = false;
+  short wanted_events_ = 0;
   bool broken_ = false;  // a fatal error: OpenSSL forbids even close_notify afterwards
   bool shut_down_ = false;
   std::string failure_;  // why the session broke, for the log

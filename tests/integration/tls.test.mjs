@@ -17,14 +17,13 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries } from './lib/dicomweb.mjs';
 import { binaryPath, makeTempDir } from './lib/env.mjs';
+import { eventually } from './lib/fixture.mjs';
 import { rawExchange, rawHead, request } from './lib/http.mjs';
 import { multipartBody, parseMultipart } from './lib/multipart.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
 
 const execFileP = promisify(execFile);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const TIMEOUT_S = 3; // --request-timeout-s and --idle-timeout-s of the TLS server
+const TIMEOUT_S = 3; // --request-timeout-s, --header-timeout-s and --idle-timeout-s of the TLS server
 const MAX_BODY = 8 << 20;
 // 'wasm-unsafe-eval' lets the viewer compile its WebAssembly codecs; JavaScript eval stays off.
 const CSP =
@@ -59,20 +58,18 @@ class TlsServer extends VoxelgateServer {
   }
 
   async waitReady(timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    while (Date.now() < deadline) {
+    await eventually(() => `voxelgate to be ready over HTTPS within ${timeoutMs} ms (last: ${last}):\n${this.logTail()}`, async () => {
       if (this.exitInfo) throw new Error(`voxelgate exited before ready (${JSON.stringify(this.exitInfo)}):\n${this.logTail()}`);
       try {
         const res = await httpsRequest(this.port, { path: '/readyz', timeoutMs: 2000 });
-        if (res.status === 200) return;
         last = `HTTP ${res.status}`;
+        return res.status === 200;
       } catch (e) {
         last = e.message;
+        return false;
       }
-      await sleep(100);
-    }
-    throw new Error(`voxelgate not ready over HTTPS after ${timeoutMs} ms (last: ${last}):\n${this.logTail()}`);
+    }, timeoutMs, 100);
   }
 }
 
@@ -206,7 +203,7 @@ before(async () => {
   ca = readFileSync(certPath);
   server = await TlsServer.start({
     name: 'tls',
-    args: ['--tls-cert', certPath, '--tls-key', keyPath, '--request-timeout-s', String(TIMEOUT_S), '--idle-timeout-s', String(TIMEOUT_S),
+    args: ['--tls-cert', certPath, '--tls-key', keyPath, '--request-timeout-s', String(TIMEOUT_S), '--header-timeout-s', String(TIMEOUT_S), '--idle-timeout-s', String(TIMEOUT_S),
       '--max-body-bytes', String(MAX_BODY)],
   });
   plain = await VoxelgateServer.start({ name: 'tls-plain', args: ['--max-body-bytes', String(MAX_BODY)] });
@@ -243,7 +240,7 @@ describe('with TLS', () => {
     assertSecurityHeaders(bigBody.headers, '413', { hsts: true });
   });
 
-  test('a request whose header stalls gets 408 with the headers within the request timeout', async () => {
+  test('a request whose header stalls gets 408 with the headers within the header timeout', async () => {
     const res = await rawTlsExchange(server.port, [Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\n', 'latin1')]);
     assert.equal(res.status, 408);
     assertSecurityHeaders(res.headers, '408', { hsts: true });
@@ -312,12 +309,12 @@ describe('with TLS', () => {
     assert.match(`${err.code} ${err.message}`, /PROTOCOL_VERSION|protocol version/i);
   });
 
-  test('a connection that sends nothing is closed within the idle timeout', async () => {
+  test('a connection that sends nothing is closed within the header timeout', async () => {
     const ms = await msUntilClosed(server.port, null);
     assert.ok(ms >= (TIMEOUT_S - 1) * 1000 && ms < (TIMEOUT_S + 2) * 1000, `closed after ${ms} ms`);
   });
 
-  test('a handshake that stalls is closed within the request timeout, and the server stays up', async () => {
+  test('a handshake that stalls is closed within the header timeout, and the server stays up', async () => {
     // The first bytes of a ClientHello record, then nothing.
     const stalled = await Promise.all([1, 2, 3].map(() => msUntilClosed(server.port, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))));
     for (const ms of stalled) assert.ok(ms < (TIMEOUT_S + 2) * 1000, `closed after ${ms} ms`);
