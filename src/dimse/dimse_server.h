@@ -1,8 +1,9 @@
 // DimseServer: the DICOM upper-layer listener (DCMTK) in the same process as HTTP.
 //
-// Each association runs on its own thread, up to max_associations at once (more are
-// rejected with "local limit exceeded"); associations share no global lock beyond the
-// short hand-off of a freshly accepted socket to DCMTK. The called AE title picks the
+// Connections and threads are AssociationListener's: each association request is read
+// whole (ARTIM) before it costs a thread; caps on associations in total and per calling
+// address, checked before negotiation, reject with "local limit exceeded"; every
+// association runs on an owned thread inside an exception barrier. The called AE title picks the
 // tenant; the calling AE title and address must be a registered node of it (see
 // auth::DicomAccess). Services: C-ECHO, C-STORE (into services::IngestSession, the same
 // path as STOW-RS), C-FIND (services::StudyQueries, the QIDO matching rules), C-MOVE to a
@@ -25,6 +26,10 @@ struct DimseOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 11112;
   int max_associations = 32;
+  int max_associations_per_address = 8;
+  int artim_timeout_s = 10;  // connection to a complete A-ASSOCIATE-RQ
+  int max_pending = 512;     // connections still sending their request
+  int max_pending_per_address = 64;
   unsigned max_pdu = 128 * 1024;
   int acse_timeout_s = 30;
   int dimse_timeout_s = 120;  // idle time between messages, and per message

@@ -1,6 +1,6 @@
 #include "dimse/gateway_scp.h"
 
-#include <dcmtk/dcmnet/scppool.h>
+#include <dcmtk/dcmnet/scpthrd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "dicom/dcmtk_io.h"
+#include "dimse/association_listener.h"
 
 namespace vg::dimse {
 // Named, not anonymous: GatewayScp::Impl (external linkage) holds these types.
@@ -72,9 +73,8 @@ class StoreWorker : public DcmThreadSCP {
 struct GatewayScp::Impl {
   GatewayScpOptions options;
   gateway_scp_detail::Shared shared;
-  DcmSCPPool<gateway_scp_detail::StoreWorker> pool;
-  std::thread listener;
-  std::atomic<bool> bound{false};
+  DcmSCPConfig config;
+  std::unique_ptr<AssociationListener> listener;
 };
 
 GatewayScp::GatewayScp(GatewayScpOptions options, StoreSink sink) : impl_(std::make_unique<Impl>()) {
@@ -87,12 +87,10 @@ GatewayScp::~GatewayScp() { Stop(); }
 
 Result<void> GatewayScp::Start() {
   gateway_scp_detail::g_shared = &impl_->shared;
-  DcmSCPConfig& config = impl_->pool.getConfig();
+  DcmSCPConfig& config = impl_->config;
   config.setAETitle(impl_->options.ae_title.c_str());
-  config.setPort(impl_->options.port);
   config.setMaxReceivePDULength(128 * 1024);
-  config.setConnectionBlockingMode(DUL_NOBLOCK);
-  config.setConnectionTimeout(1);  // the listener wakes every second to see whether to stop
+  config.setConnectionBlockingMode(DUL_BLOCK);
   config.setACSETimeout(30);
   config.setDIMSETimeout(120);
   config.setHostLookupEnabled(OFFalse);
@@ -110,22 +108,26 @@ Result<void> GatewayScp::Start() {
   config.addPresentationContext(UID_VerificationSOPClass, verification);
   for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i)
     config.addPresentationContext(dcmAllStorageSOPClassUIDs[i], syntaxes);
-  impl_->pool.setMaxThreads(static_cast<Uint16>(std::max(1, impl_->options.max_associations)));
-  // Bind now, so that a port in use is an error of Start, not of a thread.
-  T_ASC_Network* probe = nullptr;
-  OFCondition bound = ASC_initializeNetwork(NET_ACCEPTOR, impl_->options.port, 1, &probe);
-  if (bound.bad())
-    return Fail(ErrorCode::kUnavailable, "cannot listen for DICOM on port " + std::to_string(impl_->options.port),
-                bound.text());
-  ASC_dropNetwork(&probe);
-  impl_->listener = std::thread([this] { impl_->pool.listen(); });
+  ListenerOptions listen;
+  listen.name = "gateway";
+  listen.host = "";  // every interface: restrict callers with the list and the firewall
+  listen.port = impl_->options.port;
+  listen.max_pdu = 128 * 1024;
+  listen.max_associations = std::max(1, impl_->options.max_associations);
+  listen.max_associations_per_address = std::max(1, impl_->options.max_associations);
+  impl_->listener = std::make_unique<AssociationListener>(listen);
+  DcmSharedSCPConfig shared(config);
+  auto started = impl_->listener->Start([shared](AssociationHandle& assoc, const std::string&) {
+    gateway_scp_detail::StoreWorker worker;
+    worker.setSharedConfig(shared);
+    worker.run(assoc.release());  // the worker owns the association from here
+  });
+  if (!started) return std::unexpected(started.error());
   return {};
 }
 
 void GatewayScp::Stop() {
-  if (!impl_ || !impl_->listener.joinable()) return;
-  impl_->pool.stopAfterCurrentAssociations();
-  impl_->listener.join();
+  if (impl_ && impl_->listener) impl_->listener->Stop();
 }
 
 }  // namespace vg::dimse

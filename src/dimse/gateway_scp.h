@@ -1,9 +1,10 @@
 // GatewayScp: a small C-STORE (and C-ECHO) SCP for the hospital-side gateway. Each
 // received instance goes, as a Part 10 file in the transfer syntax it came in, to the
 // sink; the sink's answer becomes the C-STORE status (so an instance is acknowledged only
-// once the sink has made it durable). Associations run on a pool of threads; callers can
-// be limited to a list of AE titles. Listens on every interface of the given port (DCMTK's
-// pool binds no single address): restrict who may call with the list and the firewall.
+// once the sink has made it durable). Connections, caps and threads are
+// AssociationListener's (max_associations in total and per address); callers can be
+// limited to a list of AE titles. Listens on every interface of the given port: restrict
+// who may call with the list and the firewall.
 #pragma once
 
 #include <cstdint>
