@@ -364,6 +364,10 @@ int ServeCommand(const std::vector<std::string>& argv) {
     dimse_options.host = dicom_address->first;
     dimse_options.port = dicom_address->second;
     dimse_options.max_associations = std::max(1, config.dicom_max_associations);
+    dimse_options.max_associations_per_address = std::max(1, config.dicom_max_associations_per_address);
+    dimse_options.artim_timeout_s = std::max(1, config.dicom_artim_timeout_s);
+    dimse_options.max_pending = std::max(1, config.dicom_max_pending);
+    dimse_options.max_pending_per_address = std::max(1, config.dicom_max_pending_per_address);
     dimse_server = std::make_unique<dimse::DimseServer>(dimse_options, *(*ctx)->archive, dicom_access, audit);
     auto dicom_port = dimse_server->Start();
     if (!dicom_port) {

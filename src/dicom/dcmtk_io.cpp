@@ -3,6 +3,8 @@
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 
+#include "dicom/structure_check.h"
+
 namespace vg::dicom {
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag) {
@@ -11,7 +13,9 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   return std::string(value.c_str(), value.length());
 }
 
-OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consumed_all) {
+namespace {
+
+OFCondition ReadUnchecked(std::string_view bytes, DcmFileFormat& file, bool* consumed_all) {
   DcmInputBufferStream stream;
   stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
   stream.setEos();
@@ -20,6 +24,20 @@ OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consum
   file.transferEnd();
   if (consumed_all) *consumed_all = stream.eos() && stream.avail() == 0;
   return cond;
+}
+
+}  // namespace
+
+OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consumed_all) {
+  const StructureLimits limits = DefaultStructureLimits();
+  if (auto checked = CheckPart10Structure(bytes, limits); !checked) {
+    // Only the meta group, when it passed: a caller that salvages what it can still
+    // learns the file's identity.
+    if (auto offset = Part10DatasetOffset(bytes, limits)) (void)ReadUnchecked(bytes.substr(0, *offset), file, nullptr);
+    if (consumed_all) *consumed_all = false;
+    return makeOFCondition(OFM_dcmdata, 900, OF_error, checked.error().public_message.c_str());
+  }
+  return ReadUnchecked(bytes, file, consumed_all);
 }
 
 std::int64_t GetLong(DcmItem& item, const DcmTagKey& tag, std::int64_t fallback) {
@@ -53,10 +71,14 @@ Result<LoadedFile> LoadFromMemory(std::string_view bytes) {
   if (bytes.size() < 132) return Fail(ErrorCode::kInvalidArgument, "not a DICOM file: too short");
   if (bytes.substr(128, 4) != "DICM")
     return Fail(ErrorCode::kInvalidArgument, "not a DICOM Part 10 file: no DICM prefix at offset 128");
+  // Refused with its own reason (422 for nesting, 413 for a deflate bomb) before DCMTK
+  // reads a byte of the data set.
+  if (auto checked = CheckPart10Structure(bytes, DefaultStructureLimits()); !checked)
+    return std::unexpected(checked.error());
   LoadedFile loaded;
   loaded.file = std::make_unique<DcmFileFormat>();
   bool consumed_all = false;
-  OFCondition cond = ReadPart10(bytes, *loaded.file, &consumed_all);
+  OFCondition cond = ReadUnchecked(bytes, *loaded.file, &consumed_all);
   if (cond.bad()) return Fail(ErrorCode::kInvalidArgument, std::string("cannot parse DICOM: ") + cond.text());
   // A read that stopped early leaves bytes behind: the element lengths did not add up.
   if (!consumed_all) return Fail(ErrorCode::kInvalidArgument, "cannot parse DICOM: trailing or truncated data");

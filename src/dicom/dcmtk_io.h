@@ -18,12 +18,17 @@ struct LoadedFile {
   std::string transfer_syntax_uid;
 };
 
+// Every read below first passes the structure check (dicom/structure_check.h) with the
+// process's limits: nesting deeper than DCMTK's recursion can take, or a deflated data
+// set that inflates past the ceiling, is refused before DCMTK sees the data set.
+
 // Reads a Part 10 file (DICM at offset 128) whose element lengths add up exactly.
 Result<LoadedFile> LoadFromMemory(std::string_view bytes);
 
 // DCMTK's read of a Part 10 file from memory, as is: errors are not interpreted, so a
-// caller can also look at what a damaged file yielded. `consumed_all` tells whether the
-// read used every byte.
+// caller can also look at what a damaged file yielded (a file the structure check
+// refuses yields its meta group only). `consumed_all` tells whether the read used every
+// byte.
 OFCondition ReadPart10(std::string_view bytes, DcmFileFormat& file, bool* consumed_all = nullptr);
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag);
