@@ -36,7 +36,9 @@ constexpr unsigned char kRejectLocalLimit[] = {0x03, 0x00, 0x00, 0x00, 0x00, 0x0
 
 constexpr const char* kLimitNames[] = {"artim_timeout_s",        "max_associations", "max_associations_per_address",
                                        "max_pending",            "max_pending_per_address",
-                                       "max_associate_rq_bytes", "not_an_association_request", "accept_backoff"};
+                                       "max_associate_rq_bytes", "not_an_association_request", "accept_backoff",
+                                       "max_pdu",                "max_other_pdu_bytes", "max_command_bytes",
+                                       "max_identifier_bytes",   "max_dicom_depth", "malformed_pdu"};
 
 // DCMTK reads an accepted socket handed to it through one process-wide variable
 // (dcmExternalSocketHandle): every listener of the process serialises on this.
@@ -386,7 +388,11 @@ Result<std::uint16_t> AssociationListener::Start(AssociationHandler handler) {
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
   }
   if (cond.bad()) return Fail(ErrorCode::kUnavailable, std::string("cannot start the DICOM network: ") + cond.text());
-  ASC_setTransportLayer(s.network, new QuickAckTransportLayer, 1);
+  PduLimits pdu_limits;
+  pdu_limits.max_pdu = s.options.max_pdu;
+  pdu_limits.max_identifier_bytes = s.options.max_identifier_bytes;
+  pdu_limits.structure = dicom::DefaultStructureLimits();
+  ASC_setTransportLayer(s.network, new QuickAckTransportLayer(s.options.name, pdu_limits), 1);
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
   ::getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);

@@ -43,6 +43,7 @@ struct ListenerOptions {
   int max_associations_per_address = 8;
   int max_pending = 512;
   int max_pending_per_address = 64;
+  std::uint32_t max_identifier_bytes = 1u << 20;  // a C-FIND/C-MOVE/C-GET identifier (see pdu_watcher.h)
 };
 
 // An A-ASSOCIATE-RQ larger than this is not a real one (a few hundred presentation

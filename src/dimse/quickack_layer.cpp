@@ -7,7 +7,12 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "core/strings.h"
 
 namespace vg::dimse {
 namespace {
@@ -18,20 +23,40 @@ thread_local std::string t_handed_over;
 
 class QuickAckConnection final : public DcmTCPConnection {
  public:
-  QuickAckConnection(DcmNativeSocketType socket, std::string already_read)
-      : DcmTCPConnection(socket), socket_(socket), replay_(std::move(already_read)) {}
+  QuickAckConnection(DcmNativeSocketType socket, std::string already_read, const std::string& listener,
+                     const PduLimits& limits)
+      : DcmTCPConnection(socket), socket_(socket), replay_(std::move(already_read)), listener_(listener),
+        watcher_(limits) {}
   ssize_t read(void* buf, size_t nbyte) override {
+    ssize_t n = 0;
     if (replayed_ < replay_.size()) {
-      const size_t n = std::min(nbyte, replay_.size() - replayed_);
-      std::memcpy(buf, replay_.data() + replayed_, n);
-      replayed_ += n;
-      return static_cast<ssize_t>(n);
+      n = static_cast<ssize_t>(std::min(nbyte, replay_.size() - replayed_));
+      std::memcpy(buf, replay_.data() + replayed_, static_cast<size_t>(n));
+      replayed_ += static_cast<size_t>(n);
+    } else {
+      // QUICKACK is not sticky: the kernel may fall back to delayed ACKs, so re-arm it
+      // around every read.
+      QuickAck();
+      n = DcmTCPConnection::read(buf, nbyte);
+      QuickAck();
     }
-    // QUICKACK is not sticky: the kernel may fall back to delayed ACKs, so re-arm it
-    // around every read.
-    QuickAck();
-    ssize_t n = DcmTCPConnection::read(buf, nbyte);
-    QuickAck();
+    if (n <= 0) return n;
+    if (auto watched = watcher_.OnReceived(std::span(static_cast<const std::uint8_t*>(buf), static_cast<size_t>(n)));
+        !watched) {
+      if (!refusal_logged_) {
+        refusal_logged_ = true;
+        Metrics::Global().CountLimit(listener_, watcher_.refused_limit());
+        LogWarn(listener_ + "_message_refused", "\"limit\":\"" + watcher_.refused_limit() + "\",\"detail\":\"" +
+                                                    JsonEscape(watched.error().public_message) + "\"");
+      }
+      errno = ECONNABORTED;
+      return -1;
+    }
+    return n;
+  }
+  ssize_t write(void* buf, size_t nbyte) override {
+    ssize_t n = DcmTCPConnection::write(buf, nbyte);
+    if (n > 0) watcher_.OnSent(std::span(static_cast<const std::uint8_t*>(buf), static_cast<size_t>(n)));
     return n;
   }
   OFBool networkDataAvailable(int timeout) override {
@@ -47,6 +72,9 @@ class QuickAckConnection final : public DcmTCPConnection {
   DcmNativeSocketType socket_;
   std::string replay_;
   size_t replayed_ = 0;
+  std::string listener_;
+  PduWatcher watcher_;
+  bool refusal_logged_ = false;
 };
 
 }  // namespace
@@ -59,7 +87,7 @@ DcmTransportConnection* QuickAckTransportLayer::createConnection(DcmNativeSocket
   if (use_secure_layer) return nullptr;  // TLS would need its own layer
   int one = 1;
   ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return new QuickAckConnection(socket, std::move(already_read));
+  return new QuickAckConnection(socket, std::move(already_read), listener_, limits_);
 }
 
 }  // namespace vg::dimse

@@ -12,19 +12,30 @@
 // Why replay: the listener reads each association request whole before DCMTK sees the
 // socket (see association_listener.h), so that DCMTK, which takes sockets through one
 // process-wide variable under a lock, never waits on a slow peer while holding it.
+//
+// Every connection also runs a PduWatcher over what it reads and writes: a read that
+// brings a refused PDU fails (ECONNABORTED), DCMTK never sees its bytes and the
+// association is aborted; the refusal is logged and counted under the listener's name.
 #pragma once
 
 #include <dcmtk/dcmnet/dcmlayer.h>
 
 #include <string>
 
+#include "dimse/pdu_watcher.h"
+
 namespace vg::dimse {
 
 class QuickAckTransportLayer final : public DcmTransportLayer {
  public:
+  QuickAckTransportLayer(std::string listener, PduLimits limits) : listener_(std::move(listener)), limits_(limits) {}
   // The next connection this thread creates starts with `bytes` (then reads the socket).
   static void HandOver(std::string bytes);
   DcmTransportConnection* createConnection(DcmNativeSocketType socket, OFBool use_secure_layer) override;
+
+ private:
+  std::string listener_;
+  PduLimits limits_;
 };
 
 }  // namespace vg::dimse

@@ -156,7 +156,10 @@ Result<T_ASC_Association*> OpenDestination(AssociationContext& ctx, const storag
                                            const std::vector<storage::InstanceRow>& rows, T_ASC_Network** network) {
   OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, ctx.options.acse_timeout_s, network);
   if (cond.bad()) return Fail(ErrorCode::kUnavailable, "cannot start a sub-association", cond.text());
-  ASC_setTransportLayer(*network, new QuickAckTransportLayer, 1);
+  PduLimits limits;
+  limits.max_pdu = ctx.options.max_pdu;
+  limits.structure = dicom::DefaultStructureLimits();
+  ASC_setTransportLayer(*network, new QuickAckTransportLayer("dicom", limits), 1);
   T_ASC_Parameters* params = nullptr;
   ASC_createAssociationParameters(&params, ctx.options.max_pdu);
   ASC_setAPTitles(params, ctx.called_ae.c_str(), node.ae_title.c_str(), nullptr);
