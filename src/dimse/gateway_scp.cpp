@@ -1,113 +1,173 @@
 #include "dimse/gateway_scp.h"
 
-#include <dcmtk/dcmnet/scpthrd.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dimse.h>
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <thread>
+#include <cstring>
 
-#include "dicom/dcmtk_io.h"
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "core/strings.h"
+#include "dicom/dicom.h"
 #include "dimse/association_listener.h"
+#include "dimse/receive.h"
 
 namespace vg::dimse {
-// Named, not anonymous: GatewayScp::Impl (external linkage) holds these types.
-namespace gateway_scp_detail {
+namespace {
 
-// DCMTK makes the pool's workers with their default constructor: what they need is
-// reached through this, set once before listening (one gateway per process).
-struct Shared {
-  StoreSink sink;
-  std::vector<std::string> allowed_callers;
-};
-Shared* g_shared = nullptr;
+// What the gateway stores, in the syntax it arrives in (never transcoded).
+const char* kStorageSyntaxes[] = {
+    UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax, UID_BigEndianExplicitTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax, UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
+    UID_JPEGProcess14TransferSyntax, UID_JPEGProcess14SV1TransferSyntax, UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax, UID_JPEG2000TransferSyntax,
+    UID_RLELosslessTransferSyntax};
+const char* kVerificationSyntaxes[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
 
-Result<std::string> AsPart10(DcmDataset& dataset, E_TransferSyntax xfer) {
-  DcmFileFormat file(&dataset);  // copies
-  auto bytes = dicom::WriteFileToString(file, xfer);
-  if (!bytes) return Fail(ErrorCode::kInvalidArgument, "cannot encode the received dataset: " + bytes.error().detail);
-  return bytes;
+void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersReason reason) {
+  T_ASC_RejectParameters rejection{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, reason};
+  ASC_rejectAssociation(assoc, &rejection);
 }
 
-class StoreWorker : public DcmThreadSCP {
- protected:
-  void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& desiredAction) override {
-    DcmThreadSCP::notifyAssociationRequest(params, desiredAction);
-    if (desiredAction != DCMSCP_ACTION_UNDEFINED || !g_shared || g_shared->allowed_callers.empty()) return;
-    const std::string caller = params.DULparams.callingAPTitle;
-    if (std::find(g_shared->allowed_callers.begin(), g_shared->allowed_callers.end(), caller) ==
-        g_shared->allowed_callers.end())
-      desiredAction = DCMSCP_ACTION_REFUSE_ASSOCIATION;
-  }
-
-  OFCondition handleIncomingCommand(T_DIMSE_Message* message, const DcmPresentationContextInfo& info) override {
-    if (message->CommandField != DIMSE_C_STORE_RQ) return DcmThreadSCP::handleIncomingCommand(message, info);
-    T_DIMSE_C_StoreRQ& request = message->msg.CStoreRQ;
-    DcmDataset* dataset = nullptr;
-    OFCondition cond = receiveSTORERequest(request, info.presentationContextID, dataset);
-    if (cond.bad()) {
-      delete dataset;
-      return cond;
+// Verification, and every storage SOP class in the first proposed syntax we keep.
+OFCondition Negotiate(T_ASC_Parameters* params) {
+  const char* verification[] = {UID_VerificationSOPClass};
+  OFCondition cond = ASC_acceptContextsWithPreferredTransferSyntaxes(params, verification, 1, kVerificationSyntaxes,
+                                                                      static_cast<int>(std::size(kVerificationSyntaxes)));
+  if (cond.bad()) return cond;
+  const int count = ASC_countPresentationContexts(params);
+  for (int i = 0; i < count; ++i) {
+    T_ASC_PresentationContext pc;
+    ASC_getPresentationContext(params, i, &pc);
+    if (!dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) continue;
+    for (int j = 0; j < static_cast<int>(pc.transferSyntaxCount); ++j) {
+      auto kept = std::find_if(std::begin(kStorageSyntaxes), std::end(kStorageSyntaxes),
+                               [&](const char* ts) { return std::strcmp(ts, pc.proposedTransferSyntaxes[j]) == 0; });
+      if (kept == std::end(kStorageSyntaxes)) continue;
+      cond = ASC_acceptPresentationContext(params, pc.presentationContextID, *kept, ASC_SC_ROLE_DEFAULT);
+      if (cond.bad()) return cond;
+      break;
     }
-    std::unique_ptr<DcmDataset> owned(dataset);
-    ScpReply reply{0xC000, "the dataset could not be read"};
-    const E_TransferSyntax xfer = DcmXfer(info.acceptedTransferSyntax.c_str()).getXfer();
-    if (auto part10 = AsPart10(*owned, xfer); part10 && g_shared)
-      reply = g_shared->sink(std::move(*part10), getPeerAETitle().c_str());
-    else if (!part10)
-      reply.comment = part10.error().public_message;
-    DcmDataset* detail = nullptr;
-    if (reply.status != 0 && !reply.comment.empty()) {
-      detail = new DcmDataset;
-      detail->putAndInsertString(DCM_ErrorComment, reply.comment.substr(0, 64).c_str());
-    }
-    cond = sendSTOREResponse(info.presentationContextID, request.MessageID, request.AffectedSOPClassUID,
-                             request.AffectedSOPInstanceUID, reply.status, detail);
-    delete detail;
-    return cond;
   }
-};
+  return EC_Normal;
+}
 
-}  // namespace gateway_scp_detail
+DcmDataset* Comment(const std::string& message) {
+  if (message.empty()) return nullptr;
+  auto* detail = new DcmDataset;
+  detail->putAndInsertString(DCM_ErrorComment, message.substr(0, 64).c_str());
+  return detail;
+}
+
+}  // namespace
 
 struct GatewayScp::Impl {
   GatewayScpOptions options;
-  gateway_scp_detail::Shared shared;
-  DcmSCPConfig config;
+  StoreSink sink;
   std::unique_ptr<AssociationListener> listener;
+
+  // On the association's own thread: one association, from request to release.
+  void Serve(AssociationHandle& handle, const std::string& peer);
+  OFCondition Store(T_ASC_Association* assoc, T_DIMSE_Message& msg, T_ASC_PresentationContextID pid,
+                    const std::string& calling_ae);
 };
+
+void GatewayScp::Impl::Serve(AssociationHandle& handle, const std::string& peer) {
+  T_ASC_Association* assoc = handle.get();
+  char calling[17] = {}, called[17] = {};
+  ASC_getAPTitles(assoc->params, calling, sizeof calling, called, sizeof called, nullptr, 0);
+  const std::string calling_ae(Trim(calling));
+  char context_name[65] = {};
+  ASC_getApplicationContextName(assoc->params, context_name, sizeof context_name);
+  if (std::string(context_name) != UID_StandardApplicationContext)
+    return Reject(assoc, ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED);
+  const auto& allowed = options.allowed_callers;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), calling_ae) == allowed.end()) {
+    LogWarn("gateway_association_rejected", "\"calling_ae\":\"" + JsonEscape(calling_ae) + "\",\"peer\":\"" +
+                                                JsonEscape(peer) + "\",\"reason\":\"caller not allowed\"");
+    return Reject(assoc, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
+  }
+  OFCondition cond = Negotiate(assoc->params);
+  if (cond.good()) {
+    ASC_setAPTitles(assoc->params, nullptr, nullptr, options.ae_title.c_str());
+    cond = ASC_acknowledgeAssociation(assoc);
+  }
+  if (cond.bad()) return;
+  while (true) {
+    T_DIMSE_Message msg;
+    T_ASC_PresentationContextID pid = 0;
+    DcmDataset* status_detail = nullptr;
+    cond = DIMSE_receiveCommand(assoc, DIMSE_BLOCKING, 120, &pid, &msg, &status_detail);
+    delete status_detail;
+    if (cond == DUL_PEERREQUESTEDRELEASE) {
+      ASC_acknowledgeRelease(assoc);
+      return;
+    }
+    if (cond.bad()) {
+      if (cond != DUL_PEERABORTEDASSOCIATION) ASC_abortAssociation(assoc);
+      return;
+    }
+    if (msg.CommandField == DIMSE_C_ECHO_RQ) {
+      cond = DIMSE_sendEchoResponse(assoc, pid, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
+    } else if (msg.CommandField == DIMSE_C_STORE_RQ) {
+      cond = Store(assoc, msg, pid, calling_ae);
+    } else {
+      ASC_abortAssociation(assoc);
+      return;
+    }
+    if (cond.bad()) {
+      ASC_abortAssociation(assoc);
+      return;
+    }
+  }
+}
+
+OFCondition GatewayScp::Impl::Store(T_ASC_Association* assoc, T_DIMSE_Message& msg, T_ASC_PresentationContextID pid,
+                                    const std::string& calling_ae) {
+  T_DIMSE_C_StoreRQ& request = msg.msg.CStoreRQ;
+  T_ASC_PresentationContext pc;
+  ASC_findAcceptedPresentationContext(assoc->params, pid, &pc);
+  // The data set as it arrived, behind a meta header: the sink parses it (through the
+  // structure check) and forwards it unchanged.
+  std::string file = dicom::WrapAsPart10("", request.AffectedSOPClassUID, request.AffectedSOPInstanceUID,
+                                         pc.acceptedTransferSyntax, calling_ae);
+  ReceivedDataset received;
+  OFCondition cond = ReceiveStoreDataset(assoc, pid, 120, file, options.max_instance_bytes + file.size(), nullptr,
+                                         received);
+  if (cond.bad()) return cond;
+  ScpReply reply;
+  if (received.too_large) {
+    Metrics::Global().CountLimit("gateway", "max_instance_bytes");
+    reply = {0xA700, "instance exceeds the gateway's max_instance_bytes (" + std::to_string(options.max_instance_bytes) +
+                         " bytes)"};
+  } else {
+    reply = sink(std::move(file), calling_ae);
+  }
+  T_DIMSE_C_StoreRSP response{};
+  response.MessageIDBeingRespondedTo = request.MessageID;
+  response.DataSetType = DIMSE_DATASET_NULL;
+  response.DimseStatus = reply.status;
+  OFStandard::strlcpy(response.AffectedSOPClassUID, request.AffectedSOPClassUID, sizeof response.AffectedSOPClassUID);
+  OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID,
+                      sizeof response.AffectedSOPInstanceUID);
+  response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+  DcmDataset* detail = reply.status != 0 ? Comment(reply.comment) : nullptr;
+  cond = DIMSE_sendStoreResponse(assoc, pid, &request, &response, detail);
+  delete detail;
+  return cond;
+}
 
 GatewayScp::GatewayScp(GatewayScpOptions options, StoreSink sink) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
-  impl_->shared.sink = std::move(sink);
-  impl_->shared.allowed_callers = impl_->options.allowed_callers;
+  impl_->sink = std::move(sink);
 }
 
 GatewayScp::~GatewayScp() { Stop(); }
 
 Result<void> GatewayScp::Start() {
-  gateway_scp_detail::g_shared = &impl_->shared;
-  DcmSCPConfig& config = impl_->config;
-  config.setAETitle(impl_->options.ae_title.c_str());
-  config.setMaxReceivePDULength(128 * 1024);
-  config.setConnectionBlockingMode(DUL_BLOCK);
-  config.setACSETimeout(30);
-  config.setDIMSETimeout(120);
-  config.setHostLookupEnabled(OFFalse);
-  OFList<OFString> syntaxes;
-  for (const char* uid :
-       {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax, UID_BigEndianExplicitTransferSyntax,
-        UID_DeflatedExplicitVRLittleEndianTransferSyntax, UID_JPEGProcess1TransferSyntax,
-        UID_JPEGProcess2_4TransferSyntax, UID_JPEGProcess14TransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
-        UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax,
-        UID_JPEG2000TransferSyntax, UID_RLELosslessTransferSyntax})
-    syntaxes.push_back(uid);
-  OFList<OFString> verification;
-  verification.push_back(UID_LittleEndianExplicitTransferSyntax);
-  verification.push_back(UID_LittleEndianImplicitTransferSyntax);
-  config.addPresentationContext(UID_VerificationSOPClass, verification);
-  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i)
-    config.addPresentationContext(dcmAllStorageSOPClassUIDs[i], syntaxes);
+  dcmDisableGethostbyaddr.set(OFTrue);
   ListenerOptions listen;
   listen.name = "gateway";
   listen.host = "";  // every interface: restrict callers with the list and the firewall
@@ -116,12 +176,8 @@ Result<void> GatewayScp::Start() {
   listen.max_associations = std::max(1, impl_->options.max_associations);
   listen.max_associations_per_address = std::max(1, impl_->options.max_associations);
   impl_->listener = std::make_unique<AssociationListener>(listen);
-  DcmSharedSCPConfig shared(config);
-  auto started = impl_->listener->Start([shared](AssociationHandle& assoc, const std::string&) {
-    gateway_scp_detail::StoreWorker worker;
-    worker.setSharedConfig(shared);
-    worker.run(assoc.release());  // the worker owns the association from here
-  });
+  auto started = impl_->listener->Start(
+      [impl = impl_.get()](AssociationHandle& assoc, const std::string& peer) { impl->Serve(assoc, peer); });
   if (!started) return std::unexpected(started.error());
   return {};
 }

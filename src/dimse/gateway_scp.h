@@ -28,6 +28,7 @@ struct GatewayScpOptions {
   std::uint16_t port = 11113;
   std::vector<std::string> allowed_callers;  // empty: any calling AE
   int max_associations = 8;
+  std::uint64_t max_instance_bytes = 512ull << 20;  // larger instances get 0xA700
 };
 
 class GatewayScp {

@@ -7,50 +7,16 @@
 // what it sends unchanged (no de-identification at ingest), the bytes are therefore
 // encrypted and written to the staging area while they arrive, and only parsing,
 // indexing and the fsyncs are left for after the last PDV.
-#include <dcmtk/dcmdata/dcostrma.h>
-
 #include "core/logging.h"
+#include "core/metrics.h"
 #include "dicom/dicom.h"
 #include "dimse/association.h"
+#include "dimse/receive.h"
 #include "services/ingest.h"
 #include "storage/folder_blob_store.h"
 
 namespace vg::dimse {
 namespace {
-
-// Collects the dataset in `out` and, when given a blob writer, also hands every piece to
-// it as it comes. A writer that fails is dropped: the instance is then staged after the
-// transfer as usual, and that attempt reports the error.
-class ReceivingConsumer final : public DcmConsumer {
- public:
-  ReceivingConsumer(std::string& out, std::unique_ptr<storage::BlobWriter>& writer) : out_(out), writer_(writer) {
-    if (writer_) Forward(out_.data(), out_.size());  // the meta header, already in `out`
-  }
-  OFBool good() const override { return OFTrue; }
-  OFCondition status() const override { return EC_Normal; }
-  OFBool isFlushed() const override { return OFTrue; }
-  offile_off_t avail() const override { return 1 << 30; }
-  offile_off_t write(const void* buf, offile_off_t length) override {
-    out_.append(static_cast<const char*>(buf), static_cast<size_t>(length));
-    if (writer_) Forward(buf, static_cast<size_t>(length));
-    return length;
-  }
-  void flush() override {}
- private:
-  void Forward(const void* data, size_t size) {
-    if (!writer_->Append(std::span(static_cast<const std::uint8_t*>(data), size))) writer_.reset();
-  }
-  std::string& out_;
-  std::unique_ptr<storage::BlobWriter>& writer_;
-};
-
-class ReceivingStream final : public DcmOutputStream {
- public:
-  ReceivingStream(std::string& out, std::unique_ptr<storage::BlobWriter>& writer)
-      : DcmOutputStream(&consumer_), consumer_(out, writer) {}
- private:
-  ReceivingConsumer consumer_;
-};
 
 Uint16 StatusFor(int failure_reason) {
   switch (failure_reason) {
@@ -80,14 +46,11 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
         ctx.archive.blobs.StageStream({ctx.principal.tenant_id, storage::NewBlobName()}, storage::SyncWhen::kSoon);
     if (opened) writer = std::move(*opened);
   }
-  OFCondition cond;
-  {
-    ReceivingStream sink(file, writer);
-    cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_BLOCKING, ctx.options.dimse_timeout_s, &pid, &sink, nullptr,
-                                      nullptr);
-  }
+  ReceivedDataset received;
+  const std::uint64_t limit = ctx.archive.max_instance_bytes + file.size();
+  OFCondition cond = ReceiveStoreDataset(ctx.assoc, pid, ctx.options.dimse_timeout_s, file, limit, &writer, received);
   if (cond.bad()) return cond;  // the link broke mid-instance: nothing is stored (the writer removes its file)
-  ctx.last_instance_bytes = file.size();
+  ctx.last_instance_bytes = received.too_large ? 0 : file.size();
 
   T_DIMSE_C_StoreRSP response{};
   response.MessageIDBeingRespondedTo = request.MessageID;
@@ -100,6 +63,16 @@ OFCondition HandleStore(AssociationContext& ctx, T_DIMSE_Message& msg, T_ASC_Pre
   const std::string object = std::string("instance=") + request.AffectedSOPInstanceUID;
   if (std::string reason; ctx.Refused("dimse.store", object, response.DimseStatus, reason)) {
     DcmDataset* detail = ErrorComment(reason);
+    cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
+    delete detail;
+    return cond;
+  }
+  if (received.too_large) {
+    response.DimseStatus = STATUS_STORE_Refused_OutOfResources;
+    Metrics::Global().CountLimit("dicom", "max_instance_bytes");
+    ctx.Audit("dimse.store", object, "failed A700");
+    DcmDataset* detail = ErrorComment("instance exceeds limits.max_instance_bytes (" +
+                                      std::to_string(ctx.archive.max_instance_bytes) + " bytes)");
     cond = DIMSE_sendStoreResponse(ctx.assoc, pid, &request, &response, detail);
     delete detail;
     return cond;
