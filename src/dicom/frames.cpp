@@ -2,6 +2,7 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 
+#include "core/checked_math.h"
 #include "dicom/dcmtk_io.h"
 #include "dicom/dicom.h"
 #include "dicom/pixels.h"
@@ -21,7 +22,8 @@ Result<void> CheckFrameNumbers(const std::vector<std::int64_t>& frames, std::int
 
 // Frames of native (uncompressed) pixel data: cut the value at frame boundaries. 1-bit
 // data (binary SEG) is not byte-aligned per frame, so its bits are re-packed.
-Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<std::int64_t>& frames) {
+Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const ImageLayout& layout,
+                                            const std::vector<std::int64_t>& frames) {
   const Uint8* data = nullptr;
   unsigned long length = 0;
   DcmElement* element = nullptr;
@@ -34,9 +36,8 @@ Result<std::vector<FrameData>> NativeFrames(DcmDataset& ds, const std::vector<st
     data = reinterpret_cast<const Uint8*>(words);
   }
   length = element->getLength();
-  const std::int64_t rows = GetLong(ds, DCM_Rows, 0), cols = GetLong(ds, DCM_Columns, 0);
-  const std::int64_t samples = GetLong(ds, DCM_SamplesPerPixel, 1), bits = GetLong(ds, DCM_BitsAllocated, 16);
-  const std::int64_t frame_bits = rows * cols * samples * bits;
+  // Checked by ReadImageLayout: a frame is < 2^37 bits and there are < 2^21 of them.
+  const std::int64_t frame_bits = static_cast<std::int64_t>(layout.frame_bits);
   std::vector<FrameData> out;
   for (auto f : frames) {
     std::int64_t bit_offset = (f - 1) * frame_bits;
@@ -89,10 +90,18 @@ Result<std::vector<FrameData>> ExtractFrames(std::string_view file, const std::v
   if (!loaded) return std::unexpected(loaded.error());
   DcmDataset& ds = *loaded->dataset;
   if (!ds.tagExists(DCM_PixelData)) return Fail(ErrorCode::kNotFound, "the instance has no pixel data");
-  const std::int64_t count = GetLong(ds, DCM_NumberOfFrames, 1);
+  auto layout = ReadImageLayout(ds);
+  if (!layout) return std::unexpected(layout.error());
+  const std::int64_t count = layout->frames;
   if (auto r = CheckFrameNumbers(frames, count); !r) return std::unexpected(r.error());
+  // A list may name a frame more than once; what it asks for stays within what one
+  // instance may decode to.
+  const std::uint64_t frame_bytes = (layout->frame_bits + 7) / 8;
+  if (!ProductWithin({static_cast<std::int64_t>(frames.size()), static_cast<std::int64_t>(frame_bytes)}, kMaxDecodedBytes))
+    return Fail(ErrorCode::kTooLarge, "the frames asked for add up to more than " +
+                                          std::to_string(kMaxDecodedBytes >> 20) + " MiB; ask for fewer at a time");
   DcmXfer xfer(loaded->xfer);
-  if (!xfer.isEncapsulated()) return NativeFrames(ds, frames);
+  if (!xfer.isEncapsulated()) return NativeFrames(ds, *layout, frames);
   if (allow_compressed) {
     DcmElement* element = nullptr;
     ds.findAndGetElement(DCM_PixelData, element);
@@ -108,7 +117,7 @@ Result<std::vector<FrameData>> ExtractFrames(std::string_view file, const std::v
     return Fail(ErrorCode::kUnsupported,
                 std::string("this server cannot decode ") + xfer.getXferName() + "; ask for the frames as stored");
   }
-  return NativeFrames(ds, frames);
+  return NativeFrames(ds, *layout, frames);
 }
 
 Result<std::string> ExtractBulkData(std::string_view file, std::uint16_t group, std::uint16_t element_number) {

@@ -70,8 +70,13 @@ Result<std::optional<MosaicLayout>> ReadMosaicLayout(DcmDataset& ds) {
   MosaicLayout layout;
   layout.images = *images;
   layout.tiles_per_side = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(*images))));
-  const std::int64_t rows = GetLong(ds, DCM_Rows, 0), columns = GetLong(ds, DCM_Columns, 0);
-  if (layout.tiles_per_side <= 0 || rows % layout.tiles_per_side || columns % layout.tiles_per_side)
+  // US only (the pixel readers refuse another VR; a UL could carry 32-bit sizes).
+  Uint16 rows16 = 0, columns16 = 0;
+  ds.findAndGetUint16(DCM_Rows, rows16);
+  ds.findAndGetUint16(DCM_Columns, columns16);
+  const std::int64_t rows = rows16, columns = columns16;
+  if (layout.tiles_per_side <= 0 || rows == 0 || columns == 0 || rows % layout.tiles_per_side ||
+      columns % layout.tiles_per_side)
     return Fail(ErrorCode::kInvalidArgument, "a MOSAIC image whose size is not a whole grid of its slices");
   layout.tile_rows = rows / layout.tiles_per_side;
   layout.tile_columns = columns / layout.tiles_per_side;
@@ -117,6 +122,10 @@ Result<DecodedPixels> SplitMosaic(const DecodedPixels& mosaic, const MosaicLayou
   if (in.bits_allocated != 8 && in.bits_allocated != 16)
     return Fail(ErrorCode::kUnsupported, "a MOSAIC image of this bit depth is not read");
   const int bytes = in.bits_allocated / 8;
+  // The tiles must cover exactly the decoded mosaic frame they are cut from.
+  if (layout.tile_rows * layout.tiles_per_side != in.rows || layout.tile_columns * layout.tiles_per_side != in.columns ||
+      layout.images < 1 || layout.images > layout.tiles_per_side * layout.tiles_per_side || mosaic.frame_data.empty())
+    return Fail(ErrorCode::kUnprocessable, "the MOSAIC layout does not match the image's Rows and Columns");
   const std::int64_t tile_pixels = layout.tile_rows * layout.tile_columns;
   auto buffer = std::make_shared<std::vector<std::uint8_t>>(static_cast<size_t>(tile_pixels * bytes * layout.images));
   const std::uint8_t* src = mosaic.frame_data[0];

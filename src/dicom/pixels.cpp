@@ -10,13 +10,11 @@
 
 #include <zlib.h>
 
+#include "core/checked_math.h"
 #include "dicom/j2k.h"
 
 namespace vg::dicom {
 namespace {
-
-// Beyond any real scanner: refuse before allocating.
-constexpr std::int64_t kMaxFramePixels = 16384ll * 16384;
 
 // 1-bit frames are packed without padding between frames: unpack to a byte per pixel.
 std::shared_ptr<std::vector<std::uint8_t>> UnpackBits(const std::uint8_t* data, std::int64_t pixels) {
@@ -142,6 +140,8 @@ Result<DecodedPixels> DecodeJ2kFrames(const std::shared_ptr<LoadedFile>& loaded,
   return decoded;
 }
 
+Error Implausible(const std::string& what) { return Error{ErrorCode::kUnprocessable, what, {}}; }
+
 }  // namespace
 
 std::int32_t DecodedPixels::Sample(std::int64_t f, std::int64_t i) const {
@@ -163,6 +163,40 @@ std::int32_t DecodedPixels::Sample(std::int64_t f, std::int64_t i) const {
   raw &= bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1);
   if (layout.is_signed && (raw & (1u << (bits - 1)))) return static_cast<std::int32_t>(raw) - (1 << bits);
   return static_cast<std::int32_t>(raw);
+}
+
+Result<ImageLayout> ReadImageLayout(DcmItem& ds) {
+  ImageLayout layout;
+  Uint16 rows = 0, columns = 0;
+  if (ds.findAndGetUint16(DCM_Rows, rows).bad() || ds.findAndGetUint16(DCM_Columns, columns).bad() || rows == 0 ||
+      columns == 0)
+    return std::unexpected(Implausible("Rows and Columns must be present, non-zero and of VR US"));
+  layout.rows = rows;
+  layout.columns = columns;
+  layout.samples = GetLong(ds, DCM_SamplesPerPixel, 1);
+  if (layout.samples < 1 || layout.samples > 4)
+    return std::unexpected(Implausible("SamplesPerPixel " + std::to_string(layout.samples) + " is not 1 to 4"));
+  layout.frames = GetLong(ds, DCM_NumberOfFrames, 1);
+  if (layout.frames < 1 || layout.frames > kMaxFrames)
+    return std::unexpected(Implausible("NumberOfFrames " + std::to_string(layout.frames) + " is not 1 to " +
+                                       std::to_string(kMaxFrames)));
+  layout.bits_allocated = static_cast<int>(GetLong(ds, DCM_BitsAllocated, 16));
+  const int bits = layout.bits_allocated;
+  if (bits != 1 && bits != 8 && bits != 16 && bits != 32 && bits != 64)
+    return std::unexpected(Implausible("BitsAllocated " + std::to_string(bits) + " is not 1, 8, 16, 32 or 64"));
+  if (!ProductWithin({layout.rows, layout.columns}, kMaxFramePixels))
+    return std::unexpected(Implausible("a frame of " + std::to_string(layout.columns) + "x" + std::to_string(layout.rows) +
+                                       " pixels is larger than any image voxelgate reads"));
+  layout.frame_bits = *ProductWithin({layout.rows, layout.columns, layout.samples, bits}, UINT64_MAX);
+  const std::int64_t sample_bytes = std::max(1, bits / 8);
+  auto decoded = ProductWithin({layout.rows, layout.columns, layout.samples, sample_bytes, layout.frames}, kMaxDecodedBytes);
+  if (!decoded)
+    return std::unexpected(Error{ErrorCode::kTooLarge,
+                                 "the instance's frames decode to more than " + std::to_string(kMaxDecodedBytes >> 20) +
+                                     " MiB, more than voxelgate decodes of one instance",
+                                 {}});
+  layout.decoded_bytes = *decoded;
+  return layout;
 }
 
 Result<std::vector<std::pair<unsigned long, unsigned long>>> FrameFragments(DcmPixelSequence& sequence,
@@ -235,17 +269,17 @@ Result<std::vector<std::string>> EncapsulatedFrameBytes(DcmDataset& dataset, E_T
 Result<DecodedPixels> DecodeFrames(std::shared_ptr<LoadedFile> loaded) {
   DcmDataset& ds = *loaded->dataset;
   if (!ds.tagExists(DCM_PixelData)) return Fail(ErrorCode::kInvalidArgument, "the instance has no pixel data");
+  auto image = ReadImageLayout(ds);
+  if (!image) return std::unexpected(image.error());
   PixelLayout layout;
-  layout.rows = GetLong(ds, DCM_Rows, 0);
-  layout.columns = GetLong(ds, DCM_Columns, 0);
-  layout.frames = GetLong(ds, DCM_NumberOfFrames, 1);
-  layout.bits_allocated = static_cast<int>(GetLong(ds, DCM_BitsAllocated, 0));
+  layout.rows = image->rows;
+  layout.columns = image->columns;
+  layout.frames = image->frames;
+  layout.bits_allocated = image->bits_allocated;
   layout.bits_stored = static_cast<int>(GetLong(ds, DCM_BitsStored, layout.bits_allocated));
   layout.is_signed = GetLong(ds, DCM_PixelRepresentation, 0) == 1;
-  if (GetLong(ds, DCM_SamplesPerPixel, 1) != 1)
+  if (image->samples != 1)
     return Fail(ErrorCode::kUnsupported, "colour images (more than one sample per pixel) cannot be a volume");
-  if (layout.rows <= 0 || layout.columns <= 0 || layout.frames <= 0 || layout.rows * layout.columns > kMaxFramePixels)
-    return Fail(ErrorCode::kInvalidArgument, "Rows, Columns or NumberOfFrames is missing or implausible");
   if (layout.bits_allocated != 1 && layout.bits_allocated != 8 && layout.bits_allocated != 16)
     return Fail(ErrorCode::kUnsupported,
                 "pixels of " + std::to_string(layout.bits_allocated) + " bits allocated are not read into volumes");
@@ -278,8 +312,8 @@ Result<DecodedPixels> DecodeFrames(std::shared_ptr<LoadedFile> loaded) {
     data = bytes;
   }
   const std::int64_t pixels = layout.rows * layout.columns;
-  const std::int64_t needed_bits = pixels * layout.frames * layout.bits_allocated;
-  if (static_cast<std::int64_t>(element->getLength()) * 8 < needed_bits)
+  const std::uint64_t needed_bits = image->frame_bits * static_cast<std::uint64_t>(layout.frames);  // < 2^37: checked
+  if (std::uint64_t{element->getLength()} * 8 < needed_bits)
     return Fail(ErrorCode::kInvalidArgument, "pixel data is shorter than Rows x Columns x NumberOfFrames");
 
   DecodedPixels decoded;

@@ -20,6 +20,22 @@ struct PixelLayout {
   bool is_signed = false;  // PixelRepresentation 1
 };
 
+// The image attributes every pixel reader trusts, read once and checked before any size
+// is computed from them or any decoder runs: Rows and Columns as US (another VR could
+// carry 32-bit values), SamplesPerPixel 1 to 4, BitsAllocated 1, 8, 16, 32 or 64,
+// NumberOfFrames 1 to kMaxFrames, a frame of at most kMaxFramePixels pixels, and every
+// frame decoded at most kMaxDecodedBytes. kUnprocessable (422) names what is implausible.
+struct ImageLayout {
+  std::int64_t rows = 0, columns = 0, samples = 1, frames = 1;
+  int bits_allocated = 0;
+  std::uint64_t frame_bits = 0;     // rows x columns x samples x bits
+  std::uint64_t decoded_bytes = 0;  // every frame, unpacked to whole bytes per sample
+};
+inline constexpr std::int64_t kMaxFramePixels = 16384ll * 16384;
+inline constexpr std::int64_t kMaxFrames = 1 << 20;
+inline constexpr std::uint64_t kMaxDecodedBytes = 2ull << 30;
+Result<ImageLayout> ReadImageLayout(DcmItem& dataset);
+
 // Frames as native samples. `frame_data[f]` points at rows*columns samples of
 // bits_allocated bits (for bits_allocated 1: one byte per pixel, 0 or 1, unpacked).
 // The pointers stay valid as long as this object (it owns the file or the decoded copy).

@@ -57,6 +57,10 @@ Result<std::string> RenderFrame(std::string_view file, const RenderOptions& opti
   auto loaded = LoadFromMemory(file);
   if (!loaded) return std::unexpected(loaded.error());
   if (!loaded->dataset->tagExists(DCM_PixelData)) return Fail(ErrorCode::kNotFound, "the instance has no pixel data");
+  // DicomImage sizes its buffers from these attributes: they are checked first.
+  auto layout = ReadImageLayout(*loaded->dataset);
+  if (!layout) return std::unexpected(layout.error());
+  if (options.frame < 1 || options.frame > layout->frames) return Fail(ErrorCode::kNotFound, "no such frame");
   std::unique_ptr<DcmDataset> decoded_frame;  // outlives the image made from it
   auto owned = std::make_unique<DicomImage>(loaded->file.get(), loaded->xfer, CIF_UsePartialAccessToPixelData,
                                             static_cast<unsigned long>(options.frame - 1), 1);

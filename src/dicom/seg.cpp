@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 
+#include "core/checked_math.h"
 #include "dicom/dcmtk_io.h"
 #include "dicom/pixels.h"
 
@@ -163,6 +164,22 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
     const std::uint8_t* slice = labels.labels.data() + k * plane;
     for (std::int64_t i = 0; i < plane; ++i) seen[slice[i]] = 1;
   }
+
+  // The frames this SEG will hold (a frame per segment and occupied slice), checked
+  // before any is built: 255 labels on every slice of a large grid would make a SEG past
+  // what a DICOM element can hold, and several copies of it in memory.
+  std::uint64_t planned_frames = 0;
+  for (const SegmentInfo& info : segments) {
+    if (info.label < 1 || info.label > 255) return Fail(ErrorCode::kInvalidArgument, "segment labels are 1..255");
+    std::uint64_t on = 0;
+    for (std::int64_t k = 0; k < g.dims[2]; ++k) on += occupied[k][info.label];
+    planned_frames += std::max<std::uint64_t>(on, 1);
+  }
+  const std::uint64_t frame_bytes = (static_cast<std::uint64_t>(plane) + 7) / 8;
+  if (auto total = CheckedMul(planned_frames, frame_bytes); !total || *total > kMaxSegPixelBytes)
+    return Fail(ErrorCode::kTooLarge, fmt::format("the segmentation needs {} SEG frames, more than a SEG of at most {} MiB "
+                                                  "of pixel data holds; save fewer labels",
+                                                  planned_frames, kMaxSegPixelBytes >> 20));
 
   IODCommonInstanceReferenceModule& references = seg->getCommonInstanceReference();
   auto* referenced_series = new IODSeriesAndInstanceReferenceMacro::ReferencedSeriesItem;
@@ -359,8 +376,25 @@ Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& gr
   auto dot = [](const std::array<double, 3>& a, const std::array<double, 3>& b) {
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
   };
+  // A mask per segment, made when a frame first names it, within a memory budget: a SEG
+  // may list many segments on a large grid.
+  std::set<int> listed;
   for (const SegmentInfo& s : out.header.segments)
-    if (s.label > 0) out.masks[s.label].assign(grid.VoxelCount(), 0);
+    if (s.label > 0) listed.insert(s.label);
+  std::uint64_t mask_bytes = 0;
+  auto mask_of = [&](int number) -> Result<std::vector<std::uint8_t>*> {
+    auto it = out.masks.find(number);
+    if (it != out.masks.end()) return &it->second;
+    if (!listed.contains(number))
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("a SEG frame names segment {}, which is not listed", number));
+    mask_bytes += static_cast<std::uint64_t>(grid.VoxelCount());
+    if (mask_bytes > kMaxSegMaskBytes)
+      return Fail(ErrorCode::kTooLarge, fmt::format("the SEG's segments need more than {} MiB on this grid",
+                                                    kMaxSegMaskBytes >> 20));
+    auto& mask = out.masks[number];
+    mask.assign(static_cast<std::size_t>(grid.VoxelCount()), 0);
+    return &mask;
+  };
 
   for (std::int64_t f = 0; f < layout.frames; ++f) {
     DcmItem* frame_groups = per_frame->getItem(static_cast<unsigned long>(f));
@@ -401,7 +435,7 @@ Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& gr
       if (!identification || identification->findAndGetUint16(DCM_ReferencedSegmentNumber, number).bad())
         return Fail(ErrorCode::kInvalidArgument, "a SEG frame does not name its segment");
       segment_number = number;
-      if (!out.masks.contains(segment_number))
+      if (!listed.contains(segment_number))
         return Fail(ErrorCode::kInvalidArgument, fmt::format("a SEG frame names segment {}, which is not listed", number));
     }
     std::uint8_t* base = nullptr;
@@ -409,14 +443,19 @@ Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& gr
       const std::int32_t value = decoded->Sample(f, i);
       if (labelmap) {
         if (value == 0 || (has_padding && value == padding)) continue;
-        auto mask = out.masks.find(value);
-        if (mask == out.masks.end())
+        if (!listed.contains(value))
           return Fail(ErrorCode::kInvalidArgument, fmt::format("the label map holds value {}, not a listed segment", value));
-        mask->second[k * plane + i] = 1;
+        auto mask = mask_of(value);
+        if (!mask) return std::unexpected(mask.error());
+        (**mask)[k * plane + i] = 1;
       } else {
         const bool set = fractional ? value * 2 >= max_fractional && value > 0 : value != 0;
         if (!set) continue;
-        if (!base) base = out.masks[segment_number].data() + k * plane;
+        if (!base) {
+          auto mask = mask_of(segment_number);
+          if (!mask) return std::unexpected(mask.error());
+          base = (*mask)->data() + k * plane;
+        }
         base[i] = 1;
       }
     }
@@ -454,9 +493,11 @@ Result<VolumeGeometry> GridOfSeg(std::string_view part10) {
   DcmItem* measures = group(first, DCM_PixelMeasuresSequence);
   auto spacing = doubles(measures, DCM_PixelSpacing, 2);
   if (!orientation || !spacing) return Fail(ErrorCode::kInvalidArgument, "the SEG lacks plane orientation or pixel spacing");
+  auto image = ReadImageLayout(ds);
+  if (!image) return std::unexpected(image.error());
   VolumeGeometry g;
-  g.dims[0] = GetLong(ds, DCM_Columns, 0);
-  g.dims[1] = GetLong(ds, DCM_Rows, 0);
+  g.dims[0] = image->columns;
+  g.dims[1] = image->rows;
   const std::array<double, 3> row{(*orientation)[0], (*orientation)[1], (*orientation)[2]};
   const std::array<double, 3> col{(*orientation)[3], (*orientation)[4], (*orientation)[5]};
   const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
@@ -482,12 +523,16 @@ Result<VolumeGeometry> GridOfSeg(std::string_view part10) {
     const double gap = positions[i].first - positions[i - 1].first;
     if (gap > 1e-3) step = std::min(step, gap);
   }
-  if (step <= 0) step = 1;
+  if (!(step > 0)) step = 1;
   g.spacing[2] = step;
   g.origin = positions.front().second;
-  g.dims[2] = static_cast<std::int64_t>(std::llround((positions.back().first - positions.front().first) / step)) + 1;
-  if (g.dims[0] <= 0 || g.dims[1] <= 0 || g.dims[2] <= 0 || g.dims[2] > 65535)
-    return Fail(ErrorCode::kInvalidArgument, "the SEG's frames do not span a plausible grid");
+  // Computed in double and bounded before it becomes an integer: positions and spacing
+  // come from the file (NaN, or a spacing of 1e-300, must not reach llround).
+  const double gaps = (positions.back().first - positions.front().first) / step;
+  if (!std::isfinite(gaps) || gaps < 0 || gaps > 65534)
+    return Fail(ErrorCode::kUnprocessable, "the SEG's frames do not span a plausible grid");
+  g.dims[2] = static_cast<std::int64_t>(std::llround(gaps)) + 1;
+  if (auto usable = CheckGeometry(g, 1ll << 30); !usable) return std::unexpected(usable.error());
   return g;
 }
 

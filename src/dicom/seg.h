@@ -62,7 +62,7 @@ Result<SegHeader> ReadSegHeader(std::string_view part10);
 // orientation and in-plane size); otherwise the SEG does not belong to this volume.
 struct SegMasks {
   SegHeader header;
-  std::map<int, std::vector<std::uint8_t>> masks;  // by segment number
+  std::map<int, std::vector<std::uint8_t>> masks;  // by segment number, one byte per voxel
 };
 Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& grid);
 
@@ -70,6 +70,11 @@ Result<SegMasks> ReadSegOnGrid(std::string_view part10, const VolumeGeometry& gr
 // size, orientation and pixel spacing from its functional groups, slices from the first
 // to the last frame position, SpacingBetweenSlices apart (else the smallest gap).
 Result<VolumeGeometry> GridOfSeg(std::string_view part10);
+
+// A SEG written here holds at most this much pixel data (kTooLarge otherwise).
+inline constexpr std::uint64_t kMaxSegPixelBytes = 1ull << 30;
+// ReadSegOnGrid refuses (kTooLarge) a SEG whose segments' masks on the grid would need more.
+inline constexpr std::uint64_t kMaxSegMaskBytes = 2ull << 30;
 
 // One label volume from masks: label = segment number, or `label_of[number]` when given;
 // where segments overlap the highest label wins.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "core/checked_math.h"
 #include "dicom/dcmtk_io.h"
 #include "dicom/mosaic.h"
 #include "dicom/pixels.h"
@@ -68,6 +70,10 @@ DcmItem* FunctionalGroup(DcmItem* per_frame, DcmItem* shared, const DcmTagKey& s
   return nullptr;
 }
 
+bool AllFinite(const std::vector<double>& values) {
+  return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+}
+
 std::string Where(const Vec3& p) { return fmt::format("({:.1f}, {:.1f}, {:.1f}) mm", p[0], p[1], p[2]); }
 
 // Fills the geometry and rescale of a classic (single-frame or legacy multi-frame) image.
@@ -78,6 +84,8 @@ Result<void> ReadClassicHeader(DcmDataset& ds, Slice& slice) {
   if (position.size() != 3) return Fail(ErrorCode::kInvalidArgument, "an image has no ImagePositionPatient");
   if (orientation.size() != 6) return Fail(ErrorCode::kInvalidArgument, "an image has no ImageOrientationPatient");
   if (spacing.size() != 2) return Fail(ErrorCode::kInvalidArgument, "an image has no PixelSpacing");
+  if (!AllFinite(position) || !AllFinite(orientation) || !AllFinite(spacing))
+    return Fail(ErrorCode::kUnprocessable, "an image's position, orientation or pixel spacing is not a finite number");
   std::copy(position.begin(), position.end(), slice.position.begin());
   std::copy(orientation.begin(), orientation.end(), slice.orientation.begin());
   std::copy(spacing.begin(), spacing.end(), slice.pixel_spacing.begin());
@@ -101,6 +109,8 @@ Result<void> ReadFrameHeader(DcmItem* per_frame, DcmItem* shared, Slice& slice) 
   auto spacing = GetDoubles(*measures, DCM_PixelSpacing);
   if (position.size() != 3 || orientation.size() != 6 || spacing.size() != 2)
     return Fail(ErrorCode::kInvalidArgument, "a frame's position, orientation or pixel spacing is incomplete");
+  if (!AllFinite(position) || !AllFinite(orientation) || !AllFinite(spacing))
+    return Fail(ErrorCode::kUnprocessable, "a frame's position, orientation or pixel spacing is not a finite number");
   std::copy(position.begin(), position.end(), slice.position.begin());
   std::copy(orientation.begin(), orientation.end(), slice.orientation.begin());
   std::copy(spacing.begin(), spacing.end(), slice.pixel_spacing.begin());
@@ -200,9 +210,29 @@ bool VolumeGeometry::SameGrid(const VolumeGeometry& other, double tolerance_mm) 
     for (double j : {0.0, double(dims[1] - 1)})
       for (double k : {0.0, double(dims[2] - 1)}) {
         auto a = PatientPosition(i, j, k), b = other.PatientPosition(i, j, k);
-        if (Norm({a[0] - b[0], a[1] - b[1], a[2] - b[2]}) > tolerance_mm) return false;
+        // Written so that NaN (from a grid that is not finite) fails the comparison.
+        if (!(Norm({a[0] - b[0], a[1] - b[1], a[2] - b[2]}) <= tolerance_mm)) return false;
       }
   return true;
+}
+
+Result<void> CheckGeometry(const VolumeGeometry& g, std::int64_t max_voxels) {
+  if (g.dims[0] < 1 || g.dims[1] < 1 || g.dims[2] < 1)
+    return Fail(ErrorCode::kUnprocessable, "the grid has a dimension that is not positive");
+  if (!ProductWithin({g.dims[0], g.dims[1], g.dims[2]}, static_cast<std::uint64_t>(std::max<std::int64_t>(0, max_voxels))))
+    return Fail(ErrorCode::kTooLarge, fmt::format("the grid of {}x{}x{} voxels passes the limit of {} voxels", g.dims[0],
+                                                  g.dims[1], g.dims[2], max_voxels));
+  for (double s : g.spacing)
+    if (!std::isfinite(s) || !(s > 0) || s > 10000)
+      return Fail(ErrorCode::kUnprocessable, "the grid's spacing is not a finite number of millimetres above 0");
+  for (double o : g.origin)
+    if (!std::isfinite(o)) return Fail(ErrorCode::kUnprocessable, "the grid's origin is not finite");
+  for (double d : g.direction)
+    if (!std::isfinite(d)) return Fail(ErrorCode::kUnprocessable, "the grid's orientation is not finite");
+  const Vec3 row{g.direction[0], g.direction[1], g.direction[2]}, column{g.direction[3], g.direction[4], g.direction[5]};
+  if (std::abs(Norm(row) - 1) > 1e-3 || std::abs(Norm(column) - 1) > 1e-3 || std::abs(Dot(row, column)) > 1e-3)
+    return Fail(ErrorCode::kUnprocessable, "the grid's row and column directions are not orthogonal unit vectors");
+  return {};
 }
 
 bool IsVolumeImageClass(std::string_view uid) {
@@ -231,6 +261,9 @@ struct VolumeAssembler::Impl {
   std::vector<volume_detail::Slice> slices;
   std::optional<Error> first_error;
   std::string modality, study_uid, series_uid, frame_of_reference_uid;
+  // Voxels of every slice added so far: the limit is kept while instances are decoded,
+  // not only once the whole series sits in memory.
+  std::atomic<std::uint64_t> voxels{0};
 };
 
 VolumeAssembler::VolumeAssembler(VolumeOptions options) : impl_(std::make_unique<Impl>()) {
@@ -301,6 +334,13 @@ Result<void> VolumeAssembler::Add(std::string_view part10) {
       slice.frame_index = k;
       found.push_back(std::move(slice));
     }
+  }
+  {
+    const std::uint64_t added = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(columns) * found.size();
+    const std::uint64_t total = impl_->voxels.fetch_add(added) + added;
+    if (total > static_cast<std::uint64_t>(std::max<std::int64_t>(0, impl_->options.max_voxels)))
+      return fail(Error{ErrorCode::kTooLarge,
+                        fmt::format("the series has more than the limit of {} voxels", impl_->options.max_voxels), {}});
   }
   std::shared_ptr<DecodedPixels> pixels;
   if (!impl_->options.headers_only) {
@@ -431,13 +471,11 @@ Result<Volume> VolumeAssembler::Build() {
   VolumeGeometry& g = volume.geometry;
   g.dims = {first.columns, first.rows, count};
   if (first.columns <= 0 || first.rows <= 0) return Fail(ErrorCode::kInvalidArgument, "the slices have no Rows/Columns");
-  if (g.VoxelCount() > options.max_voxels)
-    return Fail(ErrorCode::kTooLarge,
-                fmt::format("the volume would have {} voxels; the limit is {}", g.VoxelCount(), options.max_voxels));
   // PixelSpacing is (between rows, between columns): x steps along a row use the second.
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], slice_spacing};
   g.origin = slices.front().position;
   g.direction = {row[0], row[1], row[2], column[0], column[1], column[2], normal[0], normal[1], normal[2]};
+  if (auto usable = CheckGeometry(g, options.max_voxels); !usable) return std::unexpected(usable.error());
   volume.modality = impl_->modality;
   volume.study_uid = impl_->study_uid;
   volume.series_uid = impl_->series_uid;

@@ -31,8 +31,15 @@ struct VolumeGeometry {
   std::array<double, 3> PatientPosition(double i, double j, double k) const;
   // True when both describe the same voxel grid: equal dims, spacing, origin and
   // direction within `tolerance_mm` (directions compared over the grid's extent).
+  // (False when either grid holds a coordinate that is not finite.)
   bool SameGrid(const VolumeGeometry& other, double tolerance_mm = 0.01) const;
 };
+
+// A grid read from outside (a DICOM series, a NIfTI or NRRD header, a SEG) is usable:
+// dims positive with at most `max_voxels` voxels, spacing finite and in (0, 10 m],
+// origin finite, direction finite with unit, orthogonal row and column. kUnprocessable
+// (422) names what is wrong, kTooLarge the voxel limit.
+Result<void> CheckGeometry(const VolumeGeometry& g, std::int64_t max_voxels);
 
 // Where slice k came from.
 struct SliceSource {
