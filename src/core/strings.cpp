@@ -1,6 +1,7 @@
 #include "core/strings.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace vg {
@@ -56,6 +57,14 @@ std::string HexEncode(std::span<const std::uint8_t> bytes) {
     out.push_back(kDigits[b & 15]);
   }
   return out;
+}
+
+std::optional<double> ParseFiniteDouble(std::string_view text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || !std::isfinite(value)) return std::nullopt;
+  return value;
 }
 
 std::optional<std::uint64_t> ParseUint(std::string_view text) {

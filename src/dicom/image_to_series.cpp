@@ -35,6 +35,9 @@ Result<std::vector<std::string>> SeriesFromImage(const NiftiImage& image, const 
   bool integers = true;
   for (std::int64_t i = 0; i < plane * slices; ++i) {
     const double v = value(i);
+    // NaN or an infinity would make the rescale NaN and its cast to int16 undefined.
+    if (!std::isfinite(v))
+      return Fail(ErrorCode::kUnprocessable, "the image holds values that are not finite numbers (NaN or infinity)");
     lo = std::min(lo, v);
     hi = std::max(hi, v);
     integers = integers && v == std::floor(v);

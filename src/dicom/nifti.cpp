@@ -3,9 +3,14 @@
 #include <nifti/nifti1_io.h>
 #include <zlib.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
+
+#include "core/checked_math.h"
 
 namespace vg::dicom {
 namespace {
@@ -121,27 +126,51 @@ bool LooksGzipped(std::string_view bytes) {
   return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f && static_cast<unsigned char>(bytes[1]) == 0x8b;
 }
 
-Result<std::string> Gunzip(std::string_view bytes, std::uint64_t max_output) {
-  z_stream stream{};
-  if (inflateInit2(&stream, 15 + 32) != Z_OK) return Fail(ErrorCode::kInternal, "cannot start gzip decompression");
-  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, inflateEnd);
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  stream.avail_in = static_cast<uInt>(bytes.size());
-  std::string out;
+GzipReader::GzipReader(std::string_view compressed) : compressed_(compressed) {
+  stream_ = std::make_unique<z_stream>();
+  ok_ = inflateInit2(stream_.get(), 15 + 32) == Z_OK;
+  stream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  stream_->avail_in = static_cast<uInt>(std::min<std::size_t>(compressed.size(), UINT32_MAX));
+  consumed_ = stream_->avail_in;
+}
+
+GzipReader::~GzipReader() {
+  if (ok_) inflateEnd(stream_.get());
+}
+
+Result<void> GzipReader::InflateTo(std::string& out, std::uint64_t target) {
+  if (!ok_) return Fail(ErrorCode::kInternal, "cannot start gzip decompression");
   char buffer[256 * 1024];
-  while (true) {
-    stream.next_out = reinterpret_cast<Bytef*>(buffer);
-    stream.avail_out = sizeof buffer;
-    const int rc = inflate(&stream, Z_NO_FLUSH);
+  while (out.size() < target && !ended_) {
+    if (stream_->avail_in == 0 && consumed_ < compressed_.size()) {
+      const std::size_t more = std::min<std::size_t>(compressed_.size() - consumed_, UINT32_MAX);
+      stream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed_.data() + consumed_));
+      stream_->avail_in = static_cast<uInt>(more);
+      consumed_ += more;
+    }
+    const std::uint64_t want = std::min<std::uint64_t>(sizeof buffer, target - out.size());
+    stream_->next_out = reinterpret_cast<Bytef*>(buffer);
+    stream_->avail_out = static_cast<uInt>(want);
+    const int rc = inflate(stream_.get(), Z_NO_FLUSH);
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
       return Fail(ErrorCode::kInvalidArgument, "the gzip data is damaged");
-    const size_t produced = sizeof buffer - stream.avail_out;
-    if (out.size() + produced > max_output)
-      return Fail(ErrorCode::kTooLarge, "the decompressed data exceeds " + std::to_string(max_output) + " bytes");
+    const std::size_t produced = want - stream_->avail_out;
     out.append(buffer, produced);
-    if (rc == Z_STREAM_END) return out;
-    if (produced == 0 && stream.avail_in == 0) return Fail(ErrorCode::kInvalidArgument, "the gzip data is truncated");
+    if (rc == Z_STREAM_END) ended_ = true;
+    if (produced == 0 && stream_->avail_in == 0 && consumed_ >= compressed_.size()) break;  // truncated
   }
+  return {};
+}
+
+Result<std::string> Gunzip(std::string_view bytes, std::uint64_t max_output) {
+  GzipReader reader(bytes);
+  std::string out;
+  // One byte more than allowed tells "exactly the limit" from "more than the limit".
+  if (auto r = reader.InflateTo(out, max_output + 1); !r) return std::unexpected(r.error());
+  if (out.size() > max_output)
+    return Fail(ErrorCode::kTooLarge, "the decompressed data exceeds " + std::to_string(max_output) + " bytes");
+  if (!reader.ended()) return Fail(ErrorCode::kInvalidArgument, "the gzip data is truncated");
+  return out;
 }
 
 Result<std::string> Gzip(std::string_view bytes, int level) {
@@ -180,11 +209,13 @@ Result<std::string> NiftiGzBytes(const LabelVolume& labels, int level) {
 }
 
 Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
+  // A gzipped file is inflated in two steps: the header, then exactly the data it
+  // declares (checked against the voxel limit first), never more: a gzip bomb stops there.
   std::string inflated;
+  std::optional<GzipReader> gz;
   if (LooksGzipped(bytes)) {
-    auto out = Gunzip(bytes, static_cast<std::uint64_t>(max_voxels) * 8 + (1 << 20));
-    if (!out) return std::unexpected(out.error());
-    inflated = std::move(*out);
+    gz.emplace(bytes);
+    if (auto r = gz->InflateTo(inflated, sizeof(nifti_1_header)); !r) return std::unexpected(r.error());
     bytes = inflated;
   }
   if (bytes.size() < sizeof(nifti_1_header)) return Fail(ErrorCode::kInvalidArgument, "not a NIfTI file: too short");
@@ -205,14 +236,28 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
     if (header.dim[d] < 1) return Fail(ErrorCode::kInvalidArgument, "the NIfTI header has bad dimensions");
     n[d - 1] = header.dim[d];
   }
-  const std::int64_t voxels = n[0] * n[1] * n[2];
-  if (voxels > max_voxels) return Fail(ErrorCode::kTooLarge, "the NIfTI image has more voxels than allowed");
+  auto counted = ProductWithin({n[0], n[1], n[2]}, static_cast<std::uint64_t>(std::max<std::int64_t>(0, max_voxels)));
+  if (!counted)
+    return Fail(ErrorCode::kTooLarge, fmt::format("the NIfTI image has {}x{}x{} voxels, more than the limit of {}", n[0],
+                                                  n[1], n[2], max_voxels));
+  const std::int64_t voxels = static_cast<std::int64_t>(*counted);
+  switch (header.datatype) {
+    case NIFTI_TYPE_UINT8: case NIFTI_TYPE_INT8: case NIFTI_TYPE_INT16: case NIFTI_TYPE_UINT16:
+    case NIFTI_TYPE_INT32: case NIFTI_TYPE_UINT32: case NIFTI_TYPE_FLOAT32: case NIFTI_TYPE_FLOAT64: break;
+    default: return Fail(ErrorCode::kUnsupported, "NIfTI datatype " + std::to_string(header.datatype) + " is not read");
+  }
   int bytes_per_voxel = 0, swap_size = 0;
   nifti_datatype_sizes(header.datatype, &bytes_per_voxel, &swap_size);
+  // vox_offset is a float from the file: finite and small before it becomes an integer.
+  if (!std::isfinite(header.vox_offset) || header.vox_offset < 352 || header.vox_offset > (1 << 30) || bytes_per_voxel <= 0)
+    return Fail(ErrorCode::kInvalidArgument, "the NIfTI header is inconsistent");
   const std::int64_t offset = static_cast<std::int64_t>(header.vox_offset);
-  if (offset < 352 || bytes_per_voxel <= 0) return Fail(ErrorCode::kInvalidArgument, "the NIfTI header is inconsistent");
-  if (static_cast<std::int64_t>(bytes.size()) < offset + voxels * bytes_per_voxel)
-    return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
+  const std::uint64_t needed = static_cast<std::uint64_t>(offset) + static_cast<std::uint64_t>(voxels) * bytes_per_voxel;
+  if (gz) {
+    if (auto r = gz->InflateTo(inflated, needed); !r) return std::unexpected(r.error());
+    bytes = inflated;
+  }
+  if (bytes.size() < needed) return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
 
   std::unique_ptr<nifti_image, decltype(&nifti_image_free)> nim(nifti_convert_nhdr2nim(header, "upload"), nifti_image_free);
   if (!nim) return Fail(ErrorCode::kInvalidArgument, "the NIfTI header cannot be interpreted");
@@ -229,6 +274,7 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
     for (int r = 0; r < 3; ++r) g.direction[3 * c + r] = axes[c][r] / length;
   }
   g.origin = {-m.m[0][3], -m.m[1][3], m.m[2][3]};
+  if (auto usable = CheckGeometry(g, max_voxels); !usable) return std::unexpected(usable.error());
 
   const double slope = (header.scl_slope == 0 || std::isnan(header.scl_slope)) ? 1.0 : header.scl_slope;
   const double inter = std::isnan(header.scl_inter) ? 0.0 : header.scl_inter;
@@ -237,7 +283,7 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
   if (header.datatype == NIFTI_TYPE_UINT8 && slope == 1.0 && inter == 0.0) {
     image.bytes.assign(reinterpret_cast<const std::uint8_t*>(data), reinterpret_cast<const std::uint8_t*>(data) + voxels);
   } else {
-    image.values.resize(voxels);
+    image.values.resize(static_cast<std::size_t>(voxels));
     for (std::int64_t i = 0; i < voxels; ++i) {
       const char* p = data + i * bytes_per_voxel;
       double v = 0;
@@ -250,10 +296,9 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
         case NIFTI_TYPE_UINT32: v = Load<std::uint32_t>(p); break;
         case NIFTI_TYPE_FLOAT32: v = Load<float>(p); break;
         case NIFTI_TYPE_FLOAT64: v = Load<double>(p); break;
-        default:
-          return Fail(ErrorCode::kUnsupported, "NIfTI datatype " + std::to_string(header.datatype) + " is not read");
+        default: break;  // refused above
       }
-      image.values[i] = v * slope + inter;
+      image.values[i] = static_cast<float>(v * slope + inter);
     }
   }
 

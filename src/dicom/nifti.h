@@ -12,6 +12,8 @@
 
 #include "dicom/volume.h"
 
+struct z_stream_s;  // zlib's, kept out of this header
+
 namespace vg::dicom {
 
 // Receives output chunk by chunk; an error stops the writer.
@@ -26,9 +28,10 @@ Result<std::string> NiftiGzBytes(const LabelVolume& labels, int level = 1);
 struct NiftiImage {
   VolumeGeometry geometry;
   int datatype = 0;            // NIFTI_TYPE_*
-  // In voxel order, scaled (scl_slope/scl_inter applied). Unscaled 8-bit unsigned images
-  // (label maps) fill `bytes` instead of `values`, at an eighth of the memory.
-  std::vector<double> values;
+  // In voxel order, scaled (scl_slope/scl_inter applied), as float (half the memory of
+  // double; exact for every integer image up to 24 bits). Unscaled 8-bit unsigned images
+  // (label maps) fill `bytes` instead of `values`, at a quarter of the memory.
+  std::vector<float> values;
   std::vector<std::uint8_t> bytes;
   bool IsBytes() const { return values.empty() && !bytes.empty(); }
 };
@@ -48,7 +51,30 @@ Result<LabelVolume> LabelsFromNifti(const NiftiImage& image);
 
 // gzip helpers for the HTTP layer and readers.
 bool LooksGzipped(std::string_view bytes);
+// The whole stream, or kTooLarge past `max_output` (inflation stops there).
 Result<std::string> Gunzip(std::string_view bytes, std::uint64_t max_output);
+
+// Inflates a gzip (or zlib) stream held in memory step by step, so that a reader can
+// inflate a header, learn how much data it declares, check that, and inflate exactly so
+// much more. Not thread-safe.
+class GzipReader {
+ public:
+  explicit GzipReader(std::string_view compressed);
+  ~GzipReader();
+  GzipReader(const GzipReader&) = delete;
+  GzipReader& operator=(const GzipReader&) = delete;
+  // Appends to `out` until it holds `target` bytes or the stream ends (then it is
+  // shorter: the caller decides whether that is truncation).
+  Result<void> InflateTo(std::string& out, std::uint64_t target);
+  bool ended() const { return ended_; }
+
+ private:
+  std::string_view compressed_;
+  std::unique_ptr<::z_stream_s> stream_;
+  std::size_t consumed_ = 0;  // bytes of `compressed_` handed to zlib
+  bool ok_ = false;
+  bool ended_ = false;
+};
 Result<std::string> Gzip(std::string_view bytes, int level = 1);
 
 }  // namespace vg::dicom

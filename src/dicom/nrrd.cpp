@@ -8,6 +8,9 @@
 #include <map>
 #include <sstream>
 
+#include "core/checked_math.h"
+#include "core/strings.h"
+
 namespace vg::dicom {
 namespace {
 
@@ -36,14 +39,10 @@ std::vector<std::vector<double>> ParseVectors(const std::string& text) {
     const size_t close = text.find(')', at);
     if (close == std::string::npos) return {};
     std::vector<double> v;
-    std::stringstream numbers(text.substr(at + 1, close - at - 1));
-    std::string item;
-    while (std::getline(numbers, item, ',')) {
-      try {
-        v.push_back(std::stod(item));
-      } catch (...) {
-        return {};
-      }
+    for (auto item : Split(std::string_view(text).substr(at + 1, close - at - 1), ',')) {
+      auto number = ParseFiniteDouble(Trim(item));
+      if (!number) return {};  // not a number, or NaN/inf: the header is refused
+      v.push_back(*number);
     }
     out.push_back(v);
     at = close + 1;
@@ -122,16 +121,17 @@ Result<NiftiImage> ReadNrrd(std::string_view bytes, std::int64_t max_voxels) {
     return Fail(ErrorCode::kUnsupported, "NRRD files with detached data are not read: send the .nrrd with its data attached");
   auto type = TypeOf(LowerTrim(fields["type"]));
   if (!type) return Fail(ErrorCode::kUnsupported, "the NRRD type '" + fields["type"] + "' is not read");
-  int dimension = 0;
-  try {
-    dimension = std::stoi(fields["dimension"]);
-  } catch (...) {
-  }
+  const auto dimension = ParseUint(Trim(fields["dimension"]));
   std::vector<std::int64_t> sizes;
-  std::stringstream size_text(fields["sizes"]);
-  for (std::int64_t s; size_text >> s;) sizes.push_back(s);
-  if (dimension != 3 || sizes.size() != 3)
-    return Fail(ErrorCode::kUnsupported, "only 3D scalar NRRD images are read (dimension " + std::to_string(dimension) + ")");
+  for (auto item : Split(Trim(fields["sizes"]), ' ')) {
+    if (item.empty()) continue;
+    auto size = ParseUint(item);
+    if (!size || *size < 1 || *size > (1u << 30)) return Fail(ErrorCode::kInvalidArgument, "a NRRD size is not a positive number");
+    sizes.push_back(static_cast<std::int64_t>(*size));
+  }
+  if (dimension != 3u || sizes.size() != 3)
+    return Fail(ErrorCode::kUnsupported, "only 3D scalar NRRD images are read (dimension " +
+                                             std::string(Trim(fields["dimension"]).substr(0, 16)) + ")");
   auto directions = ParseVectors(fields["space directions"]);
   if (directions.size() != 3 || std::any_of(directions.begin(), directions.end(), [](const auto& v) { return v.size() != 3; }))
     return Fail(ErrorCode::kInvalidArgument, "the NRRD header needs three space directions");
@@ -143,24 +143,25 @@ Result<NiftiImage> ReadNrrd(std::string_view bytes, std::int64_t max_voxels) {
     return Fail(ErrorCode::kUnsupported, "the NRRD space '" + space + "' is not read (LPS or RAS)");
   const std::string encoding = LowerTrim(fields["encoding"]);
   const bool big_endian = LowerTrim(fields["endian"]) == "big";
-  std::int64_t voxels = 1;
-  for (auto s : sizes) {
-    if (s < 1) return Fail(ErrorCode::kInvalidArgument, "a NRRD size is not positive");
-    voxels *= s;
-    if (voxels > max_voxels) return Fail(ErrorCode::kTooLarge, "the NRRD image has too many voxels");
-  }
+  // Checked before anything is sized from it: sizes whose product wraps past 2^64 once
+  // passed the old check and ended the process.
+  auto counted = ProductWithin({sizes[0], sizes[1], sizes[2]}, static_cast<std::uint64_t>(std::max<std::int64_t>(0, max_voxels)));
+  if (!counted)
+    return Fail(ErrorCode::kTooLarge, fmt::format("the NRRD image has {}x{}x{} voxels, more than the limit of {}", sizes[0],
+                                                  sizes[1], sizes[2], max_voxels));
+  const std::int64_t voxels = static_cast<std::int64_t>(*counted);
+  const std::uint64_t data_bytes = *counted * static_cast<std::uint64_t>(type->bytes);
   std::string inflated;
   std::string_view data = bytes.substr(data_at);
   if (encoding == "gzip" || encoding == "gz") {
-    auto out = Gunzip(data, static_cast<std::uint64_t>(voxels * type->bytes));
-    if (!out) return std::unexpected(out.error());
-    inflated = std::move(*out);
+    // Exactly the declared data is inflated, never more.
+    GzipReader reader(data);
+    if (auto r = reader.InflateTo(inflated, data_bytes); !r) return std::unexpected(r.error());
     data = inflated;
   } else if (encoding != "raw") {
-    return Fail(ErrorCode::kUnsupported, "the NRRD encoding '" + encoding + "' is not read (raw or gzip)");
+    return Fail(ErrorCode::kUnsupported, "the NRRD encoding '" + encoding.substr(0, 32) + "' is not read (raw or gzip)");
   }
-  if (static_cast<std::int64_t>(data.size()) < voxels * type->bytes)
-    return Fail(ErrorCode::kInvalidArgument, "the NRRD data is shorter than its sizes say");
+  if (data.size() < data_bytes) return Fail(ErrorCode::kInvalidArgument, "the NRRD data is shorter than its sizes say");
 
   NiftiImage image;
   VolumeGeometry& g = image.geometry;
@@ -183,8 +184,10 @@ Result<NiftiImage> ReadNrrd(std::string_view bytes, std::int64_t max_voxels) {
     image.bytes.assign(p, p + voxels);
   } else {
     image.values.resize(static_cast<size_t>(voxels));
-    for (std::int64_t i = 0; i < voxels; ++i) image.values[i] = Decode(p + i * type->bytes, *type, big_endian);
+    for (std::int64_t i = 0; i < voxels; ++i)
+      image.values[i] = static_cast<float>(Decode(p + i * type->bytes, *type, big_endian));
   }
+  if (auto usable = CheckGeometry(g, max_voxels); !usable) return std::unexpected(usable.error());
   MakeRightHanded(image);
   return image;
 }

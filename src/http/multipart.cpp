@@ -112,38 +112,49 @@ Result<void> MultipartReader::ReadHeaders(Part& part) {
   }
 }
 
-Result<void> MultipartReader::ReadBody(Part& part) {
-  while (true) {
+Result<std::string_view> MultipartReader::PeekBody() {
+  while (in_body_) {
     // Everything before start_ is consumed; the unconsumed tail may hold a delimiter prefix.
     const char* base = buffer_.data();
     const void* hit = memmem(base + start_, buffer_.size() - start_, delimiter_.data(), delimiter_.size());
-    size_t body_end = hit ? static_cast<size_t>(static_cast<const char*>(hit) - base) : 0;
+    const size_t body_end = hit ? static_cast<size_t>(static_cast<const char*>(hit) - base) : 0;
     // Without a hit, everything but a possible delimiter prefix at the end is body.
-    size_t keep = delimiter_.size() - 1;
-    size_t take_end = hit ? body_end : (buffer_.size() - start_ > keep ? buffer_.size() - keep : start_);
-    if (take_end > start_) {
-      size_t n = take_end - start_;
-      part.size += n;
-      if (part.too_large || part.size > max_part_bytes_) {
-        part.too_large = true;
-        part.body.clear();
-        part.body.shrink_to_fit();
-      } else {
-        part.body.append(base + start_, n);
-      }
-      start_ = take_end;
-    }
+    const size_t keep = delimiter_.size() - 1;
+    const size_t take_end = hit ? body_end : (buffer_.size() - start_ > keep ? buffer_.size() - keep : start_);
+    if (take_end > start_) return std::string_view(base + start_, take_end - start_);
     if (hit) {
       start_ = body_end + delimiter_.size();
-      return {};
+      in_body_ = false;
+      auto more = AfterDelimiter();
+      if (!more) return std::unexpected(more.error());
+      break;
     }
     auto more = Fill();
     if (!more) return std::unexpected(more.error());
     if (!*more) return std::unexpected(Malformed("the body ends before the closing boundary"));
   }
+  return std::string_view();
 }
 
-Result<std::optional<Part>> MultipartReader::Next() {
+Result<size_t> MultipartReader::ReadBodyChunk(std::span<std::uint8_t> out) {
+  if (out.empty()) return 0;
+  auto piece = PeekBody();
+  if (!piece) return std::unexpected(piece.error());
+  const size_t n = std::min(out.size(), piece->size());
+  std::memcpy(out.data(), piece->data(), n);
+  start_ += n;
+  return n;
+}
+
+Result<std::optional<Part>> MultipartReader::NextHeaders() {
+  if (in_body_) {  // the rest of the previous part
+    std::uint8_t sink[64 * 1024];
+    while (true) {
+      auto n = ReadBodyChunk(sink);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+    }
+  }
   if (finished_) return std::optional<Part>();
   if (!started_) {
     started_ = true;
@@ -154,14 +165,31 @@ Result<std::optional<Part>> MultipartReader::Next() {
   }
   Part part;
   if (auto r = ReadHeaders(part); !r) return std::unexpected(r.error());
+  in_body_ = true;
+  return std::optional<Part>(std::move(part));
+}
+
+Result<std::optional<Part>> MultipartReader::Next() {
+  auto next = NextHeaders();
+  if (!next || !*next) return next;
+  Part& part = **next;
   // Growing the body by doubling would copy it about once more; the previous part's size
   // is a good guess for the next (slices of one series).
   if (size_hint_ > 0 && size_hint_ <= max_part_bytes_) part.body.reserve(size_hint_ + 64);
-  if (auto r = ReadBody(part); !r) return std::unexpected(r.error());
+  while (true) {
+    auto piece = PeekBody();
+    if (!piece) return std::unexpected(piece.error());
+    if (piece->empty()) break;
+    part.size += piece->size();
+    if (!part.too_large && part.size > max_part_bytes_) {
+      part.too_large = true;
+      std::string().swap(part.body);
+    }
+    if (!part.too_large) part.body.append(*piece);
+    start_ += piece->size();
+  }
   size_hint_ = part.size;
-  auto more = AfterDelimiter();
-  if (!more) return std::unexpected(more.error());
-  return std::optional<Part>(std::move(part));
+  return next;
 }
 
 }  // namespace vg::http

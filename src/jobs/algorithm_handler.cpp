@@ -10,6 +10,7 @@
 
 #include "algorithms/algorithm.h"
 #include "core/clock.h"
+#include "core/json_depth.h"
 #include "core/logging.h"
 #include "dicom/dicom.h"
 #include "crypto/crypto.h"
@@ -258,10 +259,13 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     if (ran->cancelled) return Fail(ErrorCode::kUnavailable, "cancelled");
     if (!ran->Succeeded())
       return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds));
-    auto labels_file = ReadFile(out_dir / "labels.nii.gz", std::uintmax_t{4} << 30);
+    // The output is the algorithm's (untrusted): no larger than the input's grid allows.
+    const std::int64_t grid_voxels = source->volume.geometry.VoxelCount();
+    auto labels_file = ReadFile(out_dir / "labels.nii.gz", static_cast<std::uintmax_t>(grid_voxels) * 8 + (1 << 20));
     if (!labels_file)
-      return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz");
-    auto image = dicom::ReadNifti(*labels_file);
+      return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz (or wrote one larger "
+                                             "than 8 bytes per input voxel)");
+    auto image = dicom::ReadNifti(*labels_file, grid_voxels);
     if (!image) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + image.error().public_message);
     auto labels = dicom::LabelsFromNifti(*image);
     if (!labels) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + labels.error().public_message);
@@ -271,9 +275,14 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     labels->geometry = source->volume.geometry;
     output.labels = std::move(*labels);
     if (auto result = ReadFile(out_dir / "result.json", 1 << 20)) {
+      if (!JsonDepthWithin(*result, 4))
+        return Fail(ErrorCode::kUnprocessable, "output/result.json nests deeper than 4 levels");
       json r = json::parse(*result, nullptr, false);
       if (!r.is_object()) return Fail(ErrorCode::kUnprocessable, "output/result.json is not a JSON object");
-      if (r.contains("metrics") && r["metrics"].is_object()) output.metrics = r["metrics"];
+      if (r.contains("metrics") && r["metrics"].is_object()) {
+        if (r["metrics"].size() > 256) return Fail(ErrorCode::kUnprocessable, "output/result.json has more than 256 metrics");
+        output.metrics = r["metrics"];
+      }
       for (const char* key : {"warnings", "messages"})
         if (r.contains(key) && r[key].is_array())
           for (const auto& w : r[key])

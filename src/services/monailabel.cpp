@@ -22,6 +22,9 @@ namespace {
 using nlohmann::json;
 
 constexpr std::uint64_t kMaxArchiveBytes = 8ull << 30;
+// A NIfTI or NRRD image uploaded to become a series: 512 x 512 x 1024 voxels (1 GiB of
+// float values while it is converted).
+constexpr std::int64_t kMaxUploadedImageVoxels = 1ll << 28;
 constexpr int kMaxArchiveEntries = 20000;
 
 bool IsDicomPart10(std::string_view bytes) { return bytes.size() > 132 && bytes.substr(128, 4) == "DICM"; }
@@ -173,7 +176,7 @@ Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::st
       dicom.push_back(file.bytes);
       continue;
     }
-    auto image = dicom::ReadVolumeFile(file.bytes, file.filename);
+    auto image = dicom::ReadVolumeFile(file.bytes, file.filename, kMaxUploadedImageVoxels);
     if (!image) return std::unexpected(image.error());
     dicom::ConvertedSeriesInfo info;
     info.patient_name = name.substr(0, 64);
@@ -277,7 +280,8 @@ Result<SegmentationView> MonaiLabel::SaveLabel(std::int64_t tenant_id, const std
   std::set<int> present;
   if (ending == ".nii" || ending == ".nii.gz" || ending == ".nrrd" || ending == ".seg.nrrd" ||
       label.bytes.starts_with("NRRD000")) {
-    auto image = dicom::ReadVolumeFile(label.bytes, label.filename);
+    // No more voxels than the image the label belongs to.
+    auto image = dicom::ReadVolumeFile(label.bytes, label.filename, grid.VoxelCount());
     if (!image) return std::unexpected(image.error());
     auto labels = dicom::LabelsFromNifti(*image);
     if (!labels) return std::unexpected(labels.error());

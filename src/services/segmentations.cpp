@@ -153,7 +153,8 @@ Result<dicom::LabelVolume> Segmentations::LabelsOf(NewSegmentation& request, con
     return dicom::LabelVolume{grid, std::vector<std::uint8_t>(raw.begin(), raw.end())};
   }
   if (request.nifti) {
-    auto image = dicom::ReadNifti(*request.nifti, static_cast<std::int64_t>(kMaxLabelVoxels));
+    // The grid is known: a label image may not hold more voxels than it.
+    auto image = dicom::ReadNifti(*request.nifti, static_cast<std::int64_t>(voxels));
     if (!image) return std::unexpected(image.error());
     auto labels = dicom::LabelsFromNifti(*image);
     if (!labels) return std::unexpected(labels.error());

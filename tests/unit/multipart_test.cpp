@@ -104,5 +104,60 @@ TEST(MediaType, AcceptIsOrderedByQuality) {
   EXPECT_TRUE(MediaRangeMatches(ParseMediaType("image/*"), "image/png"));
 }
 
+// Streaming: a part's body comes out in pieces of any size, across delimiter prefixes.
+TEST(Multipart, StreamedBodiesMatchWholePartsForEveryReadSize) {
+  const std::vector<std::string> parts = {std::string(100000, 'a') + "\r\n--B0UN", "", "x\r\n--", std::string(3, 'z')};
+  for (size_t step : {1, 7, 4096, 1 << 20}) {
+    for (size_t piece : {1, 5, 65536}) {
+      TrickleSource source(Body(parts), step);
+      MultipartReader reader(source, "B0UND", 16);  // the limit binds Next(), not a streamed body
+      std::vector<std::string> got;
+      while (true) {
+        auto next = reader.NextHeaders();
+        ASSERT_TRUE(next) << next.error().public_message;
+        if (!*next) break;
+        EXPECT_EQ((*next)->Header("content-type"), "application/dicom");
+        std::string body;
+        std::vector<std::uint8_t> buffer(piece);
+        while (true) {
+          auto n = reader.Body().Read(buffer);
+          ASSERT_TRUE(n);
+          if (*n == 0) break;
+          body.append(reinterpret_cast<const char*>(buffer.data()), *n);
+        }
+        got.push_back(body);
+      }
+      EXPECT_EQ(got, parts) << "step " << step << " piece " << piece;
+    }
+  }
+}
+
+TEST(Multipart, AnUnreadBodyIsSkippedByTheNextPart) {
+  TrickleSource source(Body({"first body", "second"}), 3);
+  MultipartReader reader(source, "B0UND", 1 << 20);
+  ASSERT_TRUE(*reader.NextHeaders());
+  std::uint8_t two[2];
+  ASSERT_EQ(*reader.Body().Read(two), 2u);  // read a little, leave the rest
+  auto second = reader.Next();
+  ASSERT_TRUE(second && *second);
+  EXPECT_EQ((*second)->body, "second");
+  auto end = reader.NextHeaders();
+  ASSERT_TRUE(end);
+  EXPECT_FALSE(*end);
+}
+
+TEST(Multipart, AStreamedBodyCutShortIsAnError) {
+  std::string body = Body({"abcdef"});
+  body.resize(body.find("abc") + 2);
+  TrickleSource source(body, 1);
+  MultipartReader reader(source, "B0UND", 1 << 20);
+  ASSERT_TRUE(*reader.NextHeaders());
+  std::uint8_t buffer[16];
+  Result<size_t> n = 0;
+  do n = reader.Body().Read(buffer);
+  while (n && *n > 0);
+  EXPECT_FALSE(n);
+}
+
 }  // namespace
 }  // namespace vg::http
