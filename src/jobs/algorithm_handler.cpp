@@ -1,7 +1,9 @@
 #include "jobs/algorithm_handler.h"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -35,14 +37,31 @@ Result<void> WriteFile(const fs::path& path, std::string_view bytes) {
   return {};
 }
 
+// A file the algorithm wrote, read as the server: never through a link it planted (to
+// the master key, another clinic's blobs), never a device or a pipe, never more than
+// `limit` bytes.
 Result<std::string> ReadFile(const fs::path& path, std::uintmax_t limit) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return Fail(ErrorCode::kNotFound, path.filename().string() + " was not written");
-  if (size > limit) return Fail(ErrorCode::kTooLarge, path.filename().string() + " is larger than allowed");
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(size, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Fail(ErrorCode::kNotFound, path.filename().string() + " was not written (or is a link)");
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return Fail(ErrorCode::kInvalidArgument, path.filename().string() + " is not a regular file");
+  }
+  if (static_cast<std::uintmax_t>(info.st_size) > limit) {
+    ::close(fd);
+    return Fail(ErrorCode::kTooLarge, path.filename().string() + " is larger than allowed");
+  }
+  std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  bytes.resize(done);
   return bytes;
 }
 
