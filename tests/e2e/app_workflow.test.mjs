@@ -11,7 +11,8 @@ import { makeSeries, qido, TAGS, first } from '../integration/lib/dicomweb.mjs';
 import { makeTempDir, sharedDataDir } from '../integration/lib/env.mjs';
 import { call, createUser, passwordOf, signIn } from '../integration/lib/people.mjs';
 import { VoxelgateServer } from '../integration/lib/server.mjs';
-import { openViewer, pixelDiff, pixelStats, shot, signInUi, sleep, sliceOf, useTool, watch } from './lib/app.mjs';
+import { eventually } from '../integration/lib/fixture.mjs';
+import { openViewer, overlaysAndLinesShown, pixelDiff, pixelStats, settledShot, shot, signInUi, sliceOf, useTool, watch } from './lib/app.mjs';
 import { launch } from './lib/browser.mjs';
 import { requireWebBuild, webArgs } from './lib/web.mjs';
 
@@ -157,9 +158,9 @@ describe('browser app: upload, view, segment, tag', () => {
     // Overlays and crosshair lines off: the pixels measured are the image's own.
     await page.keyboard.press('o');
     await page.keyboard.press('x');
-    await sleep(300);
+    await overlaysAndLinesShown(page, false);
     for (const v of VIEWS) {
-      const png = await shot(page.locator(`[data-viewport=${v}]`), `viewer-${v}.png`);
+      const png = await settledShot(page.locator(`[data-viewport=${v}]`), `viewer-${v}.png`);
       const s = await pixelStats(page, png);
       assert.ok(s.distinct >= 20 && s.std > 8, `${v} view looks uniform: ${JSON.stringify(s)}`);
     }
@@ -171,12 +172,11 @@ describe('browser app: upload, view, segment, tag', () => {
   test('4. a window preset changes the rendered pixels', async () => {
     await page.keyboard.press('o');
     await page.keyboard.press('x');
-    await sleep(200);
-    const before = await page.locator('[data-viewport=axial]').screenshot();
+    await overlaysAndLinesShown(page, false);
+    const before = await settledShot(page.locator('[data-viewport=axial]'));
     await page.click('button[data-preset=lung]');
     await page.waitForFunction(() => /W 1500\s+L -600/.test(document.querySelector('[data-testid=wl-axial]')?.textContent ?? ''));
-    await sleep(300);
-    const after = await shot(page.locator('[data-viewport=axial]'), 'viewer-axial-lung.png');
+    const after = await settledShot(page.locator('[data-viewport=axial]'), 'viewer-axial-lung.png');
     const diff = await pixelDiff(page, before, after);
     assert.ok(diff > 2, `the lung preset changed the axial view by only ${diff.toFixed(2)} grey levels on average`);
     await page.click('button[data-preset=mediastinum]');
@@ -281,16 +281,20 @@ describe('browser app: upload, view, segment, tag', () => {
 
     // Leaving asks; dismissing keeps the page and the changes.
     let asked = 0;
+    let dismissed = null;
     const dismiss = (d) => {
       asked++;
-      void d.dismiss();
+      dismissed = d.dismiss();
     };
     page.on('dialog', dismiss);
     await page.click('.viewer-toolbar a.back');
-    await sleep(300);
+    await eventually('the question before leaving', () => asked > 0, 30_000, 50);
+    await dismissed;
     page.off('dialog', dismiss);
     assert.equal(asked, 1, 'a confirmation was asked');
-    assert.match(page.url(), /\/studies\//);
+    // Asked in the page's click handler: once the page has answered this, the handler that
+    // would have navigated has run.
+    assert.match(await page.evaluate(() => location.pathname), /\/studies\//);
 
     await page.keyboard.press('Control+z');
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid=segments] li[data-label="1"]')?.dataset.voxels) === n, before);
@@ -321,8 +325,10 @@ describe('browser app: upload, view, segment, tag', () => {
     await page.selectOption('select[name=scope]', 'series');
     await page.click('[data-testid=tag-add]');
     await page.waitForSelector('[data-testid=tags] [data-tag="nodule"].series', { timeout: 10_000 });
+    const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname.endsWith('/status'));
     await page.selectOption('[data-testid=status]', 'done');
-    await sleep(500);
+    const answer = await saved;
+    assert.equal(answer.status(), 200, 'the status was saved');
     assert.equal(await page.textContent('[data-testid=annotation-error]'), '');
     await page.reload();
     await page.waitForSelector('[data-testid=tags] [data-tag="e2e follow-up"]', { timeout: 20_000 });
@@ -409,8 +415,10 @@ describe('browser app: a stroke on the real chest CT lands where it was painted'
       // Away from the middle slice, so that a reversed slice order would show.
       const box = await page.locator('[data-viewport=axial]').boundingBox();
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      const start = await sliceOf(page, 'axial');
       for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 120);
-      await sleep(500);
+      // One slice a wheel step: the view has moved when it is 12 slices away.
+      await page.waitForFunction((s) => Math.abs(Number(document.querySelector('[data-testid=slice-axial]')?.dataset.slice) - s) === 12, start);
       await useTool(page, 'brush', 'b');
       const x = box.x + box.width * 0.35;
       const y = box.y + box.height * 0.45;

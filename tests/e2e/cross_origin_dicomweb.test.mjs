@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ACCEPT_OCTET, makeSeries, stowOk } from '../integration/lib/dicomweb.mjs';
 import { makeTempDir } from '../integration/lib/env.mjs';
+import { eventually } from '../integration/lib/fixture.mjs';
 import { parseMultipart } from '../integration/lib/multipart.mjs';
 import { VoxelgateServer } from '../integration/lib/server.mjs';
-import { shot, sleep } from './lib/app.mjs';
+import { shot } from './lib/app.mjs';
 import { launch } from './lib/browser.mjs';
 import { buildPage, servePage } from './lib/cross_origin.mjs';
 
@@ -40,14 +41,8 @@ async function recordExchanges(page, serverUrl) {
   };
 }
 
-// DevTools events may come after the page has seen the outcome.
-async function until(fn, what, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
-    await sleep(50);
-  }
-}
+// DevTools events may come after the page has seen the outcome: wait for them.
+const reported = (what, fn) => eventually(what, fn, 30_000, 50);
 
 const headerList = (v) => (v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
 
@@ -111,7 +106,7 @@ describe('a viewer on another origin loads a series through /dicomweb with a bea
       // What the page asked for, all with the token, all answered for this origin.
       const prefix = `/dicomweb/studies/${series.study_uid}/series`;
       const requests = exchanges.requests();
-      await until(() => requests.every((r) => r.status || r.failed), 'every answer to be reported');
+      await reported('every answer to be reported', () => requests.every((r) => r.status || r.failed));
       const qido = requests.find((r) => r.path === prefix);
       const metadata = requests.find((r) => r.path === `${prefix}/${series.series_uid}/metadata`);
       const frames = requests.filter((r) => r.path.endsWith('/frames/1'));
@@ -186,7 +181,7 @@ describe('a viewer on another origin loads a series through /dicomweb with a bea
       assert.equal(preflight.responseHeaders?.['access-control-allow-origin'], undefined, 'voxelgate allowed an origin it was not given');
       const [qido, ...others] = exchanges.requests();
       assert.equal(others.length, 0);
-      await until(() => qido.failed, 'the refused QIDO request to be reported');
+      await reported('the refused QIDO request to be reported', () => qido.failed);
       assert.equal(qido.status, undefined, 'the QIDO request got an answer into the page');
       assert.equal(qido.corsError, 'PreflightMissingAllowOriginHeader');
       assert.equal(seen.frames.length, 0);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { call, createUser, signIn } from '../integration/lib/people.mjs';
 import { VoxelgateServer } from '../integration/lib/server.mjs';
-import { registerBox, runJob, storeSeries } from './lib/algorithms.mjs';
+import { eventually, registerBox, runJob, storeSeries } from './lib/algorithms.mjs';
 import { openViewer, shot, signInUi } from './lib/app.mjs';
 import { launch } from './lib/browser.mjs';
 import { requireWebBuild, webArgs } from './lib/web.mjs';
@@ -56,15 +56,15 @@ describe('browser app: plans, subscriptions, usage', () => {
     });
   }
 
-  // The clinic's state in the vendor's list; with `expected`, waits (up to 10 s) for the list
-  // to show it: after a dialog closes, the list reloads on its own time.
+  // The clinic's state in the vendor's list, once it shows `expected`: after a dialog
+  // closes, the list reloads on its own time. Fails at the deadline, naming the state seen.
   const stateOf = async (expected) => {
     await vendor.waitForFunction(() => !document.querySelector('[data-testid=tenants-state]')?.textContent?.includes('Loading'));
-    for (let i = 0; expected && i < 100; ++i) {
-      if ((await tenantRow().getAttribute('data-state')) === expected) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return tenantRow().getAttribute('data-state');
+    let state = null;
+    return eventually(() => `the clinic's state in the vendor's list to be ${expected} (it is ${state})`, async () => {
+      state = await tenantRow().getAttribute('data-state');
+      return state === expected && state;
+    }, 30_000, 100);
   };
 
   test('a clinic without a subscription: the banner says so and Run is disabled', async () => {

@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ACCEPT_DICOM, get, makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
 import { binaryPath, python } from './lib/env.mjs';
-import { sleep, startWithTenants } from './lib/fixture.mjs';
+import { startWithTenants } from './lib/fixture.mjs';
+import { auditListEventually } from './lib/people.mjs';
 
 const execFileP = promisify(execFile);
 let server;
@@ -23,7 +24,15 @@ before(async () => {
   await qido(server, tokens.alpha, `/studies?PatientID=PIDAUDIT77`);
   await get(server, tokens.beta, `/studies/${A.study_uid}`, ACCEPT_DICOM);  // another tenant's UID: 404
   await get(server, 'not-a-token', `/studies/${A.study_uid}/metadata`, 'application/dicom+json');  // 401
-  await sleep(600);  // the server writes its audit records in batches of at most 200 ms
+  // The server writes its audit records in batches: the tests below read the trail, so
+  // wait until the four requests above are all in it.
+  const wanted = [['dicomweb.stow', 'ok 200'], ['dicomweb.qido', 'ok'], ['dicomweb.wado', 'failed 404'], ['dicomweb.metadata', 'denied 401']];
+  let missing = wanted;
+  await auditListEventually(server, () => `records of ${missing.map((w) => w.join(' ')).join(', ')}`, (out) => {
+    const records = rows(out);
+    missing = wanted.filter(([action, outcome]) => !records.some((r) => r.action === action && r.outcome.startsWith(outcome)));
+    return missing.length === 0;
+  });
 });
 
 after(async () => {

@@ -3,9 +3,11 @@
 // retrievable byte-identical, and nothing of the killed request is visible (one request,
 // one transaction). Re-sending the killed request then succeeds.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ACCEPT_DICOM, first, get, makeSeries, qido, sortedUids, stowOk, TAGS, wadoParts } from './lib/dicomweb.mjs';
-import { assertHealthy, sleep, startWithTenants } from './lib/fixture.mjs';
+import { assertHealthy, eventually, sleep, startWithTenants } from './lib/fixture.mjs';
 import { bearer, request } from './lib/http.mjs';
 import { closingDelimiter, CRLF, multipartLength, newBoundary, partHeader, stowContentType } from './lib/multipart.mjs';
 
@@ -36,10 +38,15 @@ test('kill -9 during a streamed 150-instance STOW loses no acknowledged instance
   const total = multipartLength(big.instances.map((i) => i.bytes.length), boundary);
   let killedAt = -1;
   let killed; // the kill -9 promise: the socket may close before the exit is reported
+  // Each part the server reads is staged as a file in blobs/.staged until the request commits.
+  const staged = () => readdirSync(join(server.dataDir, 'blobs', '.staged')).length;
   async function* slowBody() {
     for (let k = 0; k < big.instances.length; k++) {
       if (k === 100) {
-        await sleep(300); // let the server chew on what it has
+        // Let the server chew on what it has: the kill must find it holding the request's
+        // parts, staged. 99: every part whose end it has seen (the hundredth ends at the
+        // next boundary, which is not sent before the kill).
+        await eventually(() => `the server to stage 99 parts (${staged()} so far)`, () => staged() >= 99, 60_000, 50);
         killedAt = k;
         killed = server.kill9();
         await killed;
@@ -47,7 +54,7 @@ test('kill -9 during a streamed 150-instance STOW loses no acknowledged instance
       yield partHeader(boundary);
       yield big.instances[k].bytes;
       yield CRLF;
-      await sleep(15);
+      await sleep(15); // pacing a slow client
     }
     yield closingDelimiter(boundary);
   }

@@ -12,7 +12,7 @@ import { associationOutcome, describeRun, echoscu } from './lib/dcmtk.mjs';
 import { parsePart10 } from './lib/dicom.mjs';
 import { DIMSE_TS, encodeIdentifier, SOP, statusHex, tryAssociate, withAssociation } from './lib/dimse.mjs';
 import { addNode, CALLER_ONLY_PORT, listNodes, removeNode, serverStdoutWithoutBanners, setAcceptAnyCaller, startDimseServer } from './lib/dimse_fixture.mjs';
-import { assertHealthy } from './lib/fixture.mjs';
+import { assertHealthy, eventually } from './lib/fixture.mjs';
 
 let server;
 let port;
@@ -181,14 +181,12 @@ test('--dicom-max-associations 2: a third concurrent association is refused, and
   t.diagnostic(`third association: ${a3.rejected ? a3.rejected.message : a3.error.message}`);
   assert.equal((await a1.accepted.echo()).status, 0, 'the open associations keep working');
   await a1.accepted.release();
-  // The slot frees when the server has seen the release; allow it a moment.
+  // The slot frees when the server has seen the release: until then a new one is refused.
   let a4;
-  for (let k = 0; k < 20; k++) {
+  await eventually(() => `a new association to be accepted after a release (last: ${a4.rejected?.message ?? a4.error?.message})`, async () => {
     a4 = await open();
-    if (a4.accepted) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(a4.accepted, `after a release a new association is accepted (${a4.rejected?.message ?? a4.error?.message})`);
+    return a4.accepted;
+  }, 30_000, 100);
   assert.equal((await a4.accepted.echo()).status, 0);
   await a4.accepted.release();
   await a2.accepted.release();

@@ -21,7 +21,8 @@ import { parsePart10 } from './lib/dicom.mjs';
 import { DimseAssociation, DIMSE_TS, encodeIdentifier, SOP, statusHex, withAssociation } from './lib/dimse.mjs';
 import { startDimseServer } from './lib/dimse_fixture.mjs';
 import { makeTempDir } from './lib/env.mjs';
-import { assertHealthy, sleep } from './lib/fixture.mjs';
+import { assertHealthy, eventually } from './lib/fixture.mjs';
+import { acceptedConnections } from './lib/tcp.mjs';
 
 let server;
 let port;
@@ -44,6 +45,16 @@ const dataSetBytes = (inst) => {
   const p = parsePart10(inst.bytes);
   return inst.bytes.subarray(p.datasetOffset);
 };
+
+// Waits until the server has closed every association's connection, which it does once
+// it is done with the association (a store under way finished or dropped).
+async function associationsClosed(context) {
+  let open = [];
+  await eventually(() => `the server to close its DICOM connections after ${context} (open: ${JSON.stringify(open)})`, () => {
+    open = acceptedConnections(port);
+    return open.length === 0;
+  }, 30_000, 50);
+}
 
 async function instancesOf(study) {
   return sortedUids(await qido(server, token, `/instances?StudyInstanceUID=${study}`), TAGS.SOPInstanceUID);
@@ -188,14 +199,15 @@ test('SIGKILL of storescu in the middle of a large transfer leaves only complete
   assert.ok(acknowledged >= KILL_AT - 2 && acknowledged < s.files.length, `acknowledged ${acknowledged}${describeRun(r)}`);
   t.diagnostic(`storescu killed after ${started} store requests, ${acknowledged} acknowledged (the last one ${started > acknowledged ? 'was in flight' : 'had completed'})`);
 
-  // Give the server a moment to see the dropped connection, then check what is listed.
-  await sleep(500);
+  // Once the server has seen the dropped connection and closed it, check what is listed.
+  await associationsClosed('storescu was killed');
   await assertHealthy(server, 'storescu killed');
   const listed = await assertListedInstancesComplete(s.study_uid, sent);
   assert.ok(listed.length >= acknowledged, `${listed.length} listed, but ${acknowledged} were acknowledged`);
   assert.ok(listed.length <= started, `${listed.length} listed, only ${started} store requests were started`);
-  // The listing is stable (nothing half-done appears later).
-  await sleep(500);
+  // The listing is stable (nothing half-done appears later): the association is over, and
+  // the staging folder holds nothing that could still be published.
+  assert.deepEqual(readdirSync(join(server.dataDir, 'blobs', '.staged')), [], 'no staged file left by the killed transfer');
   assert.deepEqual(await instancesOf(s.study_uid), listed);
 
   // The whole series sent again is stored in full.
@@ -222,7 +234,7 @@ test('an A-ABORT or a dropped connection half-way through an instance stores not
   await b.store({ sopClass: SOP.ctImage, sopInstance: iDropped.sop, dataset: dataSetBytes(iDropped), stopAfterBytes: 200_000 });
   b.destroy();
 
-  await sleep(500);
+  await associationsClosed('the abort and the dropped connection');
   await assertHealthy(server, 'aborted stores');
   // The cut-off instances were being written to the staging folder as they arrived: nothing of them is left there.
   assert.deepEqual(readdirSync(join(server.dataDir, 'blobs', '.staged')), [], 'no staged file left by the cut-off stores');

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { datasetOf, describeRun, findscu, getscu, movescu, StoreScp, storescu } from './lib/dcmtk.mjs';
 import { first, makeSeries, qido, sortedUids, TAGS, wadoParts } from './lib/dicomweb.mjs';
 import { addNode, startDimseServer } from './lib/dimse_fixture.mjs';
+import { eventually } from './lib/fixture.mjs';
 
 let server;
 let port;
@@ -70,6 +71,8 @@ test('findscu through tenant B\'s AE finds only B\'s data at every level, nothin
 });
 
 test('movescu of A\'s study UID through B\'s AE moves 0 instances and storescp receives nothing', { timeout: 60_000 }, async () => {
+  const associations = () => (dest.log.match(/Association Received/g) ?? []).length;
+  const earlier = associations();
   const r = await movescu({ port, calledAe: 'BETA', moveDestination: 'STORESCP', keys: [['QueryRetrieveLevel', 'STUDY'], ['StudyInstanceUID', A.study_uid]] });
   assert.ok(r.final, `no final C-MOVE response${describeRun(r)}`);
   assert.ok(!r.final.completed, `completed sub-operations: ${r.final.completed}${describeRun(r)}`);
@@ -77,13 +80,18 @@ test('movescu of A\'s study UID through B\'s AE moves 0 instances and storescp r
   // Also at IMAGE level, naming A's instance outright.
   const r2 = await movescu({ port, calledAe: 'BETA', moveDestination: 'STORESCP', keys: [['QueryRetrieveLevel', 'IMAGE'], ['StudyInstanceUID', A.study_uid], ['SeriesInstanceUID', A.series_uid], ['SOPInstanceUID', A.sop_instance_uids[0]]] });
   assert.ok(r2.final && !r2.final.completed, `IMAGE level: completed ${r2.final?.completed}${describeRun(r2)}`);
-  await new Promise((res) => setTimeout(res, 300)); // let any stray association land
+  // A move's sub-operations end before its final response, and storescp writes what it
+  // receives before it answers: whatever B's moves sent is there by now.
   assert.deepEqual(dest.files().map((f) => f.sop), [], 'storescp received instances');
 
   // Control: the same move through A's AE moves all 5.
   const ok = await movescu({ port, calledAe: 'ALPHA', moveDestination: 'STORESCP', keys: [['QueryRetrieveLevel', 'STUDY'], ['StudyInstanceUID', A.study_uid]] });
   assert.equal(ok.final?.completed, 5, `control move through ALPHA${describeRun(ok)}`);
   assert.deepEqual(dest.files().map((f) => f.sop).sort(), [...A.sop_instance_uids].sort());
+  // Nor did anything of B's moves land late: the control move's association is the only
+  // one storescp has had in this test (its log comes through a pipe: wait for that line).
+  await eventually('storescp to log the control move\'s association', () => associations() > earlier, 30_000, 50);
+  assert.equal(associations(), earlier + 1, `associations storescp received in this test:\n${dest.log}`);
 });
 
 test('getscu of A\'s study UID through B\'s AE retrieves nothing', { timeout: 60_000 }, async () => {

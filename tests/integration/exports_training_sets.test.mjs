@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { makeSeries, stowOk } from './lib/dicomweb.mjs';
-import { sleep, startWithTenants } from './lib/fixture.mjs';
-import { call, createUser, signIn } from './lib/people.mjs';
+import { eventually, startWithTenants } from './lib/fixture.mjs';
+import { auditListEventually, call, createUser, signIn } from './lib/people.mjs';
 import { apiGet, geometry, saveLabels, volumeCheck } from './lib/volumes.mjs';
 
 let server;
@@ -55,12 +55,11 @@ async function runExport(who, request) {
   const submitted = await call(server, who, 'POST', '/api/v1/exports', { json: request });
   assert.equal(submitted.status, 202, submitted.text());
   const id = submitted.json().id;
-  for (let i = 0; i < 300; ++i) {
-    const job = (await call(server, who, 'GET', `/api/v1/exports/${id}`)).json();
-    if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') return job;
-    await sleep(100);
-  }
-  throw new Error(`export ${id} did not finish`);
+  let last = null;
+  return eventually(() => `export ${id} to end (last: ${JSON.stringify(last)})`, async () => {
+    last = (await call(server, who, 'GET', `/api/v1/exports/${id}`)).json();
+    return ['succeeded', 'failed', 'cancelled'].includes(last.state) && last;
+  }, 60_000, 100);
 }
 
 const patientWords = () => cases.flatMap((c) => [c.patientName, c.patientId, c.patientName.split('^')[1]]).join(',');
@@ -131,9 +130,10 @@ test('bad requests are refused; another clinic cannot see or download an export'
 
 test('every export and download is audited', async () => {
   const job = await runExport(rad, { format: 'nnunet' });
-  await call(server, rad, 'GET', `/api/v1/exports/${job.id}/download`);
-  await sleep(600);
-  const { stdout } = await server.admin('audit', 'list', '--tenant', 'alpha', '--limit', '100000');
-  assert.ok(stdout.includes(`export=${job.id} format=nnunet`), 'the export request');
-  assert.ok(stdout.includes(`export=${job.id} downloaded`), 'the download');
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  const download = await call(server, rad, 'GET', `/api/v1/exports/${job.id}/download`);
+  assert.equal(download.status, 200, 'the download happened');
+  // Audit records are written in batches: wait for both (the deadline is the failure).
+  await auditListEventually(server, `the records of the request and of the download of export ${job.id}`,
+    (out) => out.includes(`export=${job.id} format=nnunet`) && out.includes(`export=${job.id} downloaded`), { tenant: 'alpha' });
 });

@@ -15,9 +15,10 @@ import { promisify } from 'node:util';
 import { first, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
 import { storescu } from './lib/dcmtk.mjs';
 import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
-import { eventually, sleep } from './lib/fixture.mjs';
+import { eventually } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
 import { freePort, VoxelgateServer } from './lib/server.mjs';
+import { acceptedConnections } from './lib/tcp.mjs';
 import { apiGet, apiJson } from './lib/volumes.mjs';
 
 const execFileP = promisify(execFile);
@@ -52,14 +53,17 @@ class GatewayProcess {
     this.child = spawn(binaryPath, ['gateway', '--config', join(this.dir, 'gateway.toml')], { stdio: ['ignore', out, out] });
     closeSync(out);
     this.exited = new Promise((resolve) => this.child.on('exit', resolve));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
+    await eventually(() => `the gateway to start (its status page to answer 200):\n${readFileSync(this.log, 'utf8')}`, async () => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`the gateway exited before it started:\n${readFileSync(this.log, 'utf8')}`);
+      }
       try {
-        if ((await request(`http://127.0.0.1:${this.statusPort}`, { path: '/status', timeoutMs: 1000 })).status === 200) return this;
-      } catch { /* not yet */ }
-      await sleep(100);
-    }
-    throw new Error(`the gateway did not start:\n${readFileSync(this.log, 'utf8')}`);
+        return (await request(`http://127.0.0.1:${this.statusPort}`, { path: '/status', timeoutMs: 1000 })).status === 200;
+      } catch {
+        return false; // not listening yet
+      }
+    }, 30_000, 100);
+    return this;
   }
 
   async status() {
@@ -100,6 +104,24 @@ print(json.dumps({'modality': d.Modality, 'name': str(d.PatientName), 'id': d.Pa
 `;
   const { stdout } = await execFileP(python, ['-c', script, path]);
   return JSON.parse(stdout);
+}
+
+// The server's audit trail of the hospital, oldest first: [{id, action, object}].
+async function serverAudit() {
+  const { stdout } = await server.admin('audit', 'list', '--tenant', 'hospital', '--limit', '100000');
+  return stdout.split('\n').filter(Boolean).map((line) => {
+    const [id, , , , action, object] = line.split('\t');
+    return { id: Number(id), action, object };
+  }).sort((a, b) => a.id - b.id);
+}
+
+// How many instances the gateway's queue (gateway.db in its data folder) still holds;
+// readable while the gateway is down.
+async function gatewayQueued(g) {
+  const { stdout } = await execFileP(python, ['-c', 'import sqlite3, sys\n' +
+    'print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM outbox WHERE state = \'queued\'").fetchone()[0])',
+  join(g.dir, 'data', 'gateway.db')]);
+  return Number(stdout.trim());
 }
 
 async function serverInstances(study) {
@@ -193,8 +215,17 @@ test('ct-lungs runs on the server and the SEG comes back to the PACS under the o
   assert.deepEqual(`${stdout}${stderr}`.split('\n').filter((l) => l.startsWith('Error')), []);
   const status = await gateway.status();
   assert.ok(status.results_delivered >= 1);
-  // Delivered once: later polls do not send it again.
-  await sleep(2500);
+  // Delivered once: later polls do not send it again. A poll lists the SEG series'
+  // instances, then fetches (WADO) and sends to the PACS those not delivered yet; polls
+  // run one after another. Two listings after the last fetch mean a whole poll has run
+  // since and decided not to send it again; only then does the count below say so.
+  const segSeries = job.seg_series_uid;
+  assert.ok(segSeries, JSON.stringify(job));
+  await until('a whole poll of the gateway after the delivery', async () => {
+    const trail = (await serverAudit()).filter((r) => r.object.includes(`series=${segSeries}`));
+    const lastFetch = trail.findLast((r) => r.action === 'dicomweb.wado');
+    return lastFetch && trail.filter((r) => r.action === 'dicomweb.qido' && r.id > lastFetch.id).length >= 2;
+  });
   const segs = [];
   for (const f of readdirSync(pacs.dir)) if ((await describe(join(pacs.dir, f)).catch(() => null))?.modality === 'SEG') segs.push(f);
   assert.equal(segs.length, 1);
@@ -237,15 +268,35 @@ test('the server killed while the gateway forwards: nothing is lost once it is b
 
 test('the gateway killed while it forwards: after its restart nothing is stored twice', { timeout: 180_000 }, async () => {
   const s = await makeSeries({ slices: 40, rows: 64, cols: 64, patientName: 'THIRD^PATIENT', patientId: 'HOSP-3', seed: 72 });
+  // Half of the series forwarded and acknowledged.
   const before = (await gateway.status()).forwarded_total;
-  const sent = await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files });
-  assert.equal(sent.successes, 40);
-  await until('forwarding under way', async () => (await gateway.status()).forwarded_total > before, 30_000);
-  await gateway.kill9();
+  assert.equal((await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files.slice(0, 20) })).successes, 20);
+  await until('the first half forwarded', async () => {
+    const st = await gateway.status();
+    return st.queue_depth === 0 && st.forwarded_total >= before + 20;
+  });
+  // The other half while the server is frozen (SIGSTOP): the gateway's next request waits
+  // on it, so the kill lands while a request is in flight however fast or slow the machine.
+  process.kill(server.pid, 'SIGSTOP');
+  try {
+    assert.equal((await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files.slice(20) })).successes, 20);
+    // More bytes than any of the gateway's polls (GETs) sends: a forward's body.
+    await until('a forward request sent to the frozen server', () => acceptedConnections(serverPort).some((c) => c.rxQueue > 4096));
+    await gateway.kill9();
+  } finally {
+    process.kill(server.pid, 'SIGCONT');
+  }
+  assert.equal(await gatewayQueued(gateway), 20, 'killed while forwarding: the second half was not acknowledged');
   await gateway.start();
   const { uid } = await newStudyWith(known, 40);
+  // The restarted gateway resends what it had not seen acknowledged; an empty queue means
+  // the server has acknowledged all of it.
   await until('an empty queue', async () => (await gateway.status()).queue_depth === 0);
-  await sleep(1500);  // anything resent after the restart has landed by now
+  // The killed gateway's request may still be on the server's hands (it was sent in full
+  // before the kill). SIGTERM lets the server finish every request it has, then exit: after
+  // that nothing is pending, and the count below is final.
+  assert.deepEqual(await server.stop(), { code: 0, signal: null }, 'a clean stop');
+  await server.start({ port: serverPort });
   const instances = await serverInstances(uid);
   assert.equal(instances.length, 40, 'each instance once');
   assert.equal(new Set(instances.map((i) => first(i, TAGS.SOPInstanceUID))).size, 40);
@@ -261,17 +312,13 @@ test('forwarding over HTTPS checks the server against the configured CA; without
     '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
   const port = await freePort();
   const tlsServer = new VoxelgateServer({ name: 'gateway-tls-server', args: ['--tls-cert', cert, '--tls-key', key] });
-  tlsServer.waitReady = async () => {
-    for (let i = 0; i < 100; ++i) {
-      const ok = await new Promise((resolve) => {
-        https.get({ host: '127.0.0.1', port, path: '/readyz', ca: readFileSync(cert) }, (res) => { res.resume(); resolve(res.statusCode === 200); })
-          .on('error', () => resolve(false));
-      });
-      if (ok) return;
-      await sleep(100);
-    }
-    throw new Error('the TLS server did not start');
-  };
+  tlsServer.waitReady = () => eventually(() => `the TLS server to start:\n${tlsServer.logTail()}`, () => {
+    if (tlsServer.exitInfo) throw new Error(`the TLS server exited before it was ready:\n${tlsServer.logTail()}`);
+    return new Promise((resolve) => {
+      https.get({ host: '127.0.0.1', port, path: '/readyz', ca: readFileSync(cert) }, (res) => { res.resume(); resolve(res.statusCode === 200); })
+        .on('error', () => resolve(false));
+    });
+  }, 30_000, 100);
   await tlsServer.start({ port });
   try {
     await tlsServer.createTenant('tls-clinic');

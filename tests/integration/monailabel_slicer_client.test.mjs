@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries, stowOk } from './lib/dicomweb.mjs';
 import { python, repoRoot } from './lib/env.mjs';
-import { sleep } from './lib/fixture.mjs';
+import { eventually } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
 import { auditEventually, call, createUser, passwordOf, signIn } from './lib/people.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
@@ -55,15 +55,10 @@ test('the run is metered and monitored; the saved label is a correction with the
   assert.ok(run, 'the run is in the run records');
   assert.equal(run.algorithm, 'ct-lungs');
   assert.equal(run.created_by, 'rad.slicer');
-  const feedback = await (async () => {
-    for (let i = 0; i < 100; ++i) {
-      const list = (await call(server, rad, 'GET', `/api/v1/jobs/${seen.result.job_id}/feedback`)).json();
-      const correction = list.find((f) => f.verdict === 'correct');
-      if (correction) return correction;
-      await sleep(100);
-    }
-    throw new Error('no correction recorded');
-  })();
+  const feedback = await eventually('the correction recorded as feedback on the run', async () => {
+    const list = (await call(server, rad, 'GET', `/api/v1/jobs/${seen.result.job_id}/feedback`)).json();
+    return list.find((f) => f.verdict === 'correct');
+  }, 30_000, 100);
   const right = feedback.metrics.find((m) => m.label === 1);
   const left = feedback.metrics.find((m) => m.label === 2);
   assert.ok(Math.abs(right.dice - seen.expected_dice_right) < 1e-9, `Dice ${right.dice} vs ${seen.expected_dice_right}`);

@@ -10,8 +10,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
 import { binaryPath, makeTempDir, python } from './lib/env.mjs';
-import { sleep } from './lib/fixture.mjs';
-import { call, createUser, signIn } from './lib/people.mjs';
+import { eventually } from './lib/fixture.mjs';
+import { auditListEventually, call, createUser, signIn } from './lib/people.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
 import { apiGet, apiJson, saveLabels } from './lib/volumes.mjs';
 
@@ -38,11 +38,17 @@ async function registerTiny(srv, token, seriesUid, id = 'tiny') {
 async function runJob(srv, token, body) {
   const res = await apiJson(srv, token, 'POST', '/api/v1/jobs', body);
   if (res.status !== 202) return { res };
-  for (;;) {
-    const job = (await apiGet(srv, token, `/api/v1/jobs/${res.json().id}`)).json();
-    if (!['queued', 'running'].includes(job.state)) return { res, job };
-    await sleep(50);
-  }
+  const job = await jobEnded(srv, token, res.json().id);
+  return { res, job };
+}
+
+// Polls a job until it has ended (neither queued nor running); returns it.
+async function jobEnded(srv, token, id, timeoutMs = 60_000) {
+  let last = null;
+  return eventually(() => `job ${id} to end (last: ${JSON.stringify(last)})`, async () => {
+    last = (await apiGet(srv, token, `/api/v1/jobs/${id}`)).json();
+    return !['queued', 'running'].includes(last.state) && last;
+  }, timeoutMs, 50);
 }
 
 const act = (who, slug, action, body = {}) => call(server, who, 'POST', `/api/v1/tenants/${slug}/subscription/${action}`, { json: body });
@@ -95,9 +101,9 @@ test('the vendor makes plans (versioned) and activates subscriptions over the AP
   assert.equal((await act(clinicAdmin, 'alpha', 'renew', {})).status, 403, 'a clinic cannot manage its own subscription');
   const listed = (await call(server, vendor, 'GET', '/api/v1/tenants')).json();
   assert.equal(listed.find((t) => t.slug === 'alpha').subscription.state, 'active');
-  await sleep(600);
-  const { stdout } = await server.admin('audit', 'list', '--limit', '100000');
-  assert.match(stdout, /subscription activate plan=basic state=active reason=signed contract/);
+  // Audit records are written in batches: wait for this one (the deadline is the failure).
+  await auditListEventually(server, 'the activation with its reason',
+    (out) => /subscription activate plan=basic state=active reason=signed contract/.test(out));
 });
 
 test('quota: with the block policy the run past the included ones is refused with quota_exhausted; the plan limits algorithms', async () => {
@@ -166,7 +172,7 @@ test('suspension: runs refused with its reason and date, reads and exports go on
   assert.equal(job.state, 'succeeded');
 });
 
-test('a suspended clinic\'s queued runs are held, and run after it is resumed', { timeout: 60_000 }, async () => {
+test('a suspended clinic\'s queued runs are held, and run after it is resumed', { timeout: 180_000 }, async () => {
   const quiet = await VoxelgateServer.start({ name: 'subscriptions-held', args: ['--workers', '0'] });
   try {
     await quiet.createTenant('beta');
@@ -176,19 +182,23 @@ test('a suspended clinic\'s queued runs are held, and run after it is resumed', 
     const queued = await apiJson(quiet, token, 'POST', '/api/v1/jobs', { algorithm: 'tiny', series: series.series_uid });
     assert.equal(queued.status, 202);
     await quiet.admin('subscription', 'suspend', '--tenant', 'beta', '--reason', 'audit pending');
+    // A clinic in good standing queues a run after beta's. The worker takes the oldest job
+    // it may run, so when this later one has run, the worker has passed over beta's.
+    await quiet.createTenant('epsilon');
+    const other = await quiet.createToken({ tenant: 'epsilon', name: 'epsilon-rw' });
+    await stowOk(quiet, other, series.instances.map((i) => i.bytes));
+    const later = await apiJson(quiet, other, 'POST', '/api/v1/jobs', { algorithm: 'tiny', series: series.series_uid });
+    assert.equal(later.status, 202, later.text());
+    assert.ok(later.json().id > queued.json().id, 'queued after beta\'s run');
     const worker = execFile(binaryPath, ['worker', '--data-dir', quiet.dataDir], () => {});
     try {
-      await sleep(3000);
+      const ran = await jobEnded(quiet, other, later.json().id);
+      assert.equal(ran.state, 'succeeded', `the other clinic's run: ${JSON.stringify(ran)}`);
       const held = (await apiGet(quiet, token, `/api/v1/jobs/${queued.json().id}`)).json();
       assert.equal(held.state, 'queued', 'held while suspended');
       assert.equal(held.attempts, 0);
       await quiet.admin('subscription', 'resume', '--tenant', 'beta');
-      let job;
-      for (let i = 0; i < 200; ++i) {
-        job = (await apiGet(quiet, token, `/api/v1/jobs/${queued.json().id}`)).json();
-        if (job.state === 'succeeded') break;
-        await sleep(100);
-      }
+      const job = await jobEnded(quiet, token, queued.json().id);
       assert.equal(job.state, 'succeeded');
     } finally {
       worker.kill('SIGTERM');

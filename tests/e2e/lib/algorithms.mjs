@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { makeSeries, stowOk } from '../../integration/lib/dicomweb.mjs';
 import { makeTempDir } from '../../integration/lib/env.mjs';
 import { call } from '../../integration/lib/people.mjs';
-import { eventually, sleep } from '../../integration/lib/fixture.mjs';
+import { eventually } from '../../integration/lib/fixture.mjs';
 
 // The box: columns and rows [n/4, n/2), every slice; the result metric is its volume.
 const SCRIPT = `import json, sys, time
@@ -55,7 +55,7 @@ export async function storeSeries(server, tenant, opts = {}) {
   return series;
 }
 
-export { eventually, sleep };
+export { eventually };
 
 // Submits a run as `who` (a signed-in session) and waits for its end.
 export async function runJob(server, who, body) {

@@ -2,7 +2,7 @@
 // (decoded by the browser itself, so no image library is needed), and waiting for the viewer.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { sleep } from '../../integration/lib/fixture.mjs';
+import { eventually } from '../../integration/lib/fixture.mjs';
 import { passwordOf } from '../../integration/lib/people.mjs';
 import { artifactPath } from './browser.mjs';
 
@@ -28,6 +28,29 @@ export async function shot(locator, name) {
   const png = await locator.screenshot();
   writeFileSync(artifactPath(name), png);
   return png;
+}
+
+// A screenshot of `locator` once what it shows has settled: two in a row are the same (the
+// viewer renders on animation frames after a change, later on a loaded machine). Saved as
+// `name` when one is given.
+export async function settledShot(locator, name) {
+  let last = null;
+  const png = await eventually(`${name ?? 'the view'} to stop changing`, async () => {
+    const now = await locator.screenshot();
+    const same = last !== null && now.equals(last);
+    last = now;
+    return same && now;
+  }, 30_000, 100);
+  if (name) writeFileSync(artifactPath(name), png);
+  return png;
+}
+
+// Waits until the viewer shows (or hides) its overlays and crosshair lines, as its toggle
+// buttons report once it has applied them.
+export async function overlaysAndLinesShown(page, shown) {
+  await page.waitForSelector(`[data-testid=mpr]${shown ? ':not(.no-overlays)' : '.no-overlays'}`);
+  await page.waitForSelector(`button[title^="Show or hide overlays"][aria-pressed="${shown}"]`);
+  await page.waitForSelector(`button[title^="Show or hide the crosshairs"][aria-pressed="${shown}"]`);
 }
 
 // {distinct, std, mean} of the luminance of a PNG.
@@ -103,4 +126,3 @@ export async function useTool(page, mode, key) {
   await page.waitForSelector(`.viewer-toolbar button.tool.on[data-mode=${mode}], .seg-panel button.tool.on[data-mode=${mode}]`, { timeout: 10_000 });
 }
 
-export { sleep };

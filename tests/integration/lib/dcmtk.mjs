@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { parsePart10, valueString } from './dicom.mjs';
 import { makeTempDir } from './env.mjs';
 import { freePort } from './server.mjs';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import { eventually } from './wait.mjs';
 
 // Runs a tool to completion: {code, signal, stdout, stderr, output (both, interleaved by
 // arrival), command}. Never throws for a non-zero exit; `timeoutMs` kills it (SIGKILL).
@@ -251,12 +250,11 @@ export class StoreScp {
     s.child.stderr.on('data', (d) => (s.log += d));
     s.exited = new Promise((r) => s.child.on('exit', (code, signal) => r({ code, signal })));
     s.child.on('error', (e) => (s.log += `spawn error: ${e.message}`));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (await canConnect(s.port)) return s;
-      if (Date.now() > deadline || s.child.exitCode !== null) throw new Error(`storescp did not listen on ${s.port}: ${s.log}`);
-      await sleep(50);
-    }
+    await eventually(() => `storescp to listen on ${s.port}: ${s.log}`, async () => {
+      if (s.child.exitCode !== null) throw new Error(`storescp exited before it listened on ${s.port}: ${s.log}`);
+      return canConnect(s.port);
+    }, 30_000, 50);
+    return s;
   }
 
   // Received files: [{path, bytes, ...datasetOf(bytes)}].

@@ -30,16 +30,4 @@ export function toArrayBuffer(buf) {
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Polls `fn` every `everyMs` until it returns something truthy, and returns that; throws
-// "timed out waiting for WHAT" after `timeoutMs`.
-export async function eventually(what, fn, timeoutMs = 30_000, everyMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { eventually, sleep } from './wait.mjs';

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { binaryPath } from './env.mjs';
 import { request } from './http.mjs';
+import { eventually } from './wait.mjs';
 
 export const passwordOf = (username) => `${username} long password`;
 
@@ -58,16 +59,32 @@ export function call(server, who, method, path, { json, body, headers = {} } = {
   return request(server.baseUrl, { method, path, headers: { ...h, ...headers }, body: payload });
 }
 
-// The audit trail is written in batches (about every 200 ms): poll until `check(records)`.
-export async function auditEventually(server, who, query, check, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
+// The audit trail is written in batches (about every 200 ms), so a request's record shows
+// up a little after its answer: these poll until the records wanted are there, and fail
+// at the deadline (a bound on failure, not the time it takes).
+
+// The audit API as `who`: polls `GET /api/v1/audit?QUERY` until `check(records)`; returns
+// those records.
+export async function auditEventually(server, who, query, check, timeoutMs = 30_000) {
   let records = [];
-  while (Date.now() < deadline) {
+  await eventually(() => `audit records of ${query} passing the check (last: ${JSON.stringify(records).slice(0, 2000)})`, async () => {
     const res = await call(server, who, 'GET', `/api/v1/audit?${query}`);
     assert.equal(res.status, 200, res.text());
     records = res.json().records;
-    if (check(records)) return records;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return check(records);
+  }, timeoutMs, 100);
   return records;
+}
+
+// `voxelgate admin audit list` (every tenant's, or `tenant`'s): polls until `check(stdout)`;
+// returns that output. `what` (a string, or a function called at the deadline) names the
+// records waited for.
+export async function auditListEventually(server, what, check, { tenant, timeoutMs = 30_000 } = {}) {
+  const args = ['audit', 'list', ...(tenant ? ['--tenant', tenant] : []), '--limit', '100000'];
+  let stdout = '';
+  await eventually(() => `${typeof what === 'function' ? what() : what} in \`voxelgate admin ${args.join(' ')}\``, async () => {
+    ({ stdout } = await server.admin(...args));
+    return check(stdout);
+  }, timeoutMs);
+  return stdout;
 }

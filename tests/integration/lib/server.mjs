@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binaryPath, ensureLogDir, makeTempDir, removeTempDir, requireBinary } from './env.mjs';
 import { request } from './http.mjs';
+import { eventually } from './wait.mjs';
 
 const execFileP = promisify(execFile);
 const live = new Set();
@@ -31,8 +32,6 @@ export async function freePort() {
   await new Promise((r) => srv.close(r));
   return port;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class VoxelgateServer {
   // name: used for the log file and the temp dir; args: extra `serve` flags.
@@ -108,22 +107,20 @@ export class VoxelgateServer {
   }
 
   async waitReady(timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    while (Date.now() < deadline) {
+    await eventually(() => `voxelgate to be ready: /readyz answering 200 within ${timeoutMs} ms (last: ${last}); log ${this.logPath}:\n${this.logTail()}`, async () => {
       if (this.exitInfo) {
         throw new Error(`voxelgate exited before ready (${JSON.stringify(this.exitInfo)}); log ${this.logPath}:\n${this.logTail()}`);
       }
       try {
         const res = await request(this.baseUrl, { path: '/readyz', timeoutMs: 2000 });
-        if (res.status === 200) return;
         last = `HTTP ${res.status}`;
+        return res.status === 200;
       } catch (e) {
         last = e.message;
+        return false;
       }
-      await sleep(100);
-    }
-    throw new Error(`voxelgate not ready after ${timeoutMs} ms (last: ${last}); log ${this.logPath}:\n${this.logTail()}`);
+    }, timeoutMs, 100);
   }
 
   logText() {
