@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <map>
 #include <set>
 #include <thread>
@@ -22,53 +24,86 @@ namespace {
 using nlohmann::json;
 
 constexpr std::uint64_t kMaxArchiveBytes = 8ull << 30;
+constexpr int kMaxArchiveEntries = 20000;
 // A NIfTI or NRRD image uploaded to become a series: 512 x 512 x 1024 voxels (1 GiB of
 // float values while it is converted).
 constexpr std::int64_t kMaxUploadedImageVoxels = 1ll << 28;
-constexpr int kMaxArchiveEntries = 20000;
+// Its file: the voxels as float64 plus a header (a gzipped file is smaller).
+constexpr std::uint64_t kMaxUploadedImageBytes = (1ull << 28) * 8 + (1 << 20);
 
 bool IsDicomPart10(std::string_view bytes) { return bytes.size() > 132 && bytes.substr(128, 4) == "DICM"; }
 
-// The regular files of a zip (or tar) archive, with limits on their count and size.
-Result<std::vector<std::string>> ArchiveFiles(const std::string& bytes) {
-  struct archive* a = archive_read_new();
-  archive_read_support_format_zip(a);
-  archive_read_support_format_tar(a);
-  archive_read_support_filter_all(a);
-  std::vector<std::string> out;
-  auto close = [&] { archive_read_free(a); };
-  if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
-    close();
-    return Fail(ErrorCode::kInvalidArgument, "the zip file cannot be read");
+// libarchive reads the spooled file through this, a buffer at a time: archives are
+// streamed, never expanded in memory.
+struct ArchiveInput {
+  std::unique_ptr<ByteSource> source;
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(256 * 1024);
+  std::optional<Error> failed;
+};
+
+la_ssize_t ReadArchiveInput(struct archive*, void* client, const void** out) {
+  auto* input = static_cast<ArchiveInput*>(client);
+  auto n = input->source->Read(input->buffer);
+  if (!n) {
+    input->failed = n.error();
+    return -1;
   }
+  *out = input->buffer.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+// Hands each DICOM file of a zip (or tar) archive to `each`, one at a time, with limits
+// on their count, on each file (max_instance) and on what the archive unpacks to.
+Result<int> ForEachArchivedDicom(const SpooledFile& file, std::uint64_t max_instance,
+                                 const std::function<void(std::string)>& each) {
+  ArchiveInput input;
+  auto opened = file.Open();
+  if (!opened) return std::unexpected(opened.error());
+  input.source = std::move(*opened);
+  std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+  archive_read_support_format_zip(a.get());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_filter_all(a.get());
+  if (archive_read_open(a.get(), &input, nullptr, ReadArchiveInput, nullptr) != ARCHIVE_OK)
+    return Fail(ErrorCode::kInvalidArgument, "the zip file cannot be read");
   std::uint64_t total = 0;
+  int entries = 0, found = 0;
   struct archive_entry* entry = nullptr;
   while (true) {
-    int r = archive_read_next_header(a, &entry);
+    const int r = archive_read_next_header(a.get(), &entry);
     if (r == ARCHIVE_EOF) break;
-    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-      close();
-      return Fail(ErrorCode::kInvalidArgument, "the zip file is damaged");
-    }
+    if (input.failed) return std::unexpected(*input.failed);
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return Fail(ErrorCode::kInvalidArgument, "the zip file is damaged");
     if (archive_entry_filetype(entry) != AE_IFREG) continue;
-    if (static_cast<int>(out.size()) >= kMaxArchiveEntries) {
-      close();
-      return Fail(ErrorCode::kTooLarge, "the zip file holds more than 20000 files");
-    }
+    if (++entries > kMaxArchiveEntries)
+      return Fail(ErrorCode::kTooLarge, "the zip file holds more than " + std::to_string(kMaxArchiveEntries) + " files");
     std::string data;
     char buffer[64 * 1024];
-    for (la_ssize_t n; (n = archive_read_data(a, buffer, sizeof buffer)) > 0;) {
+    bool dicom = true, too_large = false;
+    for (la_ssize_t n; (n = archive_read_data(a.get(), buffer, sizeof buffer)) > 0;) {
       total += static_cast<std::uint64_t>(n);
-      if (total > kMaxArchiveBytes) {
-        close();
-        return Fail(ErrorCode::kTooLarge, "the zip file unpacks to more than 8 GiB");
-      }
+      if (total > kMaxArchiveBytes)
+        return Fail(ErrorCode::kTooLarge, "the zip file unpacks to more than " + std::to_string(kMaxArchiveBytes >> 30) + " GiB");
+      if (!dicom || too_large) continue;  // read to the end of the entry, dropped
       data.append(buffer, static_cast<size_t>(n));
+      if (data.size() > 132 && !IsDicomPart10(data)) {
+        dicom = false;
+        std::string().swap(data);
+      } else if (data.size() > max_instance) {
+        too_large = true;
+        std::string().swap(data);
+      }
     }
-    out.push_back(std::move(data));
+    if (input.failed) return std::unexpected(*input.failed);
+    if (too_large)
+      return Fail(ErrorCode::kTooLarge, "a DICOM file in the zip exceeds limits.max_instance_bytes (" +
+                                            std::to_string(max_instance) + " bytes)");
+    if (dicom && IsDicomPart10(data)) {
+      each(std::move(data));
+      ++found;
+    }
   }
-  close();
-  return out;
+  return found;
 }
 
 std::string Hex(std::span<const std::uint8_t> bytes) {
@@ -158,26 +193,50 @@ Result<std::string> MonaiLabel::SeriesOf(std::int64_t tenant_id, const std::stri
 }
 
 Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::string& name,
-                                           const std::vector<UploadedFile>& files, const std::string& kind,
+                                           const std::vector<const UploadedFile*>& files, const std::string& kind,
                                            std::int64_t expires_at, std::int64_t now) {
   if (name.empty() || name.size() > 256) return Fail(ErrorCode::kInvalidArgument, "an image name is 1 to 256 characters");
   if (files.empty()) return Fail(ErrorCode::kInvalidArgument, "send the image as a file");
-  std::vector<std::string> dicom;
-  for (const auto& file : files) {
-    const std::string ending = FileEnding(file.filename);
-    if (ending == ".zip" || file.bytes.starts_with("PK\x03\x04")) {
-      auto entries = ArchiveFiles(file.bytes);
-      if (!entries) return std::unexpected(entries.error());
-      for (auto& e : *entries)
-        if (IsDicomPart10(e)) dicom.push_back(std::move(e));
+  // Instances go to the session as they are read (its queue is bounded): an upload is
+  // never held in memory whole, only the instance at hand or the one volume converted.
+  IngestSession session(archive_, tenant_id);
+  int instances = 0;
+  for (const UploadedFile* file : files) {
+    const std::string ending = FileEnding(file->filename());
+    auto head = file->Head(512);
+    if (!head) return std::unexpected(head.error());
+    if (ending == ".zip" || head->starts_with("PK\x03\x04") || (head->size() > 262 && head->compare(257, 5, "ustar") == 0)) {
+      auto found = ForEachArchivedDicom(*file, archive_.max_instance_bytes, [&](std::string bytes) {
+        session.Add(std::move(bytes));
+      });
+      if (!found) {
+        session.Abandon();
+        return std::unexpected(found.error());
+      }
+      instances += *found;
       continue;
     }
-    if (IsDicomPart10(file.bytes)) {
-      dicom.push_back(file.bytes);
+    if (IsDicomPart10(*head)) {
+      auto bytes = file->ReadAll(archive_.max_instance_bytes);
+      if (!bytes) {
+        session.Abandon();
+        return std::unexpected(bytes.error());
+      }
+      session.Add(std::move(*bytes));
+      ++instances;
       continue;
     }
-    auto image = dicom::ReadVolumeFile(file.bytes, file.filename, kMaxUploadedImageVoxels);
-    if (!image) return std::unexpected(image.error());
+    auto bytes = file->ReadAll(kMaxUploadedImageBytes);
+    if (!bytes) {
+      session.Abandon();
+      return std::unexpected(bytes.error());
+    }
+    auto image = dicom::ReadVolumeFile(*bytes, file->filename(), kMaxUploadedImageVoxels);
+    std::string().swap(*bytes);
+    if (!image) {
+      session.Abandon();
+      return std::unexpected(image.error());
+    }
     dicom::ConvertedSeriesInfo info;
     info.patient_name = name.substr(0, 64);
     info.patient_id = name.substr(0, 64);
@@ -185,12 +244,19 @@ Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::st
     info.derivation = "converted from " + std::string(ending == ".nrrd" || ending == ".seg.nrrd" ? "NRRD" : "NIfTI") +
                       " (uploaded through the MONAI Label interface) by voxelgate";
     auto series = dicom::SeriesFromImage(*image, info);
-    if (!series) return std::unexpected(series.error());
-    for (auto& s : *series) dicom.push_back(std::move(s));
+    if (!series) {
+      session.Abandon();
+      return std::unexpected(series.error());
+    }
+    for (auto& s : *series) {
+      session.Add(std::move(s));
+      ++instances;
+    }
   }
-  if (dicom.empty()) return Fail(ErrorCode::kInvalidArgument, "the upload holds no DICOM file, NIfTI or NRRD image");
-  IngestSession session(archive_, tenant_id);
-  for (auto& d : dicom) session.Add(std::move(d));
+  if (instances == 0) {
+    session.Abandon();
+    return Fail(ErrorCode::kInvalidArgument, "the upload holds no DICOM file, NIfTI or NRRD image");
+  }
   auto outcomes = session.Finish();
   std::map<std::string, int> per_series;
   for (const auto& o : outcomes) {
@@ -267,11 +333,18 @@ Result<LabelFile> MonaiLabel::Infer(std::int64_t tenant_id, const std::string& m
 }
 
 Result<SegmentationView> MonaiLabel::SaveLabel(std::int64_t tenant_id, const std::string& series_uid,
-                                               const UploadedFile& label, const json& label_info,
+                                               const UploadedFile& label_file, const json& label_info,
                                                const std::string& author) {
   auto source = volumes_.Assemble(tenant_id, series_uid, /*headers_only=*/true);
   if (!source) return std::unexpected(source.error());
   const auto& grid = source->volume.geometry;
+  // A label holds at most two bytes per voxel of its image (raw uint16), a header aside.
+  auto label_bytes = label_file.ReadAll(static_cast<std::uint64_t>(grid.VoxelCount()) * 8 + (1 << 20));
+  if (!label_bytes) return std::unexpected(label_bytes.error());
+  const struct {
+    const std::string& filename;
+    const std::string& bytes;
+  } label{label_file.filename(), *label_bytes};
   NewSegmentation request;
   request.source_series_uid = series_uid;
   request.author = author;

@@ -20,16 +20,15 @@
 #include "services/algorithms.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
+#include "services/upload_spool.h"
 #include "services/volumes.h"
 #include "storage/image_alias_store.h"
 #include "storage/job_store.h"
 
 namespace vg::services {
 
-struct UploadedFile {
-  std::string filename;  // as the client named it (only its ending is used)
-  std::string bytes;
-};
+// A file of an upload, spooled to the staging area (services/upload_spool.h).
+using UploadedFile = SpooledFile;
 
 struct LabelFile {
   std::string filename;  // e.g. label_ct-lungs_42.nrrd
@@ -67,7 +66,7 @@ class MonaiLabel {
   // Stores an uploaded image in the clinic's archive: a NIfTI or NRRD file becomes a DICOM
   // series (derived, its conversion recorded); a zip of DICOM files or DICOM files are
   // stored as they are. `name` then names the series (until `expires_at`, 0: always).
-  Result<std::string> StoreImage(std::int64_t tenant_id, const std::string& name, const std::vector<UploadedFile>& files,
+  Result<std::string> StoreImage(std::int64_t tenant_id, const std::string& name, const std::vector<const UploadedFile*>& files,
                                  const std::string& kind, std::int64_t expires_at, std::int64_t now);
 
   // Runs `model` on the series through the job queue and waits for it (at most `timeout`

@@ -155,6 +155,9 @@ Result<dicom::LabelVolume> Segmentations::LabelsOf(NewSegmentation& request, con
   if (request.nifti) {
     // The grid is known: a label image may not hold more voxels than it.
     auto image = dicom::ReadNifti(*request.nifti, static_cast<std::int64_t>(voxels));
+    if (!image && image.error().code == ErrorCode::kTooLarge)
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("the label image is larger than the series' grid of {} x {} x {}",
+                                                           grid.dims[0], grid.dims[1], grid.dims[2]));
     if (!image) return std::unexpected(image.error());
     auto labels = dicom::LabelsFromNifti(*image);
     if (!labels) return std::unexpected(labels.error());

@@ -3,6 +3,7 @@
 
 #include "api/annotations/annotation_routes.h"
 #include "api/query_params.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 #include "http/media_type.h"
 #include "http/multipart.h"
@@ -148,6 +149,8 @@ http::Response GetSegFile(http::Request& r, const auth::Principal& p, const ApiD
   return response;
 }
 
+constexpr std::uint64_t kMaxMetaBytes = 64 * 1024;
+
 // multipart/form-data: a "meta" JSON part and a "labels" part.
 Result<void> ReadForm(http::Request& r, const http::MediaType& type, std::uint64_t max_part,
                       services::NewSegmentation& out) {
@@ -156,16 +159,20 @@ Result<void> ReadForm(http::Request& r, const http::MediaType& type, std::uint64
   http::MultipartReader reader(r.body(), boundary, max_part);
   std::optional<std::string> meta, labels;
   while (true) {
-    auto part = reader.Next();
+    auto part = reader.NextHeaders();
     if (!part) return std::unexpected(part.error());
     if (!*part) break;
     auto disposition = http::ParseMediaType("x/" + (*part)->Header("content-disposition"));
     const std::string name = disposition.Param("name");
-    if ((*part)->too_large) return Fail(ErrorCode::kTooLarge, "the " + name + " part is over the size limit");
-    if (name == "meta") meta = std::move((*part)->body);
-    else if (name == "labels") labels = std::move((*part)->body);
+    if (name != "meta" && name != "labels") continue;  // skipped unread
+    // meta is a small JSON object; labels are bounded by the instance limit.
+    const std::uint64_t limit = name == "meta" ? kMaxMetaBytes : max_part;
+    auto body = ReadAll(reader.Body(), limit);
+    if (!body) return Fail(ErrorCode::kTooLarge, "the " + name + " part is over its limit of " + std::to_string(limit) + " bytes");
+    (name == "meta" ? meta : labels) = std::move(*body);
   }
   if (!meta || !labels) return Fail(ErrorCode::kInvalidArgument, "send two parts: meta (JSON) and labels");
+  if (!JsonDepthWithin(*meta)) return Fail(ErrorCode::kUnprocessable, "meta nests deeper than 64 levels");
   auto j = json::parse(*meta, nullptr, false);
   if (!j.is_object()) return Fail(ErrorCode::kInvalidArgument, "meta must be a JSON object");
   if (!j.contains("segments") || !j["segments"].is_array() || j["segments"].empty())
@@ -185,8 +192,8 @@ Result<void> ReadForm(http::Request& r, const http::MediaType& type, std::uint64
   std::string probe;
   if (dicom::LooksGzipped(head)) {
     // Only the first bytes are needed to tell a .nii.gz from gzipped raw labels.
-    auto inflated = dicom::Gunzip(head.substr(0, std::min<size_t>(head.size(), 4096)), 1 << 20);
-    probe = inflated ? *inflated : std::string();
+    dicom::GzipReader gz(head);
+    if (!gz.InflateTo(probe, 352)) probe.clear();
   } else {
     probe = std::string(head.substr(0, 352));
   }

@@ -10,6 +10,7 @@
 #include "api/query_params.h"
 #include "api/session/session_routes.h"
 #include "core/clock.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 #include "http/media_type.h"
 #include "http/multipart.h"
@@ -39,39 +40,65 @@ http::Response Detail(const Error& error) {
   return plain;
 }
 
-struct FormPart {
-  std::string name, filename, content_type, bytes;
+// A multipart/form-data body (MONAI Label clients' boundaries may hold '$'). Files (the
+// parts named file, files or label, or with a filename) are spooled, encrypted, to the
+// staging area as they arrive; the few small text fields (params, label_info...) are
+// kept, each up to 64 KiB; other parts are skipped.
+struct Form {
+  std::unique_ptr<services::UploadSpool> spool;
+  std::vector<std::pair<std::string, const services::UploadedFile*>> files;  // by part name, in order
+  std::map<std::string, std::string> fields;
+  const services::UploadedFile* File(const std::string& name) const {
+    for (const auto& [n, f] : files)
+      if (n == name) return f;
+    return nullptr;
+  }
+  std::vector<const services::UploadedFile*> Files(std::initializer_list<const char*> names) const {
+    std::vector<const services::UploadedFile*> out;
+    for (const auto& [n, f] : files)
+      for (const char* want : names)
+        if (n == want) out.push_back(f);
+    return out;
+  }
 };
 
-// A multipart/form-data body (MONAI Label clients' boundaries may hold '$'), parts in order.
-Result<std::vector<FormPart>> ReadForm(http::Request& r) {
+constexpr std::uint64_t kMaxFormField = 64 * 1024;
+constexpr std::size_t kMaxFormParts = 20000;
+
+Result<Form> ReadForm(http::Request& r, const ApiDeps& deps, std::int64_t tenant_id) {
   const http::MediaType type = http::ParseMediaType(r.Header("content-type").value_or(""));
   if (type.type != "multipart/form-data" || type.Param("boundary").empty())
     return Fail(ErrorCode::kInvalidArgument, "send multipart/form-data");
-  http::MultipartReader reader(r.body(), type.Param("boundary"), kMaxUploadPart);
-  std::vector<FormPart> parts;
-  while (true) {
-    auto part = reader.Next();
+  http::MultipartReader reader(r.body(), type.Param("boundary"), kMaxFormField);
+  Form form;
+  form.spool = std::make_unique<services::UploadSpool>(deps.archive.blobs, tenant_id, kMaxUploadPart);
+  for (std::size_t count = 0;; ++count) {
+    if (count > kMaxFormParts)
+      return Fail(ErrorCode::kTooLarge, "the form has more than " + std::to_string(kMaxFormParts) + " parts");
+    auto part = reader.NextHeaders();
     if (!part) return std::unexpected(part.error());
     if (!*part) break;
-    if ((*part)->too_large) return Fail(ErrorCode::kTooLarge, "a part of the upload is over 4 GiB");
     const http::MediaType disposition = http::ParseMediaType((*part)->Header("content-disposition"));
-    parts.push_back({disposition.Param("name"), disposition.Param("filename"), (*part)->Header("content-type"),
-                     std::move((*part)->body)});
+    const std::string name = disposition.Param("name"), filename = disposition.Param("filename");
+    if (name == "file" || name == "files" || name == "label" || !filename.empty()) {
+      auto spooled = form.spool->Add(filename, reader.Body());
+      if (!spooled) return std::unexpected(spooled.error());
+      form.files.emplace_back(name, *spooled);
+      continue;
+    }
+    if (name != "params" && name != "label_info" && name != "label_names") continue;  // skipped unread
+    auto value = ReadAll(reader.Body(), kMaxFormField);
+    if (!value)
+      return Fail(ErrorCode::kTooLarge, "the form field '" + name + "' is over " + std::to_string(kMaxFormField / 1024) + " KiB");
+    form.fields[name] = std::move(*value);
   }
-  return parts;
+  return form;
 }
 
-const FormPart* Field(const std::vector<FormPart>& parts, const std::string& name) {
-  for (const auto& p : parts)
-    if (p.name == name) return &p;
-  return nullptr;
-}
-
-json ParamsOf(const std::vector<FormPart>& parts) {
-  const FormPart* params = Field(parts, "params");
-  if (!params) return json::object();
-  json j = json::parse(params->bytes, nullptr, false);
+json ParamsOf(const Form& form) {
+  auto it = form.fields.find("params");
+  if (it == form.fields.end() || !JsonDepthWithin(it->second)) return json::object();
+  json j = json::parse(it->second, nullptr, false);
   return j.is_object() ? j : json::object();
 }
 
@@ -156,13 +183,10 @@ http::Response NoTraining(http::Request& r, const auth::Principal&) {
 
 http::Response UploadImage(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   const std::string name = QueryValue(r, "image");
-  auto form = ReadForm(r);
+  auto form = ReadForm(r, deps, p.tenant_id);
   if (!form) return Detail(form.error());
-  std::vector<services::UploadedFile> files;
-  for (auto& part : *form)
-    if (part.name == "file" || part.name == "files") files.push_back({part.filename, std::move(part.bytes)});
   const std::int64_t now = UnixSeconds();
-  auto series = deps.monailabel->StoreImage(p.tenant_id, name, files, "upload", 0, now);
+  auto series = deps.monailabel->StoreImage(p.tenant_id, name, form->Files({"file", "files"}), "upload", 0, now);
   if (!series) return Detail(series.error());
   http::Response response = http::JsonResponse(200, json{{"image", name}, {"series_uid", *series}}.dump());
   response.audit_object = "image=" + *series + " uploaded";
@@ -173,13 +197,13 @@ http::Response SaveLabel(http::Request& r, const auth::Principal& p, const ApiDe
   const std::int64_t now = UnixSeconds();
   auto series = deps.monailabel->SeriesOf(p.tenant_id, QueryValue(r, "image"), now);
   if (!series) return Detail(series.error());
-  auto form = ReadForm(r);
+  auto form = ReadForm(r, deps, p.tenant_id);
   if (!form) return Detail(form.error());
-  const FormPart* label = Field(*form, "label");
+  const services::UploadedFile* label = form->File("label");
   if (!label) return Detail(400, "invalid_argument", "send the label as the form's file field 'label'");
   const json params = ParamsOf(*form);
-  auto saved = deps.monailabel->SaveLabel(p.tenant_id, *series, {label->filename, label->bytes},
-                                          params.value("label_info", json::array()), p.username);
+  auto saved = deps.monailabel->SaveLabel(p.tenant_id, *series, *label, params.value("label_info", json::array()),
+                                          p.username);
   if (!saved) return Detail(saved.error());
   http::Response response = http::JsonResponse(
       200, json{{"image", QueryValue(r, "image")},
@@ -271,17 +295,17 @@ http::Response DownloadLabel(http::Request& r, const auth::Principal& p, const A
 http::Response Infer(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   const std::string model = r.Param("model");
   const std::int64_t now = UnixSeconds();
-  std::vector<FormPart> form;
+  Form form;
   if (http::ParseMediaType(r.Header("content-type").value_or("")).type == "multipart/form-data") {
-    auto parts = ReadForm(r);
+    auto parts = ReadForm(r, deps, p.tenant_id);
     if (!parts) return Detail(parts.error());
     form = std::move(*parts);
   }
   const json params = ParamsOf(form);
   std::string series;
-  if (const FormPart* file = Field(form, "file"); file && !file->bytes.empty()) {
+  if (const services::UploadedFile* file = form.File("file"); file && file->size() > 0) {
     const std::string name = QueryValue(r, "image").empty() ? "upload-" + crypto::RandomHexId(6) : QueryValue(r, "image");
-    auto stored = deps.monailabel->StoreImage(p.tenant_id, name, {{file->filename, file->bytes}}, "upload", 0, now);
+    auto stored = deps.monailabel->StoreImage(p.tenant_id, name, {file}, "upload", 0, now);
     if (!stored) return Detail(stored.error());
     series = *stored;
   } else {
@@ -336,14 +360,12 @@ http::Response NextSample(http::Request& r, const auth::Principal& p, const ApiD
 }
 
 http::Response CreateSession(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto form = ReadForm(r);
+  auto form = ReadForm(r, deps, p.tenant_id);
   if (!form) return Detail(form.error());
-  std::vector<services::UploadedFile> files;
-  for (auto& part : *form)
-    if (part.name == "files" || part.name == "file") files.push_back({part.filename, std::move(part.bytes)});
   const std::int64_t now = UnixSeconds();
   const std::string id = "session-" + crypto::RandomHexId(12);
-  auto series = deps.monailabel->StoreImage(p.tenant_id, id, files, "session", now + kSessionSeconds, now);
+  auto series =
+      deps.monailabel->StoreImage(p.tenant_id, id, form->Files({"files", "file"}), "session", now + kSessionSeconds, now);
   if (!series) return Detail(series.error());
   http::Response response = http::JsonResponse(
       200, json{{"session_id", id},
