@@ -7,7 +7,7 @@ namespace vg::auth {
 Result<storage::SupportGrantRecord> SupportGrants::Grant(const Principal& clinic_admin,
                                                          std::optional<std::string> study_uid, std::int64_t hours,
                                                          const std::string& reason) {
-  if (hours < 1 || hours * 3600 > kMaxGrantSeconds)
+  if (hours < 1 || hours > kMaxGrantSeconds / 3600)  // compared before multiplying: hours come from a request
     return Fail(ErrorCode::kInvalidArgument, "a grant lasts 1 to 720 hours");
   if (study_uid && (study_uid->empty() || study_uid->size() > 64))
     return Fail(ErrorCode::kInvalidArgument, "study_uid must be a UID of up to 64 characters");

@@ -1,4 +1,5 @@
 // WADO-RS: instances, metadata, frames, bulk data, rendered images and thumbnails.
+#include <cmath>
 #include <cstdlib>
 
 #include "api/dicomweb/dicomweb_routes.h"
@@ -220,13 +221,13 @@ Result<dicom::RenderOptions> ParseRenderOptions(const std::string& query) {
     if (key == "window") {
       auto parts = Split(*value, ',');
       if (parts.size() < 2) return Fail(ErrorCode::kInvalidArgument, "window is center,width[,function]");
-      char* end = nullptr;
-      std::string c(parts[0]), w(parts[1]);
-      double center = std::strtod(c.c_str(), &end);
-      double width = std::strtod(w.c_str(), &end);
-      if (width <= 0) return Fail(ErrorCode::kInvalidArgument, "window width must be positive");
-      options.window_center = center;
-      options.window_width = width;
+      // Whole, finite numbers (strtod took "nan", "inf" and trailing junk).
+      auto center = ParseFiniteDouble(Trim(parts[0]));
+      auto width = ParseFiniteDouble(Trim(parts[1]));
+      if (!center || !width || std::abs(*center) > 1e9 || *width < 1 || *width > 1e9)
+        return Fail(ErrorCode::kInvalidArgument, "window is center,width: finite numbers, width at least 1");
+      options.window_center = *center;
+      options.window_width = *width;
     } else if (key == "quality") {
       auto q = ParseUint(*value);
       if (!q || *q < 1 || *q > 100) return Fail(ErrorCode::kInvalidArgument, "quality is 1..100");
@@ -235,7 +236,8 @@ Result<dicom::RenderOptions> ParseRenderOptions(const std::string& query) {
       auto parts = Split(*value, ',');
       auto w = ParseUint(parts[0]);
       auto h = parts.size() > 1 ? ParseUint(parts[1]) : w;
-      if (!w || !h || *w == 0 || *w > 4096) return Fail(ErrorCode::kInvalidArgument, "viewport is width,height (1..4096)");
+      if (!w || !h || *w == 0 || *w > 4096 || *h == 0 || *h > 4096)
+        return Fail(ErrorCode::kInvalidArgument, "viewport is width,height (1..4096)");
       options.max_size = static_cast<int>(std::max(*w, *h));
     } else if (key == "annotation" || key == "charset" || key == "iccprofile") {
       // Accepted and ignored: we render no burned-in annotation.
