@@ -282,9 +282,11 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
                           : archive_.blobs.Stage({tenant_id_, row.blob_name}, source);
   prestaged.reset();
   if (!staged) {
-    return fail(staged.error().code == ErrorCode::kResourceExhausted ? kReasonOutOfResources
-                                                                      : kReasonProcessingFailure,
-                staged.error().public_message);
+    if (staged.error().code == ErrorCode::kResourceExhausted) {
+      outcome.out_of_storage = true;
+      return fail(kReasonOutOfResources, staged.error().public_message);
+    }
+    return fail(kReasonProcessingFailure, staged.error().public_message);
   }
   std::lock_guard lock(pending_mutex_);
   pending_bytes_ += row.study_attrs.size() + row.series_attrs.size() + row.metadata.size() + 512;
@@ -306,6 +308,7 @@ Result<void> IngestSession::Flush() {
     for (auto& p : batch) {
       outcomes_[p.outcome_index].failure_reason =
           error.code == ErrorCode::kResourceExhausted ? kReasonOutOfResources : kReasonProcessingFailure;
+      outcomes_[p.outcome_index].out_of_storage = error.code == ErrorCode::kResourceExhausted;
       outcomes_[p.outcome_index].message = error.public_message;
       blobs.push_back(std::move(p.blob));
     }

@@ -38,6 +38,7 @@ struct StoreOutcome {
   bool already_stored = false;   // an identical object was there before
   std::string sop_class_uid, sop_uid, study_uid, series_uid;  // empty when unparsable
   int failure_reason = 0;        // when !stored
+  bool out_of_storage = false;   // when !stored: the store ran out of space (or failed): retry later
   std::string message;           // when !stored: the reason, safe to show
 };
 

@@ -56,6 +56,17 @@ std::optional<std::uint64_t> ParseUintOpt(const std::string& text) {
   return value;
 }
 
+// A failed write, create or sync: out of space (or quota) and the disk's own failure are
+// the operator's to fix and the client's to retry later (507, DIMSE 0xA700); the rest is
+// a bug or the environment.
+Error StorageError(const char* what, int error) {
+  if (error == ENOSPC || error == EDQUOT || error == EFBIG)
+    return Error{ErrorCode::kResourceExhausted, "out of storage space", std::string(what) + ": " + std::strerror(error)};
+  if (error == EIO)
+    return Error{ErrorCode::kResourceExhausted, "the storage failed (I/O error)", std::string(what) + ": " + std::strerror(error)};
+  return Error{ErrorCode::kInternal, std::string(what) + " failed", std::strerror(error)};
+}
+
 class FileSource final : public ByteSource {
  public:
   explicit FileSource(int fd) : fd_(fd) {}
@@ -77,9 +88,7 @@ Result<void> WriteAll(int fd, const std::uint8_t* data, size_t size) {
     ssize_t n = ::write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == ENOSPC || errno == EDQUOT)
-        return Fail(ErrorCode::kResourceExhausted, "out of storage space", std::strerror(errno));
-      return Fail(ErrorCode::kInternal, "storage write failed", std::strerror(errno));
+      return std::unexpected(StorageError("storage write", errno));
     }
     data += n;
     size -= static_cast<size_t>(n);
@@ -175,7 +184,7 @@ Result<std::unique_ptr<BlobWriter>> FolderBlobStore::StageStream(const BlobKey& 
   if (staged.fd < 0) {
     staged.staged_path.clear();
     if (errno == EEXIST) return Fail(ErrorCode::kConflict, "blob name already staged", key.name);
-    return Fail(ErrorCode::kInternal, "cannot create a storage file", std::strerror(errno));
+    return std::unexpected(StorageError("creating a storage file", errno));
   }
   const bool soon = when == SyncWhen::kSoon;
   if (syncer_) staged.created = syncer_->NoteCreated(/*sync_folder_soon=*/soon);
@@ -189,7 +198,7 @@ Result<void> FolderBlobStore::Sync(std::span<StagedBlob> blobs) {
       if (blob.data_sync) {  // begun when the writer closed
         if (auto synced = StagingSyncer::Wait(*blob.data_sync); !synced) return synced;
       } else if (::fdatasync(blob.fd) != 0) {
-        return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(errno));
+        return std::unexpected(StorageError("storage sync", errno));
       }
       newest = std::max(newest, blob.created);
     }

@@ -6,6 +6,7 @@ Error SqlError(sqlite3* db, std::string_view what) {
   int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
   std::string detail = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "no database");
   if (code == SQLITE_FULL) return Error{ErrorCode::kResourceExhausted, "out of storage space", detail};
+  if (code == SQLITE_IOERR) return Error{ErrorCode::kResourceExhausted, "the storage failed (I/O error)", detail};
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Error{ErrorCode::kUnavailable, "catalog is busy", detail};
   return Error{ErrorCode::kInternal, "catalog error", detail};
 }

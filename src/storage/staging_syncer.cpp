@@ -77,7 +77,8 @@ std::shared_ptr<SyncTicket> StagingSyncer::SyncFileSoon(int fd) {
 Result<void> StagingSyncer::Wait(SyncTicket& ticket) {
   if (ticket.Claim()) ticket.Run();
   if (int error = ticket.AwaitError(); error != 0)
-    return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(error));
+    return Fail(error == ENOSPC || error == EIO || error == EDQUOT ? ErrorCode::kResourceExhausted : ErrorCode::kInternal,
+                "storage sync failed", std::strerror(error));
   return {};
 }
 
@@ -122,7 +123,9 @@ Result<void> StagingSyncer::SyncFolderOnce(std::unique_lock<std::mutex>& lock) {
   folder_sync_running_ = false;
   if (error == 0 && target > covered_) covered_ = target;
   folder_changed_.notify_all();
-  if (error != 0) return Fail(ErrorCode::kInternal, "storage sync failed", std::strerror(error));
+  if (error != 0)
+    return Fail(error == ENOSPC || error == EIO || error == EDQUOT ? ErrorCode::kResourceExhausted : ErrorCode::kInternal,
+                "storage sync failed", std::strerror(error));
   return {};
 }
 

@@ -1,6 +1,8 @@
 // STOW-RS: POST /dicomweb/studies[/{study}] with multipart/related; type="application/dicom".
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "api/dicomweb/dicomweb_routes.h"
 #include "core/strings.h"
 #include "http/media_type.h"
@@ -84,6 +86,11 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, co
   size_t stored = 0;
   for (const auto& o : outcomes) stored += o.stored ? 1 : 0;
   int status = stored == outcomes.size() ? 200 : stored == 0 ? 409 : 202;
+  // Nothing stored because the store is full (or failing): the client should retry later.
+  const bool out_of_storage = stored == 0 && std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+                                return o.out_of_storage;
+                              });
+  if (out_of_storage) status = 507;
   // The audit names what was stored: study UIDs and counts, never patient data.
   std::string audited;
   for (const auto& o : outcomes)
@@ -92,6 +99,7 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, co
   http::Response response;
   response.status = status;
   response.Header("Content-Type", "application/dicom+json");
+  if (out_of_storage) response.Header("Retry-After", "60");
   response.body = StowResponseJson(outcomes, request.BaseUrl() + "/dicomweb").dump();
   response.audit_object = audited + " stored=" + std::to_string(stored) + " failed=" + std::to_string(outcomes.size() - stored);
   return response;
