@@ -4,7 +4,13 @@ DATA_DIR  ?= var
 LISTEN    ?= 127.0.0.1:8080
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 
-.PHONY: all bootstrap configure build web run test unit-test integration-test e2e-test bench clean
+FUZZ_SECONDS   ?= 60
+FUZZ_BUILD_DIR ?= build-fuzz
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_CC        := clang-19
+FUZZ_CXX       := clang++-19
+
+.PHONY: all bootstrap configure build web run test unit-test integration-test e2e-test bench clean fuzz test-asan
 
 all: build
 
@@ -54,5 +60,19 @@ e2e-test: build tests/e2e/node_modules/.package-lock.json
 bench: build
 	bench/run
 
+# libFuzzer on every parser of outside input (fuzz/targets.h), FUZZ_SECONDS each (default
+# 60), under ASan and UBSan, in a clang build of its own. A finding fails the run.
+fuzz: bootstrap
+	CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVG_FUZZ=ON
+	cmake --build $(FUZZ_BUILD_DIR) -j $$(nproc)
+	scripts/fuzz $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
+# The product built with -fsanitize=address,undefined: the unit tests and the integration
+# suites that feed parsers and the server's request handling, on the sanitized server.
+test-asan: bootstrap web tests/integration/node_modules/.package-lock.json
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVG_SANITIZE=ON
+	cmake --build $(ASAN_BUILD_DIR) -j $$(nproc)
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure --timeout 1200 -L 'unit|sanitized' -LE web
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR)

@@ -5,9 +5,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
+#include "dicom/structure_check.h"
 #include "storage/folder_blob_store.h"
 
 namespace vg::app {
@@ -15,6 +17,9 @@ namespace vg::app {
 Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   auto ctx = std::make_unique<AppContext>();
   ctx->config = config;
+  // Every DICOM read of this process (ingest, SEG, de-identification, DIMSE) checks these.
+  dicom::SetDefaultStructureLimits(
+      dicom::StructureLimits{std::clamp(config.max_dicom_depth, 8, 512), std::max<std::uint64_t>(config.max_decompressed_bytes, 1 << 20)});
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return Fail(ErrorCode::kInternal, "cannot create the data folder " + config.data_dir + ": " + ec.message());

@@ -30,7 +30,7 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --data-dir DIR            data folder (default ./var)
   --listen HOST:PORT        HTTP address (default 127.0.0.1:8080; port 0 picks a free one)
   --config FILE             TOML configuration; flags override it
-  --threads N               HTTP handler threads (default 4 per core)
+  --threads N               HTTP handler threads (default 8 per core, at least 16)
   --max-header-bytes N      request line + headers limit (default 16384)
   --max-body-bytes N        request body limit (default 4 GiB)
   --max-instance-bytes N    one DICOM instance limit (default 512 MiB)

@@ -88,6 +88,8 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "limits.max_connections") return set_u64(c.max_connections);
   if (key == "limits.max_connections_per_address") return set_u64(c.max_connections_per_address);
   if (key == "limits.long_lived_requests") return set_int(c.long_lived_requests);
+  if (key == "limits.max_dicom_depth") return set_int(c.max_dicom_depth);
+  if (key == "limits.max_decompressed_bytes") return set_u64(c.max_decompressed_bytes);
   if (key == "dicom.max_associations_per_address") return set_int(c.dicom_max_associations_per_address);
   if (key == "dicom.artim_timeout_s") return set_int(c.dicom_artim_timeout_s);
   if (key == "dicom.max_pending") return set_int(c.dicom_max_pending);
@@ -141,6 +143,16 @@ Result<void> ApplyTomlConfig(const std::string& path, ServerConfig& config) {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     return Fail(ErrorCode::kInvalidArgument, "cannot read configuration " + path + ": " + std::string(e.description()));
+  }
+  return ApplyTable(table, "", config);
+}
+
+Result<void> ApplyTomlConfigText(std::string_view text, ServerConfig& config) {
+  toml::table table;
+  try {
+    table = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot read configuration: " + std::string(e.description()));
   }
   return ApplyTable(table, "", config);
 }

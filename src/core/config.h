@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -28,6 +29,8 @@ struct ServerConfig {
   std::uint64_t max_connections = 4096;           // open HTTP connections
   std::uint64_t max_connections_per_address = 256;  // ... from one client address
   int long_lived_requests = 64;                   // event streams and waits at once
+  int max_dicom_depth = 64;                       // nested sequence levels in any DICOM data set
+  std::uint64_t max_decompressed_bytes = 256ull << 20;  // a deflated DICOM data set, inflated
   bool fsync = true;                              // durable acknowledgements
   ConflictPolicy on_conflict = ConflictPolicy::kReject;
   std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
@@ -61,6 +64,8 @@ struct ServerConfig {
 
 // Applies a TOML document over `config`. Unknown keys are an error, so typos surface.
 Result<void> ApplyTomlConfig(const std::string& path, ServerConfig& config);
+// The same for a document in memory (tests, fuzzing).
+Result<void> ApplyTomlConfigText(std::string_view text, ServerConfig& config);
 
 // Splits "host:port"; port must be 0..65535.
 Result<std::pair<std::string, std::uint16_t>> ParseHostPort(const std::string& text);

@@ -26,6 +26,14 @@ std::string DecimalString(double v) {
 }  // namespace
 
 Result<std::vector<std::string>> SeriesFromImage(const NiftiImage& image, const ConvertedSeriesInfo& info) {
+  std::vector<std::string> out;
+  auto made = SeriesFromImage(image, info, [&](std::string slice) { out.push_back(std::move(slice)); });
+  if (!made) return std::unexpected(made.error());
+  return out;
+}
+
+Result<void> SeriesFromImage(const NiftiImage& image, const ConvertedSeriesInfo& info,
+                             const std::function<void(std::string)>& each) {
   const auto& g = image.geometry;
   const std::int64_t columns = g.dims[0], rows = g.dims[1], slices = g.dims[2], plane = columns * rows;
   if (columns < 1 || rows < 1 || slices < 1 || columns > 65535 || rows > 65535)
@@ -62,7 +70,6 @@ Result<std::vector<std::string>> SeriesFromImage(const NiftiImage& image, const 
   const std::string orientation = fmt::format("{}\\{}\\{}\\{}\\{}\\{}", DecimalString(g.direction[0]), DecimalString(g.direction[1]),
                                               DecimalString(g.direction[2]), DecimalString(g.direction[3]), DecimalString(g.direction[4]), DecimalString(g.direction[5]));
   const double window_center = (lo + hi) / 2, window_width = std::max(1.0, hi - lo);
-  std::vector<std::string> out;
   std::vector<Sint16> pixels(static_cast<size_t>(plane));
   for (std::int64_t k = 0; k < slices; ++k) {
     DcmFileFormat file;
@@ -132,9 +139,9 @@ Result<std::vector<std::string>> SeriesFromImage(const NiftiImage& image, const 
     ds.putAndInsertUint16Array(DCM_PixelData, reinterpret_cast<const Uint16*>(pixels.data()), static_cast<unsigned long>(plane));
     auto bytes = WriteFileToString(file);
     if (!bytes) return std::unexpected(bytes.error());
-    out.push_back(std::move(*bytes));
+    each(std::move(*bytes));
   }
-  return out;
+  return {};
 }
 
 }  // namespace vg::dicom

@@ -5,6 +5,7 @@
 // ImageType DERIVED\SECONDARY and a DerivationDescription naming the conversion.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,5 +23,9 @@ struct ConvertedSeriesInfo {
 
 // One Part 10 file (Explicit VR Little Endian) per slice, in slice order.
 Result<std::vector<std::string>> SeriesFromImage(const NiftiImage& image, const ConvertedSeriesInfo& info);
+// The same, each slice handed to `each` as soon as it is written (the series is never
+// held whole: a large upload costs one slice, not a second copy of the volume).
+Result<void> SeriesFromImage(const NiftiImage& image, const ConvertedSeriesInfo& info,
+                             const std::function<void(std::string)>& each);
 
 }  // namespace vg::dicom

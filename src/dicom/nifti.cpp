@@ -253,11 +253,15 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
     return Fail(ErrorCode::kInvalidArgument, "the NIfTI header is inconsistent");
   const std::int64_t offset = static_cast<std::int64_t>(header.vox_offset);
   const std::uint64_t needed = static_cast<std::uint64_t>(offset) + static_cast<std::uint64_t>(voxels) * bytes_per_voxel;
+  // A gzipped file's voxels are inflated a slab at a time and decoded as they come (below):
+  // the whole inflated data is never held, only the values.
   if (gz) {
-    if (auto r = gz->InflateTo(inflated, needed); !r) return std::unexpected(r.error());
-    bytes = inflated;
+    if (auto r = gz->InflateTo(inflated, static_cast<std::uint64_t>(offset)); !r) return std::unexpected(r.error());
+    if (inflated.size() < static_cast<std::uint64_t>(offset))
+      return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
+  } else if (bytes.size() < needed) {
+    return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
   }
-  if (bytes.size() < needed) return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
 
   std::unique_ptr<nifti_image, decltype(&nifti_image_free)> nim(nifti_convert_nhdr2nim(header, "upload"), nifti_image_free);
   if (!nim) return Fail(ErrorCode::kInvalidArgument, "the NIfTI header cannot be interpreted");
@@ -279,13 +283,18 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
   const double slope = (header.scl_slope == 0 || std::isnan(header.scl_slope)) ? 1.0 : header.scl_slope;
   const double inter = std::isnan(header.scl_inter) ? 0.0 : header.scl_inter;
   image.datatype = header.datatype;
-  const char* data = bytes.data() + offset;
-  if (header.datatype == NIFTI_TYPE_UINT8 && slope == 1.0 && inter == 0.0) {
-    image.bytes.assign(reinterpret_cast<const std::uint8_t*>(data), reinterpret_cast<const std::uint8_t*>(data) + voxels);
-  } else {
-    image.values.resize(static_cast<std::size_t>(voxels));
-    for (std::int64_t i = 0; i < voxels; ++i) {
-      const char* p = data + i * bytes_per_voxel;
+  const bool as_bytes = header.datatype == NIFTI_TYPE_UINT8 && slope == 1.0 && inter == 0.0;
+  if (as_bytes) image.bytes.resize(static_cast<std::size_t>(voxels));
+  else image.values.resize(static_cast<std::size_t>(voxels));
+  // Voxels [first, first + count) from `data`.
+  auto decode = [&](const char* data, std::int64_t first, std::int64_t count) {
+    if (as_bytes) {
+      std::memcpy(image.bytes.data() + first, data, static_cast<std::size_t>(count));
+      return;
+    }
+    for (std::int64_t j = 0; j < count; ++j) {
+      const std::int64_t i = first + j;
+      const char* p = data + j * bytes_per_voxel;
       double v = 0;
       switch (header.datatype) {
         case NIFTI_TYPE_UINT8: v = Load<std::uint8_t>(p); break;
@@ -299,6 +308,21 @@ Result<NiftiImage> ReadNifti(std::string_view bytes, std::int64_t max_voxels) {
         default: break;  // refused above
       }
       image.values[i] = static_cast<float>(v * slope + inter);
+    }
+  };
+  if (!gz) {
+    decode(bytes.data() + offset, 0, voxels);
+  } else {
+    const std::int64_t slab = std::max<std::int64_t>(1, (8 << 20) / bytes_per_voxel);  // voxels per 8 MiB
+    std::string chunk;
+    for (std::int64_t first = 0; first < voxels; first += slab) {
+      const std::int64_t count = std::min(slab, voxels - first);
+      chunk.clear();
+      if (auto r = gz->InflateTo(chunk, static_cast<std::uint64_t>(count) * bytes_per_voxel); !r)
+        return std::unexpected(r.error());
+      if (chunk.size() < static_cast<std::uint64_t>(count) * bytes_per_voxel)
+        return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
+      decode(chunk.data(), first, count);
     }
   }
 

@@ -126,7 +126,9 @@ Result<NiftiImage> ReadNrrd(std::string_view bytes, std::int64_t max_voxels) {
   for (auto item : Split(Trim(fields["sizes"]), ' ')) {
     if (item.empty()) continue;
     auto size = ParseUint(item);
-    if (!size || *size < 1 || *size > (1u << 30)) return Fail(ErrorCode::kInvalidArgument, "a NRRD size is not a positive number");
+    if (!size || *size < 1) return Fail(ErrorCode::kInvalidArgument, "a NRRD size is not a positive whole number");
+    if (*size > (1u << 30))
+      return Fail(ErrorCode::kTooLarge, "a NRRD size of " + std::to_string(*size) + " voxels along one axis is past the limit of 2^30");
     sizes.push_back(static_cast<std::int64_t>(*size));
   }
   if (dimension != 3u || sizes.size() != 3)

@@ -88,7 +88,7 @@ bool DictionarySaysSequence(std::uint16_t group, std::uint16_t element) {
 // before the first element that is not of group 0002 (the file meta group without a
 // group length). Returns where it stopped; `deepest` is raised to the deepest level.
 Result<std::uint64_t> Walk(const Reader& in, std::uint64_t pos, std::uint64_t root_end, DatasetEncoding encoding,
-                           const StructureLimits& limits, bool meta_only, int& deepest) {
+                           const StructureLimits& limits, bool meta_only, bool complete, int& deepest) {
   std::vector<Frame> stack{{Kind::kElements, root_end, encoding}};
   int depth = 0;
   const std::uint64_t size = in.size();
@@ -114,9 +114,13 @@ Result<std::uint64_t> Walk(const Reader& in, std::uint64_t pos, std::uint64_t ro
         pos += 8;
         if (top.kind == Kind::kFragments) {
           if (length == kUndefinedLength) return std::unexpected(Malformed("a pixel data fragment of undefined length"));
+          if (complete && pos + length > size)
+            return std::unexpected(Malformed("a fragment's length runs past the end of the data"));
           pos += length;
           continue;
         }
+        // (An item may claim more than there is: DCMTK allocates nothing for it, and
+        // tolerates it in real files.)
         const std::uint64_t end = length == kUndefinedLength ? kOpen : pos + length;
         stack.push_back({Kind::kElements, end, top.encoding});
         continue;
@@ -183,6 +187,10 @@ Result<std::uint64_t> Walk(const Reader& in, std::uint64_t pos, std::uint64_t ro
                    (length >= 8 && size - pos >= 4 && in.U16(pos, big) == 0xFFFE && in.U16(pos + 2, big) == 0xE000);
       }
     }
+    // In a whole data set, a value cannot end past the data: DCMTK would allocate what the
+    // length says (gigabytes, for a few hundred bytes sent) before finding out.
+    if (complete && end != kOpen && end > size)
+      return std::unexpected(Malformed("an element's length runs past the end of the data"));
     if (!sequence) {
       pos = end;
       continue;
@@ -223,9 +231,10 @@ Result<std::string> InflateBounded(std::span<const std::uint8_t> compressed, std
 
 }  // namespace
 
-Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits) {
+Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits,
+                        bool complete) {
   int deepest = 0;
-  auto end = Walk(Reader(bytes), 0, kOpen, encoding, limits, false, deepest);
+  auto end = Walk(Reader(bytes), 0, kOpen, encoding, limits, false, complete, deepest);
   if (!end) return std::unexpected(end.error());
   return deepest;
 }
@@ -254,7 +263,7 @@ Result<MetaGroup> WalkMeta(const Reader& in, std::string_view text, const Struct
     meta_only = false;
   }
   int deepest = 0;
-  auto end = Walk(in, 132, meta_end, meta, limits, meta_only, deepest);
+  auto end = Walk(in, 132, meta_end, meta, limits, meta_only, /*complete=*/true, deepest);
   if (!end) return std::unexpected(end.error());
   MetaGroup out;
   out.dataset_offset = std::min<std::uint64_t>(*end, in.size());

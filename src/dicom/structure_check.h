@@ -31,7 +31,7 @@ namespace vg::dicom {
 
 struct StructureLimits {
   int max_depth = 64;                              // nested sequence levels
-  std::uint64_t max_inflated_bytes = 1ull << 30;  // a deflated data set, inflated
+  std::uint64_t max_inflated_bytes = 256ull << 20;  // a deflated data set, inflated
 };
 
 struct DatasetEncoding {
@@ -39,12 +39,14 @@ struct DatasetEncoding {
   bool big_endian = false;
 };
 
-// Walks a bare data set. The bytes may stop anywhere (a data set still arriving, or a
-// truncated one): what is there is checked. Returns the deepest sequence level seen. Fails
-// with kUnprocessable when the nesting passes the limit, kInvalidArgument when the
-// structure cannot be followed (an item where an element belongs, a length past the end
-// of its container).
-Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits);
+// Walks a bare data set. Returns the deepest sequence level seen. Fails with
+// kUnprocessable when the nesting passes the limit, kInvalidArgument when the structure
+// cannot be followed (an item where an element belongs) or, for a `complete` data set, a
+// length runs past the end of the bytes (DCMTK would allocate what it says first). When
+// not `complete` (a data set still arriving) the bytes may stop anywhere: what is there
+// is checked.
+Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits,
+                        bool complete = true);
 
 // Checks a Part 10 file (preamble, DICM, meta group, data set in the meta's transfer
 // syntax). Data that is not Part 10 is kInvalidArgument.

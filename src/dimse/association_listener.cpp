@@ -38,7 +38,8 @@ constexpr const char* kLimitNames[] = {"artim_timeout_s",        "max_associatio
                                        "max_pending",            "max_pending_per_address",
                                        "max_associate_rq_bytes", "not_an_association_request", "accept_backoff",
                                        "max_pdu",                "max_other_pdu_bytes", "max_command_bytes",
-                                       "max_identifier_bytes",   "max_dicom_depth", "malformed_pdu"};
+                                       "max_identifier_bytes",   "max_dicom_depth", "malformed_pdu",
+                                       "max_instance_bytes"};
 
 // DCMTK reads an accepted socket handed to it through one process-wide variable
 // (dcmExternalSocketHandle): every listener of the process serialises on this.

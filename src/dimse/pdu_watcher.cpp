@@ -109,7 +109,7 @@ Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::
     if (command_.size() + data.size() > kMaxCommandBytes)
       return Refuse("max_command_bytes", fmt::format("a command set passes {} bytes", kMaxCommandBytes));
     command_.append(reinterpret_cast<const char*>(data.data()), data.size());
-    auto walked = dicom::WalkDataset(Bytes(command_), {false, false}, limits_.structure);
+    auto walked = dicom::WalkDataset(Bytes(command_), {false, false}, limits_.structure, /*complete=*/false);
     if (!walked && walked.error().code == ErrorCode::kUnprocessable)
       return Refuse("max_dicom_depth", walked.error().public_message);
     if (last) {
@@ -134,7 +134,8 @@ Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::
   const DcmXfer xfer(ts->second.c_str());
   if (xfer.getXfer() == EXS_Unknown || xfer.getStreamCompression() != ESC_none)
     return Refuse("malformed_pdu", "an identifier in a transfer syntax that is not read here");
-  auto walked = dicom::WalkDataset(Bytes(dataset_), {xfer.isExplicitVR(), xfer.isBigEndian()}, limits_.structure);
+  auto walked =
+      dicom::WalkDataset(Bytes(dataset_), {xfer.isExplicitVR(), xfer.isBigEndian()}, limits_.structure, /*complete=*/false);
   if (!walked && walked.error().code == ErrorCode::kUnprocessable)
     return Refuse("max_dicom_depth", walked.error().public_message);
   return {};

@@ -49,6 +49,10 @@ class QuickAckConnection final : public DcmTCPConnection {
         LogWarn(listener_ + "_message_refused", "\"limit\":\"" + watcher_.refused_limit() + "\",\"detail\":\"" +
                                                     JsonEscape(watched.error().public_message) + "\"");
       }
+      // An A-ABORT from the service provider (source 2), invalid PDU parameter value (6):
+      // the peer learns the association ended on our side's limit, not by our user's wish.
+      static constexpr unsigned char kAbort[] = {0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, 0x06};
+      (void)!::send(socket_, kAbort, sizeof kAbort, MSG_NOSIGNAL | MSG_DONTWAIT);
       errno = ECONNABORTED;
       return -1;
     }

@@ -1,9 +1,10 @@
 // BodyPace: how long the next read of a request body may wait for the client. Two limits
 // bind. The whole request has a deadline (limits.request_timeout_s). And the client must
 // keep up a minimum rate: the time spent waiting for its bytes may not exceed
-// grace + received / min_rate (limits.body_grace_s, limits.min_body_rate). Time the
-// handler spends between reads (parsing, storing, fsync) is the server's, not the
-// client's, and does not count against it. Plain logic; private to http/.
+// grace + received / min_rate (limits.body_grace_s, limits.min_body_rate); when every
+// handler thread is busy the grace is dropped (WithoutGrace). Time the handler spends
+// between reads (parsing, storing, fsync) is the server's, not the client's, and does not
+// count against it. Plain logic; private to http/.
 #pragma once
 
 #include <chrono>
@@ -40,6 +41,11 @@ class BodyPace {
     received_ += bytes;
     waited_ += std::chrono::duration_cast<std::chrono::microseconds>(waited);
   }
+
+  // Under pressure (every handler thread busy) the grace is gone: from here on the client
+  // must have kept the minimum rate from its first byte, as a body trickled in to hold a
+  // thread would not.
+  void WithoutGrace() { grace_ = std::chrono::milliseconds(0); }
 
   std::uint64_t received() const { return received_; }
 

@@ -141,6 +141,7 @@ Result<size_t> MultipartReader::ReadBodyChunk(std::span<std::uint8_t> out) {
   auto piece = PeekBody();
   if (!piece) return std::unexpected(piece.error());
   const size_t n = std::min(out.size(), piece->size());
+  if (n == 0) return 0;  // the part's end (and memcpy must not see the empty view's null)
   std::memcpy(out.data(), piece->data(), n);
   start_ += n;
   return n;

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -70,13 +71,15 @@ using Parser = bhttp::request_parser<bhttp::buffer_body>;
 template <class Stream>
 class BodySource final : public ByteSource {
  public:
+  // `saturated` tells whether every handler thread is busy (checked before each wait).
   BodySource(Stream& stream, beast::flat_buffer& buffer, Parser& parser, const ServerOptions& options,
-             Clock::time_point request_deadline)
+             Clock::time_point request_deadline, std::function<bool()> saturated)
       : stream_(stream),
         buffer_(buffer),
         parser_(parser),
         options_(options),
-        pace_(request_deadline, options.min_body_rate, std::chrono::seconds(options.body_grace_s)) {}
+        pace_(request_deadline, options.min_body_rate, std::chrono::seconds(options.body_grace_s)),
+        saturated_(std::move(saturated)) {}
 
   Result<size_t> Read(std::span<std::uint8_t> out) override {
     if (parser_.is_done() || out.empty()) return 0;
@@ -84,6 +87,7 @@ class BodySource final : public ByteSource {
     parser_.get().body().data = out.data();
     parser_.get().body().size = out.size();
     const auto started = Clock::now();
+    if (saturated_()) pace_.WithoutGrace();
     const auto [deadline, limit] = pace_.NextDeadline(started);
     stream_.SetReadDeadline(deadline);
     beast::error_code ec;
@@ -127,6 +131,7 @@ class BodySource final : public ByteSource {
   Parser& parser_;
   const ServerOptions& options_;
   BodyPace pace_;
+  std::function<bool()> saturated_;
   std::optional<Error> failed_;
 };
 
@@ -219,6 +224,8 @@ struct Server::Impl {
   std::unique_ptr<asio::thread_pool> pool;       // requests
   std::unique_ptr<asio::thread_pool> long_pool;  // long-lived requests
   std::atomic<int> long_active{0};
+  std::atomic<int> busy{0};  // requests being handled on the request pool
+  int pool_threads = 0;
   std::unique_ptr<TlsContext> tls;  // set by Listen() when TLS is configured
   std::unique_ptr<ConnectionLimits> limits;
   std::atomic<bool> stopping{false};
@@ -492,7 +499,11 @@ struct Connection : std::enable_shared_from_this<Connection> {
       });
       return;
     }
-    asio::post(*server.pool, [self] { self->Handle(); });
+    asio::post(*server.pool, [self] {
+      self->server.busy.fetch_add(1);
+      self->Handle();
+      self->server.busy.fetch_sub(1);
+    });
   }
 
   // On a handler thread: the request whose headers Dispatch() took.
@@ -541,7 +552,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   template <class Stream>
   Outcome ServeRequest(Stream& stream, Clock::time_point deadline) {
-    BodySource<Stream> body(stream, buffer, *parser, server.options, deadline);
+    Server::Impl& s = server;
+    BodySource<Stream> body(stream, buffer, *parser, server.options, deadline,
+                            [&s] { return s.busy.load() >= s.pool_threads; });
     request.body_source = &body;
     if (buffer.capacity() < kReadBufferBytes) buffer.reserve(kReadBufferBytes);
 
@@ -570,16 +583,24 @@ struct Connection : std::enable_shared_from_this<Connection> {
       response = ErrorResponse(404, "not_found", "no such endpoint");
     }
     request.body_source = nullptr;
-    // A body the handler did not read to the end would corrupt the next request: a short
-    // rest is read and dropped (paced like any body), a longer one ends the connection.
+    // A body the handler did not read to the end would corrupt the next request. What has
+    // arrived already is dropped; if more is due, the connection ends (lingering on the
+    // I/O thread): waiting here for a body nobody wants (after a 401, say) would let an
+    // unauthenticated client hold a handler thread.
     bool keep = parser->get().keep_alive() && !body.failed() && !server.stopping;
     if (keep && !parser->is_done()) {
+      const auto deadline_now = Clock::now();
+      stream.SetReadDeadline(deadline_now);  // no waiting: only what is buffered or in the socket
       std::uint8_t sink[64 * 1024];
       std::uint64_t drained = 0;
       while (!parser->is_done() && drained < (1u << 20)) {
-        auto n = body.Read(sink);
-        if (!n || *n == 0) break;
-        drained += *n;
+        parser->get().body().data = sink;
+        parser->get().body().size = sizeof sink;
+        beast::error_code ec;
+        bhttp::read(stream, buffer, *parser, ec);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) break;
+        drained += sizeof sink - parser->get().body().size;
       }
       keep = parser->is_done();
     }
@@ -800,7 +821,9 @@ Result<std::uint16_t> Server::Listen() {
 
 void Server::Run() {
   int threads = impl_->options.threads;
-  if (threads <= 0) threads = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  // Handlers block on disk and on clients' bodies: 8 per core, at least 16.
+  if (threads <= 0) threads = std::max(16, 8 * static_cast<int>(std::thread::hardware_concurrency()));
+  impl_->pool_threads = threads;
   impl_->pool = std::make_unique<asio::thread_pool>(threads);
   impl_->long_pool = std::make_unique<asio::thread_pool>(std::max(1, impl_->options.long_lived_requests));
   asio::signal_set signals(impl_->ioc, SIGTERM, SIGINT);

@@ -15,8 +15,8 @@
 //                     this much of the connection or of the request's first byte -> 408
 //   idle_timeout_s    keep-alive wait for the next request -> closed quietly
 //   min_body_rate     bytes/s the client must keep up while its body is read, after
-//                     body_grace_s of waiting; the server's own time between reads does
-//                     not count -> 408
+//                     body_grace_s of waiting (no grace while every handler thread is
+//                     busy); the server's own time between reads does not count -> 408
 //   request_timeout_s from the first byte until the body is read -> 408
 //   write_timeout_s   a response write that makes no progress this long -> closed
 //   max_header_bytes -> 431, max_body_bytes -> 413
@@ -50,7 +50,7 @@ namespace vg::http {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  int threads = 0;  // request handler threads; 0: 4 per core (handlers block on disk)
+  int threads = 0;  // request handler threads; 0: 8 per core, at least 16 (handlers block on disk)
   std::uint64_t max_header_bytes = 16 * 1024;
   std::uint64_t max_body_bytes = 4ull << 30;
   int header_timeout_s = 5;

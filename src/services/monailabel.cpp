@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <semaphore>
 #include <map>
 #include <set>
 #include <thread>
@@ -25,11 +26,27 @@ using nlohmann::json;
 
 constexpr std::uint64_t kMaxArchiveBytes = 8ull << 30;
 constexpr int kMaxArchiveEntries = 20000;
-// A NIfTI or NRRD image uploaded to become a series: 512 x 512 x 1024 voxels (1 GiB of
-// float values while it is converted).
-constexpr std::int64_t kMaxUploadedImageVoxels = 1ll << 28;
-// Its file: the voxels as float64 plus a header (a gzipped file is smaller).
-constexpr std::uint64_t kMaxUploadedImageBytes = (1ull << 28) * 8 + (1 << 20);
+// A NIfTI or NRRD image uploaded to become a series: 512 x 512 x 512 voxels. Converting
+// it takes its file (at most 8 bytes a voxel), its values as float (4) and one slice at a
+// time: at most 1.5 GiB, and at most kConversionsAtOnce conversions run together.
+constexpr std::int64_t kMaxUploadedImageVoxels = 1ll << 27;
+constexpr std::uint64_t kMaxUploadedImageBytes = (1ull << 27) * 8 + (1 << 20);
+constexpr int kConversionsAtOnce = 2;
+
+// Holds one of the kConversionsAtOnce places while a volume is converted; waits for one.
+class ConversionSlot {
+ public:
+  ConversionSlot() { Places().acquire(); }
+  ~ConversionSlot() { Places().release(); }
+  ConversionSlot(const ConversionSlot&) = delete;
+  ConversionSlot& operator=(const ConversionSlot&) = delete;
+
+ private:
+  static std::counting_semaphore<kConversionsAtOnce>& Places() {
+    static std::counting_semaphore<kConversionsAtOnce> places(kConversionsAtOnce);
+    return places;
+  }
+};
 
 bool IsDicomPart10(std::string_view bytes) { return bytes.size() > 132 && bytes.substr(128, 4) == "DICM"; }
 
@@ -226,6 +243,8 @@ Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::st
       ++instances;
       continue;
     }
+    // Converting a volume is the most memory one request can ask for: a few at a time.
+    ConversionSlot slot;
     auto bytes = file->ReadAll(kMaxUploadedImageBytes);
     if (!bytes) {
       session.Abandon();
@@ -243,14 +262,14 @@ Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::st
     info.series_description = ("Uploaded " + name).substr(0, 64);
     info.derivation = "converted from " + std::string(ending == ".nrrd" || ending == ".seg.nrrd" ? "NRRD" : "NIfTI") +
                       " (uploaded through the MONAI Label interface) by voxelgate";
-    auto series = dicom::SeriesFromImage(*image, info);
-    if (!series) {
-      session.Abandon();
-      return std::unexpected(series.error());
-    }
-    for (auto& s : *series) {
-      session.Add(std::move(s));
+    // Each slice goes to the session as it is made: the series is never held whole.
+    auto made = dicom::SeriesFromImage(*image, info, [&](std::string slice) {
+      session.Add(std::move(slice));
       ++instances;
+    });
+    if (!made) {
+      session.Abandon();
+      return std::unexpected(made.error());
     }
   }
   if (instances == 0) {

@@ -140,6 +140,23 @@ TEST(BodyPace, AFastClientIsBoundByTheRequestDeadline) {
   EXPECT_EQ(deadline, now + seconds(5));
 }
 
+TEST(BodyPace, WithoutGraceATrickleHasNoTimeLeft) {
+  const auto now = Clock::now();
+  BodyPace pace(now + seconds(300), 4096, seconds(10));
+  pace.Record(40, seconds(1));  // 40 bytes in a second: under the rate, inside the grace
+  EXPECT_GT(pace.NextDeadline(now).first, now + seconds(8));
+  pace.WithoutGrace();  // every handler thread busy
+  EXPECT_EQ(pace.NextDeadline(now).first, now);
+}
+
+TEST(BodyPace, WithoutGraceAFastClientKeepsItsAllowance) {
+  const auto now = Clock::now();
+  BodyPace pace(now + seconds(300), 4096, seconds(10));
+  pace.Record(1u << 20, milliseconds(100));  // 1 MiB in 0.1 s earns 256 s
+  pace.WithoutGrace();
+  EXPECT_GT(pace.NextDeadline(now).first, now + seconds(200));
+}
+
 TEST(BodyPace, HugeCountsDoNotOverflow) {
   const auto now = Clock::now();
   BodyPace pace(Clock::time_point::max(), 1, seconds(10));

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets (fuzz/targets.h): one folder per target under OUT.
+
+Synthetic inputs are made here (DICOM through tests/tools/make_series.py, NIfTI with
+nibabel, NRRD, multipart bodies, PDU streams, queries, JSON, TOML); real files come from
+../shared/data when it is there (small ones only). The checked-in regression inputs of
+tests/fuzz_regressions/ are seeds too.
+
+usage: fuzz/seeds.py OUT
+"""
+import gzip
+import io
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+MAX_REAL_BYTES = 600 * 1024
+
+
+def write(out, target, name, data):
+    folder = os.path.join(out, target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def real_files(*subdirs, suffixes=(".dcm",), limit=40):
+    found = []
+    for sub in subdirs:
+        base = os.path.join(SHARED, sub)
+        for dirpath, _, files in os.walk(base):
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                if suffixes and not name.endswith(suffixes) and suffixes != ("",):
+                    continue
+                if os.path.getsize(path) <= MAX_REAL_BYTES:
+                    found.append(path)
+    return found[:limit]
+
+
+def synthetic_series(slices=3, rows=16, cols=16, seed=1):
+    out = tempfile.mkdtemp(prefix="vg-seeds-")
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "tools", "make_series.py"), "--out", out,
+                    "--slices", str(slices), "--rows", str(rows), "--cols", str(cols), "--seed", str(seed)],
+                   check=True, stdout=subprocess.DEVNULL)
+    files = sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".dcm"))
+    data = [open(f, "rb").read() for f in files]
+    shutil.rmtree(out, ignore_errors=True)
+    return data
+
+
+def nifti(dims=(4, 3, 2), dtype="uint8"):
+    import nibabel
+    import numpy
+    image = nibabel.Nifti1Image(numpy.arange(numpy.prod(dims), dtype=dtype).reshape(dims) % 3, numpy.diag([0.5, 0.5, 2, 1]))
+    buffer = io.BytesIO()
+    file_map = nibabel.Nifti1Image.make_file_map({"image": buffer, "header": buffer})
+    image.to_file_map(file_map)
+    return buffer.getvalue()
+
+
+def nrrd(sizes=(4, 3, 2), encoding="raw"):
+    data = bytes(i % 3 for i in range(sizes[0] * sizes[1] * sizes[2]))
+    if encoding == "gzip":
+        data = gzip.compress(data)
+    head = ("NRRD0004\ntype: uint8\ndimension: 3\nspace: left-posterior-superior\n"
+            f"sizes: {sizes[0]} {sizes[1]} {sizes[2]}\nspace directions: (1,0,0) (0,1,0) (0,0,2.5)\n"
+            f"kinds: domain domain domain\nendian: little\nencoding: {encoding}\nspace origin: (0,0,0)\n\n")
+    return head.encode() + data
+
+
+def pdu(kind, body):
+    return bytes([kind, 0]) + struct.pack(">I", len(body)) + body
+
+
+def item(kind, value):
+    return bytes([kind, 0]) + struct.pack(">H", len(value)) + value
+
+
+def implicit(group, element, value):
+    return struct.pack("<HHI", group, element, len(value)) + value
+
+
+def command(fields):
+    body = b"".join(implicit(0, e, v) for e, v in sorted(fields.items()))
+    return implicit(0, 0, struct.pack("<I", len(body))) + body
+
+
+def pdata(context, control, data):
+    pdv = struct.pack(">I", len(data) + 2) + bytes([context, control]) + data
+    return pdu(4, pdv)
+
+
+def associate_rq():
+    head = struct.pack(">HH", 1, 0) + b"VOXELGATE".ljust(16) + b"FUZZSCU".ljust(16) + bytes(32)
+    items = item(0x10, b"1.2.840.10008.3.1.1.1")
+    items += item(0x20, bytes([1, 0, 0, 0]) + item(0x30, b"1.2.840.10008.1.1") + item(0x40, b"1.2.840.10008.1.2"))
+    items += item(0x20, bytes([3, 0, 0, 0]) + item(0x30, b"1.2.840.10008.5.1.4.1.2.2.1") + item(0x40, b"1.2.840.10008.1.2.1"))
+    items += item(0x50, item(0x51, struct.pack(">I", 131072)))
+    return pdu(1, head + items)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+
+    # DICOM: synthetic slices and, when present, real files of every transfer syntax.
+    series = synthetic_series()
+    dicom = list(series)
+    dicom += [open(p, "rb").read() for p in real_files("transfer-syntaxes", "multiframe-and-codecs", "mr-slice-transfer-syntaxes",
+                                                      suffixes=("",))]
+    dicom = [d for d in dicom if len(d) > 132 and d[128:132] == b"DICM"]
+    for i, d in enumerate(dicom):
+        write(out, "dicom_ingest", f"dicom-{i}", d)
+        write(out, "structure", f"dicom-{i}", d)
+    marker = b"\n--slice--\n"
+    write(out, "volume", "three-slices", marker.join(series))
+    write(out, "volume", "one-slice", series[0])
+    for i, p in enumerate(real_files("seg-dcmqi", "multiframe-and-codecs", suffixes=(".dcm",))):
+        if "liver" in p or "seg" in p.lower() or "labelmap" in p or "overlaps" in p:
+            write(out, "seg", f"seg-{i}", open(p, "rb").read())
+    write(out, "seg", "not-a-seg", series[0])
+
+    # Images and labels.
+    write(out, "nifti", "uint8.nii", nifti())
+    write(out, "nifti", "int16.nii.gz", gzip.compress(nifti(dtype="int16")))
+    write(out, "nifti", "float32.nii", nifti(dtype="float32"))
+    write(out, "nrrd", "raw.nrrd", nrrd())
+    write(out, "nrrd", "gzip.nrrd", nrrd(encoding="gzip"))
+    for i, p in enumerate(real_files("seg-dcmqi", suffixes=(".nrrd",), limit=10)):
+        write(out, "nrrd", f"real-{i}", open(p, "rb").read())
+
+    # HTTP surface.
+    boundary = "vgBoundary"
+    parts = b"".join(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + d[:300] + b"\r\n" for d in series)
+    write(out, "multipart", "stow", boundary.encode() + b"\n" + parts + b"--" + boundary.encode() + b"--\r\n")
+    form = (b"--" + boundary.encode() + b'\r\nContent-Disposition: form-data; name="params"\r\n\r\n{"a":1}\r\n'
+            b"--" + boundary.encode() + b'\r\nContent-Disposition: form-data; name="file"; filename="x.nii.gz"\r\n\r\nGZ\r\n'
+            b"--" + boundary.encode() + b"--\r\n")
+    write(out, "multipart", "form", boundary.encode() + b"\n" + form)
+    for i, text in enumerate(['multipart/related; type="application/dicom"; boundary=abc',
+                              'multipart/related; type=application/dicom; transfer-syntax=*, application/json;q=0.5',
+                              'text/html;charset="utf-8";q=0.1, */*;q=0.01', "PatientName=DOE%5EJOHN&limit=10&includefield=all"]):
+        write(out, "media_types", f"m-{i}", text)
+    for i, q in enumerate(["PatientName=DOE*&StudyDate=20200101-20201231&limit=5",
+                           "00100020=ID1&includefield=00081030&offset=3", "SeriesInstanceUID=1.2.3\\1.2.4&fuzzymatching=true",
+                           "ModalitiesInStudy=CT&StudyTime=-1200"]):
+        write(out, "qido", f"q-{i}", bytes([i % 3]) + q.encode())
+    write(out, "qido", "match", b"\x00PN\x00DOE*\x00DOE^JOHN")
+    for i, j in enumerate(['{"segments":[{"label":1,"name":"Lung","category":{"code":"123037004","scheme":"SCT","meaning":"Anatomical Structure"}}]}',
+                           '{"format":"nifti","dataset_name":"x","container":"zip","studies":["1.2.3"]}',
+                           '{"a":[[[[{"b":"\\u0041"}]]]]}', '{"hours": 18446744073709551615}']):
+        write(out, "json_bodies", f"j-{i}", j)
+
+    # TOML: the example manifest and a configuration.
+    manifest = os.path.join(ROOT, "examples", "threshold-python", "manifest.toml")
+    if os.path.exists(manifest):
+        write(out, "toml", "manifest", open(manifest, "rb").read())
+    write(out, "toml", "config", "[limits]\nheader_timeout_s = 5\nmax_connections = 100\n[dicom]\nmax_associations = 4\n")
+
+    # DIMSE: an association with a C-ECHO, a C-FIND with an identifier, a release.
+    echo = command({0x0002: b"1.2.840.10008.1.1\x00", 0x0100: struct.pack("<H", 0x30), 0x0110: struct.pack("<H", 1),
+                    0x0800: struct.pack("<H", 0x0101)})
+    find = command({0x0002: b"1.2.840.10008.5.1.4.1.2.2.1\x00", 0x0100: struct.pack("<H", 0x20), 0x0110: struct.pack("<H", 2),
+                    0x0700: struct.pack("<H", 0), 0x0800: struct.pack("<H", 0x0102)})
+    identifier = struct.pack("<HH", 0x0008, 0x0052) + b"CS" + struct.pack("<H", 6) + b"STUDY "
+    stream = associate_rq() + pdata(1, 3, echo) + pdata(3, 3, find) + pdata(3, 2, identifier) + pdu(5, bytes(4))
+    write(out, "pdu", "echo-find-release", stream)
+
+    # The checked-in regression inputs.
+    regressions = os.path.join(ROOT, "tests", "fuzz_regressions")
+    if os.path.isdir(regressions):
+        for target in os.listdir(regressions):
+            for name in os.listdir(os.path.join(regressions, target)):
+                write(out, target, "regression-" + name, open(os.path.join(regressions, target, name), "rb").read())
+
+
+if __name__ == "__main__":
+    main()
