@@ -180,9 +180,10 @@ export function statusHex(s) {
 // --- the association ---------------------------------------------------------------------
 export class DimseAssociation {
   // contexts: [{abstractSyntax, transferSyntaxes: [uid], scpRole?: true}] (ids 1, 3, 5, ...).
-  static async open({ host = '127.0.0.1', port, calledAe, callingAe = 'NODECLIENT', contexts, maxPdu = 131072, timeoutMs = 30_000, noDelay = true }) {
+  // localAddress: the source address to connect from (e.g. 127.0.0.2, for per-address limits).
+  static async open({ host = '127.0.0.1', port, calledAe, callingAe = 'NODECLIENT', contexts, maxPdu = 131072, timeoutMs = 30_000, noDelay = true, localAddress }) {
     const a = new DimseAssociation({ timeoutMs });
-    await a.connect({ host, port, noDelay });
+    await a.connect({ host, port, noDelay, localAddress });
     await a.associate({ calledAe, callingAe, contexts, maxPdu });
     return a;
   }
@@ -200,9 +201,9 @@ export class DimseAssociation {
     this.pdvs = []; // received PDVs not yet consumed: [{id, mch, data}]
   }
 
-  connect({ host, port, noDelay }) {
+  connect({ host, port, noDelay, localAddress }) {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port }, () => {
+      const sock = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) }, () => {
         sock.off('error', reject);
         resolve();
       });

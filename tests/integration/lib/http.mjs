@@ -3,12 +3,13 @@
 import http from 'node:http';
 import net from 'node:net';
 
-// request(baseUrl, {method, path, headers, body, timeoutMs}) ->
+// request(baseUrl, {method, path, headers, body, timeoutMs, localAddress}) ->
 //   {status, headers, body: Buffer, text(), json()}
 // `body` is a Buffer/string, or an (async) iterable of Buffers sent as they come (with
 // back-pressure). When the server answers before the body is sent (e.g. 413) the answer
 // is returned and the rest of the body is dropped.
-export function request(baseUrl, { method = 'GET', path = '/', headers = {}, body, timeoutMs = 60_000, signal } = {}) {
+// `localAddress`: the source address to connect from (e.g. 127.0.0.2, for per-address limits).
+export function request(baseUrl, { method = 'GET', path = '/', headers = {}, body, timeoutMs = 60_000, signal, localAddress } = {}) {
   const url = new URL(path, baseUrl);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -20,7 +21,7 @@ export function request(baseUrl, { method = 'GET', path = '/', headers = {}, bod
       fn(v);
     };
     const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers, agent: false, signal },
+      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers, agent: false, signal, ...(localAddress ? { localAddress } : {}) },
       (res) => {
         responded = true;
         const chunks = [];
