@@ -136,6 +136,13 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
   // Patient, study and frame of reference of the source; the series is the SEG's own.
   if (auto r = Check(seg->importHierarchy(*loaded->dataset, OFTrue, OFTrue, OFTrue, OFFalse), "import"); !r)
     return std::unexpected(r.error());
+  // The volume's frame of reference, which the grid is in (some archives give every slice
+  // its own; the volume takes its first slice's in space, whichever file was given here).
+  if (!source.frame_of_reference_uid.empty())
+    if (auto r = Check(seg->getFrameOfReference().setFrameOfReferenceUID(source.frame_of_reference_uid.c_str()),
+                       "frame of reference");
+        !r)
+      return std::unexpected(r.error());
   seg->setCheckFGOnWrite(OFFalse);  // built correctly below; checking costs seconds on big volumes
 
   const std::string dimension_uid = NewUid();

@@ -39,6 +39,7 @@ struct Slice {
   double slope = 1, intercept = 0;
   std::int64_t rows = 0, columns = 0;
   std::string volume_key;  // echo / temporal position: tells volumes of one series apart
+  std::string frame_of_reference_uid;  // its own: some archives give each slice another one
   SliceSource source;
   std::shared_ptr<DecodedPixels> pixels;  // null with headers only
   std::int64_t frame_index = 0;           // into pixels
@@ -353,10 +354,12 @@ Result<void> VolumeAssembler::Add(std::string_view part10) {
     }
     pixels = std::make_shared<DecodedPixels>(std::move(*decoded));
   }
+  const std::string frame_of_reference = GetString(ds, DCM_FrameOfReferenceUID);
   for (Slice& slice : found) {
     slice.rows = rows;
     slice.columns = columns;
     slice.pixels = pixels;
+    slice.frame_of_reference_uid = frame_of_reference;
   }
   std::lock_guard lock(impl_->mutex);
   if (impl_->slices.empty()) {
@@ -479,7 +482,8 @@ Result<Volume> VolumeAssembler::Build() {
   volume.modality = impl_->modality;
   volume.study_uid = impl_->study_uid;
   volume.series_uid = impl_->series_uid;
-  volume.frame_of_reference_uid = impl_->frame_of_reference_uid;
+  // The first slice in space, not the first one read (threads read them in any order).
+  volume.frame_of_reference_uid = slices.front().frame_of_reference_uid;
   for (const Slice& s : slices) volume.slices.push_back(s.source);
   if (options.headers_only) return volume;
 

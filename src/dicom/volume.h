@@ -72,7 +72,7 @@ struct LabelVolume {
 };
 
 struct VolumeOptions {
-  std::int64_t max_voxels = 1ll << 30;  // refuse larger volumes before allocating
+  std::int64_t max_voxels = 1ll << 29;  // 512 x 512 x 2048: refused before allocating (docs/limits.md)
   double spacing_tolerance = 0.05;      // relative deviation of one slice gap from the mean
   double max_tilt_degrees = 0.1;        // beyond this the stack is sheared (gantry tilt)
   bool headers_only = false;            // geometry and slice order, no pixels decoded
