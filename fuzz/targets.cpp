@@ -41,6 +41,7 @@ class ChoppedSource final : public ByteSource {
   ChoppedSource(std::string_view data, std::uint8_t seed) : data_(data), step_(1 + seed % 97) {}
   Result<size_t> Read(std::span<std::uint8_t> out) override {
     const size_t n = std::min({out.size(), step_, data_.size() - at_});
+    if (n == 0) return size_t{0};  // an empty view's data() may be null
     std::memcpy(out.data(), data_.data() + at_, n);
     at_ += n;
     step_ = 1 + (step_ * 31 + n) % 1021;

@@ -1,12 +1,16 @@
 #include "dicom/structure_check.h"
 
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/dcmdata/dctag.h>
+#include <dcmtk/dcmdata/dcvr.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <fmt/format.h>
 #include <zlib.h>
 
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,58 +20,15 @@ namespace {
 
 constexpr std::uint32_t kUndefinedLength = 0xFFFFFFFF;
 constexpr std::uint64_t kOpen = UINT64_MAX;  // a container of undefined length
+constexpr std::uint16_t kPixelGroup = 0x7FE0, kPixelElement = 0x0010;
 
-enum class Kind {
-  kElements,   // a data set or an item: elements until its end or its delimiter
-  kItems,      // a sequence: items until its end or its delimiter
-  kFragments,  // encapsulated pixel data: fragments, skipped
-};
-
-struct Frame {
-  Kind kind;
-  std::uint64_t end;
-  DatasetEncoding encoding;
-};
-
-class Reader {
- public:
-  explicit Reader(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
-  std::uint16_t U16(std::uint64_t at, bool big) const {
-    const std::uint8_t* p = bytes_.data() + at;
-    return big ? static_cast<std::uint16_t>(p[0] << 8 | p[1]) : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
-  }
-  std::uint32_t U32(std::uint64_t at, bool big) const {
-    const std::uint8_t* p = bytes_.data() + at;
-    return big ? (std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3])
-               : (std::uint32_t{p[3]} << 24 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[1]} << 8 | p[0]);
-  }
-  std::uint8_t Byte(std::uint64_t at) const { return bytes_[at]; }
-  std::uint64_t size() const { return bytes_.size(); }
-
- private:
-  std::span<const std::uint8_t> bytes_;
-};
-
-bool Upper(std::uint8_t c) { return c >= 'A' && c <= 'Z'; }
-
-enum class VrClass { kShort, kExtended, kFuture };
-
-// How DCMTK reads an explicit VR's length: 2 bytes for the standard's short VRs and for
-// anything that is not two upper-case letters; 4 bytes (after 2 reserved) for the
-// extended ones and for unknown upper-case pairs, which it takes as future VRs.
-VrClass ClassOf(std::uint8_t a, std::uint8_t b) {
-  static constexpr const char* kExtended[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
-                                              "SV", "UC", "UN", "UR", "UT", "UV"};
-  static constexpr const char* kShort[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
-                                           "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
-  for (const char* vr : kExtended)
-    if (vr[0] == a && vr[1] == b) return VrClass::kExtended;
-  for (const char* vr : kShort)
-    if (vr[0] == a && vr[1] == b) return VrClass::kShort;
-  return Upper(a) && Upper(b) ? VrClass::kFuture : VrClass::kShort;
+std::uint16_t U16(const std::uint8_t* p, bool big) {
+  return big ? static_cast<std::uint16_t>(p[0] << 8 | p[1]) : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
 }
-
-bool ExtendedLength(std::uint8_t a, std::uint8_t b) { return ClassOf(a, b) != VrClass::kShort; }
+std::uint32_t U32(const std::uint8_t* p, bool big) {
+  return big ? (std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3])
+             : (std::uint32_t{p[3]} << 24 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[1]} << 8 | p[0]);
+}
 
 Error Malformed(const std::string& what) {
   return Error{ErrorCode::kInvalidArgument, "the data set's structure cannot be followed: " + what, {}};
@@ -80,126 +41,172 @@ Error TooDeep(const StructureLimits& limits) {
                {}};
 }
 
-bool DictionarySaysSequence(std::uint16_t group, std::uint16_t element) {
-  return DcmTag(group, element).getEVR() == EVR_SQ;
+bool IsUnknownVr(DcmEVR evr) { return evr == EVR_UN || evr == EVR_UNKNOWN || evr == EVR_UNKNOWN2B; }
+
+}  // namespace
+
+// ---- DatasetWalker ------------------------------------------------------------------------
+
+// What DcmItem::newDicomElement (DCMTK 3.6.7) makes of an element, by its VR as DCMTK
+// reads it (explicit, or the data dictionary's with the item's private creators):
+// a sequence for SQ, and for UN and unknown VRs of undefined length (CP-246: their items
+// in Implicit VR Little Endian); pixel data fragments for undefined-length pixel data
+// (OB, OW, ox on PixelData; px anywhere); otherwise a value (an undefined length there
+// is a parse error in DCMTK, and refused here).
+struct DatasetWalker::Frame {
+  Kind kind;
+  std::uint64_t end;
+  DatasetEncoding encoding;
+  std::map<std::uint32_t, std::string> creators;  // (group << 16 | block) -> private creator
+};
+
+DatasetWalker::DatasetWalker(DatasetEncoding encoding, StructureLimits limits, bool complete)
+    : limits_(limits), complete_(complete) {
+  stack_.push_back(std::make_unique<Frame>(Frame{Kind::kElements, kOpen, encoding, {}}));
 }
 
-// Walks elements from `pos`; the root frame ends at `root_end`, or, with `meta_only`,
-// before the first element that is not of group 0002 (the file meta group without a
-// group length). Returns where it stopped; `deepest` is raised to the deepest level.
-Result<std::uint64_t> Walk(const Reader& in, std::uint64_t pos, std::uint64_t root_end, DatasetEncoding encoding,
-                           const StructureLimits& limits, bool meta_only, bool complete, int& deepest) {
-  std::vector<Frame> stack{{Kind::kElements, root_end, encoding}};
-  int depth = 0;
-  const std::uint64_t size = in.size();
+DatasetWalker::~DatasetWalker() = default;
+
+Result<int> DatasetWalker::Continue(std::span<const std::uint8_t> bytes, std::uint64_t root_end) {
+  if (failed_) return std::unexpected(*failed_);
+  auto fail = [&](Error error) -> Result<int> {
+    failed_ = error;
+    return std::unexpected(error);
+  };
+  const std::uint64_t size = bytes.size();
+  const std::uint8_t* data = bytes.data();
+  stack_.front()->end = root_end;
   while (true) {
-    // Containers of defined length end where their length says.
-    // (A value may run past the end of its container: DCMTK reads it whole and goes on.)
-    while (stack.size() > 1 && stack.back().end != kOpen && pos >= stack.back().end) {
-      if (stack.back().kind == Kind::kItems) --depth;
-      stack.pop_back();
+    // Containers of defined length end where their length says. (A value may run past
+    // its container: DCMTK reads it whole and goes on.)
+    while (stack_.size() > 1 && stack_.back()->end != kOpen && pos_ >= stack_.back()->end) {
+      if (stack_.back()->kind == Kind::kItems) --depth_;
+      stack_.pop_back();
     }
-    const Frame top = stack.back();
-    if (stack.size() == 1 && top.end != kOpen && pos >= top.end) return pos;
-    // The end of the bytes, possibly inside open containers or a value: DCMTK reports
-    // the truncation; nothing deeper can follow.
-    if (pos >= size || size - pos < 8) return pos;
+    Frame& top = *stack_.back();
+    if (stack_.size() == 1 && top.end != kOpen && pos_ >= top.end) return deepest_;
+    // The end of the bytes so far, possibly inside a header: wait for more (or, for a
+    // whole data set, DCMTK reports the truncation; nothing deeper can follow).
+    if (pos_ >= size || size - pos_ < 8) return deepest_;
     const bool big = top.encoding.big_endian;
-    const std::uint16_t group = in.U16(pos, big), element = in.U16(pos + 2, big);
-    if (meta_only && stack.size() == 1 && group != 0x0002) return pos;
+    const std::uint8_t* at = data + pos_;
+    const std::uint16_t group = U16(at, big), element = U16(at + 2, big);
     if (group == 0xFFFE) {
-      const std::uint32_t length = in.U32(pos + 4, big);
+      const std::uint32_t length = U32(at + 4, big);
       if (element == 0xE000) {  // an item
-        if (top.kind == Kind::kElements) return std::unexpected(Malformed("an item where an element belongs"));
-        pos += 8;
+        if (top.kind == Kind::kElements) return fail(Malformed("an item where an element belongs"));
         if (top.kind == Kind::kFragments) {
-          if (length == kUndefinedLength) return std::unexpected(Malformed("a pixel data fragment of undefined length"));
-          if (complete && pos + length > size)
-            return std::unexpected(Malformed("a fragment's length runs past the end of the data"));
-          pos += length;
+          if (length == kUndefinedLength) return fail(Malformed("a pixel data fragment of undefined length"));
+          if (complete_ && pos_ + 8 + length > size)
+            return fail(Malformed("a fragment's length runs past the end of the data"));
+          pos_ += 8 + std::uint64_t{length};
           continue;
         }
-        // (An item may claim more than there is: DCMTK allocates nothing for it, and
-        // tolerates it in real files.)
-        const std::uint64_t end = length == kUndefinedLength ? kOpen : pos + length;
-        stack.push_back({Kind::kElements, end, top.encoding});
+        pos_ += 8;
+        const std::uint64_t end = length == kUndefinedLength ? kOpen : pos_ + length;
+        stack_.push_back(std::make_unique<Frame>(Frame{Kind::kElements, end, top.encoding, {}}));
         continue;
       }
       if (element == 0xE00D) {  // item delimitation
-        if (top.kind != Kind::kElements || stack.size() == 1 || top.end != kOpen)
-          return std::unexpected(Malformed("an item delimiter outside an item of undefined length"));
-        pos += 8;
-        stack.pop_back();
+        if (top.kind != Kind::kElements || stack_.size() == 1 || top.end != kOpen)
+          return fail(Malformed("an item delimiter outside an item of undefined length"));
+        pos_ += 8;
+        stack_.pop_back();
         continue;
       }
       if (element == 0xE0DD) {  // sequence delimitation
         if (top.kind == Kind::kElements || top.end != kOpen)
-          return std::unexpected(Malformed("a sequence delimiter outside a sequence of undefined length"));
-        pos += 8;
-        if (top.kind == Kind::kItems) --depth;
-        stack.pop_back();
+          return fail(Malformed("a sequence delimiter outside a sequence of undefined length"));
+        pos_ += 8;
+        if (top.kind == Kind::kItems) --depth_;
+        stack_.pop_back();
         continue;
       }
-      return std::unexpected(Malformed("an unknown delimiter"));
+      return fail(Malformed("an unknown delimiter"));
     }
-    if (top.kind != Kind::kElements) return std::unexpected(Malformed("an element where an item belongs"));
+    if (top.kind != Kind::kElements) return fail(Malformed("an element where an item belongs"));
 
+    // The element's header and VR, as DCMTK reads them.
     std::uint64_t header = 8;
     std::uint32_t length = 0;
-    bool explicit_sq = false, explicit_un = false, explicit_obow = false;
-    if (top.encoding.explicit_vr) {
-      const std::uint8_t a = in.Byte(pos + 4), b = in.Byte(pos + 5);
-      if (ExtendedLength(a, b)) {
-        if (size - pos < 12) return pos;
-        header = 12;
-        length = in.U32(pos + 8, big);
-      } else {
-        length = in.U16(pos + 6, big);
-      }
-      explicit_sq = a == 'S' && b == 'Q';
-      explicit_un = (a == 'U' && b == 'N') || ClassOf(a, b) == VrClass::kFuture;
-      explicit_obow = a == 'O' && (b == 'B' || b == 'W');
-    } else {
-      length = in.U32(pos + 4, big);
+    DcmEVR evr = EVR_UNKNOWN;
+    const bool private_tag = group & 1;
+    std::string creator;
+    if (private_tag && element >= 0x1000) {
+      auto found = top.creators.find(std::uint32_t{group} << 16 | (element >> 8));
+      if (found != top.creators.end()) creator = found->second;
     }
-    pos += header;
-    const bool pixel_data = group == 0x7FE0 && element == 0x0010;
+    if (top.encoding.explicit_vr) {
+      const char name[3] = {static_cast<char>(at[4]), static_cast<char>(at[5]), '\0'};
+      const DcmVR vr(name);
+      evr = vr.getEVR();
+      if (evr == EVR_na) return fail(Malformed("an element with the VR of a delimiter"));
+      if (vr.usesExtendedLengthEncoding()) {
+        if (size - pos_ < 12) return deepest_;
+        header = 12;
+        length = U32(at + 8, big);
+      } else {
+        length = U16(at + 6, big);
+      }
+    } else {
+      length = U32(at + 4, big);
+      evr = DcmTag(group, element, creator.empty() ? nullptr : creator.c_str()).getEVR();
+    }
+    const std::uint64_t value_at = pos_ + header;
+    const bool pixel_data = group == kPixelGroup && element == kPixelElement;
     bool sequence = false;
     DatasetEncoding contents = top.encoding;
     std::uint64_t end = kOpen;
     if (length == kUndefinedLength) {
-      if (pixel_data && (!top.encoding.explicit_vr || explicit_obow)) {
-        stack.push_back({Kind::kFragments, kOpen, top.encoding});
+      const bool px = evr == EVR_px ||
+                      (private_tag && (evr == EVR_OB || evr == EVR_OW) &&
+                       DcmTag(group, element, creator.empty() ? nullptr : creator.c_str()).getEVR() == EVR_px);
+      if ((pixel_data && (evr == EVR_OB || evr == EVR_OW || evr == EVR_ox || evr == EVR_px)) || px) {
+        pos_ = value_at;
+        stack_.push_back(std::make_unique<Frame>(Frame{Kind::kFragments, kOpen, top.encoding, {}}));
         continue;
       }
-      // SQ, and anything else of undefined length (UN, OB/OW, future VRs), which DCMTK
-      // reads as a sequence; UN's items are Implicit VR Little Endian.
-      sequence = true;
-      if (explicit_un) contents = DatasetEncoding{false, false};
-    } else {
-      end = pos + length;
-      if (explicit_sq) {
+      if (evr == EVR_SQ) {
         sequence = true;
-      } else if (!top.encoding.explicit_vr) {
-        // Implicit VR: the dictionary's SQ, or a value that is made of items (a private
-        // sequence whose creator's dictionary DCMTK may know).
-        sequence = DictionarySaysSequence(group, element) ||
-                   (length >= 8 && size - pos >= 4 && in.U16(pos, big) == 0xFFFE && in.U16(pos + 2, big) == 0xE000);
+      } else if (IsUnknownVr(evr)) {
+        sequence = true;
+        contents = DatasetEncoding{false, false};  // CP-246: read as Implicit VR Little Endian
+      } else {
+        return fail(Malformed("an element of undefined length that is not a sequence or pixel data"));
       }
+    } else {
+      end = value_at + length;
+      // In a whole data set, a value cannot end past the data: DCMTK would allocate what
+      // the length says (gigabytes, for a few hundred bytes sent) before finding out.
+      if (complete_ && end > size) return fail(Malformed("an element's length runs past the end of the data"));
+      sequence = evr == EVR_SQ;
     }
-    // In a whole data set, a value cannot end past the data: DCMTK would allocate what the
-    // length says (gigabytes, for a few hundred bytes sent) before finding out.
-    if (complete && end != kOpen && end > size)
-      return std::unexpected(Malformed("an element's length runs past the end of the data"));
     if (!sequence) {
-      pos = end;
+      // A private creator (gggg,0010-00FF) names the block its private tags are read by.
+      if (private_tag && element >= 0x0010 && element <= 0x00FF && end != kOpen && end <= size) {
+        std::string name(reinterpret_cast<const char*>(data + value_at), length);
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\0')) name.pop_back();
+        top.creators.try_emplace(std::uint32_t{group} << 16 | element, name);
+      }
+      pos_ = end;
       continue;
     }
-    if (++depth > limits.max_depth) return std::unexpected(TooDeep(limits));
-    deepest = std::max(deepest, depth);
-    stack.push_back({Kind::kItems, end, contents});
+    if (++depth_ > limits_.max_depth) return fail(TooDeep(limits_));
+    deepest_ = std::max(deepest_, depth_);
+    pos_ = value_at;
+    stack_.push_back(std::make_unique<Frame>(Frame{Kind::kItems, end, contents, {}}));
   }
 }
+
+Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits,
+                        bool complete) {
+  DatasetWalker walker(encoding, limits, complete);
+  return walker.Continue(bytes);
+}
+
+// ---- Part 10 -------------------------------------------------------------------------------
+
+namespace {
 
 // Raw deflate (RFC 1951), refused past `limit` bytes.
 Result<std::string> InflateBounded(std::span<const std::uint8_t> compressed, std::uint64_t limit) {
@@ -229,97 +236,122 @@ Result<std::string> InflateBounded(std::span<const std::uint8_t> compressed, std
   }
 }
 
-}  // namespace
-
-Result<int> WalkDataset(std::span<const std::uint8_t> bytes, DatasetEncoding encoding, const StructureLimits& limits,
-                        bool complete) {
-  int deepest = 0;
-  auto end = Walk(Reader(bytes), 0, kOpen, encoding, limits, false, complete, deepest);
-  if (!end) return std::unexpected(end.error());
-  return deepest;
+Error BadMeta(const std::string& what) {
+  return Error{ErrorCode::kInvalidArgument, "the file meta information is not well-formed: " + what, {}};
 }
-
-namespace {
 
 struct MetaGroup {
   std::uint64_t dataset_offset = 0;
   std::string transfer_syntax_uid;
 };
 
-// The meta group as DCMTK reads it: in the encoding its first element shows (Explicit VR
-// Little Endian in any conformant file), up to the end its group length names, or while
-// elements are of group 0002 when it has none.
-Result<MetaGroup> WalkMeta(const Reader& in, std::string_view text, const StructureLimits& limits) {
-  if (in.size() < 132 + 8 || std::memcmp(text.data() + 128, "DICM", 4) != 0)
+// The file meta group, which must be as PS3.10 7.1 says (and as DCMTK then reads it
+// exactly): Explicit VR Little Endian elements of group 0002 with standard VRs, no
+// sequences and no undefined lengths, at most one Transfer Syntax UID, and a group length
+// (0002,0000) that ends the group, or, without it, the group's elements followed by one
+// that is not of group 0002 in either byte order. Anything else could be read one way
+// here and another way by DCMTK, so it is refused. A missing or unknown transfer syntax
+// is left to DatasetEncodingOf, which guesses as DCMTK does.
+Result<MetaGroup> ReadMeta(std::span<const std::uint8_t> bytes) {
+  const std::uint64_t size = bytes.size();
+  const std::uint8_t* data = bytes.data();
+  if (size < 132 + 8 || std::memcmp(data + 128, "DICM", 4) != 0)
     return Fail(ErrorCode::kInvalidArgument, "not a DICOM Part 10 file: no DICM prefix at offset 128");
-  DatasetEncoding meta;
-  meta.explicit_vr = Upper(in.Byte(136)) && Upper(in.Byte(137));
-  meta.big_endian = in.U16(132, false) != 0x0002 && in.U16(132, true) == 0x0002;
-  std::uint64_t meta_end = kOpen;
-  bool meta_only = true;
-  if (in.U16(132, meta.big_endian) == 0x0002 && in.U16(134, meta.big_endian) == 0x0000 && in.size() >= 144) {
-    // (0002,0000) UL: its value follows an 8-byte header in either encoding.
-    meta_end = 132 + 12 + std::uint64_t{in.U32(140, meta.big_endian)};
-    meta_only = false;
+  std::uint64_t pos = 132;
+  std::optional<std::uint64_t> declared_end;
+  if (U16(data + pos, false) == 0x0002 && U16(data + pos + 2, false) == 0x0000) {
+    if (size < pos + 12 || std::memcmp(data + pos + 4, "UL", 2) != 0 || U16(data + pos + 6, false) != 4)
+      return std::unexpected(BadMeta("the group length (0002,0000) is not a UL of 4 bytes"));
+    declared_end = pos + 12 + std::uint64_t{U32(data + pos + 8, false)};
+    pos += 12;
   }
-  int deepest = 0;
-  auto end = Walk(in, 132, meta_end, meta, limits, meta_only, /*complete=*/true, deepest);
-  if (!end) return std::unexpected(end.error());
   MetaGroup out;
-  out.dataset_offset = std::min<std::uint64_t>(*end, in.size());
-  for (std::uint64_t pos = 132; pos + 8 <= out.dataset_offset;) {
-    const std::uint16_t group = in.U16(pos, meta.big_endian), element = in.U16(pos + 2, meta.big_endian);
+  int transfer_syntaxes = 0;
+  while (declared_end ? pos < *declared_end : (pos + 2 <= size && U16(data + pos, false) == 0x0002)) {
+    if (size - pos < 8) return std::unexpected(BadMeta("it ends inside an element"));
+    const std::uint16_t group = U16(data + pos, false), element = U16(data + pos + 2, false);
+    if (group != 0x0002) return std::unexpected(BadMeta("an element of another group inside it"));
+    const char name[3] = {static_cast<char>(data[pos + 4]), static_cast<char>(data[pos + 5]), '\0'};
+    const DcmVR vr(name);
+    if (!vr.isStandard() || vr.getEVR() == EVR_SQ || vr.getEVR() == EVR_UN)
+      return std::unexpected(BadMeta("an element whose VR is not a standard one"));
     std::uint64_t header = 8;
-    std::uint32_t length = 0;
-    if (meta.explicit_vr && ExtendedLength(in.Byte(pos + 4), in.Byte(pos + 5))) {
+    std::uint32_t length = U16(data + pos + 6, false);
+    if (vr.usesExtendedLengthEncoding()) {
+      if (size - pos < 12) return std::unexpected(BadMeta("it ends inside an element"));
       header = 12;
-      length = in.U32(pos + 8, meta.big_endian);
-    } else {
-      length = meta.explicit_vr ? in.U16(pos + 6, meta.big_endian) : in.U32(pos + 4, meta.big_endian);
+      length = U32(data + pos + 8, false);
     }
-    if (length == kUndefinedLength || pos + header + length > out.dataset_offset) break;
-    if (group == 0x0002 && element == 0x0010 && length <= 64) {
-      out.transfer_syntax_uid.assign(text.data() + pos + header, length);
-      auto& uid = out.transfer_syntax_uid;
+    if (length == kUndefinedLength) return std::unexpected(BadMeta("an element of undefined length"));
+    const std::uint64_t end = pos + header + length;
+    if (end > size || (declared_end && end > *declared_end))
+      return std::unexpected(BadMeta("an element runs past its end"));
+    if (element == 0x0010) {
+      ++transfer_syntaxes;
+      std::string uid(reinterpret_cast<const char*>(data + pos + header), length);
       while (!uid.empty() && (uid.back() == '\0' || uid.back() == ' ')) uid.pop_back();
-      break;
+      if (uid.empty() || uid.size() > 64 || uid.find_first_not_of("0123456789.") != std::string::npos)
+        return std::unexpected(BadMeta("the transfer syntax UID is not a UID"));
+      out.transfer_syntax_uid = std::move(uid);
     }
-    pos += header + length;
+    pos = end;
   }
+  if (declared_end && pos != *declared_end) return std::unexpected(BadMeta("the group length does not match its elements"));
+  // DCMTK would go on reading group 0002 elements in the other byte order.
+  if (!declared_end && pos + 2 <= size && U16(data + pos, true) == 0x0002)
+    return std::unexpected(BadMeta("a group 0002 element in big-endian order follows it"));
+  if (transfer_syntaxes > 1) return std::unexpected(BadMeta("it names more than one transfer syntax"));
+  out.dataset_offset = pos;
   return out;
+}
+
+// DCMTK's own guess from a data set's first tag and VR, for a transfer syntax it does not
+// know (HTJ2K, Deflated Image Frame Compression in 3.6.7) or a meta group that names none:
+// DcmFileFormat::read passes EXS_Unknown to the data set, which asks this.
+class TransferSyntaxProbe : public DcmItem {
+ public:
+  E_TransferSyntax Guess(std::span<const std::uint8_t> head) {
+    DcmInputBufferStream stream;
+    stream.setBuffer(head.data(), static_cast<offile_off_t>(std::min<std::size_t>(head.size(), 6)));
+    stream.setEos();
+    return checkTransferSyntax(stream);
+  }
+};
+
+struct Part10Encoding {
+  DatasetEncoding dataset;
+  bool deflated = false;
+};
+
+Part10Encoding DatasetEncodingOf(const MetaGroup& meta, std::span<const std::uint8_t> dataset) {
+  E_TransferSyntax known = meta.transfer_syntax_uid.empty() ? EXS_Unknown : DcmXfer(meta.transfer_syntax_uid.c_str()).getXfer();
+  if (known == EXS_Unknown) known = TransferSyntaxProbe{}.Guess(dataset);
+  const DcmXfer xfer(known);
+  return {{xfer.isExplicitVR(), xfer.isBigEndian()}, xfer.getStreamCompression() != ESC_none};
+}
+
+std::span<const std::uint8_t> Bytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
 }  // namespace
 
-std::optional<std::uint64_t> Part10DatasetOffset(std::string_view text, const StructureLimits& limits) {
-  const Reader in(std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-  auto meta = WalkMeta(in, text, limits);
+std::optional<std::uint64_t> Part10DatasetOffset(std::string_view text, const StructureLimits&) {
+  auto meta = ReadMeta(Bytes(text));
   if (!meta) return std::nullopt;
   return meta->dataset_offset;
 }
 
 Result<void> CheckPart10Structure(std::string_view text, const StructureLimits& limits) {
-  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
-  const Reader in(bytes);
-  auto meta = WalkMeta(in, text, limits);
+  const auto bytes = Bytes(text);
+  auto meta = ReadMeta(bytes);
   if (!meta) return std::unexpected(meta.error());
-  // (DcmXfer takes "" for its internal Big Endian Implicit, which has no UID.)
-  const DcmXfer xfer(meta->transfer_syntax_uid.empty() ? "unknown" : meta->transfer_syntax_uid.c_str());
-  DatasetEncoding dataset;
-  const std::uint64_t start = meta->dataset_offset;
-  if (xfer.getXfer() == EXS_Unknown) {
-    // DCMTK then looks at the data set's first element, as here.
-    if (start + 6 <= bytes.size()) dataset.explicit_vr = Upper(in.Byte(start + 4)) && Upper(in.Byte(start + 5));
-  } else {
-    dataset.explicit_vr = xfer.isExplicitVR();
-    dataset.big_endian = xfer.isBigEndian();
-  }
-  const auto rest = bytes.subspan(start);
-  if (xfer.getXfer() != EXS_Unknown && xfer.getStreamCompression() != ESC_none) {
+  const auto rest = bytes.subspan(meta->dataset_offset);
+  const auto [dataset, deflated] = DatasetEncodingOf(*meta, rest);
+  if (deflated) {
     auto inflated = InflateBounded(rest, limits.max_inflated_bytes);
     if (!inflated) return std::unexpected(inflated.error());
-    const std::span<const std::uint8_t> plain(reinterpret_cast<const std::uint8_t*>(inflated->data()), inflated->size());
-    auto walked = WalkDataset(plain, dataset, limits);
+    auto walked = WalkDataset(Bytes(*inflated), dataset, limits);
     if (!walked) return std::unexpected(walked.error());
     return {};
   }

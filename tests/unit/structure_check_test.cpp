@@ -157,6 +157,32 @@ TEST(StructureCheck, ADeepDeflatedFileIsRefused) {
   EXPECT_EQ(checked.error().code, ErrorCode::kUnprocessable);
 }
 
+TEST(StructureCheck, AnUnknownTransferSyntaxIsReadTheWayDcmtkGuessesIt) {
+  // DCMTK 3.6.7 does not know HTJ2K; it guesses the data set's encoding from its first
+  // element, so a deep Implicit VR nest under that UID must be walked as Implicit VR.
+  std::string dataset;
+  Le(dataset, 0x0008, 2), Le(dataset, 0x0060, 2), Le(dataset, 2, 4), dataset += "CT";
+  dataset += NestedImplicitDefined(5000);
+  auto checked = CheckPart10Structure(Part10(dataset, "1.2.840.10008.1.2.4.201"), StructureLimits{});
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().code, ErrorCode::kUnprocessable);
+  auto shallow = CheckPart10Structure(Part10(NestedImplicitDefined(3), "1.2.840.10008.1.2.4.201"), StructureLimits{});
+  EXPECT_TRUE(shallow) << shallow.error().public_message;
+}
+
+TEST(StructureCheck, AMetaGroupWhoseLengthDisagreesWithItsElementsIsRefused) {
+  std::string file = Part10(NestedExplicit(2));
+  // The group length is the first meta element's value: make it claim 4 bytes more.
+  const std::size_t value = 132 + 8;
+  std::uint32_t length = 0;
+  std::memcpy(&length, file.data() + value, 4);
+  length += 4;
+  std::memcpy(file.data() + value, &length, 4);
+  auto checked = CheckPart10Structure(file, StructureLimits{});
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(StructureCheck, NestingInsideTheMetaGroupIsRefused) {
   std::string file = std::string(128, '\0') + "DICM";
   // No group length: DCMTK reads group 0002 elements, one of them a deep sequence.
@@ -168,7 +194,7 @@ TEST(StructureCheck, NestingInsideTheMetaGroupIsRefused) {
   file += nest;
   auto checked = CheckPart10Structure(file, StructureLimits{});
   ASSERT_FALSE(checked);
-  EXPECT_EQ(checked.error().code, ErrorCode::kUnprocessable);
+  EXPECT_EQ(checked.error().code, ErrorCode::kInvalidArgument);  // a sequence has no place in the meta group
   DcmFileFormat dcm;
   EXPECT_TRUE(ReadPart10(file, dcm).bad());
 }
