@@ -1,9 +1,13 @@
 #include "dimse/pdu_watcher.h"
 
+#include <dcmtk/dcmdata/dcdatset.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace vg::dimse {
 namespace {
@@ -17,29 +21,31 @@ std::uint32_t Be32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 std::uint16_t Be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-std::uint16_t Le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[1] << 8 | p[0]); }
-std::uint32_t Le32(const std::uint8_t* p) {
-  return std::uint32_t{p[3]} << 24 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[1]} << 8 | p[0];
-}
 
 std::span<const std::uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-// CommandField (0000,0100) and CommandDataSetType (0000,0800) of a command set (Implicit
-// VR Little Endian, flat); absent fields stay as given.
-void CommandFields(const std::string& command, std::uint16_t& field, std::uint16_t& dataset_type) {
-  const auto* p = reinterpret_cast<const std::uint8_t*>(command.data());
-  for (std::uint64_t at = 0; at + 8 <= command.size();) {
-    const std::uint16_t group = Le16(p + at), element = Le16(p + at + 2);
-    const std::uint32_t length = Le32(p + at + 4);
-    if (length == 0xFFFFFFFF || at + 8 + length > command.size()) return;
-    if (group == 0x0000 && length == 2) {
-      if (element == 0x0100) field = Le16(p + at + 8);
-      if (element == 0x0800) dataset_type = Le16(p + at + 8);
-    }
-    at += 8 + length;
-  }
+// CommandField (0000,0100) and CommandDataSetType (0000,0800) of a complete command set,
+// read by DCMTK as DIMSE will read it (Implicit VR Little Endian, first occurrence wins).
+// nullopt when DCMTK cannot read it or a field is missing: DIMSE then refuses the command.
+struct CommandFields {
+  std::uint16_t field = 0;
+  std::uint16_t dataset_type = 0;
+};
+std::optional<CommandFields> ReadCommandFields(const std::string& command) {
+  DcmInputBufferStream stream;
+  stream.setBuffer(command.data(), static_cast<offile_off_t>(command.size()));
+  stream.setEos();
+  DcmDataset set;
+  set.transferInit();
+  const OFCondition read = set.read(stream, EXS_LittleEndianImplicit);
+  set.transferEnd();
+  CommandFields out;
+  if (read.bad() || set.findAndGetUint16(DCM_CommandField, out.field).bad() ||
+      set.findAndGetUint16(DCM_CommandDataSetType, out.dataset_type).bad())
+    return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -101,23 +107,26 @@ Result<void> PduWatcher::OnPduBody(std::span<const std::uint8_t> body) {
 Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::span<const std::uint8_t> data) {
   const bool is_command = control & 0x01, last = control & 0x02;
   if (is_command) {
-    if (command_done_) {  // the next message
+    if (command_done_ || !command_walker_) {  // the next message
       command_.clear();
       dataset_.clear();
+      dataset_walker_.reset();
       command_done_ = expects_dataset_ = store_dataset_ = false;
+      command_walker_.emplace(dicom::DatasetEncoding{false, false}, limits_.structure, /*complete=*/false);
     }
     if (command_.size() + data.size() > kMaxCommandBytes)
       return Refuse("max_command_bytes", fmt::format("a command set passes {} bytes", kMaxCommandBytes));
     command_.append(reinterpret_cast<const char*>(data.data()), data.size());
-    auto walked = dicom::WalkDataset(Bytes(command_), {false, false}, limits_.structure, /*complete=*/false);
+    auto walked = command_walker_->Continue(Bytes(command_));
     if (!walked && walked.error().code == ErrorCode::kUnprocessable)
       return Refuse("max_dicom_depth", walked.error().public_message);
     if (last) {
-      std::uint16_t field = 0, dataset_type = kNoDataSet;
-      CommandFields(command_, field, dataset_type);
       command_done_ = true;
-      expects_dataset_ = dataset_type != kNoDataSet;
-      store_dataset_ = field == kCStoreRq;
+      // Only a command DCMTK itself reads as a C-STORE-RQ has its data set passed through;
+      // anything it may read otherwise has its data set watched.
+      const auto fields = walked ? ReadCommandFields(command_) : std::nullopt;
+      store_dataset_ = fields && fields->field == kCStoreRq;
+      expects_dataset_ = !fields || fields->dataset_type != kNoDataSet;
     }
     return {};
   }
@@ -128,14 +137,17 @@ Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::
     return Refuse("max_identifier_bytes", fmt::format("a query or retrieve identifier passes {} bytes (dicom.max_identifier_bytes)",
                                                       limits_.max_identifier_bytes));
   dataset_.append(reinterpret_cast<const char*>(data.data()), data.size());
-  auto ts = transfer_syntaxes_.find(context);
-  if (ts == transfer_syntaxes_.end())
-    return Refuse("malformed_pdu", fmt::format("a data set on presentation context {}, which was not accepted", context));
-  const DcmXfer xfer(ts->second.c_str());
-  if (xfer.getXfer() == EXS_Unknown || xfer.getStreamCompression() != ESC_none)
-    return Refuse("malformed_pdu", "an identifier in a transfer syntax that is not read here");
-  auto walked =
-      dicom::WalkDataset(Bytes(dataset_), {xfer.isExplicitVR(), xfer.isBigEndian()}, limits_.structure, /*complete=*/false);
+  if (!dataset_walker_) {
+    auto ts = transfer_syntaxes_.find(context);
+    if (ts == transfer_syntaxes_.end())
+      return Refuse("malformed_pdu", fmt::format("a data set on presentation context {}, which was not accepted", context));
+    const DcmXfer xfer(ts->second.c_str());
+    if (xfer.getXfer() == EXS_Unknown || xfer.getStreamCompression() != ESC_none)
+      return Refuse("malformed_pdu", "an identifier in a transfer syntax that is not read here");
+    dataset_walker_.emplace(dicom::DatasetEncoding{xfer.isExplicitVR(), xfer.isBigEndian()}, limits_.structure,
+                            /*complete=*/false);
+  }
+  auto walked = dataset_walker_->Continue(Bytes(dataset_));
   if (!walked && walked.error().code == ErrorCode::kUnprocessable)
     return Refuse("max_dicom_depth", walked.error().public_message);
   return {};

@@ -11,13 +11,16 @@
 //     (C-STORE data sets go to the staging area, never into memory, and pass the
 //     structure check where they are parsed);
 //   - nesting deeper than the structure limit in a command set or an identifier, checked
-//     on what has arrived after every fragment.
+//     as each fragment arrives (each byte is walked once).
+// Whether a data set is a C-STORE's (passed through) is decided by DCMTK's own reading of
+// the command set; a command it cannot read has its data set watched.
 // It learns each presentation context's transfer syntax from the A-ASSOCIATE-AC that
 // DCMTK sends (OnSent).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -66,10 +69,12 @@ class PduWatcher {
 
   // The message being received.
   std::string command_;
+  std::optional<dicom::DatasetWalker> command_walker_;  // walks command_ as it grows
   bool command_done_ = false;
   bool expects_dataset_ = false;
   bool store_dataset_ = false;  // the data set of a C-STORE-RQ: passed through
   std::string dataset_;
+  std::optional<dicom::DatasetWalker> dataset_walker_;
 
   // Outgoing: the first PDU (the A-ASSOCIATE-AC, or not).
   std::string sent_;
