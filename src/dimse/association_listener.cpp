@@ -14,6 +14,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -39,7 +40,7 @@ constexpr const char* kLimitNames[] = {"artim_timeout_s",        "max_associatio
                                        "max_associate_rq_bytes", "not_an_association_request", "accept_backoff",
                                        "max_pdu",                "max_other_pdu_bytes", "max_command_bytes",
                                        "max_identifier_bytes",   "max_dicom_depth", "malformed_pdu",
-                                       "max_instance_bytes"};
+                                       "max_instance_bytes",     "thread_create"};
 
 // DCMTK reads an accepted socket handed to it through one process-wide variable
 // (dcmExternalSocketHandle): every listener of the process serialises on this.
@@ -271,7 +272,7 @@ void AssociationListener::Impl::Admit(Pending& p) {
   const int fd = p.fd;
   p.fd = -1;  // handed over
   auto entry = std::make_unique<Running>();
-  entry->control_fd = ::dup(fd);
+  entry->control_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);  // not inherited by algorithm processes
   Running* raw = entry.get();
   if (!SetBlocking(fd)) {
     ::close(fd);
@@ -279,8 +280,16 @@ void AssociationListener::Impl::Admit(Pending& p) {
     return;
   }
   std::lock_guard lock(mutex);
-  raw->thread = std::thread([this, fd, peer = p.address, request = std::move(p.bytes), place = std::move(*slot),
-                             raw]() mutable { Serve(fd, peer, std::move(request), std::move(place), raw); });
+  try {
+    raw->thread = std::thread([this, fd, peer = p.address, request = std::move(p.bytes), place = std::move(*slot),
+                               raw]() mutable { Serve(fd, peer, std::move(request), std::move(place), raw); });
+  } catch (const std::system_error&) {
+    // Out of threads (RLIMIT_NPROC, memory): refuse this one and keep serving the others.
+    NoteRefusal("thread_create", p.address);
+    ::close(fd);
+    if (raw->control_fd >= 0) ::close(raw->control_fd);
+    return;
+  }
   running.push_back(std::move(entry));
 }
 
@@ -291,6 +300,7 @@ void AssociationListener::Impl::Serve(int fd, const std::string& peer, std::stri
   try {
     T_ASC_Association* received = nullptr;
     OFCondition cond;
+    bool dcmtk_owns_socket = false;
     {
       std::lock_guard lock(Handoff());
       QuickAckTransportLayer::HandOver(std::move(request));
@@ -298,10 +308,11 @@ void AssociationListener::Impl::Serve(int fd, const std::string& peer, std::stri
       cond = ASC_receiveAssociation(network, &received, static_cast<long>(options.max_pdu), nullptr, nullptr, OFFalse,
                                     DUL_BLOCK, options.acse_timeout_s);
       dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+      dcmtk_owns_socket = QuickAckTransportLayer::ConnectionCreated();
       QuickAckTransportLayer::HandOver({});
     }
     AssociationHandle assoc(received);
-    if (!received) ::close(fd);
+    if (!dcmtk_owns_socket) ::close(fd);  // DCMTK never wrapped it: nobody else will close it
     if (cond.bad() || !received) {
       LogWarn(options.name + "_association_failed",
               "\"peer\":\"" + JsonEscape(peer) + "\",\"detail\":\"" + JsonEscape(cond.text()) + "\"");

@@ -20,6 +20,7 @@ namespace {
 // Set by HandOver and taken by the createConnection that follows on the same thread
 // (inside ASC_receiveAssociation).
 thread_local std::string t_handed_over;
+thread_local bool t_connection_created = false;
 
 class QuickAckConnection final : public DcmTCPConnection {
  public:
@@ -83,12 +84,18 @@ class QuickAckConnection final : public DcmTCPConnection {
 
 }  // namespace
 
-void QuickAckTransportLayer::HandOver(std::string bytes) { t_handed_over = std::move(bytes); }
+void QuickAckTransportLayer::HandOver(std::string bytes) {
+  t_handed_over = std::move(bytes);
+  t_connection_created = false;
+}
+
+bool QuickAckTransportLayer::ConnectionCreated() { return t_connection_created; }
 
 DcmTransportConnection* QuickAckTransportLayer::createConnection(DcmNativeSocketType socket, OFBool use_secure_layer) {
   std::string already_read;
   already_read.swap(t_handed_over);
   if (use_secure_layer) return nullptr;  // TLS would need its own layer
+  t_connection_created = true;
   int one = 1;
   ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return new QuickAckConnection(socket, std::move(already_read), listener_, limits_);

@@ -31,6 +31,9 @@ class QuickAckTransportLayer final : public DcmTransportLayer {
   QuickAckTransportLayer(std::string listener, PduLimits limits) : listener_(std::move(listener)), limits_(limits) {}
   // The next connection this thread creates starts with `bytes` (then reads the socket).
   static void HandOver(std::string bytes);
+  // Whether this thread created a connection since its last HandOver: DCMTK then owns the
+  // socket (and closes it); otherwise the caller still does.
+  static bool ConnectionCreated();
   DcmTransportConnection* createConnection(DcmNativeSocketType socket, OFBool use_secure_layer) override;
 
  private:

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <boost/asio.hpp>
@@ -217,6 +218,9 @@ struct Connection;
 struct Server::Impl {
   ServerOptions options;
   const Router& router;
+  // Before ioc: connections still queued in ioc when it is destroyed use both.
+  std::unique_ptr<TlsContext> tls;  // set by Listen() when TLS is configured
+  std::unique_ptr<ConnectionLimits> limits;
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   asio::steady_timer accept_backoff{ioc};
@@ -226,8 +230,6 @@ struct Server::Impl {
   std::atomic<int> long_active{0};
   std::atomic<int> busy{0};  // requests being handled on the request pool
   int pool_threads = 0;
-  std::unique_ptr<TlsContext> tls;  // set by Listen() when TLS is configured
-  std::unique_ptr<ConnectionLimits> limits;
   std::atomic<bool> stopping{false};
   std::mutex waiting_mutex;
   std::set<std::shared_ptr<Connection>> waiting;  // connections the I/O thread waits on
@@ -256,6 +258,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
   Clock::time_point phase_deadline;
   Clock::time_point request_started;  // the request's first byte (or the accept of a new connection)
   bool timer_fired = false;
+  bool waiting_now = false;           // a Wait is pending (I/O thread only)
+  std::uint64_t wait_generation = 0;  // which Wait a timer belongs to (I/O thread only)
   Request request;
   RouteMatch match;
 
@@ -313,15 +317,20 @@ struct Connection : std::enable_shared_from_this<Connection> {
       server.waiting.insert(self);
     }
     timer_fired = false;
+    waiting_now = true;
+    const std::uint64_t generation = ++wait_generation;
     timer.expires_at(phase_deadline);
-    timer.async_wait([self](beast::error_code ec) {
-      if (ec) return;
+    timer.async_wait([self, generation](beast::error_code ec) {
+      // A timer that expired just as the socket became ready was already queued when the
+      // socket's handler cancelled it: it must not cut the next wait short.
+      if (ec || !self->waiting_now || generation != self->wait_generation) return;
       self->timer_fired = true;
       beast::error_code ignored;
       self->socket.cancel(ignored);
     });
     const bool want_write = tls && tls->wanted_events() == POLLOUT;
     socket.async_wait(want_write ? tcp::socket::wait_write : tcp::socket::wait_read, [self](beast::error_code ec) {
+      self->waiting_now = false;
       self->timer.cancel();
       {
         std::lock_guard lock(self->server.waiting_mutex);
@@ -730,6 +739,8 @@ void Server::Impl::Accept() {
 }
 
 void Server::Impl::OnAccepted(tcp::socket socket) {
+  // Asio accepts without SOCK_CLOEXEC: an algorithm process must not inherit clients.
+  ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
   beast::error_code ec;
   auto endpoint = socket.remote_endpoint(ec);
   std::string address = ec ? std::string("?") : endpoint.address().to_string();
@@ -810,6 +821,7 @@ Result<std::uint16_t> Server::Listen() {
   tcp::endpoint endpoint(address, options.port);
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
+  if (!ec) ::fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);

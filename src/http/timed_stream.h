@@ -13,6 +13,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 #include <chrono>
+#include <climits>
 #include <cerrno>
 
 #include "http/sync_stream.h"
@@ -63,7 +64,7 @@ class TimedStream : public SyncStreamOps<TimedStream> {
           return 0;
         }
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now()).count();
-        if (left <= 0 || !Wait(POLLIN, static_cast<int>(left))) {
+        if (left <= 0 || !Wait(POLLIN, static_cast<int>(std::min<long long>(left, INT_MAX)))) {
           ec = boost::asio::error::timed_out;
           return 0;
         }

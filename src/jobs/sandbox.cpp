@@ -158,6 +158,9 @@ Result<SandboxOutcome> RunSandboxed(const SandboxSpec& spec, const std::function
     dup2(out[1], STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    // Nothing else of the server's crosses into the algorithm: a descriptor opened without
+    // O_CLOEXEC by a library (or between an accept and its fcntl) would otherwise reach it.
+    close_range(3, ~0U, 0);
     SetLimit(RLIMIT_AS, static_cast<rlim_t>(spec.memory_mb) << 20);
     SetLimit(RLIMIT_CPU, static_cast<rlim_t>(spec.wall_seconds * std::max<std::int64_t>(1, spec.threads) + 5));
     SetLimit(RLIMIT_FSIZE, static_cast<rlim_t>(8) << 30);

@@ -4,7 +4,8 @@
 //   * the system (/usr) and the algorithm's folder read-only, the job's input read-only,
 //     a private /tmp, and only the job's output folder writable;
 //   * rlimits on address space (memory), CPU time, file size and core dumps;
-//   * a wall-clock limit and cancellation that kill the whole process tree.
+//   * a wall-clock limit and cancellation that kill the whole process tree;
+//   * no descriptor of the server's but stdin (/dev/null), stdout and stderr (the log).
 // stdout and stderr are captured together, capped in size.
 #pragma once
 

@@ -211,6 +211,15 @@ test('the sandbox: no network, no writes outside output/, killed on time, held t
   }
 });
 
+test('an algorithm inherits no descriptor of the server: no listening socket, client connection or file', async () => {
+  await registerScript('counts-fds', 'import os\nleaked = []\nfor fd in range(3, 65536):\n' +
+    '    try:\n        os.fstat(fd)\n        leaked.append(fd)\n    except OSError:\n        pass\n' +
+    'raise SystemExit("inherited descriptors: %s" % leaked if leaked else "no inherited descriptors")\n');
+  const job = await run(tokens.alpha, { algorithm: 'counts-fds', series: phantom.series_uid });
+  assert.equal(job.state, 'failed');
+  assert.match(job.error, /no inherited descriptors/);
+});
+
 test('a running job can be cancelled; a queued one is cancelled at once', { timeout: 180_000 }, async () => {
   // The script runs long on purpose: it must still be running when it is cancelled.
   await registerScript('slow', 'import time\ntime.sleep(30)\n', { wall: 60 });
