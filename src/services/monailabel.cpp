@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/strings.h"
 #include "crypto/crypto.h"
@@ -33,15 +34,28 @@ constexpr std::int64_t kMaxUploadedImageVoxels = 1ll << 27;
 constexpr std::uint64_t kMaxUploadedImageBytes = (1ull << 27) * 8 + (1 << 20);
 constexpr int kConversionsAtOnce = 2;
 
-// Holds one of the kConversionsAtOnce places while a volume is converted; waits for one.
+// Holds one of the kConversionsAtOnce places while a volume is converted. Waits for one
+// at most kConversionWait: a request queued behind others longer than that is told to
+// come back (503) instead of holding its thread.
+constexpr auto kConversionWait = std::chrono::seconds(30);
 class ConversionSlot {
  public:
-  ConversionSlot() { Places().acquire(); }
-  ~ConversionSlot() { Places().release(); }
+  static std::optional<ConversionSlot> Take() {
+    if (!Places().try_acquire_for(kConversionWait)) return std::nullopt;
+    return std::optional<ConversionSlot>(std::in_place, Token{});
+  }
+  struct Token {};
+  explicit ConversionSlot(Token) {}
+  ~ConversionSlot() {
+    if (held_) Places().release();
+  }
+  ConversionSlot(ConversionSlot&& other) noexcept : held_(std::exchange(other.held_, false)) {}
   ConversionSlot(const ConversionSlot&) = delete;
   ConversionSlot& operator=(const ConversionSlot&) = delete;
+  ConversionSlot& operator=(ConversionSlot&&) = delete;
 
  private:
+  bool held_ = true;
   static std::counting_semaphore<kConversionsAtOnce>& Places() {
     static std::counting_semaphore<kConversionsAtOnce> places(kConversionsAtOnce);
     return places;
@@ -80,7 +94,12 @@ Result<int> ForEachArchivedDicom(const SpooledFile& file, std::uint64_t max_inst
   std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
   archive_read_support_format_zip(a.get());
   archive_read_support_format_tar(a.get());
-  archive_read_support_filter_all(a.get());
+  // Only the compressions zip and tar archives are made with: filter_all would also run
+  // external programs (lrzip, lzop, grzip) for formats libarchive has no code for.
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_filter_zstd(a.get());
   if (archive_read_open(a.get(), &input, nullptr, ReadArchiveInput, nullptr) != ARCHIVE_OK)
     return Fail(ErrorCode::kInvalidArgument, "the zip file cannot be read");
   std::uint64_t total = 0;
@@ -97,7 +116,8 @@ Result<int> ForEachArchivedDicom(const SpooledFile& file, std::uint64_t max_inst
     std::string data;
     char buffer[64 * 1024];
     bool dicom = true, too_large = false;
-    for (la_ssize_t n; (n = archive_read_data(a.get(), buffer, sizeof buffer)) > 0;) {
+    la_ssize_t n = 0;
+    while ((n = archive_read_data(a.get(), buffer, sizeof buffer)) > 0) {
       total += static_cast<std::uint64_t>(n);
       if (total > kMaxArchiveBytes)
         return Fail(ErrorCode::kTooLarge, "the zip file unpacks to more than " + std::to_string(kMaxArchiveBytes >> 30) + " GiB");
@@ -112,6 +132,9 @@ Result<int> ForEachArchivedDicom(const SpooledFile& file, std::uint64_t max_inst
       }
     }
     if (input.failed) return std::unexpected(*input.failed);
+    // A damaged entry (bad CRC, truncated, encrypted) fails the upload rather than
+    // passing on what came out of it before the damage.
+    if (n < 0) return Fail(ErrorCode::kInvalidArgument, "a file in the zip is damaged or cannot be unpacked");
     if (too_large)
       return Fail(ErrorCode::kTooLarge, "a DICOM file in the zip exceeds limits.max_instance_bytes (" +
                                             std::to_string(max_instance) + " bytes)");
@@ -244,7 +267,11 @@ Result<std::string> MonaiLabel::StoreImage(std::int64_t tenant_id, const std::st
       continue;
     }
     // Converting a volume is the most memory one request can ask for: a few at a time.
-    ConversionSlot slot;
+    auto slot = ConversionSlot::Take();
+    if (!slot) {
+      session.Abandon();
+      return Fail(ErrorCode::kUnavailable, "other image conversions are running; try again shortly");
+    }
     auto bytes = file->ReadAll(kMaxUploadedImageBytes);
     if (!bytes) {
       session.Abandon();

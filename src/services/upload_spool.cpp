@@ -1,5 +1,9 @@
 #include "services/upload_spool.h"
 
+#include <unistd.h>
+
+#include <utility>
+
 #include "storage/folder_blob_store.h"
 
 namespace vg::services {
@@ -25,8 +29,6 @@ Result<std::string> SpooledFile::ReadAll(std::uint64_t limit) const {
                                           std::to_string(limit >> 20) + " MiB, the most this use of it reads");
   auto source = Open();
   if (!source) return std::unexpected(source.error());
-  std::string out;
-  out.reserve(static_cast<std::size_t>(size_));
   return vg::ReadAll(**source, static_cast<std::size_t>(limit));
 }
 
@@ -37,6 +39,8 @@ UploadSpool::~UploadSpool() {
 }
 
 Result<const SpooledFile*> UploadSpool::Add(std::string filename, ByteSource& body) {
+  if (files_.size() >= kMaxSpooledFiles)
+    return Fail(ErrorCode::kTooLarge, "an upload holds more than " + std::to_string(kMaxSpooledFiles) + " files");
   auto writer = blobs_.StageStream({tenant_id_, storage::NewBlobName()}, storage::SyncWhen::kBatched);
   if (!writer) return std::unexpected(writer.error());
   std::uint64_t size = 0;
@@ -53,6 +57,15 @@ Result<const SpooledFile*> UploadSpool::Add(std::string filename, ByteSource& bo
   }
   auto staged = (*writer)->Close();
   if (!staged) return std::unexpected(staged.error());
+  // Never committed, so never synced: the descriptor is not needed, and a form of many
+  // files must not hold one open for each.
+  if (staged->fd >= 0) ::close(std::exchange(staged->fd, -1));
+  if (size == 0) {  // an empty file field (a browser sends one when nothing was chosen)
+    std::vector<storage::StagedBlob> empty;
+    empty.push_back(std::move(*staged));
+    blobs_.Discard(empty);
+    return nullptr;
+  }
   auto file = std::make_unique<SpooledFile>();
   file->blobs_ = &blobs_;
   file->filename_ = std::move(filename);

@@ -47,9 +47,11 @@ class UploadSpool {
   UploadSpool(const UploadSpool&) = delete;
   UploadSpool& operator=(const UploadSpool&) = delete;
 
-  // Spools `body` to its end. kTooLarge past max_file_bytes (what was written is removed);
+  // Spools `body` to its end. nullptr for an empty body (nothing is kept). kTooLarge past
+  // max_file_bytes (what was written is removed) or past kMaxSpooledFiles files;
   // kResourceExhausted when the staging area cannot take it.
   Result<const SpooledFile*> Add(std::string filename, ByteSource& body);
+  static constexpr std::size_t kMaxSpooledFiles = 1000;
   std::size_t size() const { return files_.size(); }
 
  private:

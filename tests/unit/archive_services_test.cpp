@@ -8,6 +8,7 @@
 #include "services/ingest.h"
 #include "services/queries.h"
 #include "services/retrieve.h"
+#include "services/upload_spool.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/folder_blob_store.h"
 #include "storage/sqlite_catalog.h"
@@ -325,6 +326,50 @@ TEST_F(ArchiveServicesTest, CatalogHoldsNoPatientNameInClear) {
     EXPECT_EQ(bytes.find("ZZSECRET"), std::string::npos) << entry.path();
     EXPECT_EQ(bytes.find("PID001"), std::string::npos) << entry.path();
   }
+}
+
+// Descriptors this process has open now.
+int OpenDescriptors() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++count;
+  return count;
+}
+
+TEST_F(ArchiveServicesTest, SpooledUploadsHoldNoDescriptorAndReadBackAsSent) {
+  const int before = OpenDescriptors();
+  UploadSpool spool(*blobs_, a_, 1 << 20);
+  for (int i = 0; i < 50; ++i) {
+    const std::string body = "file " + std::to_string(i);
+    MemorySource source(body);
+    auto added = spool.Add("f" + std::to_string(i), source);
+    ASSERT_TRUE(added && *added);
+    auto back = (*added)->ReadAll(1 << 20);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, body);
+  }
+  EXPECT_EQ(spool.size(), 50u);
+  EXPECT_LE(OpenDescriptors(), before + 2) << "a spooled file kept its descriptor open";
+}
+
+TEST_F(ArchiveServicesTest, AnEmptyUploadedFileIsNotKept) {
+  UploadSpool spool(*blobs_, a_, 1 << 20);
+  MemorySource empty("");
+  auto added = spool.Add("nothing-chosen", empty);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(*added, nullptr);
+  EXPECT_EQ(spool.size(), 0u);
+}
+
+TEST_F(ArchiveServicesTest, AnUploadOfTooManyFilesIsRefused) {
+  UploadSpool spool(*blobs_, a_, 1 << 20);
+  for (std::size_t i = 0; i < UploadSpool::kMaxSpooledFiles; ++i) {
+    MemorySource source("x");
+    ASSERT_TRUE(spool.Add("f", source));
+  }
+  MemorySource one_more("x");
+  auto refused = spool.Add("f", one_more);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kTooLarge);
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ Result<Form> ReadForm(http::Request& r, const ApiDeps& deps, std::int64_t tenant
     if (name == "file" || name == "files" || name == "label" || !filename.empty()) {
       auto spooled = form.spool->Add(filename, reader.Body());
       if (!spooled) return std::unexpected(spooled.error());
-      form.files.emplace_back(name, *spooled);
+      if (*spooled) form.files.emplace_back(name, *spooled);
       continue;
     }
     if (name != "params" && name != "label_info" && name != "label_names") continue;  // skipped unread
