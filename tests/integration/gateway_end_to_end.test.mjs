@@ -249,9 +249,15 @@ const known = new Set();
 test('the server killed while the gateway forwards: nothing is lost once it is back', { timeout: 180_000 }, async () => {
   known.add(deidentifiedStudy);
   const s = await makeSeries({ slices: 40, rows: 64, cols: 64, patientName: 'SECOND^PATIENT', patientId: 'HOSP-2', seed: 71 });
+  // Frozen first, so the kill lands while a forward is in flight however fast the machine
+  // (a server killed after the gateway forwarded everything would test nothing).
+  process.kill(server.pid, 'SIGSTOP');
   const sending = storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: s.files });
-  await until('forwarding to start', async () => (await gateway.status()).forwarded_total > phantom.files.length, 30_000);
-  await server.kill9();
+  try {
+    await until('a forward request sent to the frozen server', () => acceptedConnections(serverPort).some((c) => c.rxQueue > 4096));
+  } finally {
+    await server.kill9();  // SIGKILL ends a stopped process too
+  }
   const sent = await sending;
   assert.equal(sent.successes, 40, 'the gateway keeps accepting while the server is down');
   const down = await until('the gateway noticing', async () => { const st = await gateway.status(); return st.last_error && st; });
