@@ -122,6 +122,9 @@ Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::
       return Refuse("max_dicom_depth", walked.error().public_message);
     if (last) {
       command_done_ = true;
+      // DCMTK allocates an element's declared length before it finds the bytes missing:
+      // a command set is complete only if every value fits in it.
+      if (auto whole = WalkComplete(command_, {false, false}); !whole) return whole;
       // Only a command DCMTK itself reads as a C-STORE-RQ has its data set passed through;
       // anything it may read otherwise has its data set watched.
       const auto fields = walked ? ReadCommandFields(command_) : std::nullopt;
@@ -144,13 +147,21 @@ Result<void> PduWatcher::OnPdv(std::uint8_t context, std::uint8_t control, std::
     const DcmXfer xfer(ts->second.c_str());
     if (xfer.getXfer() == EXS_Unknown || xfer.getStreamCompression() != ESC_none)
       return Refuse("malformed_pdu", "an identifier in a transfer syntax that is not read here");
-    dataset_walker_.emplace(dicom::DatasetEncoding{xfer.isExplicitVR(), xfer.isBigEndian()}, limits_.structure,
-                            /*complete=*/false);
+    dataset_encoding_ = {xfer.isExplicitVR(), xfer.isBigEndian()};
+    dataset_walker_.emplace(dataset_encoding_, limits_.structure, /*complete=*/false);
   }
   auto walked = dataset_walker_->Continue(Bytes(dataset_));
   if (!walked && walked.error().code == ErrorCode::kUnprocessable)
     return Refuse("max_dicom_depth", walked.error().public_message);
+  if (last) return WalkComplete(dataset_, dataset_encoding_);
   return {};
+}
+
+Result<void> PduWatcher::WalkComplete(const std::string& bytes, dicom::DatasetEncoding encoding) {
+  auto walked = dicom::WalkDataset(Bytes(bytes), encoding, limits_.structure, /*complete=*/true);
+  if (walked) return {};
+  if (walked.error().code == ErrorCode::kUnprocessable) return Refuse("max_dicom_depth", walked.error().public_message);
+  return Refuse("malformed_pdu", "a command set or identifier whose elements do not fit in it: " + walked.error().public_message);
 }
 
 void PduWatcher::OnSent(std::span<const std::uint8_t> bytes) {

@@ -11,7 +11,9 @@
 //     (C-STORE data sets go to the staging area, never into memory, and pass the
 //     structure check where they are parsed);
 //   - nesting deeper than the structure limit in a command set or an identifier, checked
-//     as each fragment arrives (each byte is walked once).
+//     as each fragment arrives (each byte is walked once);
+//   - a complete command set or identifier with a value longer than what is left of it
+//     (DCMTK would allocate the declared length, up to 4 GiB, before finding it short).
 // Whether a data set is a C-STORE's (passed through) is decided by DCMTK's own reading of
 // the command set; a command it cannot read has its data set watched.
 // It learns each presentation context's transfer syntax from the A-ASSOCIATE-AC that
@@ -55,6 +57,8 @@ class PduWatcher {
   Result<void> Refuse(const char* limit, const std::string& message);
   Result<void> OnPdv(std::uint8_t context, std::uint8_t control, std::span<const std::uint8_t> data);
   Result<void> OnPduBody(std::span<const std::uint8_t> body);
+  // A whole command set or identifier: every value within it (see WalkDataset `complete`).
+  Result<void> WalkComplete(const std::string& bytes, dicom::DatasetEncoding encoding);
   void ReadAccept(std::span<const std::uint8_t> pdu);
 
   PduLimits limits_;
@@ -75,6 +79,7 @@ class PduWatcher {
   bool store_dataset_ = false;  // the data set of a C-STORE-RQ: passed through
   std::string dataset_;
   std::optional<dicom::DatasetWalker> dataset_walker_;
+  dicom::DatasetEncoding dataset_encoding_;
 
   // Outgoing: the first PDU (the A-ASSOCIATE-AC, or not).
   std::string sent_;

@@ -143,6 +143,24 @@ TEST_F(PduWatcherTest, AnUnreadableCommandHasItsDataSetWatched) {
   EXPECT_FALSE(Send(Nested(200), false, 50));
 }
 
+TEST_F(PduWatcherTest, ACommandSetWithAValueLongerThanItselfIsRefusedBeforeDcmtkAllocatesIt) {
+  std::string command = Command(0x0020);
+  Le(command, 0x0000, 2), Le(command, 0x0900, 2), Le(command, 0xFFFFFF00, 4);  // 4 GiB declared, none sent
+  auto refused = Send(command, true, 1000);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(watcher_.refused_limit(), "malformed_pdu");
+}
+
+TEST_F(PduWatcherTest, AnIdentifierWithAValueLongerThanItselfIsRefused) {
+  ASSERT_TRUE(Send(Command(0x0020), true, 1000));
+  std::string identifier;
+  Element(identifier, 0x0008, 0x0052, "STUDY ");
+  Le(identifier, 0x0010, 2), Le(identifier, 0x0010, 2), Le(identifier, 0xFFFFFF00, 4);
+  auto refused = Send(identifier, false, 7);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(watcher_.refused_limit(), "malformed_pdu");
+}
+
 TEST_F(PduWatcherTest, AnIdentifierOverItsByteLimitIsRefused) {
   ASSERT_TRUE(Send(Command(0x0020), true, 1000));
   std::string big;
