@@ -27,7 +27,10 @@ Commands (safe to run while the server runs):
   tenant create SLUG [--name NAME] [--ae-title AE]
   tenant set SLUG --accept-any-caller on|off
   tenant set SLUG --deid off|basic[+OPTION...] [--deid-reject-modalities SC,OT] [--deid-reject-descriptions TEXT,...]
-        de-identify every instance at ingest (PS3.15 Basic Profile; options: voxelgate deid --help)
+                  [--deid-trusted-senders USER,...]
+        de-identify every instance at ingest (PS3.15 Basic Profile; options: voxelgate deid --help);
+        instances from a trusted sender (the clinic's gateway user) that say they were
+        de-identified by the profile are checked instead, and refused if anything identifying is left
   tenant list
   dicom-node add --tenant SLUG --ae AE --host HOST --port PORT [--role service|uploader]
   dicom-node list --tenant SLUG
@@ -54,7 +57,9 @@ Commands (safe to run while the server runs):
                [--reason TEXT] [--immediately] [--trial]
   subscription show --tenant SLUG
   usage [--tenant SLUG] [--period YYYY-MM] [--csv]
-  algorithm add FILE                 register an algorithm version from its manifest (TOML)
+  algorithm add FILE                 register an algorithm version from its manifest (TOML); a process
+                                     runner's folder must be inside the algorithms root
+                                     (--algorithms-root DIR, default: algorithms beside the data folder)
   algorithm list                     every registered version (id, version, default, enabled, runner)
   algorithm default ID VERSION       make VERSION the one that runs when none is named
   algorithm withdraw|restore ID VERSION   stop or allow new runs of a version
@@ -109,16 +114,17 @@ int Tenant(AppContext& ctx, const Args& args) {
     auto deid = args.Get("deid");
     auto reject_modalities = args.Get("deid-reject-modalities");
     auto reject_descriptions = args.Get("deid-reject-descriptions");
-    if (!any && !deid && !reject_modalities && !reject_descriptions)
+    auto trusted = args.Get("deid-trusted-senders");
+    if (!any && !deid && !reject_modalities && !reject_descriptions && !trusted)
       return Usage("tenant set needs --accept-any-caller on|off, or --deid off|PROFILE with "
-                   "[--deid-reject-modalities LIST] [--deid-reject-descriptions LIST]");
+                   "[--deid-reject-modalities LIST] [--deid-reject-descriptions LIST] [--deid-trusted-senders USERS]");
     if (any) {
       if (*any != "on" && *any != "off") return Usage("--accept-any-caller is on or off");
       if (auto r = ctx.catalog->SetAcceptAnyCaller(tenant->id, *any == "on"); !r) return Failed(r.error());
       AuditAdmin(ctx, tenant->id, "admin.tenant.set", "accept_any_caller=" + *any);
       std::printf("tenant %s accepts %s\n", tenant->slug.c_str(), *any == "on" ? "any calling AE" : "registered nodes only");
     }
-    if (deid || reject_modalities || reject_descriptions) {
+    if (deid || reject_modalities || reject_descriptions || trusted) {
       std::string profile = deid.value_or(tenant->deid_profile);
       if (profile != "off") {
         auto parsed = dicom::ParseDeidProfile(profile);
@@ -127,11 +133,15 @@ int Tenant(AppContext& ctx, const Args& args) {
       }
       const std::string modalities = reject_modalities.value_or(tenant->deid_reject_modalities);
       const std::string descriptions = reject_descriptions.value_or(tenant->deid_reject_descriptions);
-      if (auto r = ctx.catalog->SetTenantPrivacy(tenant->id, profile, modalities, descriptions); !r) return Failed(r.error());
+      const std::string senders = trusted.value_or(tenant->deid_trusted_senders);
+      if (auto r = ctx.catalog->SetTenantPrivacy(tenant->id, profile, modalities, descriptions, senders); !r)
+        return Failed(r.error());
       AuditAdmin(ctx, tenant->id, "admin.tenant.set",
-                 "deid=" + profile + " reject_modalities=" + modalities + " reject_descriptions=" + descriptions);
-      std::printf("tenant %s de-identifies at ingest: %s; refuses modalities [%s] and descriptions [%s]\n",
-                  tenant->slug.c_str(), profile.c_str(), modalities.c_str(), descriptions.c_str());
+                 "deid=" + profile + " reject_modalities=" + modalities + " reject_descriptions=" + descriptions +
+                     " trusted_senders=" + senders);
+      std::printf("tenant %s de-identifies at ingest: %s; refuses modalities [%s] and descriptions [%s]; "
+                  "trusts [%s] to send de-identified instances\n",
+                  tenant->slug.c_str(), profile.c_str(), modalities.c_str(), descriptions.c_str(), senders.c_str());
     }
     return 0;
   }
@@ -420,7 +430,7 @@ int UsageCommand(AppContext& ctx, const Args& args) {
 
 int Algorithm(AppContext& ctx, const Args& args) {
   const auto& words = args.positional();
-  services::Algorithms algorithms(*ctx.catalog);
+  services::Algorithms algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config));
   if (words.size() == 3 && words[1] == "add") {
     std::ifstream in(words[2], std::ios::binary);
     if (!in) return Usage("cannot read " + words[2]);
@@ -460,7 +470,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
     std::fputs(kAdminHelp, stdout);
     return args->Has("help") ? 0 : 2;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
+  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "deid-trusted-senders", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
@@ -469,6 +479,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
     return Usage(r.error().public_message);
   ServerConfig config;
   config.data_dir = args->Get("data-dir").value_or("./var");
+  if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
   auto ctx = OpenContext(config);
   if (!ctx) return Failed(ctx.error());
   const std::string& group = args->positional()[0];

@@ -31,7 +31,7 @@ struct ClinicalServices {
         annotations(*ctx.archive, *ctx.catalog),
         segmentations(*ctx.archive, *ctx.catalog, volumes),
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
-        algorithms(*ctx.catalog),
+        algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
         runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),

@@ -14,6 +14,23 @@
 
 namespace vg::app {
 
+std::string MasterKeyFile(const ServerConfig& config) {
+  if (!config.master_key_file.empty()) return config.master_key_file;
+  const char* env = std::getenv("VOXELGATE_MASTER_KEY_FILE");
+  return env && *env ? env : config.data_dir + "/keys/master.key";
+}
+
+services::AlgorithmConfinement AlgorithmConfinementFor(const ServerConfig& config) {
+  namespace fs = std::filesystem;
+  services::AlgorithmConfinement c;
+  fs::path data = fs::absolute(config.data_dir).lexically_normal();
+  if (data.filename().empty()) data = data.parent_path();  // "var/"
+  c.root = config.algorithms_root.empty() ? (data.parent_path() / "algorithms").string()
+                                          : fs::absolute(config.algorithms_root).lexically_normal().string();
+  c.protected_folders = {data.string(), fs::absolute(MasterKeyFile(config)).lexically_normal().parent_path().string()};
+  return c;
+}
+
 Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   auto ctx = std::make_unique<AppContext>();
   ctx->config = config;
@@ -25,11 +42,7 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   if (ec) return Fail(ErrorCode::kInternal, "cannot create the data folder " + config.data_dir + ": " + ec.message());
   ::chmod(config.data_dir.c_str(), 0700);
 
-  std::string key_file = config.master_key_file;
-  if (key_file.empty()) {
-    const char* env = std::getenv("VOXELGATE_MASTER_KEY_FILE");
-    key_file = env && *env ? env : config.data_dir + "/keys/master.key";
-  }
+  const std::string key_file = MasterKeyFile(config);
   auto master = crypto::LoadOrCreateKeyFile(key_file, true);
   if (!master) return std::unexpected(master.error());
 

@@ -9,6 +9,7 @@
 #include "auth/users.h"
 #include "core/config.h"
 #include "licensing/licensing.h"
+#include "services/algorithms.h"
 #include "services/archive.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/sqlite_catalog.h"
@@ -34,5 +35,14 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config);
 // times, and the offline licence when one is configured. A licence that does not verify
 // (malformed, tampered, signed by another key, expired) is an error that says which.
 Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx);
+
+// The master key's file: master_key_file, else $VOXELGATE_MASTER_KEY_FILE, else
+// DATA_DIR/keys/master.key.
+std::string MasterKeyFile(const ServerConfig& config);
+
+// Where the vendor's algorithm folders may be (config algorithms.root, by default
+// `algorithms` beside the data folder) and what they must never hold: the data folder
+// and the folder of the master key.
+services::AlgorithmConfinement AlgorithmConfinementFor(const ServerConfig& config);
 
 }  // namespace vg::app

@@ -28,6 +28,8 @@ constexpr const char* kServeHelp = R"(Usage: voxelgate serve [options]
 Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
 
   --data-dir DIR            data folder (default ./var)
+  --algorithms-root DIR     the only folder vendor algorithm folders may be in
+                            (default: algorithms, beside the data folder)
   --listen HOST:PORT        HTTP address (default 127.0.0.1:8080; port 0 picks a free one)
   --config FILE             TOML configuration; flags override it
   --threads N               HTTP handler threads (default 8 per core, at least 16)
@@ -79,6 +81,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
     return {};
   };
   if (auto v = args.Get("data-dir")) config.data_dir = *v;
+  if (auto v = args.Get("algorithms-root")) config.algorithms_root = *v;
   if (auto v = args.Get("listen")) config.listen = *v;
   if (auto v = args.Get("log-level")) config.log_level = *v;
   if (auto v = args.Get("dicom-listen")) config.dicom_listen = *v;
@@ -177,7 +180,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fputs(kServeHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
+  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
                                 "dicom-max-associations-per-address", "dicom-artim-timeout-s",

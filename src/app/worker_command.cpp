@@ -17,6 +17,7 @@ Runs background jobs (exports, algorithm runs) from the data folder's job queue,
 or instead of the workers inside `voxelgate serve`.
 
   --data-dir DIR   data folder (default ./var)
+  --algorithms-root DIR  the folder vendor algorithm folders must be in
   --config FILE    TOML configuration (data_dir, master_key_file, jobs.workers)
   --workers N      worker threads (default: jobs.workers, 1)
   --lease-seconds N  how long a job stays with this worker without a heartbeat (default 30):
@@ -36,7 +37,7 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     std::fputs(kWorkerHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "config", "workers", "log-level", "lease-seconds", "licence",
+  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "config", "workers", "log-level", "lease-seconds", "licence",
                                 "licence-public-key"});
       !r) {
     std::fprintf(stderr, "voxelgate worker: %s (see --help)\n", r.error().public_message.c_str());
@@ -49,6 +50,7 @@ int WorkerCommand(const std::vector<std::string>& argv) {
       return 2;
     }
   if (auto v = args->Get("data-dir")) config.data_dir = *v;
+  if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
   if (auto v = args->Get("log-level")) config.log_level = *v;
   if (auto v = args->Get("licence")) config.licence_file = *v;
   if (auto v = args->Get("licence-public-key")) config.licence_public_key_file = *v;

@@ -42,6 +42,7 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "data_dir") return set_str(c.data_dir);
   if (key == "listen") return set_str(c.listen);
   if (key == "master_key_file") return set_str(c.master_key_file);
+  if (key == "algorithms.root") return set_str(c.algorithms_root);
   if (key == "log_level") return set_str(c.log_level);
   if (key == "web.root") return set_str(c.web_root);
   if (key == "jobs.workers") return set_int(c.job_workers);

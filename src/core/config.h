@@ -36,6 +36,7 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
   std::string log_level = "info";
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
+  std::string algorithms_root;                    // vendor algorithm folders; default: DATA_DIR/../algorithms
   std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
   int dicom_max_associations = 32;               // associations being served at once
   int dicom_max_associations_per_address = 8;     // ... from one calling address

@@ -176,6 +176,22 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The one action the profile takes on this element here: the standard's alternatives
+// (X/Z, X/D, ...) decided by where the element is (top level or inside a sequence) and
+// whether the common image IODs require it.
+std::string ResolveAction(const DeidRule& rule, const DeidOptions& options, DcmElement* element, int depth) {
+  std::string action = EffectiveAction(rule, options);
+  const bool type1 = depth == 0 && Type1Keywords().count(rule.keyword);
+  const bool type2 = depth == 0 && Type2Keywords().count(rule.keyword);
+  if (action == "Z/D") return type1 ? "D" : "Z";
+  if (action == "X/Z") return type2 || type1 ? "Z" : "X";
+  if (action == "X/D") return type1 || type2 ? "D" : "X";
+  if (action == "X/Z/D") return type1 ? "D" : type2 ? "Z" : "X";
+  // References to other instances: kept, with their UIDs replaced inside.
+  if (action == "X/Z/U*" || action == "X/Z/U") return element->ident() == EVR_SQ ? "K" : "U";
+  return action;
+}
+
 // The private attributes PS3.15 E.3.10 lists as safe (creator, element low byte).
 struct SafePrivate {
   std::string creator;
@@ -183,6 +199,21 @@ struct SafePrivate {
   std::uint8_t element;
 };
 const std::vector<SafePrivate>& SafePrivates();
+
+// Whether the profile keeps this private element: only with retain-safe-private, and then
+// only the creators and the elements PS3.15 E.3.10 lists as safe.
+bool KeepsPrivate(const DeidOptions& options, DcmItem& item, const DcmTagKey& key) {
+  if (!options.retain_safe_private) return false;
+  const std::uint16_t element = key.getElement();
+  if (element >= 0x0010 && element <= 0x00FF) return true;  // a creator: kept while its block may be
+  OFString creator;
+  const DcmTagKey creator_key(key.getGroup(), element >> 8);
+  if (item.findAndGetOFString(creator_key, creator).bad()) return false;
+  for (const auto& safe : SafePrivates())
+    if (safe.group == key.getGroup() && safe.element == (element & 0xFF) && safe.creator == creator.c_str())
+      return true;
+  return false;
+}
 
 class Walker {
  public:
@@ -248,18 +279,7 @@ class Walker {
       if (word.size() >= 3) tokens_.push_back(Lower(word));
   }
 
-  bool KeepPrivate(DcmItem& item, const DcmTagKey& key) {
-    if (!options_.retain_safe_private) return false;
-    const std::uint16_t element = key.getElement();
-    if (element >= 0x0010 && element <= 0x00FF) return true;  // a creator: kept while its block may be
-    OFString creator;
-    const DcmTagKey creator_key(key.getGroup(), element >> 8);
-    if (item.findAndGetOFString(creator_key, creator).bad()) return false;
-    for (const auto& safe : SafePrivates())
-      if (safe.group == key.getGroup() && safe.element == (element & 0xFF) && safe.creator == creator.c_str())
-        return true;
-    return false;
-  }
+  bool KeepPrivate(DcmItem& item, const DcmTagKey& key) { return KeepsPrivate(options_, item, key); }
 
   // A UN element as the VR its dictionary entry (or its keyword) gives, replacing it in
   // `item`; null (and removed) when that VR is not text.
@@ -295,16 +315,7 @@ class Walker {
   }
 
   std::string Resolve(const DeidRule& rule, DcmElement* element, int depth) {
-    std::string action = EffectiveAction(rule, options_);
-    const bool type1 = depth == 0 && Type1Keywords().count(rule.keyword);
-    const bool type2 = depth == 0 && Type2Keywords().count(rule.keyword);
-    if (action == "Z/D") return type1 ? "D" : "Z";
-    if (action == "X/Z") return type2 || type1 ? "Z" : "X";
-    if (action == "X/D") return type1 || type2 ? "D" : "X";
-    if (action == "X/Z/D") return type1 ? "D" : type2 ? "Z" : "X";
-    // References to other instances: kept, with their UIDs replaced inside.
-    if (action == "X/Z/U*" || action == "X/Z/U") return element->ident() == EVR_SQ ? "K" : "U";
-    return action;
+    return ResolveAction(rule, options_, element, depth);
   }
 
   void Apply(DcmElement* element, const DeidRule& rule, const std::string& action, const std::string& here, int depth,
@@ -482,6 +493,78 @@ std::vector<std::string> MethodCodes(const DeidOptions& o) {
   return codes;
 }
 
+
+// What a trusted de-identifier left that the clinic's profile would not have: the keywords
+// of identifying attributes present with a value (at most `limit`). The patient's name and
+// ID may hold a pseudonym in the form voxelgate's gateway writes ("VG" and 14 characters
+// of Base32's alphabet). Dates a profile option keeps or shifts, UIDs (their remapping cannot be
+// seen in the value) and free text the profile cleans are not judged.
+class ResidualFinder {
+ public:
+  ResidualFinder(const DeidOptions& options, size_t limit) : options_(options), limit_(limit) {}
+
+  void Walk(DcmItem& item, int depth) {
+    for (unsigned long i = 0; i < item.card() && found.size() < limit_; ++i) {
+      DcmElement* element = item.getElement(i);
+      const DcmTagKey key = element->getTag().getXTag();
+      if (key.getGroup() & 1) {
+        if (!KeepsPrivate(options_, item, key) && element->getLength() > 0) Add("private attributes");
+        continue;
+      }
+      const DeidRule* rule = FindDeidRule(key.getGroup(), key.getElement());
+      if (!rule) {
+        Recurse(element, depth);
+        continue;
+      }
+      const std::string action = ResolveAction(*rule, options_, element, depth);
+      const std::string keyword = rule->keyword.empty() ? rule->name : rule->keyword;
+      if ((key == DCM_PatientName || key == DCM_PatientID) && action != "K") {
+        const std::string value = Value(element);
+        if (!value.empty() && !IsPseudonym(value)) Add(keyword);
+        continue;
+      }
+      if (element->ident() == EVR_SQ) {
+        auto* sequence = static_cast<DcmSequenceOfItems*>(element);
+        if ((action == "X" || action == "Z" || action == "D") && sequence->card() > 0) Add(keyword);
+        else Recurse(element, depth);
+        continue;
+      }
+      if (action == "X" || action == "Z") {
+        if (element->getLength() > 0 && !Value(element).empty()) Add(keyword);
+      } else if (action == "D" && element->ident() != EVR_UI) {
+        const std::string value = Value(element);
+        if (!value.empty() && value != DummyFor(element->ident()) && value != "0") Add(keyword);
+      }
+    }
+  }
+
+  std::vector<std::string> found;
+
+ private:
+  static std::string Value(DcmElement* element) {
+    OFString all;
+    if (element->getOFStringArray(all).bad()) return element->getLength() > 0 ? "?" : "";
+    std::string value(all.c_str());
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\\' || value.back() == '\0')) value.pop_back();
+    return value;
+  }
+  static bool IsPseudonym(const std::string& value) {
+    if (value.size() != 16 || !value.starts_with("VG")) return false;
+    static constexpr std::string_view kAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // Base32's
+    return std::all_of(value.begin() + 2, value.end(), [](char c) { return kAlphabet.find(c) != std::string_view::npos; });
+  }
+  void Recurse(DcmElement* element, int depth) {
+    if (element->ident() != EVR_SQ || depth >= 64) return;
+    auto* sequence = static_cast<DcmSequenceOfItems*>(element);
+    for (unsigned long j = 0; j < sequence->card(); ++j) Walk(*sequence->getItem(j), depth + 1);
+  }
+  void Add(const std::string& keyword) {
+    if (std::find(found.begin(), found.end(), keyword) == found.end()) found.push_back(keyword);
+  }
+
+  const DeidOptions& options_;
+  size_t limit_;
+};
 
 }  // namespace
 
@@ -702,13 +785,44 @@ Result<DeidResult> Deidentify(std::string_view part10, const DeidOptions& option
   return DeidentifyLoaded(*loaded, options, secret);
 }
 
+namespace {
+std::vector<std::string> ResidualIn(DcmDataset& ds, const DeidOptions& profile, size_t limit) {
+  ResidualFinder finder(profile, limit);
+  finder.Walk(ds, 0);
+  return finder.found;
+}
+}  // namespace
+
+Result<std::vector<std::string>> ResidualIdentifiers(std::string_view part10, const DeidOptions& profile, size_t limit) {
+  auto loaded = LoadFromMemory(part10);
+  if (!loaded) return std::unexpected(loaded.error());
+  return ResidualIn(*loaded->dataset, profile, limit);
+}
+
 Result<PrivacyOutcome> ApplyPrivacy(std::string_view part10, const std::optional<DeidOptions>& profile,
-                                    const crypto::SecretKey& secret, const DeidScreen& screen) {
+                                    const crypto::SecretKey& secret, const DeidScreen& screen,
+                                    bool from_trusted_deidentifier) {
   auto loaded = LoadFromMemory(part10);
   if (!loaded) return std::unexpected(loaded.error());
   PrivacyOutcome out;
   if ((out.refused = Screen(*loaded->dataset, screen))) return out;
-  if (profile && !MarkedDeidentified(*loaded->dataset)) {
+  // The instance's own claim to be de-identified counts only from the sender the clinic
+  // trusts to de-identify, and even then what it left is checked.
+  if (profile && from_trusted_deidentifier && MarkedDeidentified(*loaded->dataset)) {
+    auto residual = ResidualIn(*loaded->dataset, *profile, 64);
+    if (!residual.empty()) {
+      // The patient's own identifiers first: they are what the sender must see named.
+      std::stable_partition(residual.begin(), residual.end(),
+                            [](const std::string& k) { return k.starts_with("Patient") || k.starts_with("OtherPatient"); });
+      std::string names;
+      for (size_t i = 0; i < residual.size() && i < 6; ++i) names += (names.empty() ? "" : ", ") + residual[i];
+      if (residual.size() > 6) names += fmt::format(" and {} more", residual.size() - 6);
+      out.refused = "the instance says it is de-identified (PatientIdentityRemoved YES) but still carries " + names +
+                    ", which the clinic's profile removes";
+    }
+    return out;
+  }
+  if (profile) {
     auto result = DeidentifyLoaded(*loaded, *profile, secret);
     if (!result) return std::unexpected(result.error());
     out.deidentified = std::move(*result);

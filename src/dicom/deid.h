@@ -124,14 +124,26 @@ struct DeidScreen {
 };
 std::optional<std::string> ScreenForBurnedInText(std::string_view part10, const DeidScreen& screen);
 
+// What the clinic's profile would still remove from an instance that says it was
+// de-identified: the keywords (at most `limit`) of identifying attributes present with a
+// value: those the profile removes, empties or replaces with a dummy, private attributes
+// it does not keep, and a patient name or ID that is not a voxelgate pseudonym. UIDs,
+// dates an option keeps or shifts and free text the profile cleans are not judged.
+Result<std::vector<std::string>> ResidualIdentifiers(std::string_view part10, const DeidOptions& profile,
+                                                     size_t limit = 8);
+
 // A clinic's privacy policy on one instance, read once: refused by the screen; or
-// de-identified by `profile`; or neither (no profile, or de-identified by this profile
-// already: doing it again would remap its UIDs again).
+// de-identified by `profile`, whatever the instance says about itself; or, only when it
+// comes from the clinic's trusted de-identifier (its gateway) and says it was
+// de-identified by this profile already (doing it again would remap its UIDs again),
+// stored as it came if nothing identifying is left in it (ResidualIdentifiers), refused
+// with their names otherwise; or neither (no profile).
 struct PrivacyOutcome {
   std::optional<std::string> refused;       // why, for the sender
   std::optional<DeidResult> deidentified;   // none: store the instance as it came
 };
 Result<PrivacyOutcome> ApplyPrivacy(std::string_view part10, const std::optional<DeidOptions>& profile,
-                                    const crypto::SecretKey& secret, const DeidScreen& screen);
+                                    const crypto::SecretKey& secret, const DeidScreen& screen,
+                                    bool from_trusted_deidentifier = false);
 
 }  // namespace vg::dicom

@@ -262,9 +262,12 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     timings["convert"] = MsSince(started);
 
     progress.Report(2, 4, "running " + manifest.name);
+    // Checked again as it runs: the catalog row may have been written by someone else.
+    auto algorithm_dir = services::ConfinedAlgorithmFolder(manifest.runner.directory, algorithms_.confinement());
+    if (!algorithm_dir) return std::unexpected(algorithm_dir.error());
     SandboxSpec spec;
     spec.command = manifest.runner.command;
-    spec.algorithm_dir = manifest.runner.directory;
+    spec.algorithm_dir = *algorithm_dir;
     spec.input_dir = input_dir.string();
     spec.output_dir = out_dir.string();
     spec.memory_mb = manifest.limits.memory_mb;

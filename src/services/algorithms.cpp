@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -201,6 +202,38 @@ Result<void> CheckInput(const AlgorithmManifest& m, const SeriesFacts& s) {
   return {};
 }
 
+namespace {
+bool Within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end();
+}
+}  // namespace
+
+Result<std::string> ConfinedAlgorithmFolder(const std::string& folder, const AlgorithmConfinement& confinement) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root = fs::canonical(confinement.root, ec);
+  if (ec)
+    return Fail(ErrorCode::kInvalidArgument, "the algorithms root " + confinement.root +
+                                                 " does not exist: algorithm folders go inside it (algorithms.root)");
+  const fs::path real = fs::canonical(folder, ec);
+  if (ec || !fs::is_directory(real))
+    return Fail(ErrorCode::kInvalidArgument, "runner.directory " + folder + " is not a folder on the server");
+  if (!Within(real, root))
+    return Fail(ErrorCode::kInvalidArgument, "runner.directory " + folder + (real.string() != folder ? " (" + real.string() + ")" : "") +
+                                                 " is outside the algorithms root " + root.string() +
+                                                 ": the vendor's folders go inside it");
+  for (const auto& p : confinement.protected_folders) {
+    const fs::path guarded = fs::weakly_canonical(p, ec);
+    if (ec) continue;
+    if (Within(guarded, real) || Within(real, guarded))
+      return Fail(ErrorCode::kInvalidArgument, "runner.directory " + real.string() + " holds or is inside " +
+                                                   guarded.string() +
+                                                   " (the data or key folder), which an algorithm must never see");
+  }
+  return real.string();
+}
+
 Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Register(std::string_view toml_text,
                                                                                     const std::string& base_dir) {
   auto manifest = ParseManifest(toml_text);
@@ -212,11 +245,9 @@ Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Algorithms::Regis
         return Fail(ErrorCode::kInvalidArgument, "runner.directory must be an absolute path on the server");
       dir = std::filesystem::path(base_dir) / dir;
     }
-    std::error_code ec;
-    auto canonical = std::filesystem::canonical(dir, ec);
-    if (ec || !std::filesystem::is_directory(canonical))
-      return Fail(ErrorCode::kInvalidArgument, "runner.directory " + dir.string() + " is not a folder on the server");
-    manifest->runner.directory = canonical.string();
+    auto confined = ConfinedAlgorithmFolder(dir.string(), confinement_);
+    if (!confined) return std::unexpected(confined.error());
+    manifest->runner.directory = *confined;
   }
   storage::AlgorithmRecord record;
   record.id = manifest->id;

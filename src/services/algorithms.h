@@ -61,12 +61,26 @@ struct SeriesFacts {
 // kUnprocessable saying which constraint the series misses.
 Result<void> CheckInput(const AlgorithmManifest& manifest, const SeriesFacts& series);
 
+// Where a process runner's folder may be: inside `root` (the algorithms root), and never
+// holding or inside a protected folder (the data folder with the catalog and the blobs,
+// the key folder): the sandbox mounts the whole folder for the vendor's code to read.
+struct AlgorithmConfinement {
+  std::string root;
+  std::vector<std::string> protected_folders;
+};
+// The folder resolved with every link followed (a link inside the root that leads out of
+// it leads out) and checked against `confinement`: its real path, or kInvalidArgument
+// saying which rule it breaks.
+Result<std::string> ConfinedAlgorithmFolder(const std::string& folder, const AlgorithmConfinement& confinement);
+
 class Algorithms {
  public:
-  explicit Algorithms(storage::AlgorithmStore& store) : store_(store) {}
+  Algorithms(storage::AlgorithmStore& store, AlgorithmConfinement confinement)
+      : store_(store), confinement_(std::move(confinement)) {}
   // Registers a version (manifest TOML). kConflict for an existing (id, version). A
   // process runner's relative directory is resolved against `base_dir` (the manifest
-  // file's folder); without one it must be absolute. It must exist.
+  // file's folder); without one it must be absolute. It must exist, inside the
+  // algorithms root (ConfinedAlgorithmFolder).
   Result<std::pair<storage::AlgorithmRecord, AlgorithmManifest>> Register(std::string_view toml_text,
                                                                           const std::string& base_dir = {});
   // The version asked for, or the default; kNotFound when absent or disabled.
@@ -74,9 +88,11 @@ class Algorithms {
                                                                          const std::string& version);
   Result<std::vector<std::pair<storage::AlgorithmRecord, AlgorithmManifest>>> List();
   storage::AlgorithmStore& store() { return store_; }
+  const AlgorithmConfinement& confinement() const { return confinement_; }
 
  private:
   storage::AlgorithmStore& store_;
+  AlgorithmConfinement confinement_;
 };
 
 // The manifest of the built-in ct-lungs, registered at first start.

@@ -154,6 +154,9 @@ Result<const IngestSession::Privacy*> IngestSession::PrivacyPolicy() {
     for (auto item : Split(*text, ','))
       if (!Trim(item).empty()) list->emplace_back(Trim(item));
   privacy_.screen.refuse_burned_in_annotation = privacy_.profile.has_value();
+  if (!sender_.empty())
+    for (auto name : Split(tenant->deid_trusted_senders, ','))
+      if (Trim(name) == sender_) privacy_.trusted_sender = true;
   privacy_.active = privacy_.profile || !privacy_.screen.reject_modalities.empty() ||
                     !privacy_.screen.reject_descriptions.empty();
   privacy_.loaded = true;
@@ -192,7 +195,7 @@ StoreOutcome IngestSession::Process(size_t index, std::string_view bytes, const 
     if (!privacy) return fail(kReasonProcessingFailure, privacy.error().public_message);
     const Privacy& policy = **privacy;
     if (policy.active) {  // a clinic without a policy pays nothing here
-      auto applied = dicom::ApplyPrivacy(bytes, policy.profile, policy.secret, policy.screen);
+      auto applied = dicom::ApplyPrivacy(bytes, policy.profile, policy.secret, policy.screen, policy.trusted_sender);
       if (!applied || applied->refused) {
         std::tie(outcome.sop_class_uid, outcome.sop_uid) = dicom::PeekSopIdentity(bytes);
         if (!applied) return fail(kReasonCannotUnderstand, applied.error().public_message);

@@ -51,6 +51,9 @@ class IngestSession {
   // Objects the server made from what it already holds (a SEG of a stored series) skip the
   // clinic's de-identification: their source was de-identified on the way in.
   void SkipPrivacyPolicy() { apply_privacy_ = false; }
+  // Who sends the instances (a username; empty for a DICOM node): the clinic may trust
+  // this user to de-identify (TenantRecord::deid_trusted_senders). Call before Add.
+  void SetSender(std::string username) { sender_ = std::move(username); }
   ~IngestSession();
 
   // Takes one instance. `expected_sop_uid`, when given, must be the dataset's
@@ -100,6 +103,7 @@ class IngestSession {
     std::optional<dicom::DeidOptions> profile;  // none: off
     dicom::DeidScreen screen;
     crypto::SecretKey secret;
+    bool trusted_sender = false;  // the sender de-identifies for the clinic
   };
   Result<const Privacy*> PrivacyPolicy();
 
@@ -108,6 +112,7 @@ class IngestSession {
   std::string required_study_uid_;
   bool pipelined_;
   bool apply_privacy_ = true;
+  std::string sender_;
   std::mutex privacy_mutex_;
   Privacy privacy_;
 

@@ -36,6 +36,10 @@ struct TenantRecord {
   // refused because they carry text in their pixels (comma-separated lists).
   std::string deid_profile = "off";
   std::string deid_reject_modalities, deid_reject_descriptions;
+  // The users (comma-separated usernames, the clinic's gateway's service user) whose
+  // instances are trusted to arrive de-identified by the clinic's profile already: they
+  // are checked for what is left instead of being de-identified again.
+  std::string deid_trusted_senders;
 };
 
 // A DICOM node a tenant trusts: allowed to call in, and a C-MOVE destination.
@@ -238,7 +242,8 @@ class Catalog {
                                             const SealedBytes& wrapped_key, const std::string& ae_title) = 0;
   virtual Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) = 0;
   virtual Result<void> SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
-                                        const std::string& reject_modalities, const std::string& reject_descriptions) = 0;
+                                        const std::string& reject_modalities, const std::string& reject_descriptions,
+                                        const std::string& trusted_deidentifiers) = 0;
   virtual Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) = 0;
   virtual Result<void> AddDicomNode(const DicomNodeRecord& node) = 0;
   virtual Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) = 0;

@@ -30,7 +30,7 @@ std::string JoinScopes(const std::vector<std::string>& scopes) {
 
 TenantRecord ReadTenant(const sql::Stmt& st) {
   return TenantRecord{st.Int(0),  st.Text(1),      st.Text(2), st.Blob(3), st.Int(4),
-                      st.Text(5), st.Int(6) != 0, st.Text(7), st.Text(8), st.Text(9)};
+                      st.Text(5), st.Int(6) != 0, st.Text(7), st.Text(8), st.Text(9), st.Text(10)};
 }
 
 TokenRecord ReadToken(const sql::Stmt& st) {
@@ -49,7 +49,7 @@ TokenRecord ReadToken(const sql::Stmt& st) {
 
 constexpr const char* kTenantColumns =
     "id, slug, name, wrapped_key, created_at, ae_title, accept_any_caller, deid_profile, deid_reject_modalities, "
-    "deid_reject_descriptions";
+    "deid_reject_descriptions, deid_trusted_senders";
 constexpr const char* kTokenColumns =
     "id, tenant_id, name, scopes, created_at, expires_at, revoked_at, user_id,"
     " coalesce((SELECT username FROM users WHERE users.id = api_tokens.user_id), '')";
@@ -111,12 +111,13 @@ Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const 
 }
 
 Result<void> SqliteCatalog::SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
-                                             const std::string& reject_modalities, const std::string& reject_descriptions) {
+                                             const std::string& reject_modalities, const std::string& reject_descriptions,
+                                             const std::string& trusted_deidentifiers) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE tenants SET deid_profile = ?, deid_reject_modalities = ?, "
-                                        "deid_reject_descriptions = ? WHERE id = ?");
+                                        "deid_reject_descriptions = ?, deid_trusted_senders = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
-  st->Bind(deid_profile).Bind(reject_modalities).Bind(reject_descriptions).Bind(tenant_id);
+  st->Bind(deid_profile).Bind(reject_modalities).Bind(reject_descriptions).Bind(trusted_deidentifiers).Bind(tenant_id);
   if (auto r = st->Run(); !r) return r;
   if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
   return {};

@@ -33,7 +33,8 @@ class SqliteCatalog final : public Catalog,
                                     const SealedBytes& wrapped_key, const std::string& ae_title) override;
   Result<void> SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) override;
   Result<void> SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
-                                const std::string& reject_modalities, const std::string& reject_descriptions) override;
+                                const std::string& reject_modalities, const std::string& reject_descriptions,
+                                const std::string& trusted_deidentifiers) override;
   Result<TenantRecord> FindTenantByAeTitle(const std::string& ae_title) override;
   Result<void> AddDicomNode(const DicomNodeRecord& node) override;
   Result<std::vector<DicomNodeRecord>> ListDicomNodes(std::int64_t tenant_id) override;

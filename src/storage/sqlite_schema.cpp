@@ -342,6 +342,10 @@ CREATE TABLE image_aliases(
   expires_at INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, name));
 )sql",
+    // 12: the users a clinic trusts to send instances de-identified by its profile already.
+    R"sql(
+ALTER TABLE tenants ADD COLUMN deid_trusted_senders TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

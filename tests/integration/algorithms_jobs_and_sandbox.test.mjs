@@ -4,7 +4,7 @@
 // cancellation, a worker killed mid-job, and tenancy.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +15,7 @@ import { eventually, sleep, startWithTenants } from './lib/fixture.mjs';
 import { dicomFilesUnder } from './lib/files.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
 import { apiGet, apiJson, fetchLabels } from './lib/volumes.mjs';
+import { call, createUser, signIn } from './lib/people.mjs';
 
 const execFileP = promisify(execFile);
 let server;
@@ -138,7 +139,10 @@ test('ct-lungs on the LIDC chest CT: two lungs, on the right sides, of plausible
 });
 
 test('the example process algorithm runs in the sandbox and produces a SEG and metrics', { timeout: 120_000 }, async () => {
-  await server.admin('algorithm', 'add', join(repoRoot, 'examples/threshold-python/manifest.toml'));
+  // Installed as a vendor would: copied into the algorithms root.
+  const installed = join(makeTempDir('threshold-demo'), 'threshold-python');
+  cpSync(join(repoRoot, 'examples/threshold-python'), installed, { recursive: true });
+  await server.admin('algorithm', 'add', join(installed, 'manifest.toml'));
   const job = await run(tokens.alpha, { algorithm: 'threshold-demo', series: phantom.series_uid });
   assert.equal(job.state, 'succeeded', JSON.stringify(job));
   assert.ok(job.metrics.low_density_ml > 100, JSON.stringify(job.metrics));
@@ -160,6 +164,41 @@ async function registerScript(id, body, limits = {}) {
   await server.admin('algorithm', 'add', join(dir, 'manifest.toml'));
   return dir;
 }
+
+const processManifest = (id, dir) => `id = "${id}"\nversion = "1"\nname = "${id}"\n[input]\nmodality = "CT"\n` +
+  `[[output.segments]]\nlabel = 1\nname = "Thing"\n[runner]\nkind = "process"\ncommand = ["/bin/true"]\ndirectory = "${dir}"\n`;
+
+test('an algorithm folder outside the algorithms root, or holding the data folder, is refused by the API and the CLI', async () => {
+  await createUser(server, 'provider', 'v.algo', 'provider_admin');
+  const vendor = await signIn(server, 'v.algo');
+  const register = (id, dir) => call(server, vendor, 'POST', '/api/v1/algorithms', { body: Buffer.from(processManifest(id, dir)), headers: { 'Content-Type': 'application/toml' } });
+  // "/" and a folder beside the data but outside the root.
+  const outside = makeTempDir('outside-root');
+  const confined = await VoxelgateServer.start({ name: 'algo-root', algorithmsRoot: makeTempDir('root') });
+  try {
+    const admin = async (...a) => confined.admin(...a).then(() => 'ok', (e) => e.message);
+    for (const [dir, reason] of [['/', /outside the algorithms root/], [outside, /outside the algorithms root/], [confined.dataDir, /outside the algorithms root/]]) {
+      writeFileSync(join(outside, 'manifest.toml'), processManifest('escape', dir));
+      assert.match(await admin('algorithm', 'add', join(outside, 'manifest.toml')), reason, dir);
+    }
+    // A link inside the root that leads out of it leads out.
+    const link = join(confined.algorithmsRoot, 'looks-inside');
+    symlinkSync('/', link);
+    writeFileSync(join(outside, 'manifest.toml'), processManifest('escape', link));
+    assert.match(await admin('algorithm', 'add', join(outside, 'manifest.toml')), /outside the algorithms root/);
+  } finally {
+    await confined.dispose();
+  }
+  // This suite's root is the temporary folder, which also holds the data folder: the root
+  // itself (which holds it) and the data folder are refused, with the reason.
+  for (const dir of ['/', server.algorithmsRoot, server.dataDir, join(server.dataDir, 'keys')]) {
+    const r = await register('escape', dir);
+    assert.equal(r.status, 400, `${dir}: ${r.text()}`);
+    assert.match(r.json().error.message, /outside the algorithms root|holds or is inside|not a folder/, dir);
+  }
+  const list = (await apiGet(server, tokens.alpha, '/api/v1/algorithms')).json();
+  assert.ok(!JSON.stringify(list).includes('escape'), 'nothing was registered');
+});
 
 test('an algorithm that exits 1 fails with its own message; the server stays healthy', async () => {
   await registerScript('fails', 'import sys\nprint("loading weights", file=sys.stderr)\nprint("model weights missing: /algorithm/model.pt", file=sys.stderr)\nsys.exit(1)\n');
@@ -322,7 +361,7 @@ test('a worker killed with -9 in the middle of a job: the job runs again elsewhe
     const submitted = await request(slow, token, 'POST', '/api/v1/jobs', { algorithm: 'slow-lungs', series: phantom.series_uid });
     assert.equal(submitted.status, 202, submitted.text());
     const id = submitted.json().id;
-    const startWorker = () => execFileChild(['worker', '--data-dir', slow.dataDir, '--lease-seconds', '3']);
+    const startWorker = () => execFileChild(['worker', '--data-dir', slow.dataDir, '--algorithms-root', slow.algorithmsRoot, '--lease-seconds', '3']);
     const get = (path) => request(slow, token, 'GET', path);
     const doomed = startWorker();
     await jobRunning(get, id);

@@ -150,3 +150,54 @@ test('voxelgate deid de-identifies a folder, names outputs by their new UIDs, an
   const { stdout: v, stderr } = await execFileP('dciodvfy', ['-new', files[0]]).catch((e) => e);
   assert.ok(!/Error - .*(Patient|Study Instance|Series Instance)/.test(`${v}${stderr}`), `${v}${stderr}`.slice(0, 2000));
 });
+
+// A sender's claim to have de-identified (PatientIdentityRemoved YES, a DeidentificationMethod
+// of voxelgate's) counts only from the user the clinic trusts to de-identify, and even then
+// what it left is checked.
+const forgeClaim = async (files) => {
+  for (const f of files)
+    await execFileP('dcmodify', ['-nb', '-i', '(0012,0062)=YES', '-i', '(0012,0063)=PS3.15 E.1 Basic Application Level Confidentiality Profile', f]);
+  return files.map((f) => readFileSync(f));
+};
+
+test('an instance that only claims to be de-identified is de-identified again: its patient name and ID are not stored', async () => {
+  const forged = await makeSeries({ slices: 2, rows: 16, cols: 16, patientName: 'CLAIMED^ANONYMOUS', patientId: 'MRN-CLAIM-1', seed: 71 });
+  const r = await stow(server, token, await forgeClaim(forged.files));
+  assert.equal(r.res.status, 200, r.res.text());
+  assert.equal(r.stored.length, 2);
+  for (const uid of r.stored) assert.ok(!forged.sop_instance_uids.includes(uid), 'the UIDs were remapped: the instance was de-identified');
+  const studies = await qido(server, token, '/studies?includefield=PatientName,PatientID');
+  assert.ok(!JSON.stringify(studies).includes('CLAIMED') && !JSON.stringify(studies).includes('MRN-CLAIM-1'), JSON.stringify(studies));
+});
+
+test("the clinic's trusted de-identifier: its identified instance is refused naming what is left, its de-identified one is stored as sent", async () => {
+  const admin = await (async () => { await createUser(server, 'private', 'priv.admin', 'clinic_admin'); return signIn(server, 'priv.admin'); })();
+  const nobody = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { deid_trusted_senders: ['no.such.user'] } });
+  assert.equal(nobody.status, 400, nobody.text());
+  assert.match(nobody.json().error.message, /no user 'no\.such\.user'/);
+  const set = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { deid_trusted_senders: ['service:private'] } });
+  assert.equal(set.status, 200, set.text());
+  assert.deepEqual(set.json().settings.deid_trusted_senders, ['service:private']);
+
+  const forged = await makeSeries({ slices: 2, rows: 16, cols: 16, patientName: 'TRUSTED^BUTWRONG', patientId: 'MRN-TRUST-2', seed: 72 });
+  const refused = await stow(server, token, await forgeClaim(forged.files));
+  assert.equal(refused.res.status, 409, refused.res.text());
+  assert.match(refused.res.text(), /still carries PatientName, PatientID/);
+  const studies = await qido(server, token, '/studies?includefield=PatientName');
+  assert.ok(!JSON.stringify(studies).includes('TRUSTED'), 'nothing of the refused instances is stored');
+
+  // De-identified by the same profile elsewhere (as the clinic's gateway does): kept as sent.
+  const source = await makeSeries({ slices: 2, rows: 16, cols: 16, patientName: 'GATEWAY^SENT', patientId: 'MRN-GW-3', seed: 73 });
+  const out = makeTempDir('trusted-deid');
+  await execFileP(binaryPath, ['deid', '--profile', 'basic+retain-long-modified-dates', '--key-file', join(makeTempDir('gw-key'), 'k'), source.dir, out]);
+  const files = filesUnder(out).filter((f) => f.endsWith('.dcm'));
+  assert.equal(files.length, 2);
+  const sentUids = [];
+  for (const f of files) {
+    const { stdout } = await execFileP('dcmdump', ['+P', '0008,0018', f]);
+    sentUids.push(/\[([0-9.]+)\]/.exec(stdout)[1]);
+  }
+  const kept = await stow(server, token, files.map((f) => readFileSync(f)));
+  assert.equal(kept.res.status, 200, kept.res.text());
+  assert.deepEqual([...kept.stored].sort(), [...sentUids].sort(), 'stored under the UIDs it was sent with: not de-identified twice');
+});

@@ -129,7 +129,7 @@ TEST_F(ArchiveServicesTest, BurnedInAnnotationIsRefusedOnlyWhereTheClinicDeident
   auto kept = Store(a_, {testing::MakeCt(spec)});
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_TRUE(kept[0].stored) << "a clinic without a privacy policy stores what it is sent: " << kept[0].message;
-  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", ""));
+  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", "", ""));
   auto refused = Store(b_, {testing::MakeCt(spec)});
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_FALSE(refused[0].stored);
@@ -197,7 +197,7 @@ TEST_F(ArchiveServicesTest, InstanceStagedAsItArrivedThatFailsLeavesNoBlobBehind
 }
 
 TEST_F(ArchiveServicesTest, ClinicThatDeidentifiesStoresTheDeidentifiedObjectNotTheBytesStagedOnArrival) {
-  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", ""));
+  ASSERT_TRUE(catalog_->SetTenantPrivacy(b_, "basic", "", "", ""));
   const std::string file = testing::MakeCt(Slice(1));
   IngestSession session(*archive_, b_, {}, /*pipelined=*/false);
   EXPECT_FALSE(session.StoresBytesAsReceived());

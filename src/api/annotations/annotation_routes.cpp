@@ -40,7 +40,8 @@ json SettingsJson(const storage::TenantSettings& s, const storage::TenantRecord&
           {"share_cases_with_vendor", s.share_cases_with_vendor},
           {"deid_profile", tenant.deid_profile},
           {"deid_reject_modalities", CommaListJson(tenant.deid_reject_modalities)},
-          {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)}};
+          {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)},
+          {"deid_trusted_senders", CommaListJson(tenant.deid_trusted_senders)}};
 }
 
 // The privacy settings of a PATCH: a profile ("off" or basic+options) and the burned-in
@@ -60,7 +61,8 @@ Result<bool> ApplyPrivacy(const json& body, storage::TenantRecord& tenant, std::
     any = true;
   }
   for (auto [key, field] : {std::pair{"deid_reject_modalities", &tenant.deid_reject_modalities},
-                            std::pair{"deid_reject_descriptions", &tenant.deid_reject_descriptions}}) {
+                            std::pair{"deid_reject_descriptions", &tenant.deid_reject_descriptions},
+                            std::pair{"deid_trusted_senders", &tenant.deid_trusted_senders}}) {
     auto it = body.find(key);
     if (it == body.end()) continue;
     if (!it->is_array()) return Fail(ErrorCode::kInvalidArgument, std::string(key) + " is a list of strings");
@@ -102,9 +104,17 @@ http::Response PatchSettings(http::Request& r, const auth::Principal& p, const A
   if (!tenant) return http::ErrorResponse(tenant.error());
   auto privacy = ApplyPrivacy(*body, *tenant, changed);
   if (!privacy) return http::ErrorResponse(privacy.error());
+  if (body->contains("deid_trusted_senders"))
+    for (auto name : Split(tenant->deid_trusted_senders, ',')) {
+      auto user = deps.catalog.FindUser(std::string(Trim(name)));
+      if (!user || user->tenant_id != p.tenant_id)
+        return http::ErrorResponse(400, "invalid_argument",
+                                   "deid_trusted_senders names users of this clinic; there is no user '" +
+                                       std::string(Trim(name)) + "' here");
+    }
   if (*privacy)
     if (auto ok = deps.catalog.SetTenantPrivacy(p.tenant_id, tenant->deid_profile, tenant->deid_reject_modalities,
-                                                tenant->deid_reject_descriptions);
+                                                tenant->deid_reject_descriptions, tenant->deid_trusted_senders);
         !ok)
       return http::ErrorResponse(ok.error());
   for (auto& [key, value] : body->items()) {

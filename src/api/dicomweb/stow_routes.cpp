@@ -60,6 +60,7 @@ http::Response Stow(http::Request& request, const auth::Principal& principal, co
 
   std::string study = request.params.count("study") ? request.Param("study") : std::string();
   services::IngestSession session(deps.archive, principal.tenant_id, study);
+  if (principal.support_grant_id == 0) session.SetSender(principal.username);
   http::MultipartReader reader(request.body(), boundary, deps.archive.max_instance_bytes);
   size_t parts = 0;
   while (true) {

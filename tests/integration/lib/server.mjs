@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binaryPath, ensureLogDir, makeTempDir, removeTempDir, requireBinary } from './env.mjs';
@@ -35,7 +36,7 @@ export async function freePort() {
 
 export class VoxelgateServer {
   // name: used for the log file and the temp dir; args: extra `serve` flags.
-  constructor({ name = 'server', dataDir, args = [], env = {}, wrap = null } = {}) {
+  constructor({ name = 'server', dataDir, args = [], env = {}, wrap = null, algorithmsRoot = tmpdir() } = {}) {
     requireBinary();
     this.name = name;
     this.wrap = wrap;
@@ -44,6 +45,10 @@ export class VoxelgateServer {
     // A DICOM listener on a free port unless the test picks one: the default 11112 would
     // clash between servers and with anything else on the machine.
     this.args = args.includes('--dicom-listen') ? args : ['--dicom-listen', '127.0.0.1:0', ...args];
+    // Test algorithms live in temporary folders (makeTempDir): the algorithms root is the
+    // temporary folder, which holds them and the data folders side by side.
+    this.algorithmsRoot = algorithmsRoot;
+    if (!this.args.includes('--algorithms-root')) this.args = ['--algorithms-root', algorithmsRoot, ...this.args];
     this.env = env;
     this.child = null;
     this.port = null;
@@ -173,7 +178,7 @@ export class VoxelgateServer {
   // Runs `voxelgate admin --data-dir DIR ...args`; returns {stdout, stderr}.
   async admin(...args) {
     try {
-      return await execFileP(binaryPath, ['admin', '--data-dir', this.dataDir, ...args], {
+      return await execFileP(binaryPath, ['admin', '--data-dir', this.dataDir, '--algorithms-root', this.algorithmsRoot, ...args], {
         env: { ...process.env, ...this.env },
         timeout: 30_000,
       });
