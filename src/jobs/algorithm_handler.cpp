@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "algorithms/algorithm.h"
@@ -42,7 +45,10 @@ Result<void> WriteFile(const fs::path& path, std::string_view bytes) {
 // `limit` bytes.
 Result<std::string> ReadFile(const fs::path& path, std::uintmax_t limit) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Fail(ErrorCode::kNotFound, path.filename().string() + " was not written (or is a link)");
+  if (fd < 0 && errno == ELOOP)
+    return Fail(ErrorCode::kInvalidArgument, "output/" + path.filename().string() +
+                                                 " is a symbolic link: outputs must be regular files written in output/");
+  if (fd < 0) return Fail(ErrorCode::kNotFound, path.filename().string() + " was not written");
   struct stat info {};
   if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     ::close(fd);
@@ -65,14 +71,54 @@ Result<std::string> ReadFile(const fs::path& path, std::uintmax_t limit) {
   return bytes;
 }
 
+}  // namespace
+
+Result<std::string> ProcessScratchFolder(const std::string& base) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> claimed;  // base -> this process's folder
+  std::lock_guard lock(mutex);
+  if (auto it = claimed.find(base); it != claimed.end()) return it->second;
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  ::chmod(base.c_str(), 0700);
+  if (ec) return Fail(ErrorCode::kResourceExhausted, "cannot make the job folders' folder", ec.message());
+  // A folder whose lock can be taken belongs to no living process.
+  std::size_t swept = 0;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    bool dead = name.starts_with("job-");  // left by a version without per-process folders
+    if (name.starts_with("p-")) {
+      const int fd = ::open((entry.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+      dead = fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+      if (fd >= 0) ::close(fd);
+    }
+    if (!dead) continue;
+    std::error_code gone;
+    fs::remove_all(entry.path(), gone);
+    if (!gone) ++swept;
+  }
+  if (swept > 0) LogInfo("job_folders_swept", "\"folders\":" + std::to_string(swept));
+  const fs::path mine = fs::path(base) / fmt::format("p-{}-{}", ::getpid(), crypto::RandomHexId(4));
+  if (!fs::create_directory(mine, ec)) return Fail(ErrorCode::kResourceExhausted, "cannot make the job folders' folder");
+  ::chmod(mine.c_str(), 0700);
+  // Held open (and locked) until the process ends; never inherited (O_CLOEXEC).
+  const int fd = ::open((mine / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    return Fail(ErrorCode::kResourceExhausted, "cannot lock the job folders' folder");
+  claimed[base] = mine.string();
+  return mine.string();
+}
+
+namespace {
+
 // A private folder for one run, removed with everything in it when the run ends.
 class JobFolder {
  public:
-  static Result<JobFolder> Make(const std::string& scratch, std::int64_t job_id) {
+  static Result<JobFolder> Make(const std::string& base, std::int64_t job_id) {
+    auto scratch = ProcessScratchFolder(base);
+    if (!scratch) return std::unexpected(scratch.error());
     std::error_code ec;
-    fs::create_directories(scratch, ec);
-    ::chmod(scratch.c_str(), 0700);
-    fs::path dir = fs::path(scratch) / fmt::format("job-{}-{}", job_id, crypto::RandomHexId(6));
+    fs::path dir = fs::path(*scratch) / fmt::format("job-{}-{}", job_id, crypto::RandomHexId(6));
     if (!fs::create_directory(dir, ec)) return Fail(ErrorCode::kResourceExhausted, "cannot make the job folder");
     ::chmod(dir.c_str(), 0700);
     fs::create_directories(dir / "input" / "dicom", ec);
@@ -273,6 +319,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     spec.memory_mb = manifest.limits.memory_mb;
     spec.wall_seconds = manifest.limits.wall_seconds;
     spec.threads = manifest.limits.threads;
+    spec.max_processes = manifest.limits.processes;
     started = Clock::now();
     auto ran = RunSandboxed(spec, [&] { return progress.Cancelled(); });
     timings["run"] = MsSince(started);
@@ -280,10 +327,12 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     output.log = ran->log;
     if (ran->cancelled) return Fail(ErrorCode::kUnavailable, "cancelled");
     if (!ran->Succeeded())
-      return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds));
+      return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds, spec.max_processes));
     // The output is the algorithm's (untrusted): no larger than the input's grid allows.
     const std::int64_t grid_voxels = source->volume.geometry.VoxelCount();
     auto labels_file = ReadFile(out_dir / "labels.nii.gz", static_cast<std::uintmax_t>(grid_voxels) * 8 + (1 << 20));
+    if (!labels_file && labels_file.error().code == ErrorCode::kInvalidArgument)
+      return Fail(ErrorCode::kUnprocessable, labels_file.error().public_message);
     if (!labels_file)
       return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz (or wrote one larger "
                                              "than 8 bytes per input voxel)");
@@ -296,7 +345,10 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
                   "output/labels.nii.gz is not on the input's grid (same dims, spacing, origin and orientation)");
     labels->geometry = source->volume.geometry;
     output.labels = std::move(*labels);
-    if (auto result = ReadFile(out_dir / "result.json", 1 << 20)) {
+    auto result = ReadFile(out_dir / "result.json", 1 << 20);
+    if (!result && result.error().code != ErrorCode::kNotFound)  // a link, a device, too large
+      return Fail(ErrorCode::kUnprocessable, result.error().public_message);
+    if (result) {
       if (!JsonDepthWithin(*result, 4))
         return Fail(ErrorCode::kUnprocessable, "output/result.json nests deeper than 4 levels");
       json r = json::parse(*result, nullptr, false);

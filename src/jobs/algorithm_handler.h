@@ -17,9 +17,16 @@
 
 namespace vg::jobs {
 
+// This process's folder for job folders under `base`, made (and locked for the process's
+// life) on the first call; that call also removes every folder under `base` whose process
+// has ended, a crash or kill -9 included, with the decrypted inputs in it. The same
+// folder on every later call.
+Result<std::string> ProcessScratchFolder(const std::string& base);
+
 class AlgorithmHandler final : public JobHandler {
  public:
-  // `scratch_dir`: where job folders are made (mode 0700, wiped after each run).
+  // `scratch_dir`: where job folders are made (mode 0700, wiped after each run, and what
+  // a dead process left wiped as this one starts).
   AlgorithmHandler(services::Archive& archive, services::Algorithms& algorithms, services::Volumes& volumes,
                    services::Segmentations& segmentations, storage::AnnotationStore& annotations,
                    licensing::Licensing& licensing, std::string scratch_dir)
@@ -29,7 +36,9 @@ class AlgorithmHandler final : public JobHandler {
         segmentations_(segmentations),
         annotations_(annotations),
         licensing_(licensing),
-        scratch_dir_(std::move(scratch_dir)) {}
+        scratch_dir_(std::move(scratch_dir)) {
+    (void)ProcessScratchFolder(scratch_dir_);  // the sweep; a failure surfaces with the first run
+  }
   std::string Kind() const override { return "algorithm"; }
   // Checks the clinic's rights again as the run starts (a suspended clinic's job is held:
   // Error reason "held"), runs it, and leaves a usage record whatever the outcome.

@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <unordered_map>
 #include <filesystem>
 #include <thread>
 
@@ -114,9 +117,15 @@ std::string LastLines(const std::string& log, int lines, std::size_t max_chars) 
   return out;
 }
 
-std::string SandboxOutcome::FailureMessage(std::int64_t memory_mb, std::int64_t wall_seconds) const {
+std::string SandboxOutcome::FailureMessage(std::int64_t memory_mb, std::int64_t wall_seconds,
+                                           std::int64_t max_processes) const {
   std::string reason;
   if (cancelled) reason = "cancelled";
+  else if (too_many_processes)
+    reason = "stopped for starting more than " + std::to_string(max_processes) + " processes at once (its limit)";
+  else if (over_memory)
+    reason = "stopped for using more than its memory limit of " + std::to_string(memory_mb) +
+             " MB with all its processes together";
   else if (timed_out) reason = "stopped after its time limit of " + std::to_string(wall_seconds) + " s";
   else if (signal == SIGKILL || signal == SIGSEGV || signal == SIGABRT)
     reason = "killed by signal " + std::to_string(signal) + " (over its memory limit of " + std::to_string(memory_mb) +
@@ -128,6 +137,59 @@ std::string SandboxOutcome::FailureMessage(std::int64_t memory_mb, std::int64_t 
   if (log.find("MemoryError") != std::string::npos || log.find("std::bad_alloc") != std::string::npos)
     reason += " (out of memory: its limit is " + std::to_string(memory_mb) + " MB)";
   return tail.empty() ? "the algorithm " + reason : "the algorithm " + reason + ": " + tail;
+}
+
+TreeUsage UsageOfTree(pid_t root) {
+  std::unordered_map<pid_t, std::vector<pid_t>> children;
+  std::unordered_map<pid_t, std::int64_t> rss_pages;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str(), nullptr, 10));
+    char buffer[512];
+    const int fd = ::open(("/proc/" + name + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone meanwhile
+    const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buffer[n] = '\0';
+    // "pid (comm) state ppid ... rss": comm may hold spaces and parentheses.
+    const char* close = std::strrchr(buffer, ')');
+    if (!close) continue;
+    // After comm: state (field 3), ppid (4), ..., rss in pages (24).
+    char state = 0;
+    long long ppid = 0, rss = 0;
+    int field = 3;
+    char* rest = nullptr;
+    for (char* token = strtok_r(const_cast<char*>(close + 1), " ", &rest); token;
+         token = strtok_r(nullptr, " ", &rest), ++field) {
+      if (field == 3) state = token[0];
+      else if (field == 4) ppid = std::strtoll(token, nullptr, 10);
+      else if (field == 24) {
+        rss = std::strtoll(token, nullptr, 10);
+        break;
+      }
+    }
+    if (state == 'Z' || field < 5) continue;  // exited, waiting to be reaped: holds no memory
+    children[static_cast<pid_t>(ppid)].push_back(pid);
+    rss_pages[pid] = rss;
+  }
+  TreeUsage usage;
+  static const std::int64_t page = ::sysconf(_SC_PAGESIZE);
+  std::vector<pid_t> pending = {root};
+  while (!pending.empty() && usage.processes < 1 << 20) {
+    const pid_t at = pending.back();
+    pending.pop_back();
+    auto it = children.find(at);
+    if (it == children.end()) continue;
+    for (pid_t child : it->second) {
+      ++usage.processes;
+      usage.rss_bytes += rss_pages[child] * page;
+      pending.push_back(child);
+    }
+  }
+  return usage;
 }
 
 Result<void> CheckSandbox() {
@@ -183,7 +245,7 @@ Result<SandboxOutcome> RunSandboxed(const SandboxSpec& spec, const std::function
   while (true) {
     if (open_pipe) {
       pollfd pfd{out[0], POLLIN, 0};
-      if (poll(&pfd, 1, 100) > 0) {
+      if (poll(&pfd, 1, 25) > 0) {
         const ssize_t n = read(out[0], buffer, sizeof buffer);
         if (n > 0) log.Append(buffer, static_cast<std::size_t>(n));
         else open_pipe = false;  // every writer has exited
@@ -199,9 +261,17 @@ Result<SandboxOutcome> RunSandboxed(const SandboxSpec& spec, const std::function
       break;
     }
     if (!killed) {
-      if (std::chrono::steady_clock::now() > deadline) outcome.timed_out = true;
-      else if (cancelled()) outcome.cancelled = true;
-      if (outcome.timed_out || outcome.cancelled) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        outcome.timed_out = true;
+      } else if (cancelled()) {
+        outcome.cancelled = true;
+      } else {
+        // bwrap's init inside the namespace is one of the tree; the algorithm's are the rest.
+        const TreeUsage usage = UsageOfTree(pid);
+        if (usage.processes > spec.max_processes + 1) outcome.too_many_processes = true;
+        else if (usage.rss_bytes > (spec.memory_mb << 20)) outcome.over_memory = true;
+      }
+      if (outcome.timed_out || outcome.cancelled || outcome.too_many_processes || outcome.over_memory) {
         kill(-pid, SIGKILL);  // the group; bwrap's death takes the sandbox's PID namespace with it
         killed = true;
       }

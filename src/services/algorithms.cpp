@@ -130,9 +130,10 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
     auto wall = Int(l, "wall_seconds", 600, 1, 86400);
     auto memory = Int(l, "memory_mb", 4096, 64, 1 << 20);
     auto threads = Int(l, "threads", 1, 1, 256);
-    for (auto* r : {&wall, &memory, &threads})
+    auto processes = Int(l, "processes", 64, 1, 4096);
+    for (auto* r : {&wall, &memory, &threads, &processes})
       if (!*r) return std::unexpected(r->error());
-    m.limits = {*wall, *memory, *threads};
+    m.limits = {*wall, *memory, *threads, *processes};
   }
   return m;
 }
@@ -161,7 +162,8 @@ std::string ManifestToJson(const AlgorithmManifest& m) {
               {"limits",
                {{"wall_seconds", m.limits.wall_seconds},
                 {"memory_mb", m.limits.memory_mb},
-                {"threads", m.limits.threads}}}}
+                {"threads", m.limits.threads},
+                {"processes", m.limits.processes}}}}
       .dump();
 }
 

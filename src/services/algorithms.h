@@ -8,7 +8,7 @@
 //                        type = {code = "3341006", scheme = "SCT", meaning = "Right lung"}
 //   [runner]  kind = "builtin"  entry = "ct-lungs"
 //         or  kind = "process"  command = ["/usr/bin/python3", "run.py"]  directory = "/opt/vendor/algo"
-//   [limits]  wall_seconds = 600   memory_mb = 4096   threads = 2
+//   [limits]  wall_seconds = 600   memory_mb = 4096   threads = 2   processes = 64
 //
 // Versions are immutable; a new version is a new entry, the first one is the default.
 #pragma once
@@ -42,7 +42,8 @@ struct AlgorithmManifest {
     std::string directory;
   } runner;
   struct Limits {
-    std::int64_t wall_seconds = 600, memory_mb = 4096, threads = 1;
+    // memory_mb and processes hold for the whole sandbox: every process it starts, together.
+    std::int64_t wall_seconds = 600, memory_mb = 4096, threads = 1, processes = 64;
   } limits;
 };
 

@@ -4,7 +4,8 @@
 // cancellation, a worker killed mid-job, and tenancy.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { once } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -200,6 +201,38 @@ test('an algorithm folder outside the algorithms root, or holding the data folde
   assert.ok(!JSON.stringify(list).includes('escape'), 'nothing was registered');
 });
 
+// Every python3 run.py of a sandbox still alive on the machine.
+async function sandboxedScripts() {
+  const { stdout } = await execFileP('ps', ['-eo', 'args']);
+  return stdout.split('\n').filter((l) => l.trim() === '/usr/bin/python3 run.py').length;
+}
+
+test('a fork bomb is stopped at its process limit, every process of it is gone, and the server stays healthy', { timeout: 120_000 }, async () => {
+  // Bounded so that a broken watchdog cannot take the test machine down: 2^12 at most.
+  await registerScript('forkbomb', 'import os, time\ndepth = 0\nwhile depth < 12:\n    try:\n        os.fork()\n    except OSError:\n        break\n    depth += 1\ntime.sleep(600)\n');
+  const job = await run(tokens.alpha, { algorithm: 'forkbomb', series: phantom.series_uid });
+  assert.equal(job.state, 'failed');
+  assert.match(job.error, /more than 64 processes at once/);
+  assert.equal((await apiGet(server, tokens.alpha, '/healthz')).status, 200);
+  await eventually('no process of the sandbox left', async () => (await sandboxedScripts()) === 0, 20_000);
+});
+
+test('processes that each stay under the memory limit but not together are stopped', { timeout: 120_000 }, async () => {
+  await registerScript('forkhog', 'import os, time\nfor i in range(4):\n    if os.fork() == 0:\n        hog = b"x" * (300 << 20)\n        break\ntime.sleep(600)\n', { memory: 512 });
+  const job = await run(tokens.alpha, { algorithm: 'forkhog', series: phantom.series_uid });
+  assert.equal(job.state, 'failed');
+  assert.match(job.error, /more than its memory limit of 512 MB with all its processes together/);
+  assert.equal((await apiGet(server, tokens.alpha, '/healthz')).status, 200);
+  await eventually('no process of the sandbox left', async () => (await sandboxedScripts()) === 0, 20_000);
+});
+
+test('an output that is a symbolic link (to the master key, say) fails the run with the reason', async () => {
+  await registerScript('linker', 'import os\nos.symlink("/etc/ld.so.cache", "/job/output/labels.nii.gz")\n');
+  const job = await run(tokens.alpha, { algorithm: 'linker', series: phantom.series_uid });
+  assert.equal(job.state, 'failed');
+  assert.match(job.error, /output\/labels\.nii\.gz is a symbolic link: outputs must be regular files/);
+});
+
 test('an algorithm that exits 1 fails with its own message; the server stays healthy', async () => {
   await registerScript('fails', 'import sys\nprint("loading weights", file=sys.stderr)\nprint("model weights missing: /algorithm/model.pt", file=sys.stderr)\nsys.exit(1)\n');
   const job = await run(tokens.alpha, { algorithm: 'fails', series: phantom.series_uid });
@@ -371,7 +404,16 @@ test('a worker killed with -9 in the middle of a job: the job runs again elsewhe
     const atKill = (await get(`/api/v1/jobs/${id}`)).json();
     assert.equal(atKill.state, 'running', `the job is still running when its worker is killed: ${JSON.stringify(atKill)}`);
     assert.equal(atKill.attempts, 1);
+    // The doomed worker's job folder holds the decrypted input as it is killed.
+    const jobsDir = join(slow.dataDir, 'tmp', 'jobs');
+    const doomedFolders = () => readdirSync(jobsDir).filter((f) => f.startsWith(`p-${doomed.pid}-`));
+    const [folder] = doomedFolders();
+    assert.ok(folder, `the doomed worker has its folder under ${jobsDir}: ${readdirSync(jobsDir)}`);
+    const [jobFolder] = readdirSync(join(jobsDir, folder)).filter((f) => f.startsWith('job-'));
+    assert.ok(jobFolder && existsSync(join(jobsDir, folder, jobFolder, 'input', 'image.nii.gz')), 'the input is there');
+    const exited = once(doomed, 'exit');
     doomed.kill('SIGKILL');
+    await exited;
     const rescuer = startWorker();
     try {
       const job = await jobEnded(get, id, 120_000);
@@ -381,6 +423,7 @@ test('a worker killed with -9 in the middle of a job: the job runs again elsewhe
       assert.equal(segs.length, 1, 'exactly one SEG series');
       const versions = (await request(slow, token, 'GET', `/api/v1/studies/${phantom.study_uid}/segmentations`)).json();
       assert.equal(versions.length, 1);
+      assert.deepEqual(doomedFolders(), [], 'the next worker to start removed what the killed one left');
     } finally {
       rescuer.kill('SIGTERM');
     }
