@@ -111,8 +111,9 @@ Result<auth::Principal> AdmitRequest(http::Request& request, const ApiDeps& deps
   return principal;
 }
 
-void AuditCall(const ApiDeps& deps, const http::Request& request, const auth::Principal* principal,
-               const std::string& action, const std::string& object, int status, const std::string& detail) {
+namespace {
+storage::AuditEvent CallEvent(const http::Request& request, const auth::Principal* principal, const std::string& action,
+                              const std::string& object, int status, const std::string& detail) {
   storage::AuditEvent event;
   event.action = action;
   event.object = object;
@@ -131,7 +132,13 @@ void AuditCall(const ApiDeps& deps, const http::Request& request, const auth::Pr
     event.actor = "anonymous";
     event.actor_kind = request.Header("authorization") ? "token" : "user";
   }
-  deps.audit.Record(std::move(event));
+  return event;
+}
+}  // namespace
+
+void AuditCall(const ApiDeps& deps, const http::Request& request, const auth::Principal* principal,
+               const std::string& action, const std::string& object, int status, const std::string& detail) {
+  deps.audit.Record(CallEvent(request, principal, action, object, status, detail));
 }
 
 std::string SessionCookieOf(const http::Request& request) {
@@ -155,7 +162,8 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
                 std::string name, std::string action, AuthedHandler handler) {
   const auth::ActionPolicy* policy = auth::FindPolicy(action);
   const bool audit_allowed = !policy || policy->audit_allowed;
-  auto guarded = [deps, action, audit_allowed, handler = std::move(handler)](http::Request& request) {
+  const bool security_event = auth::IsSecurityEvent(action);
+  auto guarded = [deps, action, audit_allowed, security_event, handler = std::move(handler)](http::Request& request) {
     http::Response response;
     auto principal = Authenticate(request, deps);
     if (!principal) {
@@ -168,13 +176,29 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
     if (!admitted) {
       response = AuthErrorResponse(admitted.error());
       detail = admitted.error().public_message;
+    } else if (audit_allowed && !deps.audit.Healthy()) {
+      // What cannot be recorded is not done.
+      response = http::ErrorResponse(503, "audit_unavailable",
+                                     "the audit trail cannot be written just now; try again shortly");
+      response.Header("Retry-After", "5");
     } else {
       response = handler(request, *principal);
     }
     response.tenant = principal->tenant_slug;
-    if (audit_allowed || response.status >= 400)
-      AuditCall(deps, request, &*principal, action,
-                response.audit_object.empty() ? ObjectOf(request) : response.audit_object, response.status, detail);
+    if (!audit_allowed && response.status < 400) return response;
+    auto event = CallEvent(request, &*principal, action,
+                           response.audit_object.empty() ? ObjectOf(request) : response.audit_object, response.status,
+                           detail);
+    if (!security_event) {
+      deps.audit.Record(std::move(event));
+      return response;
+    }
+    // Committed before the answer: a security event the trail cannot hold is answered 503.
+    if (auto recorded = deps.audit.RecordNow(std::move(event)); !recorded) {
+      http::Response refused = http::ErrorResponse(recorded.error());
+      refused.tenant = response.tenant;
+      return refused;
+    }
     return response;
   };
   router.Add(std::move(method), std::move(pattern), std::move(name), std::move(action), std::move(guarded));

@@ -57,6 +57,8 @@ struct ApiDeps {
   std::string metrics_token;          // when set, /metrics asks for it (Bearer)
   bool metrics_tenant_labels = false;  // clinic slugs in metric labels
   std::function<void()> jobs_queued;  // wakes the job workers
+  // A signed checkpoint of the audit chain's head, now (auth/audit_checkpoint.h): JSON.
+  std::function<Result<std::string>()> audit_checkpoint;
 };
 
 using AuthedHandler = std::function<http::Response(http::Request&, const auth::Principal&)>;

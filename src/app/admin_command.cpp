@@ -13,6 +13,7 @@
 #include "licensing/licensing.h"
 #include "core/clock.h"
 #include "app/demo.h"
+#include "auth/audit_checkpoint.h"
 #include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/strings.h"
@@ -46,7 +47,11 @@ Commands (safe to run while the server runs):
                  (token-only roles uploader and service take no password)
   user list --tenant SLUG
   user disable|enable --username NAME     (disabling ends the user's sessions and tokens)
-  audit verify      exit 0 when the audit chain is intact; else name the first bad record
+  audit verify [--against CHECKPOINT]
+                    exit 0 when the audit chain is intact (and still reaches the signed
+                    checkpoint's head); else exit 1 naming the first problem
+  audit checkpoint --out FILE
+                    the chain's head signed with the audit key (beside the master key)
   audit list [--tenant SLUG] [--after ID] [--limit N]
   routes            the HTTP routes with the policy of each, as JSON
   plan create|edit NAME --runs N [--algorithms all|ID,...] [--features annotation,export,auto_run,api_tokens]
@@ -295,6 +300,36 @@ int User(AppContext& ctx, const Args& args) {
 
 int Audit(AppContext& ctx, const Args& args) {
   const auto& words = args.positional();
+  if (words.size() == 2 && words[1] == "checkpoint") {
+    auto out = args.Get("out");
+    if (!out) return Usage("audit checkpoint needs --out FILE");
+    auto key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(ctx.config)), true);
+    if (!key) return Failed(key.error());
+    auto checkpoint = auth::MakeAuditCheckpoint(*ctx.catalog, *key);
+    if (!checkpoint) return Failed(checkpoint.error());
+    if (auto ok = auth::WriteCheckpointFile(*out, checkpoint->ToJson()); !ok) return Failed(ok.error());
+    std::printf("audit checkpoint: record %lld, written to %s\n", static_cast<long long>(checkpoint->id), out->c_str());
+    return 0;
+  }
+  if (words.size() == 2 && words[1] == "verify" && args.Get("against")) {
+    std::ifstream in(*args.Get("against"), std::ios::binary);
+    if (!in) return Usage("cannot read " + *args.Get("against"));
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto checkpoint = auth::AuditCheckpoint::FromJson(text);
+    if (!checkpoint) return Failed(checkpoint.error());
+    auto key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(ctx.config)), false);
+    if (!key) return Failed(key.error());
+    auto verdict = auth::VerifyAgainstCheckpoint(*ctx.catalog, *checkpoint, key->public_key_b64);
+    if (!verdict) return Failed(verdict.error());
+    if (!verdict->problem.empty()) {
+      std::printf("audit chain does NOT reach the checkpoint (record %lld): %s\n", static_cast<long long>(checkpoint->id),
+                  verdict->problem.c_str());
+      return 1;
+    }
+    std::printf("audit chain intact and reaches the checkpoint (record %lld): %lld records\n",
+                static_cast<long long>(checkpoint->id), static_cast<long long>(verdict->records));
+    return 0;
+  }
   if (words.size() == 2 && words[1] == "verify") {
     auto result = ctx.catalog->VerifyAudit();
     if (!result) return Failed(result.error());
@@ -326,7 +361,7 @@ int Audit(AppContext& ctx, const Args& args) {
     }
     return 0;
   }
-  return Usage("audit takes verify or list");
+  return Usage("audit takes verify [--against FILE], checkpoint --out FILE or list");
 }
 
 }  // namespace
@@ -474,7 +509,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
-                                "deid-reject-modalities", "deid-reject-descriptions"});
+                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against"});
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;

@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "app/periodic.h"
 #include "app/commands.h"
 #include "app/context.h"
+#include "auth/audit_checkpoint.h"
 #include "auth/dicom_access.h"
 #include "dimse/dimse_server.h"
 #include "app/demo.h"
@@ -238,6 +240,25 @@ int ServeCommand(const std::vector<std::string>& argv) {
     demo_logins = *logins;
   }
   auth::AuditTrail audit(*(*ctx)->catalog, /*synchronous=*/false);
+  // Checkpoints of the audit chain, signed with a key beside the master key (never in the
+  // catalog): on request (a clinic admin's download), every 10 minutes and at shutdown,
+  // the latest kept in DATA_DIR/audit-checkpoint.json.
+  auto audit_key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(config)), true);
+  if (!audit_key) {
+    std::fprintf(stderr, "voxelgate serve: %s\n", audit_key.error().public_message.c_str());
+    return 1;
+  }
+  std::mutex checkpoint_mutex;
+  auto checkpoint_now = [&]() -> Result<std::string> {
+    std::lock_guard lock(checkpoint_mutex);
+    audit.Flush();
+    auto checkpoint = auth::MakeAuditCheckpoint(*(*ctx)->catalog, *audit_key);
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    const std::string text = checkpoint->ToJson();
+    const std::string path = config.data_dir + "/audit-checkpoint.json";
+    if (auto ok = auth::WriteCheckpointFile(path, text); !ok) LogWarn("audit_checkpoint_not_saved");
+    return text;
+  };
   auth::SupportGrants grants(*(*ctx)->catalog);
   auth::LoginThrottle throttle;
   auto licensing_options = LicensingOptionsFor(**ctx);
@@ -256,6 +277,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto workers = clinical.MakeWorkers(**ctx, config.job_workers);
   api::ApiDeps deps{*(*ctx)->archive, *(*ctx)->catalog, *(*ctx)->tokens, *(*ctx)->users, grants, throttle, audit,
                     /*secure_cookies=*/tls, DefaultWebRoot(config.web_root)};
+  deps.audit_checkpoint = checkpoint_now;
   deps.annotations = &clinical.annotations;
   deps.volumes = &clinical.volumes;
   deps.segmentations = &clinical.segmentations;
@@ -390,13 +412,19 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto_run.Start();
   period_ends.Start();
   if (!config.alert_webhook.empty()) alerts.Start();
+  Periodic checkpoints(std::chrono::minutes(10), [&] {
+    if (auto made = checkpoint_now(); !made) LogWarn("audit_checkpoint_failed");
+  });
+  checkpoints.Start();
   server.Run();
+  checkpoints.Stop();
   alerts.Stop();
   period_ends.Stop();
   auto_run.Stop();
   workers->Stop();
   if (dimse_server) dimse_server->Stop();
   audit.Flush();
+  if (auto made = checkpoint_now(); !made) LogWarn("audit_checkpoint_failed");
   LogInfo("server_stopped");
   return 0;
 }

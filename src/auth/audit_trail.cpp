@@ -37,6 +37,28 @@ void AuditTrail::Record(storage::AuditEvent event) {
   if (buffer_.size() >= kFlushRecords) wake_.notify_all();
 }
 
+Result<void> AuditTrail::RecordNow(storage::AuditEvent event) {
+  std::vector<storage::AuditEvent> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(buffer_);
+  }
+  batch.push_back(std::move(event));
+  std::lock_guard write(write_mutex_);
+  auto r = catalog_.AppendAudit(batch);
+  healthy_ = r.has_value();
+  if (!r) {
+    LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
+                                       JsonEscape(r.error().detail) + "\"");
+    batch.pop_back();  // the event is the caller's to refuse; the reads before it are kept
+    std::lock_guard lock(mutex_);
+    if (buffer_.size() + batch.size() <= kMaxBuffered) buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+    return Fail(ErrorCode::kUnavailable, "the audit trail cannot be written just now; nothing was done unrecorded",
+                r.error().detail);
+  }
+  return {};
+}
+
 void AuditTrail::Flush() {
   std::vector<storage::AuditEvent> batch;
   {
@@ -48,8 +70,11 @@ void AuditTrail::Flush() {
 
 void AuditTrail::WriteBatch(std::vector<storage::AuditEvent>& batch) {
   if (batch.empty()) return;
+  std::lock_guard write(write_mutex_);
+  auto r = catalog_.AppendAudit(batch);
+  healthy_ = r.has_value();
   // A failed write is retried with the next batch rather than dropped.
-  if (auto r = catalog_.AppendAudit(batch); !r) {
+  if (!r) {
     LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
                                        JsonEscape(r.error().detail) + "\"");
     if (!synchronous_) {

@@ -1,9 +1,14 @@
 // AuditTrail: where every access to clinic data, and every admin action, is recorded.
-// Records go to the catalog's hash-chained audit_log. In the server they are buffered and
-// written by a background thread in batches (every 200 ms, or 256 records), so auditing a
-// request costs no fsync on its path; admin commands write synchronously. Thread-safe.
+// Records go to the catalog's hash-chained audit_log. In the server, reads are buffered
+// and written by a background thread in batches (every 200 ms, or 256 records), so
+// auditing a read costs no fsync on its path; security events (sign-in, tokens, users,
+// grants, keys, exports, licences) are written with RecordNow before their request is
+// answered; admin commands write synchronously. While the catalog refuses writes the
+// trail is not Healthy, and the API refuses what it would have to record (503) rather
+// than serve it unrecorded. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -21,6 +26,11 @@ class AuditTrail {
   AuditTrail& operator=(const AuditTrail&) = delete;
 
   void Record(storage::AuditEvent event);
+  // Writes what is buffered, then `event`, before returning: the error when the catalog
+  // refused (the caller must not answer as if it had been recorded).
+  Result<void> RecordNow(storage::AuditEvent event);
+  // False from a failed write until the next write succeeds.
+  bool Healthy() const { return healthy_.load(); }
   // Writes everything buffered so far (tests, shutdown).
   void Flush();
 
@@ -34,6 +44,8 @@ class AuditTrail {
   std::condition_variable wake_;
   std::vector<storage::AuditEvent> buffer_;
   bool stopping_ = false;
+  std::mutex write_mutex_;  // one write at a time keeps records in the order they were made
+  std::atomic<bool> healthy_{true};
   std::thread writer_;
 };
 

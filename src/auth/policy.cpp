@@ -132,4 +132,13 @@ Result<void> Authorize(const Principal& principal, std::string_view action) {
   return Fail(ErrorCode::kForbidden, "the role " + principal.role + " may not do this");
 }
 
+bool IsSecurityEvent(std::string_view action) {
+  static constexpr std::string_view kEvents[] = {
+      "session.login",  "session.logout",      "self.password",     "tokens.write",  "tokens.create",
+      "users.write",    "grants.write",        "tenant.settings",   "tenants.write", "tenants.purge",
+      "plans.write",    "subscriptions.write", "subscription.self", "exports.write", "algorithms.write",
+      "monailabel.auth"};
+  return std::find(std::begin(kEvents), std::end(kEvents), action) != std::end(kEvents);
+}
+
 }  // namespace vg::auth

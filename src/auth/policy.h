@@ -46,4 +46,10 @@ const ActionPolicy* FindPolicy(std::string_view action);
 // kForbidden with a reason, or ok. An action missing from the table is refused.
 Result<void> Authorize(const Principal& principal, std::string_view action);
 
+// Actions whose audit record is written before the request is answered (and whose
+// request fails with 503 when it cannot be): sign-in and sign-out, passwords, tokens,
+// users, support grants, clinic settings and tenants (keys, purge), plans and
+// subscriptions (licences), exports, algorithm registration, MONAI Label sign-in.
+bool IsSecurityEvent(std::string_view action);
+
 }  // namespace vg::auth

@@ -4,13 +4,15 @@
 // and names the first record of a chain edited in the SQLite file.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ACCEPT_DICOM, get, makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
-import { binaryPath, python } from './lib/env.mjs';
+import { binaryPath, makeTempDir, python } from './lib/env.mjs';
 import { startWithTenants } from './lib/fixture.mjs';
-import { auditListEventually } from './lib/people.mjs';
+import { auditListEventually, call, createUser, login, signIn } from './lib/people.mjs';
+import { eventually } from './lib/wait.mjs';
 
 const execFileP = promisify(execFile);
 let server;
@@ -76,6 +78,44 @@ test('a tenant filter shows only that tenant\'s records', async () => {
   assert.ok(alpha.every((r) => r.tenant === alpha[0].tenant));
 });
 
+test('a signed checkpoint shows the newest records deleted, which verify alone cannot; a forged checkpoint is refused', async () => {
+  const dir = makeTempDir('audit-checkpoint');
+  const cp = join(dir, 'checkpoint.json');
+  const made = await audit('checkpoint', '--out', cp);
+  assert.match(made.stdout, /audit checkpoint: record \d+/);
+  assert.match((await audit('verify', '--against', cp)).stdout, /intact and reaches the checkpoint/);
+  // A clinic admin downloads one through the API, signed with the same key.
+  await createUser(server, 'alpha', 'alpha.admin', 'clinic_admin');
+  const admin = await signIn(server, 'alpha.admin');
+  const res = await call(server, admin, 'GET', '/api/v1/audit/checkpoint');
+  assert.equal(res.status, 200, res.text());
+  const downloaded = res.json();
+  assert.equal(downloaded.public_key, JSON.parse(readFileSync(cp, 'utf8')).public_key);
+  assert.ok(downloaded.id >= JSON.parse(readFileSync(cp, 'utf8')).id);
+  writeFileSync(join(dir, 'downloaded.json'), res.text());
+  assert.match((await audit('verify', '--against', join(dir, 'downloaded.json'))).stdout, /intact and reaches the checkpoint/);
+  // A checkpoint edited to name another head no longer verifies.
+  writeFileSync(join(dir, 'forged.json'), JSON.stringify({ ...downloaded, id: downloaded.id + 1000 }));
+  await assert.rejects(audit('verify', '--against', join(dir, 'forged.json')), (e) => {
+    assert.equal(e.code, 1);
+    assert.match(e.stdout, /not signed by this installation's audit key/);
+    return true;
+  });
+  // Someone with the data folder deletes the newest records: the chain that is left is a
+  // valid chain, but no longer reaches the checkpoint's head.
+  await execFileP(python, ['-c', `import sqlite3,sys
+db = sqlite3.connect(sys.argv[1]); db.execute("DELETE FROM audit_log WHERE id > (SELECT max(id) - 3 FROM audit_log)"); db.commit()`,
+    join(server.dataDir, 'catalog.db')]);
+  assert.match((await audit('verify')).stdout, /intact/, 'the truncated chain alone looks intact');
+  await assert.rejects(audit('verify', '--against', join(dir, 'downloaded.json')), (e) => {
+    assert.equal(e.code, 1);
+    // Records the server wrote since then may take the deleted ids again: then the record
+    // at the head is a different one.
+    assert.match(e.stdout, /does NOT reach the checkpoint .*(records were deleted|is not the one the checkpoint signed)/);
+    return true;
+  });
+});
+
 test('verify passes on the intact chain, then fails and names the record edited in the database', async () => {
   const ok = await audit('verify');
   assert.match(ok.stdout, /intact/);
@@ -89,4 +129,24 @@ db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE audit_log SET outcome='ok 
     assert.match(e.stdout, new RegExp(`BROKEN at record ${target}\\b`));
     return true;
   });
+});
+
+test('while the audit trail cannot be written a sign-in is refused (503) and so are reads; both work again once it can', async () => {
+  const sql = (statement) => execFileP(python, ['-c', `import sqlite3,sys
+db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit()`, join(server.dataDir, 'catalog.db'), statement]);
+  // Someone with the catalog open makes the audit log refuse writes, and only it.
+  await sql("CREATE TRIGGER block_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit blocked'); END");
+  try {
+    const refused = await login(server, 'alpha.admin');
+    assert.equal(refused.res.status, 503, refused.res.text());
+    assert.match(refused.res.text(), /audit trail cannot be written/);
+    const read = await get(server, tokens.alpha, '/studies', 'application/dicom+json');
+    assert.equal(read.status, 503, 'a read that would go unrecorded is refused');
+    assert.match(read.text(), /audit_unavailable/);
+  } finally {
+    await sql('DROP TRIGGER block_audit');
+  }
+  await eventually('sign-in works again', async () => (await login(server, 'alpha.admin')).res.status === 200, 30_000);
+  assert.equal((await get(server, tokens.alpha, '/studies', 'application/dicom+json')).status, 200);
+  await auditListEventually(server, 'the sign-in that worked', (out) => rows(out).some((r) => r.action === 'session.login' && r.actor === 'alpha.admin' && r.outcome === 'ok 200'));
 });

@@ -162,6 +162,17 @@ http::Response ListAudit(http::Request& request, const auth::Principal& p, const
 void AddAuditRoutes(http::Router& router, const ApiDeps& deps) {
   AddGuarded(router, deps, "GET", "/api/v1/audit", "audit_list", "audit.read",
              [deps](http::Request& r, const auth::Principal& p) { return ListAudit(r, p, deps); });
+  // The chain's head, signed: kept by the clinic, it later shows whether records were
+  // deleted or edited (voxelgate admin audit verify --against FILE).
+  AddGuarded(router, deps, "GET", "/api/v1/audit/checkpoint", "audit_checkpoint", "audit.read",
+             [deps](http::Request&, const auth::Principal&) {
+               if (!deps.audit_checkpoint) return http::ErrorResponse(503, "unavailable", "no audit checkpoints here");
+               auto text = deps.audit_checkpoint();
+               if (!text) return http::ErrorResponse(text.error());
+               http::Response response = http::JsonResponse(200, *text);
+               response.Header("Content-Disposition", "attachment; filename=\"audit-checkpoint.json\"");
+               return response;
+             });
 }
 
 }  // namespace vg::api

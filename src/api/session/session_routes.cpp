@@ -45,8 +45,9 @@ http::Response TooManyAttempts(std::int64_t wait_ms) {
   return response;
 }
 
-void AuditLogin(const ApiDeps& deps, const http::Request& request, const std::string& username,
-                const auth::Principal* principal, int status, const std::string& detail) {
+// Committed before the answer (a security event): the error when it cannot be.
+Result<void> AuditLogin(const ApiDeps& deps, const http::Request& request, const std::string& username,
+                        const auth::Principal* principal, int status, const std::string& detail) {
   storage::AuditEvent event;
   event.actor = principal ? principal->username : username.substr(0, 64);
   event.actor_kind = "user";
@@ -60,7 +61,7 @@ void AuditLogin(const ApiDeps& deps, const http::Request& request, const std::st
   event.outcome = status == 200 ? "ok 200" : (status == 429 ? "throttled 429" : "denied " + std::to_string(status));
   event.remote = request.remote_address;
   event.detail = detail;
-  deps.audit.Record(std::move(event));
+  return deps.audit.RecordNow(std::move(event));
 }
 
 }  // namespace
@@ -69,18 +70,22 @@ std::variant<auth::LoginResult, http::Response> SignInThrottled(http::Request& r
                                                                  const std::string& username, const std::string& password) {
   // The block is checked before the password is: a right and a wrong one get the same answer.
   if (std::int64_t wait = deps.throttle.BlockedForMs(username, request.remote_address, UnixMillis()); wait > 0) {
-    AuditLogin(deps, request, username, nullptr, 429, "throttled");
+    if (auto ok = AuditLogin(deps, request, username, nullptr, 429, "throttled"); !ok) return http::ErrorResponse(ok.error());
     return TooManyAttempts(wait);
   }
   auto login = deps.users.Login(username, password);
   if (!login) {
     if (login.error().code == ErrorCode::kUnauthenticated)
       deps.throttle.RecordFailure(username, request.remote_address, UnixMillis());
-    AuditLogin(deps, request, username, nullptr, 401, "");
+    if (auto ok = AuditLogin(deps, request, username, nullptr, 401, ""); !ok) return http::ErrorResponse(ok.error());
     return http::ErrorResponse(login.error());
   }
   deps.throttle.RecordSuccess(username);
-  AuditLogin(deps, request, username, &login->principal, 200, "");
+  if (auto ok = AuditLogin(deps, request, username, &login->principal, 200, ""); !ok) {
+    // Signed in but unrecorded: the session is ended again and the sign-in refused.
+    (void)deps.users.Logout(login->principal);
+    return http::ErrorResponse(ok.error());
+  }
   return std::move(*login);
 }
 
