@@ -120,7 +120,8 @@ if (!lidc) {
     const dicomPort = await freePort();
     const statusPort = await freePort();
     writeFileSync(join(gwDir, 'gateway.toml'), `[gateway]\ndata_dir = "${join(gwDir, 'data')}"\ndicom_port = ${dicomPort}\n` +
-      `status_listen = "127.0.0.1:${statusPort}"\nbatch_instances = 25\n[server]\nurl = "${server.baseUrl}"\ntoken_file = "${tokenFile}"\n` +
+      `callers = ["STORESCU"]\nstatus_listen = "127.0.0.1:${statusPort}"\nbatch_instances = 25\n[server]\nurl = "${server.baseUrl}"\n` +
+      `allow_insecure_http = true\ntoken_file = "${tokenFile}"\n` +
       `poll_seconds = 3600\n[pacs]\nae_title = "PACS"\nport = 104\n`);
     const log = openSync(join(gwDir, 'gateway.log'), 'a');
     const gw = spawn(binaryPath, ['gateway', '--config', join(gwDir, 'gateway.toml')], { stdio: ['ignore', log, log] });

@@ -28,8 +28,9 @@ Configuration (TOML):
   [gateway]
   data_dir = "/var/lib/voxelgate-gateway"   # gateway.db (pseudonym table, queue), gateway.key, outbox/
   ae_title = "VGGATEWAY"                    # the AE title the PACS sends to
-  dicom_port = 11113                        # listens on every interface: restrict with callers + firewall
-  callers = ["PACS"]                        # calling AE titles allowed (empty: any)
+  dicom_host = "127.0.0.1"                  # the address to listen on ("0.0.0.0": every interface)
+  dicom_port = 11113
+  callers = ["PACS"]                        # calling AE titles allowed (empty: none, everyone is refused)
   status_listen = "127.0.0.1:8091"          # GET /status: queue depth, last success, last error
   profile = "basic+retain-long-modified-dates"   # voxelgate deid --help for the options
   retry_max_seconds = 300                   # backoff cap while the server is unreachable
@@ -38,6 +39,7 @@ Configuration (TOML):
   url = "https://voxelgate.example.com"
   token_file = "/etc/voxelgate-gateway/token"   # a token of the clinic's service user (store + read)
   ca_file = ""                              # a private CA to trust besides the system's
+  allow_insecure_http = false               # true accepts an http:// url (tests only: data in clear)
   poll_seconds = 30                         # how often results are looked for
   results_hours = 72                        # for how long after a study was forwarded
   [pacs]
@@ -81,6 +83,7 @@ int GatewayCommand(const std::vector<std::string>& argv) {
 
   dimse::GatewayScpOptions scp_options;
   scp_options.ae_title = config->ae_title;
+  scp_options.host = config->dicom_host;
   scp_options.port = config->dicom_port;
   scp_options.allowed_callers = config->callers;
   dimse::GatewayScp scp(scp_options, [&gateway](std::string part10, const std::string& caller) {
@@ -123,9 +126,12 @@ int GatewayCommand(const std::vector<std::string>& argv) {
   poller.Start();
   LogInfo("gateway_started", "\"ae_title\":\"" + JsonEscape(config->ae_title) + "\",\"dicom_port\":" +
                                  std::to_string(config->dicom_port) + ",\"status_port\":" + std::to_string(*port));
-  std::printf("voxelgate gateway %s listening for DICOM on port %u; status at http://%s:%u/status\n",
-              config->ae_title.c_str(), static_cast<unsigned>(config->dicom_port), status_address->first.c_str(),
+  std::printf("voxelgate gateway %s listening for DICOM on %s:%u; status at http://%s:%u/status\n",
+              config->ae_title.c_str(), config->dicom_host.c_str(), static_cast<unsigned>(config->dicom_port),
+              status_address->first.c_str(),
               static_cast<unsigned>(*port));
+  if (config->callers.empty())
+    std::printf("warning: [gateway] callers is empty: every association is refused until it names the PACS's AE titles\n");
   std::fflush(stdout);
   server.Run();
   scp.Stop();

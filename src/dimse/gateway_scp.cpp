@@ -84,7 +84,7 @@ void GatewayScp::Impl::Serve(AssociationHandle& handle, const std::string& peer)
   if (std::string(context_name) != UID_StandardApplicationContext)
     return Reject(assoc, ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED);
   const auto& allowed = options.allowed_callers;
-  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), calling_ae) == allowed.end()) {
+  if (std::find(allowed.begin(), allowed.end(), calling_ae) == allowed.end()) {
     LogWarn("gateway_association_rejected", "\"calling_ae\":\"" + JsonEscape(calling_ae) + "\",\"peer\":\"" +
                                                 JsonEscape(peer) + "\",\"reason\":\"caller not allowed\"");
     return Reject(assoc, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
@@ -170,7 +170,7 @@ Result<void> GatewayScp::Start() {
   dcmDisableGethostbyaddr.set(OFTrue);
   ListenerOptions listen;
   listen.name = "gateway";
-  listen.host = "";  // every interface: restrict callers with the list and the firewall
+  listen.host = impl_->options.host;
   listen.port = impl_->options.port;
   listen.max_pdu = 128 * 1024;
   listen.max_associations = std::max(1, impl_->options.max_associations);

@@ -25,8 +25,9 @@ using StoreSink = std::function<ScpReply(std::string part10, const std::string& 
 
 struct GatewayScpOptions {
   std::string ae_title = "VGGATEWAY";
+  std::string host = "127.0.0.1";             // "0.0.0.0": every interface
   std::uint16_t port = 11113;
-  std::vector<std::string> allowed_callers;  // empty: any calling AE
+  std::vector<std::string> allowed_callers;  // empty: none (every association is refused)
   int max_associations = 8;
   std::uint64_t max_instance_bytes = 512ull << 20;  // larger instances get 0xA700
 };

@@ -76,9 +76,9 @@ Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
   }
   GatewayConfig c;
   const std::map<std::string, std::vector<std::string>> known = {
-      {"gateway", {"data_dir", "ae_title", "dicom_port", "callers", "status_listen", "profile", "retry_max_seconds",
+      {"gateway", {"data_dir", "ae_title", "dicom_host", "dicom_port", "callers", "status_listen", "profile", "retry_max_seconds",
                    "batch_instances"}},
-      {"server", {"url", "token_file", "ca_file", "poll_seconds", "results_hours"}},
+      {"server", {"url", "token_file", "ca_file", "allow_insecure_http", "poll_seconds", "results_hours"}},
       {"pacs", {"ae_title", "host", "port"}}};
   for (const auto& [section, node] : table) {
     auto it = known.find(std::string(section.str()));
@@ -97,6 +97,7 @@ Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
   };
   str("gateway", "data_dir", c.data_dir);
   str("gateway", "ae_title", c.ae_title);
+  str("gateway", "dicom_host", c.dicom_host);
   num("gateway", "dicom_port", c.dicom_port);
   if (auto* callers = table["gateway"]["callers"].as_array())
     for (const auto& v : *callers)
@@ -108,6 +109,7 @@ Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
   str("server", "url", c.server_url);
   str("server", "token_file", c.token_file);
   str("server", "ca_file", c.ca_file);
+  if (auto v = table["server"]["allow_insecure_http"].value<bool>()) c.allow_insecure_http = *v;
   num("server", "poll_seconds", c.poll_seconds);
   num("server", "results_hours", c.results_hours);
   str("pacs", "ae_title", c.pacs_ae);
@@ -115,7 +117,11 @@ Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
   num("pacs", "port", c.pacs_port);
   if (c.server_url.empty() || c.token_file.empty())
     return Fail(ErrorCode::kInvalidArgument, path + ": [server] needs url and token_file");
-  if (auto url = http::ParseUrl(c.server_url); !url) return std::unexpected(url.error());
+  auto url = http::ParseUrl(c.server_url);
+  if (!url) return std::unexpected(url.error());
+  if (!c.server_url.starts_with("https://") && !c.allow_insecure_http)
+    return Fail(ErrorCode::kInvalidArgument, path + ": [server] url must be https:// (patient data crosses it); "
+                                                    "allow_insecure_http = true accepts http:// for tests");
   if (c.pacs_ae.empty()) return Fail(ErrorCode::kInvalidArgument, path + ": [pacs] needs ae_title, host and port");
   if (c.batch_instances < 1) c.batch_instances = 1;
   return c;
@@ -136,10 +142,11 @@ Result<std::unique_ptr<Gateway>> Gateway::Open(GatewayConfig config) {
   return std::unique_ptr<Gateway>(new Gateway(std::move(config), std::move(*store), *key, *profile, *token));
 }
 
-Result<std::string> Gateway::WriteOutboxFile(const std::string& sop_uid, const std::string& bytes) {
+Result<std::string> Gateway::WriteOutboxFile(const std::string& bytes) {
   const fs::path dir = fs::path(config_.data_dir) / "outbox";
-  const fs::path final_path = dir / (sop_uid + ".dcm"), temp = dir / (sop_uid + ".tmp");
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string name = "q-" + crypto::RandomHexId(16);
+  const fs::path final_path = dir / (name + ".dcm"), temp = dir / (name + ".tmp");
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Fail(ErrorCode::kResourceExhausted, "the gateway cannot write its queue");
   size_t done = 0;
   while (done < bytes.size()) {
@@ -196,7 +203,7 @@ dimse::ScpReply Gateway::Receive(std::string part10, const std::string& calling_
                                   {"referring", identity->referring_physician_name},
                                   {"description", identity->study_description}}
                                  .dump());
-  auto file = WriteOutboxFile(result->sop_uid, result->part10);
+  auto file = WriteOutboxFile(result->part10);
   if (!file) {
     ++refused_;
     NoteError(file.error().public_message);
@@ -421,6 +428,10 @@ void Gateway::NoteSuccess(const char* key) {
 json Gateway::Status() {
   const auto server = http::ParseUrl(config_.server_url);
   json out = {{"ae_title", config_.ae_title},
+              {"dicom_listen", config_.dicom_host + ":" + std::to_string(config_.dicom_port)},
+              {"callers", config_.callers.empty() ? json("none: every association is refused until [gateway] callers "
+                                                         "names the PACS's AE titles")
+                                                  : json(config_.callers)},
               {"profile", profile_.Name()},
               {"server", server ? server->host : ""},
               {"pacs", config_.pacs_ae},

@@ -30,14 +30,16 @@ namespace vg::gateway {
 struct GatewayConfig {
   std::string data_dir = "./gateway";
   std::string ae_title = "VGGATEWAY";
+  std::string dicom_host = "127.0.0.1";     // the address the DICOM listener binds ("0.0.0.0": every one)
   std::uint16_t dicom_port = 11113;
-  std::vector<std::string> callers;        // calling AEs allowed to send; empty: any
+  std::vector<std::string> callers;        // calling AEs allowed to send; empty: none
   std::string status_listen = "127.0.0.1:8091";
   std::string profile = "basic+retain-long-modified-dates";
   // The vendor's server.
   std::string server_url;                  // https://voxelgate.example.com
   std::string token_file;                  // a service token of the clinic (store + read)
   std::string ca_file;                     // extra CA/certificate to trust (a private CA)
+  bool allow_insecure_http = false;        // an http:// url (tests, a loopback tunnel): patient data in clear
   int poll_seconds = 30;                   // how often results are looked for
   int results_hours = 72;                  // for how long after forwarding a study
   int retry_max_seconds = 300;             // backoff cap between forwarding attempts
@@ -71,7 +73,8 @@ class Gateway {
   Gateway(GatewayConfig config, std::unique_ptr<storage::GatewayStore> store, crypto::SecretKey key,
           dicom::DeidOptions profile, std::string token)
       : config_(std::move(config)), store_(std::move(store)), key_(key), profile_(profile), token_(std::move(token)) {}
-  Result<std::string> WriteOutboxFile(const std::string& sop_uid, const std::string& bytes);
+  // Named from the gateway's own random id, never from a UID the sender chose.
+  Result<std::string> WriteOutboxFile(const std::string& bytes);
   Result<std::string> Reidentify(const std::string& part10, const storage::GatewayStudy& study);
   void NoteError(const std::string& what);
   void NoteSuccess(const char* key);

@@ -7,13 +7,13 @@
 // (nothing stored twice). And forwarding over HTTPS, verified against a private CA.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { first, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
-import { storescu } from './lib/dcmtk.mjs';
+import { echoscu, storescu } from './lib/dcmtk.mjs';
 import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { eventually } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
@@ -44,9 +44,12 @@ class GatewayProcess {
     this.dicomPort ??= await freePort();
     this.statusPort ??= await freePort();
     const config = `[gateway]\ndata_dir = "${join(this.dir, 'data')}"\nae_title = "VGGATEWAY"\ndicom_port = ${this.dicomPort}\n` +
-      `callers = ["STORESCU"]\nstatus_listen = "127.0.0.1:${this.statusPort}"\nprofile = "basic+retain-long-modified-dates"\n` +
+      `callers = [${(s.callers ?? ['STORESCU']).map((c) => `"${c}"`).join(', ')}]\nstatus_listen = "127.0.0.1:${this.statusPort}"\n` +
+      `profile = "${s.profile ?? 'basic+retain-long-modified-dates'}"\n` +
       `retry_max_seconds = 1\nbatch_instances = ${s.batch ?? 10}\n` +
       `[server]\nurl = "${s.url}"\ntoken_file = "${s.tokenFile}"\n${s.caFile ? `ca_file = "${s.caFile}"\n` : ''}poll_seconds = 1\nresults_hours = 1\n` +
+      // The test server speaks plain HTTP on loopback; the gateway refuses that unless told.
+      `allow_insecure_http = ${s.allowInsecure ?? s.url.startsWith('http://')}\n` +
       `[pacs]\nae_title = "PACS"\nhost = "127.0.0.1"\nport = ${s.pacsPort}\n`;
     writeFileSync(join(this.dir, 'gateway.toml'), config);
     const out = openSync(this.log, 'a');
@@ -358,5 +361,41 @@ test('forwarding over HTTPS checks the server against the configured CA; without
     }
   } finally {
     await tlsServer.dispose();
+  }
+});
+
+test('the gateway refuses an http:// server unless allow_insecure_http is set', async () => {
+  const refused = new GatewayProcess('gateway-http', { ...gateway.settings, allowInsecure: false });
+  await assert.rejects(refused.start(), /url must be https:\/\/ \(patient data crosses it\)/);
+});
+
+test('with no callers listed the gateway refuses every association, and its status says so', { timeout: 60_000 }, async () => {
+  const closed = await new GatewayProcess('gateway-no-callers', { ...gateway.settings, callers: [] }).start();
+  try {
+    assert.match(JSON.stringify((await closed.status()).callers), /none: every association is refused/);
+    const echo = await echoscu({ port: closed.dicomPort, calledAe: 'VGGATEWAY', callingAe: 'STORESCU' });
+    assert.notEqual(echo.code, 0, echo.output);
+    assert.match(echo.output, /Association Rejected|Calling AE Title Not Recognized/i);
+  } finally {
+    await closed.stop();
+  }
+});
+
+test('outbox files are named by the gateway, never by a UID: a SOP Instance UID of "../../escaped" writes nothing outside', { timeout: 60_000 }, async () => {
+  // retain-uids keeps the sender's UIDs, as a clinic that needs them may choose.
+  const kept = await new GatewayProcess('gateway-uid-names', { ...gateway.settings, profile: 'basic+retain-uids', url: 'http://127.0.0.1:9', allowInsecure: true }).start();
+  try {
+    const s = await makeSeries({ slices: 1, rows: 8, cols: 8, patientName: 'PATH^TRAVERSAL', patientId: 'PT-1', seed: 91 });
+    await execFileP('dcmodify', ['-nb', '-m', '(0008,0018)=../../escaped', s.files[0]]);
+    const sent = await storescu({ port: kept.dicomPort, calledAe: 'VGGATEWAY', files: [s.files[0]] });
+    assert.equal(sent.successes, 1, sent.output);
+    const outbox = join(kept.dir, 'data', 'outbox');
+    const names = readdirSync(outbox);
+    assert.equal(names.length, 1, `queued (the server at port 9 is unreachable): ${names}`);
+    assert.match(names[0], /^q-[0-9a-f]{32}\.dcm$/);
+    for (const escaped of [join(kept.dir, 'escaped.dcm'), join(kept.dir, 'data', 'escaped.dcm'), join(kept.dir, 'escaped.tmp')])
+      assert.ok(!existsSync(escaped), `${escaped} must not exist`);
+  } finally {
+    await kept.stop();
   }
 });
