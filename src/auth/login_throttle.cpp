@@ -3,6 +3,11 @@
 #include <algorithm>
 
 namespace vg::auth {
+namespace {
+std::string AccountAddressKey(const std::string& username, const std::string& address) {
+  return "ua:" + username + "\x1f" + address;
+}
+}  // namespace
 
 std::int64_t LoginThrottle::Remaining(const std::string& key, std::int64_t now_ms) const {
   auto it = entries_.find(key);
@@ -10,10 +15,17 @@ std::int64_t LoginThrottle::Remaining(const std::string& key, std::int64_t now_m
   return std::max<std::int64_t>(0, it->second.blocked_until_ms - now_ms);
 }
 
+bool LoginThrottle::KnownAddress(const std::string& username, const std::string& address) const {
+  auto it = known_.find(username);
+  return it != known_.end() && std::find(it->second.begin(), it->second.end(), address) != it->second.end();
+}
+
 std::int64_t LoginThrottle::BlockedForMs(const std::string& username, const std::string& address,
                                          std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
-  return std::max(Remaining("u:" + username, now_ms), Remaining("a:" + address, now_ms));
+  std::int64_t wait = std::max(Remaining(AccountAddressKey(username, address), now_ms), Remaining("a:" + address, now_ms));
+  if (!KnownAddress(username, address)) wait = std::max(wait, Remaining("u:" + username, now_ms));
+  return wait;
 }
 
 void LoginThrottle::Fail(const std::string& key, int free_failures, std::int64_t now_ms) {
@@ -30,13 +42,19 @@ void LoginThrottle::Fail(const std::string& key, int free_failures, std::int64_t
 void LoginThrottle::RecordFailure(const std::string& username, const std::string& address, std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   if (entries_.size() >= limits_.max_keys) Trim(now_ms);
-  Fail("u:" + username, limits_.free_account_failures, now_ms);
+  Fail(AccountAddressKey(username, address), limits_.free_account_address_failures, now_ms);
   Fail("a:" + address, limits_.free_address_failures, now_ms);
+  Fail("u:" + username, limits_.free_account_failures, now_ms);
 }
 
-void LoginThrottle::RecordSuccess(const std::string& username) {
+void LoginThrottle::RecordSuccess(const std::string& username, const std::string& address) {
   std::lock_guard lock(mutex_);
-  entries_.erase("u:" + username);
+  entries_.erase(AccountAddressKey(username, address));
+  if (known_.size() >= limits_.max_keys) known_.clear();  // bounded; forgetting only re-applies the slow count
+  auto& addresses = known_[username];
+  if (std::find(addresses.begin(), addresses.end(), address) != addresses.end()) return;
+  if (addresses.size() >= limits_.known_addresses_per_account) addresses.erase(addresses.begin());
+  addresses.push_back(address);
 }
 
 std::size_t LoginThrottle::TrackedKeys() {

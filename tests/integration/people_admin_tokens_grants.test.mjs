@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import { first, makeSeries, stowOk, TAGS } from './lib/dicomweb.mjs';
 import { startWithTenants } from './lib/fixture.mjs';
 import { ACCEPT_DICOM } from './lib/dicomweb.mjs';
-import { asToken, auditEventually, call, createUser, login, signIn } from './lib/people.mjs';
+import { asToken, auditEventually, call, createUser, login, passwordOf, signIn } from './lib/people.mjs';
+import { request } from './lib/http.mjs';
 import { multipartBody } from './lib/multipart.mjs';
 
 let server;
@@ -194,6 +195,20 @@ test('by the 20th wrong password in a minute the answer is 429 with Retry-After,
   assert.equal(right.res.status, 429, 'a blocked account does not reveal that the password was right');
   const logged = await auditEventually(server, boss, 'action=session.login&outcome=throttled', (r) => r.length > 0);
   assert.ok(logged.length > 0 && logged.every((r) => r.actor === 'victim'), 'the clinic sees the attack on its account');
+});
+
+test('a third party failing from another address cannot lock a known account out; the guesser is blocked', async () => {
+  await createUser(server, 'clinic-a', 'owner', 'physician');
+  const signInFrom = (localAddress, password) => request(server.baseUrl, {
+    method: 'POST', path: '/api/v1/session', localAddress, headers: { 'Content-Type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ username: 'owner', password })),
+  });
+  assert.equal((await signInFrom('127.0.0.5', passwordOf('owner'))).status, 200, 'the owner signs in from her usual address');
+  const statuses = [];
+  for (let i = 0; i < 20; ++i) statuses.push((await signInFrom('127.0.0.3', `wrong ${i}`)).status);
+  assert.equal(statuses[19], 429, `the guesser is blocked: ${statuses.join(',')}`);
+  assert.equal((await signInFrom('127.0.0.3', passwordOf('owner'))).status, 429, 'even with the right password, from there');
+  assert.equal((await signInFrom('127.0.0.5', passwordOf('owner'))).status, 200, 'the owner still signs in');
 });
 
 test('signing in with a planted session cookie issues a different one', async () => {

@@ -162,7 +162,7 @@ TEST_F(AuthTest, SupportActsOnAClinicOnlyUnderAnActiveGrant) {
   EXPECT_FALSE(grants.Grant(boss, std::nullopt, 721, ""));
 }
 
-TEST(LoginThrottle, BlocksAnAccountAfterFreeFailuresWithGrowingDelays) {
+TEST(LoginThrottle, BlocksAGuesserOfOneAccountWhereItGuessesFromWithGrowingDelays) {
   LoginThrottle throttle;
   const std::int64_t t0 = 1'000'000;
   for (int i = 0; i < 5; ++i) {
@@ -172,12 +172,26 @@ TEST(LoginThrottle, BlocksAnAccountAfterFreeFailuresWithGrowingDelays) {
   EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.1", t0), 0);  // 5 free failures
   throttle.RecordFailure("alice", "10.0.0.1", t0);
   EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.1", t0), 1000);
-  EXPECT_EQ(throttle.BlockedForMs("alice", "10.9.9.9", t0), 1000);  // the account, from anywhere
+  EXPECT_EQ(throttle.BlockedForMs("alice", "10.9.9.9", t0), 0);  // the owner elsewhere is not held
   throttle.RecordFailure("alice", "10.0.0.1", t0 + 1000);
   EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.1", t0 + 1000), 2000);
   EXPECT_EQ(throttle.BlockedForMs("bob", "10.0.0.2", t0), 0);
-  throttle.RecordSuccess("alice");
-  EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.5", t0 + 1000), 0);
+  throttle.RecordSuccess("alice", "10.0.0.1");
+  EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.1", t0 + 1000), 0);
+}
+
+TEST(LoginThrottle, GuessingSpreadOverManyAddressesIsSlowedButCannotLockTheOwnerOut) {
+  LoginThrottle throttle;
+  const std::int64_t t0 = 2'000'000;
+  throttle.RecordSuccess("alice", "10.0.0.7");  // her usual address
+  // Three failures from each of 40 addresses: no address, and no account-and-address pair,
+  // reaches its free failures; the account as a whole does.
+  for (int a = 0; a < 40; ++a)
+    for (int i = 0; i < 3; ++i) throttle.RecordFailure("alice", "10.1.0." + std::to_string(a), t0);
+  EXPECT_GT(throttle.BlockedForMs("alice", "10.5.5.5", t0), 0);  // a new address waits
+  EXPECT_GT(throttle.BlockedForMs("alice", "10.1.0.3", t0), 0);
+  EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.7", t0), 0);  // her own does not
+  EXPECT_EQ(throttle.BlockedForMs("bob", "10.5.5.5", t0), 0);
 }
 
 TEST(LoginThrottle, BlocksAnAddressThatGuessesManyAccounts) {
@@ -197,7 +211,7 @@ TEST(LoginThrottle, ForgetsAfterQuietTimeAndStaysBounded) {
   throttle.RecordFailure("alice", "10.0.0.1", later);
   EXPECT_EQ(throttle.BlockedForMs("alice", "10.0.0.1", later), 0);  // the count started over
   for (int i = 0; i < 1000; ++i) throttle.RecordFailure("u" + std::to_string(i), "a" + std::to_string(i), later);
-  EXPECT_LE(throttle.TrackedKeys(), limits.max_keys + 2);
+  EXPECT_LE(throttle.TrackedKeys(), limits.max_keys + 3);
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ std::variant<auth::LoginResult, http::Response> SignInThrottled(http::Request& r
     if (auto ok = AuditLogin(deps, request, username, nullptr, 401, ""); !ok) return http::ErrorResponse(ok.error());
     return http::ErrorResponse(login.error());
   }
-  deps.throttle.RecordSuccess(username);
+  deps.throttle.RecordSuccess(username, request.remote_address);
   if (auto ok = AuditLogin(deps, request, username, &login->principal, 200, ""); !ok) {
     // Signed in but unrecorded: the session is ended again and the sign-in refused.
     (void)deps.users.Logout(login->principal);
