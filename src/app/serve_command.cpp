@@ -47,6 +47,8 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --fsync on|off            durable acknowledgements (default on)
   --on-conflict reject|replace   a different object under a stored SOPInstanceUID
   --cors-origin ORIGIN      allow a browser origin (repeatable; * for any)
+  --trusted-proxy ADDRESS   a TLS-terminating proxy whose X-Forwarded-For and
+                            X-Forwarded-Proto are believed (repeatable; http.trusted_proxies)
   --tls-cert FILE           HTTPS: certificate chain (PEM, server certificate first);
                             needs --tls-key
   --tls-key FILE            HTTPS: the certificate's private key (PEM, no passphrase)
@@ -118,6 +120,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
     else if (*v == "replace") config.on_conflict = ConflictPolicy::kReplace;
     else return Fail(ErrorCode::kInvalidArgument, "--on-conflict is reject or replace");
   }
+  if (auto proxies = args.GetAll("trusted-proxy"); !proxies.empty()) config.trusted_proxies = proxies;
   auto origins = args.GetAll("cors-origin");
   if (!origins.empty()) config.cors_origins = origins;
   return {};
@@ -186,7 +189,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
                                 "dicom-max-associations-per-address", "dicom-artim-timeout-s",
-                                "cors-origin", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
+                                "cors-origin", "trusted-proxy", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
                                 "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
       !r) {
@@ -367,6 +370,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   options.max_connections_per_address = config.max_connections_per_address;
   options.long_lived_requests = std::max(1, config.long_lived_requests);
   options.cors_origins = config.cors_origins;
+  options.trusted_proxies = config.trusted_proxies;
   if (tls) {
     options.tls_cert_chain_file = (*tls_files)->cert_chain;
     options.tls_key_file = (*tls_files)->key;

@@ -34,6 +34,7 @@ struct ServerConfig {
   bool fsync = true;                              // durable acknowledgements
   ConflictPolicy on_conflict = ConflictPolicy::kReject;
   std::vector<std::string> cors_origins;          // "*" or exact origins; empty: CORS off
+  std::vector<std::string> trusted_proxies;       // addresses whose X-Forwarded-For/-Proto are believed
   std::string log_level = "info";
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
   std::string algorithms_root;                    // vendor algorithm folders; default: DATA_DIR/../algorithms

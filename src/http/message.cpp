@@ -1,5 +1,7 @@
 #include "http/message.h"
 
+#include <algorithm>
+
 #include "core/strings.h"
 
 namespace vg::http {
@@ -28,6 +30,25 @@ Response ErrorResponse(const Error& error) {
   std::string body = "{\"error\":{\"code\":\"" + JsonEscape(code) + "\",\"message\":\"" + JsonEscape(error.public_message) + "\"";
   if (error.since != 0) body += ",\"since\":" + std::to_string(error.since);
   return JsonResponse(HttpStatusFor(error.code), body + "}}");
+}
+
+void ApplyTrustedProxyHeaders(Request& request, const std::vector<std::string>& trusted_proxies) {
+  const auto trusted = [&](std::string_view address) {
+    return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) != trusted_proxies.end();
+  };
+  if (trusted_proxies.empty() || !trusted(request.remote_address)) return;
+  // Every X-Forwarded-For line, in order, as one list: proxies append on the right.
+  std::vector<std::string> hops;
+  for (const auto& [name, value] : request.headers)
+    if (name == "x-forwarded-for")
+      for (auto hop : Split(value, ','))
+        if (!Trim(hop).empty() && Trim(hop).size() <= 64) hops.emplace_back(Trim(hop));
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it)
+    if (!trusted(*it)) {
+      request.remote_address = *it;
+      break;
+    }
+  if (auto proto = request.Header("x-forwarded-proto")) request.secure = request.secure || Trim(*proto) == "https";
 }
 
 }  // namespace vg::http

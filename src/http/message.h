@@ -34,7 +34,7 @@ class Request {
   std::string request_id;
   std::string remote_address;
   unsigned http_version = 11;  // 10 or 11
-  bool secure = false;         // arrived over TLS
+  bool secure = false;         // arrived over TLS, or a trusted proxy says the client's request did
   std::map<std::string, std::string> params;  // path parameters, set by the router
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::optional<std::uint64_t> content_length;
@@ -73,5 +73,12 @@ Response JsonResponse(int status, std::string json);
 // {"error":{"code":"...","message":"..."}} with the status mapped from the code.
 Response ErrorResponse(const Error& error);
 Response ErrorResponse(int status, std::string_view code, std::string_view message);
+
+// Behind a TLS-terminating proxy: only when the connection comes from one of
+// `trusted_proxies` (exact addresses), the client's address is taken from X-Forwarded-For
+// (the right-most address that is not itself a trusted proxy) and `secure` from
+// X-Forwarded-Proto ("https"). From anyone else both headers are ignored, so a client
+// cannot choose the address the login throttle and the audit trail see.
+void ApplyTrustedProxyHeaders(Request& request, const std::vector<std::string>& trusted_proxies);
 
 }  // namespace vg::http

@@ -490,6 +490,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       if (safe) request.request_id = *id;
     }
     if (parser->content_length()) request.content_length = *parser->content_length();
+    ApplyTrustedProxyHeaders(request, server.options.trusted_proxies);
     const bool preflight =
         request.method == "OPTIONS" && request.Header("origin") && request.Header("access-control-request-method");
     match = preflight ? RouteMatch{} : server.router.Match(request);

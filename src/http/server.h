@@ -60,6 +60,7 @@ struct ServerOptions {
   int request_timeout_s = 300;
   int write_timeout_s = 60;
   std::size_t max_connections = 4096;  // lowered at Listen() to what the descriptor limit allows
+  std::vector<std::string> trusted_proxies;  // see ApplyTrustedProxyHeaders (message.h)
   std::size_t max_connections_per_address = 256;
   int long_lived_requests = 64;
   std::vector<std::string> cors_origins;  // "*" or exact origins

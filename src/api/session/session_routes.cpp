@@ -9,9 +9,10 @@
 namespace vg::api {
 namespace {
 
-std::string Cookie(const ApiDeps& deps, const std::string& value, bool clear) {
+// Secure whenever the client's request was HTTPS: over our own TLS, or a trusted proxy's.
+std::string Cookie(const ApiDeps& deps, const http::Request& request, const std::string& value, bool clear) {
   std::string cookie = std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
-  if (deps.secure_cookies) cookie += "; Secure";
+  if (deps.secure_cookies || request.secure) cookie += "; Secure";
   if (clear) cookie += "; Max-Age=0";
   return cookie;
 }
@@ -100,17 +101,17 @@ http::Response SignIn(http::Request& request, const ApiDeps& deps) {
   nlohmann::json answer = PrincipalJson(login->principal);
   answer["csrf_token"] = login->csrf_token;
   http::Response response = http::JsonResponse(200, answer.dump());
-  response.Header("Set-Cookie", Cookie(deps, login->session_token, false));
+  response.Header("Set-Cookie", Cookie(deps, request, login->session_token, false));
   response.Header("Cache-Control", "no-store");
   response.tenant = login->principal.tenant_slug;
   return response;
 }
 
-http::Response SignOut(const auth::Principal& principal, const ApiDeps& deps) {
+http::Response SignOut(const http::Request& request, const auth::Principal& principal, const ApiDeps& deps) {
   if (auto r = deps.users.Logout(principal); !r) return http::ErrorResponse(r.error());
   http::Response response;
   response.status = 204;
-  response.Header("Set-Cookie", Cookie(deps, "", true));
+  response.Header("Set-Cookie", Cookie(deps, request, "", true));
   return response;
 }
 
@@ -147,7 +148,7 @@ void AddSessionRoutes(http::Router& router, const ApiDeps& deps) {
   AddPublic(router, "POST", "/api/v1/session", "session_login", "session.login",
             [deps](http::Request& r) { return SignIn(r, deps); });
   AddGuarded(router, deps, "DELETE", "/api/v1/session", "session_logout", "session.logout",
-             [deps](http::Request&, const auth::Principal& p) { return SignOut(p, deps); });
+             [deps](http::Request& r, const auth::Principal& p) { return SignOut(r, p, deps); });
   AddGuarded(router, deps, "GET", "/api/v1/me", "me", "self.read",
              [](http::Request& r, const auth::Principal& p) { return Me(r, p); });
   AddGuarded(router, deps, "PUT", "/api/v1/me/password", "me_password", "self.password",
