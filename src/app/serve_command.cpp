@@ -67,6 +67,7 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --alert-webhook URL       POST alerts (failure rate, queue age, drift) to this http(s) URL
   --alert-interval-s N      how often alert thresholds are checked (default 60)
   --monailabel-prefix PATH  the MONAI Label-compatible API for 3D Slicer and OHIF (default /monailabel; off)
+  --monailabel-link-seconds N  how long a signed sample download link lasts (default 600)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
@@ -95,6 +96,11 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
   if (auto v = args.Get("metrics-token-file")) config.metrics_token_file = *v;
   if (auto v = args.Get("alert-webhook")) config.alert_webhook = *v;
   if (auto v = args.Get("monailabel-prefix")) config.monailabel_prefix = *v;
+  if (auto v = args.Get("monailabel-link-seconds")) {
+    auto n = ParseUint(*v);
+    if (!n || *n < 1 || *n > 86400) return Fail(ErrorCode::kInvalidArgument, "--monailabel-link-seconds is 1 to 86400");
+    config.monailabel_link_seconds = static_cast<int>(*n);
+  }
   if (auto v = args.Get("workers")) {
     auto n = ParseUint(*v);
     if (!n || *n > 64) return Fail(ErrorCode::kInvalidArgument, "--workers is 0 to 64");
@@ -189,7 +195,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
                                 "dicom-max-associations-per-address", "dicom-artim-timeout-s",
-                                "cors-origin", "trusted-proxy", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
+                                "cors-origin", "trusted-proxy", "monailabel-link-seconds", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
                                 "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
       !r) {
@@ -299,6 +305,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
     return 2;
   }
   deps.monailabel_prefix = config.monailabel_prefix;
+  clinical.monailabel.SetLinkSeconds(std::clamp(config.monailabel_link_seconds, 1, 24 * 3600));
   deps.alert_thresholds = AlertThresholdsOf(config);
   deps.metrics_tenant_labels = config.metrics_tenant_labels;
   if (!config.metrics_token_file.empty()) {

@@ -53,6 +53,7 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "subscriptions.retention_days") return set_int(c.retention_days);
   if (key == "monitoring.metrics_token_file") return set_str(c.metrics_token_file);
   if (key == "monailabel.prefix") return set_str(c.monailabel_prefix);
+  if (key == "monailabel.link_seconds") return set_int(c.monailabel_link_seconds);
   if (key == "monitoring.alert_webhook") return set_str(c.alert_webhook);
   if (key == "monitoring.alert_interval_s") return set_int(c.alert_interval_s);
   if (key == "monitoring.alert_failure_min_runs") return set_int(c.alert_failure_min_runs);

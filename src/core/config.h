@@ -61,6 +61,7 @@ struct ServerConfig {
   int alert_queue_age_s = 600;                    // the oldest queued job waited this long
   bool alert_drift = true;                        // a version's outputs drift (KS, p < 0.01)
   std::string monailabel_prefix = "/monailabel";  // MONAI Label-compatible API for 3D Slicer and OHIF; "off"
+  int monailabel_link_seconds = 600;              // how long a signed sample download link lasts
 
 };
 

@@ -219,8 +219,8 @@ Result<std::string> MonaiLabel::SeriesOf(std::int64_t tenant_id, const std::stri
   if (image_id.empty()) return Fail(ErrorCode::kInvalidArgument, "name an image (?image=ID)");
   if (image_id.find('~') != std::string::npos) {
     auto signed_id = VerifySignedId(image_id, now);
-    if (!signed_id || signed_id->first != tenant_id) return Fail(ErrorCode::kNotFound, "no such image in this clinic");
-    return signed_id->second;
+    if (!signed_id || signed_id->tenant_id != tenant_id) return Fail(ErrorCode::kNotFound, "no such image in this clinic");
+    return signed_id->series_uid;
   }
   if (auto alias = aliases_.FindImageAlias(tenant_id, image_id, now)) return alias->series_uid;
   storage::SeriesFilter filter;
@@ -510,8 +510,8 @@ Result<json> MonaiLabel::Datastore(std::int64_t tenant_id, const std::string& ou
   return json{{"name", "voxelgate"}, {"description", "the clinic's CT and MR series"}, {"objects", objects}, {"stats", stats}};
 }
 
-Result<json> MonaiLabel::NextSample(std::int64_t tenant_id, const std::string& tenant_slug, const std::string& strategy,
-                                    std::int64_t now) {
+Result<json> MonaiLabel::NextSample(std::int64_t tenant_id, const std::string& tenant_slug, std::int64_t user_id,
+                                    const std::string& strategy, std::int64_t now) {
   if (strategy != "first" && strategy != "last" && strategy != "random")
     return Fail(ErrorCode::kNotFound, "strategies are first and last");
   storage::WorklistFilter filter;
@@ -528,7 +528,7 @@ Result<json> MonaiLabel::NextSample(std::int64_t tenant_id, const std::string& t
     if (!series || series->empty()) continue;
     auto largest = std::max_element(series->begin(), series->end(),
                                     [](const auto& a, const auto& b) { return a.instance_count < b.instance_count; });
-    auto id = SignedId(tenant_id, tenant_slug, largest->series_uid, now + 24 * 3600);
+    auto id = SignedId(tenant_id, tenant_slug, user_id, largest->series_uid, now + link_seconds_);
     if (!id) return std::unexpected(id.error());
     return json{{"id", *id},
                 {"name", largest->series_uid + ".nii.gz"},
@@ -540,29 +540,33 @@ Result<json> MonaiLabel::NextSample(std::int64_t tenant_id, const std::string& t
   return json::object();
 }
 
-Result<std::string> MonaiLabel::SignedId(std::int64_t tenant_id, const std::string& tenant_slug,
+Result<std::string> MonaiLabel::SignedId(std::int64_t tenant_id, const std::string& tenant_slug, std::int64_t user_id,
                                          const std::string& series_uid, std::int64_t expires_at) {
   auto key = archive_.tenants.DataKey(tenant_id);
   if (!key) return std::unexpected(key.error());
   const auto signer = crypto::DeriveSubKey(*key, 3, "mlsample");
-  const std::string payload = series_uid + "~" + tenant_slug + "~" + std::to_string(expires_at);
+  const std::string payload =
+      series_uid + "~" + tenant_slug + "~" + std::to_string(user_id) + "~" + std::to_string(expires_at);
   auto mac = crypto::KeyedHash(signer, payload);
   return payload + "~" + Hex(std::span(mac.data(), 16));
 }
 
-Result<std::pair<std::int64_t, std::string>> MonaiLabel::VerifySignedId(const std::string& id, std::int64_t now) {
+Result<MonaiLabel::SignedImage> MonaiLabel::VerifySignedId(const std::string& id, std::int64_t now) {
   auto parts = SplitTilde(id);
-  if (parts.size() != 4) return Fail(ErrorCode::kNotFound, "no such image");
+  if (parts.size() != 5) return Fail(ErrorCode::kNotFound, "no such image");
   auto tenant = archive_.catalog.FindTenant(parts[1]);
   if (!tenant) return Fail(ErrorCode::kNotFound, "no such image");
-  auto expires = ParseUint(parts[2]);
-  if (!expires || static_cast<std::int64_t>(*expires) < now) return Fail(ErrorCode::kNotFound, "the image link has expired");
-  auto expected = SignedId(tenant->id, tenant->slug, parts[0], static_cast<std::int64_t>(*expires));
+  auto user = ParseUint(parts[2]);
+  auto expires = ParseUint(parts[3]);
+  if (!user || !expires) return Fail(ErrorCode::kNotFound, "no such image");
+  auto expected = SignedId(tenant->id, tenant->slug, static_cast<std::int64_t>(*user), parts[0],
+                           static_cast<std::int64_t>(*expires));
   if (!expected) return std::unexpected(expected.error());
   if (!crypto::ConstantTimeEquals(std::span(reinterpret_cast<const std::uint8_t*>(expected->data()), expected->size()),
                                   std::span(reinterpret_cast<const std::uint8_t*>(id.data()), id.size())))
     return Fail(ErrorCode::kNotFound, "no such image");
-  return std::make_pair(tenant->id, parts[0]);
+  if (static_cast<std::int64_t>(*expires) < now) return Fail(ErrorCode::kNotFound, "the image link has expired");
+  return SignedImage{tenant->id, static_cast<std::int64_t>(*user), parts[0]};
 }
 
 }  // namespace vg::services

@@ -85,18 +85,27 @@ class MonaiLabel {
   Result<nlohmann::json> Datastore(std::int64_t tenant_id, const std::string& output);
   // The next study to annotate by the workflow status (strategy "first": the oldest still
   // to do; "last": the newest); {} when none. The id is signed so that it downloads without a token.
-  Result<nlohmann::json> NextSample(std::int64_t tenant_id, const std::string& tenant_slug, const std::string& strategy,
-                                    std::int64_t now);
+  // The link is for `user_id` and lasts link_seconds.
+  Result<nlohmann::json> NextSample(std::int64_t tenant_id, const std::string& tenant_slug, std::int64_t user_id,
+                                    const std::string& strategy, std::int64_t now);
 
-  // Signed ids: "<series>~<tenant>~<expires>~<signature>".
-  Result<std::string> SignedId(std::int64_t tenant_id, const std::string& tenant_slug, const std::string& series_uid,
-                               std::int64_t expires_at);
-  // The tenant and series of a signed id that is valid at `now`.
-  Result<std::pair<std::int64_t, std::string>> VerifySignedId(const std::string& id, std::int64_t now);
+  // Signed ids: "<series>~<tenant>~<user id>~<expires>~<signature>": they name the user
+  // they were handed to, whose rights the download is checked against again.
+  Result<std::string> SignedId(std::int64_t tenant_id, const std::string& tenant_slug, std::int64_t user_id,
+                               const std::string& series_uid, std::int64_t expires_at);
+  struct SignedImage {
+    std::int64_t tenant_id = 0, user_id = 0;
+    std::string series_uid;
+  };
+  // What a signed id that is valid at `now` stands for.
+  Result<SignedImage> VerifySignedId(const std::string& id, std::int64_t now);
+  // How long a signed link lasts (minutes: Slicer downloads it at once).
+  void SetLinkSeconds(std::int64_t seconds) { link_seconds_ = seconds; }
 
   Volumes& volumes() { return volumes_; }
 
  private:
+  std::int64_t link_seconds_ = 600;
   Archive& archive_;
   storage::ImageAliasStore& aliases_;
   storage::AnnotationStore& annotations_;

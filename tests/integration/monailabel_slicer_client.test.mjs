@@ -140,3 +140,45 @@ test('training is not available, and says so; a session upload names an image fo
   assert.equal((await ml(`/session/${sessionId}`, { method: 'DELETE', headers: auth })).status, 200);
   assert.equal((await ml(`/session/${sessionId}`, { headers: auth })).status, 404);
 });
+
+// A sample's signed link as a user with its own token gets it (POST /activelearning/first).
+async function signedSample(target, username) {
+  const { stdout } = await target.admin('token', 'create', '--tenant', 'slicer-clinic', '--name', `t-${username}`, '--user', username, '--scope', 'dicomweb:read,dicomweb:write');
+  const headers = { Authorization: `Bearer ${stdout.trim()}`, 'Content-Type': 'application/json' };
+  const res = await request(target.baseUrl, { method: 'POST', path: '/monailabel/activelearning/first', headers, body: Buffer.from('{}') });
+  assert.equal(res.status, 200, res.text());
+  assert.ok(res.json().id, res.text());
+  return res.json().id;
+}
+const fetchSigned = (target, id) => request(target.baseUrl, { path: `/monailabel/datastore/image?image=${encodeURIComponent(id)}` });
+
+test('a signed link names its user: it stops working once the user is disabled', { timeout: 60_000 }, async () => {
+  await createUser(server, 'slicer-clinic', 'rad.link', 'radiologist');
+  const id = await signedSample(server, 'rad.link');
+  assert.equal((await fetchSigned(server, id)).status, 200);
+  await server.admin('user', 'disable', '--username', 'rad.link');
+  const refused = await fetchSigned(server, id);
+  assert.equal(refused.status, 403, refused.text());
+  assert.match(refused.text(), /may no longer read/);
+});
+
+test('a signed link expires after --monailabel-link-seconds', { timeout: 60_000 }, async () => {
+  const short = await VoxelgateServer.start({ name: 'monailabel-links', args: ['--monailabel-link-seconds', '1'] });
+  try {
+    await short.createTenant('slicer-clinic');
+    await createUser(short, 'slicer-clinic', 'rad.short', 'radiologist');
+    const ct = await makeSeries({ slices: 4, rows: 32, cols: 32, seed: 45 });
+    await stowOk(short, await short.createToken({ tenant: 'slicer-clinic', name: 'stow' }), ct.instances.map((i) => i.bytes));
+    const id = await signedSample(short, 'rad.short');
+    const [, , , expires] = id.split('~');
+    assert.ok(Number(expires) - Date.now() / 1000 <= 2, `the link lasts a second: ${id}`);
+    let last;
+    await eventually('the link to have expired', async () => {
+      last = await fetchSigned(short, id);
+      return last.status === 404;
+    }, 20_000);
+    assert.match(last.text(), /expired/);
+  } finally {
+    await short.dispose();
+  }
+});

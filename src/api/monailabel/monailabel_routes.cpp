@@ -3,6 +3,8 @@
 // clients print) with the status and voxelgate's own error object beside it.
 #include "api/monailabel/monailabel_routes.h"
 
+#include "auth/policy.h"
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -243,16 +245,31 @@ http::Response DownloadImage(http::Request& r, const ApiDeps& deps) {
   if (id.find('~') != std::string::npos) {
     auto signed_id = deps.monailabel->VerifySignedId(id, now);
     if (!signed_id) return Detail(signed_id.error());
-    auto tenant = deps.catalog.FindTenantById(signed_id->first);
-    http::Response response = StreamNifti(deps, signed_id->first, signed_id->second, signed_id->second + ".nii.gz");
+    auto tenant = deps.catalog.FindTenantById(signed_id->tenant_id);
+    if (!tenant) return Detail(404, "not_found", "no such image");
+    // The link acts for the user it was handed to, with that user's rights now: a user
+    // disabled (or moved out of the clinic, or no longer allowed to read) since gets nothing.
+    auto user = deps.catalog.FindUserById(signed_id->user_id);
+    if (!user || user->tenant_id != signed_id->tenant_id || user->disabled_at)
+      return Detail(403, "forbidden", "the user this link was made for may no longer read this clinic's images");
+    auth::Principal reader;
+    reader.credential = auth::Credential::kSession;
+    reader.tenant_id = reader.home_tenant_id = user->tenant_id;
+    reader.tenant_slug = tenant->slug;
+    reader.user_id = user->id;
+    reader.username = user->username;
+    reader.role = user->role;
+    if (auto allowed = auth::Authorize(reader, "monailabel.read"); !allowed) return Detail(allowed.error());
+    http::Response response = StreamNifti(deps, signed_id->tenant_id, signed_id->series_uid, signed_id->series_uid + ".nii.gz");
     storage::AuditEvent event;
-    event.tenant_id = event.actor_tenant_id = signed_id->first;
-    event.actor = "signed-link";
-    event.actor_kind = "token";
+    event.tenant_id = event.actor_tenant_id = signed_id->tenant_id;
+    event.actor = user->username;
+    event.actor_kind = "user";
     event.action = "monailabel.download";
-    event.object = "series=" + signed_id->second;
+    event.object = "series=" + signed_id->series_uid;
     event.outcome = "ok 200";
     event.remote = r.remote_address;
+    event.detail = "signed link";
     deps.audit.Record(std::move(event));
     response.tenant = tenant ? tenant->slug : "";
     return response;
@@ -354,7 +371,7 @@ http::Response Infer(http::Request& r, const auth::Principal& p, const ApiDeps& 
 // ---- next sample, sessions ----
 
 http::Response NextSample(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
-  auto sample = deps.monailabel->NextSample(p.tenant_id, p.tenant_slug, r.Param("strategy"), UnixSeconds());
+  auto sample = deps.monailabel->NextSample(p.tenant_id, p.tenant_slug, p.user_id, r.Param("strategy"), UnixSeconds());
   if (!sample) return Detail(sample.error());
   return http::JsonResponse(200, sample->dump());
 }
