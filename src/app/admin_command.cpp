@@ -33,6 +33,7 @@ Commands (safe to run while the server runs):
         instances from a trusted sender (the clinic's gateway user) that say they were
         de-identified by the profile are checked instead, and refused if anything identifying is left
   tenant list
+  installation      print this installation's id (a licence names it: voxelgate licence issue --installation)
   dicom-node add --tenant SLUG --ae AE --host HOST --port PORT [--role service|uploader]
   dicom-node list --tenant SLUG
   dicom-node remove --tenant SLUG --ae AE
@@ -518,6 +519,12 @@ int AdminCommand(const std::vector<std::string>& argv) {
   auto ctx = OpenContext(config);
   if (!ctx) return Failed(ctx.error());
   const std::string& group = args->positional()[0];
+  if (group == "installation") {
+    auto id = InstallationId(**ctx);
+    if (!id) return Failed(id.error());
+    std::printf("%s\n", id->first.c_str());
+    return 0;
+  }
   if (group == "tenant") return Tenant(**ctx, *args);
   if (group == "token") return Token(**ctx, *args);
   if (group == "dicom-node") return DicomNode(**ctx, *args);

@@ -20,6 +20,28 @@ std::string MasterKeyFile(const ServerConfig& config) {
   return env && *env ? env : config.data_dir + "/keys/master.key";
 }
 
+std::string BuiltInLicencePublicKey() { return VG_LICENCE_PUBLIC_KEY; }
+bool BuiltWithTestLicenceKey() { return std::string_view(VG_LICENCE_PUBLIC_KEY) == VG_TEST_LICENCE_PUBLIC_KEY; }
+bool DevelopmentLicenceKeys() {
+#ifdef VG_DEV_LICENCE_KEYS
+  return true;
+#else
+  return false;
+#endif
+}
+
+Result<std::pair<std::string, bool>> InstallationId(AppContext& ctx) {
+  const crypto::SecretKey key = ctx.tenants->InstallationKey(1, "installa");
+  const storage::SealedBytes candidate = crypto::Seal(key, crypto::RandomHexId(16), "installation id");
+  auto stored = ctx.catalog->InstallationSealed(candidate);
+  if (!stored) return std::unexpected(stored.error());
+  auto id = crypto::Open(key, stored->first, "installation id");
+  if (!id)
+    return Fail(ErrorCode::kForbidden, "the installation id in the catalog was not sealed with this master key (edited, "
+                                       "or copied from another installation)");
+  return std::make_pair(*id, stored->second);
+}
+
 services::AlgorithmConfinement AlgorithmConfinementFor(const ServerConfig& config) {
   namespace fs = std::filesystem;
   services::AlgorithmConfinement c;
@@ -83,8 +105,18 @@ Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx) {
   auto provider = ctx.catalog->FindTenant(auth::kProviderTenant);
   if (!provider) return std::unexpected(provider.error());
   options.provider_tenant_id = provider->id;
-  if (config.licence_file.empty() != config.licence_public_key_file.empty())
-    return Fail(ErrorCode::kInvalidArgument, "--licence and --licence-public-key go together");
+  auto installation = InstallationId(ctx);
+  if (!installation) return std::unexpected(installation.error());
+  options.clock_key = ctx.tenants->InstallationKey(2, "licclock");
+  if (installation->second) {
+    // The upgrade that made the installation id: a clock mark from before seals is sealed now.
+    auto sealed = licensing::AdvanceSealedLicenceClock(*ctx.catalog, *options.clock_key, UnixSeconds(), true);
+    if (!sealed) return std::unexpected(sealed.error());
+  }
+  if (!config.licence_public_key_file.empty() && !DevelopmentLicenceKeys())
+    return Fail(ErrorCode::kInvalidArgument,
+                "this build trusts only the licence key it was built with: --licence-public-key "
+                "(licence.public_key_file) exists only in development builds (VOXELGATE_DEV_LICENCE_KEYS)");
   if (config.licence_file.empty()) return options;
   auto read = [](const std::string& path) -> Result<std::string> {
     std::ifstream in(path, std::ios::binary);
@@ -93,9 +125,12 @@ Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx) {
   };
   auto text = read(config.licence_file);
   if (!text) return std::unexpected(text.error());
-  auto key = read(config.licence_public_key_file);
-  if (!key) return std::unexpected(key.error());
-  std::string public_key(Trim(*key));
+  std::string public_key = BuiltInLicencePublicKey();
+  if (!config.licence_public_key_file.empty()) {  // a development build only (checked above)
+    auto key = read(config.licence_public_key_file);
+    if (!key) return std::unexpected(key.error());
+    public_key = std::string(Trim(*key));
+  }
   auto licence = licensing::ReadLicence(*text, public_key);
   if (!licence) {
     Error e = licence.error();
@@ -106,8 +141,15 @@ Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx) {
   if (!tenant)
     return Fail(ErrorCode::kInvalidArgument, "licence " + config.licence_file + ": it is for tenant '" + licence->tenant +
                                                  "', which does not exist here (voxelgate admin tenant create)");
-  auto now = ctx.catalog->AdvanceLicenceClock(UnixSeconds());
-  if (!now) return std::unexpected(now.error());
+  if (licence->installation != installation->first)
+    return Fail(ErrorCode::kForbidden, "licence " + config.licence_file + ": it is for installation " +
+                                           licence->installation + ", not this one (" + installation->first + ")");
+  auto now = licensing::AdvanceSealedLicenceClock(*ctx.catalog, *options.clock_key, UnixSeconds());
+  if (!now) {
+    Error e = now.error();
+    e.public_message = "licence " + config.licence_file + ": " + e.public_message;
+    return std::unexpected(e);
+  }
   if (*now >= licence->not_after)
     return Fail(ErrorCode::kPaymentRequired, "licence " + config.licence_file + ": it expired on " +
                                                  licensing::FormatDate(licence->not_after));

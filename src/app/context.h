@@ -36,6 +36,15 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config);
 // (malformed, tampered, signed by another key, expired) is an error that says which.
 Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx);
 
+// This installation's id (made and stored sealed at first start; a licence names it), and
+// whether this call made it.
+Result<std::pair<std::string, bool>> InstallationId(AppContext& ctx);
+// The vendor's licence public key this binary was built with; whether it is the
+// repository's test key; whether this is a development build (--licence-public-key).
+std::string BuiltInLicencePublicKey();
+bool BuiltWithTestLicenceKey();
+bool DevelopmentLicenceKeys();
+
 // The master key's file: master_key_file, else $VOXELGATE_MASTER_KEY_FILE, else
 // DATA_DIR/keys/master.key.
 std::string MasterKeyFile(const ServerConfig& config);

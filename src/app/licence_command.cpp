@@ -19,11 +19,13 @@ constexpr const char* kLicenceHelp = R"(Usage: voxelgate licence COMMAND [option
 
   keygen --out PREFIX
         writes PREFIX.key (the vendor's Ed25519 secret key, mode 0600: keep it off clinic
-        machines) and PREFIX.pub (the public key clinics configure with --licence-public-key)
-  issue --key PREFIX.key --tenant SLUG --plan NAME --not-before YYYY-MM-DD --not-after YYYY-MM-DD
+        machines) and PREFIX.pub (the public key voxelgate is built with:
+        cmake -DVOXELGATE_LICENCE_PUBLIC_KEY=PREFIX.pub; a running server never takes another)
+  issue --key PREFIX.key --tenant SLUG --installation ID --plan NAME --not-before YYYY-MM-DD --not-after YYYY-MM-DD
         [--algorithms all|ID,...] [--features annotation,export,auto_run,api_tokens]
         [--max-runs N (per calendar month, 0 = no cap)] [--out FILE]
-        signs a licence for one clinic tenant (stdout without --out)
+        signs a licence for one clinic tenant of one installation (its id: voxelgate admin
+        installation, also printed at start-up) (stdout without --out)
   verify FILE --public-key PREFIX.pub
         checks the signature and prints the licence; exit 1 when it does not verify or has expired
 )";
@@ -71,6 +73,7 @@ int LicenceCommand(const std::vector<std::string>& argv) {
     if (!key) return Fails(key.error().public_message);
     licensing::LicenceRequest request;
     request.tenant = args->Get("tenant").value_or("");
+    request.installation = args->Get("installation").value_or("");
     request.plan = args->Get("plan").value_or("");
     request.not_before = args->Get("not-before").value_or("");
     request.not_after = args->Get("not-after").value_or("");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/context.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
 
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
   if (command == "gateway") return vg::app::GatewayCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
+    std::printf("licence key: %s%s\n", vg::app::BuiltInLicencePublicKey().c_str(),
+                vg::app::BuiltWithTestLicenceKey() ? " (the repository's TEST key: not for clinics)" : "");
+    if (vg::app::DevelopmentLicenceKeys()) std::printf("DEVELOPMENT build: --licence-public-key is accepted\n");
     return 0;
   }
   std::fprintf(stderr, "voxelgate: unknown command '%s'\n\n%s", command.c_str(), kHelp);

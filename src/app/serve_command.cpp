@@ -275,6 +275,13 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate serve: %s\n", licensing_options.error().public_message.c_str());
     return 1;
   }
+  if (auto installation = InstallationId(**ctx))
+    std::printf("installation id: %s (a licence for this installation names it)\n", installation->first.c_str());
+  if (DevelopmentLicenceKeys())
+    std::fprintf(stderr, "voxelgate serve: warning: a DEVELOPMENT build: --licence-public-key may name the trusted licence key\n");
+  if (licensing_options->licence && BuiltWithTestLicenceKey())
+    std::fprintf(stderr, "voxelgate serve: warning: this build trusts the repository's TEST licence key, whose secret is "
+                         "public: build with -DVOXELGATE_LICENCE_PUBLIC_KEY=vendor.pub for a clinic\n");
   if (licensing_options->licence) {
     const auto& l = *licensing_options->licence;
     LogInfo("licence_loaded", "\"licence\":\"" + JsonEscape(l.licence_id) + "\",\"not_after\":\"" +

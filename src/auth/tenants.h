@@ -34,6 +34,11 @@ class TenantDirectory {
     if (!key) return std::unexpected(key.error());
     return crypto::DeriveSubKey(*key, 2, "pseudony");
   }
+  // A key derived from the master key for installation-wide seals (the licence clock,
+  // the installation id): whoever lacks the master key cannot forge them.
+  crypto::SecretKey InstallationKey(std::uint64_t id, std::string_view context8) const {
+    return crypto::DeriveSubKey(master_, id, context8);
+  }
   // Forgets the cached keys of a tenant (its key was shredded).
   void Forget(std::int64_t tenant_id) {
     std::lock_guard lock(mutex_);

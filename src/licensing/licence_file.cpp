@@ -66,6 +66,8 @@ std::string FormatDate(std::int64_t t) {
 
 Result<std::string> IssueLicence(const LicenceRequest& r, const std::string& secret_key_b64, std::int64_t now) {
   if (!SafeText(r.tenant) || !SafeText(r.plan)) return Fail(ErrorCode::kInvalidArgument, "tenant and plan are needed");
+  if (!SafeText(r.installation))
+    return Fail(ErrorCode::kInvalidArgument, "the installation id is needed (the server prints it: voxelgate admin installation)");
   auto from = ParseDate(r.not_before), until = ParseDate(r.not_after);
   if (!from || !until) return Fail(ErrorCode::kInvalidArgument, "dates are YYYY-MM-DD");
   if (*until <= *from) return Fail(ErrorCode::kInvalidArgument, "not_after must be after not_before");
@@ -81,6 +83,7 @@ Result<std::string> IssueLicence(const LicenceRequest& r, const std::string& sec
   std::string body = "# voxelgate licence\n";
   body += "licence_id = \"" + crypto::RandomHexId(12) + "\"\n";
   body += "tenant = \"" + r.tenant + "\"\n";
+  body += "installation = \"" + r.installation + "\"\n";
   body += "plan = \"" + r.plan + "\"\n";
   body += "not_before = \"" + FormatDate(*from) + "\"\n";
   body += "not_after = \"" + FormatDate(*until) + "\"\n";
@@ -118,6 +121,10 @@ Result<Licence> ReadLicence(const std::string& text, const std::string& public_k
   try {
     l.licence_id = j.at("licence_id").get<std::string>();
     l.tenant = j.at("tenant").get<std::string>();
+    if (!j.contains("installation") || !j["installation"].is_string())
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the licence names no installation: ask the vendor for one issued for this installation's id");
+    l.installation = j["installation"].get<std::string>();
     l.plan = j.at("plan").get<std::string>();
     auto from = ParseDate(j.at("not_before").get<std::string>()), until = ParseDate(j.at("not_after").get<std::string>());
     if (!from || !until) return Fail(ErrorCode::kInvalidArgument, "the licence is malformed: bad dates");

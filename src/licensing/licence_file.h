@@ -6,6 +6,7 @@
 //
 //   # voxelgate licence
 //   licence_id = "..."      tenant = "clinic"      plan = "onprem-2027"
+//   installation = "..."    # the installation id the server prints: the licence is for it alone
 //   not_before = "2026-12-01"                       not_after = "2027-12-01"
 //   algorithms = ["ct-lungs"]  (or "all")           features = ["annotation", "export"]
 //   max_runs = 500          # per calendar month, 0 = no cap
@@ -22,7 +23,7 @@
 namespace vg::licensing {
 
 struct Licence {
-  std::string licence_id, tenant, plan;
+  std::string licence_id, tenant, plan, installation;
   std::int64_t not_before = 0, not_after = 0;  // Unix seconds (dates at 00:00 UTC)
   Plan grants;                                  // algorithms, features, included runs per month (block)
   std::string issued_at;
@@ -32,6 +33,7 @@ struct LicenceRequest {
   std::string tenant, plan, not_before, not_after;  // dates YYYY-MM-DD
   std::string algorithms = "all", features = "annotation,export,auto_run,api_tokens";
   std::int64_t max_runs = 0;
+  std::string installation;                         // the installation id (voxelgate admin installation)
 };
 
 // The signed file's text. kInvalidArgument for bad dates or fields.

@@ -404,4 +404,31 @@ Result<json> Licensing::View(std::int64_t tenant_id, std::int64_t now) {
   return out;
 }
 
+Result<std::int64_t> AdvanceSealedLicenceClock(storage::LicensingStore& store, const crypto::SecretKey& key,
+                                               std::int64_t wall_now, bool accept_unsealed) {
+  const auto seal_of = [&](std::int64_t value) {
+    const auto mac = crypto::KeyedHash(key, "voxelgate licence clock " + std::to_string(value));
+    return storage::SealedBytes(mac.begin(), mac.end());
+  };
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto stored = store.LicenceClock();
+    if (!stored) return std::unexpected(stored.error());
+    std::optional<std::int64_t> mark;
+    if (*stored) {
+      mark = (*stored)->first;
+      const bool unsealed = (*stored)->second.empty();
+      if ((unsealed && !accept_unsealed) || (!unsealed && (*stored)->second != seal_of(*mark)))
+        return Fail(ErrorCode::kForbidden,
+                    "the licence clock in the catalog was altered by hand: licences stay refused until the catalog "
+                    "is restored from a backup");
+    }
+    const std::int64_t now = std::max(wall_now, mark.value_or(wall_now));
+    if (mark && *mark == now && !(*stored)->second.empty()) return now;
+    auto set = store.SetLicenceClock(mark, now, seal_of(now));
+    if (!set) return std::unexpected(set.error());
+    if (*set) return now;
+  }
+  return Fail(ErrorCode::kUnavailable, "the licence clock is busy; try again");
+}
+
 }  // namespace vg::licensing

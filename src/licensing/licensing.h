@@ -20,6 +20,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "crypto/crypto.h"
 #include "licensing/licence_file.h"
 #include "licensing/plan.h"
 #include "licensing/subscription.h"
@@ -33,7 +34,18 @@ struct LicensingOptions {
   std::int64_t retention_seconds = 30 * 86400;
   std::int64_t provider_tenant_id = 0;  // the vendor's own tenant: not subject to plans
   std::optional<Licence> licence;       // offline licence, for its tenant
+  // Seals the licence clock (a key derived from the master key): a high-water mark edited
+  // in the catalog no longer matches its seal, and every licence check then fails. None:
+  // the clock is kept unsealed (tests of the rules alone).
+  std::optional<crypto::SecretKey> clock_key;
 };
+
+// The licence clock, sealed with `key`: max(wall_now, the stored mark), stored again with
+// its seal. kForbidden when the stored mark does not match its seal (edited by hand).
+// `accept_unsealed`: a mark without a seal (from before seals existed) is sealed as it is;
+// only at the start that created the installation id (the same upgrade), never after.
+Result<std::int64_t> AdvanceSealedLicenceClock(storage::LicensingStore& store, const crypto::SecretKey& key,
+                                               std::int64_t wall_now, bool accept_unsealed = false);
 
 // What a run was granted under: the period it counts in, and whether it is overage.
 struct RunGrant {
@@ -80,7 +92,10 @@ class Licensing {
   Result<nlohmann::json> View(std::int64_t tenant_id, std::int64_t now);
 
   // Time for licence checks: the wall clock, never behind the highest time already seen.
-  Result<std::int64_t> LicenceNow(std::int64_t wall_now) { return store_.AdvanceLicenceClock(wall_now); }
+  Result<std::int64_t> LicenceNow(std::int64_t wall_now) {
+    return options_.clock_key ? AdvanceSealedLicenceClock(store_, *options_.clock_key, wall_now)
+                              : store_.AdvanceLicenceClock(wall_now);
+  }
   const std::optional<Licence>& licence() const { return options_.licence; }
   bool IsLicensed(std::int64_t tenant_id) const;
   std::int64_t provider_tenant_id() const { return options_.provider_tenant_id; }

@@ -10,11 +10,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
 
 namespace vg::storage {
+
+using SealedBytes = std::vector<std::uint8_t>;  // as in catalog.h
 
 struct PlanRecord {
   std::string name;
@@ -65,6 +68,15 @@ class LicensingStore {
 
   // The licence clock: never goes back. Returns max(now, stored) and stores it.
   virtual Result<std::int64_t> AdvanceLicenceClock(std::int64_t now) = 0;
+  // The clock's high-water mark and the seal stored with it (licensing keys it with the
+  // master key): none before its first tick; an empty seal from before seals existed.
+  virtual Result<std::optional<std::pair<std::int64_t, SealedBytes>>> LicenceClock() = 0;
+  // Stores `value` and its seal if the mark still is `expected` (none: no mark yet); false
+  // when another process moved it first.
+  virtual Result<bool> SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) = 0;
+  // This installation's id, sealed with a key of the master key's: the one stored, or
+  // `candidate` stored now when there is none (then `.second` is true).
+  virtual Result<std::pair<SealedBytes, bool>> InstallationSealed(const SealedBytes& candidate) = 0;
 };
 
 }  // namespace vg::storage

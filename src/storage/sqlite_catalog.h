@@ -140,6 +140,9 @@ class SqliteCatalog final : public Catalog,
   Result<std::int64_t> CountedRuns(std::int64_t tenant_id, std::int64_t period_start) override;
   Result<std::int64_t> InFlightRuns(std::int64_t tenant_id) override;
   Result<std::int64_t> AdvanceLicenceClock(std::int64_t now) override;
+  Result<std::optional<std::pair<std::int64_t, SealedBytes>>> LicenceClock() override;
+  Result<bool> SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) override;
+  Result<std::pair<SealedBytes, bool>> InstallationSealed(const SealedBytes& candidate) override;
 
   // MonitoringStore (sqlite_monitoring.cpp).
   Result<FeedbackRecord> AddFeedback(const FeedbackRecord& record) override;

@@ -154,4 +154,40 @@ Result<std::int64_t> SqliteCatalog::AdvanceLicenceClock(std::int64_t now) {
   return sql::FirstRow<std::int64_t>(*read, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no clock");
 }
 
+Result<std::optional<std::pair<std::int64_t, SealedBytes>>> SqliteCatalog::LicenceClock() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT high_water, coalesce(seal, x'') FROM licence_clock WHERE id = 1");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<std::pair<std::int64_t, SealedBytes>>{};
+  return std::optional<std::pair<std::int64_t, SealedBytes>>{std::make_pair(st->Int(0), SealedBytes(st->Blob(1)))};
+}
+
+Result<bool> SqliteCatalog::SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) {
+  std::lock_guard lock(write_mutex_);
+  auto st = expected ? sql::Stmt::Prepare(writer_, "UPDATE licence_clock SET high_water = ?, seal = ? WHERE id = 1 AND high_water = ?")
+                     : sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO licence_clock(id, high_water, seal) VALUES(1, ?, ?)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(value).Bind(seal);
+  if (expected) st->Bind(*expected);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  return sqlite3_changes(writer_.raw()) > 0;
+}
+
+Result<std::pair<SealedBytes, bool>> SqliteCatalog::InstallationSealed(const SealedBytes& candidate) {
+  std::lock_guard lock(write_mutex_);
+  auto insert = sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO installation(id, sealed_id, created_at) VALUES(1, ?, ?)");
+  if (!insert) return std::unexpected(insert.error());
+  insert->Bind(candidate).Bind(UnixSeconds());
+  if (auto r = insert->Run(); !r) return std::unexpected(r.error());
+  const bool created = sqlite3_changes(writer_.raw()) > 0;
+  auto read = sql::Stmt::Prepare(writer_, "SELECT sealed_id FROM installation WHERE id = 1");
+  if (!read) return std::unexpected(read.error());
+  auto sealed =
+      sql::FirstRow<SealedBytes>(*read, [](const sql::Stmt& s) { return SealedBytes(s.Blob(0)); }, ErrorCode::kInternal, "no installation");
+  if (!sealed) return std::unexpected(sealed.error());
+  return std::make_pair(std::move(*sealed), created);
+}
+
 }  // namespace vg::storage

@@ -346,6 +346,11 @@ CREATE TABLE image_aliases(
     R"sql(
 ALTER TABLE tenants ADD COLUMN deid_trusted_senders TEXT NOT NULL DEFAULT '';
 )sql",
+    // 13: the licence clock's seal, and the installation id a licence names (sealed).
+    R"sql(
+ALTER TABLE licence_clock ADD COLUMN seal BLOB;
+CREATE TABLE installation(id INTEGER PRIMARY KEY CHECK (id = 1), sealed_id BLOB NOT NULL, created_at INTEGER NOT NULL);
+)sql",
 };
 
 }  // namespace

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
-import { binaryPath, makeTempDir, python } from './lib/env.mjs';
+import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { eventually } from './lib/fixture.mjs';
 import { auditListEventually, call, createUser, signIn } from './lib/people.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
@@ -227,7 +227,7 @@ async function licenceTool(...args) {
 }
 
 async function serveWithLicence(name, dataDir, licence, publicKey) {
-  const srv = new VoxelgateServer({ name, dataDir, args: ['--licence', licence, '--licence-public-key', publicKey] });
+  const srv = new VoxelgateServer({ name, dataDir, args: ['--licence', licence, ...(publicKey ? ['--licence-public-key', publicKey] : [])] });
   try {
     await srv.start();
     return { srv };
@@ -236,41 +236,50 @@ async function serveWithLicence(name, dataDir, licence, publicKey) {
   }
 }
 
-test('offline licence: valid runs within its cap; expired, tampered and wrong-key ones are refused saying which; the clock cannot go back', { timeout: 120_000 }, async () => {
+test('offline licence: valid runs within its cap; expired, tampered, self-signed and other installations\' are refused saying which; the clock cannot be edited', { timeout: 120_000 }, async () => {
   const dir = makeTempDir('licence');
-  await licenceTool('keygen', '--out', join(dir, 'vendor'));
-  await licenceTool('keygen', '--out', join(dir, 'other'));
-  const today = new Date();
-  const date = (days) => new Date(today.getTime() + days * 86400e3).toISOString().slice(0, 10);
-  const issue = (file, from, until, extra = []) => licenceTool('issue', '--key', join(dir, 'vendor.key'), '--tenant', 'onprem',
-    '--plan', 'hospital', '--not-before', from, '--not-after', until, '--algorithms', 'tiny', '--max-runs', '1', '--out', join(dir, file), ...extra);
-  await issue('valid.lic', date(-10), date(300));
-  await issue('expired.lic', date(-400), date(-30));
-  const valid = readFileSync(join(dir, 'valid.lic'), 'utf8');
-  writeFileSync(join(dir, 'tampered.lic'), valid.replace('max_runs = 1', 'max_runs = 9'));
+  // The vendor's key: the one this build trusts (the repository's test key, see tests/fixtures).
+  const vendorKey = join(repoRoot, 'tests/fixtures/licence-test-vendor.key');
+  await licenceTool('keygen', '--out', join(dir, 'other'));  // anyone can make a key of their own
 
-  // The installation: a data folder with the licensed clinic.
+  // The installation: a data folder with the licensed clinic, and its id.
   const base = await VoxelgateServer.start({ name: 'licence-setup' });
   await base.createTenant('onprem', 'On-prem clinic', { subscription: false });
   const token = await base.createToken({ tenant: 'onprem', name: 'onprem-rw' });
   await stowOk(base, token, series.instances.map((i) => i.bytes));
   await registerTiny(base, token, series.series_uid).catch(() => {});  // saving needs annotation rights: set below
+  const installation = (await base.admin('installation')).stdout.trim();
+  assert.match(installation, /^[0-9a-f]{32}$/);
   const dataDir = base.dataDir;
   base.ownsDataDir = false;
   await base.dispose();
 
-  const pub = join(dir, 'vendor.pub');
+  const today = new Date();
+  const date = (days) => new Date(today.getTime() + days * 86400e3).toISOString().slice(0, 10);
+  const issue = (file, from, until, { key = vendorKey, forInstallation = installation } = {}) => licenceTool('issue', '--key', key,
+    '--tenant', 'onprem', '--installation', forInstallation, '--plan', 'hospital', '--not-before', from, '--not-after', until,
+    '--algorithms', 'tiny', '--max-runs', '1', '--out', join(dir, file));
+  await issue('valid.lic', date(-10), date(300));
+  await issue('expired.lic', date(-400), date(-30));
+  await issue('selfsigned.lic', date(-10), date(3000), { key: join(dir, 'other.key') });
+  await issue('elsewhere.lic', date(-10), date(300), { forInstallation: 'another-installation' });
+  const valid = readFileSync(join(dir, 'valid.lic'), 'utf8');
+  writeFileSync(join(dir, 'tampered.lic'), valid.replace('max_runs = 1', 'max_runs = 9'));
+
   for (const [file, key, expected] of [
-    ['expired.lic', pub, /expired on/],
-    ['tampered.lic', pub, /altered/],
-    ['valid.lic', join(dir, 'other.pub'), /another key/]]) {
+    ['expired.lic', null, /expired on/],
+    ['tampered.lic', null, /altered/],
+    ['selfsigned.lic', null, /signed with another key/],
+    // The operator cannot name a key of their own for the server to trust.
+    ['selfsigned.lic', join(dir, 'other.pub'), /exists only in development builds/],
+    ['elsewhere.lic', null, /it is for installation another-installation, not this one/]]) {
     const { srv, error } = await serveWithLicence(`licence-${file}`, dataDir, join(dir, file), key);
     if (srv) await srv.dispose();
     assert.ok(!srv, `${file} with ${key} must be refused`);
     assert.match(error, expected, `${file}: ${error.slice(0, 400)}`);
   }
 
-  const { srv, error } = await serveWithLicence('licence-valid', dataDir, join(dir, 'valid.lic'), pub);
+  const { srv, error } = await serveWithLicence('licence-valid', dataDir, join(dir, 'valid.lic'));
   assert.ok(srv, error);
   try {
     srv.ownsDataDir = false;
@@ -289,14 +298,14 @@ test('offline licence: valid runs within its cap; expired, tampered and wrong-ke
     await srv.dispose();
   }
 
-  // The clock: once the installation has seen a date past the licence's end, turning the
-  // system clock back does not revive it (the high-water mark is in the catalog).
+  // The clock's high-water mark is sealed with a key of the master key's: moved in the
+  // catalog (back, to revive a licence; or anywhere), it no longer matches its seal.
   await execFileP(python, ['-c', `import sqlite3; c = sqlite3.connect(${JSON.stringify(join(dataDir, 'catalog.db'))}); ` +
-    `c.execute("UPDATE licence_clock SET high_water = ${Math.floor(Date.now() / 1000) + 400 * 86400}"); c.commit()`]);
-  const later = await serveWithLicence('licence-clock', dataDir, join(dir, 'valid.lic'), pub);
+    `c.execute("UPDATE licence_clock SET high_water = high_water - 400 * 86400"); c.commit()`]);
+  const later = await serveWithLicence('licence-clock', dataDir, join(dir, 'valid.lic'));
   if (later.srv) await later.srv.dispose();
-  assert.ok(!later.srv, 'a licence the clock has passed stays expired');
-  assert.match(later.error, /expired on/);
+  assert.ok(!later.srv, 'an edited licence clock is refused');
+  assert.match(later.error, /licence clock in the catalog was altered by hand/);
 });
 
 test('after the end and the retention window, the vendor purges a clinic: its key is shredded, its data gone', { timeout: 60_000 }, async () => {

@@ -175,7 +175,7 @@ class LicenceTest : public ::testing::Test {
   static void SetUpTestSuite() { crypto::Initialize(); }
   void SetUp() override {
     keys_ = crypto::GenerateSigningKeyPair();
-    LicenceRequest r{"clinic", "onprem", "2026-01-01", "2027-01-01", "ct-lungs", "annotation,export", 500};
+    LicenceRequest r{"clinic", "onprem", "2026-01-01", "2027-01-01", "ct-lungs", "annotation,export", 500, "inst-1"};
     auto text = IssueLicence(r, keys_.secret_key_b64, kNow);
     ASSERT_TRUE(text) << text.error().public_message;
     text_ = *text;
@@ -194,6 +194,7 @@ TEST_F(LicenceTest, AValidLicenceReadsBackItsGrants) {
   EXPECT_TRUE(licence->grants.HasFeature("export"));
   EXPECT_FALSE(licence->grants.HasFeature("auto_run"));
   EXPECT_EQ(licence->grants.included_runs, 500);
+  EXPECT_EQ(licence->installation, "inst-1");
 }
 
 TEST_F(LicenceTest, OneChangedByteIsRefusedAsTampered) {
@@ -273,6 +274,27 @@ class LicensingStoreTest : public ::testing::Test {
   std::int64_t tenant_ = 0;
   const std::int64_t t0_ = *ParseDate("2026-03-10");
 };
+
+TEST_F(LicensingStoreTest, TheSealedLicenceClockNeverGoesBackAndAnEditedMarkIsRefused) {
+  const crypto::SecretKey key = crypto::SecretKey::Generate();
+  EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 1000), 1000);
+  EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 500), 1000);  // the wall clock went back
+  EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 2000), 2000);
+  // Someone with the catalog moves the mark back (its seal no longer matches) or drops the seal.
+  auto clock = catalog_->LicenceClock();
+  ASSERT_TRUE(clock && *clock);
+  ASSERT_TRUE(*catalog_->SetLicenceClock(2000, 10, (*clock)->second));
+  auto edited = AdvanceSealedLicenceClock(*catalog_, key, 500);
+  ASSERT_FALSE(edited);
+  EXPECT_EQ(edited.error().code, ErrorCode::kForbidden);
+  ASSERT_TRUE(*catalog_->SetLicenceClock(10, 10, {}));
+  EXPECT_FALSE(AdvanceSealedLicenceClock(*catalog_, key, 500));
+  // ... which only the start that made the installation id accepts (an upgrade).
+  EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 500, /*accept_unsealed=*/true), 500);
+  EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 400), 500);
+  // Another key (another master key) does not match either.
+  EXPECT_FALSE(AdvanceSealedLicenceClock(*catalog_, crypto::SecretKey::Generate(), 600));
+}
 
 TEST_F(LicensingStoreTest, ARunThatCrossesThePeriodEndCountsInThePeriodItStarted) {
   const std::int64_t end = AddMonth(t0_);
