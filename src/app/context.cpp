@@ -42,6 +42,15 @@ Result<std::pair<std::string, bool>> InstallationId(AppContext& ctx) {
   return std::make_pair(*id, stored->second);
 }
 
+bool MasterKeyInsideDataFolder(const ServerConfig& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path data = fs::weakly_canonical(fs::absolute(config.data_dir), ec);
+  const fs::path key = fs::weakly_canonical(fs::absolute(MasterKeyFile(config)), ec);
+  auto [d, k] = std::mismatch(data.begin(), data.end(), key.begin(), key.end());
+  return d == data.end() || (d != data.end() && d->empty() && std::next(d) == data.end());
+}
+
 services::AlgorithmConfinement AlgorithmConfinementFor(const ServerConfig& config) {
   namespace fs = std::filesystem;
   services::AlgorithmConfinement c;

@@ -49,6 +49,9 @@ bool DevelopmentLicenceKeys();
 // DATA_DIR/keys/master.key.
 std::string MasterKeyFile(const ServerConfig& config);
 
+// True when the master key's file is inside the data folder (the default).
+bool MasterKeyInsideDataFolder(const ServerConfig& config);
+
 // Where the vendor's algorithm folders may be (config algorithms.root, by default
 // `algorithms` beside the data folder) and what they must never hold: the data folder
 // and the folder of the master key.

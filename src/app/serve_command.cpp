@@ -69,6 +69,9 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --monailabel-prefix PATH  the MONAI Label-compatible API for 3D Slicer and OHIF (default /monailabel; off)
   --monailabel-link-seconds N  how long a signed sample download link lasts (default 600)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
+  --require-external-master-key
+                            refuse to start when the master key is inside the data folder
+                            (the default place, which only demos should use)
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
 
@@ -182,7 +185,7 @@ Result<std::optional<TlsFiles>> TlsFlags(const Args& args) {
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"help", "demo"});
+  auto args = Args::Parse(argv, {"help", "demo", "require-external-master-key"});
   if (!args) {
     std::fprintf(stderr, "voxelgate serve: %s\n", args.error().public_message.c_str());
     return 2;
@@ -195,7 +198,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
                                 "dicom-max-associations-per-address", "dicom-artim-timeout-s",
-                                "cors-origin", "trusted-proxy", "monailabel-link-seconds", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
+                                "cors-origin", "trusted-proxy", "monailabel-link-seconds", "require-external-master-key", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
                                 "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
       !r) {
@@ -225,6 +228,24 @@ int ServeCommand(const std::vector<std::string>& argv) {
     return 2;
   }
   InitLogging(config.log_level);
+  // The master key inside the data folder travels with every copy of it (a backup, a
+  // stolen disk): fine for a demo, not for patient data.
+  if (!args->Has("demo") && MasterKeyInsideDataFolder(config)) {
+    if (args->Has("require-external-master-key")) {
+      std::fprintf(stderr, "voxelgate serve: the master key %s is inside the data folder %s, and "
+                           "--require-external-master-key is set: keep it elsewhere (VOXELGATE_MASTER_KEY_FILE or "
+                           "master_key_file), see the README\n", MasterKeyFile(config).c_str(), config.data_dir.c_str());
+      return 2;
+    }
+    // stderr holds JSON log lines only; the banner on stdout says it to a person.
+    LogWarn("master_key_inside_data_folder",
+            "\"key_file\":\"" + JsonEscape(MasterKeyFile(config)) +
+                "\",\"advice\":\"whoever gets a copy of the data folder (a backup, a disk) can read every clinic's data: "
+                "keep the key elsewhere (VOXELGATE_MASTER_KEY_FILE or master_key_file) and back it up apart; "
+                "--require-external-master-key makes this an error\"");
+    std::printf("WARNING: the master key %s is inside the data folder: whoever gets a copy of the folder can read "
+                "every clinic's data; keep it elsewhere (see the README)\n", MasterKeyFile(config).c_str());
+  }
   auto ctx = OpenContext(config);
   if (!ctx) {
     std::fprintf(stderr, "voxelgate serve: %s\n", ctx.error().public_message.c_str());

@@ -4,13 +4,14 @@
 // it is not served under another key.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ACCEPT_DICOM, get, makeSeries, qido, stowOk, wadoParts } from './lib/dicomweb.mjs';
 import { makeTempDir } from './lib/env.mjs';
 import { assertHealthy, startWithTenants } from './lib/fixture.mjs';
 import { errorBody, request } from './lib/http.mjs';
+import { VoxelgateServer } from './lib/server.mjs';
 
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?\s+(-?[0-9.eE+-]+|NaN|[+-]Inf)(\s+-?\d+)?$/;
 
@@ -121,6 +122,32 @@ describe('VOXELGATE_MASTER_KEY_FILE', () => {
       assert.ok(res.status >= 500, `GET under the wrong master key answered HTTP ${res.status}`);
       errorBody(res);
       await assertHealthy(server, 'wrong master key');
+    }
+  });
+});
+
+describe('the master key kept outside the data folder', () => {
+  test('inside the data folder (the default) serve warns, and refuses with --require-external-master-key', { timeout: 60_000 }, async () => {
+    const strict = new VoxelgateServer({ name: 'master-key-inside', args: ['--require-external-master-key'] });
+    await assert.rejects(strict.start(), /master key .* is inside the data folder .* --require-external-master-key is set/s);
+    await strict.dispose();
+    const lax = await VoxelgateServer.start({ name: 'master-key-inside-warns' });
+    try {
+      assert.match(lax.logTail(), /"master_key_inside_data_folder"/);
+      assert.match(readFileSync(lax.stdoutPath, 'utf8'), /WARNING: the master key .* is inside the data folder/);
+    } finally {
+      await lax.dispose();
+    }
+  });
+
+  test('outside it, --require-external-master-key starts without a warning', { timeout: 60_000 }, async () => {
+    const key = join(makeTempDir('outside-key'), 'master.key');
+    writeFileSync(key, randomBytes(32), { mode: 0o600 });
+    const server = await VoxelgateServer.start({ name: 'master-key-outside', args: ['--require-external-master-key'], env: { VOXELGATE_MASTER_KEY_FILE: key } });
+    try {
+      assert.doesNotMatch(server.logTail(), /master_key_inside_data_folder/);
+    } finally {
+      await server.dispose();
     }
   });
 });
