@@ -4,9 +4,13 @@
 
 namespace vg::auth {
 
-Result<storage::SupportGrantRecord> SupportGrants::Grant(const Principal& clinic_admin,
+Result<storage::SupportGrantRecord> SupportGrants::Grant(const Principal& clinic_admin, const std::string& support_user,
                                                          std::optional<std::string> study_uid, std::int64_t hours,
                                                          const std::string& reason) {
+  auto grantee = catalog_.FindUser(support_user);
+  if (support_user.empty() || !grantee || grantee->role != "provider_support" || grantee->disabled_at)
+    return Fail(ErrorCode::kInvalidArgument,
+                "support_user names the vendor support person the grant is for (a provider_support user)");
   if (hours < 1 || hours > kMaxGrantSeconds / 3600)  // compared before multiplying: hours come from a request
     return Fail(ErrorCode::kInvalidArgument, "a grant lasts 1 to 720 hours");
   if (study_uid && (study_uid->empty() || study_uid->size() > 64))
@@ -16,6 +20,7 @@ Result<storage::SupportGrantRecord> SupportGrants::Grant(const Principal& clinic
   grant.tenant_id = clinic_admin.tenant_id;
   grant.study_uid = std::move(study_uid);
   grant.granted_by = clinic_admin.username;
+  grant.grantee = grantee->username;
   grant.reason = reason;
   grant.expires_at = UnixSeconds() + hours * 3600;
   return catalog_.CreateGrant(grant);
@@ -45,7 +50,7 @@ Result<Principal> SupportGrants::Resolve(const Principal& person, const std::str
   std::vector<std::string> studies;
   bool everything = false;
   for (const auto& grant : *grants) {
-    if (!grant.ActiveAt(now)) continue;
+    if (!grant.ActiveAt(now) || grant.grantee != person.username) continue;
     if (!grant.study_uid) everything = true;
     else studies.push_back(*grant.study_uid);
     if (!named || (named->study_uid && !grant.study_uid)) named = &grant;

@@ -19,15 +19,17 @@ class SupportGrants {
  public:
   explicit SupportGrants(storage::Catalog& catalog) : catalog_(catalog) {}
 
-  // By a clinic admin, for their tenant. `hours` in 1..720.
-  Result<storage::SupportGrantRecord> Grant(const Principal& clinic_admin, std::optional<std::string> study_uid,
-                                            std::int64_t hours, const std::string& reason);
+  // By a clinic admin, for their tenant, to one vendor support user (`support_user`, a
+  // provider_support username). `hours` in 1..720.
+  Result<storage::SupportGrantRecord> Grant(const Principal& clinic_admin, const std::string& support_user,
+                                            std::optional<std::string> study_uid, std::int64_t hours,
+                                            const std::string& reason);
   Result<void> Revoke(const Principal& clinic_admin, std::int64_t grant_id);
   // A clinic admin sees their tenant's grants; vendor staff see every tenant's.
   Result<std::vector<storage::SupportGrantRecord>> List(const Principal& principal);
 
-  // The principal acting on `tenant_slug` under an active grant. kForbidden when the
-  // person is not vendor support or no grant covers it.
+  // The principal acting on `tenant_slug` under an active grant made out to this person.
+  // kForbidden when the person is not vendor support or no grant of theirs covers it.
   Result<Principal> Resolve(const Principal& person, const std::string& tenant_slug);
 
  private:

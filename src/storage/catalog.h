@@ -213,6 +213,7 @@ struct SupportGrantRecord {
   std::int64_t tenant_id = 0;
   std::optional<std::string> study_uid;  // none: every study of the tenant
   std::string granted_by;                // username
+  std::string grantee;                   // the support user it is for (username); "" (older grants): nobody
   std::string reason;
   std::int64_t created_at = 0, expires_at = 0;
   std::optional<std::int64_t> revoked_at;

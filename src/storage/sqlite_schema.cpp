@@ -351,6 +351,10 @@ ALTER TABLE tenants ADD COLUMN deid_trusted_senders TEXT NOT NULL DEFAULT '';
 ALTER TABLE licence_clock ADD COLUMN seal BLOB;
 CREATE TABLE installation(id INTEGER PRIMARY KEY CHECK (id = 1), sealed_id BLOB NOT NULL, created_at INTEGER NOT NULL);
 )sql",
+    // 14: a support grant names the support user it is for.
+    R"sql(
+ALTER TABLE support_grants ADD COLUMN grantee TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

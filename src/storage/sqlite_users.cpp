@@ -111,7 +111,8 @@ Result<void> SqliteCatalog::RevokeUserSessions(std::int64_t user_id, std::option
 
 namespace {
 
-constexpr const char* kGrantColumns = "id, tenant_id, study_uid, granted_by, reason, created_at, expires_at, revoked_at";
+constexpr const char* kGrantColumns =
+    "id, tenant_id, study_uid, granted_by, reason, created_at, expires_at, revoked_at, grantee";
 
 SupportGrantRecord ReadGrant(const sql::Stmt& st) {
   SupportGrantRecord g;
@@ -123,6 +124,7 @@ SupportGrantRecord ReadGrant(const sql::Stmt& st) {
   g.created_at = st.Int(5);
   g.expires_at = st.Int(6);
   g.revoked_at = st.OptInt(7);
+  g.grantee = st.Text(8);
   return g;
 }
 
@@ -132,12 +134,12 @@ Result<SupportGrantRecord> SqliteCatalog::CreateGrant(const SupportGrantRecord& 
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO support_grants(tenant_id, study_uid, granted_by, reason, created_at,"
-                               " expires_at) VALUES(?,?,?,?,?,?)");
+                               " expires_at, grantee) VALUES(?,?,?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
   SupportGrantRecord created = grant;
   created.created_at = UnixSeconds();
   st->Bind(grant.tenant_id).Bind(grant.study_uid).Bind(grant.granted_by).Bind(grant.reason).Bind(created.created_at)
-      .Bind(grant.expires_at);
+      .Bind(grant.expires_at).Bind(grant.grantee);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
   created.id = sqlite3_last_insert_rowid(writer_.raw());
   return created;

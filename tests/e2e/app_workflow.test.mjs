@@ -662,7 +662,7 @@ describe('browser app: roles', () => {
 
   test('vendor support reads a clinic under its support grant, read only', async () => {
     const admin = await signIn(server, 'admin1');
-    const g = await call(server, admin, 'POST', '/api/v1/support-grants', { json: { study_uid: '', hours: 2, reason: 'e2e ticket 42' } });
+    const g = await call(server, admin, 'POST', '/api/v1/support-grants', { json: { support_user: 'vendor1', study_uid: '', hours: 2, reason: 'e2e ticket 42' } });
     assert.equal(g.status, 201, g.text());
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const seen = watch(page, 'vendor1');

@@ -126,8 +126,16 @@ test('support reads exactly what a grant covers, under the clinic\'s eyes, until
   assert.equal((await asSupport('/dicomweb/studies')).status, 403);
   const doc = await signIn(server, 'v.admin');
   assert.equal((await call(server, doc, 'POST', '/api/v1/support-grants', { json: { hours: 1 } })).status, 403, 'vendors cannot grant themselves');
-  const grant = await call(server, boss, 'POST', '/api/v1/support-grants', { json: { study_uid: A1.study_uid, hours: 2, reason: 'ticket 42' } });
+  const unnamed = await call(server, boss, 'POST', '/api/v1/support-grants', { json: { study_uid: A1.study_uid, hours: 2, reason: 'ticket 42' } });
+  assert.equal(unnamed.status, 400, 'a grant names the support user it is for');
+  const grant = await call(server, boss, 'POST', '/api/v1/support-grants', { json: { support_user: 'v.helper', study_uid: A1.study_uid, hours: 2, reason: 'ticket 42' } });
   assert.equal(grant.status, 201, grant.text());
+  assert.equal(grant.json().support_user, 'v.helper');
+  // Another support user of the vendor is not covered by it.
+  await createUser(server, 'provider', 'v.helper2', 'provider_support');
+  const otherHelper = await signIn(server, 'v.helper2');
+  assert.equal((await call(server, otherHelper, 'GET', '/dicomweb/studies', { headers: { ...JSON_ACCEPT, 'X-Voxelgate-Tenant': 'clinic-a' } })).status, 403,
+    'a grant made out to v.helper does not cover v.helper2');
   const studies = await asSupport('/dicomweb/studies');
   assert.equal(studies.status, 200);
   assert.deepEqual(studies.json().map((s) => first(s, TAGS.StudyInstanceUID)), [A1.study_uid]);

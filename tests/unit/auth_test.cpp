@@ -141,11 +141,14 @@ TEST_F(AuthTest, SupportActsOnAClinicOnlyUnderAnActiveGrant) {
   ASSERT_TRUE(users().Create(clinic_, "boss", "clinic_admin", password_));
   ASSERT_TRUE(users().Create(provider_, "helper", "provider_support", password_));
   ASSERT_TRUE(users().Create(provider_, "vendor-boss", "provider_admin", password_));
+  ASSERT_TRUE(users().Create(provider_, "other-helper", "provider_support", password_));
   Principal boss = SignIn("boss", password_);
   Principal helper = SignIn("helper", password_);
   SupportGrants grants(*catalog_);
   EXPECT_EQ(grants.Resolve(helper, "clinic").error().code, ErrorCode::kForbidden);
-  auto study_grant = grants.Grant(boss, std::string("1.2.3"), 2, "ticket 42");
+  EXPECT_FALSE(grants.Grant(boss, "vendor-boss", std::nullopt, 2, ""));  // not a support user
+  EXPECT_FALSE(grants.Grant(boss, "nobody", std::nullopt, 2, ""));
+  auto study_grant = grants.Grant(boss, "helper", std::string("1.2.3"), 2, "ticket 42");
   ASSERT_TRUE(study_grant);
   auto acting = grants.Resolve(helper, "clinic");
   ASSERT_TRUE(acting);
@@ -155,11 +158,12 @@ TEST_F(AuthTest, SupportActsOnAClinicOnlyUnderAnActiveGrant) {
   EXPECT_TRUE(acting->MayReadStudy("1.2.3"));
   EXPECT_FALSE(acting->MayReadStudy("9.9.9"));
   EXPECT_FALSE(grants.Resolve(helper, "other"));                        // another clinic gave nothing
+  EXPECT_FALSE(grants.Resolve(SignIn("other-helper", password_), "clinic"));  // made out to someone else
   EXPECT_FALSE(grants.Resolve(SignIn("vendor-boss", password_), "clinic"));  // admins are not support
   ASSERT_TRUE(grants.Revoke(boss, study_grant->id));
   EXPECT_FALSE(grants.Resolve(helper, "clinic"));
-  EXPECT_FALSE(grants.Grant(boss, std::nullopt, 0, ""));
-  EXPECT_FALSE(grants.Grant(boss, std::nullopt, 721, ""));
+  EXPECT_FALSE(grants.Grant(boss, "helper", std::nullopt, 0, ""));
+  EXPECT_FALSE(grants.Grant(boss, "helper", std::nullopt, 721, ""));
 }
 
 TEST(LoginThrottle, BlocksAGuesserOfOneAccountWhereItGuessesFromWithGrowingDelays) {

@@ -153,6 +153,7 @@ json GrantJson(const storage::SupportGrantRecord& g, const std::string& tenant_s
           {"tenant", tenant_slug},
           {"study_uid", g.study_uid ? json(*g.study_uid) : json(nullptr)},
           {"granted_by", g.granted_by},
+          {"support_user", g.grantee},
           {"reason", g.reason},
           {"created_at", g.created_at},
           {"expires_at", g.expires_at},
@@ -175,16 +176,19 @@ http::Response CreateGrant(http::Request& r, const auth::Principal& p, const Api
   if (!body) return http::ErrorResponse(body.error());
   auto study = StringMember(*body, "study_uid");
   auto reason = StringMember(*body, "reason");
+  auto support_user = StringMember(*body, "support_user", /*required=*/true);
+  if (!support_user) return http::ErrorResponse(support_user.error());
   if (!study) return http::ErrorResponse(study.error());
   if (!reason) return http::ErrorResponse(reason.error());
   if (!body->contains("hours") || !(*body)["hours"].is_number_integer())
     return http::ErrorResponse(400, "invalid_argument", "hours (1 to 720) is required");
   std::optional<std::string> study_uid;
   if (!study->empty()) study_uid = *study;
-  auto grant = deps.grants.Grant(p, study_uid, (*body)["hours"].get<std::int64_t>(), *reason);
+  auto grant = deps.grants.Grant(p, *support_user, study_uid, (*body)["hours"].get<std::int64_t>(), *reason);
   if (!grant) return http::ErrorResponse(grant.error());
   return Created(GrantJson(*grant, p.tenant_slug),
-                 "grant=" + std::to_string(grant->id) + (study_uid ? " study=" + *study_uid : " all studies"));
+                 "grant=" + std::to_string(grant->id) + " to=" + grant->grantee +
+                     (study_uid ? " study=" + *study_uid : " all studies"));
 }
 
 http::Response RevokeGrant(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {

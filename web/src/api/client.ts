@@ -27,6 +27,7 @@ export interface SupportGrant {
   tenant: string;
   study_uid: string | null;
   granted_by: string;
+  support_user: string;  // the vendor support person it is for
   reason: string;
   created_at: number;
   expires_at: number;

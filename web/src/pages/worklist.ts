@@ -5,7 +5,7 @@ import { ApiError, enc, setSupportTenant, supportTenant } from '../api/http';
 import { STATUSES, type TagEntry, type WorklistStudy } from '../api/types';
 import { formatDicomDate, formatPersonName, h } from '../lib/dom';
 import { navigate, render } from '../router';
-import { isVendor } from '../session';
+import { isVendor, user as currentUser } from '../session';
 
 const PAGE = 25;
 const FILTERS = ['patient', 'date', 'modality', 'status', 'tag', 'assignee', 'sort'] as const;
@@ -147,7 +147,8 @@ function vendorPage(main: HTMLElement): void {
   const now = Date.now() / 1000;
   api.supportGrants().then(
     (grants) => {
-      const active = grants.filter((g) => !g.revoked_at && g.expires_at > now);
+      // Only the grants made out to this person open anything.
+      const active = grants.filter((g) => !g.revoked_at && g.expires_at > now && g.support_user === currentUser?.username);
       if (active.length === 0) return;
       list.before(h('h3', 'Your support grants'));
       for (const g of active) {
