@@ -188,7 +188,7 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
     if (!audit_allowed && response.status < 400) return response;
     auto event = CallEvent(request, &*principal, action,
                            response.audit_object.empty() ? ObjectOf(request) : response.audit_object, response.status,
-                           detail);
+                           detail.empty() ? response.audit_detail : detail);
     if (!security_event) {
       deps.audit.Record(std::move(event));
       return response;

@@ -12,6 +12,25 @@ constexpr size_t kFlushRecords = 256;
 constexpr size_t kMaxBuffered = 100000;
 }  // namespace
 
+namespace {
+constexpr std::string_view kSearchPrefix = "query:";
+constexpr std::string_view kSearchContext = "voxelgate audit search keys";
+}  // namespace
+
+std::string SealSearchKeys(const crypto::SecretKey& tenant_key, std::string_view keys) {
+  const auto sealed = crypto::Seal(tenant_key, keys.substr(0, 2048), kSearchContext);
+  return std::string(kSearchPrefix) + crypto::Base64Encode(sealed);
+}
+
+std::optional<std::string> OpenSearchKeys(const crypto::SecretKey& tenant_key, std::string_view detail) {
+  if (!detail.starts_with(kSearchPrefix)) return std::nullopt;
+  auto sealed = crypto::Base64Decode(detail.substr(kSearchPrefix.size()));
+  if (!sealed) return std::nullopt;
+  auto text = crypto::Open(tenant_key, *sealed, kSearchContext);
+  if (!text) return std::nullopt;
+  return *text;
+}
+
 AuditTrail::AuditTrail(storage::Catalog& catalog, bool synchronous) : catalog_(catalog), synchronous_(synchronous) {
   if (!synchronous_) writer_ = std::thread([this] { Run(); });
 }

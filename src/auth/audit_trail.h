@@ -14,9 +14,17 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "storage/catalog.h"
 
 namespace vg::auth {
+
+// Search keys in an audit record (QIDO, C-FIND): they can hold patient names and IDs, so
+// the record keeps them sealed with the clinic's data key ("query:" and base64), which only
+// that clinic's admin reads back (OpenSearchKeys); a purged clinic's become unreadable
+// with its key. At most 2 KiB of keys are kept.
+std::string SealSearchKeys(const crypto::SecretKey& tenant_key, std::string_view keys);
+std::optional<std::string> OpenSearchKeys(const crypto::SecretKey& tenant_key, std::string_view detail);
 
 class AuditTrail {
  public:

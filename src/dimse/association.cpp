@@ -48,8 +48,8 @@ const char* kServiceSyntaxes[] = {
 
 }  // namespace
 
-void AssociationContext::Audit(const std::string& action, const std::string& object,
-                               const std::string& outcome) const {
+void AssociationContext::Audit(const std::string& action, const std::string& object, const std::string& outcome,
+                               const std::string& detail) const {
   storage::AuditEvent event;
   event.tenant_id = event.actor_tenant_id = principal.tenant_id;
   event.actor = principal.Actor();
@@ -58,6 +58,7 @@ void AssociationContext::Audit(const std::string& action, const std::string& obj
   event.object = object;
   event.outcome = outcome;
   event.remote = peer;
+  event.detail = detail;
   audit.Record(std::move(event));
 }
 

@@ -24,7 +24,8 @@ struct AssociationContext {
   std::size_t last_instance_bytes = 0;  // size hint for the next C-STORE's buffer
 
   // Writes one operation of this association to the audit trail.
-  void Audit(const std::string& action, const std::string& object, const std::string& outcome) const;
+  void Audit(const std::string& action, const std::string& object, const std::string& outcome,
+             const std::string& detail = {}) const;
   // Checks `action` against auth/policy.h for the calling node's role. On a refusal:
   // audits it, sets `status` to 0x0124 "Refused: Not authorized" and `reason` (for the
   // response's ErrorComment), and returns true.

@@ -55,6 +55,23 @@ std::vector<nlohmann::json> GroupByPatient(const std::vector<nlohmann::json>& st
   return out;
 }
 
+// The identifier's matching keys ("PatientName=DOE^J*&StudyDate=2023"), sealed for the
+// clinic (auth::SealSearchKeys); "" when there are none.
+std::string SearchKeysOf(const AssociationContext& ctx, DcmDataset* identifier) {
+  std::string keys;
+  for (unsigned long i = 0; identifier && i < identifier->card() && keys.size() < 2048; ++i) {
+    DcmElement* element = identifier->getElement(i);
+    if (element->ident() == EVR_SQ || element->getLength() == 0) continue;
+    OFString value;
+    if (element->getOFStringArray(value).bad() || value.empty()) continue;
+    DcmTag tag(element->getTag());
+    keys += (keys.empty() ? "" : "&") + std::string(tag.getTagName()) + "=" + value.c_str();
+  }
+  if (keys.empty()) return {};
+  auto key = ctx.archive.tenants.DataKey(ctx.principal.tenant_id);
+  return key ? auth::SealSearchKeys(*key, keys) : std::string();
+}
+
 void Search(FindState& state, T_DIMSE_C_FindRQ* request, DcmDataset* identifier) {
   AssociationContext& ctx = *state.ctx;
   if (ctx.Refused("dimse.find", "", state.failure, state.failure_message)) return;
@@ -77,7 +94,8 @@ void Search(FindState& state, T_DIMSE_C_FindRQ* request, DcmDataset* identifier)
     state.responses.push_back(BuildResponseIdentifier(identifier, result, parsed->level, ctx.called_ae));
   LogInfo("dimse_find", "\"tenant\":\"" + ctx.principal.tenant_slug + "\",\"level\":\"" + parsed->level +
                             "\",\"matches\":" + std::to_string(results.size()));
-  ctx.Audit("dimse.find", "level=" + parsed->level, "ok matches=" + std::to_string(results.size()));
+  ctx.Audit("dimse.find", "level=" + parsed->level, "ok matches=" + std::to_string(results.size()),
+            SearchKeysOf(ctx, identifier));
 }
 
 void FindCallback(void* data, OFBool cancelled, T_DIMSE_C_FindRQ* request, DcmDataset* identifier, int,

@@ -62,6 +62,7 @@ class Response {
   std::optional<std::uint64_t> stream_length;  // Content-Length of a streamed body, if known
   std::string tenant;  // for the access log only
   std::string audit_object;  // overrides what the audit trail names as the object
+  std::string audit_detail;  // the audit record's detail (e.g. sealed search keys)
 
   Response& Header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

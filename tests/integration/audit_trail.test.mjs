@@ -4,7 +4,7 @@
 // and names the first record of a chain edited in the SQLite file.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -76,6 +76,20 @@ test('a tenant filter shows only that tenant\'s records', async () => {
   const alpha = rows((await audit('list', '--tenant', 'alpha', '--limit', '1000')).stdout);
   assert.ok(alpha.length > 0 && alpha.length < all.length);
   assert.ok(alpha.every((r) => r.tenant === alpha[0].tenant));
+});
+
+test('a QIDO search is audited with its keys, sealed for the clinic: its admin reads them, the catalog file holds none', async () => {
+  await createUser(server, 'alpha', 'alpha.auditor', 'clinic_admin');
+  const auditor = await signIn(server, 'alpha.auditor');
+  let records = [];
+  await eventually('the QIDO record with its keys', async () => {
+    records = (await call(server, auditor, 'GET', '/api/v1/audit?action=dicomweb.qido&limit=1000')).json().records;
+    return records.some((r) => r.detail.includes('PatientID=PIDAUDIT77'));
+  }, 30_000);
+  assert.ok(records.some((r) => r.detail === 'query: PatientID=PIDAUDIT77'), JSON.stringify(records));
+  for (const file of ['catalog.db', 'catalog.db-wal'])
+    if (existsSync(join(server.dataDir, file)))
+      assert.ok(!readFileSync(join(server.dataDir, file)).toString('latin1').includes('PIDAUDIT77'), `${file} holds the search key in clear`);
 });
 
 test('a signed checkpoint shows the newest records deleted, which verify alone cannot; a forged checkpoint is refused', async () => {

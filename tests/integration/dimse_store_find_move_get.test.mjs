@@ -17,6 +17,8 @@ import { captureAsSent, contentDifference, datasetDifference, datasetOf, describ
 import { first, makeSeries, qido, sortedUids, TAGS, values, wadoParts } from './lib/dicomweb.mjs';
 import { addNode, startDimseServer } from './lib/dimse_fixture.mjs';
 import { sharedDataDir } from './lib/env.mjs';
+import { call, createUser, signIn } from './lib/people.mjs';
+import { eventually } from './lib/wait.mjs';
 
 const T = {
   QueryRetrieveLevel: '00080052',
@@ -184,6 +186,18 @@ test('findscu (patient root) finds patients, studies, series and images', async 
     assert.deepEqual(col(m, T.SOPInstanceUID), [...data.ct.sops].sort());
     assert.deepEqual(m.map((x) => Number(x[T.InstanceNumber])).sort((a, b) => a - b), Array.from({ length: 20 }, (_, k) => k + 1));
   });
+});
+
+test('a C-FIND is audited with its matching keys, sealed for the clinic, which its admin reads', async () => {
+  await find('P', [['QueryRetrieveLevel', 'STUDY'], ['PatientID', 'PIDZZ1'], ['StudyInstanceUID']]);
+  await createUser(server, 'alpha', 'alpha.find.admin', 'clinic_admin');
+  const admin = await signIn(server, 'alpha.find.admin');
+  let records = [];
+  await eventually('the C-FIND record with its keys', async () => {
+    records = (await call(server, admin, 'GET', '/api/v1/audit?action=dimse.find&limit=1000')).json().records;
+    return records.some((r) => /PatientID=PIDZZ1/.test(r.detail));
+  }, 30_000);
+  assert.ok(records.some((r) => /^query: .*QueryRetrieveLevel=STUDY.*PatientID=PIDZZ1/.test(r.detail)), JSON.stringify(records.slice(-3)));
 });
 
 test('findscu (study root) finds studies, series and images', async (t) => {

@@ -122,11 +122,22 @@ http::Response ListAudit(http::Request& request, const auth::Principal& p, const
   http::Response response;
   response.Header("Cache-Control", "no-store");
   SlugCache slug(deps);
+  // Search keys are sealed with the clinic's key: its own admin reads them; anyone else
+  // (the vendor's admin) sees that there were some.
+  std::optional<crypto::SecretKey> own_key;
+  if (p.role == "clinic_admin")
+    if (auto key = deps.archive.tenants.DataKey(p.tenant_id)) own_key = *key;
+  auto DetailFor = [&](const storage::AuditEvent& e) -> std::string {
+    if (!e.detail.starts_with("query:")) return e.detail;
+    if (own_key && e.tenant_id == p.tenant_id)
+      if (auto keys = auth::OpenSearchKeys(*own_key, e.detail)) return "query: " + *keys;
+    return "query: (sealed for the clinic)";
+  };
   // One row of fields per record, in kColumns order, for both formats.
   auto row_of = [&](const storage::AuditRecord& r) -> std::array<std::string, kColumns.size()> {
     const auto& e = r.event;
     return {std::to_string(r.id), IsoTime(r.ts_ms), slug(e.tenant_id), slug(e.actor_tenant_id), e.actor,
-            e.actor_kind, e.action, e.object, e.outcome, e.remote, e.detail};
+            e.actor_kind, e.action, e.object, e.outcome, e.remote, DetailFor(e)};
   };
   if (format == "csv") {
     std::string csv;

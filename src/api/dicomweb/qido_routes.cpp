@@ -1,6 +1,7 @@
 // QIDO-RS: GET /dicomweb/{studies,series,instances} and the nested forms.
 #include "api/dicomweb/dicomweb_routes.h"
 #include "api/dicomweb/negotiation.h"
+#include "auth/audit_trail.h"
 #include "services/queries.h"
 #include "services/retrieve.h"
 
@@ -30,6 +31,10 @@ http::Response Search(http::Request& request, const auth::Principal& principal, 
   http::Response response;
   response.Header("Content-Type", "application/dicom+json");
   response.body = services::ResolveBulkDataUris(body, base);
+  // What was searched for is part of the access: kept in the audit, sealed for the clinic.
+  if (!request.query.empty())
+    if (auto key = deps.archive.tenants.DataKey(principal.tenant_id))
+      response.audit_detail = auth::SealSearchKeys(*key, request.query);
   return response;
 }
 
