@@ -37,28 +37,34 @@ Result<storage::TenantRecord> TenantDirectory::Create(const std::string& slug, c
 }
 
 Result<crypto::SecretKey> TenantDirectory::DataKey(std::int64_t tenant_id) {
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
-    if (auto it = data_keys_.find(tenant_id); it != data_keys_.end()) return it->second;
+    if (auto it = data_keys_.find(tenant_id); it != data_keys_.end() && it->second.until > now) return it->second.key;
   }
   auto tenant = catalog_.FindTenantById(tenant_id);
   if (!tenant) return std::unexpected(tenant.error());
   auto key = crypto::UnwrapKey(master_, tenant->wrapped_key, "tenant-key:" + tenant->slug);
-  if (!key) return std::unexpected(key.error());
   std::lock_guard lock(mutex_);
-  data_keys_.emplace(tenant_id, *key);
-  search_keys_.emplace(tenant_id, crypto::DeriveSubKey(*key, 1, "search01"));
+  if (!key) {  // shredded (purged) meanwhile: nothing of it stays here either
+    data_keys_.erase(tenant_id);
+    search_keys_.erase(tenant_id);
+    return std::unexpected(key.error());
+  }
+  data_keys_.insert_or_assign(tenant_id, Cached{*key, now + cache_ttl_});
+  search_keys_.insert_or_assign(tenant_id, Cached{crypto::DeriveSubKey(*key, 1, "search01"), now + cache_ttl_});
   return *key;
 }
 
 Result<crypto::SecretKey> TenantDirectory::SearchKey(std::int64_t tenant_id) {
   {
     std::lock_guard lock(mutex_);
-    if (auto it = search_keys_.find(tenant_id); it != search_keys_.end()) return it->second;
+    if (auto it = search_keys_.find(tenant_id); it != search_keys_.end() && it->second.until > std::chrono::steady_clock::now())
+      return it->second.key;
   }
-  if (auto key = DataKey(tenant_id); !key) return std::unexpected(key.error());
-  std::lock_guard lock(mutex_);
-  return search_keys_.at(tenant_id);
+  auto key = DataKey(tenant_id);
+  if (!key) return std::unexpected(key.error());
+  return crypto::DeriveSubKey(*key, 1, "search01");
 }
 
 }  // namespace vg::auth

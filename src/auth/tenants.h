@@ -1,8 +1,10 @@
 // TenantDirectory: creates tenants and hands out their keys. Each tenant has a random
 // 256-bit data key, stored only wrapped by the master key. Thread-safe; unwrapped keys
-// are cached for the life of the process.
+// are cached for a few seconds (cache_ttl), then read from the catalog again: a clinic
+// purged by another process (serve, a worker) is forgotten here within that time.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -13,7 +15,9 @@ namespace vg::auth {
 
 class TenantDirectory {
  public:
-  TenantDirectory(storage::Catalog& catalog, crypto::SecretKey master) : catalog_(catalog), master_(master) {}
+  TenantDirectory(storage::Catalog& catalog, crypto::SecretKey master,
+                  std::chrono::milliseconds cache_ttl = std::chrono::seconds(5))
+      : catalog_(catalog), master_(master), cache_ttl_(cache_ttl) {}
 
   // Slug: 2-32 of [a-z0-9-], starting with a letter. AE title: 1-16 characters of
   // A-Z 0-9 space _ - . (default: the slug upper-cased, cut to 16).
@@ -47,10 +51,15 @@ class TenantDirectory {
   }
 
  private:
+  struct Cached {
+    crypto::SecretKey key;
+    std::chrono::steady_clock::time_point until;
+  };
   storage::Catalog& catalog_;
   crypto::SecretKey master_;
+  std::chrono::milliseconds cache_ttl_;
   std::mutex mutex_;
-  std::map<std::int64_t, crypto::SecretKey> data_keys_, search_keys_;
+  std::map<std::int64_t, Cached> data_keys_, search_keys_;
 };
 
 bool IsValidSlug(const std::string& slug);

@@ -167,6 +167,8 @@ class SqliteCatalog final : public Catalog,
   Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;
 
  private:
+  // PurgeTenant's one transaction (the caller holds write_mutex_).
+  Result<void> PurgeTenantRows(std::int64_t tenant_id);
   class ReaderLease;
   SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path, bool durable);
   ReaderLease Reader();

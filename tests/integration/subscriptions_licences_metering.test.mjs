@@ -4,7 +4,7 @@
 // (valid, expired, tampered, another key, a clock moved back).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -325,8 +325,18 @@ test('after the end and the retention window, the vendor purges a clinic: its ke
     const early = await call(srv, admin, 'DELETE', '/api/v1/tenants/leaving/data');
     assert.equal(early.status, 409, 'a live clinic is not purged');
     await srv.admin('subscription', 'cancel', '--tenant', 'leaving', '--immediately', '--reason', 'contract ended');
+    // The wrapped key as the catalog holds it, to look for it in the files afterwards.
+    const wrapped = Buffer.from((await execFileP(python, ['-c', `import sqlite3,sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT hex(wrapped_key) FROM tenants WHERE slug='leaving'").fetchone()[0])`,
+      join(srv.dataDir, 'catalog.db')])).stdout.trim(), 'hex');
+    assert.ok(wrapped.length >= 32, 'the clinic has a wrapped key before the purge');
     const purged = await call(srv, admin, 'DELETE', '/api/v1/tenants/leaving/data');
     assert.equal(purged.status, 204, purged.text());
+    // Neither the catalog's pages (free ones included) nor its WAL hold the key any more.
+    for (const file of ['catalog.db', 'catalog.db-wal']) {
+      const path = join(srv.dataDir, file);
+      if (existsSync(path)) assert.ok(!readFileSync(path).includes(wrapped.subarray(0, 32)), `${file} still holds the purged clinic's wrapped key`);
+    }
     const after = await apiGet(srv, token, '/dicomweb/studies');
     assert.equal(after.status, 401, 'its tokens are revoked');
     const fresh = await srv.createToken({ tenant: 'leaving', name: 'leaving-after' }).catch((e) => e);

@@ -1,7 +1,10 @@
 // UserService, TokenService, SupportGrants and LoginThrottle on a real SQLite catalog.
 #include <gtest/gtest.h>
 
+#include "auth/tenants.h"
+
 #include <filesystem>
+#include <thread>
 
 #include "auth/login_throttle.h"
 #include "auth/support_grants.h"
@@ -164,6 +167,23 @@ TEST_F(AuthTest, SupportActsOnAClinicOnlyUnderAnActiveGrant) {
   EXPECT_FALSE(grants.Resolve(helper, "clinic"));
   EXPECT_FALSE(grants.Grant(boss, "helper", std::nullopt, 0, ""));
   EXPECT_FALSE(grants.Grant(boss, "helper", std::nullopt, 721, ""));
+}
+
+TEST_F(AuthTest, AKeyPurgedByAnotherProcessIsForgottenWithinTheCacheTime) {
+  // Two directories over one catalog, as serve and a worker are.
+  const crypto::SecretKey master = crypto::SecretKey::Generate();
+  TenantDirectory serve(*catalog_, master), worker(*catalog_, master, std::chrono::milliseconds(50));
+  auto created = serve.Create("leaving", "Leaving");
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(worker.DataKey(created->id));  // cached by the worker
+  ASSERT_TRUE(catalog_->PurgeTenant(created->id));
+  serve.Forget(created->id);
+  EXPECT_FALSE(serve.DataKey(created->id));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (worker.DataKey(created->id) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(worker.DataKey(created->id)) << "the worker still hands out a purged clinic's key";
+  EXPECT_FALSE(worker.SearchKey(created->id));
 }
 
 TEST(LoginThrottle, BlocksAGuesserOfOneAccountWhereItGuessesFromWithGrowingDelays) {
