@@ -353,14 +353,21 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
         return Fail(ErrorCode::kUnprocessable, "output/result.json nests deeper than 4 levels");
       json r = json::parse(*result, nullptr, false);
       if (!r.is_object()) return Fail(ErrorCode::kUnprocessable, "output/result.json is not a JSON object");
+      // What flows back to the vendor is bounded (docs/algorithm-contract.md): metrics are
+      // numbers, booleans or short strings; at most 20 warnings of 500 characters.
       if (r.contains("metrics") && r["metrics"].is_object()) {
         if (r["metrics"].size() > 256) return Fail(ErrorCode::kUnprocessable, "output/result.json has more than 256 metrics");
-        output.metrics = r["metrics"];
+        for (const auto& [name, value] : r["metrics"].items()) {
+          const bool fits = value.is_number() || value.is_boolean() || (value.is_string() && value.get<std::string>().size() <= 64);
+          if (fits && name.size() <= 64) output.metrics[name] = value;
+          else output.warnings.push_back("metric '" + name.substr(0, 64) +
+                                         "' left out: metrics are numbers, booleans or strings of at most 64 characters");
+        }
       }
       for (const char* key : {"warnings", "messages"})
         if (r.contains(key) && r[key].is_array())
           for (const auto& w : r[key])
-            if (w.is_string()) output.warnings.push_back(w.get<std::string>().substr(0, 500));
+            if (w.is_string() && output.warnings.size() < 20) output.warnings.push_back(w.get<std::string>().substr(0, 500));
     }
   }
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");

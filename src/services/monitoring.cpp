@@ -204,6 +204,22 @@ Result<std::vector<json>> Monitoring::FeedbackFor(std::int64_t tenant_id, std::i
   return out;
 }
 
+void Monitoring::WithholdRunOutput(json& run) {
+  constexpr const char* kWithheld = "withheld: the clinic does not share cases with the vendor";
+  if (run.contains("log_tail")) run["log_tail"] = kWithheld;
+  if (run.contains("result") && run["result"].is_object() && run["result"].contains("log_tail"))
+    run["result"]["log_tail"] = kWithheld;
+  if (run.contains("error") && run["error"].is_string()) {
+    // "the algorithm exited with status 1: <its last lines>": the reason stays.
+    std::string error = run["error"].get<std::string>();
+    if (error.starts_with("the algorithm ")) {
+      const auto colon = error.find(": ");
+      if (colon != std::string::npos) error = error.substr(0, colon) + " (its output is " + kWithheld + ")";
+    }
+    run["error"] = error.substr(0, 500);
+  }
+}
+
 Result<std::vector<json>> Monitoring::RunRecords(const storage::RunFilter& filter) {
   auto runs = store_.ListRuns(filter);
   if (!runs) return std::unexpected(runs.error());
@@ -403,8 +419,12 @@ Result<void> Monitoring::WriteBundle(std::int64_t id, bool pixels_allowed, const
                 {"result", result},    {"attempts", job->attempts}, {"created_at", job->created_at},
                 {"started_at", job->started_at ? json(*job->started_at) : json(nullptr)},
                 {"finished_at", job->finished_at ? json(*job->finished_at) : json(nullptr)}};
+    if (!pixels_allowed) WithholdRunOutput(run);
     if (auto ok = (*writer)->Add(root + "run.json", run.dump(2)); !ok) return ok;
-    if (auto ok = (*writer)->Add(root + "log.txt", result.is_object() ? result.value("log_tail", "") : ""); !ok) return ok;
+    const std::string log = !pixels_allowed ? std::string("withheld: the clinic does not share cases with the vendor\n")
+                            : result.is_object() ? result.value("log_tail", "")
+                                                 : "";
+    if (auto ok = (*writer)->Add(root + "log.txt", log); !ok) return ok;
     auto algorithm = algorithms_.store().FindAlgorithm(params.value("algorithm", ""), params.value("version", ""));
     if (algorithm)
       if (auto ok = (*writer)->Add(root + "manifest.json", json::parse(algorithm->manifest_json).dump(2)); !ok) return ok;

@@ -96,6 +96,10 @@ class Monitoring {
 
   // Run records (metadata only: input facts, stages, worker, outputs' segments and
   // metrics, log tail, feedback), newest first.
+  // What of a run the vendor reads when the clinic neither shares cases nor grants support:
+  // no log tail (the algorithm's own output, which can carry what it read) and the error's
+  // reason without the log lines appended to it.
+  static void WithholdRunOutput(nlohmann::json& run);
   Result<std::vector<nlohmann::json>> RunRecords(const storage::RunFilter& filter);
 
   // Bug reports. `tenant_id` none: the vendor (every clinic).

@@ -266,6 +266,27 @@ test('the reproduction bundle has no pixel data unless the clinic shares cases; 
   await call(server, people['a.admin'], 'PATCH', '/api/v1/tenant/settings', { json: { share_cases_with_vendor: false } });
 });
 
+test('the vendor reads a clinic\'s run log and the log lines in its error only while the clinic shares cases', async () => {
+  const dir = makeTempDir('algo-talker');
+  writeFileSync(join(dir, 'manifest.toml'), 'id = "talker"\nversion = "1"\nname = "talker"\n[[output.segments]]\nlabel = 1\nname = "Dot"\n' +
+    `[runner]\nkind = "process"\ncommand = ["/bin/sh", "-c", "echo read-from-the-input-PIDSECRET; exit 3"]\ndirectory = "${dir}"\n`);
+  await server.admin('algorithm', 'add', join(dir, 'manifest.toml'));
+  const job = await runJob(people['a.rad'], { algorithm: 'talker', series: series.series_uid });
+  assert.equal(job.state, 'failed');
+  const own = (await call(server, people['a.admin'], 'GET', '/api/v1/monitoring/runs?algorithm=talker')).json();
+  assert.match(own[0].error, /exited with status 3: read-from-the-input-PIDSECRET/, 'the clinic reads its own run\'s log lines');
+  const runOf = async () => (await call(server, people['v.support'], 'GET', '/api/v1/monitoring/runs?algorithm=talker')).json().find((r) => r.id === job.id);
+  const withheld = await runOf();
+  assert.doesNotMatch(JSON.stringify(withheld), /PIDSECRET/, 'alpha does not share cases: nothing of the log reaches the vendor');
+  assert.match(withheld.error, /^the algorithm exited with status 3 \(its output is withheld/);
+  assert.equal((await call(server, people['a.admin'], 'PATCH', '/api/v1/tenant/settings', { json: { share_cases_with_vendor: true } })).status, 200);
+  try {
+    assert.match((await runOf()).error, /PIDSECRET/, 'shared: the vendor reads it');
+  } finally {
+    await call(server, people['a.admin'], 'PATCH', '/api/v1/tenant/settings', { json: { share_cases_with_vendor: false } });
+  }
+});
+
 test('the dashboard: runs, failures, acceptance and mean Dice per version and clinic; CSV; clinics see their own', async () => {
   const vendor = people['v.support'];
   const res = await call(server, vendor, 'GET', '/api/v1/monitoring/summary');

@@ -290,6 +290,14 @@ http::Response Runs(http::Request& r, const auth::Principal& p, const ApiDeps& d
   filter.limit = *limit;
   auto runs = deps.monitoring->RunRecords(filter);
   if (!runs) return http::ErrorResponse(runs.error());
+  // The vendor reads a clinic's run logs only where the clinic shares cases or grants support.
+  if (IsVendor(p))
+    for (auto& run : *runs) {
+      auto clinic = deps.catalog.FindTenant(run.value("tenant", ""));
+      if (!clinic || clinic->id == p.tenant_id) continue;
+      auto may = deps.monitoring->VendorMaySeePixels(clinic->id, run.value("id", std::int64_t{0}), now);
+      if (!may || !*may) services::Monitoring::WithholdRunOutput(run);
+    }
   http::Response response = http::JsonResponse(200, json(*runs).dump());
   response.Header("Cache-Control", "no-store");
   return response;
