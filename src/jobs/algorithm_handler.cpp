@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/json_depth.h"
 #include "core/logging.h"
+#include "dicom/deid.h"
 #include "dicom/dicom.h"
 #include "crypto/crypto.h"
 #include "jobs/sandbox.h"
@@ -285,15 +286,35 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     if (!written) return std::unexpected(written.error());
     if (auto ok = WriteFile(input_dir / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
     nifti.clear();
-    services::Retrieval retrieval(archive_);
-    auto rows = retrieval.Locate(tenant, {source->study_uid, series_uid, {}});
-    if (!rows) return std::unexpected(rows.error());
-    int n = 0;
-    for (const auto& row : *rows) {
-      auto bytes = retrieval.ReadWhole(tenant, row);
-      if (!bytes) return std::unexpected(bytes.error());
-      if (auto ok = WriteFile(input_dir / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
-        return std::unexpected(ok.error());
+    // The DICOM headers as the manifest asks and the clinic allows: none; de-identified by
+    // the Basic Profile with a secret of this run alone (its UIDs mean nothing elsewhere);
+    // or, where the clinic's settings allow it, as stored.
+    const std::string& headers = manifest.input.dicom_headers;
+    if (headers == "full") {
+      auto settings = annotations_.GetSettings(tenant);
+      if (!settings) return std::unexpected(settings.error());
+      if (!settings->algorithms_full_dicom_headers)
+        return Fail(ErrorCode::kForbidden, manifest.name + " asks for the series' full DICOM headers "
+                                                          "(input.dicom_headers = \"full\"), which this clinic does not "
+                                                          "allow (setting algorithms_full_dicom_headers)");
+    }
+    if (headers != "none") {
+      services::Retrieval retrieval(archive_);
+      auto rows = retrieval.Locate(tenant, {source->study_uid, series_uid, {}});
+      if (!rows) return std::unexpected(rows.error());
+      const crypto::SecretKey run_secret = crypto::SecretKey::Generate();
+      int n = 0;
+      for (const auto& row : *rows) {
+        auto bytes = retrieval.ReadWhole(tenant, row);
+        if (!bytes) return std::unexpected(bytes.error());
+        if (headers == "deidentified") {
+          auto deidentified = dicom::Deidentify(*bytes, dicom::DeidOptions{}, run_secret);
+          if (!deidentified) return std::unexpected(deidentified.error());
+          *bytes = std::move(deidentified->part10);
+        }
+        if (auto ok = WriteFile(input_dir / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
+          return std::unexpected(ok.error());
+      }
     }
     const auto& g = source->volume.geometry;
     json job_json = {{"job_id", job.id},

@@ -75,6 +75,10 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
     else if (!v->empty()) m.input.modality = *v;
     if (auto v = Text(in, "body_part", false, 64); !v) return std::unexpected(v.error());
     else m.input.body_part = *v;
+    if (auto v = Text(in, "dicom_headers", false, 16); !v) return std::unexpected(v.error());
+    else if (!v->empty()) m.input.dicom_headers = *v;
+    if (m.input.dicom_headers != "none" && m.input.dicom_headers != "deidentified" && m.input.dicom_headers != "full")
+      return Fail(ErrorCode::kInvalidArgument, "input.dicom_headers is \"none\", \"deidentified\" or \"full\"");
     auto slices = Int(in, "min_slices", 1, 1, 100000);
     if (!slices) return std::unexpected(slices.error());
     m.input.min_slices = *slices;
@@ -156,7 +160,8 @@ std::string ManifestToJson(const AlgorithmManifest& m) {
                {{"modality", m.input.modality},
                 {"min_slices", m.input.min_slices},
                 {"spacing_mm", {m.input.min_spacing_mm, m.input.max_spacing_mm}},
-                {"body_part", m.input.body_part}}},
+                {"body_part", m.input.body_part},
+                {"dicom_headers", m.input.dicom_headers}}},
               {"output", {{"segments", segments}}},
               {"runner", runner},
               {"limits",
@@ -178,7 +183,11 @@ json ManifestSummaryJson(const AlgorithmManifest& m, const storage::AlgorithmRec
           {"description", m.description},
           {"intended_use", m.intended_use},
           {"not_for_diagnostic_use", m.not_for_diagnostic_use},
-          {"input", {{"modality", m.input.modality}, {"min_slices", m.input.min_slices}, {"body_part", m.input.body_part}}},
+          {"input",
+           {{"modality", m.input.modality},
+            {"min_slices", m.input.min_slices},
+            {"body_part", m.input.body_part},
+            {"dicom_headers", m.input.dicom_headers}}},
           {"segments", segments},
           {"default", record.is_default},
           {"enabled", record.enabled},

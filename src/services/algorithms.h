@@ -33,6 +33,10 @@ struct AlgorithmManifest {
     std::int64_t min_slices = 1;
     double min_spacing_mm = 0, max_spacing_mm = 1e9;  // every axis of the volume
     std::string body_part;                           // "" any
+    // What of the series' DICOM headers the algorithm gets in /job/input/dicom: "none",
+    // "deidentified" (the Basic Profile, UIDs remapped per run; the default) or "full"
+    // (only in a clinic whose settings allow it).
+    std::string dicom_headers = "deidentified";
   } input;
   std::vector<dicom::SegmentInfo> segments;
   struct Runner {

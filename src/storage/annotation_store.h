@@ -21,6 +21,8 @@ namespace vg::storage {
 struct TenantSettings {
   bool physicians_edit_segmentations = false;
   bool share_cases_with_vendor = false;
+  // Algorithms whose manifest asks for input.dicom_headers = "full" may run here.
+  bool algorithms_full_dicom_headers = false;
 };
 
 struct TagRecord {

@@ -69,22 +69,23 @@ SegmentationRecord ReadSegmentation(const sql::Stmt& st) {
 Result<TenantSettings> SqliteCatalog::GetSettings(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
-                               "SELECT physicians_edit_segmentations, share_cases_with_vendor FROM tenants WHERE id = ?");
+                               "SELECT physicians_edit_segmentations, share_cases_with_vendor, algorithms_full_dicom_headers "
+                               "FROM tenants WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
   return sql::FirstRow<TenantSettings>(
-      *st, [](const sql::Stmt& s) { return TenantSettings{s.Int(0) != 0, s.Int(1) != 0}; }, ErrorCode::kNotFound,
+      *st, [](const sql::Stmt& s) { return TenantSettings{s.Int(0) != 0, s.Int(1) != 0, s.Int(2) != 0}; }, ErrorCode::kNotFound,
       "no such tenant");
 }
 
 Result<void> SqliteCatalog::SetSettings(std::int64_t tenant_id, const TenantSettings& settings) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
-                               "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ? "
-                               "WHERE id = ?");
+                               "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ?, "
+                               "algorithms_full_dicom_headers = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(std::int64_t{settings.physicians_edit_segmentations}).Bind(std::int64_t{settings.share_cases_with_vendor})
-      .Bind(tenant_id);
+      .Bind(std::int64_t{settings.algorithms_full_dicom_headers}).Bind(tenant_id);
   return st->Run();
 }
 

@@ -355,6 +355,10 @@ CREATE TABLE installation(id INTEGER PRIMARY KEY CHECK (id = 1), sealed_id BLOB 
     R"sql(
 ALTER TABLE support_grants ADD COLUMN grantee TEXT NOT NULL DEFAULT '';
 )sql",
+    // 15: whether a clinic lets algorithms read the full DICOM headers of its series.
+    R"sql(
+ALTER TABLE tenants ADD COLUMN algorithms_full_dicom_headers INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

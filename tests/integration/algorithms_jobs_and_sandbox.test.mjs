@@ -158,6 +158,7 @@ async function registerScript(id, body, limits = {}) {
   const dir = makeTempDir(`algo-${id}`);
   writeFileSync(join(dir, 'run.py'), body);
   const manifest = `id = "${id}"\nversion = "1"\nname = "${id}"\n[input]\nmodality = "CT"\n` +
+    (limits.headers ? `dicom_headers = "${limits.headers}"\n` : '') +
     `[[output.segments]]\nlabel = 1\nname = "Thing"\n` +
     `[runner]\nkind = "process"\ncommand = ["/usr/bin/python3", "run.py"]\ndirectory = "${dir}"\n` +
     `[limits]\nwall_seconds = ${limits.wall ?? 60}\nmemory_mb = ${limits.memory ?? 1024}\nthreads = 1\n`;
@@ -231,6 +232,38 @@ test('an output that is a symbolic link (to the master key, say) fails the run w
   const job = await run(tokens.alpha, { algorithm: 'linker', series: phantom.series_uid });
   assert.equal(job.state, 'failed');
   assert.match(job.error, /output\/labels\.nii\.gz is a symbolic link: outputs must be regular files/);
+});
+
+test('the algorithm gets the DICOM headers its manifest asks for: de-identified by default, none, or full only where the clinic allows', { timeout: 180_000 }, async () => {
+  const [study] = await qido(server, tokens.alpha, `/studies?StudyInstanceUID=${phantom.study_uid}&includefield=PatientName,PatientID`);
+  const realId = first(study, TAGS.PatientID);
+  assert.ok(realId, 'the phantom has a patient ID');
+  const script = 'import glob, sys, pydicom\nfs = sorted(glob.glob("/job/input/dicom/*.dcm"))\n' +
+    'd = pydicom.dcmread(fs[0]) if fs else None\n' +
+    'print("FILES=%d ID=%s SOP=%s" % (len(fs), d.PatientID if d else "-", d.SOPInstanceUID if d else "-"))\nsys.exit(3)\n';
+  const seen = async (id) => {
+    const job = await run(tokens.alpha, { algorithm: id, series: phantom.series_uid });
+    assert.equal(job.state, 'failed');
+    return job.error;
+  };
+  await registerScript('headers-default', script);
+  const deid = await seen('headers-default');
+  assert.match(deid, /FILES=[1-9]\d* ID=VG[A-Z2-9]{14} SOP=2\.25\./, 'a pseudonym and remapped UIDs');
+  assert.ok(!deid.includes(realId), deid);
+  await registerScript('headers-none', script, { headers: 'none' });
+  assert.match(await seen('headers-none'), /FILES=0 /);
+  await registerScript('headers-full', script, { headers: 'full' });
+  assert.match(await seen('headers-full'), /asks for the series' full DICOM headers .* which this clinic does not allow/);
+  await createUser(server, 'alpha', 'alpha.settings', 'clinic_admin');
+  const admin = await signIn(server, 'alpha.settings');
+  const allowed = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { algorithms_full_dicom_headers: true } });
+  assert.equal(allowed.status, 200, allowed.text());
+  try {
+    const full = await seen('headers-full');
+    assert.ok(full.includes(`ID=${realId}`), `the clinic allowed the full headers: ${full}`);
+  } finally {
+    await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { algorithms_full_dicom_headers: false } });
+  }
 });
 
 test('an algorithm that exits 1 fails with its own message; the server stays healthy', async () => {

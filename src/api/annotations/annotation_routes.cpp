@@ -38,6 +38,7 @@ json CommaListJson(const std::string& text) {
 json SettingsJson(const storage::TenantSettings& s, const storage::TenantRecord& tenant) {
   return {{"physicians_edit_segmentations", s.physicians_edit_segmentations},
           {"share_cases_with_vendor", s.share_cases_with_vendor},
+          {"algorithms_full_dicom_headers", s.algorithms_full_dicom_headers},
           {"deid_profile", tenant.deid_profile},
           {"deid_reject_modalities", CommaListJson(tenant.deid_reject_modalities)},
           {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)},
@@ -121,6 +122,7 @@ http::Response PatchSettings(http::Request& r, const auth::Principal& p, const A
     if (key.starts_with("deid_")) continue;
     bool* field = key == "physicians_edit_segmentations" ? &settings->physicians_edit_segmentations
                   : key == "share_cases_with_vendor"     ? &settings->share_cases_with_vendor
+                  : key == "algorithms_full_dicom_headers" ? &settings->algorithms_full_dicom_headers
                                                          : nullptr;
     if (!field) return http::ErrorResponse(400, "invalid_argument", "unknown setting: " + key);
     if (!value.is_boolean()) return http::ErrorResponse(400, "invalid_argument", key + " is true or false");
