@@ -176,7 +176,7 @@ void AddGuarded(http::Router& router, const ApiDeps& deps, std::string method, s
     if (!admitted) {
       response = AuthErrorResponse(admitted.error());
       detail = admitted.error().public_message;
-    } else if (audit_allowed && !deps.audit.Healthy()) {
+    } else if (audit_allowed && !deps.audit.Accepting()) {
       // What cannot be recorded is not done.
       response = http::ErrorResponse(503, "audit_unavailable",
                                      "the audit trail cannot be written just now; try again shortly");

@@ -25,7 +25,7 @@ constexpr const char* kLicenceHelp = R"(Usage: voxelgate licence COMMAND [option
         [--algorithms all|ID,...] [--features annotation,export,auto_run,api_tokens]
         [--max-runs N (per calendar month, 0 = no cap)] [--out FILE]
         signs a licence for one clinic tenant of one installation (its id: voxelgate admin
-        installation, also printed at start-up) (stdout without --out)
+        installation, also in the start-up log) (stdout without --out)
   verify FILE --public-key PREFIX.pub
         checks the signature and prints the licence; exit 1 when it does not verify or has expired
 )";

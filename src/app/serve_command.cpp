@@ -237,14 +237,11 @@ int ServeCommand(const std::vector<std::string>& argv) {
                            "master_key_file), see the README\n", MasterKeyFile(config).c_str(), config.data_dir.c_str());
       return 2;
     }
-    // stderr holds JSON log lines only; the banner on stdout says it to a person.
     LogWarn("master_key_inside_data_folder",
             "\"key_file\":\"" + JsonEscape(MasterKeyFile(config)) +
                 "\",\"advice\":\"whoever gets a copy of the data folder (a backup, a disk) can read every clinic's data: "
                 "keep the key elsewhere (VOXELGATE_MASTER_KEY_FILE or master_key_file) and back it up apart; "
                 "--require-external-master-key makes this an error\"");
-    std::printf("WARNING: the master key %s is inside the data folder: whoever gets a copy of the folder can read "
-                "every clinic's data; keep it elsewhere (see the README)\n", MasterKeyFile(config).c_str());
   }
   auto ctx = OpenContext(config);
   if (!ctx) {
@@ -296,8 +293,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate serve: %s\n", licensing_options.error().public_message.c_str());
     return 1;
   }
-  if (auto installation = InstallationId(**ctx))
-    std::printf("installation id: %s (a licence for this installation names it)\n", installation->first.c_str());
+  if (auto installation = InstallationId(**ctx)) LogInfo("installation", "\"id\":\"" + installation->first + "\"");
   if (DevelopmentLicenceKeys())
     std::fprintf(stderr, "voxelgate serve: warning: a DEVELOPMENT build: --licence-public-key may name the trusted licence key\n");
   if (licensing_options->licence && BuiltWithTestLicenceKey())

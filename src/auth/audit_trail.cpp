@@ -78,6 +78,11 @@ Result<void> AuditTrail::RecordNow(storage::AuditEvent event) {
   return {};
 }
 
+bool AuditTrail::Accepting() {
+  std::lock_guard lock(mutex_);
+  return buffer_.size() < kMaxBuffered;
+}
+
 void AuditTrail::Flush() {
   std::vector<storage::AuditEvent> batch;
   {

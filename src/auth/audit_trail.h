@@ -3,9 +3,11 @@
 // and written by a background thread in batches (every 200 ms, or 256 records), so
 // auditing a read costs no fsync on its path; security events (sign-in, tokens, users,
 // grants, keys, exports, licences) are written with RecordNow before their request is
-// answered; admin commands write synchronously. While the catalog refuses writes the
-// trail is not Healthy, and the API refuses what it would have to record (503) rather
-// than serve it unrecorded. Thread-safe.
+// answered (503 when they cannot be); admin commands write synchronously. Buffered
+// records the catalog refuses stay buffered and are written once it takes them again (a
+// full disk: reads go on, recorded when space returns); when the buffer is full the trail
+// stops Accepting, and the API refuses what it would have to record (503) rather than
+// serve it unrecorded. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -39,6 +41,9 @@ class AuditTrail {
   Result<void> RecordNow(storage::AuditEvent event);
   // False from a failed write until the next write succeeds.
   bool Healthy() const { return healthy_.load(); }
+  // False while the buffer of records waiting for the catalog is full: a request that
+  // needs a record must then be refused.
+  bool Accepting();
   // Writes everything buffered so far (tests, shutdown).
   void Flush();
 
