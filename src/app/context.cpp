@@ -21,7 +21,13 @@ std::string MasterKeyFile(const ServerConfig& config) {
 }
 
 std::string BuiltInLicencePublicKey() { return VG_LICENCE_PUBLIC_KEY; }
-bool BuiltWithTestLicenceKey() { return std::string_view(VG_LICENCE_PUBLIC_KEY) == VG_TEST_LICENCE_PUBLIC_KEY; }
+bool BuiltWithTestLicenceKey() {
+#ifdef VG_LICENCE_KEY_IS_TEST
+  return true;
+#else
+  return false;
+#endif
+}
 bool DevelopmentLicenceKeys() {
 #ifdef VG_DEV_LICENCE_KEYS
   return true;
@@ -47,8 +53,7 @@ bool MasterKeyInsideDataFolder(const ServerConfig& config) {
   std::error_code ec;
   const fs::path data = fs::weakly_canonical(fs::absolute(config.data_dir), ec);
   const fs::path key = fs::weakly_canonical(fs::absolute(MasterKeyFile(config)), ec);
-  auto [d, k] = std::mismatch(data.begin(), data.end(), key.begin(), key.end());
-  return d == data.end() || (d != data.end() && d->empty() && std::next(d) == data.end());
+  return services::PathWithin(key, data);
 }
 
 services::AlgorithmConfinement AlgorithmConfinementFor(const ServerConfig& config) {
@@ -116,6 +121,7 @@ Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx) {
   options.provider_tenant_id = provider->id;
   auto installation = InstallationId(ctx);
   if (!installation) return std::unexpected(installation.error());
+  options.installation_id = installation->first;
   options.clock_key = ctx.tenants->InstallationKey(2, "licclock");
   if (installation->second) {
     // The upgrade that made the installation id: a clock mark from before seals is sealed now.

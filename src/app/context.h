@@ -39,8 +39,8 @@ Result<licensing::LicensingOptions> LicensingOptionsFor(AppContext& ctx);
 // This installation's id (made and stored sealed at first start; a licence names it), and
 // whether this call made it.
 Result<std::pair<std::string, bool>> InstallationId(AppContext& ctx);
-// The vendor's licence public key this binary was built with; whether it is the
-// repository's test key; whether this is a development build (--licence-public-key).
+// The vendor's licence public key this binary was built with; whether it is a test key
+// made for the build folder; whether this is a development build (--licence-public-key).
 std::string BuiltInLicencePublicKey();
 bool BuiltWithTestLicenceKey();
 bool DevelopmentLicenceKeys();

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
     std::printf("licence key: %s%s\n", vg::app::BuiltInLicencePublicKey().c_str(),
-                vg::app::BuiltWithTestLicenceKey() ? " (the repository's TEST key: not for clinics)" : "");
+                vg::app::BuiltWithTestLicenceKey() ? " (a TEST key made for this build folder: not for clinics)" : "");
     if (vg::app::DevelopmentLicenceKeys()) std::printf("DEVELOPMENT build: --licence-public-key is accepted\n");
     return 0;
   }

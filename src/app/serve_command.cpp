@@ -293,12 +293,12 @@ int ServeCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "voxelgate serve: %s\n", licensing_options.error().public_message.c_str());
     return 1;
   }
-  if (auto installation = InstallationId(**ctx)) LogInfo("installation", "\"id\":\"" + installation->first + "\"");
+  LogInfo("installation", "\"id\":\"" + licensing_options->installation_id + "\"");
   if (DevelopmentLicenceKeys())
     std::fprintf(stderr, "voxelgate serve: warning: a DEVELOPMENT build: --licence-public-key may name the trusted licence key\n");
   if (licensing_options->licence && BuiltWithTestLicenceKey())
-    std::fprintf(stderr, "voxelgate serve: warning: this build trusts the repository's TEST licence key, whose secret is "
-                         "public: build with -DVOXELGATE_LICENCE_PUBLIC_KEY=vendor.pub for a clinic\n");
+    std::fprintf(stderr, "voxelgate serve: warning: this build trusts a TEST licence key made for its build "
+                         "folder: build with -DVOXELGATE_LICENCE_PUBLIC_KEY=vendor.pub for a clinic\n");
   if (licensing_options->licence) {
     const auto& l = *licensing_options->licence;
     LogInfo("licence_loaded", "\"licence\":\"" + JsonEscape(l.licence_id) + "\",\"not_after\":\"" +

@@ -38,6 +38,7 @@ struct LicensingOptions {
   // in the catalog no longer matches its seal, and every licence check then fails. None:
   // the clock is kept unsealed (tests of the rules alone).
   std::optional<crypto::SecretKey> clock_key;
+  std::string installation_id;  // this installation's (a licence names it)
 };
 
 // The licence clock, sealed with `key`: max(wall_now, the stored mark), stored again with

@@ -213,12 +213,11 @@ Result<void> CheckInput(const AlgorithmManifest& m, const SeriesFacts& s) {
   return {};
 }
 
-namespace {
-bool Within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+bool PathWithin(const std::filesystem::path& inner, const std::filesystem::path& outer) {
   auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
-  return o == outer.end();
+  // "a/b/" ends in an empty element: "a/b/c" is within it all the same.
+  return o == outer.end() || (o->empty() && std::next(o) == outer.end());
 }
-}  // namespace
 
 Result<std::string> ConfinedAlgorithmFolder(const std::string& folder, const AlgorithmConfinement& confinement) {
   namespace fs = std::filesystem;
@@ -230,14 +229,14 @@ Result<std::string> ConfinedAlgorithmFolder(const std::string& folder, const Alg
   const fs::path real = fs::canonical(folder, ec);
   if (ec || !fs::is_directory(real))
     return Fail(ErrorCode::kInvalidArgument, "runner.directory " + folder + " is not a folder on the server");
-  if (!Within(real, root))
+  if (!PathWithin(real, root))
     return Fail(ErrorCode::kInvalidArgument, "runner.directory " + folder + (real.string() != folder ? " (" + real.string() + ")" : "") +
                                                  " is outside the algorithms root " + root.string() +
                                                  ": the vendor's folders go inside it");
   for (const auto& p : confinement.protected_folders) {
     const fs::path guarded = fs::weakly_canonical(p, ec);
     if (ec) continue;
-    if (Within(guarded, real) || Within(real, guarded))
+    if (PathWithin(guarded, real) || PathWithin(real, guarded))
       return Fail(ErrorCode::kInvalidArgument, "runner.directory " + real.string() + " holds or is inside " +
                                                    guarded.string() +
                                                    " (the data or key folder), which an algorithm must never see");

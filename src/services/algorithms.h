@@ -13,6 +13,7 @@
 // Versions are immutable; a new version is a new entry, the first one is the default.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,6 +66,9 @@ struct SeriesFacts {
 };
 // kUnprocessable saying which constraint the series misses.
 Result<void> CheckInput(const AlgorithmManifest& manifest, const SeriesFacts& series);
+
+// True when `inner` is `outer` or inside it, element by element (both already resolved).
+bool PathWithin(const std::filesystem::path& inner, const std::filesystem::path& outer);
 
 // Where a process runner's folder may be: inside `root` (the algorithms root), and never
 // holding or inside a protected folder (the data folder with the catalog and the blobs,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { makeSeries, qido, stowOk } from './lib/dicomweb.mjs';
@@ -238,8 +238,10 @@ async function serveWithLicence(name, dataDir, licence, publicKey) {
 
 test('offline licence: valid runs within its cap; expired, tampered, self-signed and other installations\' are refused saying which; the clock cannot be edited', { timeout: 120_000 }, async () => {
   const dir = makeTempDir('licence');
-  // The vendor's key: the one this build trusts (the repository's test key, see tests/fixtures).
-  const vendorKey = join(repoRoot, 'tests/fixtures/licence-test-vendor.key');
+  // The vendor's key: the one this build trusts (a test pair made for the build folder at
+  // configure time, beside the binary: scripts/test-licence-key).
+  const vendorKey = join(dirname(binaryPath), 'test-licence-vendor.key');
+  assert.ok(existsSync(vendorKey), `the build's test licence key ${vendorKey} (made by cmake)`);
   await licenceTool('keygen', '--out', join(dir, 'other'));  // anyone can make a key of their own
 
   // The installation: a data folder with the licensed clinic, and its id.
