@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/json_depth.h"
 #include "core/strings.h"
+#include "auth/audit_checkpoint.h"
 #include "core/toml_json.h"
 #include "crypto/crypto.h"
 #include "dicom/deid.h"
@@ -113,6 +114,7 @@ int Qido(const std::uint8_t* data, std::size_t size) {
 
 int JsonBodies(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = Text(data, size);
+  (void)auth::AuditCheckpoint::FromJson(text);  // a checkpoint file handed to audit verify
   if (!JsonDepthWithin(text)) return 0;  // refused before parsing, as the server does
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return 0;
@@ -146,6 +148,8 @@ int DicomIngest(const std::uint8_t* data, std::size_t size) {
   dicom::DeidScreen screen;
   screen.refuse_burned_in_annotation = true;
   (void)dicom::ApplyPrivacy(bytes, basic, secret, screen);
+  // As from the clinic's trusted de-identifier: the residual-identifier walk.
+  (void)dicom::ApplyPrivacy(bytes, basic, secret, screen, /*from_trusted_deidentifier=*/true);
   (void)dicom::ExtractFrames(bytes, {1}, /*allow_compressed=*/true);
   return 0;
 }

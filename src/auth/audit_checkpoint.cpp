@@ -53,7 +53,8 @@ Result<AuditCheckpoint> AuditCheckpoint::FromJson(std::string_view text) {
   if (text.size() > 64 * 1024) return Fail(ErrorCode::kInvalidArgument, "an audit checkpoint is a small JSON file");
   const auto j = nlohmann::json::parse(text, nullptr, false);
   const auto bad = [] { return Fail(ErrorCode::kInvalidArgument, "not a voxelgate audit checkpoint"); };
-  if (!j.is_object() || j.value("format", "") != kFormat) return bad();
+  if (!j.is_object() || !j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != kFormat)
+    return bad();
   AuditCheckpoint c;
   for (auto [key, out] : {std::pair{"id", &c.id}, std::pair{"head_ts_ms", &c.head_ts_ms}, std::pair{"made_at_ms", &c.made_at_ms}}) {
     if (!j.contains(key) || !j[key].is_number_integer()) return bad();

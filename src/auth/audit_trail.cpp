@@ -48,7 +48,7 @@ AuditTrail::~AuditTrail() {
 void AuditTrail::Record(storage::AuditEvent event) {
   if (synchronous_) {
     std::vector<storage::AuditEvent> one{std::move(event)};
-    WriteBatch(one);
+    (void)WriteBatch(one, 0);
     return;
   }
   std::lock_guard lock(mutex_);
@@ -63,18 +63,10 @@ Result<void> AuditTrail::RecordNow(storage::AuditEvent event) {
     batch.swap(buffer_);
   }
   batch.push_back(std::move(event));
-  std::lock_guard write(write_mutex_);
-  auto r = catalog_.AppendAudit(batch);
-  healthy_ = r.has_value();
-  if (!r) {
-    LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
-                                       JsonEscape(r.error().detail) + "\"");
-    batch.pop_back();  // the event is the caller's to refuse; the reads before it are kept
-    std::lock_guard lock(mutex_);
-    if (buffer_.size() + batch.size() <= kMaxBuffered) buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+  // On failure the event is the caller's to refuse; the buffered records before it are kept.
+  if (auto r = WriteBatch(batch, batch.size() - 1); !r)
     return Fail(ErrorCode::kUnavailable, "the audit trail cannot be written just now; nothing was done unrecorded",
                 r.error().detail);
-  }
   return {};
 }
 
@@ -89,25 +81,23 @@ void AuditTrail::Flush() {
     std::lock_guard lock(mutex_);
     batch.swap(buffer_);
   }
-  WriteBatch(batch);
+  (void)WriteBatch(batch, synchronous_ ? 0 : batch.size());
 }
 
-void AuditTrail::WriteBatch(std::vector<storage::AuditEvent>& batch) {
-  if (batch.empty()) return;
+Result<void> AuditTrail::WriteBatch(const std::vector<storage::AuditEvent>& batch, std::size_t requeue) {
+  if (batch.empty()) return {};
   std::lock_guard write(write_mutex_);
   auto r = catalog_.AppendAudit(batch);
-  healthy_ = r.has_value();
-  // A failed write is retried with the next batch rather than dropped.
-  if (!r) {
-    LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
-                                       JsonEscape(r.error().detail) + "\"");
-    if (!synchronous_) {
-      std::lock_guard lock(mutex_);
-      // Keep retrying, but never let an unwritable catalog grow memory without bound.
-      if (buffer_.size() + batch.size() <= kMaxBuffered) buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
-      else LogError("audit_records_dropped", "\"records\":" + std::to_string(batch.size()));
-    }
-  }
+  if (r) return r;
+  LogError("audit_write_failed", "\"records\":" + std::to_string(batch.size()) + ",\"detail\":\"" +
+                                     JsonEscape(r.error().detail) + "\"");
+  if (requeue == 0) return r;
+  // Retried with the next batch rather than dropped, but never letting an unwritable
+  // catalog grow memory without bound.
+  std::lock_guard lock(mutex_);
+  if (buffer_.size() + requeue <= kMaxBuffered) buffer_.insert(buffer_.begin(), batch.begin(), batch.begin() + requeue);
+  else LogError("audit_records_dropped", "\"records\":" + std::to_string(requeue));
+  return r;
 }
 
 void AuditTrail::Run() {
@@ -117,7 +107,7 @@ void AuditTrail::Run() {
     std::vector<storage::AuditEvent> batch;
     batch.swap(buffer_);
     lock.unlock();
-    WriteBatch(batch);
+    (void)WriteBatch(batch, batch.size());
     lock.lock();
   }
 }

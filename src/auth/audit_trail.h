@@ -10,7 +10,6 @@
 // serve it unrecorded. Thread-safe.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -39,8 +38,6 @@ class AuditTrail {
   // Writes what is buffered, then `event`, before returning: the error when the catalog
   // refused (the caller must not answer as if it had been recorded).
   Result<void> RecordNow(storage::AuditEvent event);
-  // False from a failed write until the next write succeeds.
-  bool Healthy() const { return healthy_.load(); }
   // False while the buffer of records waiting for the catalog is full: a request that
   // needs a record must then be refused.
   bool Accepting();
@@ -49,7 +46,9 @@ class AuditTrail {
 
  private:
   void Run();
-  void WriteBatch(std::vector<storage::AuditEvent>& batch);
+  // Writes `batch`; when the catalog refuses it, its first `requeue` records go back to the
+  // head of the buffer (bounded) to be retried, and the error is returned.
+  Result<void> WriteBatch(const std::vector<storage::AuditEvent>& batch, std::size_t requeue);
 
   storage::Catalog& catalog_;
   bool synchronous_;
@@ -58,7 +57,6 @@ class AuditTrail {
   std::vector<storage::AuditEvent> buffer_;
   bool stopping_ = false;
   std::mutex write_mutex_;  // one write at a time keeps records in the order they were made
-  std::atomic<bool> healthy_{true};
   std::thread writer_;
 };
 

@@ -111,28 +111,19 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
     else return Fail(ErrorCode::kInvalidArgument, "storage.on_conflict must be reject or replace");
     return {};
   }
-  if (key == "http.trusted_proxies") {
-    auto* array = node.as_array();
-    if (!array) return Fail(ErrorCode::kInvalidArgument, "http.trusted_proxies must be an array of addresses");
-    c.trusted_proxies.clear();
-    for (const auto& item : *array) {
-      auto v = item.value<std::string>();
-      if (!v) return Fail(ErrorCode::kInvalidArgument, "http.trusted_proxies holds addresses (strings)");
-      c.trusted_proxies.push_back(*v);
-    }
-    return {};
-  }
-  if (key == "cors.allowed_origins") {
+  auto set_strings = [&](std::vector<std::string>& out) -> Result<void> {
     const toml::array* array = node.as_array();
-    if (!array) return Fail(ErrorCode::kInvalidArgument, "cors.allowed_origins must be an array");
-    c.cors_origins.clear();
+    if (!array) return Fail(ErrorCode::kInvalidArgument, key + " must be an array of strings");
+    out.clear();
     for (const auto& item : *array) {
       auto v = item.value<std::string>();
-      if (!v) return Fail(ErrorCode::kInvalidArgument, "cors.allowed_origins holds strings");
-      c.cors_origins.push_back(*v);
+      if (!v) return Fail(ErrorCode::kInvalidArgument, key + " holds strings");
+      out.push_back(*v);
     }
     return {};
-  }
+  };
+  if (key == "http.trusted_proxies") return set_strings(c.trusted_proxies);
+  if (key == "cors.allowed_origins") return set_strings(c.cors_origins);
   return Unknown(key);
 }
 

@@ -98,8 +98,10 @@ std::vector<DeidRule> ParseTable() {
 
 // ---- keyed derivations ----
 
+constexpr std::string_view kBase32Alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no I, O, 0, 1
+
 std::string Base32(std::span<const std::uint8_t> bytes, size_t chars) {
-  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no I, O, 0, 1
+  constexpr std::string_view kAlphabet = kBase32Alphabet;
   std::string out;
   std::uint64_t buffer = 0;
   int bits = 0;
@@ -550,8 +552,8 @@ class ResidualFinder {
   }
   static bool IsPseudonym(const std::string& value) {
     if (value.size() != 16 || !value.starts_with("VG")) return false;
-    static constexpr std::string_view kAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // Base32's
-    return std::all_of(value.begin() + 2, value.end(), [](char c) { return kAlphabet.find(c) != std::string_view::npos; });
+    return std::all_of(value.begin() + 2, value.end(),
+                       [](char c) { return kBase32Alphabet.find(c) != std::string_view::npos; });
   }
   void Recurse(DcmElement* element, int depth) {
     if (element->ident() != EVR_SQ || depth >= 64) return;

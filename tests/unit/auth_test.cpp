@@ -1,6 +1,7 @@
 // UserService, TokenService, SupportGrants and LoginThrottle on a real SQLite catalog.
 #include <gtest/gtest.h>
 
+#include "auth/audit_checkpoint.h"
 #include "auth/tenants.h"
 
 #include <filesystem>
@@ -184,6 +185,16 @@ TEST_F(AuthTest, AKeyPurgedByAnotherProcessIsForgottenWithinTheCacheTime) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(worker.DataKey(created->id)) << "the worker still hands out a purged clinic's key";
   EXPECT_FALSE(worker.SearchKey(created->id));
+}
+
+TEST(AuditCheckpointFile, MalformedFilesAreRefusedNotThrown) {
+  for (const char* text : {"", "[]", "{\"format\": 5}", "{\"format\": \"voxelgate-audit-checkpoint/1\"}",
+                           "{\"format\": \"voxelgate-audit-checkpoint/1\", \"id\": \"1\", \"head_ts_ms\": 1, "
+                           "\"made_at_ms\": 1, \"hash\": \"\", \"public_key\": \"\", \"signature\": \"\"}",
+                           "{\"format\": \"voxelgate-audit-checkpoint/1\", \"id\": -1, \"head_ts_ms\": 1, "
+                           "\"made_at_ms\": 1, \"hash\": \"\", \"public_key\": \"\", \"signature\": \"\"}"})
+    EXPECT_FALSE(AuditCheckpoint::FromJson(text)) << text;
+  EXPECT_FALSE(AuditCheckpoint::FromJson(std::string(70000, ' ')));
 }
 
 TEST(LoginThrottle, BlocksAGuesserOfOneAccountWhereItGuessesFromWithGrowingDelays) {
