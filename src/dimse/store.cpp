@@ -13,7 +13,7 @@
 #include "dimse/association.h"
 #include "dimse/receive.h"
 #include "services/ingest.h"
-#include "storage/folder_blob_store.h"
+#include "storage/blob_store.h"
 
 namespace vg::dimse {
 namespace {

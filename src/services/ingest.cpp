@@ -8,7 +8,7 @@
 #include "core/strings.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
-#include "storage/folder_blob_store.h"
+#include "storage/blob_store.h"
 
 namespace vg::services {
 namespace {

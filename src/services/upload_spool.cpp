@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "storage/folder_blob_store.h"
+#include "storage/blob_store.h"
 
 namespace vg::services {
 
@@ -57,9 +57,9 @@ Result<const SpooledFile*> UploadSpool::Add(std::string filename, ByteSource& bo
   }
   auto staged = (*writer)->Close();
   if (!staged) return std::unexpected(staged.error());
-  // Never committed, so never synced: the descriptor is not needed, and a form of many
-  // files must not hold one open for each.
-  if (staged->fd >= 0) ::close(std::exchange(staged->fd, -1));
+  // Never committed, so never synced: a form of many files must not hold a descriptor
+  // (or whatever the backend keeps) open for each.
+  if (staged->state) staged->state->Idle();
   if (size == 0) {  // an empty file field (a browser sends one when nothing was chosen)
     std::vector<storage::StagedBlob> empty;
     empty.push_back(std::move(*staged));

@@ -1,8 +1,26 @@
 #include "storage/blob_store.h"
 
+#include <chrono>
+#include <cstdio>
 #include <vector>
 
+#include "crypto/crypto.h"
+
 namespace vg::storage {
+
+bool IsValidBlobName(const std::string& name) {
+  if (name.size() < 16 || name.size() > 64) return false;
+  for (char c : name)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+std::string NewBlobName() {
+  auto hours = std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch());
+  char stamp[9];
+  std::snprintf(stamp, sizeof stamp, "%08llx", static_cast<unsigned long long>(hours.count()));
+  return stamp + crypto::RandomHexId(12);
+}
 
 Result<StagedBlob> BlobStore::Stage(const BlobKey& key, ByteSource& data) {
   auto writer = StageStream(key, SyncWhen::kBatched);

@@ -28,26 +28,31 @@ namespace vg::storage {
 
 struct BlobKey {
   std::int64_t tenant_id = 0;
-  std::string name;  // [0-9a-f]{16,64}; chosen by the caller, never patient data
+  std::string name;  // [0-9a-f]{16,64}: from NewBlobName(), never patient data, never reused
 };
 
-class SyncTicket;
+bool IsValidBlobName(const std::string& name);
+// A fresh blob name: an 8-hex hour stamp (so a batch's blobs sort and group together in
+// any backend) then 24 random hex digits. Names are never reused, which is what makes a
+// retried write safe in every backend.
+std::string NewBlobName();
 
-// A blob in the staging area. Move-only; holds the open file until Sync or Discard.
+// What a backend keeps about a blob between staging and Sync/Discard (an open file, an
+// upload in flight). Opaque to everyone but the backend that made it.
+class StagedBlobState {
+ public:
+  virtual ~StagedBlobState() = default;
+  // For a blob that will be read or Discarded but never Synced (an upload being spooled):
+  // lets go of what the backend holds open for it (a file descriptor), so many can wait.
+  virtual void Idle() {}
+};
+
+// A blob in the staging area. Move-only; the backend's state lives until Sync or Discard
+// (dropping it without either leaves the blob for ListStaged or the garbage collector).
 struct StagedBlob {
   BlobKey key;
-  std::string staged_path;
-  int fd = -1;
-  std::uint64_t stored_bytes = 0;  // bytes on disk (ciphertext for encrypted stores)
-  // FolderBlobStore: the file's fdatasync, begun in the background when it was closed,
-  // and its creation number in the staging folder (see StagingSyncer).
-  std::shared_ptr<SyncTicket> data_sync;
-  std::uint64_t created = 0;
-  StagedBlob() = default;
-  StagedBlob(StagedBlob&& other) noexcept { *this = std::move(other); }
-  StagedBlob& operator=(StagedBlob&& other) noexcept;
-  StagedBlob(const StagedBlob&) = delete;
-  ~StagedBlob();
+  std::uint64_t stored_bytes = 0;  // bytes stored (ciphertext for encrypted stores)
+  std::unique_ptr<StagedBlobState> state;
 };
 
 // A blob written as its bytes arrive, e.g. while a DICOM association is still receiving

@@ -11,40 +11,30 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "crypto/crypto.h"
 
 namespace vg::storage {
 namespace fs = std::filesystem;
-
-StagedBlob& StagedBlob::operator=(StagedBlob&& other) noexcept {
-  if (this != &other) {
-    if (fd >= 0) ::close(fd);
-    key = std::move(other.key);
-    staged_path = std::move(other.staged_path);
-    fd = other.fd;
-    stored_bytes = other.stored_bytes;
-    data_sync = std::move(other.data_sync);
-    created = other.created;
-    other.fd = -1;
-    other.staged_path.clear();
-  }
-  return *this;
-}
-
-// The file stays staged: the caller Discards or Settles it; a restart reports it.
-StagedBlob::~StagedBlob() {
-  if (fd >= 0) ::close(fd);
-}
-
-bool IsValidBlobName(const std::string& name) {
-  if (name.size() < 16 || name.size() > 64) return false;
-  for (char c : name)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 namespace {
+
+// The staging file of one blob: open until Sync or Discard. Dropped without either, the
+// file stays staged: the caller Discards or Settles it, or a restart reports it.
+struct StagingFile final : StagedBlobState {
+  std::string path;
+  int fd = -1;
+  // The file's fdatasync, begun in the background when it was closed, and its creation
+  // number in the staging folder (see StagingSyncer).
+  std::shared_ptr<SyncTicket> data_sync;
+  std::uint64_t created = 0;
+  ~StagingFile() override { Idle(); }
+  void Idle() override {
+    if (fd >= 0) ::close(std::exchange(fd, -1));
+  }
+};
+
+StagingFile& FileOf(StagedBlob& blob) { return static_cast<StagingFile&>(*blob.state); }
 
 std::optional<std::uint64_t> ParseUintOpt(const std::string& text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
@@ -119,12 +109,6 @@ std::string FolderBlobStore::PathOf(const BlobKey& key) const {
   return root_ + "/t" + std::to_string(key.tenant_id) + "/" + key.name.substr(0, 8) + "/" + key.name;
 }
 
-std::string NewBlobName() {
-  auto hours = std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch());
-  char stamp[9];
-  std::snprintf(stamp, sizeof stamp, "%08llx", static_cast<unsigned long long>(hours.count()));
-  return stamp + crypto::RandomHexId(12);
-}
 
 namespace {
 
@@ -137,16 +121,16 @@ class StagingFileWriter final : public BlobWriter {
   static constexpr std::uint64_t kWritebackStep = 256 * 1024;
   // `syncer`: null when sync is off. `sync_soon`: start the file's fdatasync at Close.
   StagingFileWriter(StagedBlob staged, StagingSyncer* syncer, bool sync_soon)
-      : staged_(std::move(staged)), syncer_(syncer), sync_soon_(sync_soon) {}
+      : staged_(std::move(staged)), file_(FileOf(staged_)), syncer_(syncer), sync_soon_(sync_soon) {}
   ~StagingFileWriter() override {
     if (!closed_) {  // abandoned (the sender went away, or a write failed)
-      ::close(staged_.fd);
-      staged_.fd = -1;
-      ::unlink(staged_.staged_path.c_str());
+      ::close(file_.fd);
+      file_.fd = -1;
+      ::unlink(file_.path.c_str());
     }
   }
   Result<void> Append(std::span<const std::uint8_t> data) override {
-    if (auto w = WriteAll(staged_.fd, data.data(), data.size()); !w) return w;
+    if (auto w = WriteAll(file_.fd, data.data(), data.size()); !w) return w;
     staged_.stored_bytes += data.size();
     if (syncer_ && sync_soon_ && staged_.stored_bytes - written_back_ >= kWritebackStep) StartWriteback();
     return {};
@@ -154,7 +138,7 @@ class StagingFileWriter final : public BlobWriter {
   Result<StagedBlob> Close() override {
     if (syncer_) {
       StartWriteback();
-      if (sync_soon_) staged_.data_sync = syncer_->SyncFileSoon(staged_.fd);
+      if (sync_soon_) file_.data_sync = syncer_->SyncFileSoon(file_.fd);
     }
     closed_ = true;
     return std::move(staged_);
@@ -162,11 +146,12 @@ class StagingFileWriter final : public BlobWriter {
 
  private:
   void StartWriteback() {
-    ::sync_file_range(staged_.fd, static_cast<off_t>(written_back_),
+    ::sync_file_range(file_.fd, static_cast<off_t>(written_back_),
                       static_cast<off_t>(staged_.stored_bytes - written_back_), SYNC_FILE_RANGE_WRITE);
     written_back_ = staged_.stored_bytes;
   }
   StagedBlob staged_;
+  StagingFile& file_;  // staged_'s state
   StagingSyncer* syncer_;
   bool sync_soon_;
   bool closed_ = false;
@@ -177,34 +162,36 @@ class StagingFileWriter final : public BlobWriter {
 
 Result<std::unique_ptr<BlobWriter>> FolderBlobStore::StageStream(const BlobKey& key, SyncWhen when) {
   if (!IsValidBlobName(key.name)) return Fail(ErrorCode::kInvalidArgument, "bad blob name", key.name);
-  StagedBlob staged;
-  staged.key = key;
-  staged.staged_path = StagedPathOf(key);
-  staged.fd = ::open(staged.staged_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (staged.fd < 0) {
-    staged.staged_path.clear();
+  auto file = std::make_unique<StagingFile>();
+  file->path = StagedPathOf(key);
+  file->fd = ::open(file->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (file->fd < 0) {
     if (errno == EEXIST) return Fail(ErrorCode::kConflict, "blob name already staged", key.name);
     return std::unexpected(StorageError("creating a storage file", errno));
   }
   const bool soon = when == SyncWhen::kSoon;
-  if (syncer_) staged.created = syncer_->NoteCreated(/*sync_folder_soon=*/soon);
+  if (syncer_) file->created = syncer_->NoteCreated(/*sync_folder_soon=*/soon);
+  StagedBlob staged;
+  staged.key = key;
+  staged.state = std::move(file);
   return std::unique_ptr<BlobWriter>(new StagingFileWriter(std::move(staged), syncer_.get(), soon));
 }
 
 Result<void> FolderBlobStore::Sync(std::span<StagedBlob> blobs) {
   std::uint64_t newest = 0;
   for (auto& blob : blobs) {
+    auto& file = FileOf(blob);
     if (syncer_) {
-      if (blob.data_sync) {  // begun when the writer closed
-        if (auto synced = StagingSyncer::Wait(*blob.data_sync); !synced) return synced;
-      } else if (::fdatasync(blob.fd) != 0) {
+      if (file.data_sync) {  // begun when the writer closed
+        if (auto synced = StagingSyncer::Wait(*file.data_sync); !synced) return synced;
+      } else if (::fdatasync(file.fd) != 0) {
         return std::unexpected(StorageError("storage sync", errno));
       }
-      newest = std::max(newest, blob.created);
+      newest = std::max(newest, file.created);
     }
-    blob.data_sync.reset();
-    ::close(blob.fd);
-    blob.fd = -1;
+    file.data_sync.reset();
+    ::close(file.fd);
+    file.fd = -1;
   }
   // The new names in the staging folder must be durable too.
   if (syncer_ && !blobs.empty()) return syncer_->FolderCovers(newest);
@@ -228,10 +215,12 @@ void FolderBlobStore::Settle(std::span<const BlobKey> keys) {
 
 void FolderBlobStore::Discard(std::span<StagedBlob> blobs) {
   for (auto& blob : blobs) {
-    if (blob.fd >= 0) ::close(blob.fd);
-    blob.fd = -1;
-    if (!blob.staged_path.empty()) ::unlink(blob.staged_path.c_str());
-    blob.staged_path.clear();
+    if (!blob.state) continue;
+    auto& file = FileOf(blob);
+    if (file.fd >= 0) ::close(file.fd);
+    file.fd = -1;
+    if (!file.path.empty()) ::unlink(file.path.c_str());
+    file.path.clear();
   }
 }
 

@@ -37,8 +37,4 @@ class FolderBlobStore final : public BlobStore {
   std::unique_ptr<StagingSyncer> syncer_;  // null when sync is off
 };
 
-bool IsValidBlobName(const std::string& name);
-// A fresh blob name: an 8-hex hour stamp then 24 random hex digits.
-std::string NewBlobName();
-
 }  // namespace vg::storage
