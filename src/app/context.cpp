@@ -82,7 +82,7 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   auto master = crypto::LoadOrCreateKeyFile(key_file, true);
   if (!master) return std::unexpected(master.error());
 
-  auto catalog = storage::SqliteCatalog::Open(config.data_dir + "/catalog.db", config.fsync);
+  auto catalog = storage::SqlCatalog::Open(config.data_dir + "/catalog.db", config.fsync);
   if (!catalog) return std::unexpected(catalog.error());
   ctx->catalog = std::move(*catalog);
   ctx->tenants = std::make_unique<auth::TenantDirectory>(*ctx->catalog, *master);

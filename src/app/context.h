@@ -12,13 +12,13 @@
 #include "services/algorithms.h"
 #include "services/archive.h"
 #include "storage/encrypting_blob_store.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 
 namespace vg::app {
 
 struct AppContext {
   ServerConfig config;
-  std::unique_ptr<storage::SqliteCatalog> catalog;
+  std::unique_ptr<storage::SqlCatalog> catalog;
   std::unique_ptr<auth::TenantDirectory> tenants;
   std::unique_ptr<storage::EncryptingBlobStore> blobs;
   std::unique_ptr<auth::TokenService> tokens;

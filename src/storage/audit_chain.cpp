@@ -1,9 +1,9 @@
-// The audit hash chain: canonical text and the SQLite append/verify of SqliteCatalog.
+// The audit hash chain: canonical text and the SQLite append/verify of SqlCatalog.
 #include <chrono>
 
 #include "core/clock.h"
 #include "crypto/crypto.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 
 namespace vg::storage {
 namespace {
@@ -60,7 +60,7 @@ std::string CanonicalAuditText(const AuditRecord& r) {
   return out;
 }
 
-Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
+Result<void> SqlCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
   std::lock_guard lock(write_mutex_);
   // BEGIN IMMEDIATE takes the write lock before reading the last hash, so two
@@ -95,7 +95,7 @@ Result<void> SqliteCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
   return tx->Commit();
 }
 
-Result<std::vector<AuditRecord>> SqliteCatalog::ListAudit(const AuditFilter& filter) {
+Result<std::vector<AuditRecord>> SqlCatalog::ListAudit(const AuditFilter& filter) {
   std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit_log WHERE 1=1";
   if (filter.tenant_id) sql += filter.or_actor_tenant ? " AND (tenant_id = ? OR actor_tenant_id = ?)" : " AND tenant_id = ?";
   if (!filter.action_prefix.empty()) sql += " AND substr(action, 1, ?) = ?";
@@ -125,7 +125,7 @@ Result<std::vector<AuditRecord>> SqliteCatalog::ListAudit(const AuditFilter& fil
   return sql::CollectRows<AuditRecord>(*st, ReadRecord);
 }
 
-Result<AuditVerification> SqliteCatalog::VerifyAudit() {
+Result<AuditVerification> SqlCatalog::VerifyAudit() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kAuditColumns + " FROM audit_log ORDER BY id");
   if (!st) return std::unexpected(st.error());

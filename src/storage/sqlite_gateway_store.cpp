@@ -2,8 +2,8 @@
 #include <mutex>
 
 #include "storage/gateway_store.h"
-#include "storage/sqlite_db.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_db.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -224,7 +224,7 @@ class SqliteGatewayStore final : public GatewayStore {
 }  // namespace
 
 Result<std::unique_ptr<GatewayStore>> GatewayStore::Open(const std::string& path) {
-  auto db = sql::Db::Open(path, /*durable=*/true);
+  auto db = sql::Db::OpenSqlite(path, /*durable=*/true);
   if (!db) return std::unexpected(db.error());
   if (auto r = db->Exec(kSchema); !r) return std::unexpected(r.error());
   return std::unique_ptr<GatewayStore>(new SqliteGatewayStore(std::move(*db)));

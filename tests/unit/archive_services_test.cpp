@@ -11,7 +11,7 @@
 #include "services/upload_spool.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/folder_blob_store.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 #include "synthetic_dicom.h"
 
 namespace vg::services {
@@ -26,7 +26,7 @@ class ArchiveServicesTest : public ::testing::Test {
     dicom::Initialize();
     dir_ = fs::temp_directory_path() / ("vg-svc-" + crypto::RandomHexId(6));
     fs::create_directories(dir_);
-    catalog_ = std::move(*storage::SqliteCatalog::Open((dir_ / "catalog.db").string(), false));
+    catalog_ = std::move(*storage::SqlCatalog::Open((dir_ / "catalog.db").string(), false));
     tenants_ = std::make_unique<auth::TenantDirectory>(*catalog_, crypto::SecretKey::Generate());
     auth::TenantDirectory* tenants = tenants_.get();
     blobs_ = std::make_unique<storage::EncryptingBlobStore>(
@@ -54,7 +54,7 @@ class ArchiveServicesTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<storage::SqliteCatalog> catalog_;
+  std::unique_ptr<storage::SqlCatalog> catalog_;
   std::unique_ptr<auth::TenantDirectory> tenants_;
   std::unique_ptr<storage::EncryptingBlobStore> blobs_;
   std::unique_ptr<Archive> archive_;

@@ -11,7 +11,7 @@
 #include "auth/support_grants.h"
 #include "auth/tokens.h"
 #include "auth/users.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 
 namespace vg::auth {
 namespace {
@@ -24,7 +24,7 @@ class AuthTest : public ::testing::Test {
     crypto::Initialize();
     dir_ = fs::temp_directory_path() / ("vg-auth-" + crypto::RandomHexId(6));
     fs::create_directories(dir_);
-    catalog_ = std::move(*storage::SqliteCatalog::Open((dir_ / "catalog.db").string(), false));
+    catalog_ = std::move(*storage::SqlCatalog::Open((dir_ / "catalog.db").string(), false));
     clinic_ = *catalog_->CreateTenant("clinic", "Clinic", {1}, "CLINIC");
     other_ = *catalog_->CreateTenant("other", "Other", {2}, "OTHER");
     provider_ = *catalog_->CreateTenant("provider", "Vendor", {3}, "PROVIDER");
@@ -41,7 +41,7 @@ class AuthTest : public ::testing::Test {
   UserService users() { return UserService(*catalog_); }
 
   fs::path dir_;
-  std::unique_ptr<storage::SqliteCatalog> catalog_;
+  std::unique_ptr<storage::SqlCatalog> catalog_;
   storage::TenantRecord clinic_, other_, provider_;
   const std::string password_ = "correct horse battery";
 };

@@ -9,30 +9,63 @@
 #include "crypto/crypto.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/folder_blob_store.h"
+#include "storage/memory_blob_store.h"
+#include "storage/s3_blob_store.h"
 
 namespace vg::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
+// `make` returns null when the backend's engine is absent (the case then skips).
 struct Backend {
   std::string name;
   std::function<std::unique_ptr<BlobStore>(const std::string& root)> make;
+  // Whether ListStaged names blobs staged and not settled. An object store's does not: a
+  // node must never take another node's in-flight objects for orphans, so those are left
+  // to the garbage collector, which judges by the catalog and their age.
+  bool lists_staged = true;
 };
 
 void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 std::unique_ptr<BlobStore> MakeFolder(const std::string& root) { return std::move(*FolderBlobStore::Open(root, true)); }
 
-std::unique_ptr<BlobStore> MakeEncryptingFolder(const std::string& root) {
+std::unique_ptr<BlobStore> MakeMemory(const std::string& root) {
+  fs::create_directories(root);  // the suite looks for files left behind there
+  return std::make_unique<MemoryBlobStore>();
+}
+
+// A fresh prefix in the bucket of the S3 named by S3_ENDPOINT (make test starts one).
+std::unique_ptr<BlobStore> MakeS3(const std::string& root) {
+  const char* endpoint = std::getenv("S3_ENDPOINT");
+  if (!endpoint || !*endpoint) return nullptr;
+  fs::create_directories(root);
+  S3Options options;
+  options.endpoint = endpoint;
+  options.access_key = std::getenv("AWS_ACCESS_KEY_ID") ? std::getenv("AWS_ACCESS_KEY_ID") : "";
+  options.secret_key = std::getenv("AWS_SECRET_ACCESS_KEY") ? std::getenv("AWS_SECRET_ACCESS_KEY") : "";
+  auto client = S3Client::Create(options);
+  if (!client) return nullptr;
+  auto store = S3BlobStore::Open(std::shared_ptr<S3Client>(std::move(*client)),
+                                 {.bucket = "vg-contract", .prefix = "c-" + crypto::RandomHexId(6), .create_bucket = true});
+  if (!store) return nullptr;
+  return std::move(*store);
+}
+
+std::unique_ptr<BlobStore> Encrypting(std::unique_ptr<BlobStore> inner) {
+  if (!inner) return nullptr;
   static std::map<std::int64_t, crypto::SecretKey> keys = {{1, crypto::SecretKey::Generate()},
                                                            {2, crypto::SecretKey::Generate()}};
-  return std::make_unique<EncryptingBlobStore>(MakeFolder(root), [](std::int64_t id) -> Result<crypto::SecretKey> {
+  return std::make_unique<EncryptingBlobStore>(std::move(inner), [](std::int64_t id) -> Result<crypto::SecretKey> {
     auto it = keys.find(id);
     if (it == keys.end()) return Fail(ErrorCode::kNotFound, "no key");
     return it->second;
   });
 }
+
+std::unique_ptr<BlobStore> MakeEncryptingFolder(const std::string& root) { return Encrypting(MakeFolder(root)); }
+std::unique_ptr<BlobStore> MakeEncryptingS3(const std::string& root) { return Encrypting(MakeS3(root)); }
 
 class BlobStoreContract : public ::testing::TestWithParam<Backend> {
  protected:
@@ -40,8 +73,15 @@ class BlobStoreContract : public ::testing::TestWithParam<Backend> {
     crypto::Initialize();
     root_ = (fs::temp_directory_path() / ("vg-blobs-" + crypto::RandomHexId(6))).string();
     store_ = GetParam().make(root_);
+    if (!store_) GTEST_SKIP() << GetParam().name << ": S3_ENDPOINT is not set or not reachable (make test starts one)";
   }
-  void TearDown() override { fs::remove_all(root_); }
+  void TearDown() override {
+    if (store_) {  // an object store keeps nothing under root_
+      (void)store_->RemoveTenant(1);
+      (void)store_->RemoveTenant(2);
+    }
+    fs::remove_all(root_);
+  }
   BlobStore& store() { return *store_; }
   std::string Read(const BlobKey& key) {
     auto source = store().Get(key);
@@ -186,6 +226,10 @@ TEST_P(BlobStoreContract, ListStagedNamesWhatWasNotSettled) {
   store().Settle(std::span(&settled, 1));
   auto staged = store().ListStaged();
   ASSERT_TRUE(staged);
+  if (!GetParam().lists_staged) {
+    EXPECT_TRUE(staged->empty());
+    return;
+  }
   ASSERT_EQ(staged->size(), 1u);
   EXPECT_EQ((*staged)[0].tenant_id, 2);
   EXPECT_EQ((*staged)[0].name, other);
@@ -220,7 +264,9 @@ TEST_P(BlobStoreContract, InvalidNamesAreRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BlobStoreContract,
-                         ::testing::Values(Backend{"Folder", MakeFolder}, Backend{"EncryptingFolder", MakeEncryptingFolder}),
+                         ::testing::Values(Backend{"Folder", MakeFolder}, Backend{"EncryptingFolder", MakeEncryptingFolder},
+                                           Backend{"Memory", MakeMemory}, Backend{"S3", MakeS3, false},
+                                           Backend{"EncryptingS3", MakeEncryptingS3, false}),
                          [](const auto& param_info) { return param_info.param.name; });
 
 // Properties of the encrypting decorator itself.

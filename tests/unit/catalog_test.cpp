@@ -1,24 +1,25 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
+#include "catalog_backends.h"
 #include "crypto/crypto.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_schema.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_schema.h"
 
 namespace vg::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CatalogTest : public ::testing::Test {
+// The catalog's contract, on every backend (catalog_backends.h).
+class CatalogTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    crypto::Initialize();
-    dir_ = fs::temp_directory_path() / ("vg-cat-" + crypto::RandomHexId(6));
-    fs::create_directories(dir_);
-    path_ = (dir_ / "catalog.db").string();
-    auto opened = SqliteCatalog::Open(path_, false);
+    if (!backend_.SetUp(GetParam())) GTEST_SKIP() << backend_.skip_reason;
+    auto opened = backend_.Open();
     ASSERT_TRUE(opened) << opened.error().detail;
     catalog_ = std::move(*opened);
     a_ = catalog_->CreateTenant("alpha", "Alpha", {1, 2, 3}, "ALPHA")->id;
@@ -26,7 +27,7 @@ class CatalogTest : public ::testing::Test {
   }
   void TearDown() override {
     catalog_.reset();
-    fs::remove_all(dir_);
+    backend_.TearDown();
   }
   static NewInstance Instance(const std::string& study, const std::string& series, const std::string& sop,
                               const std::string& date = "20240102", const std::string& modality = "CT") {
@@ -48,19 +49,18 @@ class CatalogTest : public ::testing::Test {
     in.metadata = {3};
     return in;
   }
-  fs::path dir_;
-  std::string path_;
-  std::unique_ptr<SqliteCatalog> catalog_;
+  testing::CatalogBackend backend_;
+  std::unique_ptr<SqlCatalog> catalog_;
   std::int64_t a_ = 0, b_ = 0;
 };
 
-TEST_F(CatalogTest, DuplicateTenantSlugIsAConflict) {
+TEST_P(CatalogTest, DuplicateTenantSlugIsAConflict) {
   auto again = catalog_->CreateTenant("alpha", "Again", {1}, "AGAIN");
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);
 }
 
-TEST_F(CatalogTest, CommittedInstancesAreVisibleOnlyToTheirTenant) {
+TEST_P(CatalogTest, CommittedInstancesAreVisibleOnlyToTheirTenant) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
   auto mine = catalog_->SearchStudies(a_, {});
   ASSERT_TRUE(mine);
@@ -75,13 +75,13 @@ TEST_F(CatalogTest, CommittedInstancesAreVisibleOnlyToTheirTenant) {
   EXPECT_FALSE(catalog_->FindInstance(b_, "1.1.1.1")->has_value());
 }
 
-TEST_F(CatalogTest, SameSopUidInTwoTenantsIsTwoInstances) {
+TEST_P(CatalogTest, SameSopUidInTwoTenantsIsTwoInstances) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
   ASSERT_TRUE(catalog_->CommitInstances(b_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
   EXPECT_EQ(catalog_->Stats()->instances, 2);
 }
 
-TEST_F(CatalogTest, ExistingSopUidIsReportedNotOverwrittenUnlessReplacing) {
+TEST_P(CatalogTest, ExistingSopUidIsReportedNotOverwrittenUnlessReplacing) {
   auto first = Instance("1.1", "1.1.1", "1.1.1.1");
   ASSERT_TRUE(catalog_->CommitInstances(a_, {first}, false));
   auto second = Instance("1.1", "1.1.1", "1.1.1.1");
@@ -95,7 +95,7 @@ TEST_F(CatalogTest, ExistingSopUidIsReportedNotOverwrittenUnlessReplacing) {
   EXPECT_EQ((*catalog_->FindInstance(a_, "1.1.1.1"))->blob_name, second.blob_name);
 }
 
-TEST_F(CatalogTest, StudyFiltersNarrowByDateRangeAndModality) {
+TEST_P(CatalogTest, StudyFiltersNarrowByDateRangeAndModality) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1", "20200101", "CT"),
                                              Instance("1.2", "1.2.1", "1.2.1.1", "20210101", "MR"),
                                              Instance("1.3", "1.3.1", "1.3.1.1", "20220101", "CT")},
@@ -114,7 +114,7 @@ TEST_F(CatalogTest, StudyFiltersNarrowByDateRangeAndModality) {
   EXPECT_EQ((*page)[0].study_uid, "1.2");  // newest first
 }
 
-TEST_F(CatalogTest, SeriesAndInstanceCountsAreComputed) {
+TEST_P(CatalogTest, SeriesAndInstanceCountsAreComputed) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1"), Instance("1.1", "1.1.1", "1.1.1.2"),
                                              Instance("1.1", "1.1.2", "1.1.2.1", "20240102", "SEG")},
                                         false));
@@ -127,7 +127,7 @@ TEST_F(CatalogTest, SeriesAndInstanceCountsAreComputed) {
   ASSERT_EQ(series->size(), 2u);
 }
 
-TEST_F(CatalogTest, KnowsWhichBlobsAreIndexedPerTenant) {
+TEST_P(CatalogTest, KnowsWhichBlobsAreIndexedPerTenant) {
   auto committed = Instance("1.1", "1.1.1", "1.1.1.1");
   ASSERT_TRUE(catalog_->CommitInstances(a_, {committed}, false));
   EXPECT_TRUE(*catalog_->IsBlobIndexed(a_, committed.blob_name));
@@ -135,7 +135,7 @@ TEST_F(CatalogTest, KnowsWhichBlobsAreIndexedPerTenant) {
   EXPECT_FALSE(*catalog_->IsBlobIndexed(a_, "0001deadbeefdeadbeef"));
 }
 
-TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
+TEST_P(CatalogTest, RevokedTokenStaysFoundButMarked) {
   Digest hash(32, 7);
   UserRecord owner;
   owner.tenant_id = a_;
@@ -153,21 +153,21 @@ TEST_F(CatalogTest, RevokedTokenStaysFoundButMarked) {
   EXPECT_EQ(catalog_->RevokeToken(b_, "script", std::nullopt).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(CatalogTest, ReopeningKeepsDataAndSchemaVersion) {
+TEST_P(CatalogTest, ReopeningKeepsDataAndSchemaVersion) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
   catalog_.reset();
-  auto reopened = SqliteCatalog::Open(path_, false);
+  auto reopened = backend_.Open();
   ASSERT_TRUE(reopened);
   EXPECT_EQ((*reopened)->Stats()->instances, 1);
 }
 
-TEST_F(CatalogTest, NewerSchemaIsRefusedWithAClearMessage) {
+TEST_P(CatalogTest, NewerSchemaIsRefusedWithAClearMessage) {
   catalog_.reset();
   {
-    auto db = sql::Db::Open(path_, false);
+    auto db = backend_.Raw();
     ASSERT_TRUE(db->Exec("UPDATE schema_version SET version = 999"));
   }
-  auto refused = SqliteCatalog::Open(path_, false);
+  auto refused = backend_.Open();
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().public_message.find("newer than this voxelgate"), std::string::npos);
 }
@@ -178,7 +178,7 @@ TEST_F(CatalogTest, NewerSchemaIsRefusedWithAClearMessage) {
 namespace vg::storage {
 namespace {
 
-TEST_F(CatalogTest, TenantsAreFoundByTheirAeTitleAndTitlesAreUnique) {
+TEST_P(CatalogTest, TenantsAreFoundByTheirAeTitleAndTitlesAreUnique) {
   auto found = catalog_->FindTenantByAeTitle("BETA");
   ASSERT_TRUE(found);
   EXPECT_EQ(found->slug, "beta");
@@ -190,7 +190,7 @@ TEST_F(CatalogTest, TenantsAreFoundByTheirAeTitleAndTitlesAreUnique) {
   EXPECT_TRUE(catalog_->FindTenantByAeTitle("BETA")->accept_any_caller);
 }
 
-TEST_F(CatalogTest, DicomNodesBelongToOneTenant) {
+TEST_P(CatalogTest, DicomNodesBelongToOneTenant) {
   ASSERT_TRUE(catalog_->AddDicomNode({a_, "PACS", "127.0.0.1", 104}));
   EXPECT_EQ(catalog_->AddDicomNode({a_, "PACS", "127.0.0.2", 105}).error().code, ErrorCode::kConflict);
   ASSERT_TRUE(catalog_->AddDicomNode({b_, "PACS", "10.0.0.1", 104}));
@@ -209,7 +209,7 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitlesAndServiceUsers) 
   std::string path = (dir / "catalog.db").string();
   {
     // A database as version 1 left it.
-    auto db = sql::Db::Open(path, false);
+    auto db = sql::Db::OpenSqlite(path, false);
     ASSERT_TRUE(db->Exec("CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(1);"
                          "CREATE TABLE tenants(id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
                          " wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);"
@@ -221,7 +221,7 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitlesAndServiceUsers) 
                          " VALUES(1, 'pacs', x'0102', 'dicomweb:write', 0);"
                          "CREATE TABLE instances(id INTEGER PRIMARY KEY, tenant_id INTEGER, blob_name TEXT);"));
   }
-  auto catalog = SqliteCatalog::Open(path, false);
+  auto catalog = SqlCatalog::Open(path, false);
   ASSERT_TRUE(catalog) << catalog.error().detail;
   auto tenant = (*catalog)->FindTenant("old-clinic");
   ASSERT_TRUE(tenant);
@@ -255,7 +255,7 @@ AuditEvent Event(const std::string& action, std::optional<std::int64_t> tenant =
   return e;
 }
 
-TEST_F(CatalogTest, AuditFiltersByTenantActorTenantActionAndPage) {
+TEST_P(CatalogTest, AuditFiltersByTenantActorTenantActionAndPage) {
   AuditEvent mine{a_, a_, "alice", "user", "dicomweb.qido", "", "ok 200", "127.0.0.1", ""};
   AuditEvent support{a_, b_, "bob", "support", "dicomweb.wado", "study=1.2", "ok 200", "127.0.0.1", "grant 1"};
   AuditEvent other{b_, b_, "carol", "user", "session.login", "", "denied 401", "127.0.0.1", ""};
@@ -282,7 +282,7 @@ TEST_F(CatalogTest, AuditFiltersByTenantActorTenantActionAndPage) {
   EXPECT_FALSE(catalog_->VerifyAudit()->first_bad_id);
 }
 
-TEST_F(CatalogTest, DisablingAUserRevokesTheirTokensForGood) {
+TEST_P(CatalogTest, DisablingAUserRevokesTheirTokensForGood) {
   UserRecord person{0, a_, "alice", "radiologist", "hash", false, std::nullopt, 0};
   auto alice = catalog_->CreateUser(person);
   ASSERT_TRUE(alice);
@@ -293,7 +293,7 @@ TEST_F(CatalogTest, DisablingAUserRevokesTheirTokensForGood) {
   EXPECT_TRUE(catalog_->FindTokenByHash(hash)->revoked_at.has_value());
 }
 
-TEST_F(CatalogTest, GrantsAreListedPerTenantAndRevokedOnlyByTheirTenant) {
+TEST_P(CatalogTest, GrantsAreListedPerTenantAndRevokedOnlyByTheirTenant) {
   SupportGrantRecord grant;
   grant.tenant_id = a_;
   grant.granted_by = "admin-a";
@@ -308,7 +308,7 @@ TEST_F(CatalogTest, GrantsAreListedPerTenantAndRevokedOnlyByTheirTenant) {
   EXPECT_FALSE((*catalog_->ListGrants(a_))[0].ActiveAt(0));
 }
 
-TEST_F(CatalogTest, AuditChainOfAppendedRecordsVerifies) {
+TEST_P(CatalogTest, AuditChainOfAppendedRecordsVerifies) {
   ASSERT_TRUE(catalog_->AppendAudit({Event("dicomweb.stow"), Event("dicomweb.qido")}));
   ASSERT_TRUE(catalog_->AppendAudit({Event("dimse.find", std::nullopt)}));
   auto result = catalog_->VerifyAudit();
@@ -319,24 +319,24 @@ TEST_F(CatalogTest, AuditChainOfAppendedRecordsVerifies) {
   EXPECT_EQ(mine->size(), 2u);
 }
 
-TEST_F(CatalogTest, AuditVerificationNamesTheFirstAlteredRecord) {
+TEST_P(CatalogTest, AuditVerificationNamesTheFirstAlteredRecord) {
   ASSERT_TRUE(catalog_->AppendAudit({Event("a"), Event("b"), Event("c")}));
-  ASSERT_TRUE(sql::Db::Open(path_, false)->Exec("UPDATE audit_log SET outcome = 'denied' WHERE id = 2"));
+  ASSERT_TRUE(backend_.Raw()->Exec("UPDATE audit_log SET outcome = 'denied' WHERE id = 2"));
   auto result = catalog_->VerifyAudit();
   ASSERT_TRUE(result->first_bad_id);
   EXPECT_EQ(*result->first_bad_id, 2);
 }
 
-TEST_F(CatalogTest, AuditVerificationCatchesDeletedAndReorderedRecords) {
+TEST_P(CatalogTest, AuditVerificationCatchesDeletedAndReorderedRecords) {
   ASSERT_TRUE(catalog_->AppendAudit({Event("a"), Event("b"), Event("c"), Event("d")}));
   {
-    auto db = sql::Db::Open(path_, false);
+    auto db = backend_.Raw();
     ASSERT_TRUE(db->Exec("DELETE FROM audit_log WHERE id = 2"));
   }
   EXPECT_EQ(*catalog_->VerifyAudit()->first_bad_id, 3);
   {
     // Swap the contents of two rows (a reordering that keeps the ids).
-    auto db = sql::Db::Open(path_, false);
+    auto db = backend_.Raw();
     ASSERT_TRUE(db->Exec("UPDATE audit_log SET action = CASE id WHEN 3 THEN 'd' WHEN 4 THEN 'c' END WHERE id IN (3,4)"));
     ASSERT_TRUE(db->Exec("INSERT INTO audit_log SELECT 2, ts_ms, tenant_id, actor, actor_kind, 'b', object, outcome,"
                          " remote, detail, prev_hash, hash, actor_tenant_id FROM audit_log WHERE id = 1"));
@@ -346,8 +346,8 @@ TEST_F(CatalogTest, AuditVerificationCatchesDeletedAndReorderedRecords) {
   EXPECT_LE(*result->first_bad_id, 3);
 }
 
-TEST_F(CatalogTest, AuditAppendsFromTwoConnectionsStayOneChain) {
-  auto other = SqliteCatalog::Open(path_, false);
+TEST_P(CatalogTest, AuditAppendsFromTwoConnectionsStayOneChain) {
+  auto other = backend_.Open();
   ASSERT_TRUE(other);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(catalog_->AppendAudit({Event("server")}));
@@ -357,6 +357,93 @@ TEST_F(CatalogTest, AuditAppendsFromTwoConnectionsStayOneChain) {
   EXPECT_EQ(result->records, 10);
   EXPECT_FALSE(result->first_bad_id.has_value());
 }
+
+// ---- concurrency: several connections (processes, nodes) writing at once ----
+
+TEST_P(CatalogTest, ParallelCommitsIntoOneStudyFromTwoConnectionsMakeOneStudyAndEachInstanceOnce) {
+  auto other = backend_.Open();
+  ASSERT_TRUE(other) << other.error().detail;
+  SqlCatalog* catalogs[2] = {catalog_.get(), other->get()};
+  // Both connections send 40 instances of one series, 20 of them sent by both.
+  std::vector<CommitResult> results[2];
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 2; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < 40; i += 4) {
+        std::vector<NewInstance> batch;
+        for (int k = i; k < i + 4; ++k) {
+          const int uid = k < 20 ? k : k + 100 * (c + 1);  // 0..19 shared, the rest each connection's own
+          batch.push_back(Instance("9.1", "9.1.1", "9.1.1." + std::to_string(uid)));
+        }
+        auto done = catalogs[c]->CommitInstances(a_, batch, false);
+        ASSERT_TRUE(done) << done.error().detail;
+        results[c].insert(results[c].end(), done->begin(), done->end());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto stats = catalog_->Stats();
+  EXPECT_EQ(stats->studies, 1);
+  EXPECT_EQ(stats->series, 1);
+  EXPECT_EQ(stats->instances, 60);
+  int stored = 0, existed = 0;
+  for (auto& r : results)
+    for (auto& one : r) (one.outcome == CommitOutcome::kStored ? stored : existed)++;
+  EXPECT_EQ(stored, 60);
+  EXPECT_EQ(existed, 20);
+}
+
+TEST_P(CatalogTest, ParallelAuditAppendsFromTwoConnectionsStayOneVerifiableChain) {
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  SqlCatalog* catalogs[2] = {catalog_.get(), other->get()};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) ASSERT_TRUE(catalogs[t % 2]->AppendAudit({Event("writer" + std::to_string(t))}));
+    });
+  for (auto& t : threads) t.join();
+  auto result = catalog_->VerifyAudit();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->records, 100);
+  EXPECT_FALSE(result->first_bad_id.has_value());
+}
+
+TEST_P(CatalogTest, TwoClaimersAtOnceNeverExceedTheClinicsRunningCap) {
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  for (int i = 0; i < 8; ++i) {
+    JobRecord job;
+    job.tenant_id = a_;
+    job.kind = "algorithm";
+    job.created_by = "test";
+    ASSERT_TRUE(catalog_->EnqueueJob(job));
+  }
+  JobRecord theirs;
+  theirs.tenant_id = b_;
+  theirs.kind = "algorithm";
+  theirs.created_by = "test";
+  ASSERT_TRUE(catalog_->EnqueueJob(theirs));
+  SqlCatalog* catalogs[2] = {catalog_.get(), other->get()};
+  std::atomic<int> claimed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      ClaimOptions options{"worker" + std::to_string(t), {"algorithm"}, 60, 2, {}};
+      for (int i = 0; i < 5; ++i) {
+        auto job = catalogs[t % 2]->ClaimJob(options);
+        ASSERT_TRUE(job) << job.error().detail;
+        if (*job) ++claimed;
+      }
+    });
+  for (auto& t : threads) t.join();
+  // Two of clinic a's (its cap) and clinic b's one; the rest wait.
+  EXPECT_EQ(claimed.load(), 3);
+  auto running = catalog_->ListJobs(a_, {.kind = std::nullopt, .state = "running"});
+  EXPECT_EQ(running->size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);
 
 }  // namespace
 }  // namespace vg::storage

@@ -2,6 +2,8 @@
 // offline licence's signature.
 #include <gtest/gtest.h>
 
+#include "catalog_backends.h"
+
 #include <map>
 
 #include "crypto/crypto.h"
@@ -228,18 +230,19 @@ TEST_F(LicenceTest, MalformedFilesAreRefusedAsSuch) {
 #include <filesystem>
 
 #include "licensing/licensing.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 
 namespace vg::licensing {
 namespace {
 
-class LicensingStoreTest : public ::testing::Test {
+class LicensingStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     crypto::Initialize();
-    dir_ = std::filesystem::temp_directory_path() / ("vg-lic-" + crypto::RandomHexId(6));
-    std::filesystem::create_directories(dir_);
-    catalog_ = *storage::SqliteCatalog::Open((dir_ / "catalog.db").string(), false);
+    if (!backend_.SetUp(GetParam())) GTEST_SKIP() << backend_.skip_reason;
+    auto opened = backend_.Open();
+    ASSERT_TRUE(opened) << opened.error().detail;
+    catalog_ = std::move(*opened);
     tenant_ = catalog_->CreateTenant("clinic", "Clinic", {1}, "CLINIC")->id;
     licensing_ = std::make_unique<Licensing>(*catalog_, *catalog_, LicensingOptions{});
     Plan plan;
@@ -254,7 +257,7 @@ class LicensingStoreTest : public ::testing::Test {
   void TearDown() override {
     licensing_.reset();
     catalog_.reset();
-    std::filesystem::remove_all(dir_);
+    backend_.TearDown();
   }
   void Ran(std::int64_t job, std::int64_t started, const RunGrant& grant) {
     storage::UsageRecord u;
@@ -268,14 +271,14 @@ class LicensingStoreTest : public ::testing::Test {
     u.counted = true;
     ASSERT_TRUE(licensing_->RecordUsage(u));
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::SqliteCatalog> catalog_;
+  storage::testing::CatalogBackend backend_;
+  std::unique_ptr<storage::SqlCatalog> catalog_;
   std::unique_ptr<Licensing> licensing_;
   std::int64_t tenant_ = 0;
   const std::int64_t t0_ = *ParseDate("2026-03-10");
 };
 
-TEST_F(LicensingStoreTest, TheSealedLicenceClockNeverGoesBackAndAnEditedMarkIsRefused) {
+TEST_P(LicensingStoreTest, TheSealedLicenceClockNeverGoesBackAndAnEditedMarkIsRefused) {
   const crypto::SecretKey key = crypto::SecretKey::Generate();
   EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 1000), 1000);
   EXPECT_EQ(*AdvanceSealedLicenceClock(*catalog_, key, 500), 1000);  // the wall clock went back
@@ -296,7 +299,7 @@ TEST_F(LicensingStoreTest, TheSealedLicenceClockNeverGoesBackAndAnEditedMarkIsRe
   EXPECT_FALSE(AdvanceSealedLicenceClock(*catalog_, crypto::SecretKey::Generate(), 600));
 }
 
-TEST_F(LicensingStoreTest, ARunThatCrossesThePeriodEndCountsInThePeriodItStarted) {
+TEST_P(LicensingStoreTest, ARunThatCrossesThePeriodEndCountsInThePeriodItStarted) {
   const std::int64_t end = AddMonth(t0_);
   auto grant = licensing_->CheckRun(tenant_, "ct-lungs", end - 60);  // starts a minute before the end
   ASSERT_TRUE(grant);
@@ -316,7 +319,7 @@ TEST_F(LicensingStoreTest, ARunThatCrossesThePeriodEndCountsInThePeriodItStarted
   EXPECT_EQ(*catalog_->CountedRuns(tenant_, end), 0) << "the new period starts empty";
 }
 
-TEST_F(LicensingStoreTest, TheQuotaRefusesTheRunAfterTheIncludedOnes) {
+TEST_P(LicensingStoreTest, TheQuotaRefusesTheRunAfterTheIncludedOnes) {
   for (int job = 1; job <= 2; ++job) {
     auto grant = licensing_->CheckRun(tenant_, "ct-lungs", t0_ + job);
     ASSERT_TRUE(grant);
@@ -328,11 +331,14 @@ TEST_F(LicensingStoreTest, TheQuotaRefusesTheRunAfterTheIncludedOnes) {
   EXPECT_EQ(third.error().code, ErrorCode::kPaymentRequired);
 }
 
-TEST_F(LicensingStoreTest, AFeatureOutsideThePlanIsRefusedWithItsReason) {
+TEST_P(LicensingStoreTest, AFeatureOutsideThePlanIsRefusedWithItsReason) {
   auto refused = licensing_->CheckFeature(tenant_, "export", t0_);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().reason, "feature_not_in_plan");
 }
 
 }  // namespace
+INSTANTIATE_TEST_SUITE_P(Backends, LicensingStoreTest, ::testing::Values("sqlite", "postgres"),
+                         storage::testing::BackendName);
+
 }  // namespace vg::licensing

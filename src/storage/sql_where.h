@@ -1,13 +1,14 @@
-// Building WHERE clauses with their parameters: private to the SQLite backend.
+// Building WHERE clauses with their parameters: private to the SQL backends.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/strings.h"
 #include "storage/catalog.h"
-#include "storage/sqlite_db.h"
+#include "storage/sql_db.h"
 
 namespace vg::storage::sql {
 
@@ -82,7 +83,8 @@ inline void AddSeriesClauses(Where& w, const SeriesFilter& f, const std::string&
 }
 
 inline std::string LimitClause(std::int64_t limit, std::int64_t offset) {
-  return " LIMIT " + std::to_string(limit < 0 ? -1 : limit) + " OFFSET " + std::to_string(offset < 0 ? 0 : offset);
+  // No limit is the largest one: SQLite's LIMIT -1 is an error in PostgreSQL.
+  return " LIMIT " + std::to_string(limit < 0 ? INT64_MAX : limit) + " OFFSET " + std::to_string(offset < 0 ? 0 : offset);
 }
 
 }  // namespace vg::storage::sql

@@ -1,4 +1,4 @@
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 #include "core/clock.h"
 
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <cstring>
 
 #include "core/strings.h"
-#include "storage/sqlite_schema.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_schema.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -60,11 +60,11 @@ constexpr const char* kTokenColumns =
 }  // namespace
 
 
-SqliteCatalog::SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path,
-                             bool durable)
+SqlCatalog::SqlCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path,
+                       bool durable)
     : path_(std::move(path)), durable_(durable), writer_(std::move(writer)), idle_readers_(std::move(readers)) {}
 
-SqliteCatalog::ReaderLease SqliteCatalog::Reader() {
+SqlCatalog::ReaderLease SqlCatalog::Reader() {
   std::unique_lock lock(readers_mutex_);
   readers_cv_.wait(lock, [&] { return !idle_readers_.empty(); });
   auto db = std::move(idle_readers_.back());
@@ -72,39 +72,51 @@ SqliteCatalog::ReaderLease SqliteCatalog::Reader() {
   return ReaderLease(*this, std::move(db));
 }
 
-Result<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Open(const std::string& path, bool durable, int readers) {
-  auto writer = sql::Db::Open(path, durable);
+Result<std::unique_ptr<SqlCatalog>> SqlCatalog::Open(const std::string& path, bool durable, int readers) {
+  auto connect = [&] { return sql::Db::OpenSqlite(path, durable); };
+  return OpenWith(connect, readers, path, durable);
+}
+
+Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenPostgres(const std::string& uri, int readers) {
+  auto connect = [&] { return sql::Db::OpenPostgres(uri); };
+  // The database makes every commit durable (synchronous_commit is the server's setting).
+  return OpenWith(connect, readers, "", /*durable=*/false);
+}
+
+Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenWith(const std::function<Result<sql::Db>()>& connect, int readers,
+                                                         const std::string& path, bool durable) {
+  auto writer = connect();
   if (!writer) return std::unexpected(writer.error());
   if (auto r = MigrateSchema(*writer); !r) return std::unexpected(r.error());
   std::vector<std::unique_ptr<sql::Db>> pool;
   for (int i = 0; i < std::max(1, readers); ++i) {
-    auto reader = sql::Db::Open(path, durable);
+    auto reader = connect();
     if (!reader) return std::unexpected(reader.error());
     pool.push_back(std::make_unique<sql::Db>(std::move(*reader)));
   }
-  return std::unique_ptr<SqliteCatalog>(new SqliteCatalog(std::move(*writer), std::move(pool), path, durable));
+  return std::unique_ptr<SqlCatalog>(new SqlCatalog(std::move(*writer), std::move(pool), path, durable));
 }
 
 // ---- tenants and tokens ----
 
-Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const std::string& name,
+Result<TenantRecord> SqlCatalog::CreateTenant(const std::string& slug, const std::string& name,
                                                  const SealedBytes& wrapped_key, const std::string& ae_title) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(
-      writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at, ae_title) VALUES(?,?,?,?,?)");
+      writer_, "INSERT INTO tenants(slug, name, wrapped_key, created_at, ae_title) VALUES(?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   st->Bind(slug).Bind(name).Bind(wrapped_key).Bind(UnixSeconds()).Bind(ae_title);
-  if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE) {
-      std::string what = sqlite3_errmsg(writer_.raw());
-      if (what.find("ae_title") != std::string::npos)
+  auto r = sql::RunReturningId(*st);
+  if (!r) {
+    if (writer_.LastFailure() == sql::Failure::kDuplicate) {
+      if (r.error().detail.find("ae_title") != std::string::npos)
         return Fail(ErrorCode::kConflict, "AE title '" + ae_title + "' is already taken by another tenant");
       return Fail(ErrorCode::kConflict, "tenant '" + slug + "' already exists");
     }
     return std::unexpected(r.error());
   }
   TenantRecord created;
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  created.id = *r;
   created.slug = slug;
   created.name = name;
   created.wrapped_key = wrapped_key;
@@ -113,7 +125,7 @@ Result<TenantRecord> SqliteCatalog::CreateTenant(const std::string& slug, const 
   return created;
 }
 
-Result<void> SqliteCatalog::SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
+Result<void> SqlCatalog::SetTenantPrivacy(std::int64_t tenant_id, const std::string& deid_profile,
                                              const std::string& reject_modalities, const std::string& reject_descriptions,
                                              const std::string& trusted_deidentifiers) {
   std::lock_guard lock(write_mutex_);
@@ -122,21 +134,21 @@ Result<void> SqliteCatalog::SetTenantPrivacy(std::int64_t tenant_id, const std::
   if (!st) return std::unexpected(st.error());
   st->Bind(deid_profile).Bind(reject_modalities).Bind(reject_descriptions).Bind(trusted_deidentifiers).Bind(tenant_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
   return {};
 }
 
-Result<void> SqliteCatalog::SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) {
+Result<void> SqlCatalog::SetAcceptAnyCaller(std::int64_t tenant_id, bool accept) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE tenants SET accept_any_caller = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(static_cast<std::int64_t>(accept)).Bind(tenant_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such tenant");
   return {};
 }
 
-Result<TenantRecord> SqliteCatalog::FindTenantByAeTitle(const std::string& ae_title) {
+Result<TenantRecord> SqlCatalog::FindTenantByAeTitle(const std::string& ae_title) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE ae_title = ?");
@@ -145,20 +157,20 @@ Result<TenantRecord> SqliteCatalog::FindTenantByAeTitle(const std::string& ae_ti
   return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no tenant has the AE title '" + ae_title + "'");
 }
 
-Result<void> SqliteCatalog::AddDicomNode(const DicomNodeRecord& node) {
+Result<void> SqlCatalog::AddDicomNode(const DicomNodeRecord& node) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO dicom_nodes(tenant_id, ae_title, host, port, role) VALUES(?,?,?,?,?)");
   if (!st) return std::unexpected(st.error());
   st->Bind(node.tenant_id).Bind(node.ae_title).Bind(node.host).Bind(static_cast<std::int64_t>(node.port)).Bind(node.role);
   if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+    if (writer_.LastFailure() == sql::Failure::kDuplicate)
       return Fail(ErrorCode::kConflict, "this tenant already has a node with AE title '" + node.ae_title + "'");
     return r;
   }
   return {};
 }
 
-Result<std::vector<DicomNodeRecord>> SqliteCatalog::ListDicomNodes(std::int64_t tenant_id) {
+Result<std::vector<DicomNodeRecord>> SqlCatalog::ListDicomNodes(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(
       reader.db(), "SELECT tenant_id, ae_title, host, port, role FROM dicom_nodes WHERE tenant_id = ? ORDER BY ae_title");
@@ -173,17 +185,17 @@ Result<std::vector<DicomNodeRecord>> SqliteCatalog::ListDicomNodes(std::int64_t 
   }
 }
 
-Result<void> SqliteCatalog::RemoveDicomNode(std::int64_t tenant_id, const std::string& ae_title) {
+Result<void> SqlCatalog::RemoveDicomNode(std::int64_t tenant_id, const std::string& ae_title) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "DELETE FROM dicom_nodes WHERE tenant_id = ? AND ae_title = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(ae_title);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no node with AE title '" + ae_title + "'");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no node with AE title '" + ae_title + "'");
   return {};
 }
 
-Result<TenantRecord> SqliteCatalog::FindTenant(const std::string& slug) {
+Result<TenantRecord> SqlCatalog::FindTenant(const std::string& slug) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = ?");
   if (!st) return std::unexpected(st.error());
@@ -191,7 +203,7 @@ Result<TenantRecord> SqliteCatalog::FindTenant(const std::string& slug) {
   return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no tenant '" + slug + "'");
 }
 
-Result<TenantRecord> SqliteCatalog::FindTenantById(std::int64_t id) {
+Result<TenantRecord> SqlCatalog::FindTenantById(std::int64_t id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE id = ?");
   if (!st) return std::unexpected(st.error());
@@ -199,30 +211,31 @@ Result<TenantRecord> SqliteCatalog::FindTenantById(std::int64_t id) {
   return sql::FirstRow<TenantRecord>(*st, ReadTenant, ErrorCode::kNotFound, "no such tenant");
 }
 
-Result<std::vector<TenantRecord>> SqliteCatalog::ListTenants() {
+Result<std::vector<TenantRecord>> SqlCatalog::ListTenants() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kTenantColumns + " FROM tenants ORDER BY slug");
   if (!st) return std::unexpected(st.error());
   return sql::CollectRows<TenantRecord>(*st, ReadTenant);
 }
 
-Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, std::int64_t user_id, const std::string& name,
+Result<TokenRecord> SqlCatalog::CreateToken(std::int64_t tenant_id, std::int64_t user_id, const std::string& name,
                                                const Digest& token_hash, const std::vector<std::string>& scopes,
                                                std::optional<std::int64_t> expires_at) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO api_tokens(tenant_id, user_id, name, token_hash, scopes, created_at,"
-                               " expires_at) VALUES(?,?,?,?,?,?,?)");
+                               " expires_at) VALUES(?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   std::int64_t now = UnixSeconds();
   st->Bind(tenant_id).Bind(user_id).Bind(name).Bind(token_hash).Bind(JoinScopes(scopes)).Bind(now).Bind(expires_at);
-  if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+  auto r = sql::RunReturningId(*st);
+  if (!r) {
+    if (writer_.LastFailure() == sql::Failure::kDuplicate)
       return Fail(ErrorCode::kConflict, "a token named '" + name + "' already exists in this tenant");
     return std::unexpected(r.error());
   }
   TokenRecord created;
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  created.id = *r;
   created.tenant_id = tenant_id;
   created.user_id = user_id;
   created.name = name;
@@ -232,7 +245,7 @@ Result<TokenRecord> SqliteCatalog::CreateToken(std::int64_t tenant_id, std::int6
   return created;
 }
 
-Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
+Result<TokenRecord> SqlCatalog::FindTokenByHash(const Digest& token_hash) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE token_hash = ?");
@@ -241,20 +254,20 @@ Result<TokenRecord> SqliteCatalog::FindTokenByHash(const Digest& token_hash) {
   return sql::FirstRow<TokenRecord>(*st, ReadToken, ErrorCode::kUnauthenticated, "unknown token");
 }
 
-Result<void> SqliteCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name,
+Result<void> SqlCatalog::RevokeToken(std::int64_t tenant_id, const std::string& name,
                                         std::optional<std::int64_t> owner_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND name = ?"
-                               " AND revoked_at IS NULL AND (? IS NULL OR user_id = ?)");
+                               " AND revoked_at IS NULL AND (CAST(? AS BIGINT) IS NULL OR user_id = ?)");
   if (!st) return std::unexpected(st.error());
   st->Bind(UnixSeconds()).Bind(tenant_id).Bind(name).Bind(owner_id).Bind(owner_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active token named '" + name + "'");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no active token named '" + name + "'");
   return {};
 }
 
-Result<std::vector<TokenRecord>> SqliteCatalog::ListTokens(std::int64_t tenant_id) {
+Result<std::vector<TokenRecord>> SqlCatalog::ListTokens(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(
       reader.db(), std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE tenant_id = ? ORDER BY name");
@@ -265,7 +278,7 @@ Result<std::vector<TokenRecord>> SqliteCatalog::ListTokens(std::int64_t tenant_i
 
 // ---- ingest ----
 
-Result<bool> SqliteCatalog::IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) {
+Result<bool> SqlCatalog::IsBlobIndexed(std::int64_t tenant_id, const std::string& blob_name) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT 1 FROM instances WHERE tenant_id = ? AND blob_name = ?");
   if (!st) return std::unexpected(st.error());
@@ -275,7 +288,7 @@ Result<bool> SqliteCatalog::IsBlobIndexed(std::int64_t tenant_id, const std::str
   return *row;
 }
 
-Result<std::optional<ExistingInstance>> SqliteCatalog::FindInstance(std::int64_t tenant_id,
+Result<std::optional<ExistingInstance>> SqlCatalog::FindInstance(std::int64_t tenant_id,
                                                                     const std::string& sop_uid) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT blob_name, size FROM instances WHERE tenant_id = ? AND sop_uid = ?");
@@ -295,9 +308,15 @@ Result<std::optional<ExistingInstance>> SqliteCatalog::FindInstance(std::int64_t
 // so an acknowledged instance is as durable as with a FULL commit. (A checkpoint in
 // between syncs the WAL and the database itself, so the frames are never lost to a WAL
 // restart.)
-Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t tenant_id,
+Result<std::vector<CommitResult>> SqlCatalog::CommitInstances(std::int64_t tenant_id,
                                                                  const std::vector<NewInstance>& batch, bool replace) {
   Result<std::vector<CommitResult>> committed;
+  if (!writer_.IsSqlite()) {
+    // Other nodes commit into the same studies at the same time: the inserts below are
+    // conflict-safe, and a deadlock or serialization failure runs the batch again.
+    std::lock_guard lock(write_mutex_);
+    return sql::Retrying(writer_, [&] { return CommitInstancesLocked(tenant_id, batch, replace); });
+  }
   {
     std::lock_guard lock(write_mutex_);
     if (durable_)
@@ -311,7 +330,7 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstances(std::int64_t te
   return committed;
 }
 
-Result<void> SqliteCatalog::SyncLog() {
+Result<void> SqlCatalog::SyncLog() {
   int fd = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     // No log: it was checkpointed into the database, which the checkpoint synced.
@@ -325,26 +344,27 @@ Result<void> SqliteCatalog::SyncLog() {
   return {};
 }
 
-Result<std::vector<CommitResult>> SqliteCatalog::CommitInstancesLocked(std::int64_t tenant_id,
+Result<std::vector<CommitResult>> SqlCatalog::CommitInstancesLocked(std::int64_t tenant_id,
                                                                        const std::vector<NewInstance>& batch,
                                                                        bool replace) {
-  auto tx = sql::Transaction::Begin(writer_);
+  auto tx = sql::Transaction::Begin(writer_, sql::Isolation::kConcurrent);
   if (!tx) return std::unexpected(tx.error());
   auto find_study = sql::Stmt::Prepare(writer_, "SELECT id FROM studies WHERE tenant_id = ? AND study_uid = ?");
   auto add_study = sql::Stmt::Prepare(
       writer_,
       "INSERT INTO studies(tenant_id, study_uid, study_date, study_time, patient_name_hash, patient_id_hash, "
-      "accession_hash, attrs, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+      "accession_hash, attrs, created_at) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id");
   auto find_series = sql::Stmt::Prepare(writer_, "SELECT id FROM series WHERE tenant_id = ? AND series_uid = ?");
   auto add_series = sql::Stmt::Prepare(
-      writer_, "INSERT INTO series(tenant_id, study_id, series_uid, modality, series_number, attrs) VALUES(?,?,?,?,?,?)");
+      writer_, "INSERT INTO series(tenant_id, study_id, series_uid, modality, series_number, attrs) VALUES(?,?,?,?,?,?) "
+      "ON CONFLICT DO NOTHING RETURNING id");
   auto find_instance =
       sql::Stmt::Prepare(writer_, "SELECT id, blob_name, size FROM instances WHERE tenant_id = ? AND sop_uid = ?");
   auto add_instance = sql::Stmt::Prepare(
       writer_,
       "INSERT INTO instances(tenant_id, study_id, series_id, sop_uid, sop_class_uid, instance_number, "
       "transfer_syntax, rows, columns, bits_allocated, frames, size, blob_name, metadata, created_at) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING");
   auto replace_instance = sql::Stmt::Prepare(
       writer_,
       "UPDATE instances SET study_id=?, series_id=?, sop_class_uid=?, instance_number=?, transfer_syntax=?, rows=?, "
@@ -353,17 +373,30 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstancesLocked(std::int6
                    &replace_instance})
     if (!*st) return std::unexpected(st->error());
 
+  // Another writer (another node, on PostgreSQL) may insert the same study or series
+  // between the look-up and the insert: the insert then does nothing, and the second
+  // look-up finds theirs (READ COMMITTED sees it once it has committed; the insert waited
+  // for that).
   auto lookup_or_insert = [&](sql::Stmt& find, auto bind_find, sql::Stmt& insert,
                               auto bind_insert) -> Result<std::int64_t> {
-    find.Reset();
-    bind_find(find);
-    auto row = find.Step();
-    if (!row) return std::unexpected(row.error());
-    if (*row) return find.Int(0);
-    insert.Reset();
-    bind_insert(insert);
-    if (auto r = insert.Run(); !r) return std::unexpected(r.error());
-    return sqlite3_last_insert_rowid(writer_.raw());
+    for (int pass = 0; pass < 2; ++pass) {
+      find.Reset();
+      bind_find(find);
+      auto row = find.Step();
+      if (!row) return std::unexpected(row.error());
+      if (*row) return find.Int(0);
+      if (pass == 1) break;
+      insert.Reset();
+      bind_insert(insert);
+      auto inserted = insert.Step();
+      if (!inserted) return std::unexpected(inserted.error());
+      if (*inserted) {
+        const std::int64_t id = insert.Int(0);
+        if (auto done = insert.Run(); !done) return std::unexpected(done.error());
+        return id;
+      }
+    }
+    return Fail(ErrorCode::kUnavailable, "catalog is busy", "a row inserted by another writer was not found");
   };
 
   std::int64_t now = UnixSeconds();
@@ -412,6 +445,19 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstancesLocked(std::int6
           .Bind(in.frames).Bind(in.size).Bind(in.blob_name).Bind(in.metadata).Bind(now);
     }
     if (auto r = st.Run(); !r) return std::unexpected(r.error());
+    if (!existing_id && writer_.Changes() == 0) {
+      // Another writer stored this SOP Instance UID since the look-up: theirs stands.
+      find_instance->Reset();
+      find_instance->Bind(tenant_id).Bind(in.sop_uid);
+      auto theirs = find_instance->Step();
+      if (!theirs) return std::unexpected(theirs.error());
+      if (!*theirs) return Fail(ErrorCode::kUnavailable, "catalog is busy", "a concurrent instance vanished");
+      result.existing_blob = find_instance->Text(1);
+      result.existing_size = find_instance->Int(2);
+      result.outcome = CommitOutcome::kExists;
+      outcomes.push_back(std::move(result));
+      continue;
+    }
     result.outcome = existing_id ? CommitOutcome::kReplaced : CommitOutcome::kStored;
     outcomes.push_back(std::move(result));
   }
@@ -421,14 +467,14 @@ Result<std::vector<CommitResult>> SqliteCatalog::CommitInstancesLocked(std::int6
 
 // ---- queries ----
 
-Result<std::vector<StudyRow>> SqliteCatalog::SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) {
+Result<std::vector<StudyRow>> SqlCatalog::SearchStudies(std::int64_t tenant_id, const StudyFilter& filter) {
   Where w;
   w.sql = " WHERE s.tenant_id = ?";
   w.Int(tenant_id);
   AddStudyClauses(w, filter, "s");
   std::string sql =
       "SELECT s.id, s.study_uid, s.study_date, s.study_time, s.attrs, "
-      "(SELECT group_concat(DISTINCT modality) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT " + dialect().DistinctList("modality") + " FROM series m WHERE m.study_id = s.id), "
       "(SELECT count(*) FROM series m WHERE m.study_id = s.id), "
       "(SELECT count(*) FROM instances i WHERE i.study_id = s.id) FROM studies s" +
       w.sql + " ORDER BY s.study_date DESC, s.study_time DESC, s.id" + LimitClause(filter.limit, filter.offset);
@@ -454,7 +500,7 @@ Result<std::vector<StudyRow>> SqliteCatalog::SearchStudies(std::int64_t tenant_i
   }
 }
 
-Result<std::vector<SeriesRow>> SqliteCatalog::SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) {
+Result<std::vector<SeriesRow>> SqlCatalog::SearchSeries(std::int64_t tenant_id, const SeriesFilter& filter) {
   Where w;
   w.sql = " WHERE se.tenant_id = ?";
   w.Int(tenant_id);
@@ -486,7 +532,7 @@ Result<std::vector<SeriesRow>> SqliteCatalog::SearchSeries(std::int64_t tenant_i
   }
 }
 
-Result<std::vector<InstanceRow>> SqliteCatalog::SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) {
+Result<std::vector<InstanceRow>> SqlCatalog::SearchInstances(std::int64_t tenant_id, const InstanceFilter& filter) {
   Where w;
   w.sql = " WHERE i.tenant_id = ?";
   w.Int(tenant_id);
@@ -533,7 +579,7 @@ Result<std::vector<InstanceRow>> SqliteCatalog::SearchInstances(std::int64_t ten
   }
 }
 
-Result<CatalogStats> SqliteCatalog::Stats() {
+Result<CatalogStats> SqlCatalog::Stats() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM studies), "
@@ -545,8 +591,11 @@ Result<CatalogStats> SqliteCatalog::Stats() {
   return CatalogStats{st->Int(0), st->Int(1), st->Int(2), st->Int(3), st->Int(4)};
 }
 
-Result<void> SqliteCatalog::PurgeTenant(std::int64_t tenant_id) {
+Result<void> SqlCatalog::PurgeTenant(std::int64_t tenant_id) {
   std::lock_guard lock(write_mutex_);
+  // PostgreSQL keeps dead row versions until VACUUM reuses their space: the wrapped key is
+  // unreadable without the master key either way (docs/threat-model.md).
+  if (!writer_.IsSqlite()) return PurgeTenantRows(tenant_id);
   // What the purge frees is overwritten with zeros (the wrapped key's old cell included),
   // and the WAL is checkpointed into the file and truncated after the commit: the key
   // cannot be read back from free pages or old WAL frames.
@@ -569,13 +618,13 @@ Result<void> SqliteCatalog::PurgeTenant(std::int64_t tenant_id) {
   return {};
 }
 
-Result<void> SqliteCatalog::PurgeTenantRows(std::int64_t tenant_id) {
+Result<void> SqlCatalog::PurgeTenantRows(std::int64_t tenant_id) {
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
   const std::string now = std::to_string(UnixSeconds());
   const std::string id = std::to_string(tenant_id);
   for (const std::string& statement : {
-           "UPDATE tenants SET wrapped_key = X'' WHERE id = " + id,
+           "UPDATE tenants SET wrapped_key = " + sql::DialectOf(writer_).EmptyBlob() + " WHERE id = " + id,
            "DELETE FROM instances WHERE tenant_id = " + id,
            "DELETE FROM series WHERE tenant_id = " + id,
            "DELETE FROM studies WHERE tenant_id = " + id,

@@ -1,13 +1,13 @@
-// LicensingStore of SqliteCatalog: plans, subscriptions, usage, the licence clock.
+// LicensingStore of SqlCatalog: plans, subscriptions, usage, the licence clock.
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
 
 constexpr const char* kUsageColumns =
-    "job_id, tenant_id, user, algorithm_id, algorithm_version, series_uid, outcome, slices, voxels, duration_ms, "
+    "job_id, tenant_id, \"user\", algorithm_id, algorithm_version, series_uid, outcome, slices, voxels, duration_ms, "
     "started_at, period_start, counted, overage";
 
 PlanRecord ReadPlan(const sql::Stmt& st) { return PlanRecord{st.Text(0), st.Int(1), st.Text(2), st.Text(3), st.Int(4)}; }
@@ -33,7 +33,7 @@ UsageRecord ReadUsage(const sql::Stmt& st) {
 
 }  // namespace
 
-Result<PlanRecord> SqliteCatalog::AddPlanVersion(const std::string& name, const std::string& json,
+Result<PlanRecord> SqlCatalog::AddPlanVersion(const std::string& name, const std::string& json,
                                                  const std::string& created_by) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
@@ -53,7 +53,7 @@ Result<PlanRecord> SqliteCatalog::AddPlanVersion(const std::string& name, const 
   return plan;
 }
 
-Result<PlanRecord> SqliteCatalog::FindPlan(const std::string& name, std::optional<std::int64_t> version) {
+Result<PlanRecord> SqlCatalog::FindPlan(const std::string& name, std::optional<std::int64_t> version) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT name, version, json, created_by, created_at FROM plans "
                                                         "WHERE name = ? ") +
@@ -64,7 +64,7 @@ Result<PlanRecord> SqliteCatalog::FindPlan(const std::string& name, std::optiona
   return sql::FirstRow<PlanRecord>(*st, ReadPlan, ErrorCode::kNotFound, "no plan '" + name + "'");
 }
 
-Result<std::vector<PlanRecord>> SqliteCatalog::ListPlans() {
+Result<std::vector<PlanRecord>> SqlCatalog::ListPlans() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT p.name, p.version, p.json, p.created_by, p.created_at FROM plans p "
@@ -73,7 +73,7 @@ Result<std::vector<PlanRecord>> SqliteCatalog::ListPlans() {
   return sql::CollectRows<PlanRecord>(*st, ReadPlan);
 }
 
-Result<std::optional<SubscriptionRecord>> SqliteCatalog::FindSubscription(std::int64_t tenant_id) {
+Result<std::optional<SubscriptionRecord>> SqlCatalog::FindSubscription(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, json, updated_at FROM subscriptions WHERE tenant_id = ?");
   if (!st) return std::unexpected(st.error());
@@ -84,7 +84,7 @@ Result<std::optional<SubscriptionRecord>> SqliteCatalog::FindSubscription(std::i
   return std::optional<SubscriptionRecord>(SubscriptionRecord{st->Int(0), st->Text(1), st->Int(2)});
 }
 
-Result<std::vector<SubscriptionRecord>> SqliteCatalog::ListSubscriptions() {
+Result<std::vector<SubscriptionRecord>> SqlCatalog::ListSubscriptions() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, json, updated_at FROM subscriptions ORDER BY tenant_id");
   if (!st) return std::unexpected(st.error());
@@ -92,7 +92,7 @@ Result<std::vector<SubscriptionRecord>> SqliteCatalog::ListSubscriptions() {
       *st, [](const sql::Stmt& s) { return SubscriptionRecord{s.Int(0), s.Text(1), s.Int(2)}; });
 }
 
-Result<void> SqliteCatalog::PutSubscription(const SubscriptionRecord& record) {
+Result<void> SqlCatalog::PutSubscription(const SubscriptionRecord& record) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO subscriptions(tenant_id, json, updated_at) VALUES(?,?,?) "
@@ -102,10 +102,17 @@ Result<void> SqliteCatalog::PutSubscription(const SubscriptionRecord& record) {
   return st->Run();
 }
 
-Result<void> SqliteCatalog::PutUsage(const UsageRecord& u) {
+Result<void> SqlCatalog::PutUsage(const UsageRecord& u) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_, std::string("INSERT OR REPLACE INTO usage(") + kUsageColumns +
-                                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  auto st = sql::Stmt::Prepare(writer_, std::string("INSERT INTO usage(") + kUsageColumns +
+                                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(job_id) DO UPDATE SET "
+                                            "tenant_id = excluded.tenant_id, \"user\" = excluded.\"user\", "
+                                            "algorithm_id = excluded.algorithm_id, algorithm_version = "
+                                            "excluded.algorithm_version, series_uid = excluded.series_uid, "
+                                            "outcome = excluded.outcome, slices = excluded.slices, voxels = "
+                                            "excluded.voxels, duration_ms = excluded.duration_ms, started_at = "
+                                            "excluded.started_at, period_start = excluded.period_start, counted = "
+                                            "excluded.counted, overage = excluded.overage");
   if (!st) return std::unexpected(st.error());
   st->Bind(u.job_id).Bind(u.tenant_id).Bind(u.user).Bind(u.algorithm_id).Bind(u.algorithm_version).Bind(u.series_uid)
       .Bind(u.outcome).Bind(u.slices).Bind(u.voxels).Bind(u.duration_ms).Bind(u.started_at).Bind(u.period_start)
@@ -113,7 +120,7 @@ Result<void> SqliteCatalog::PutUsage(const UsageRecord& u) {
   return st->Run();
 }
 
-Result<std::vector<UsageRecord>> SqliteCatalog::ListUsage(std::int64_t tenant_id, std::int64_t from, std::int64_t to) {
+Result<std::vector<UsageRecord>> SqlCatalog::ListUsage(std::int64_t tenant_id, std::int64_t from, std::int64_t to) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUsageColumns + " FROM usage WHERE " +
                                                 (tenant_id ? "tenant_id = ? AND " : "") +
@@ -124,7 +131,7 @@ Result<std::vector<UsageRecord>> SqliteCatalog::ListUsage(std::int64_t tenant_id
   return sql::CollectRows<UsageRecord>(*st, ReadUsage);
 }
 
-Result<std::int64_t> SqliteCatalog::CountedRuns(std::int64_t tenant_id, std::int64_t period_start) {
+Result<std::int64_t> SqlCatalog::CountedRuns(std::int64_t tenant_id, std::int64_t period_start) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*) FROM usage WHERE tenant_id = ? AND period_start = ? AND counted = 1");
   if (!st) return std::unexpected(st.error());
@@ -132,7 +139,7 @@ Result<std::int64_t> SqliteCatalog::CountedRuns(std::int64_t tenant_id, std::int
   return sql::FirstRow<std::int64_t>(*st, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no count");
 }
 
-Result<std::int64_t> SqliteCatalog::InFlightRuns(std::int64_t tenant_id) {
+Result<std::int64_t> SqlCatalog::InFlightRuns(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*) FROM jobs WHERE tenant_id = ? AND kind = 'algorithm' AND "
                                             "state IN ('queued', 'running')");
@@ -141,11 +148,11 @@ Result<std::int64_t> SqliteCatalog::InFlightRuns(std::int64_t tenant_id) {
   return sql::FirstRow<std::int64_t>(*st, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no count");
 }
 
-Result<std::int64_t> SqliteCatalog::AdvanceLicenceClock(std::int64_t now) {
+Result<std::int64_t> SqlCatalog::AdvanceLicenceClock(std::int64_t now) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO licence_clock(id, high_water) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET "
-                               "high_water = max(high_water, excluded.high_water)");
+                               "high_water = " + sql::DialectOf(writer_).Greater("licence_clock.high_water", "excluded.high_water"));
   if (!st) return std::unexpected(st.error());
   st->Bind(now);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
@@ -154,9 +161,10 @@ Result<std::int64_t> SqliteCatalog::AdvanceLicenceClock(std::int64_t now) {
   return sql::FirstRow<std::int64_t>(*read, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no clock");
 }
 
-Result<std::optional<std::pair<std::int64_t, SealedBytes>>> SqliteCatalog::LicenceClock() {
+Result<std::optional<std::pair<std::int64_t, SealedBytes>>> SqlCatalog::LicenceClock() {
   auto reader = Reader();
-  auto st = sql::Stmt::Prepare(reader.db(), "SELECT high_water, coalesce(seal, x'') FROM licence_clock WHERE id = 1");
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT high_water, coalesce(seal, ") + sql::DialectOf(reader.db()).EmptyBlob() +
+                                                ") FROM licence_clock WHERE id = 1");
   if (!st) return std::unexpected(st.error());
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
@@ -164,24 +172,24 @@ Result<std::optional<std::pair<std::int64_t, SealedBytes>>> SqliteCatalog::Licen
   return std::optional<std::pair<std::int64_t, SealedBytes>>{std::make_pair(st->Int(0), SealedBytes(st->Blob(1)))};
 }
 
-Result<bool> SqliteCatalog::SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) {
+Result<bool> SqlCatalog::SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) {
   std::lock_guard lock(write_mutex_);
   auto st = expected ? sql::Stmt::Prepare(writer_, "UPDATE licence_clock SET high_water = ?, seal = ? WHERE id = 1 AND high_water = ?")
-                     : sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO licence_clock(id, high_water, seal) VALUES(1, ?, ?)");
+                     : sql::Stmt::Prepare(writer_, "INSERT INTO licence_clock(id, high_water, seal) VALUES(1, ?, ?) ON CONFLICT DO NOTHING");
   if (!st) return std::unexpected(st.error());
   st->Bind(value).Bind(seal);
   if (expected) st->Bind(*expected);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  return sqlite3_changes(writer_.raw()) > 0;
+  return writer_.Changes() > 0;
 }
 
-Result<std::pair<SealedBytes, bool>> SqliteCatalog::InstallationSealed(const SealedBytes& candidate) {
+Result<std::pair<SealedBytes, bool>> SqlCatalog::InstallationSealed(const SealedBytes& candidate) {
   std::lock_guard lock(write_mutex_);
-  auto insert = sql::Stmt::Prepare(writer_, "INSERT OR IGNORE INTO installation(id, sealed_id, created_at) VALUES(1, ?, ?)");
+  auto insert = sql::Stmt::Prepare(writer_, "INSERT INTO installation(id, sealed_id, created_at) VALUES(1, ?, ?) ON CONFLICT DO NOTHING");
   if (!insert) return std::unexpected(insert.error());
   insert->Bind(candidate).Bind(UnixSeconds());
   if (auto r = insert->Run(); !r) return std::unexpected(r.error());
-  const bool created = sqlite3_changes(writer_.raw()) > 0;
+  const bool created = writer_.Changes() > 0;
   auto read = sql::Stmt::Prepare(writer_, "SELECT sealed_id FROM installation WHERE id = 1");
   if (!read) return std::unexpected(read.error());
   auto sealed =

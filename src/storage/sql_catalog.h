@@ -1,9 +1,12 @@
-// SqliteCatalog: the embedded Catalog backend (SQLite, WAL). One writer connection
-// behind a mutex, a pool of reader connections so searches run in parallel with ingest.
-// Other processes (the admin CLI) may open the same file concurrently.
+// SqlCatalog: the Catalog (and the other stores) on SQL, embedded (SQLite, WAL) or shared
+// by many nodes (PostgreSQL). One writer connection per process behind a mutex, a pool of
+// reader connections so searches run in parallel with ingest. Other processes (the admin
+// CLI, other nodes) may open the same catalog concurrently: writes that read before they
+// write are serialised across all of them (sql::Isolation), ingest is not.
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -15,11 +18,11 @@
 #include "storage/image_alias_store.h"
 #include "storage/licensing_store.h"
 #include "storage/monitoring_store.h"
-#include "storage/sqlite_db.h"
+#include "storage/sql_db.h"
 
 namespace vg::storage {
 
-class SqliteCatalog final : public Catalog,
+class SqlCatalog final : public Catalog,
                             public AnnotationStore,
                             public JobStore,
                             public AlgorithmStore,
@@ -27,7 +30,10 @@ class SqliteCatalog final : public Catalog,
                             public MonitoringStore,
                             public ImageAliasStore {
  public:
-  static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, bool durable, int readers = 4);
+  // The embedded catalog: a SQLite file.
+  static Result<std::unique_ptr<SqlCatalog>> Open(const std::string& path, bool durable, int readers = 4);
+  // A PostgreSQL database (libpq URI) that any number of nodes share.
+  static Result<std::unique_ptr<SqlCatalog>> OpenPostgres(const std::string& uri, int readers = 4);
 
   Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
                                     const SealedBytes& wrapped_key, const std::string& ae_title) override;
@@ -80,7 +86,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
   Result<AuditVerification> VerifyAudit() override;
 
-  // AnnotationStore (sqlite_annotations.cpp).
+  // AnnotationStore (sql_annotations.cpp).
   Result<TenantSettings> GetSettings(std::int64_t tenant_id) override;
   Result<void> SetSettings(std::int64_t tenant_id, const TenantSettings& settings) override;
   Result<std::vector<TagRecord>> ListTags(std::int64_t tenant_id) override;
@@ -103,7 +109,7 @@ class SqliteCatalog final : public Catalog,
                                                                  const std::vector<std::string>& study_uids) override;
   Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) override;
 
-  // JobStore (sqlite_jobs.cpp).
+  // JobStore (sql_jobs.cpp).
   Result<JobRecord> EnqueueJob(const JobRecord& job) override;
   Result<JobRecord> FindJob(std::int64_t tenant_id, std::int64_t id) override;
   Result<std::vector<JobRecord>> ListJobs(std::int64_t tenant_id, const JobFilter& filter) override;
@@ -115,7 +121,7 @@ class SqliteCatalog final : public Catalog,
   Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) override;
   Result<void> ReleaseJob(std::int64_t job_id, const std::string& worker) override;
 
-  // AlgorithmStore (sqlite_algorithms.cpp).
+  // AlgorithmStore (sql_algorithms.cpp).
   Result<AlgorithmRecord> AddAlgorithm(const AlgorithmRecord& record) override;
   Result<std::vector<AlgorithmRecord>> ListAlgorithms() override;
   Result<AlgorithmRecord> FindAlgorithm(const std::string& id, const std::string& version) override;
@@ -127,7 +133,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::vector<AutoRunCandidate>> FindAutoRunCandidates(std::int64_t now, std::int64_t limit) override;
   Result<bool> MarkRuleFired(std::int64_t rule_id, const std::string& series_uid, std::int64_t job_id) override;
 
-  // LicensingStore (sqlite_licensing.cpp).
+  // LicensingStore (sql_licensing.cpp).
   Result<PlanRecord> AddPlanVersion(const std::string& name, const std::string& json,
                                     const std::string& created_by) override;
   Result<PlanRecord> FindPlan(const std::string& name, std::optional<std::int64_t> version) override;
@@ -144,7 +150,7 @@ class SqliteCatalog final : public Catalog,
   Result<bool> SetLicenceClock(std::optional<std::int64_t> expected, std::int64_t value, const SealedBytes& seal) override;
   Result<std::pair<SealedBytes, bool>> InstallationSealed(const SealedBytes& candidate) override;
 
-  // MonitoringStore (sqlite_monitoring.cpp).
+  // MonitoringStore (sql_monitoring.cpp).
   Result<FeedbackRecord> AddFeedback(const FeedbackRecord& record) override;
   Result<std::vector<FeedbackRecord>> ListFeedback(std::optional<std::int64_t> tenant_id,
                                                    const std::vector<std::int64_t>& job_ids) override;
@@ -161,7 +167,7 @@ class SqliteCatalog final : public Catalog,
   Result<std::vector<RunStatsRow>> RunStats(const std::vector<double>& bounds_seconds) override;
   Result<std::vector<std::pair<std::string, std::int64_t>>> FeedbackCounts() override;
 
-  // ImageAliasStore (sqlite_image_aliases.cpp).
+  // ImageAliasStore (sql_image_aliases.cpp).
   Result<void> PutImageAlias(const ImageAlias& alias) override;
   Result<ImageAlias> FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) override;
   Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;
@@ -170,12 +176,16 @@ class SqliteCatalog final : public Catalog,
   // PurgeTenant's one transaction (the caller holds write_mutex_).
   Result<void> PurgeTenantRows(std::int64_t tenant_id);
   class ReaderLease;
-  SqliteCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path, bool durable);
+  SqlCatalog(sql::Db writer, std::vector<std::unique_ptr<sql::Db>> readers, std::string path, bool durable);
+  static Result<std::unique_ptr<SqlCatalog>> OpenWith(const std::function<Result<sql::Db>()>& connect, int readers,
+                                                      const std::string& path, bool durable);
   ReaderLease Reader();
   Result<std::vector<CommitResult>> CommitInstancesLocked(std::int64_t tenant_id, const std::vector<NewInstance>& batch,
                                                           bool replace);
   // fdatasync of the write-ahead log, without the writer lock.
   Result<void> SyncLog();
+
+  sql::Dialect dialect() const { return sql::DialectOf(writer_); }
 
   std::string path_;
   bool durable_;
@@ -186,10 +196,10 @@ class SqliteCatalog final : public Catalog,
   std::vector<std::unique_ptr<sql::Db>> idle_readers_;
 };
 
-// A reader connection borrowed from the pool for one query (used by every sqlite_*.cpp).
-class SqliteCatalog::ReaderLease {
+// A reader connection borrowed from the pool for one query (used by every sql_*.cpp).
+class SqlCatalog::ReaderLease {
  public:
-  ReaderLease(SqliteCatalog& owner, std::unique_ptr<sql::Db> db) : owner_(owner), db_(std::move(db)) {}
+  ReaderLease(SqlCatalog& owner, std::unique_ptr<sql::Db> db) : owner_(owner), db_(std::move(db)) {}
   ~ReaderLease() {
     std::lock_guard lock(owner_.readers_mutex_);
     owner_.idle_readers_.push_back(std::move(db_));
@@ -197,7 +207,7 @@ class SqliteCatalog::ReaderLease {
   }
   sql::Db& db() { return *db_; }
  private:
-  SqliteCatalog& owner_;
+  SqlCatalog& owner_;
   std::unique_ptr<sql::Db> db_;
 };
 

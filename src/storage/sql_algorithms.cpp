@@ -1,7 +1,7 @@
-// AlgorithmStore of SqliteCatalog: the algorithm registry and auto-run rules.
+// AlgorithmStore of SqlCatalog: the algorithm registry and auto-run rules.
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -21,7 +21,7 @@ AutoRuleRecord ReadRule(const sql::Stmt& st, int at = 0) {
 
 }  // namespace
 
-Result<AlgorithmRecord> SqliteCatalog::AddAlgorithm(const AlgorithmRecord& record) {
+Result<AlgorithmRecord> SqlCatalog::AddAlgorithm(const AlgorithmRecord& record) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -43,7 +43,7 @@ Result<AlgorithmRecord> SqliteCatalog::AddAlgorithm(const AlgorithmRecord& recor
   st->Bind(created.id).Bind(created.version).Bind(created.name).Bind(created.manifest_json).Bind(created.created_at)
       .Bind(std::int64_t{first});
   if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_PRIMARYKEY)
+    if (writer_.LastFailure() == sql::Failure::kDuplicate)
       return Fail(ErrorCode::kConflict, "algorithm " + record.id + " version " + record.version +
                                             " is registered already; versions never change: register a new version");
     return std::unexpected(r.error());
@@ -52,7 +52,7 @@ Result<AlgorithmRecord> SqliteCatalog::AddAlgorithm(const AlgorithmRecord& recor
   return created;
 }
 
-Result<std::vector<AlgorithmRecord>> SqliteCatalog::ListAlgorithms() {
+Result<std::vector<AlgorithmRecord>> SqlCatalog::ListAlgorithms() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kAlgorithmColumns +
                                                 " FROM algorithms ORDER BY id, created_at, version");
@@ -60,7 +60,7 @@ Result<std::vector<AlgorithmRecord>> SqliteCatalog::ListAlgorithms() {
   return sql::CollectRows<AlgorithmRecord>(*st, ReadAlgorithm);
 }
 
-Result<AlgorithmRecord> SqliteCatalog::FindAlgorithm(const std::string& id, const std::string& version) {
+Result<AlgorithmRecord> SqlCatalog::FindAlgorithm(const std::string& id, const std::string& version) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kAlgorithmColumns + " FROM algorithms WHERE id = ? AND " +
                                                 (version.empty() ? "is_default = 1" : "version = ?"));
@@ -72,7 +72,7 @@ Result<AlgorithmRecord> SqliteCatalog::FindAlgorithm(const std::string& id, cons
                                                         : "no algorithm '" + id + "' version " + version);
 }
 
-Result<void> SqliteCatalog::SetDefaultVersion(const std::string& id, const std::string& version) {
+Result<void> SqlCatalog::SetDefaultVersion(const std::string& id, const std::string& version) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -90,32 +90,33 @@ Result<void> SqliteCatalog::SetDefaultVersion(const std::string& id, const std::
   return tx->Commit();
 }
 
-Result<void> SqliteCatalog::SetAlgorithmEnabled(const std::string& id, const std::string& version, bool enabled) {
+Result<void> SqlCatalog::SetAlgorithmEnabled(const std::string& id, const std::string& version, bool enabled) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE algorithms SET enabled = ? WHERE id = ? AND version = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(std::int64_t{enabled}).Bind(id).Bind(version);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no algorithm '" + id + "' version " + version);
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no algorithm '" + id + "' version " + version);
   return {};
 }
 
-Result<AutoRuleRecord> SqliteCatalog::CreateAutoRule(const AutoRuleRecord& rule) {
+Result<AutoRuleRecord> SqlCatalog::CreateAutoRule(const AutoRuleRecord& rule) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO auto_rules(tenant_id, algorithm_id, modality, min_instances, quiet_seconds, "
-                               "enabled, created_by, created_at) VALUES(?,?,?,?,?,?,?,?)");
+                               "enabled, created_by, created_at) VALUES(?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   AutoRuleRecord created = rule;
   created.created_at = UnixSeconds();
   st->Bind(rule.tenant_id).Bind(rule.algorithm_id).Bind(rule.modality).Bind(rule.min_instances).Bind(rule.quiet_seconds)
       .Bind(std::int64_t{rule.enabled}).Bind(rule.created_by).Bind(created.created_at);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto r = sql::RunReturningId(*st);
+  if (!r) return std::unexpected(r.error());
+  created.id = *r;
   return created;
 }
 
-Result<std::vector<AutoRuleRecord>> SqliteCatalog::ListAutoRules(std::int64_t tenant_id) {
+Result<std::vector<AutoRuleRecord>> SqlCatalog::ListAutoRules(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kRuleColumns +
                                                 " FROM auto_rules WHERE tenant_id = ? ORDER BY id");
@@ -124,7 +125,7 @@ Result<std::vector<AutoRuleRecord>> SqliteCatalog::ListAutoRules(std::int64_t te
   return sql::CollectRows<AutoRuleRecord>(*st, [](const sql::Stmt& s) { return ReadRule(s); });
 }
 
-Result<void> SqliteCatalog::DeleteAutoRule(std::int64_t tenant_id, std::int64_t id) {
+Result<void> SqlCatalog::DeleteAutoRule(std::int64_t tenant_id, std::int64_t id) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -138,11 +139,11 @@ Result<void> SqliteCatalog::DeleteAutoRule(std::int64_t tenant_id, std::int64_t 
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such rule");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such rule");
   return tx->Commit();
 }
 
-Result<std::vector<AutoRunCandidate>> SqliteCatalog::FindAutoRunCandidates(std::int64_t now, std::int64_t limit) {
+Result<std::vector<AutoRunCandidate>> SqlCatalog::FindAutoRunCandidates(std::int64_t now, std::int64_t limit) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(
       reader.db(),
@@ -168,14 +169,14 @@ Result<std::vector<AutoRunCandidate>> SqliteCatalog::FindAutoRunCandidates(std::
   });
 }
 
-Result<bool> SqliteCatalog::MarkRuleFired(std::int64_t rule_id, const std::string& series_uid, std::int64_t job_id) {
+Result<bool> SqlCatalog::MarkRuleFired(std::int64_t rule_id, const std::string& series_uid, std::int64_t job_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
-                               "INSERT OR IGNORE INTO auto_rule_fired(rule_id, series_uid, job_id, fired_at) VALUES(?,?,?,?)");
+                               "INSERT INTO auto_rule_fired(rule_id, series_uid, job_id, fired_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING");
   if (!st) return std::unexpected(st.error());
   st->Bind(rule_id).Bind(series_uid).Bind(job_id).Bind(UnixSeconds());
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  return sqlite3_changes(writer_.raw()) > 0;
+  return writer_.Changes() > 0;
 }
 
 }  // namespace vg::storage

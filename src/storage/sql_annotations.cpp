@@ -1,7 +1,7 @@
-// AnnotationStore of SqliteCatalog: settings, tags, workflow status, segmentations, worklist.
+// AnnotationStore of SqlCatalog: settings, tags, workflow status, segmentations, worklist.
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -66,7 +66,7 @@ SegmentationRecord ReadSegmentation(const sql::Stmt& st) {
 
 }  // namespace
 
-Result<TenantSettings> SqliteCatalog::GetSettings(std::int64_t tenant_id) {
+Result<TenantSettings> SqlCatalog::GetSettings(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT physicians_edit_segmentations, share_cases_with_vendor, algorithms_full_dicom_headers "
@@ -78,7 +78,7 @@ Result<TenantSettings> SqliteCatalog::GetSettings(std::int64_t tenant_id) {
       "no such tenant");
 }
 
-Result<void> SqliteCatalog::SetSettings(std::int64_t tenant_id, const TenantSettings& settings) {
+Result<void> SqlCatalog::SetSettings(std::int64_t tenant_id, const TenantSettings& settings) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ?, "
@@ -89,7 +89,7 @@ Result<void> SqliteCatalog::SetSettings(std::int64_t tenant_id, const TenantSett
   return st->Run();
 }
 
-Result<std::vector<TagRecord>> SqliteCatalog::ListTags(std::int64_t tenant_id) {
+Result<std::vector<TagRecord>> SqlCatalog::ListTags(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT tenant_id, name, colour, description, created_at FROM tag_vocabulary "
@@ -100,7 +100,7 @@ Result<std::vector<TagRecord>> SqliteCatalog::ListTags(std::int64_t tenant_id) {
       *st, [](const sql::Stmt& s) { return TagRecord{s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4)}; });
 }
 
-Result<TagRecord> SqliteCatalog::CreateTag(const TagRecord& tag) {
+Result<TagRecord> SqlCatalog::CreateTag(const TagRecord& tag) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO tag_vocabulary(tenant_id, name, colour, description, created_at) "
@@ -110,14 +110,14 @@ Result<TagRecord> SqliteCatalog::CreateTag(const TagRecord& tag) {
   created.created_at = UnixSeconds();
   st->Bind(tag.tenant_id).Bind(tag.name).Bind(tag.colour).Bind(tag.description).Bind(created.created_at);
   if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_PRIMARYKEY)
+    if (writer_.LastFailure() == sql::Failure::kDuplicate)
       return Fail(ErrorCode::kConflict, "the tag '" + tag.name + "' exists");
     return std::unexpected(r.error());
   }
   return created;
 }
 
-Result<void> SqliteCatalog::DeleteTag(std::int64_t tenant_id, const std::string& name) {
+Result<void> SqlCatalog::DeleteTag(std::int64_t tenant_id, const std::string& name) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -125,7 +125,7 @@ Result<void> SqliteCatalog::DeleteTag(std::int64_t tenant_id, const std::string&
   if (!del) return std::unexpected(del.error());
   del->Bind(tenant_id).Bind(name);
   if (auto r = del->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tag");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such tag");
   auto untag = sql::Stmt::Prepare(writer_, "DELETE FROM study_tags WHERE tenant_id = ? AND tag_name = ?");
   if (!untag) return std::unexpected(untag.error());
   untag->Bind(tenant_id).Bind(name);
@@ -133,7 +133,7 @@ Result<void> SqliteCatalog::DeleteTag(std::int64_t tenant_id, const std::string&
   return tx->Commit();
 }
 
-Result<std::vector<StudyTagRecord>> SqliteCatalog::ListStudyTags(std::int64_t tenant_id,
+Result<std::vector<StudyTagRecord>> SqlCatalog::ListStudyTags(std::int64_t tenant_id,
                                                                  const std::vector<std::string>& study_uids) {
   if (study_uids.empty()) return std::vector<StudyTagRecord>{};
   sql::Where w;
@@ -148,7 +148,7 @@ Result<std::vector<StudyTagRecord>> SqliteCatalog::ListStudyTags(std::int64_t te
   return sql::CollectRows<StudyTagRecord>(*st, ReadStudyTag);
 }
 
-Result<std::pair<StudyTagRecord, bool>> SqliteCatalog::AddStudyTag(const StudyTagRecord& tag) {
+Result<std::pair<StudyTagRecord, bool>> SqlCatalog::AddStudyTag(const StudyTagRecord& tag) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -161,7 +161,7 @@ Result<std::pair<StudyTagRecord, bool>> SqliteCatalog::AddStudyTag(const StudyTa
     if (!*row) return Fail(ErrorCode::kInvalidArgument, "'" + *tag.tag_name + "' is not in the clinic's tag vocabulary");
     auto existing = sql::Stmt::Prepare(writer_, std::string("SELECT ") + kStudyTagColumns + kStudyTagFrom +
                                                      " WHERE t.tenant_id = ? AND t.study_uid = ? AND t.tag_name = ? "
-                                                     "AND t.series_uid IS ?");
+                                                     "AND t.series_uid IS NOT DISTINCT FROM ?");
     if (!existing) return std::unexpected(existing.error());
     existing->Bind(tag.tenant_id).Bind(tag.study_uid).Bind(*tag.tag_name).Bind(tag.series_uid);
     auto found = existing->Step();
@@ -170,29 +170,30 @@ Result<std::pair<StudyTagRecord, bool>> SqliteCatalog::AddStudyTag(const StudyTa
   }
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO study_tags(tenant_id, study_uid, series_uid, tag_name, text_sealed, "
-                               "created_by, created_at) VALUES(?,?,?,?,?,?,?)");
+                               "created_by, created_at) VALUES(?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   StudyTagRecord created = tag;
   created.created_at = UnixSeconds();
   st->Bind(tag.tenant_id).Bind(tag.study_uid).Bind(tag.series_uid).Bind(tag.tag_name).Bind(tag.text_sealed)
       .Bind(tag.created_by).Bind(created.created_at);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto inserted = sql::RunReturningId(*st);
+  if (!inserted) return std::unexpected(inserted.error());
+  created.id = *inserted;
   if (auto r = tx->Commit(); !r) return std::unexpected(r.error());
   return std::make_pair(created, true);
 }
 
-Result<void> SqliteCatalog::RemoveStudyTag(std::int64_t tenant_id, const std::string& study_uid, std::int64_t id) {
+Result<void> SqlCatalog::RemoveStudyTag(std::int64_t tenant_id, const std::string& study_uid, std::int64_t id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "DELETE FROM study_tags WHERE tenant_id = ? AND study_uid = ? AND id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(study_uid).Bind(id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such tag on this study");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such tag on this study");
   return {};
 }
 
-Result<std::vector<StudyStatusRecord>> SqliteCatalog::GetStatuses(std::int64_t tenant_id,
+Result<std::vector<StudyStatusRecord>> SqlCatalog::GetStatuses(std::int64_t tenant_id,
                                                                   const std::vector<std::string>& study_uids) {
   if (study_uids.empty()) return std::vector<StudyStatusRecord>{};
   sql::Where w;
@@ -207,7 +208,7 @@ Result<std::vector<StudyStatusRecord>> SqliteCatalog::GetStatuses(std::int64_t t
   return sql::CollectRows<StudyStatusRecord>(*st, [](const sql::Stmt& s) { return ReadStatus(s); });
 }
 
-Result<void> SqliteCatalog::SetStatus(const StudyStatusRecord& status) {
+Result<void> SqlCatalog::SetStatus(const StudyStatusRecord& status) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO study_status(tenant_id, study_uid, status, assignee_id, updated_at, "
@@ -220,12 +221,12 @@ Result<void> SqliteCatalog::SetStatus(const StudyStatusRecord& status) {
   return st->Run();
 }
 
-Result<SegmentationRecord> SqliteCatalog::CreateSegmentation(const SegmentationRecord& record) {
+Result<SegmentationRecord> SqlCatalog::CreateSegmentation(const SegmentationRecord& record) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO segmentations(tenant_id, study_uid, source_series_uid, seg_series_uid, "
                                "seg_sop_uid, parent_id, author, created_at, source, algorithm_name, algorithm_version, "
-                               "job_id, comment_sealed, segments_json, labels_blob) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                               "job_id, comment_sealed, segments_json, labels_blob) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   SegmentationRecord created = record;
   created.created_at = UnixSeconds();
@@ -233,12 +234,13 @@ Result<SegmentationRecord> SqliteCatalog::CreateSegmentation(const SegmentationR
       .Bind(record.seg_sop_uid).Bind(record.parent_id).Bind(record.author).Bind(created.created_at).Bind(record.source)
       .Bind(record.algorithm_name).Bind(record.algorithm_version).Bind(record.job_id).Bind(record.comment_sealed)
       .Bind(record.segments_json).Bind(record.labels_blob);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto inserted = sql::RunReturningId(*st);
+  if (!inserted) return std::unexpected(inserted.error());
+  created.id = *inserted;
   return created;
 }
 
-Result<SegmentationRecord> SqliteCatalog::FindSegmentation(std::int64_t tenant_id, std::int64_t id) {
+Result<SegmentationRecord> SqlCatalog::FindSegmentation(std::int64_t tenant_id, std::int64_t id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSegmentationColumns +
                                                 " FROM segmentations WHERE tenant_id = ? AND id = ?");
@@ -247,7 +249,7 @@ Result<SegmentationRecord> SqliteCatalog::FindSegmentation(std::int64_t tenant_i
   return sql::FirstRow<SegmentationRecord>(*st, ReadSegmentation, ErrorCode::kNotFound, "no such segmentation");
 }
 
-Result<std::optional<SegmentationRecord>> SqliteCatalog::FindSegmentationByJob(std::int64_t tenant_id,
+Result<std::optional<SegmentationRecord>> SqlCatalog::FindSegmentationByJob(std::int64_t tenant_id,
                                                                                std::int64_t job_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSegmentationColumns +
@@ -260,7 +262,7 @@ Result<std::optional<SegmentationRecord>> SqliteCatalog::FindSegmentationByJob(s
   return std::optional<SegmentationRecord>(ReadSegmentation(*st));
 }
 
-Result<std::vector<SegmentationRecord>> SqliteCatalog::ListSegmentations(std::int64_t tenant_id,
+Result<std::vector<SegmentationRecord>> SqlCatalog::ListSegmentations(std::int64_t tenant_id,
                                                                          const std::string& study_uid,
                                                                          const std::optional<std::string>& series) {
   auto reader = Reader();
@@ -274,7 +276,7 @@ Result<std::vector<SegmentationRecord>> SqliteCatalog::ListSegmentations(std::in
   return sql::CollectRows<SegmentationRecord>(*st, ReadSegmentation);
 }
 
-Result<std::map<std::string, std::int64_t>> SqliteCatalog::CountSegmentations(
+Result<std::map<std::string, std::int64_t>> SqlCatalog::CountSegmentations(
     std::int64_t tenant_id, const std::vector<std::string>& study_uids) {
   std::map<std::string, std::int64_t> out;
   if (study_uids.empty()) return out;
@@ -294,7 +296,7 @@ Result<std::map<std::string, std::int64_t>> SqliteCatalog::CountSegmentations(
   }
 }
 
-Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const WorklistFilter& f) {
+Result<WorklistPage> SqlCatalog::SearchWorklist(std::int64_t tenant_id, const WorklistFilter& f) {
   sql::Where w;
   w.sql = " WHERE s.tenant_id = ?";
   w.Int(tenant_id);
@@ -342,7 +344,7 @@ Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const
   auto st = sql::Stmt::Prepare(
       reader.db(),
       "SELECT s.id, s.study_uid, s.study_date, s.study_time, s.attrs, "
-      "(SELECT group_concat(DISTINCT modality) FROM series m WHERE m.study_id = s.id), "
+      "(SELECT " + dialect().DistinctList("modality") + " FROM series m WHERE m.study_id = s.id), "
       "(SELECT count(*) FROM series m WHERE m.study_id = s.id), "
       "(SELECT count(*) FROM instances i WHERE i.study_id = s.id), "
       "s.tenant_id, s.study_uid, COALESCE(st.status, 'todo'), st.assignee_id, COALESCE(u.username, ''), "
@@ -368,13 +370,13 @@ Result<WorklistPage> SqliteCatalog::SearchWorklist(std::int64_t tenant_id, const
   return page;
 }
 
-Result<std::vector<LatestVersion>> SqliteCatalog::LatestVersionsBySeries(std::int64_t tenant_id) {
+Result<std::vector<LatestVersion>> SqlCatalog::LatestVersionsBySeries(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT source_series_uid, source, id, created_at, author FROM ("
                                "SELECT source_series_uid, source, id, created_at, author, row_number() OVER ("
                                "PARTITION BY source_series_uid, source ORDER BY id DESC) AS newest "
-                               "FROM segmentations WHERE tenant_id = ?) WHERE newest = 1");
+                               "FROM segmentations WHERE tenant_id = ?) AS ranked WHERE newest = 1");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
   return sql::CollectRows<LatestVersion>(

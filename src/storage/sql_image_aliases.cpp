@@ -1,10 +1,10 @@
-// ImageAliasStore of SqliteCatalog: names clients gave to uploaded images.
+// ImageAliasStore of SqlCatalog: names clients gave to uploaded images.
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 
 namespace vg::storage {
 
-Result<void> SqliteCatalog::PutImageAlias(const ImageAlias& a) {
+Result<void> SqlCatalog::PutImageAlias(const ImageAlias& a) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO image_aliases(tenant_id, name, series_uid, kind, created_at, expires_at) "
                                         "VALUES(?,?,?,?,?,?) ON CONFLICT(tenant_id, name) DO UPDATE SET "
@@ -15,7 +15,7 @@ Result<void> SqliteCatalog::PutImageAlias(const ImageAlias& a) {
   return st->Run();
 }
 
-Result<ImageAlias> SqliteCatalog::FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) {
+Result<ImageAlias> SqlCatalog::FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, name, series_uid, kind, created_at, expires_at FROM image_aliases "
                                             "WHERE tenant_id = ? AND name = ? AND (expires_at = 0 OR expires_at > ?)");
@@ -26,13 +26,13 @@ Result<ImageAlias> SqliteCatalog::FindImageAlias(std::int64_t tenant_id, const s
       ErrorCode::kNotFound, "no such image");
 }
 
-Result<void> SqliteCatalog::RemoveImageAlias(std::int64_t tenant_id, const std::string& name) {
+Result<void> SqlCatalog::RemoveImageAlias(std::int64_t tenant_id, const std::string& name) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "DELETE FROM image_aliases WHERE tenant_id = ? AND name = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(name);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such image");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such image");
   return {};
 }
 

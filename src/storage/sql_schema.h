@@ -1,6 +1,6 @@
 #pragma once
 
-#include "storage/sqlite_db.h"
+#include "storage/sql_db.h"
 
 namespace vg::storage {
 int LatestSchemaVersion();

@@ -1,7 +1,7 @@
-// MonitoringStore of SqliteCatalog: feedback, bug reports and comments (runs: sqlite_jobs.cpp).
+// MonitoringStore of SqlCatalog: feedback, bug reports and comments (runs: sql_jobs.cpp).
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -46,21 +46,22 @@ BugReportRecord ReadBug(const sql::Stmt& st) {
 
 }  // namespace
 
-Result<FeedbackRecord> SqliteCatalog::AddFeedback(const FeedbackRecord& f) {
+Result<FeedbackRecord> SqlCatalog::AddFeedback(const FeedbackRecord& f) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO feedback(tenant_id, job_id, verdict, reason, comment_sealed, author, "
-                                        "segmentation_id, metrics, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+                                        "segmentation_id, metrics, created_at) VALUES(?,?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   FeedbackRecord created = f;
   created.created_at = UnixSeconds();
   st->Bind(f.tenant_id).Bind(f.job_id).Bind(f.verdict).Bind(f.reason).Bind(f.comment_sealed).Bind(f.author)
       .Bind(f.segmentation_id).Bind(f.metrics).Bind(created.created_at);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto inserted = sql::RunReturningId(*st);
+  if (!inserted) return std::unexpected(inserted.error());
+  created.id = *inserted;
   return created;
 }
 
-Result<std::vector<FeedbackRecord>> SqliteCatalog::ListFeedback(std::optional<std::int64_t> tenant_id,
+Result<std::vector<FeedbackRecord>> SqlCatalog::ListFeedback(std::optional<std::int64_t> tenant_id,
                                                                 const std::vector<std::int64_t>& job_ids) {
   sql::Where w;
   w.sql = " WHERE 1 = 1";
@@ -76,21 +77,22 @@ Result<std::vector<FeedbackRecord>> SqliteCatalog::ListFeedback(std::optional<st
   return sql::CollectRows<FeedbackRecord>(*st, ReadFeedback);
 }
 
-Result<BugReportRecord> SqliteCatalog::AddBugReport(const BugReportRecord& b,
+Result<BugReportRecord> SqlCatalog::AddBugReport(const BugReportRecord& b,
                                                     const std::function<Result<SealedBytes>(std::int64_t id)>& seal_body) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO bug_reports(tenant_id, job_id, reporter, severity, status, body_sealed, "
                                         "browser, app_version, screenshot_blob, created_at, updated_at) "
-                                        "VALUES(?,?,?,?,?,X'',?,?,?,?,?)");
+                                        "VALUES(?,?,?,?,?," + sql::DialectOf(writer_).EmptyBlob() + ",?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   BugReportRecord created = b;
   created.created_at = created.updated_at = UnixSeconds();
   st->Bind(b.tenant_id).Bind(b.job_id).Bind(b.reporter).Bind(b.severity).Bind(b.status).Bind(b.browser)
       .Bind(b.app_version).Bind(b.screenshot_blob).Bind(created.created_at).Bind(created.updated_at);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto inserted = sql::RunReturningId(*st);
+  if (!inserted) return std::unexpected(inserted.error());
+  created.id = *inserted;
   auto sealed = seal_body(created.id);
   if (!sealed) return std::unexpected(sealed.error());
   auto body = sql::Stmt::Prepare(writer_, "UPDATE bug_reports SET body_sealed = ? WHERE id = ?");
@@ -102,7 +104,7 @@ Result<BugReportRecord> SqliteCatalog::AddBugReport(const BugReportRecord& b,
   return created;
 }
 
-Result<BugReportRecord> SqliteCatalog::FindBugReport(std::optional<std::int64_t> tenant_id, std::int64_t id) {
+Result<BugReportRecord> SqlCatalog::FindBugReport(std::optional<std::int64_t> tenant_id, std::int64_t id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kBugColumns + " FROM bug_reports WHERE id = ?" +
                                                 (tenant_id ? " AND tenant_id = ?" : ""));
@@ -112,7 +114,7 @@ Result<BugReportRecord> SqliteCatalog::FindBugReport(std::optional<std::int64_t>
   return sql::FirstRow<BugReportRecord>(*st, ReadBug, ErrorCode::kNotFound, "no such bug report");
 }
 
-Result<std::vector<BugReportRecord>> SqliteCatalog::ListBugReports(std::optional<std::int64_t> tenant_id,
+Result<std::vector<BugReportRecord>> SqlCatalog::ListBugReports(std::optional<std::int64_t> tenant_id,
                                                                   const std::string& status) {
   sql::Where w;
   w.sql = " WHERE 1 = 1";
@@ -126,29 +128,30 @@ Result<std::vector<BugReportRecord>> SqliteCatalog::ListBugReports(std::optional
   return sql::CollectRows<BugReportRecord>(*st, ReadBug);
 }
 
-Result<void> SqliteCatalog::SetBugStatus(std::int64_t id, const std::string& status) {
+Result<void> SqlCatalog::SetBugStatus(std::int64_t id, const std::string& status) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE bug_reports SET status = ?, updated_at = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(status).Bind(UnixSeconds()).Bind(id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such bug report");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such bug report");
   return {};
 }
 
-Result<BugCommentRecord> SqliteCatalog::AddBugComment(const BugCommentRecord& c) {
+Result<BugCommentRecord> SqlCatalog::AddBugComment(const BugCommentRecord& c) {
   std::lock_guard lock(write_mutex_);
   // The comment and the report's updated_at move together, or neither does.
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
   auto st = sql::Stmt::Prepare(writer_, "INSERT INTO bug_comments(report_id, tenant_id, author, author_kind, body_sealed, "
-                                        "created_at) VALUES(?,?,?,?,?,?)");
+                                        "created_at) VALUES(?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   BugCommentRecord created = c;
   created.created_at = UnixSeconds();
   st->Bind(c.report_id).Bind(c.tenant_id).Bind(c.author).Bind(c.author_kind).Bind(c.body_sealed).Bind(created.created_at);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto inserted = sql::RunReturningId(*st);
+  if (!inserted) return std::unexpected(inserted.error());
+  created.id = *inserted;
   auto touch = sql::Stmt::Prepare(writer_, "UPDATE bug_reports SET updated_at = ? WHERE id = ?");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(created.created_at).Bind(c.report_id);
@@ -157,7 +160,7 @@ Result<BugCommentRecord> SqliteCatalog::AddBugComment(const BugCommentRecord& c)
   return created;
 }
 
-Result<std::vector<BugCommentRecord>> SqliteCatalog::ListBugComments(std::int64_t report_id) {
+Result<std::vector<BugCommentRecord>> SqlCatalog::ListBugComments(std::int64_t report_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT id, report_id, tenant_id, author, author_kind, body_sealed, created_at "
                                             "FROM bug_comments WHERE report_id = ? ORDER BY id");

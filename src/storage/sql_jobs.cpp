@@ -1,7 +1,7 @@
-// JobStore of SqliteCatalog: the durable job queue.
+// JobStore of SqlCatalog: the durable job queue.
 #include "core/clock.h"
-#include "storage/sqlite_catalog.h"
-#include "storage/sqlite_where.h"
+#include "storage/sql_catalog.h"
+#include "storage/sql_where.h"
 
 namespace vg::storage {
 namespace {
@@ -56,19 +56,20 @@ Result<JobRecord> FindJobIn(sql::Db& db, std::int64_t id) {
 
 }  // namespace
 
-Result<JobRecord> SqliteCatalog::EnqueueJob(const JobRecord& job) {
+Result<JobRecord> SqlCatalog::EnqueueJob(const JobRecord& job) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO jobs(tenant_id, kind, state, priority, params, created_by, created_at, "
-                               "max_attempts) VALUES(?,?,'queued',?,?,?,?,?)");
+                               "max_attempts) VALUES(?,?,'queued',?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   st->Bind(job.tenant_id).Bind(job.kind).Bind(job.priority).Bind(job.params).Bind(job.created_by).Bind(UnixSeconds())
       .Bind(job.max_attempts);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  return FindJobIn(writer_, sqlite3_last_insert_rowid(writer_.raw()));
+  auto r = sql::RunReturningId(*st);
+  if (!r) return std::unexpected(r.error());
+  return FindJobIn(writer_, *r);
 }
 
-Result<JobRecord> SqliteCatalog::FindJob(std::int64_t tenant_id, std::int64_t id) {
+Result<JobRecord> SqlCatalog::FindJob(std::int64_t tenant_id, std::int64_t id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kJobColumns + " FROM jobs WHERE tenant_id = ? AND id = ?");
   if (!st) return std::unexpected(st.error());
@@ -76,33 +77,33 @@ Result<JobRecord> SqliteCatalog::FindJob(std::int64_t tenant_id, std::int64_t id
   return sql::FirstRow<JobRecord>(*st, ReadJob, ErrorCode::kNotFound, "no such job");
 }
 
-Result<std::vector<JobRecord>> SqliteCatalog::ListJobs(std::int64_t tenant_id, const JobFilter& filter) {
+Result<std::vector<JobRecord>> SqlCatalog::ListJobs(std::int64_t tenant_id, const JobFilter& filter) {
   sql::Where w;
   w.sql = " WHERE tenant_id = ?";
   w.Int(tenant_id);
   if (filter.kind) { w.And("kind = ?"); w.Text(*filter.kind); }
   if (filter.state) { w.And("state = ?"); w.Text(*filter.state); }
   if (filter.before_id) { w.And("id < ?"); w.Int(*filter.before_id); }
-  if (filter.series_uid) { w.And("json_extract(params, '$.series_uid') = ?"); w.Text(*filter.series_uid); }
-  if (filter.algorithm) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(*filter.algorithm); }
+  if (filter.series_uid) { w.And(dialect().JsonText("params", "series_uid") + " = ?"); w.Text(*filter.series_uid); }
+  if (filter.algorithm) { w.And(dialect().JsonText("params", "algorithm") + " = ?"); w.Text(*filter.algorithm); }
   auto reader = Reader();
   return SelectJobs(reader.db(), w, filter.limit);
 }
 
-Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& options) {
+Result<std::optional<JobRecord>> SqlCatalog::ClaimJob(const ClaimOptions& options) {
   if (options.kinds.empty()) return std::optional<JobRecord>{};
   std::lock_guard lock(write_mutex_);
-  auto tx = sql::Transaction::Begin(writer_);  // BEGIN IMMEDIATE: one claimer at a time, across processes too
+  auto tx = sql::Transaction::Begin(writer_);  // serialised: one claimer at a time, across processes and nodes too
   if (!tx) return std::unexpected(tx.error());
   const std::int64_t now = UnixSeconds();
   // Leases that ran out: the worker died. Run again, or fail after the last attempt.
   {
     auto requeue = sql::Stmt::Prepare(writer_,
-                                      "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
+                                      "UPDATE jobs SET state = CASE WHEN cancel_requested <> 0 THEN 'cancelled' "
                                       "WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
-                                      "error = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= max_attempts "
+                                      "error = CASE WHEN cancel_requested <> 0 THEN 'cancelled' WHEN attempts >= max_attempts "
                                       "THEN 'the worker running this job stopped ' || attempts || ' times' ELSE error END, "
-                                      "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ? "
+                                      "finished_at = CASE WHEN cancel_requested <> 0 OR attempts >= max_attempts THEN CAST(? AS BIGINT) "
                                       "ELSE NULL END, lease_owner = '' WHERE state = 'running' AND lease_expires_at < ?");
     if (!requeue) return std::unexpected(requeue.error());
     requeue->Bind(now).Bind(now);
@@ -115,13 +116,13 @@ Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& opt
                                      sql::Placeholders(options.held_tenants.size()) + "))";
   auto pick = sql::Stmt::Prepare(
       writer_,
-      "SELECT j.id, (SELECT count(*) FROM jobs r WHERE r.tenant_id = j.tenant_id AND r.state = 'running') AS busy "
-      "FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ") AND busy < ?" + held +
-      " ORDER BY busy, j.priority DESC, j.id LIMIT 1");
+      "SELECT id, busy FROM (SELECT j.id, j.priority, (SELECT count(*) FROM jobs r WHERE r.tenant_id = j.tenant_id "
+      "AND r.state = 'running') AS busy FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ")" + held +
+      ") c WHERE busy < ? ORDER BY busy, priority DESC, id LIMIT 1");
   if (!pick) return std::unexpected(pick.error());
   for (const auto& kind : options.kinds) pick->Bind(kind);
-  pick->Bind(options.per_tenant_running_limit);
   for (auto tenant : options.held_tenants) pick->Bind(tenant);
+  pick->Bind(options.per_tenant_running_limit);
   auto row = pick->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) {
@@ -142,7 +143,7 @@ Result<std::optional<JobRecord>> SqliteCatalog::ClaimJob(const ClaimOptions& opt
   return std::optional<JobRecord>(std::move(*job));
 }
 
-Result<bool> SqliteCatalog::Heartbeat(std::int64_t job_id, const std::string& worker, std::int64_t lease_seconds,
+Result<bool> SqlCatalog::Heartbeat(std::int64_t job_id, const std::string& worker, std::int64_t lease_seconds,
                                       std::int64_t done, std::int64_t total, const std::string& note) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
@@ -151,13 +152,13 @@ Result<bool> SqliteCatalog::Heartbeat(std::int64_t job_id, const std::string& wo
   if (!st) return std::unexpected(st.error());
   st->Bind(UnixSeconds() + lease_seconds).Bind(done).Bind(total).Bind(note).Bind(job_id).Bind(worker);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
   auto job = FindJobIn(writer_, job_id);
   if (!job) return std::unexpected(job.error());
   return job->cancel_requested;
 }
 
-Result<void> SqliteCatalog::FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
+Result<void> SqlCatalog::FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
                                       const std::string& result, const std::string& error) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
@@ -167,11 +168,11 @@ Result<void> SqliteCatalog::FinishJob(std::int64_t job_id, const std::string& wo
   if (!st) return std::unexpected(st.error());
   st->Bind(state).Bind(result).Bind(error).Bind(UnixSeconds()).Bind(state).Bind(job_id).Bind(worker);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
   return {};
 }
 
-Result<void> SqliteCatalog::ReleaseJob(std::int64_t job_id, const std::string& worker) {
+Result<void> SqlCatalog::ReleaseJob(std::int64_t job_id, const std::string& worker) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_at = 0, "
@@ -181,7 +182,7 @@ Result<void> SqliteCatalog::ReleaseJob(std::int64_t job_id, const std::string& w
   return st->Run();
 }
 
-Result<JobRecord> SqliteCatalog::CancelJob(std::int64_t tenant_id, std::int64_t id) {
+Result<JobRecord> SqlCatalog::CancelJob(std::int64_t tenant_id, std::int64_t id) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -209,19 +210,19 @@ Result<JobRecord> SqliteCatalog::CancelJob(std::int64_t tenant_id, std::int64_t 
 namespace vg::storage {
 
 // MonitoringStore's job queries live here, beside the job columns.
-Result<std::vector<JobRecord>> SqliteCatalog::ListRuns(const RunFilter& filter) {
+Result<std::vector<JobRecord>> SqlCatalog::ListRuns(const RunFilter& filter) {
   sql::Where w;
   w.sql = " WHERE kind = 'algorithm' AND created_at >= ? AND created_at < ?";
   w.Int(filter.from);
   w.Int(filter.to);
   if (filter.tenant_id) { w.And("tenant_id = ?"); w.Int(*filter.tenant_id); }
-  if (!filter.algorithm.empty()) { w.And("json_extract(params, '$.algorithm') = ?"); w.Text(filter.algorithm); }
-  if (!filter.version.empty()) { w.And("json_extract(params, '$.version') = ?"); w.Text(filter.version); }
+  if (!filter.algorithm.empty()) { w.And(dialect().JsonText("params", "algorithm") + " = ?"); w.Text(filter.algorithm); }
+  if (!filter.version.empty()) { w.And(dialect().JsonText("params", "version") + " = ?"); w.Text(filter.version); }
   auto reader = Reader();
   return SelectJobs(reader.db(), w, filter.limit);
 }
 
-Result<std::pair<std::int64_t, std::optional<std::int64_t>>> SqliteCatalog::QueueState() {
+Result<std::pair<std::int64_t, std::optional<std::int64_t>>> SqlCatalog::QueueState() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*), min(created_at) FROM jobs WHERE state = 'queued'");
   if (!st) return std::unexpected(st.error());
@@ -230,17 +231,20 @@ Result<std::pair<std::int64_t, std::optional<std::int64_t>>> SqliteCatalog::Queu
   return std::make_pair(st->Int(0), st->OptInt(1));
 }
 
-Result<std::vector<RunStatsRow>> SqliteCatalog::RunStats(const std::vector<double>& bounds_seconds) {
+Result<std::vector<RunStatsRow>> SqlCatalog::RunStats(const std::vector<double>& bounds_seconds) {
+  const sql::Dialect d = dialect();
   std::string sql =
-      "WITH d AS (SELECT coalesce(json_extract(params, '$.algorithm'), '') AS a, "
-      "coalesce(json_extract(params, '$.version'), '') AS v, tenant_id AS t, state AS s, "
-      "CASE WHEN state = 'succeeded' AND json_type(result, '$.timings_ms') = 'object' THEN "
-      "(coalesce(json_extract(result, '$.timings_ms.fetch'), 0) + coalesce(json_extract(result, '$.timings_ms.convert'), 0) + "
-      "coalesce(json_extract(result, '$.timings_ms.run'), 0) + coalesce(json_extract(result, '$.timings_ms.store'), 0)) / 1000.0 "
+      "WITH d AS (SELECT coalesce(" + d.JsonText("params", "algorithm") + ", '') AS a, "
+      "coalesce(" + d.JsonText("params", "version") + ", '') AS v, tenant_id AS t, state AS s, "
+      "CASE WHEN state = 'succeeded' AND " + d.JsonIsObject("result", "timings_ms") + " THEN "
+      "(coalesce(" + d.JsonNumber("result", {"timings_ms", "fetch"}) + ", 0) + coalesce(" +
+      d.JsonNumber("result", {"timings_ms", "convert"}) + ", 0) + coalesce(" +
+      d.JsonNumber("result", {"timings_ms", "run"}) + ", 0) + coalesce(" +
+      d.JsonNumber("result", {"timings_ms", "store"}) + ", 0)) / 1000.0 "
       "ELSE coalesce(finished_at - started_at, 0) END AS seconds "
       "FROM jobs WHERE kind = 'algorithm' AND state IN ('succeeded', 'failed', 'cancelled')) "
       "SELECT a, v, t, s, count(*), sum(seconds)";
-  for (size_t i = 0; i < bounds_seconds.size(); ++i) sql += ", sum(seconds <= ?)";
+  for (size_t i = 0; i < bounds_seconds.size(); ++i) sql += ", sum(CASE WHEN seconds <= ? THEN 1 ELSE 0 END)";
   sql += " FROM d GROUP BY a, v, t, s ORDER BY a, v, t, s";
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), sql);
@@ -260,7 +264,7 @@ Result<std::vector<RunStatsRow>> SqliteCatalog::RunStats(const std::vector<doubl
   });
 }
 
-Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteCatalog::FeedbackCounts() {
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqlCatalog::FeedbackCounts() {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), "SELECT verdict, count(*) FROM feedback GROUP BY verdict ORDER BY verdict");
   if (!st) return std::unexpected(st.error());

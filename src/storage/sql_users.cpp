@@ -1,7 +1,7 @@
-// Users and sessions of SqliteCatalog.
+// Users and sessions of SqlCatalog.
 #include <chrono>
 
-#include "storage/sqlite_catalog.h"
+#include "storage/sql_catalog.h"
 #include "core/clock.h"
 
 namespace vg::storage {
@@ -21,26 +21,27 @@ SessionRecord ReadSession(const sql::Stmt& st) {
 
 }  // namespace
 
-Result<UserRecord> SqliteCatalog::CreateUser(const UserRecord& user) {
+Result<UserRecord> SqlCatalog::CreateUser(const UserRecord& user) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO users(tenant_id, username, role, password_hash, must_change_password,"
-                               " created_at) VALUES(?,?,?,?,?,?)");
+                               " created_at) VALUES(?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   UserRecord created = user;
   created.created_at = UnixSeconds();
   st->Bind(user.tenant_id).Bind(user.username).Bind(user.role).Bind(user.password_hash)
       .Bind(static_cast<std::int64_t>(user.must_change_password)).Bind(created.created_at);
-  if (auto r = st->Run(); !r) {
-    if (sqlite3_extended_errcode(writer_.raw()) == SQLITE_CONSTRAINT_UNIQUE)
+  auto r = sql::RunReturningId(*st);
+  if (!r) {
+    if (writer_.LastFailure() == sql::Failure::kDuplicate)
       return Fail(ErrorCode::kConflict, "the username '" + user.username + "' is taken");
     return std::unexpected(r.error());
   }
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  created.id = *r;
   return created;
 }
 
-Result<UserRecord> SqliteCatalog::FindUser(const std::string& username) {
+Result<UserRecord> SqlCatalog::FindUser(const std::string& username) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE username = ?");
   if (!st) return std::unexpected(st.error());
@@ -48,7 +49,7 @@ Result<UserRecord> SqliteCatalog::FindUser(const std::string& username) {
   return sql::FirstRow<UserRecord>(*st, ReadUser, ErrorCode::kNotFound, "no such user");
 }
 
-Result<UserRecord> SqliteCatalog::FindUserById(std::int64_t id) {
+Result<UserRecord> SqlCatalog::FindUserById(std::int64_t id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?");
   if (!st) return std::unexpected(st.error());
@@ -56,7 +57,7 @@ Result<UserRecord> SqliteCatalog::FindUserById(std::int64_t id) {
   return sql::FirstRow<UserRecord>(*st, ReadUser, ErrorCode::kNotFound, "no such user");
 }
 
-Result<std::vector<UserRecord>> SqliteCatalog::ListUsers(std::int64_t tenant_id) {
+Result<std::vector<UserRecord>> SqlCatalog::ListUsers(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                std::string("SELECT ") + kUserColumns + " FROM users WHERE tenant_id = ? ORDER BY username");
@@ -65,17 +66,17 @@ Result<std::vector<UserRecord>> SqliteCatalog::ListUsers(std::int64_t tenant_id)
   return sql::CollectRows<UserRecord>(*st, ReadUser);
 }
 
-Result<void> SqliteCatalog::SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) {
+Result<void> SqlCatalog::SetPassword(std::int64_t user_id, const std::string& password_hash, bool must_change) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(password_hash).Bind(static_cast<std::int64_t>(must_change)).Bind(user_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such user");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such user");
   return {};
 }
 
-Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled) {
+Result<void> SqlCatalog::SetUserDisabled(std::int64_t user_id, bool disabled) {
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
@@ -85,7 +86,7 @@ Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled)
   else st->BindNull();
   st->Bind(user_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no such user");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such user");
   if (disabled) {
     for (const char* end_all : {"UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                                 "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"}) {
@@ -98,10 +99,10 @@ Result<void> SqliteCatalog::SetUserDisabled(std::int64_t user_id, bool disabled)
   return tx->Commit();
 }
 
-Result<void> SqliteCatalog::RevokeUserSessions(std::int64_t user_id, std::optional<std::int64_t> keep) {
+Result<void> SqlCatalog::RevokeUserSessions(std::int64_t user_id, std::optional<std::int64_t> keep) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(
-      writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?");
+      writer_, "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS DISTINCT FROM ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(UnixSeconds()).Bind(user_id).Bind(keep);
   return st->Run();
@@ -130,54 +131,56 @@ SupportGrantRecord ReadGrant(const sql::Stmt& st) {
 
 }  // namespace
 
-Result<SupportGrantRecord> SqliteCatalog::CreateGrant(const SupportGrantRecord& grant) {
+Result<SupportGrantRecord> SqlCatalog::CreateGrant(const SupportGrantRecord& grant) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO support_grants(tenant_id, study_uid, granted_by, reason, created_at,"
-                               " expires_at, grantee) VALUES(?,?,?,?,?,?,?)");
+                               " expires_at, grantee) VALUES(?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   SupportGrantRecord created = grant;
   created.created_at = UnixSeconds();
   st->Bind(grant.tenant_id).Bind(grant.study_uid).Bind(grant.granted_by).Bind(grant.reason).Bind(created.created_at)
       .Bind(grant.expires_at).Bind(grant.grantee);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  created.id = sqlite3_last_insert_rowid(writer_.raw());
+  auto r = sql::RunReturningId(*st);
+  if (!r) return std::unexpected(r.error());
+  created.id = *r;
   return created;
 }
 
-Result<std::vector<SupportGrantRecord>> SqliteCatalog::ListGrants(std::optional<std::int64_t> tenant_id) {
+Result<std::vector<SupportGrantRecord>> SqlCatalog::ListGrants(std::optional<std::int64_t> tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kGrantColumns +
-                                                " FROM support_grants WHERE ? IS NULL OR tenant_id = ? ORDER BY id DESC");
+                                                " FROM support_grants WHERE CAST(? AS BIGINT) IS NULL OR tenant_id = ? ORDER BY id DESC");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(tenant_id);
   return sql::CollectRows<SupportGrantRecord>(*st, ReadGrant);
 }
 
-Result<void> SqliteCatalog::RevokeGrant(std::int64_t tenant_id, std::int64_t grant_id) {
+Result<void> SqlCatalog::RevokeGrant(std::int64_t tenant_id, std::int64_t grant_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(
       writer_, "UPDATE support_grants SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL");
   if (!st) return std::unexpected(st.error());
   st->Bind(UnixSeconds()).Bind(tenant_id).Bind(grant_id);
   if (auto r = st->Run(); !r) return r;
-  if (sqlite3_changes(writer_.raw()) == 0) return Fail(ErrorCode::kNotFound, "no active grant with that id");
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no active grant with that id");
   return {};
 }
 
-Result<SessionRecord> SqliteCatalog::CreateSession(std::int64_t user_id, const Digest& token_hash,
+Result<SessionRecord> SqlCatalog::CreateSession(std::int64_t user_id, const Digest& token_hash,
                                                    const Digest& csrf_hash) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(
-      writer_, "INSERT INTO sessions(user_id, token_hash, csrf_hash, created_at, last_seen_at) VALUES(?,?,?,?,?)");
+      writer_, "INSERT INTO sessions(user_id, token_hash, csrf_hash, created_at, last_seen_at) VALUES(?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   const std::int64_t now = UnixSeconds();
   st->Bind(user_id).Bind(token_hash).Bind(csrf_hash).Bind(now).Bind(now);
-  if (auto r = st->Run(); !r) return std::unexpected(r.error());
-  return SessionRecord{sqlite3_last_insert_rowid(writer_.raw()), user_id, csrf_hash, now, now, std::nullopt};
+  auto r = sql::RunReturningId(*st);
+  if (!r) return std::unexpected(r.error());
+  return SessionRecord{*r, user_id, csrf_hash, now, now, std::nullopt};
 }
 
-Result<SessionRecord> SqliteCatalog::FindSession(const Digest& token_hash) {
+Result<SessionRecord> SqlCatalog::FindSession(const Digest& token_hash) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE token_hash = ?");
@@ -186,7 +189,7 @@ Result<SessionRecord> SqliteCatalog::FindSession(const Digest& token_hash) {
   return sql::FirstRow<SessionRecord>(*st, ReadSession, ErrorCode::kUnauthenticated, "unknown session");
 }
 
-Result<SessionRecord> SqliteCatalog::FindSessionById(std::int64_t session_id) {
+Result<SessionRecord> SqlCatalog::FindSessionById(std::int64_t session_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE id = ?");
   if (!st) return std::unexpected(st.error());
@@ -194,7 +197,7 @@ Result<SessionRecord> SqliteCatalog::FindSessionById(std::int64_t session_id) {
   return sql::FirstRow<SessionRecord>(*st, ReadSession, ErrorCode::kUnauthenticated, "unknown session");
 }
 
-Result<void> SqliteCatalog::TouchSession(std::int64_t session_id) {
+Result<void> SqlCatalog::TouchSession(std::int64_t session_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET last_seen_at = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
@@ -202,7 +205,7 @@ Result<void> SqliteCatalog::TouchSession(std::int64_t session_id) {
   return st->Run();
 }
 
-Result<void> SqliteCatalog::RevokeSession(std::int64_t session_id) {
+Result<void> SqlCatalog::RevokeSession(std::int64_t session_id) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
   if (!st) return std::unexpected(st.error());
