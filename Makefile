@@ -45,14 +45,15 @@ tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 run: build
 	@scripts/run-demo $(BUILD_DIR)/voxelgate $(DATA_DIR) $(LISTEN)
 
+# PostgreSQL and an S3 start once for the whole run (scripts/with-engines).
 test: build tests/integration/node_modules/.package-lock.json tests/e2e/node_modules/.package-lock.json
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1200
+	cd $(BUILD_DIR) && ../scripts/with-engines ctest --output-on-failure --timeout 1200
 
 unit-test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+	cd $(BUILD_DIR) && ../scripts/with-engines ctest --output-on-failure -L unit
 
 integration-test: build tests/integration/node_modules/.package-lock.json
-	cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+	cd $(BUILD_DIR) && ../scripts/with-engines ctest --output-on-failure -L integration
 
 e2e-test: build tests/e2e/node_modules/.package-lock.json
 	cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
@@ -72,7 +73,7 @@ fuzz: bootstrap
 test-asan: bootstrap web tests/integration/node_modules/.package-lock.json
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVG_SANITIZE=ON
 	cmake --build $(ASAN_BUILD_DIR) -j $$(nproc)
-	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure --timeout 1200 -L 'unit|sanitized' -LE web
+	cd $(ASAN_BUILD_DIR) && ../scripts/with-engines ctest --output-on-failure --timeout 1200 -L 'unit|sanitized' -LE web
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR)

@@ -7,6 +7,8 @@
 
 #include "api/routes.h"
 #include "app/args.h"
+#include "app/storage_options.h"
+#include "storage/sql_schema.h"
 #include "app/commands.h"
 #include "services/algorithms.h"
 #include "app/context.h"
@@ -24,7 +26,10 @@ namespace {
 
 constexpr const char* kAdminHelp = R"(Usage: voxelgate admin --data-dir DIR COMMAND ...
 
+Options: --data-dir DIR, --config FILE and the storage options below (as serve takes them).
+
 Commands (safe to run while the server runs):
+  migrate           apply the catalog's schema migrations (nodes also do at start-up)
   tenant create SLUG [--name NAME] [--ae-title AE]
   tenant set SLUG --accept-any-caller on|off
   tenant set SLUG --deid off|basic[+OPTION...] [--deid-reject-modalities SC,OT] [--deid-reject-descriptions TEXT,...]
@@ -504,18 +509,32 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (!args) return Usage(args.error().public_message);
   if (args->Has("help") || args->positional().empty()) {
     std::fputs(kAdminHelp, stdout);
+    std::fputs("\nWhere the catalog and blobs are (a cluster shares them):\n", stdout);
+    std::fputs(kStorageHelp, stdout);
     return args->Has("help") ? 0 : 2;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "deid-trusted-senders", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
+  if (auto r = args->OnlyKnown(WithStorageFlags({"data-dir", "config", "algorithms-root", "deid-trusted-senders", "name", "tenant", "scope", "expires-in", "ae-title", "accept-any-caller",
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
-                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against"});
+                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against"}));
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
-  config.data_dir = args->Get("data-dir").value_or("./var");
+  if (auto file = args->Get("config"))
+    if (auto r = ApplyTomlConfig(*file, config); !r) return Failed(r.error());
+  if (auto v = args->Get("data-dir")) config.data_dir = *v;
+  if (auto r = ApplyStorageFlags(*args, config); !r) return Usage(r.error().public_message);
   if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
+  const std::string& command = args->positional()[0];
+  if (command == "migrate") {
+    // Brings the catalog's schema to this version's (every node also does at start-up,
+    // one at a time); refuses a schema newer than this voxelgate knows.
+    auto catalog = OpenCatalog(config);
+    if (!catalog) return Failed(catalog.error());
+    std::printf("catalog schema at version %d\n", storage::LatestSchemaVersion());
+    return 0;
+  }
   auto ctx = OpenContext(config);
   if (!ctx) return Failed(ctx.error());
   const std::string& group = args->positional()[0];

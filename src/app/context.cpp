@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "dicom/structure_check.h"
-#include "storage/folder_blob_store.h"
+#include "app/storage_options.h"
 
 namespace vg::app {
 
@@ -79,10 +79,19 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   ::chmod(config.data_dir.c_str(), 0700);
 
   const std::string key_file = MasterKeyFile(config);
-  auto master = crypto::LoadOrCreateKeyFile(key_file, true);
-  if (!master) return std::unexpected(master.error());
+  // Every node of a cluster must hold the same key: one made here would be this node's
+  // alone and would make the others' data unreadable to it (or its data to them).
+  const bool shared = IsSharedCatalog(config);
+  auto master = crypto::LoadOrCreateKeyFile(key_file, /*create_if_missing=*/!shared);
+  if (!master) {
+    if (shared)
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a node of a cluster (a postgresql:// catalog) never makes a master key: supply the cluster's "
+                  "(VOXELGATE_MASTER_KEY_FILE or master_key_file); " + master.error().public_message);
+    return std::unexpected(master.error());
+  }
 
-  auto catalog = storage::SqlCatalog::Open(config.data_dir + "/catalog.db", config.fsync);
+  auto catalog = OpenCatalog(config);
   if (!catalog) return std::unexpected(catalog.error());
   ctx->catalog = std::move(*catalog);
   ctx->tenants = std::make_unique<auth::TenantDirectory>(*ctx->catalog, *master);
@@ -94,7 +103,7 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
       return Fail(ErrorCode::kForbidden, "the master key " + key_file + " does not unwrap the key of tenant '" +
                                              tenant.slug + "': it is not the key of this data folder");
   }
-  auto folder = storage::FolderBlobStore::Open(config.data_dir + "/blobs", config.fsync);
+  auto folder = OpenBlobBackend(config);
   if (!folder) return std::unexpected(folder.error());
   auth::TenantDirectory* tenants = ctx->tenants.get();
   ctx->blobs = std::make_unique<storage::EncryptingBlobStore>(

@@ -7,6 +7,7 @@
 
 #include "api/routes.h"
 #include "app/args.h"
+#include "app/storage_options.h"
 #include "app/clinical.h"
 #include "core/clock.h"
 #include "app/periodic.h"
@@ -29,7 +30,7 @@ constexpr const char* kServeHelp = R"(Usage: voxelgate serve [options]
 
 Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
 
-  --data-dir DIR            data folder (default ./var)
+  --data-dir DIR            data folder (default ./var; in a cluster only this node's own files)
   --algorithms-root DIR     the only folder vendor algorithm folders may be in
                             (default: algorithms, beside the data folder)
   --listen HOST:PORT        HTTP address (default 127.0.0.1:8080; port 0 picks a free one)
@@ -89,6 +90,7 @@ Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
     return {};
   };
   if (auto v = args.Get("data-dir")) config.data_dir = *v;
+  if (auto r = ApplyStorageFlags(args, config); !r) return r;
   if (auto v = args.Get("algorithms-root")) config.algorithms_root = *v;
   if (auto v = args.Get("listen")) config.listen = *v;
   if (auto v = args.Get("log-level")) config.log_level = *v;
@@ -192,15 +194,17 @@ int ServeCommand(const std::vector<std::string>& argv) {
   }
   if (args->Has("help")) {
     std::fputs(kServeHelp, stdout);
+    std::fputs("\nWhere the catalog and blobs are (a cluster shares them):\n", stdout);
+    std::fputs(kStorageHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
+  if (auto r = args->OnlyKnown(WithStorageFlags({"data-dir", "algorithms-root", "listen", "config", "threads", "max-header-bytes", "max-body-bytes",
                                 "max-instance-bytes", "request-timeout-s", "idle-timeout-s", "fsync", "on-conflict",
                                 "header-timeout-s", "min-body-rate", "max-connections", "max-connections-per-address",
                                 "dicom-max-associations-per-address", "dicom-artim-timeout-s",
                                 "cors-origin", "trusted-proxy", "monailabel-link-seconds", "require-external-master-key", "log-level", "dicom-listen", "dicom-max-associations", "demo", "tls-cert",
                                 "tls-key", "web-root", "workers", "licence", "licence-public-key",
-                                "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"});
+                                "metrics-token-file", "alert-webhook", "alert-interval-s", "monailabel-prefix"}));
       !r) {
     std::fprintf(stderr, "voxelgate serve: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -287,7 +291,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
     return text;
   };
   auth::SupportGrants grants(*(*ctx)->catalog);
-  auth::LoginThrottle throttle;
+  // A cluster counts failed sign-ins in the shared catalog, so every node sees them all.
+  auth::LoginThrottle throttle({}, (*ctx)->catalog->Shared() ? (*ctx)->catalog.get() : nullptr);
   auto licensing_options = LicensingOptionsFor(**ctx);
   if (!licensing_options) {
     std::fprintf(stderr, "voxelgate serve: %s\n", licensing_options.error().public_message.c_str());
@@ -354,8 +359,13 @@ int ServeCommand(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "voxelgate serve: demo subscription: %s\n", ok.error().public_message.c_str());
       return 1;
     }
+  // Tasks that must run once at a time across a cluster run on its leader (one node; on
+  // SQLite, this server). The auto-run scan needs none: a rule's firing is recorded
+  // before its run is submitted, so every node may scan.
+  auto leader = (*ctx)->catalog->NewLeaderLease();
   // Period ends are also noticed at every check; this catches subscriptions nobody uses.
-  Periodic period_ends(std::chrono::seconds(30), [&clinical] {
+  Periodic period_ends(std::chrono::seconds(30), [&clinical, &leader] {
+    if (!leader->Held()) return;
     if (auto r = clinical.licensing.AdvanceAll(UnixSeconds()); !r)
       LogWarn("subscriptions_not_advanced", "\"detail\":\"" + JsonEscape(r.error().public_message) + "\"");
   });
@@ -372,7 +382,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
           return Fail(ErrorCode::kUnavailable, "the alert webhook answered " + std::to_string(response->status));
         return {};
       });
-  Periodic alerts(std::chrono::seconds(std::max(1, config.alert_interval_s)), [&alert_notifier] {
+  Periodic alerts(std::chrono::seconds(std::max(1, config.alert_interval_s)), [&alert_notifier, &leader] {
+    if (!leader->Held()) return;
     if (auto sent = alert_notifier.Tick(UnixSeconds()); !sent)
       LogWarn("alert_not_delivered", "\"detail\":\"" + JsonEscape(sent.error().public_message) + "\"");
     else if (*sent > 0)

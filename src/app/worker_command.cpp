@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "app/args.h"
+#include "app/storage_options.h"
 #include "app/clinical.h"
 #include "app/commands.h"
 #include "core/logging.h"
@@ -13,12 +14,13 @@ namespace {
 
 constexpr const char* kWorkerHelp = R"(Usage: voxelgate worker [options]
 
-Runs background jobs (exports, algorithm runs) from the data folder's job queue, beside
-or instead of the workers inside `voxelgate serve`.
+Runs background jobs (exports, algorithm runs) from the catalog's job queue, beside or
+instead of the workers inside `voxelgate serve`, on this machine or (with a shared
+catalog) on any other.
 
   --data-dir DIR   data folder (default ./var)
   --algorithms-root DIR  the folder vendor algorithm folders must be in
-  --config FILE    TOML configuration (data_dir, master_key_file, jobs.workers)
+  --config FILE    TOML configuration (data_dir, master_key_file, storage.*, jobs.workers)
   --workers N      worker threads (default: jobs.workers, 1)
   --lease-seconds N  how long a job stays with this worker without a heartbeat (default 30):
                    if the worker dies, another runs the job after this
@@ -35,10 +37,12 @@ int WorkerCommand(const std::vector<std::string>& argv) {
   }
   if (args->Has("help")) {
     std::fputs(kWorkerHelp, stdout);
+    std::fputs("\nWhere the catalog and blobs are (a cluster shares them):\n", stdout);
+    std::fputs(kStorageHelp, stdout);
     return 0;
   }
-  if (auto r = args->OnlyKnown({"data-dir", "algorithms-root", "config", "workers", "log-level", "lease-seconds", "licence",
-                                "licence-public-key"});
+  if (auto r = args->OnlyKnown(WithStorageFlags({"data-dir", "algorithms-root", "config", "workers", "log-level",
+                                                 "lease-seconds", "licence", "licence-public-key"}));
       !r) {
     std::fprintf(stderr, "voxelgate worker: %s (see --help)\n", r.error().public_message.c_str());
     return 2;
@@ -50,6 +54,10 @@ int WorkerCommand(const std::vector<std::string>& argv) {
       return 2;
     }
   if (auto v = args->Get("data-dir")) config.data_dir = *v;
+  if (auto r = ApplyStorageFlags(*args, config); !r) {
+    std::fprintf(stderr, "voxelgate worker: %s\n", r.error().public_message.c_str());
+    return 2;
+  }
   if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
   if (auto v = args->Get("log-level")) config.log_level = *v;
   if (auto v = args->Get("licence")) config.licence_file = *v;

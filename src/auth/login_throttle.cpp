@@ -1,6 +1,8 @@
 #include "auth/login_throttle.h"
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 
 namespace vg::auth {
 namespace {
@@ -20,16 +22,27 @@ bool LoginThrottle::KnownAddress(const std::string& username, const std::string&
   return it != known_.end() && std::find(it->second.begin(), it->second.end(), address) != it->second.end();
 }
 
+std::int64_t LoginThrottle::SharedBlockedForMs(const std::string& username, const std::string& address,
+                                               std::int64_t now_ms) {
+  auto entries = shared_->ThrottleEntries({AccountAddressKey(username, address), "a:" + address, "u:" + username});
+  if (!entries) return 0;
+  auto left = [&](const Entry& e) { return std::max<std::int64_t>(0, e.blocked_until_ms - now_ms); };
+  std::int64_t wait = std::max(left((*entries)[0]), left((*entries)[1]));
+  auto known = shared_->IsKnownLoginAddress(username, address);
+  if (known && !*known) wait = std::max(wait, left((*entries)[2]));
+  return wait;
+}
+
 std::int64_t LoginThrottle::BlockedForMs(const std::string& username, const std::string& address,
                                          std::int64_t now_ms) {
+  if (shared_) return SharedBlockedForMs(username, address, now_ms);
   std::lock_guard lock(mutex_);
   std::int64_t wait = std::max(Remaining(AccountAddressKey(username, address), now_ms), Remaining("a:" + address, now_ms));
   if (!KnownAddress(username, address)) wait = std::max(wait, Remaining("u:" + username, now_ms));
   return wait;
 }
 
-void LoginThrottle::Fail(const std::string& key, int free_failures, std::int64_t now_ms) {
-  Entry& entry = entries_[key];
+void LoginThrottle::Fail(Entry& entry, int free_failures, std::int64_t now_ms) const {
   if (entry.failures > 0 && now_ms - entry.last_failure_ms > limits_.forget_after_ms) entry = Entry{};
   ++entry.failures;
   entry.last_failure_ms = now_ms;
@@ -40,14 +53,32 @@ void LoginThrottle::Fail(const std::string& key, int free_failures, std::int64_t
 }
 
 void LoginThrottle::RecordFailure(const std::string& username, const std::string& address, std::int64_t now_ms) {
+  const std::vector<std::pair<std::string, int>> counts = {
+      {AccountAddressKey(username, address), limits_.free_account_address_failures},
+      {"a:" + address, limits_.free_address_failures},
+      {"u:" + username, limits_.free_account_failures}};
+  if (shared_) {
+    std::vector<std::string> keys;
+    for (const auto& [key, free] : counts) keys.push_back(key);
+    size_t next = 0;
+    (void)shared_->UpdateThrottle(
+        keys, [&](Entry& entry) { Fail(entry, counts[next++ % counts.size()].second, now_ms); }, now_ms,
+        now_ms - limits_.forget_after_ms);
+    return;
+  }
   std::lock_guard lock(mutex_);
   if (entries_.size() >= limits_.max_keys) Trim(now_ms);
-  Fail(AccountAddressKey(username, address), limits_.free_account_address_failures, now_ms);
-  Fail("a:" + address, limits_.free_address_failures, now_ms);
-  Fail("u:" + username, limits_.free_account_failures, now_ms);
+  for (const auto& [key, free] : counts) Fail(entries_[key], free, now_ms);
 }
 
 void LoginThrottle::RecordSuccess(const std::string& username, const std::string& address) {
+  if (shared_) {
+    (void)shared_->ClearThrottle(AccountAddressKey(username, address));
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    (void)shared_->AddKnownLoginAddress(username, address, now_ms, static_cast<int>(limits_.known_addresses_per_account));
+    return;
+  }
   std::lock_guard lock(mutex_);
   entries_.erase(AccountAddressKey(username, address));
   if (known_.size() >= limits_.max_keys) known_.clear();  // bounded; forgetting only re-applies the slow count

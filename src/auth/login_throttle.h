@@ -12,8 +12,12 @@
 // A blocked key is refused before the password is looked at, so a right and a wrong
 // password get the same 429 and the block reveals nothing. A success clears that
 // account-and-address count (not the address's: one good password must not wash a
-// guessing spree from that address). Counts fade after 15 minutes without failures. In
-// memory: a restart forgets, which only ever helps the legitimate user; the map is bounded.
+// guessing spree from that address). Counts fade after 15 minutes without failures.
+//
+// Where the counts live: in memory on a single machine (a restart forgets, which only
+// ever helps the legitimate user; the map is bounded), or in a cluster's shared catalog
+// (storage::ThrottleStore), so that attempts spread over the nodes count as on one. If
+// the shared catalog cannot be read, nothing is blocked: the sign-in fails anyway.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "storage/throttle_store.h"
 
 namespace vg::auth {
 
@@ -36,7 +42,8 @@ struct ThrottleLimits {
 
 class LoginThrottle {
  public:
-  explicit LoginThrottle(ThrottleLimits limits = {}) : limits_(limits) {}
+  explicit LoginThrottle(ThrottleLimits limits = {}, storage::ThrottleStore* shared = nullptr)
+      : limits_(limits), shared_(shared) {}
   // Milliseconds to wait before this account may try again from this address (0: go).
   std::int64_t BlockedForMs(const std::string& username, const std::string& address, std::int64_t now_ms);
   void RecordFailure(const std::string& username, const std::string& address, std::int64_t now_ms);
@@ -46,16 +53,16 @@ class LoginThrottle {
   std::size_t TrackedKeys();
 
  private:
-  struct Entry {
-    int failures = 0;
-    std::int64_t last_failure_ms = 0, blocked_until_ms = 0;
-  };
-  void Fail(const std::string& key, int free_failures, std::int64_t now_ms);
+  using Entry = storage::ThrottleEntry;
+  void Fail(Entry& entry, int free_failures, std::int64_t now_ms) const;
   std::int64_t Remaining(const std::string& key, std::int64_t now_ms) const;
   bool KnownAddress(const std::string& username, const std::string& address) const;
   void Trim(std::int64_t now_ms);
 
+  std::int64_t SharedBlockedForMs(const std::string& username, const std::string& address, std::int64_t now_ms);
+
   ThrottleLimits limits_;
+  storage::ThrottleStore* shared_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
   std::unordered_map<std::string, std::vector<std::string>> known_;  // account -> addresses it signed in from

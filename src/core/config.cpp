@@ -42,6 +42,13 @@ Result<void> ApplyKey(const std::string& key, const toml::node& node, ServerConf
   if (key == "data_dir") return set_str(c.data_dir);
   if (key == "listen") return set_str(c.listen);
   if (key == "master_key_file") return set_str(c.master_key_file);
+  if (key == "storage.catalog") return set_str(c.catalog);
+  if (key == "storage.blobs") return set_str(c.blobs);
+  if (key == "storage.s3_endpoint") return set_str(c.s3_endpoint);
+  if (key == "storage.s3_region") return set_str(c.s3_region);
+  if (key == "storage.s3_access_key") return set_str(c.s3_access_key);
+  if (key == "storage.s3_secret_key") return set_str(c.s3_secret_key);
+  if (key == "storage.s3_ca_file") return set_str(c.s3_ca_file);
   if (key == "algorithms.root") return set_str(c.algorithms_root);
   if (key == "log_level") return set_str(c.log_level);
   if (key == "web.root") return set_str(c.web_root);

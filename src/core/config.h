@@ -37,6 +37,15 @@ struct ServerConfig {
   std::vector<std::string> trusted_proxies;       // addresses whose X-Forwarded-For/-Proto are believed
   std::string log_level = "info";
   std::string master_key_file;                    // default: DATA_DIR/keys/master.key
+  // Where the catalog and the blobs live. Defaults: SQLite in DATA_DIR/catalog.db and a
+  // folder, DATA_DIR/blobs. A cluster shares a PostgreSQL catalog and an S3 bucket, and
+  // DATA_DIR then holds only what is the node's own (staging, job folders).
+  std::string catalog = "sqlite:";                // sqlite: | postgresql://USER@HOST:PORT/DB
+  std::string blobs = "folder:";                  // folder: | s3://BUCKET[/PREFIX]
+  std::string s3_endpoint;                        // https://HOST[:PORT] (http only on loopback)
+  std::string s3_region = "us-east-1";
+  std::string s3_access_key, s3_secret_key;       // default: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+  std::string s3_ca_file;                         // a private CA's PEM bundle
   std::string algorithms_root;                    // vendor algorithm folders; default: DATA_DIR/../algorithms
   std::string dicom_listen = "127.0.0.1:11112";   // DIMSE listener; "off" disables it
   int dicom_max_associations = 32;               // associations being served at once

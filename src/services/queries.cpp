@@ -28,8 +28,10 @@ std::optional<storage::Range> ToRange(const std::string& value) {
   auto dash = value.find('-');
   if (dash == std::string::npos) return storage::Range{value, value};
   std::string high = value.substr(dash + 1);
-  // An upper time bound "12" must include "125959.999".
-  return storage::Range{value.substr(0, dash), high.empty() ? high : high + "\xff"};
+  // An upper time bound "12" must include "125959.999": nines sort after any digit or '.'
+  // that could follow, in every collation a catalog may use (a byte like 0xff is not
+  // text to PostgreSQL).
+  return storage::Range{value.substr(0, dash), high.empty() ? high : high + std::string(16, '9')};
 }
 
 json Attr(const std::string& vr, json values) { return json{{"vr", vr}, {"Value", std::move(values)}}; }

@@ -147,7 +147,7 @@ Result<std::vector<AutoRunCandidate>> SqlCatalog::FindAutoRunCandidates(std::int
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(
       reader.db(),
-      std::string("SELECT ") +
+      std::string("SELECT * FROM (SELECT ") +
           "r.id, r.tenant_id, r.algorithm_id, r.modality, r.min_instances, r.quiet_seconds, r.enabled, r.created_by, "
           "r.created_at, s.study_uid, se.series_uid, "
           "(SELECT count(*) FROM instances i WHERE i.series_id = se.id) AS n, "
@@ -155,8 +155,8 @@ Result<std::vector<AutoRunCandidate>> SqlCatalog::FindAutoRunCandidates(std::int
           "FROM auto_rules r JOIN series se ON se.tenant_id = r.tenant_id AND se.modality = r.modality "
           "JOIN studies s ON s.id = se.study_id "
           "WHERE r.enabled = 1 AND NOT EXISTS (SELECT 1 FROM auto_rule_fired f WHERE f.rule_id = r.id AND "
-          "f.series_uid = se.series_uid) AND n >= r.min_instances AND last <= ? - r.quiet_seconds "
-          "ORDER BY last LIMIT ?");
+          "f.series_uid = se.series_uid)) AS c WHERE c.n >= c.min_instances AND c.last <= ? - c.quiet_seconds "
+          "ORDER BY c.last LIMIT ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(now).Bind(limit);
   return sql::CollectRows<AutoRunCandidate>(*st, [](const sql::Stmt& s) {

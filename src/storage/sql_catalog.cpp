@@ -73,12 +73,12 @@ SqlCatalog::ReaderLease SqlCatalog::Reader() {
 }
 
 Result<std::unique_ptr<SqlCatalog>> SqlCatalog::Open(const std::string& path, bool durable, int readers) {
-  auto connect = [&] { return sql::Db::OpenSqlite(path, durable); };
+  auto connect = [path, durable] { return sql::Db::OpenSqlite(path, durable); };
   return OpenWith(connect, readers, path, durable);
 }
 
 Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenPostgres(const std::string& uri, int readers) {
-  auto connect = [&] { return sql::Db::OpenPostgres(uri); };
+  auto connect = [uri] { return sql::Db::OpenPostgres(uri); };
   // The database makes every commit durable (synchronous_commit is the server's setting).
   return OpenWith(connect, readers, "", /*durable=*/false);
 }
@@ -94,7 +94,14 @@ Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenWith(const std::function<Res
     if (!reader) return std::unexpected(reader.error());
     pool.push_back(std::make_unique<sql::Db>(std::move(*reader)));
   }
-  return std::unique_ptr<SqlCatalog>(new SqlCatalog(std::move(*writer), std::move(pool), path, durable));
+  auto catalog = std::unique_ptr<SqlCatalog>(new SqlCatalog(std::move(*writer), std::move(pool), path, durable));
+  catalog->connect_ = connect;
+  return catalog;
+}
+
+std::unique_ptr<LeaderLease> SqlCatalog::NewLeaderLease(std::int64_t key) {
+  if (writer_.IsSqlite()) return std::make_unique<AlwaysLeader>();
+  return std::make_unique<PostgresLeaderLease>(connect_, key);
 }
 
 // ---- tenants and tokens ----

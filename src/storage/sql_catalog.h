@@ -15,6 +15,8 @@
 #include "storage/annotation_store.h"
 #include "storage/catalog.h"
 #include "storage/job_store.h"
+#include "storage/leader_lease.h"
+#include "storage/throttle_store.h"
 #include "storage/image_alias_store.h"
 #include "storage/licensing_store.h"
 #include "storage/monitoring_store.h"
@@ -28,12 +30,17 @@ class SqlCatalog final : public Catalog,
                             public AlgorithmStore,
                             public LicensingStore,
                             public MonitoringStore,
-                            public ImageAliasStore {
+                            public ImageAliasStore,
+                            public ThrottleStore {
  public:
   // The embedded catalog: a SQLite file.
   static Result<std::unique_ptr<SqlCatalog>> Open(const std::string& path, bool durable, int readers = 4);
   // A PostgreSQL database (libpq URI) that any number of nodes share.
   static Result<std::unique_ptr<SqlCatalog>> OpenPostgres(const std::string& uri, int readers = 4);
+  // Whether a shared catalog (PostgreSQL): other nodes read and write it too.
+  bool Shared() const { return !writer_.IsSqlite(); }
+  // The lease that elects one leader among the processes sharing this catalog.
+  std::unique_ptr<LeaderLease> NewLeaderLease(std::int64_t key = kLeaderLeaseKey);
 
   Result<TenantRecord> CreateTenant(const std::string& slug, const std::string& name,
                                     const SealedBytes& wrapped_key, const std::string& ae_title) override;
@@ -172,6 +179,15 @@ class SqlCatalog final : public Catalog,
   Result<ImageAlias> FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) override;
   Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;
 
+  // ThrottleStore (sql_throttle.cpp).
+  Result<std::vector<ThrottleEntry>> ThrottleEntries(const std::vector<std::string>& keys) override;
+  Result<void> UpdateThrottle(const std::vector<std::string>& keys, const std::function<void(ThrottleEntry&)>& update,
+                              std::int64_t now_ms, std::int64_t forget_before_ms) override;
+  Result<void> ClearThrottle(const std::string& key) override;
+  Result<bool> IsKnownLoginAddress(const std::string& username, const std::string& address) override;
+  Result<void> AddKnownLoginAddress(const std::string& username, const std::string& address, std::int64_t now_ms,
+                                    int keep) override;
+
  private:
   // PurgeTenant's one transaction (the caller holds write_mutex_).
   Result<void> PurgeTenantRows(std::int64_t tenant_id);
@@ -186,6 +202,7 @@ class SqlCatalog final : public Catalog,
   Result<void> SyncLog();
 
   sql::Dialect dialect() const { return sql::DialectOf(writer_); }
+  std::function<Result<sql::Db>()> connect_;  // another connection to this catalog
 
   std::string path_;
   bool durable_;

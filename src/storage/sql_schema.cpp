@@ -362,6 +362,20 @@ ALTER TABLE support_grants ADD COLUMN grantee TEXT NOT NULL DEFAULT '';
     R"sql(
 ALTER TABLE tenants ADD COLUMN algorithms_full_dicom_headers INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 16: the login throttle's counts and the addresses each account signed in from,
+    // shared by a cluster's nodes (a single machine keeps them in memory).
+    R"sql(
+CREATE TABLE login_throttle(
+  key TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_failure_ms INTEGER NOT NULL,
+  blocked_until_ms INTEGER NOT NULL);
+CREATE TABLE login_addresses(
+  username TEXT NOT NULL,
+  address TEXT NOT NULL,
+  seen_ms INTEGER NOT NULL,
+  PRIMARY KEY(username, address));
+)sql",
 };
 
 // The migration's DDL in PostgreSQL's spelling. Applied to the project's own constant

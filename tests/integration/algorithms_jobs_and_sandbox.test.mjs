@@ -427,7 +427,7 @@ test('a worker killed with -9 in the middle of a job: the job runs again elsewhe
     const submitted = await request(slow, token, 'POST', '/api/v1/jobs', { algorithm: 'slow-lungs', series: phantom.series_uid });
     assert.equal(submitted.status, 202, submitted.text());
     const id = submitted.json().id;
-    const startWorker = () => execFileChild(['worker', '--data-dir', slow.dataDir, '--algorithms-root', slow.algorithmsRoot, '--lease-seconds', '3']);
+    const startWorker = () => execFileChild([...slow.cliArgs('worker'), '--algorithms-root', slow.algorithmsRoot, '--lease-seconds', '3'], slow.cliEnv);
     const get = (path) => request(slow, token, 'GET', path);
     const doomed = startWorker();
     await jobRunning(get, id);
@@ -465,8 +465,8 @@ test('a worker killed with -9 in the middle of a job: the job runs again elsewhe
   }
 });
 
-function execFileChild(args) {
-  return execFile(binaryPath, args, () => {});
+function execFileChild(args, env = process.env) {
+  return execFile(binaryPath, args, { env }, () => {});
 }
 
 async function request(srv, token, method, path, json) {

@@ -42,7 +42,7 @@ after(async () => {
 });
 
 async function audit(...args) {
-  return execFileP(binaryPath, ['admin', '--data-dir', server.dataDir, 'audit', ...args]);
+  return execFileP(binaryPath, [...server.cliArgs('admin'), 'audit', ...args], { env: server.cliEnv });
 }
 
 function rows(stdout) {

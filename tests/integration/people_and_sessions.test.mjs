@@ -14,7 +14,7 @@ let server;
 
 function adminWithStdin(args, input) {
   return new Promise((resolve) => {
-    const child = execFile(binaryPath, ['admin', '--data-dir', server.dataDir, ...args], (error, stdout, stderr) =>
+    const child = execFile(binaryPath, [...server.cliArgs('admin'), ...args], { env: server.cliEnv }, (error, stdout, stderr) =>
       resolve({ code: error ? error.code : 0, stdout, stderr }));
     child.stdin.end(input);
   });

@@ -190,7 +190,7 @@ test('a suspended clinic\'s queued runs are held, and run after it is resumed', 
     const later = await apiJson(quiet, other, 'POST', '/api/v1/jobs', { algorithm: 'tiny', series: series.series_uid });
     assert.equal(later.status, 202, later.text());
     assert.ok(later.json().id > queued.json().id, 'queued after beta\'s run');
-    const worker = execFile(binaryPath, ['worker', '--data-dir', quiet.dataDir, '--algorithms-root', quiet.algorithmsRoot], () => {});
+    const worker = execFile(binaryPath, [...quiet.cliArgs('worker'), '--algorithms-root', quiet.algorithmsRoot], { env: quiet.cliEnv }, () => {});
     try {
       const ran = await jobEnded(quiet, other, later.json().id);
       assert.equal(ran.state, 'succeeded', `the other clinic's run: ${JSON.stringify(ran)}`);

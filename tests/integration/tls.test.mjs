@@ -169,7 +169,7 @@ async function serveFails(args) {
 
 function adminWithStdin(target, args, input) {
   return new Promise((resolve) => {
-    const child = execFile(binaryPath, ['admin', '--data-dir', target.dataDir, ...args], (error, stdout, stderr) =>
+    const child = execFile(binaryPath, [...target.cliArgs('admin'), ...args], { env: target.cliEnv }, (error, stdout, stderr) =>
       resolve({ code: error ? error.code : 0, stdout, stderr }));
     child.stdin.end(input);
   });

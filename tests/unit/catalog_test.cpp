@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "auth/login_throttle.h"
 #include "catalog_backends.h"
 #include "crypto/crypto.h"
 #include "storage/sql_catalog.h"
@@ -441,6 +442,22 @@ TEST_P(CatalogTest, TwoClaimersAtOnceNeverExceedTheClinicsRunningCap) {
   EXPECT_EQ(claimed.load(), 3);
   auto running = catalog_->ListJobs(a_, {.kind = std::nullopt, .state = "running"});
   EXPECT_EQ(running->size(), 2u);
+}
+
+TEST_P(CatalogTest, FailedSignInsCountedOnOneNodeAreThrottledOnAnother) {
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  auth::LoginThrottle node_a({}, catalog_.get()), node_b({}, other->get());
+  const std::int64_t now = 1'700'000'000'000;
+  for (int i = 0; i < 3; ++i) node_a.RecordFailure("rad", "10.0.0.9", now + i);
+  for (int i = 3; i < 6; ++i) node_b.RecordFailure("rad", "10.0.0.9", now + i);
+  // Six failures from one address at one account: over the five free ones, on both nodes.
+  EXPECT_GT(node_a.BlockedForMs("rad", "10.0.0.9", now + 10), 0);
+  EXPECT_GT(node_b.BlockedForMs("rad", "10.0.0.9", now + 10), 0);
+  EXPECT_EQ(node_b.BlockedForMs("rad", "10.0.0.10", now + 10), 0);  // the owner elsewhere is not held
+  // Signing in clears that count everywhere.
+  node_a.RecordSuccess("rad", "10.0.0.9");
+  EXPECT_EQ(node_b.BlockedForMs("rad", "10.0.0.9", now + 10), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);

@@ -11,10 +11,10 @@ export const passwordOf = (username) => `${username} long password`;
 // `admin user create`; people get passwordOf(username), token-only roles none.
 export function createUser(server, tenant, username, role) {
   const tokenOnly = role === 'uploader' || role === 'service';
-  const args = ['admin', '--data-dir', server.dataDir, 'user', 'create', '--tenant', tenant, '--username', username,
+  const args = [...server.cliArgs('admin'), 'user', 'create', '--tenant', tenant, '--username', username,
     '--role', role, ...(tokenOnly ? [] : ['--password-stdin'])];
   return new Promise((resolve, reject) => {
-    const child = execFile(binaryPath, args, (e, out, err) => (e ? reject(new Error(`${args.join(' ')}: ${err}`)) : resolve(out)));
+    const child = execFile(binaryPath, args, { env: server.cliEnv }, (e, out, err) => (e ? reject(new Error(`${args.join(' ')}: ${err}`)) : resolve(out)));
     child.stdin.end(tokenOnly ? '' : `${passwordOf(username)}\n`);
   });
 }

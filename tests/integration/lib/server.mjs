@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binaryPath, ensureLogDir, makeTempDir, removeTempDir, requireBinary } from './env.mjs';
 import { request } from './http.mjs';
+import { everyServerShared, SharedStorage } from './shared_storage.mjs';
 import { eventually } from './wait.mjs';
 
 const execFileP = promisify(execFile);
@@ -35,8 +36,9 @@ export async function freePort() {
 }
 
 export class VoxelgateServer {
-  // name: used for the log file and the temp dir; args: extra `serve` flags.
-  constructor({ name = 'server', dataDir, args = [], env = {}, wrap = null, algorithmsRoot = tmpdir() } = {}) {
+  // name: used for the log file and the temp dir; args: extra `serve` flags; storage: a
+  // SharedStorage (the cluster this server is a node of; see shared_storage.mjs).
+  constructor({ name = 'server', dataDir, args = [], env = {}, wrap = null, algorithmsRoot = tmpdir(), storage = null } = {}) {
     requireBinary();
     this.name = name;
     this.wrap = wrap;
@@ -49,7 +51,10 @@ export class VoxelgateServer {
     // temporary folder, which holds them and the data folders side by side.
     this.algorithmsRoot = algorithmsRoot;
     if (!this.args.includes('--algorithms-root')) this.args = ['--algorithms-root', algorithmsRoot, ...this.args];
-    this.env = env;
+    this.ownsStorage = !storage && everyServerShared;
+    this.storage = storage ?? (everyServerShared ? new SharedStorage(name) : null);
+    if (this.storage) this.args = [...this.args, ...this.storage.args];
+    this.env = { ...(this.storage?.env ?? {}), ...env };
     this.child = null;
     this.port = null;
     this.exitInfo = null;
@@ -165,6 +170,7 @@ export class VoxelgateServer {
   async dispose() {
     if (this.running) await this.kill9();
     if (this.ownsDataDir) removeTempDir(this.dataDir);
+    if (this.ownsStorage) this.storage.dispose();
   }
 
   // /proc/PID/status field in kB (VmHWM, VmRSS, ...).
@@ -175,10 +181,21 @@ export class VoxelgateServer {
     return Number(m[1]);
   }
 
+  // The leading arguments of `voxelgate admin` or `worker` for this server: its data
+  // folder and, for a cluster node, the shared storage; and the environment to run it in.
+  cliArgs(command) {
+    return [command, '--data-dir', this.dataDir, ...(this.storage?.args ?? [])];
+  }
+
+  get cliEnv() {
+    return { ...process.env, ...this.env };
+  }
+
   // Runs `voxelgate admin --data-dir DIR ...args`; returns {stdout, stderr}.
   async admin(...args) {
     try {
-      return await execFileP(binaryPath, ['admin', '--data-dir', this.dataDir, '--algorithms-root', this.algorithmsRoot, ...args], {
+      const storage = this.storage?.args ?? [];
+      return await execFileP(binaryPath, ['admin', '--data-dir', this.dataDir, '--algorithms-root', this.algorithmsRoot, ...storage, ...args], {
         env: { ...process.env, ...this.env },
         timeout: 30_000,
       });
