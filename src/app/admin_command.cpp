@@ -30,6 +30,10 @@ Options: --data-dir DIR, --config FILE and the storage options below (as serve t
 
 Commands (safe to run while the server runs):
   migrate           apply the catalog's schema migrations (nodes also do at start-up)
+  gc [--grace-s N]  remove blobs of the shared object store whose request never committed,
+                    written more than N seconds ago (default 3600; the leader does this every
+                    ten minutes). A grace shorter than the longest request is safe only while
+                    no node is taking writes
   tenant create SLUG [--name NAME] [--ae-title AE]
   tenant set SLUG --accept-any-caller on|off
   tenant set SLUG --deid off|basic[+OPTION...] [--deid-reject-modalities SC,OT] [--deid-reject-descriptions TEXT,...]
@@ -517,7 +521,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
-                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against"}));
+                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against", "grace-s"}));
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -527,6 +531,24 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (auto r = ApplyStorageFlags(*args, config); !r) return Usage(r.error().public_message);
   if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
   const std::string& command = args->positional()[0];
+  if (command == "gc") {
+    // One garbage collection of the shared object store now (the leader runs one every
+    // ten minutes with an hour's grace).
+    auto ctx = OpenContext(config);
+    if (!ctx) return Failed(ctx.error());
+    if (!(*ctx)->blob_collector) return Usage("gc collects a shared object store's garbage: this blob store is a folder");
+    std::int64_t grace = 3600;
+    if (auto v = args->Get("grace-s")) {
+      auto n = ParseUint(*v);
+      if (!n || *n < 1) return Usage("--grace-s is a number of seconds, at least 1");
+      grace = static_cast<std::int64_t>(*n);
+    }
+    auto report = (*ctx)->blob_collector->WithGrace(std::chrono::seconds(grace)).Collect(UnixSeconds());
+    if (!report) return Failed(report.error());
+    std::printf("removed %lld, kept %lld, uploads aborted %lld\n", static_cast<long long>(report->removed),
+                static_cast<long long>(report->kept), static_cast<long long>(report->uploads_aborted));
+    return 0;
+  }
   if (command == "migrate") {
     // Brings the catalog's schema to this version's (every node also does at start-up,
     // one at a time); refuses a schema newer than this voxelgate knows.

@@ -103,11 +103,12 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
       return Fail(ErrorCode::kForbidden, "the master key " + key_file + " does not unwrap the key of tenant '" +
                                              tenant.slug + "': it is not the key of this data folder");
   }
-  auto folder = OpenBlobBackend(config);
-  if (!folder) return std::unexpected(folder.error());
+  auto backend = OpenBlobBackend(config, *ctx->catalog);
+  if (!backend) return std::unexpected(backend.error());
+  ctx->blob_collector = std::move(backend->collector);
   auth::TenantDirectory* tenants = ctx->tenants.get();
   ctx->blobs = std::make_unique<storage::EncryptingBlobStore>(
-      std::move(*folder), [tenants](std::int64_t id) { return tenants->DataKey(id); });
+      std::move(backend->store), [tenants](std::int64_t id) { return tenants->DataKey(id); });
   ctx->tokens = std::make_unique<auth::TokenService>(*ctx->catalog);
   ctx->users = std::make_unique<auth::UserService>(*ctx->catalog);
   if (auto provider = ctx->catalog->FindTenant(auth::kProviderTenant); !provider) {

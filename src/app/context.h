@@ -11,6 +11,7 @@
 #include "licensing/licensing.h"
 #include "services/algorithms.h"
 #include "services/archive.h"
+#include "storage/blob_collector.h"
 #include "storage/encrypting_blob_store.h"
 #include "storage/sql_catalog.h"
 
@@ -24,6 +25,8 @@ struct AppContext {
   std::unique_ptr<auth::TokenService> tokens;
   std::unique_ptr<auth::UserService> users;
   std::unique_ptr<services::Archive> archive;
+  // The shared object store's garbage collector (run by the leader); null with a folder.
+  std::unique_ptr<storage::BlobCollector> blob_collector;
 };
 
 // Creates DATA_DIR (0700) when missing, loads or creates the master key, opens (and

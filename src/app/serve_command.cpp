@@ -458,12 +458,23 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto_run.Start();
   period_ends.Start();
   if (!config.alert_webhook.empty()) alerts.Start();
+  // The shared object store's garbage: blobs of requests that never committed.
+  Periodic blob_gc(std::chrono::minutes(10), [&ctx, &leader] {
+    if (!leader->Held() || !(*ctx)->blob_collector) return;
+    auto report = (*ctx)->blob_collector->Collect(UnixSeconds());
+    if (!report) LogWarn("blob_gc_failed", "\"detail\":\"" + JsonEscape(report.error().public_message) + "\"");
+    else if (report->removed + report->uploads_aborted > 0)
+      LogInfo("blob_gc", "\"removed\":" + std::to_string(report->removed) + ",\"kept\":" + std::to_string(report->kept) +
+                             ",\"uploads_aborted\":" + std::to_string(report->uploads_aborted));
+  });
+  if ((*ctx)->blob_collector) blob_gc.Start();
   Periodic checkpoints(std::chrono::minutes(10), [&] {
     if (auto made = checkpoint_now(); !made) LogWarn("audit_checkpoint_failed");
   });
   checkpoints.Start();
   server.Run();
   checkpoints.Stop();
+  blob_gc.Stop();
   alerts.Stop();
   period_ends.Stop();
   auto_run.Stop();

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "storage/folder_blob_store.h"
+#include "storage/intent_blob_store.h"
 #include "storage/s3_blob_store.h"
 
 namespace vg::app {
@@ -76,11 +77,11 @@ Result<std::unique_ptr<storage::SqlCatalog>> OpenCatalog(const ServerConfig& con
   return storage::SqlCatalog::Open(config.data_dir + "/catalog.db", config.fsync);
 }
 
-Result<std::unique_ptr<storage::BlobStore>> OpenBlobBackend(const ServerConfig& config) {
+Result<BlobBackend> OpenBlobBackend(const ServerConfig& config, storage::BlobIntentStore& intents) {
   if (config.blobs == "folder:") {
     auto folder = storage::FolderBlobStore::Open(config.data_dir + "/blobs", config.fsync);
     if (!folder) return std::unexpected(folder.error());
-    return std::unique_ptr<storage::BlobStore>(std::move(*folder));
+    return BlobBackend{std::move(*folder), nullptr};
   }
   auto where = ParseS3Uri(config.blobs);
   if (!where) return std::unexpected(where.error());
@@ -101,7 +102,12 @@ Result<std::unique_ptr<storage::BlobStore>> OpenBlobBackend(const ServerConfig& 
                         options.endpoint.find("://localhost") != std::string::npos;
   auto opened = storage::S3BlobStore::Open(std::shared_ptr<storage::S3Client>(std::move(*client)), store);
   if (!opened) return std::unexpected(opened.error());
-  return std::unique_ptr<storage::BlobStore>(std::move(*opened));
+  storage::S3BlobStore* s3 = opened->get();
+  BlobBackend backend;
+  backend.store = std::make_unique<storage::IntentRecordingBlobStore>(std::move(*opened), intents);
+  backend.collector = std::make_unique<storage::BlobCollector>(
+      intents, *backend.store, [s3](std::chrono::system_clock::time_point before) { return s3->AbortStaleUploads(before); });
+  return backend;
 }
 
 }  // namespace vg::app

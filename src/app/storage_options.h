@@ -11,6 +11,7 @@
 #include "app/args.h"
 #include "core/config.h"
 #include "core/result.h"
+#include "storage/blob_collector.h"
 #include "storage/blob_store.h"
 #include "storage/sql_catalog.h"
 
@@ -48,6 +49,12 @@ Result<S3Location> ParseS3Uri(const std::string& uri);
 // Opens (and migrates) the catalog the configuration names.
 Result<std::unique_ptr<storage::SqlCatalog>> OpenCatalog(const ServerConfig& config);
 // The blob backend the configuration names, without encryption (the caller wraps it).
-Result<std::unique_ptr<storage::BlobStore>> OpenBlobBackend(const ServerConfig& config);
+// An object store records each blob's intent in `intents` before writing it, and comes
+// with its garbage collector.
+struct BlobBackend {
+  std::unique_ptr<storage::BlobStore> store;
+  std::unique_ptr<storage::BlobCollector> collector;  // null for a folder
+};
+Result<BlobBackend> OpenBlobBackend(const ServerConfig& config, storage::BlobIntentStore& intents);
 
 }  // namespace vg::app

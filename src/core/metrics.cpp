@@ -5,6 +5,9 @@
 namespace vg {
 namespace {
 const double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+// Storage operations are mostly milliseconds: finer, doubling bounds.
+const double kStorageBounds[] = {0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032,
+                                 0.064,   0.128,  0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
 }
 
 Metrics& Metrics::Global() {
@@ -31,6 +34,16 @@ void Metrics::AddInstancesStored(std::int64_t count, std::int64_t bytes) {
 }
 
 void Metrics::AddIngestFailures(std::int64_t count) { ingest_failures_ += count; }
+
+void Metrics::ObserveStorage(const std::string& operation, double seconds) {
+  std::lock_guard lock(mutex_);
+  Histogram& h = storage_[operation];
+  if (h.buckets.empty()) h.buckets.assign(std::size(kStorageBounds), 0);
+  for (size_t i = 0; i < std::size(kStorageBounds); ++i)
+    if (seconds <= kStorageBounds[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
 
 namespace {
 std::string LimitLabels(const std::string& listener, const std::string& limit) {
@@ -83,6 +96,19 @@ std::string Metrics::Render() const {
     out += fmt::format("voxelgate_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels, h.count);
     out += fmt::format("voxelgate_http_request_duration_seconds_sum{{{}}} {}\n", labels, h.sum);
     out += fmt::format("voxelgate_http_request_duration_seconds_count{{{}}} {}\n", labels, h.count);
+  }
+  if (!storage_.empty()) {
+    out += "# HELP voxelgate_storage_operation_seconds Catalog commits and object writes by operation.\n";
+    out += "# TYPE voxelgate_storage_operation_seconds histogram\n";
+  }
+  for (const auto& [operation, h] : storage_) {
+    const std::string labels = fmt::format(R"(operation="{}")", operation);
+    for (size_t i = 0; i < std::size(kStorageBounds); ++i)
+      out += fmt::format("voxelgate_storage_operation_seconds_bucket{{{},le=\"{}\"}} {}\n", labels, kStorageBounds[i],
+                         h.buckets[i]);
+    out += fmt::format("voxelgate_storage_operation_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels, h.count);
+    out += fmt::format("voxelgate_storage_operation_seconds_sum{{{}}} {}\n", labels, h.sum);
+    out += fmt::format("voxelgate_storage_operation_seconds_count{{{}}} {}\n", labels, h.count);
   }
   out += "# HELP voxelgate_instances_stored_total DICOM instances stored since start.\n";
   out += "# TYPE voxelgate_instances_stored_total counter\n";

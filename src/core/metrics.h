@@ -19,6 +19,9 @@ class Metrics {
   void ObserveRequest(const std::string& route, const std::string& method, int status, double seconds);
   void AddInstancesStored(std::int64_t count, std::int64_t bytes);
   void AddIngestFailures(std::int64_t count);
+  // How long a storage operation took: "catalog_commit" (one ingest batch's transaction),
+  // "blob_put" (one object written to a shared object store).
+  void ObserveStorage(const std::string& operation, double seconds);
   // A limit refused something: `listener` is "http", "dicom" or "parser", `limit` the
   // configuration key's last part ("header_timeout_s"). Declared limits are rendered
   // from 0, so a dashboard sees every limit before it is first hit.
@@ -39,6 +42,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::uint64_t> requests_;  // label set -> count
   std::map<std::string, Histogram> latency_;       // label set -> histogram
+  std::map<std::string, Histogram> storage_;       // operation -> histogram
   std::map<std::string, std::uint64_t> limits_;    // label set -> count
   struct Gauge {
     std::string help;

@@ -5,6 +5,7 @@
 
 #include "core/logging.h"
 #include "core/metrics.h"
+#include <chrono>
 #include "core/strings.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
@@ -335,8 +336,11 @@ Result<void> IngestSession::Flush() {
     for (size_t i = 0; i < batch.size(); ++i) batch[i].blob = std::move(blobs[i]);
     return fail_all(r.error());
   }
+  const auto commit_started = std::chrono::steady_clock::now();
   auto committed =
       archive_.catalog.CommitInstances(tenant_id_, rows, archive_.on_conflict == ConflictPolicy::kReplace);
+  Metrics::Global().ObserveStorage(
+      "catalog_commit", std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
   if (!committed) {
     for (size_t i = 0; i < batch.size(); ++i) batch[i].blob = std::move(blobs[i]);
     return fail_all(committed.error());

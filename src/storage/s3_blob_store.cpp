@@ -1,5 +1,9 @@
 #include "storage/s3_blob_store.h"
 
+#include <chrono>
+
+#include "core/metrics.h"
+
 #include <algorithm>
 #include <charconv>
 #include <condition_variable>
@@ -331,8 +335,14 @@ void S3BlobStore::SubmitPut(std::shared_ptr<Upload> upload, std::vector<std::uin
         std::lock_guard lock(upload->mu);
         cancelled = upload->cancelled;
       }
-      result = cancelled ? Result<void>(std::unexpected(Cancelled()))
-                         : client_->PutObject(options_.bucket, upload->object_key, data);
+      if (cancelled) {
+        result = std::unexpected(Cancelled());
+      } else {
+        const auto started = std::chrono::steady_clock::now();
+        result = client_->PutObject(options_.bucket, upload->object_key, data);
+        Metrics::Global().ObserveStorage(
+            "blob_put", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      }
     } catch (const std::exception& e) {
       result = Fail(ErrorCode::kInternal, "the upload failed", e.what());
     }

@@ -379,6 +379,13 @@ Result<std::vector<CommitResult>> SqlCatalog::CommitInstancesLocked(std::int64_t
   for (auto* st : {&find_study, &add_study, &find_series, &add_series, &find_instance, &add_instance,
                    &replace_instance})
     if (!*st) return std::unexpected(st->error());
+  // Blob intents exist where blobs go to a shared object store (storage/blob_intent_store.h).
+  std::optional<sql::Stmt> forget_intent;
+  if (Shared()) {
+    auto st = sql::Stmt::Prepare(writer_, "DELETE FROM blob_intents WHERE tenant_id = ? AND blob_name = ?");
+    if (!st) return std::unexpected(st.error());
+    forget_intent.emplace(std::move(*st));
+  }
 
   // Another writer (another node, on PostgreSQL) may insert the same study or series
   // between the look-up and the insert: the insert then does nothing, and the second
@@ -464,6 +471,11 @@ Result<std::vector<CommitResult>> SqlCatalog::CommitInstancesLocked(std::int64_t
       result.outcome = CommitOutcome::kExists;
       outcomes.push_back(std::move(result));
       continue;
+    }
+    if (forget_intent) {  // committed: the collector need not look at this blob again
+      forget_intent->Reset();
+      forget_intent->Bind(tenant_id).Bind(in.blob_name);
+      if (auto r = forget_intent->Run(); !r) return std::unexpected(r.error());
     }
     result.outcome = existing_id ? CommitOutcome::kReplaced : CommitOutcome::kStored;
     outcomes.push_back(std::move(result));

@@ -17,6 +17,7 @@
 #include "storage/job_store.h"
 #include "storage/leader_lease.h"
 #include "storage/throttle_store.h"
+#include "storage/blob_intent_store.h"
 #include "storage/image_alias_store.h"
 #include "storage/licensing_store.h"
 #include "storage/monitoring_store.h"
@@ -31,7 +32,8 @@ class SqlCatalog final : public Catalog,
                             public LicensingStore,
                             public MonitoringStore,
                             public ImageAliasStore,
-                            public ThrottleStore {
+                            public ThrottleStore,
+                            public BlobIntentStore {
  public:
   // The embedded catalog: a SQLite file.
   static Result<std::unique_ptr<SqlCatalog>> Open(const std::string& path, bool durable, int readers = 4);
@@ -178,6 +180,12 @@ class SqlCatalog final : public Catalog,
   Result<void> PutImageAlias(const ImageAlias& alias) override;
   Result<ImageAlias> FindImageAlias(std::int64_t tenant_id, const std::string& name, std::int64_t now) override;
   Result<void> RemoveImageAlias(std::int64_t tenant_id, const std::string& name) override;
+
+  // BlobIntentStore (sql_blob_intents.cpp).
+  Result<void> RecordBlobIntent(const BlobKey& key, std::int64_t now) override;
+  Result<std::vector<BlobIntent>> StaleBlobIntents(std::int64_t before, std::int64_t limit) override;
+  Result<bool> IsBlobReferenced(const BlobKey& key) override;
+  Result<void> DropBlobIntent(const BlobKey& key) override;
 
   // ThrottleStore (sql_throttle.cpp).
   Result<std::vector<ThrottleEntry>> ThrottleEntries(const std::vector<std::string>& keys) override;

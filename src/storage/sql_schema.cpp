@@ -376,6 +376,17 @@ CREATE TABLE login_addresses(
   seen_ms INTEGER NOT NULL,
   PRIMARY KEY(username, address));
 )sql",
+    // 17: blobs written to a shared object store before their row committed, for the
+    // garbage collector (storage/blob_collector.h).
+    R"sql(
+CREATE TABLE blob_intents(
+  tenant_id INTEGER NOT NULL,
+  blob_name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, blob_name));
+CREATE INDEX blob_intents_by_age ON blob_intents(created_at);
+CREATE INDEX segmentations_by_labels ON segmentations(tenant_id, labels_blob);
+)sql",
 };
 
 // The migration's DDL in PostgreSQL's spelling. Applied to the project's own constant

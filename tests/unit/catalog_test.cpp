@@ -6,6 +6,11 @@
 
 #include "auth/login_throttle.h"
 #include "catalog_backends.h"
+#include "core/byte_source.h"
+#include "core/clock.h"
+#include "storage/blob_collector.h"
+#include "storage/intent_blob_store.h"
+#include "storage/memory_blob_store.h"
 #include "crypto/crypto.h"
 #include "storage/sql_catalog.h"
 #include "storage/sql_schema.h"
@@ -458,6 +463,67 @@ TEST_P(CatalogTest, FailedSignInsCountedOnOneNodeAreThrottledOnAnother) {
   // Signing in clears that count everywhere.
   node_a.RecordSuccess("rad", "10.0.0.9");
   EXPECT_EQ(node_b.BlockedForMs("rad", "10.0.0.9", now + 10), 0);
+}
+
+TEST_P(CatalogTest, TheCollectorRemovesOnlyOldUncommittedBlobsAndKeepsEveryReferencedOne) {
+  IntentRecordingBlobStore blobs(std::make_unique<MemoryBlobStore>(), *catalog_);
+  int aborted_calls = 0;
+  BlobCollector collector(*catalog_, blobs, [&](auto) -> Result<size_t> { ++aborted_calls; return 0; },
+                          std::chrono::seconds(60));
+  auto put = [&](const std::string& name) {
+    MemorySource data("bytes");
+    return blobs.Put({a_, name}, data);
+  };
+  // Written, never committed (the node died): an orphan once the grace has passed.
+  const std::string orphan = "0001" + crypto::RandomHexId(10);
+  ASSERT_TRUE(put(orphan));
+  // Written and committed as an instance (a shared catalog forgets its intent at once).
+  NewInstance committed = Instance("7.1", "7.1.1", "7.1.1.1");
+  ASSERT_TRUE(put(committed.blob_name));
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {committed}, false));
+  // Written and named by a finished export's result: its intent waits for the collector.
+  const std::string bundle = crypto::RandomHexId(16);
+  ASSERT_TRUE(put(bundle));
+  JobRecord job;
+  job.tenant_id = a_;
+  job.kind = "export";
+  job.created_by = "test";
+  ASSERT_TRUE(catalog_->EnqueueJob(job));
+  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
+  ASSERT_TRUE(claimed && *claimed);
+  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\"}", ""));
+  const std::int64_t now = UnixSeconds();
+  // Within the grace nothing is touched.
+  auto early = collector.Collect(now);
+  ASSERT_TRUE(early) << early.error().detail;
+  EXPECT_EQ(early->removed + early->kept, 0);
+  EXPECT_TRUE(blobs.Get({a_, orphan}));
+  // After it: the orphan goes, the committed blob stays, and neither intent is left.
+  auto late = collector.Collect(now + 61);
+  ASSERT_TRUE(late) << late.error().detail;
+  EXPECT_EQ(late->removed, 1);
+  EXPECT_EQ(late->kept, catalog_->Shared() ? 1 : 2);
+  EXPECT_FALSE(blobs.Get({a_, orphan}));
+  EXPECT_TRUE(blobs.Get({a_, committed.blob_name}));
+  EXPECT_TRUE(blobs.Get({a_, bundle}));
+  EXPECT_TRUE(catalog_->StaleBlobIntents(now + 1000, 10)->empty());
+  EXPECT_EQ(aborted_calls, 2);
+}
+
+TEST_P(CatalogTest, AnExportsBundleNamedInItsJobResultCountsAsReferenced) {
+  const std::string bundle = crypto::RandomHexId(16);
+  JobRecord job;
+  job.tenant_id = a_;
+  job.kind = "export";
+  job.created_by = "test";
+  auto queued = catalog_->EnqueueJob(job);
+  ASSERT_TRUE(queued);
+  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
+  ASSERT_TRUE(claimed && *claimed);
+  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\"}", ""));
+  EXPECT_TRUE(*catalog_->IsBlobReferenced({a_, bundle}));
+  EXPECT_FALSE(*catalog_->IsBlobReferenced({b_, bundle}));  // another clinic's name is not it
+  EXPECT_FALSE(*catalog_->IsBlobReferenced({a_, crypto::RandomHexId(16)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);

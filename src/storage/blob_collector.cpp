@@ -1,0 +1,33 @@
+#include "storage/blob_collector.h"
+
+namespace vg::storage {
+
+Result<CollectorReport> BlobCollector::Collect(std::int64_t now) {
+  CollectorReport report;
+  const std::int64_t before = now - grace_.count();
+  while (true) {
+    auto stale = intents_.StaleBlobIntents(before, 500);
+    if (!stale) return std::unexpected(stale.error());
+    for (const auto& intent : *stale) {
+      auto referenced = intents_.IsBlobReferenced(intent.key);
+      if (!referenced) return std::unexpected(referenced.error());
+      if (*referenced) {
+        ++report.kept;
+      } else {
+        auto removed = blobs_.Remove(intent.key);
+        if (!removed && removed.error().code != ErrorCode::kNotFound) return std::unexpected(removed.error());
+        ++report.removed;
+      }
+      if (auto dropped = intents_.DropBlobIntent(intent.key); !dropped) return std::unexpected(dropped.error());
+    }
+    if (stale->size() < 500) break;
+  }
+  if (abort_uploads_) {
+    auto aborted = abort_uploads_(std::chrono::system_clock::time_point(std::chrono::seconds(before)));
+    if (!aborted) return std::unexpected(aborted.error());
+    report.uploads_aborted = static_cast<std::int64_t>(*aborted);
+  }
+  return report;
+}
+
+}  // namespace vg::storage
