@@ -101,6 +101,8 @@ int WorkerCommand(const std::vector<std::string>& argv) {
     return 1;
   }
   auto workers = clinical.MakeWorkers(**ctx, std::max(1, config.job_workers));
+  // With a shared catalog, a job queued on any node wakes these workers at once.
+  auto job_wakeups = (*ctx)->catalog->ListenForJobs([&workers] { workers->Notify(); });
   workers->Start();
   LogInfo("worker_started", "\"workers\":" + std::to_string(config.job_workers));
   std::printf("voxelgate worker: %d worker(s) on %s\n", config.job_workers, config.data_dir.c_str());

@@ -9,6 +9,12 @@
 namespace vg::services {
 
 Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest& request) {
+  // The quota's check and the enqueue it allows happen with no other submission of this
+  // clinic in between, on any node.
+  return jobs_.ForTenantAlone(tenant_id, [&] { return SubmitAlone(tenant_id, request); });
+}
+
+Result<storage::JobRecord> Runs::SubmitAlone(std::int64_t tenant_id, const RunRequest& request) {
   auto algorithm = algorithms_.Resolve(request.algorithm, request.version);
   if (!algorithm) return std::unexpected(algorithm.error());
   // The subscription (or licence) first: it is the clinic's standing, whatever the series.

@@ -32,6 +32,7 @@ class Runs {
   Result<storage::JobRecord> Cancel(std::int64_t tenant_id, std::int64_t id) { return jobs_.CancelJob(tenant_id, id); }
 
  private:
+  Result<storage::JobRecord> SubmitAlone(std::int64_t tenant_id, const RunRequest& request);
   Archive& archive_;
   storage::JobStore& jobs_;
   Algorithms& algorithms_;

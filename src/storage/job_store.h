@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,10 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
   virtual Result<JobRecord> EnqueueJob(const JobRecord& job) = 0;
+  // Runs `body` (a quota check and its enqueue) while no other process sharing this store
+  // runs a body for the same tenant, so that concurrent submissions on several nodes
+  // cannot together exceed a quota each checked alone.
+  virtual Result<JobRecord> ForTenantAlone(std::int64_t tenant_id, const std::function<Result<JobRecord>()>& body) = 0;
   virtual Result<JobRecord> FindJob(std::int64_t tenant_id, std::int64_t id) = 0;
   virtual Result<std::vector<JobRecord>> ListJobs(std::int64_t tenant_id, const JobFilter& filter) = 0;
   // The next job to run, now leased to `options.worker`; none when nothing is runnable.

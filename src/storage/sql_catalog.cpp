@@ -80,7 +80,9 @@ Result<std::unique_ptr<SqlCatalog>> SqlCatalog::Open(const std::string& path, bo
 Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenPostgres(const std::string& uri, int readers) {
   auto connect = [uri] { return sql::Db::OpenPostgres(uri); };
   // The database makes every commit durable (synchronous_commit is the server's setting).
-  return OpenWith(connect, readers, "", /*durable=*/false);
+  auto catalog = OpenWith(connect, readers, "", /*durable=*/false);
+  if (catalog) (*catalog)->uri_ = uri;
+  return catalog;
 }
 
 Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenWith(const std::function<Result<sql::Db>()>& connect, int readers,
@@ -97,6 +99,11 @@ Result<std::unique_ptr<SqlCatalog>> SqlCatalog::OpenWith(const std::function<Res
   auto catalog = std::unique_ptr<SqlCatalog>(new SqlCatalog(std::move(*writer), std::move(pool), path, durable));
   catalog->connect_ = connect;
   return catalog;
+}
+
+std::unique_ptr<sql::Listener> SqlCatalog::ListenForJobs(std::function<void()> wake) {
+  if (writer_.IsSqlite()) return nullptr;
+  return sql::ListenPostgres(uri_, "vg_jobs", std::move(wake));
 }
 
 std::unique_ptr<LeaderLease> SqlCatalog::NewLeaderLease(std::int64_t key) {

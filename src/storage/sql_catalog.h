@@ -41,6 +41,10 @@ class SqlCatalog final : public Catalog,
   static Result<std::unique_ptr<SqlCatalog>> OpenPostgres(const std::string& uri, int readers = 4);
   // Whether a shared catalog (PostgreSQL): other nodes read and write it too.
   bool Shared() const { return !writer_.IsSqlite(); }
+  // Calls `wake` whenever a job is queued or a running one ends on any node of a shared
+  // catalog (PostgreSQL LISTEN/NOTIFY); null on SQLite, where the process that queues a
+  // job wakes its own workers and the others poll.
+  std::unique_ptr<sql::Listener> ListenForJobs(std::function<void()> wake);
   // The lease that elects one leader among the processes sharing this catalog.
   std::unique_ptr<LeaderLease> NewLeaderLease(std::int64_t key = kLeaderLeaseKey);
 
@@ -120,6 +124,7 @@ class SqlCatalog final : public Catalog,
 
   // JobStore (sql_jobs.cpp).
   Result<JobRecord> EnqueueJob(const JobRecord& job) override;
+  Result<JobRecord> ForTenantAlone(std::int64_t tenant_id, const std::function<Result<JobRecord>()>& body) override;
   Result<JobRecord> FindJob(std::int64_t tenant_id, std::int64_t id) override;
   Result<std::vector<JobRecord>> ListJobs(std::int64_t tenant_id, const JobFilter& filter) override;
   Result<std::optional<JobRecord>> ClaimJob(const ClaimOptions& options) override;
@@ -210,7 +215,14 @@ class SqlCatalog final : public Catalog,
   Result<void> SyncLog();
 
   sql::Dialect dialect() const { return sql::DialectOf(writer_); }
+  // The database's clock (Unix seconds), which judges leases; call with write_mutex_ held.
+  Result<std::int64_t> DatabaseNow();
   std::function<Result<sql::Db>()> connect_;  // another connection to this catalog
+  std::string uri_;                            // PostgreSQL: the catalog's URI
+  // PostgreSQL: tells every node's workers that the queue changed (after a commit).
+  Result<void> NotifyJobs();
+  std::mutex tenant_lock_mutex_;               // ForTenantAlone, within this process
+  std::unique_ptr<sql::Db> tenant_lock_db_;    // PostgreSQL: the connection holding its lock
 
   std::string path_;
   bool durable_;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -170,6 +171,17 @@ inline Dialect DialectOf(const Db& db) { return Dialect{db.engine()}; }
 
 // Runs an INSERT ... RETURNING id to completion and returns the id.
 Result<std::int64_t> RunReturningId(Stmt& stmt);
+
+// A PostgreSQL LISTEN on a connection of its own: `on_notify` is called (on the
+// listener's thread) for each notification on `channel`, and once after every reconnect
+// (notifications sent while it was away are lost, so the caller should look). Stops and
+// closes its connection when destroyed.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+};
+std::unique_ptr<Listener> ListenPostgres(const std::string& uri, const std::string& channel,
+                                         std::function<void()> on_notify);
 
 // Steps `stmt` to the end, turning each row into a T with `read(stmt)`.
 template <typename T, typename ReadRow>

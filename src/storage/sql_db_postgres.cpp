@@ -8,7 +8,12 @@
 // kUnavailable, and the caller's transaction is rolled back by the server.
 #include <libpq-fe.h>
 
+#include <poll.h>
+
+#include <atomic>
 #include <charconv>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -273,6 +278,75 @@ Result<Db> Db::OpenPostgres(const std::string& uri) {
       !r)
     return std::unexpected(r.error());
   return db;
+}
+
+namespace {
+
+class PgListener final : public Listener {
+ public:
+  PgListener(std::string uri, std::string channel, std::function<void()> on_notify)
+      : uri_(std::move(uri)), channel_(std::move(channel)), on_notify_(std::move(on_notify)),
+        thread_([this] { Loop(); }) {}
+  ~PgListener() override {
+    stopping_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    PGconn* conn = nullptr;
+    while (!stopping_) {
+      if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        if (conn) PQfinish(conn);
+        conn = Connect();
+        if (!conn) {
+          for (int i = 0; i < 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        on_notify_();  // anything sent while no one listened
+      }
+      // Wake at least every 200 ms to notice a stop.
+      pollfd fd{PQsocket(conn), POLLIN, 0};
+      if (::poll(&fd, 1, 200) < 0) continue;
+      if (!PQconsumeInput(conn)) {  // the connection broke: make a new one
+        PQfinish(conn);
+        conn = nullptr;
+        continue;
+      }
+      bool woke = false;
+      while (PGnotify* n = PQnotifies(conn)) {
+        woke = true;
+        PQfreemem(n);
+      }
+      if (woke) on_notify_();
+    }
+    if (conn) PQfinish(conn);
+  }
+  PGconn* Connect() {
+    PGconn* conn = PQconnectdb(uri_.c_str());
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+      if (conn) PQfinish(conn);
+      return nullptr;
+    }
+    // The channel is the code's own constant, never input.
+    ResultPtr listen(PQexec(conn, ("LISTEN " + channel_).c_str()));
+    if (!listen || PQresultStatus(listen.get()) != PGRES_COMMAND_OK) {
+      PQfinish(conn);
+      return nullptr;
+    }
+    return conn;
+  }
+  std::string uri_, channel_;
+  std::function<void()> on_notify_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Listener> ListenPostgres(const std::string& uri, const std::string& channel,
+                                         std::function<void()> on_notify) {
+  return std::make_unique<PgListener>(uri, channel, std::move(on_notify));
 }
 
 }  // namespace vg::storage::sql

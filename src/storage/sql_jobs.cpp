@@ -1,6 +1,13 @@
 // JobStore of SqlCatalog: the durable job queue.
 #include "core/clock.h"
 #include "storage/sql_catalog.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include "storage/sql_where.h"
 
 namespace vg::storage {
@@ -56,6 +63,47 @@ Result<JobRecord> FindJobIn(sql::Db& db, std::int64_t id) {
 
 }  // namespace
 
+Result<std::int64_t> SqlCatalog::DatabaseNow() {
+  if (writer_.IsSqlite()) return UnixSeconds();  // one machine, one clock
+  auto st = sql::Stmt::Prepare(writer_, "SELECT CAST(extract(epoch from clock_timestamp()) AS BIGINT)");
+  if (!st) return std::unexpected(st.error());
+  return sql::FirstRow<std::int64_t>(*st, [](const sql::Stmt& s) { return s.Int(0); }, ErrorCode::kInternal, "no time");
+}
+
+Result<JobRecord> SqlCatalog::ForTenantAlone(std::int64_t tenant_id, const std::function<Result<JobRecord>()>& body) {
+  std::lock_guard lock(tenant_lock_mutex_);
+  if (writer_.IsSqlite()) {
+    // Other processes on this machine (workers' auto-run) share the file: a lock file
+    // beside it, held for the body.
+    const std::string path = path_ + ".submit.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Fail(ErrorCode::kInternal, "cannot open the submission lock", std::strerror(errno));
+    ::flock(fd, LOCK_EX);
+    auto result = body();
+    ::close(fd);  // releases the lock
+    return result;
+  }
+  // PostgreSQL: a session advisory lock in the (tenant, "submissions") space, on a
+  // connection of its own; if this process dies holding it, the server releases it.
+  if (!tenant_lock_db_) {
+    auto opened = connect_();
+    if (!opened) return std::unexpected(opened.error());
+    tenant_lock_db_ = std::make_unique<sql::Db>(std::move(*opened));
+  }
+  constexpr std::int64_t kSubmissions = 0x7673;  // "vs"
+  auto lock_st = sql::Stmt::Prepare(*tenant_lock_db_, "SELECT pg_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))");
+  if (!lock_st) return std::unexpected(lock_st.error());
+  lock_st->Bind(kSubmissions).Bind(tenant_id);
+  if (auto locked = lock_st->Step(); !locked) {
+    tenant_lock_db_.reset();
+    return std::unexpected(locked.error());
+  }
+  auto result = body();
+  auto unlock = sql::Stmt::Prepare(*tenant_lock_db_, "SELECT pg_advisory_unlock(CAST(? AS INTEGER), CAST(? AS INTEGER))");
+  if (!unlock || !unlock->Bind(kSubmissions).Bind(tenant_id).Step()) tenant_lock_db_.reset();  // closing releases it
+  return result;
+}
+
 Result<JobRecord> SqlCatalog::EnqueueJob(const JobRecord& job) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
@@ -66,6 +114,7 @@ Result<JobRecord> SqlCatalog::EnqueueJob(const JobRecord& job) {
       .Bind(job.max_attempts);
   auto r = sql::RunReturningId(*st);
   if (!r) return std::unexpected(r.error());
+  (void)NotifyJobs();  // other nodes' workers; the poll is the fallback
   return FindJobIn(writer_, *r);
 }
 
@@ -95,7 +144,10 @@ Result<std::optional<JobRecord>> SqlCatalog::ClaimJob(const ClaimOptions& option
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);  // serialised: one claimer at a time, across processes and nodes too
   if (!tx) return std::unexpected(tx.error());
-  const std::int64_t now = UnixSeconds();
+  // Leases are judged by the database's clock: the nodes' clocks may disagree.
+  auto db_now = DatabaseNow();
+  if (!db_now) return std::unexpected(db_now.error());
+  const std::int64_t now = *db_now;
   // Leases that ran out: the worker died. Run again, or fail after the last attempt.
   {
     auto requeue = sql::Stmt::Prepare(writer_,
@@ -150,7 +202,9 @@ Result<bool> SqlCatalog::Heartbeat(std::int64_t job_id, const std::string& worke
                                "UPDATE jobs SET lease_expires_at = ?, progress_done = ?, progress_total = ?, "
                                "progress_note = ? WHERE id = ? AND state = 'running' AND lease_owner = ?");
   if (!st) return std::unexpected(st.error());
-  st->Bind(UnixSeconds() + lease_seconds).Bind(done).Bind(total).Bind(note).Bind(job_id).Bind(worker);
+  auto db_now = DatabaseNow();
+  if (!db_now) return std::unexpected(db_now.error());
+  st->Bind(*db_now + lease_seconds).Bind(done).Bind(total).Bind(note).Bind(job_id).Bind(worker);
   if (auto r = st->Run(); !r) return std::unexpected(r.error());
   if (writer_.Changes() == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
   auto job = FindJobIn(writer_, job_id);
@@ -169,17 +223,26 @@ Result<void> SqlCatalog::FinishJob(std::int64_t job_id, const std::string& worke
   st->Bind(state).Bind(result).Bind(error).Bind(UnixSeconds()).Bind(state).Bind(job_id).Bind(worker);
   if (auto r = st->Run(); !r) return r;
   if (writer_.Changes() == 0) return Fail(ErrorCode::kConflict, "this worker no longer holds the job");
+  (void)NotifyJobs();  // a clinic's running slot is free: its next job may start anywhere
   return {};
+}
+
+Result<void> SqlCatalog::NotifyJobs() {
+  if (writer_.IsSqlite()) return {};
+  return writer_.Exec("SELECT pg_notify('vg_jobs', '')");
 }
 
 Result<void> SqlCatalog::ReleaseJob(std::int64_t job_id, const std::string& worker) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
-                               "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_at = 0, "
-                               "attempts = max(0, attempts - 1) WHERE id = ? AND state = 'running' AND lease_owner = ?");
+                               "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_at = 0, attempts = " +
+                                   dialect().Greater("0", "attempts - 1") +
+                                   " WHERE id = ? AND state = 'running' AND lease_owner = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(job_id).Bind(worker);
-  return st->Run();
+  if (auto r = st->Run(); !r) return r;
+  (void)NotifyJobs();
+  return {};
 }
 
 Result<JobRecord> SqlCatalog::CancelJob(std::int64_t tenant_id, std::int64_t id) {

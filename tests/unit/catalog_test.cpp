@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -524,6 +525,60 @@ TEST_P(CatalogTest, AnExportsBundleNamedInItsJobResultCountsAsReferenced) {
   EXPECT_TRUE(*catalog_->IsBlobReferenced({a_, bundle}));
   EXPECT_FALSE(*catalog_->IsBlobReferenced({b_, bundle}));  // another clinic's name is not it
   EXPECT_FALSE(*catalog_->IsBlobReferenced({a_, crypto::RandomHexId(16)}));
+}
+
+TEST_P(CatalogTest, AJobQueuedThroughOneConnectionWakesTheListenersOfAnother) {
+  std::atomic<int> wakes{0};
+  auto listener = catalog_->ListenForJobs([&] { ++wakes; });
+  if (!catalog_->Shared()) {
+    EXPECT_EQ(listener, nullptr) << "one machine: the process that queues wakes its own workers";
+    return;
+  }
+  ASSERT_NE(listener, nullptr);
+  // The listener calls once when it has connected (anything sent before it listened).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (wakes.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GE(wakes.load(), 1) << "the listener connected";
+  const int before = wakes.load();
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  JobRecord job;
+  job.tenant_id = a_;
+  job.kind = "export";
+  job.created_by = "test";
+  ASSERT_TRUE((*other)->EnqueueJob(job));
+  while (wakes.load() == before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GT(wakes.load(), before);
+}
+
+TEST_P(CatalogTest, SubmissionsOfOneClinicOnTwoConnectionsTakeTurnsSoACheckedLimitHolds) {
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  SqlCatalog* catalogs[2] = {catalog_.get(), other->get()};
+  // Each body checks "fewer than 2 queued" and then enqueues, with a pause in between that
+  // invites a race: taking turns is what keeps the limit.
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      auto made = catalogs[t % 2]->ForTenantAlone(a_, [&]() -> Result<JobRecord> {
+        auto queued = catalogs[t % 2]->ListJobs(a_, {.kind = "algorithm", .state = "queued"});
+        if (!queued) return std::unexpected(queued.error());
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (queued->size() >= 2) return Fail(ErrorCode::kResourceExhausted, "quota_exhausted");
+        JobRecord job;
+        job.tenant_id = a_;
+        job.kind = "algorithm";
+        job.created_by = "test";
+        return catalogs[t % 2]->EnqueueJob(job);
+      });
+      if (!made) ++refused;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(catalog_->ListJobs(a_, {.kind = "algorithm", .state = "queued"})->size(), 2u);
+  EXPECT_EQ(refused.load(), 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);
