@@ -2,7 +2,8 @@
 """Seed corpora for the fuzz targets (fuzz/targets.h): one folder per target under OUT.
 
 Synthetic inputs are made here (DICOM through tests/tools/make_series.py, NIfTI with
-nibabel, NRRD, multipart bodies, PDU streams, queries, JSON, TOML); real files come from
+nibabel, NRRD, multipart bodies, PDU streams, queries, JSON, TOML, S3's XML answers in the
+forms AWS and Swift's s3api send them); real files come from
 ../shared/data when it is there (small ones only). The checked-in regression inputs of
 tests/fuzz_regressions/ are seeds too.
 
@@ -105,6 +106,71 @@ def associate_rq():
     return pdu(1, head + items)
 
 
+S3_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+S3_NS = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def s3_answers():
+    """S3's answers, keyed by seed name: what storage/s3_xml.h reads (keys under clinic/t1/,
+    as the fuzz target asks)."""
+    def contents(key, modified, size):
+        return (f"<Contents><Key>{key}</Key><LastModified>{modified}</LastModified>"
+                f"<ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>{size}</Size>"
+                "<StorageClass>STANDARD</StorageClass></Contents>")
+
+    def upload(key, upload_id, initiated):
+        return (f"<Upload><Key>{key}</Key><UploadId>{upload_id}</UploadId>"
+                "<Initiator><ID>test:tester</ID><DisplayName>test:tester</DisplayName></Initiator>"
+                "<Owner><ID>test:tester</ID><DisplayName>test:tester</DisplayName></Owner>"
+                f"<StorageClass>STANDARD</StorageClass><Initiated>{initiated}</Initiated></Upload>")
+
+    return {
+        "list-aws-first-page": S3_DECLARATION + f"<ListBucketResult{S3_NS}><Name>vg-archive</Name>"
+        "<Prefix>clinic/t1/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+        + contents("clinic/t1/0f3a9c", "2024-05-01T12:34:56.789Z", 1048576)
+        + contents("clinic/t1/7be2d1", "2024-04-30T09:15:02.000Z", 0) + "</ListBucketResult>",
+        "list-swift-last-page": "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f"<ListBucketResult{S3_NS}><Name>vg-archive</Name><Prefix>clinic/t1/</Prefix><MaxKeys>1000</MaxKeys>"
+        "<KeyCount>1</KeyCount><ContinuationToken>T1</ContinuationToken><IsTruncated>false</IsTruncated>"
+        + contents("clinic/t1/c4d5e6", "2024-05-01T12:34:56.000Z", 5) + "</ListBucketResult>",
+        "list-empty": S3_DECLARATION + f"<ListBucketResult{S3_NS}><Name>vg-archive</Name><Prefix>clinic/t9/</Prefix>"
+        "<KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>",
+        "list-escaped-keys": f"<ListBucketResult{S3_NS}><IsTruncated>false</IsTruncated>"
+        + contents("clinic/t1/a&amp;b&lt;&#xE9;&#x1F600;<![CDATA[<c>]]>", "2024-05-01T12:34:56Z", 7)
+        + "<!-- a comment --><?pi data?></ListBucketResult>",
+        "uploads-aws-first-page": S3_DECLARATION + f"<ListMultipartUploadsResult{S3_NS}><Bucket>vg-archive</Bucket>"
+        "<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker>clinic/t1/7be2d1</NextKeyMarker>"
+        "<NextUploadIdMarker>xY7.Zq-2v_bnMtOWf9KZ3Q</NextUploadIdMarker><Prefix>clinic/</Prefix>"
+        "<MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>"
+        + upload("clinic/t1/0f3a9c", "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA", "2024-05-01T12:34:56.000Z")
+        + upload("clinic/t1/7be2d1", "xY7.Zq-2v_bnMtOWf9KZ3Q", "2024-04-30T09:15:02.000Z") + "</ListMultipartUploadsResult>",
+        "uploads-swift-last-page": "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f"<ListMultipartUploadsResult{S3_NS}><Bucket>vg-archive</Bucket><KeyMarker/><UploadIdMarker/>"
+        "<NextKeyMarker/><NextUploadIdMarker/><Prefix>clinic/</Prefix><MaxUploads>1000</MaxUploads>"
+        "<IsTruncated>false</IsTruncated>"
+        + upload("clinic/t2/aa11", "NjJmNDc0ZjAtNjBhMi00ZTQ4LWE0NmQtMmI4ODQ3ZmE1OWYz", "2024-05-01T12:34:56.000Z")
+        + "</ListMultipartUploadsResult>",
+        "initiate": S3_DECLARATION + f"<InitiateMultipartUploadResult{S3_NS}><Bucket>vg-archive</Bucket>"
+        "<Key>clinic/t1/0f3a9c</Key><UploadId>VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>"
+        "</InitiateMultipartUploadResult>",
+        "complete-after-heartbeats": S3_DECLARATION + " " * 24 + f"<CompleteMultipartUploadResult{S3_NS}>"
+        "<Location>http://127.0.0.1:8080/vg-archive/clinic/t1/0f3a9c</Location><Bucket>vg-archive</Bucket>"
+        "<Key>clinic/t1/0f3a9c</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-2&quot;</ETag>"
+        "</CompleteMultipartUploadResult>",
+        "complete-error-in-200": S3_DECLARATION + " " * 12 + "<Error><Code>InternalError</Code>"
+        "<Message>We encountered an internal error. Please try again.</Message>"
+        "<RequestId>656c76696e6727732072657175657374</RequestId></Error>",
+        "error-no-such-key": S3_DECLARATION + "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+        "</Message><Key>clinic/t1/0f3a9c</Key><RequestId>4442587FB7D0A2F9</RequestId>"
+        "<HostId>eftixk72aD6Ap51TnqcoF8eFidJG9Z/2mkiDFu8yU9AS1ed4OpIszj7UDNEHGran</HostId></Error>",
+        "error-prefixed-with-attributes": "\ufeff<s3:Error xmlns:s3='http://s3.amazonaws.com/doc/2006-03-01/' lang=\"en\">"
+        "<s3:Code a='&gt;'>SlowDown</s3:Code></s3:Error>",
+        "time": "2024-05-01T12:34:56.789Z",
+        "etag": "\"3858f62230ac3c915f300c664312c11f-9\"",
+    }
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -171,6 +237,10 @@ def main():
     identifier = struct.pack("<HH", 0x0008, 0x0052) + b"CS" + struct.pack("<H", 6) + b"STUDY "
     stream = associate_rq() + pdata(1, 3, echo) + pdata(3, 3, find) + pdata(3, 2, identifier) + pdu(5, bytes(4))
     write(out, "pdu", "echo-find-release", stream)
+
+    # S3's XML answers.
+    for name, text in s3_answers().items():
+        write(out, "s3_xml", name, text)
 
     # The checked-in regression inputs.
     regressions = os.path.join(ROOT, "tests", "fuzz_regressions")

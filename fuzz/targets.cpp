@@ -27,6 +27,7 @@
 #include "services/exports.h"
 #include "services/qido.h"
 #include "services/segmentations.h"
+#include "storage/s3_xml.h"
 
 namespace vg::fuzz {
 namespace {
@@ -243,6 +244,28 @@ int Pdu(const std::uint8_t* data, std::size_t size) {
     if (!watcher.OnReceived(std::span(data + at, n))) break;
     at += n;
     step = 1 + (step * 17 + n) % 4099;
+  }
+  return 0;
+}
+
+int S3Xml(const std::uint8_t* data, std::size_t size) {
+  namespace s3 = storage::s3;
+  const std::string_view text = Text(data, size);
+  // Each answer as the client reads it: a first page, and a later one whose token and
+  // markers the answer may repeat (seeds list under clinic/t1/).
+  (void)s3::ParseListObjectsPage(text, "", "", 1000);
+  (void)s3::ParseListObjectsPage(text, "clinic/t1/", "T1", 2);
+  (void)s3::ParseMultipartUploadsPage(text, "", "", "");
+  (void)s3::ParseMultipartUploadsPage(text, "clinic/", "clinic/t1/0f3a9c", "U1");
+  (void)s3::ParseInitiateUploadId(text);
+  (void)s3::ParseCompleteAnswer(text);
+  (void)s3::S3ErrorCode(text);
+  (void)s3::ParseIsoTime(text);
+  // What the client sends escaped (part ETags) must read back as it was.
+  if (s3::IsPrintableToken(text, s3::kMaxTokenBytes)) {
+    auto back = s3::ParseInitiateUploadId("<InitiateMultipartUploadResult><UploadId>" + s3::XmlEscape(text) +
+                                          "</UploadId></InitiateMultipartUploadResult>");
+    if (!back || *back != text) __builtin_trap();
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include <cstdio>
 #include <memory>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "core/clock.h"
 #include "app/demo.h"
 #include "auth/audit_checkpoint.h"
+#include "crypto/crypto.h"
 #include "auth/audit_trail.h"
 #include "auth/dicom_access.h"
 #include "core/strings.h"
@@ -30,6 +33,9 @@ Options: --data-dir DIR, --config FILE and the storage options below (as serve t
 
 Commands (safe to run while the server runs):
   migrate           apply the catalog's schema migrations (nodes also do at start-up)
+  keys init --dir DIR   make a cluster's master key and audit signing key (DIR/master.key,
+                    DIR/audit-signing.key, mode 0600) to give to every node
+                    (VOXELGATE_MASTER_KEY_FILE=DIR/master.key); never replaces a key
   gc [--grace-s N]  remove blobs of the shared object store whose request never committed,
                     written more than N seconds ago (default 3600; the leader does this every
                     ten minutes). A grace shorter than the longest request is safe only while
@@ -313,7 +319,7 @@ int Audit(AppContext& ctx, const Args& args) {
   if (words.size() == 2 && words[1] == "checkpoint") {
     auto out = args.Get("out");
     if (!out) return Usage("audit checkpoint needs --out FILE");
-    auto key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(ctx.config)), true);
+    auto key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(ctx.config)), !IsSharedCatalog(ctx.config));
     if (!key) return Failed(key.error());
     auto checkpoint = auth::MakeAuditCheckpoint(*ctx.catalog, *key);
     if (!checkpoint) return Failed(checkpoint.error());
@@ -521,7 +527,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
-                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against", "grace-s"}));
+                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against", "grace-s", "dir"}));
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -531,6 +537,25 @@ int AdminCommand(const std::vector<std::string>& argv) {
   if (auto r = ApplyStorageFlags(*args, config); !r) return Usage(r.error().public_message);
   if (auto v = args->Get("algorithms-root")) config.algorithms_root = *v;
   const std::string& command = args->positional()[0];
+  if (command == "keys") {
+    // A cluster's keys, made once by the operator and given to every node: nodes of a
+    // shared catalog never make their own.
+    if (args->positional().size() != 2 || args->positional()[1] != "init") return Usage("keys takes init --dir DIR");
+    auto dir = args->Get("dir");
+    if (!dir) return Usage("keys init needs --dir DIR");
+    const std::string master = *dir + "/master.key";
+    const std::string audit = auth::AuditSigningKeyFile(master);
+    for (const auto& path : {master, audit})
+      if (std::filesystem::exists(path)) return Usage(path + " exists already: keys init never replaces a key");
+    std::error_code ec;
+    std::filesystem::create_directories(*dir, ec);
+    ::chmod(dir->c_str(), 0700);
+    if (auto made = crypto::LoadOrCreateKeyFile(master, true); !made) return Failed(made.error());
+    if (auto made = auth::LoadOrCreateAuditSigningKey(audit, true); !made) return Failed(made.error());
+    std::printf("%s\n%s\nkeep both apart from the data and the backups of the catalog and the bucket\n", master.c_str(),
+                audit.c_str());
+    return 0;
+  }
   if (command == "gc") {
     // One garbage collection of the shared object store now (the leader runs one every
     // ten minutes with an hour's grace).

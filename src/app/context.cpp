@@ -11,6 +11,7 @@
 
 #include "dicom/structure_check.h"
 #include "app/storage_options.h"
+#include "core/logging.h"
 
 namespace vg::app {
 
@@ -99,6 +100,7 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   auto all = ctx->tenants->List();
   if (!all) return std::unexpected(all.error());
   for (const auto& tenant : *all) {
+    if (tenant.wrapped_key.empty()) continue;  // purged: its key was shredded on purpose
     if (!ctx->tenants->DataKey(tenant.id))
       return Fail(ErrorCode::kForbidden, "the master key " + key_file + " does not unwrap the key of tenant '" +
                                              tenant.slug + "': it is not the key of this data folder");
@@ -106,6 +108,9 @@ Result<std::unique_ptr<AppContext>> OpenContext(const ServerConfig& config) {
   auto backend = OpenBlobBackend(config, *ctx->catalog);
   if (!backend) return std::unexpected(backend.error());
   ctx->blob_collector = std::move(backend->collector);
+  if (shared && config.blobs == "folder:")
+    LogWarn("blobs_in_node_folder", "\"detail\":\"the catalog is shared but the blobs are in this node's data "
+                                    "folder: other nodes cannot read them (use --blob-store s3://...)\"");
   auth::TenantDirectory* tenants = ctx->tenants.get();
   ctx->blobs = std::make_unique<storage::EncryptingBlobStore>(
       std::move(backend->store), [tenants](std::int64_t id) { return tenants->DataKey(id); });

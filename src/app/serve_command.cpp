@@ -76,8 +76,9 @@ Runs the server: DICOMweb at /dicomweb, /healthz, /readyz, /metrics.
   --demo                    on a data folder without people, create the vendor's admin and a
                             demo clinic with one user per role; print the logins
 
-The master key is read from $VOXELGATE_MASTER_KEY_FILE, else DIR/keys/master.key
-(created at first start, mode 0600).
+The master key is read from master_key_file (config), else $VOXELGATE_MASTER_KEY_FILE,
+else DIR/keys/master.key, created at first start (mode 0600) on one machine; a node of a
+cluster is given it and the audit signing key beside it (voxelgate admin keys init).
 )";
 
 Result<void> ApplyFlags(const Args& args, ServerConfig& config) {
@@ -274,9 +275,13 @@ int ServeCommand(const std::vector<std::string>& argv) {
   // Checkpoints of the audit chain, signed with a key beside the master key (never in the
   // catalog): on request (a clinic admin's download), every 10 minutes and at shutdown,
   // the latest kept in DATA_DIR/audit-checkpoint.json.
-  auto audit_key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(config)), true);
+  // A node of a cluster never makes it: the cluster's one key is supplied beside the
+  // master key (voxelgate admin keys init), so that every node's checkpoints verify alike.
+  auto audit_key = auth::LoadOrCreateAuditSigningKey(auth::AuditSigningKeyFile(MasterKeyFile(config)),
+                                                     /*create_if_missing=*/!IsSharedCatalog(config));
   if (!audit_key) {
-    std::fprintf(stderr, "voxelgate serve: %s\n", audit_key.error().public_message.c_str());
+    std::fprintf(stderr, "voxelgate serve: %s%s\n", audit_key.error().public_message.c_str(),
+                 IsSharedCatalog(config) ? " (a cluster's nodes are given it: voxelgate admin keys init)" : "");
     return 1;
   }
   std::mutex checkpoint_mutex;

@@ -1,7 +1,7 @@
 // AutoRun: fires the clinics' auto-run rules ("run ct-lungs on every new CT series with at
 // least 50 instances"): a series is submitted once, after no instance has arrived for
-// the rule's quiet time. Runs as a thread in serve (and in each worker process: a rule
-// fires once per series however many scanners there are, as the firing is recorded
+// the rule's quiet time. Runs as a thread in every serve (a cluster's nodes all scan: a
+// rule fires once per series however many scanners there are, as the firing is recorded
 // before the run is submitted).
 #pragma once
 

@@ -69,18 +69,25 @@ Result<std::vector<Plan>> Licensing::ListPlans() {
   return out;
 }
 
+// Every change is a compare-and-set on the JSON as read: when another process (another
+// node) changed the subscription in between, it is read again and the change redone.
+constexpr int kSubscriptionAttempts = 8;
+
 Result<std::optional<Subscription>> Licensing::Current(std::int64_t tenant_id, std::int64_t now) {
-  auto record = store_.FindSubscription(tenant_id);
-  if (!record) return std::unexpected(record.error());
-  if (!*record) return std::optional<Subscription>{};
-  auto s = SubscriptionFromJson((*record)->json);
-  if (!s) return std::unexpected(s.error());
-  Subscription advanced = Advance(*s, now, options_.past_due_grace_seconds);
-  if (SubscriptionToJson(advanced) != (*record)->json) {
-    if (auto ok = store_.PutSubscription({tenant_id, SubscriptionToJson(advanced), now}); !ok)
-      return std::unexpected(ok.error());
+  for (int attempt = 0; attempt < kSubscriptionAttempts; ++attempt) {
+    auto record = store_.FindSubscription(tenant_id);
+    if (!record) return std::unexpected(record.error());
+    if (!*record) return std::optional<Subscription>{};
+    auto s = SubscriptionFromJson((*record)->json);
+    if (!s) return std::unexpected(s.error());
+    Subscription advanced = Advance(*s, now, options_.past_due_grace_seconds);
+    const std::string advanced_json = SubscriptionToJson(advanced);
+    if (advanced_json == (*record)->json) return std::optional<Subscription>(advanced);
+    auto replaced = store_.ReplaceSubscription((*record)->json, {tenant_id, advanced_json, now});
+    if (!replaced) return std::unexpected(replaced.error());
+    if (*replaced) return std::optional<Subscription>(advanced);
   }
-  return std::optional<Subscription>(advanced);
+  return Fail(ErrorCode::kUnavailable, "the subscription is being changed elsewhere: try again");
 }
 
 Result<Subscription> Licensing::Act(std::int64_t tenant_id, Action action, std::int64_t now) {
@@ -91,12 +98,24 @@ Result<Subscription> Licensing::Act(std::int64_t tenant_id, Action action, std::
     if (!plan) return std::unexpected(plan.error());
     action.plan_version = plan->version;
   }
-  auto current = Current(tenant_id, now);
-  if (!current) return std::unexpected(current.error());
-  auto next = Apply(*current, tenant_id, action, now);
-  if (!next) return std::unexpected(next.error());
-  if (auto ok = store_.PutSubscription({tenant_id, SubscriptionToJson(*next), now}); !ok) return std::unexpected(ok.error());
-  return next;
+  for (int attempt = 0; attempt < kSubscriptionAttempts; ++attempt) {
+    auto record = store_.FindSubscription(tenant_id);
+    if (!record) return std::unexpected(record.error());
+    std::optional<Subscription> current;
+    if (*record) {
+      auto s = SubscriptionFromJson((*record)->json);
+      if (!s) return std::unexpected(s.error());
+      current = Advance(*s, now, options_.past_due_grace_seconds);
+    }
+    auto next = Apply(current, tenant_id, action, now);
+    if (!next) return std::unexpected(next.error());
+    const std::optional<std::string> expected =
+        *record ? std::optional<std::string>((*record)->json) : std::nullopt;
+    auto replaced = store_.ReplaceSubscription(expected, {tenant_id, SubscriptionToJson(*next), now});
+    if (!replaced) return std::unexpected(replaced.error());
+    if (*replaced) return next;
+  }
+  return Fail(ErrorCode::kUnavailable, "the subscription is being changed elsewhere: try again");
 }
 
 Result<int> Licensing::AdvanceAll(std::int64_t now) {

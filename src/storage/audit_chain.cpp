@@ -63,9 +63,10 @@ std::string CanonicalAuditText(const AuditRecord& r) {
 Result<void> SqlCatalog::AppendAudit(const std::vector<AuditEvent>& events) {
   if (events.empty()) return {};
   std::lock_guard lock(write_mutex_);
-  // BEGIN IMMEDIATE takes the write lock before reading the last hash, so two
-  // processes cannot both extend the same link.
-  auto tx = sql::Transaction::Begin(writer_);
+  // The chain's lock is taken before the last hash is read, so two processes (or nodes)
+  // cannot both extend the same link; other writes do not wait for it (SQLite: BEGIN
+  // IMMEDIATE, its one writer lock).
+  auto tx = sql::Transaction::Begin(writer_, sql::Isolation::kAuditChain);
   if (!tx) return std::unexpected(tx.error());
   auto last = sql::Stmt::Prepare(writer_, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
   if (!last) return std::unexpected(last.error());

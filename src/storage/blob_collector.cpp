@@ -1,5 +1,7 @@
 #include "storage/blob_collector.h"
 
+#include <algorithm>
+
 namespace vg::storage {
 
 Result<CollectorReport> BlobCollector::Collect(std::int64_t now) {
@@ -23,7 +25,10 @@ Result<CollectorReport> BlobCollector::Collect(std::int64_t now) {
     if (stale->size() < 500) break;
   }
   if (abort_uploads_) {
-    auto aborted = abort_uploads_(std::chrono::system_clock::time_point(std::chrono::seconds(before)));
+    // An upload in progress has no object and may be an export built for hours: uploads
+    // get a day at least, whatever the grace.
+    const std::int64_t uploads_before = now - std::max<std::int64_t>(grace_.count(), 24 * 3600);
+    auto aborted = abort_uploads_(std::chrono::system_clock::time_point(std::chrono::seconds(uploads_before)));
     if (!aborted) return std::unexpected(aborted.error());
     report.uploads_aborted = static_cast<std::int64_t>(*aborted);
   }

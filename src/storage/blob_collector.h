@@ -2,7 +2,8 @@
 // leader. For each blob intent older than `grace` (longer than any request or job takes
 // from writing a blob to committing its row), it removes the blob unless a committed row
 // references it, then forgets the intent; and it aborts multipart uploads older than
-// `grace` (their parts are invisible but paid for). It never touches a blob without an
+// `grace` or a day, whichever is longer (their parts are invisible but paid for; a long
+// export streams into one). It never touches a blob without an
 // intent, so it cannot remove data it does not know was in flight.
 #pragma once
 

@@ -56,7 +56,11 @@ class LicensingStore {
 
   virtual Result<std::optional<SubscriptionRecord>> FindSubscription(std::int64_t tenant_id) = 0;
   virtual Result<std::vector<SubscriptionRecord>> ListSubscriptions() = 0;
-  virtual Result<void> PutSubscription(const SubscriptionRecord& record) = 0;
+  // Stores `record` only if the stored subscription is still `expected` (its JSON as read;
+  // nullopt: none stored yet), so that two nodes changing one subscription at once cannot
+  // lose a change: false when another writer came first (read again and redo).
+  virtual Result<bool> ReplaceSubscription(const std::optional<std::string>& expected,
+                                           const SubscriptionRecord& record) = 0;
 
   virtual Result<void> PutUsage(const UsageRecord& record) = 0;
   // Records of a tenant (or every tenant when 0) whose run started in [from, to).

@@ -154,7 +154,7 @@ class SqlCatalog final : public Catalog,
   Result<std::vector<PlanRecord>> ListPlans() override;
   Result<std::optional<SubscriptionRecord>> FindSubscription(std::int64_t tenant_id) override;
   Result<std::vector<SubscriptionRecord>> ListSubscriptions() override;
-  Result<void> PutSubscription(const SubscriptionRecord& record) override;
+  Result<bool> ReplaceSubscription(const std::optional<std::string>& expected, const SubscriptionRecord& record) override;
   Result<void> PutUsage(const UsageRecord& record) override;
   Result<std::vector<UsageRecord>> ListUsage(std::int64_t tenant_id, std::int64_t from, std::int64_t to) override;
   Result<std::int64_t> CountedRuns(std::int64_t tenant_id, std::int64_t period_start) override;

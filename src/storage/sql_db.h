@@ -62,6 +62,8 @@ class Db {
   Result<void> Exec(const std::string& sql) { return conn_->Exec(sql); }
   // Rows changed by the last INSERT, UPDATE or DELETE run to completion.
   std::int64_t Changes() const { return conn_->Changes(); }
+  // Why the last statement prepared on this connection failed (kNone if it did not); a
+  // later Exec (the ROLLBACK) leaves it.
   Failure LastFailure() const { return conn_->LastFailure(); }
   // The SQLite handle, for maintenance only SQLite has (checkpoints); null on PostgreSQL.
   sqlite3* sqlite() const;

@@ -155,7 +155,8 @@ class PgConnection final : public Connection {
     auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
       return std::unexpected(PgError(conn_, result.get(), "exec", &last_failure_));
-    last_failure_ = Failure::kNone;
+    // Left as it was: the ROLLBACK after a failed statement must not hide why it failed
+    // from sql::Retrying. The next Prepare starts afresh.
     return {};
   }
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override {
@@ -250,14 +251,20 @@ Result<bool> PgStatement::Step() {
   return false;
 }
 
-// The URI without its password, for messages.
-std::string Redacted(const std::string& uri) {
+// The URI without its password (user:PASSWORD@ or a password= parameter), for messages.
+std::string Redacted(std::string uri) {
   auto scheme = uri.find("://");
   auto at = uri.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return uri;
-  auto colon = uri.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return uri;
-  return uri.substr(0, colon) + ":***" + uri.substr(at);
+  if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+    auto colon = uri.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) uri = uri.substr(0, colon) + ":***" + uri.substr(at);
+  }
+  for (size_t p = uri.find("password="); p != std::string::npos; p = uri.find("password=", p + 1)) {
+    const size_t value = p + 9;
+    const size_t end = uri.find_first_of("& ", value);
+    uri.replace(value, (end == std::string::npos ? uri.size() : end) - value, "***");
+  }
+  return uri;
 }
 
 }  // namespace

@@ -83,8 +83,7 @@ class SqliteConnection final : public Connection {
       e.detail += " (" + detail + ")";
       return std::unexpected(e);
     }
-    last_failure_ = Failure::kNone;
-    return {};
+    return {};  // last_failure_ is left for the caller's ROLLBACK to keep (see sql_db_postgres.cpp)
   }
   Result<std::unique_ptr<Statement>> Prepare(std::string_view sql) override {
     sqlite3_stmt* stmt = nullptr;

@@ -73,8 +73,8 @@ Result<std::int64_t> SqlCatalog::DatabaseNow() {
 Result<JobRecord> SqlCatalog::ForTenantAlone(std::int64_t tenant_id, const std::function<Result<JobRecord>()>& body) {
   std::lock_guard lock(tenant_lock_mutex_);
   if (writer_.IsSqlite()) {
-    // Other processes on this machine (workers' auto-run) share the file: a lock file
-    // beside it, held for the body.
+    // Other processes on this machine may share the file (a second serve on it, say): a
+    // lock file beside it, held for the body.
     const std::string path = path_ + ".submit.lock";
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return Fail(ErrorCode::kInternal, "cannot open the submission lock", std::strerror(errno));

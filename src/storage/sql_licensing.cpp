@@ -92,14 +92,19 @@ Result<std::vector<SubscriptionRecord>> SqlCatalog::ListSubscriptions() {
       *st, [](const sql::Stmt& s) { return SubscriptionRecord{s.Int(0), s.Text(1), s.Int(2)}; });
 }
 
-Result<void> SqlCatalog::PutSubscription(const SubscriptionRecord& record) {
+Result<bool> SqlCatalog::ReplaceSubscription(const std::optional<std::string>& expected,
+                                             const SubscriptionRecord& record) {
   std::lock_guard lock(write_mutex_);
-  auto st = sql::Stmt::Prepare(writer_,
-                               "INSERT INTO subscriptions(tenant_id, json, updated_at) VALUES(?,?,?) "
-                               "ON CONFLICT(tenant_id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at");
+  auto st = expected ? sql::Stmt::Prepare(writer_,
+                                          "UPDATE subscriptions SET json = ?, updated_at = ? WHERE tenant_id = ? AND json = ?")
+                     : sql::Stmt::Prepare(writer_,
+                                          "INSERT INTO subscriptions(json, updated_at, tenant_id) VALUES(?,?,?) "
+                                          "ON CONFLICT(tenant_id) DO NOTHING");
   if (!st) return std::unexpected(st.error());
-  st->Bind(record.tenant_id).Bind(record.json).Bind(UnixSeconds());
-  return st->Run();
+  st->Bind(record.json).Bind(UnixSeconds()).Bind(record.tenant_id);
+  if (expected) st->Bind(*expected);
+  if (auto r = st->Run(); !r) return std::unexpected(r.error());
+  return writer_.Changes() > 0;
 }
 
 Result<void> SqlCatalog::PutUsage(const UsageRecord& u) {

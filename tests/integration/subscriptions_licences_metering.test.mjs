@@ -350,6 +350,10 @@ print(sqlite3.connect(sys.argv[1]).execute("SELECT hex(wrapped_key) FROM tenants
     const tenantDirs = readdirSync(join(srv.dataDir, 'blobs')).filter((d) => /^t[0-9]+$/.test(d));
     assert.equal(tenantDirs.length, 1, `only the staying clinic keeps blobs: ${tenantDirs}`);
     assert.equal((await qido(srv, other, '/studies')).length, 1, 'the other clinic is untouched');
+    // A purged clinic's shredded key is not a wrong master key: the server starts again.
+    await srv.restart();
+    assert.equal((await qido(srv, other, '/studies')).length, 1, 'after a restart the other clinic is still served');
+    await srv.admin('tenant', 'list');
   } finally {
     await srv.dispose();
   }

@@ -581,6 +581,45 @@ TEST_P(CatalogTest, SubmissionsOfOneClinicOnTwoConnectionsTakeTurnsSoACheckedLim
   EXPECT_EQ(refused.load(), 2);
 }
 
+TEST_P(CatalogTest, TwoBatchesOfTheSameInstancesInOppositeOrderBothCommitWhateverTheInterleaving) {
+  // On PostgreSQL each waits for the other's uncommitted rows: a deadlock, which the server
+  // breaks by failing one transaction, which the catalog runs again.
+  auto other = backend_.Open();
+  ASSERT_TRUE(other);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<NewInstance> forward;
+    for (int k = 0; k < 40; ++k)
+      forward.push_back(Instance("8." + std::to_string(round), "8." + std::to_string(round) + ".1",
+                                 "8." + std::to_string(round) + ".1." + std::to_string(k)));
+    std::vector<NewInstance> backward(forward.rbegin(), forward.rend());
+    for (auto& in : backward) in.blob_name = "0001" + crypto::RandomHexId(10);
+    Result<std::vector<CommitResult>> results[2];
+    std::thread first([&] { results[0] = catalog_->CommitInstances(a_, forward, false); });
+    std::thread second([&] { results[1] = (*other)->CommitInstances(a_, backward, false); });
+    first.join();
+    second.join();
+    ASSERT_TRUE(results[0]) << results[0].error().detail;
+    ASSERT_TRUE(results[1]) << results[1].error().detail;
+    int stored = 0;
+    for (auto& r : results)
+      for (auto& one : *r) stored += one.outcome == CommitOutcome::kStored;
+    EXPECT_EQ(stored, 40) << "each instance stored once, by one of the two";
+  }
+}
+
+TEST(PostgresConnection, AFailedConnectionNamesTheCatalogWithoutItsPasswords) {
+  // Nothing listens on port 1: the connection is refused at once.
+  for (const std::string uri : {"postgresql://vg:hunter2secret@127.0.0.1:1/voxelgate",
+                                "postgresql://vg@127.0.0.1:1/voxelgate?password=hunter2secret&connect_timeout=2"}) {
+    auto db = sql::Db::OpenPostgres(uri);
+    ASSERT_FALSE(db);
+    EXPECT_EQ(db.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(db.error().detail.find("hunter2secret"), std::string::npos) << db.error().detail;
+    EXPECT_EQ(db.error().public_message.find("hunter2secret"), std::string::npos);
+    EXPECT_NE(db.error().detail.find("127.0.0.1"), std::string::npos) << "names where it tried";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);
 
 }  // namespace

@@ -337,6 +337,23 @@ TEST_P(LicensingStoreTest, AFeatureOutsideThePlanIsRefusedWithItsReason) {
   EXPECT_EQ(refused.error().reason, "feature_not_in_plan");
 }
 
+TEST_P(LicensingStoreTest, AChangeBasedOnAStaleReadOfTheSubscriptionIsRefusedSoNoneIsLost) {
+  auto stored = catalog_->FindSubscription(tenant_);
+  ASSERT_TRUE(stored && *stored);
+  const std::string read = (*stored)->json;
+  // Another node changes it first.
+  auto first = catalog_->ReplaceSubscription(read, {tenant_, read + " ", t0_});
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(*first);
+  // This node's change, made from what it read before, does not overwrite theirs.
+  auto second = catalog_->ReplaceSubscription(read, {tenant_, "{}", t0_});
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(*second);
+  EXPECT_EQ((*catalog_->FindSubscription(tenant_))->json, read + " ");
+  // Nor does one that expects none to exist.
+  EXPECT_FALSE(*catalog_->ReplaceSubscription(std::nullopt, {tenant_, "{}", t0_}));
+}
+
 }  // namespace
 INSTANTIATE_TEST_SUITE_P(Backends, LicensingStoreTest, ::testing::Values("sqlite", "postgres"),
                          storage::testing::BackendName);

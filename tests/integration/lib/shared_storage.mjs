@@ -7,9 +7,8 @@
 // single-machine suites also run on PostgreSQL and S3.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir } from './env.mjs';
+import { binaryPath, makeTempDir } from './env.mjs';
 
 export function sharedEnginesMissing() {
   if (!process.env.VOXELGATE_TEST_PG_URI) return 'VOXELGATE_TEST_PG_URI is not set (make test starts PostgreSQL)';
@@ -30,10 +29,10 @@ export class SharedStorage {
     const sep = this.adminUri.includes('?') ? '&' : '?';
     this.catalog = `${this.adminUri}${sep}options=-csearch_path%3D${this.schema}`;
     this.blobs = `s3://vg-it/${this.schema}`;
-    const keys = makeTempDir(`${label}-keys`);
+    // The cluster's keys, made as an operator makes them; every node is given them.
+    const keys = join(makeTempDir(`${label}-keys`), 'keys');
+    execFileSync(binaryPath, ['admin', 'keys', 'init', '--dir', keys], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.masterKeyFile = join(keys, 'master.key');
-    writeFileSync(this.masterKeyFile, randomBytes(32), { mode: 0o600 });
-    chmodSync(this.masterKeyFile, 0o600);
   }
 
   // The flags every serve, worker and admin of this cluster takes.
