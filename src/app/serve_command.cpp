@@ -377,7 +377,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
   jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, clinical.licensing, [&workers] { workers->Notify(); });
   deps.jobs_queued = [&workers] { workers->Notify(); };
   // A job queued (or a slot freed) on another node of a cluster wakes this node's workers.
-  auto job_wakeups = (*ctx)->catalog->ListenForJobs([&workers] { workers->Notify(); });
+  auto job_wakeups = config.job_workers > 0 ? (*ctx)->catalog->ListenForJobs([&workers] { workers->Notify(); })
+                                            : nullptr;
   clinical.monitoring.OnJobQueued([&workers] { workers->Notify(); });
   // Alerts: a flag on the vendor's dashboard always; a POST to the webhook when one is set.
   services::AlertNotifier alert_notifier(

@@ -11,24 +11,6 @@ namespace {
 
 bool StartsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
-// http(s)://HOST[:PORT][/...] whose host is 127.0.0.0/8, ::1 or localhost.
-bool IsLoopbackEndpoint(const std::string& endpoint) {
-  auto scheme = endpoint.find("://");
-  if (scheme == std::string::npos) return false;
-  std::string host = endpoint.substr(scheme + 3);
-  host = host.substr(0, host.find('/'));
-  if (StartsWith(host, "[")) return StartsWith(host, "[::1]");
-  host = host.substr(0, host.find(':'));
-  if (host == "localhost") return true;
-  if (!StartsWith(host, "127.")) return false;
-  int dots = 0;
-  for (char c : host) {
-    if (c == '.') ++dots;
-    else if (c < '0' || c > '9') return false;
-  }
-  return dots == 3;
-}
-
 std::string EnvOr(const std::string& value, const char* name) {
   if (!value.empty()) return value;
   const char* env = std::getenv(name);
@@ -116,7 +98,7 @@ Result<BlobBackend> OpenBlobBackend(const ServerConfig& config, storage::BlobInt
   store.prefix = where->prefix;
   // The bucket is the operator's to make (its policy, versioning and lifecycle are
   // theirs); a loopback endpoint is a test or a single box, where making it helps.
-  store.create_bucket = IsLoopbackEndpoint(options.endpoint);
+  store.create_bucket = (*client)->OnLoopback();
   auto opened = storage::S3BlobStore::Open(std::shared_ptr<storage::S3Client>(std::move(*client)), store);
   if (!opened) return std::unexpected(opened.error());
   storage::S3BlobStore* s3 = opened->get();

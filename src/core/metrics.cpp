@@ -8,7 +8,17 @@ const double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 // Storage operations are mostly milliseconds: finer, doubling bounds.
 const double kStorageBounds[] = {0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032,
                                  0.064,   0.128,  0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
+
+// Counts one observation into `h`, whose buckets are cumulative over `bounds`.
+template <size_t N>
+void Observe(Metrics::Histogram& h, const double (&bounds)[N], double seconds) {
+  if (h.buckets.empty()) h.buckets.assign(N, 0);
+  for (size_t i = 0; i < N; ++i)
+    if (seconds <= bounds[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
 }
+}  // namespace
 
 Metrics& Metrics::Global() {
   static Metrics metrics;
@@ -20,12 +30,7 @@ void Metrics::ObserveRequest(const std::string& route, const std::string& method
   std::string labels = fmt::format(R"({},status="{}")", route_labels, status);
   std::lock_guard lock(mutex_);
   ++requests_[labels];
-  Histogram& h = latency_[route_labels];
-  if (h.buckets.empty()) h.buckets.assign(std::size(kBounds), 0);
-  for (size_t i = 0; i < std::size(kBounds); ++i)
-    if (seconds <= kBounds[i]) ++h.buckets[i];
-  ++h.count;
-  h.sum += seconds;
+  Observe(latency_[route_labels], kBounds, seconds);
 }
 
 void Metrics::AddInstancesStored(std::int64_t count, std::int64_t bytes) {
@@ -37,12 +42,7 @@ void Metrics::AddIngestFailures(std::int64_t count) { ingest_failures_ += count;
 
 void Metrics::ObserveStorage(const std::string& operation, double seconds) {
   std::lock_guard lock(mutex_);
-  Histogram& h = storage_[operation];
-  if (h.buckets.empty()) h.buckets.assign(std::size(kStorageBounds), 0);
-  for (size_t i = 0; i < std::size(kStorageBounds); ++i)
-    if (seconds <= kStorageBounds[i]) ++h.buckets[i];
-  ++h.count;
-  h.sum += seconds;
+  Observe(storage_[operation], kStorageBounds, seconds);
 }
 
 namespace {

@@ -33,12 +33,13 @@ class Metrics {
   void AddToGauge(const std::string& name, const std::string& help, std::int64_t delta);
   std::string Render() const;
 
- private:
   struct Histogram {
     std::vector<std::uint64_t> buckets;  // cumulative counts per bound
     std::uint64_t count = 0;
     double sum = 0;
   };
+
+ private:
   mutable std::mutex mutex_;
   std::map<std::string, std::uint64_t> requests_;  // label set -> count
   std::map<std::string, Histogram> latency_;       // label set -> histogram

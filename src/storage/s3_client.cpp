@@ -264,16 +264,17 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Options options) {
     return Fail(ErrorCode::kInvalidArgument, "the S3 endpoint must be http(s)://host[:port], with no path, query or user");
   bool tls = *scheme == "https";
   if (!tls && *scheme != "http") return Fail(ErrorCode::kInvalidArgument, "the S3 endpoint must be http(s)://host[:port]");
-  if (!tls && !IsLoopbackHost(*host))
+  const bool loopback = IsLoopbackHost(*host);
+  if (!tls && !loopback)
     return Fail(ErrorCode::kInvalidArgument,
                 "the S3 endpoint must use https: plain http is allowed only on loopback (127.0.0.0/8, ::1, localhost)",
                 "S3 endpoint host " + *host);
   std::string base = *scheme + "://" + *host + (port ? ":" + *port : "");
-  return std::unique_ptr<S3Client>(new S3Client(std::move(options), std::move(base), tls));
+  return std::unique_ptr<S3Client>(new S3Client(std::move(options), std::move(base), tls, loopback));
 }
 
-S3Client::S3Client(S3Options options, std::string base_url, bool tls)
-    : options_(std::move(options)), base_url_(std::move(base_url)), tls_(tls),
+S3Client::S3Client(S3Options options, std::string base_url, bool tls, bool loopback)
+    : options_(std::move(options)), base_url_(std::move(base_url)), tls_(tls), loopback_(loopback),
       sigv4_("aws:amz:" + options_.region + ":s3") {}
 
 S3Client::~S3Client() {

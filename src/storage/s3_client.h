@@ -86,6 +86,9 @@ class S3Client {
 
   // Checks the options (endpoint scheme and host, region, credentials); no request is made.
   static Result<std::unique_ptr<S3Client>> Create(S3Options options);
+  // Whether the endpoint's host is loopback (127.0.0.0/8, ::1, localhost): a test or a
+  // single box.
+  bool OnLoopback() const { return loopback_; }
   ~S3Client();
   S3Client(const S3Client&) = delete;
   S3Client& operator=(const S3Client&) = delete;
@@ -123,7 +126,7 @@ class S3Client {
   struct Request;
   struct Response;
   class HandleLease;
-  explicit S3Client(S3Options options, std::string base_url, bool tls);
+  explicit S3Client(S3Options options, std::string base_url, bool tls, bool loopback);
   // Sends `request`, retrying as its policy allows. A 2xx answer is returned as it is;
   // any other is an Error. `retried` (optional) is set when an earlier attempt's outcome
   // was unknown (it may have taken effect).
@@ -134,6 +137,7 @@ class S3Client {
   S3Options options_;
   std::string base_url_;  // scheme://host[:port], no trailing slash
   bool tls_;
+  bool loopback_;
   std::string sigv4_;     // "aws:amz:REGION:s3"
   std::mutex pool_mu_;
   std::vector<void*> idle_handles_;  // CURL*, kept out of this header
