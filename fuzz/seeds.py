@@ -171,6 +171,57 @@ def s3_answers():
     }
 
 
+def rtstruct():
+    """An RT structure set of two ROIs on a 16 x 16 grid at z 0..3 (one with a hole)."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4242"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("rt", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "RTSTRUCT"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.4243"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.4244"
+    frame = Dataset()
+    frame.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.4245"
+    study = Dataset()
+    series = Dataset()
+    series.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.4246"
+    study.RTReferencedSeriesSequence = Sequence([series])
+    frame.RTReferencedStudySequence = Sequence([study])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
+    rois, contours = [], []
+    for number, squares in ((1, [(2, 2, 10), (4, 4, 6)]), (2, [(8, 8, 14)])):
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ROIName = f"ROI {number}"
+        rois.append(roi)
+        rc = Dataset()
+        rc.ReferencedROINumber = number
+        rc.ROIDisplayColor = [255, 0, 0]
+        items = []
+        for z in range(4):
+            for lo_x, lo_y, hi in squares:
+                c = Dataset()
+                c.ContourGeometricType = "CLOSED_PLANAR"
+                c.NumberOfContourPoints = 4
+                c.ContourData = [lo_x, lo_y, z, hi, lo_y, z, hi, hi, z, lo_x, hi, z]
+                items.append(c)
+        rc.ContourSequence = Sequence(items)
+        contours.append(rc)
+    ds.StructureSetROISequence = Sequence(rois)
+    ds.ROIContourSequence = Sequence(contours)
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, write_like_original=False)
+    return buffer.getvalue()
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -191,6 +242,12 @@ def main():
         if "liver" in p or "seg" in p.lower() or "labelmap" in p or "overlaps" in p:
             write(out, "seg", f"seg-{i}", open(p, "rb").read())
     write(out, "seg", "not-a-seg", series[0])
+    # RT structure sets: pydicom's (Debian's python3-pydicom) and a small one of our own.
+    pydicom_rt = "/usr/lib/python3/dist-packages/pydicom/data/test_files/rtstruct.dcm"
+    if os.path.exists(pydicom_rt):
+        write(out, "rtstruct", "pydicom-rtstruct", open(pydicom_rt, "rb").read())
+    write(out, "rtstruct", "small", rtstruct())
+    write(out, "rtstruct", "not-an-rtstruct", series[0])
 
     # Images and labels.
     write(out, "nifti", "uint8.nii", nifti())

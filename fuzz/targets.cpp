@@ -17,6 +17,7 @@
 #include "dicom/dicom.h"
 #include "dicom/nifti.h"
 #include "dicom/nrrd.h"
+#include "dicom/rtstruct.h"
 #include "dicom/seg.h"
 #include "dicom/structure_check.h"
 #include "dicom/volume.h"
@@ -181,6 +182,18 @@ int Seg(const std::uint8_t* data, std::size_t size) {
   grid.spacing = {1, 1, 1};
   grid.direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
   (void)dicom::ReadSegOnGrid(bytes, grid);
+  return 0;
+}
+
+int RtStruct(const std::uint8_t* data, std::size_t size) {
+  auto rt = dicom::ReadRtStruct(Text(data, size));
+  if (!rt) return 0;
+  dicom::VolumeGeometry grid;
+  grid.dims = {16, 16, 4};
+  grid.spacing = {1, 1, 1};
+  grid.direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  (void)dicom::RasteriseRtStruct(*rt, grid);
+  for (const auto& roi : rt->rois) (void)dicom::SegmentOfRoi(roi);
   return 0;
 }
 

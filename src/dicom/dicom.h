@@ -42,6 +42,10 @@ Result<ParsedInstance> ParseInstance(std::string_view bytes);
 // failure report can name the instance.
 std::pair<std::string, std::string> PeekSopIdentity(std::string_view bytes);
 
+// A storage SOP class: DCMTK's list, and the ones the standard added since DCMTK 3.6.7
+// (Label Map and Height Map Segmentation), so a DICOM node may send those too.
+bool IsStorageSopClass(std::string_view uid);
+
 // A Part 10 file around a bare dataset received over DIMSE: preamble, "DICM" and a file
 // meta group naming the SOP class/instance, the transfer syntax the dataset is encoded
 // in, and the sending AE. The dataset bytes are kept exactly as received.

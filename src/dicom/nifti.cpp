@@ -369,4 +369,87 @@ Result<LabelVolume> LabelsFromNifti(const NiftiImage& image) {
   return labels;
 }
 
+Result<std::string> NiftiGzLayers(const std::vector<LabelVolume>& layers, int level) {
+  if (layers.empty()) return Fail(ErrorCode::kInternal, "no label layers");
+  if (layers.size() == 1) return NiftiGzBytes(layers.front(), level);
+  const VolumeGeometry& g = layers.front().geometry;
+  for (const auto& layer : layers)
+    if (static_cast<std::int64_t>(layer.labels.size()) != g.VoxelCount() || layer.geometry.dims != g.dims)
+      return Fail(ErrorCode::kInternal, "label layers of different grids");
+  std::string header = NiftiHeader(g, NIFTI_TYPE_UINT8, NIFTI_INTENT_LABEL);
+  nifti_1_header h;
+  std::memcpy(&h, header.data(), sizeof h);
+  h.dim[0] = 4;
+  h.dim[4] = static_cast<short>(layers.size());
+  h.pixdim[4] = 1;
+  std::memcpy(header.data(), &h, sizeof h);
+  std::string out;
+  ByteSink sink = [&](std::string_view chunk) -> Result<void> {
+    out.append(chunk);
+    return {};
+  };
+  GzipWriter writer(sink, level);
+  if (auto r = writer.Write(header); !r) return std::unexpected(r.error());
+  for (const auto& layer : layers)
+    if (auto r = writer.Write(std::string_view(reinterpret_cast<const char*>(layer.labels.data()), layer.labels.size())); !r)
+      return std::unexpected(r.error());
+  if (auto r = writer.Finish(); !r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::vector<LabelVolume>> ReadNiftiLayers(std::string_view bytes, std::int64_t max_voxels) {
+  std::string inflated;
+  if (LooksGzipped(bytes)) {
+    auto whole = Gunzip(bytes, static_cast<std::uint64_t>(std::max<std::int64_t>(0, max_voxels)) + (1 << 16));
+    if (!whole) return std::unexpected(whole.error());
+    inflated = std::move(*whole);
+    bytes = inflated;
+  }
+  if (bytes.size() < sizeof(nifti_1_header)) return Fail(ErrorCode::kInvalidArgument, "not a NIfTI file: too short");
+  nifti_1_header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.sizeof_hdr != 348 || h.dim[0] != 4 || h.dim[4] <= 1) {
+    auto image = ReadNifti(bytes, max_voxels);
+    if (!image) return std::unexpected(image.error());
+    auto labels = LabelsFromNifti(*image);
+    if (!labels) return std::unexpected(labels.error());
+    return std::vector<LabelVolume>{std::move(*labels)};
+  }
+  if (h.datatype != NIFTI_TYPE_UINT8 || h.dim[4] > 255 || !std::isfinite(h.vox_offset) || h.vox_offset < 352 ||
+      h.vox_offset > 4096)
+    return Fail(ErrorCode::kInvalidArgument, "not a layered label image");
+  const int count = h.dim[4];
+  // Each layer is read as the 3-D image it is: the header with dim[4] = 1 and its bytes.
+  nifti_1_header three_d = h;
+  three_d.dim[0] = 3;
+  three_d.dim[4] = 1;
+  std::string layer_file(bytes.substr(0, static_cast<std::size_t>(h.vox_offset)));
+  std::memcpy(layer_file.data(), &three_d, sizeof three_d);
+  const std::size_t header_size = layer_file.size();
+  std::vector<LabelVolume> layers;
+  std::uint64_t layer_bytes = 0;
+  for (int l = 0; l < count; ++l) {
+    layer_file.resize(header_size);
+    if (l == 0) {
+      std::uint64_t n = 1;
+      for (int d = 1; d <= 3; ++d) {
+        if (h.dim[d] < 1) return Fail(ErrorCode::kInvalidArgument, "the NIfTI header has bad dimensions");
+        n *= static_cast<std::uint64_t>(h.dim[d]);
+      }
+      if (n * static_cast<std::uint64_t>(count) > static_cast<std::uint64_t>(std::max<std::int64_t>(0, max_voxels)))
+        return Fail(ErrorCode::kTooLarge, "the layered label image is larger than the limit");
+      layer_bytes = n;
+    }
+    const std::uint64_t at = header_size + layer_bytes * static_cast<std::uint64_t>(l);
+    if (bytes.size() < at + layer_bytes) return Fail(ErrorCode::kInvalidArgument, "the NIfTI data is shorter than its header says");
+    layer_file.append(bytes.substr(static_cast<std::size_t>(at), static_cast<std::size_t>(layer_bytes)));
+    auto image = ReadNifti(layer_file, max_voxels);
+    if (!image) return std::unexpected(image.error());
+    auto labels = LabelsFromNifti(*image);
+    if (!labels) return std::unexpected(labels.error());
+    layers.push_back(std::move(*labels));
+  }
+  return layers;
+}
+
 }  // namespace vg::dicom

@@ -23,6 +23,13 @@ using ByteSink = std::function<Result<void>(std::string_view)>;
 Result<void> WriteNiftiGz(const Volume& volume, const ByteSink& sink, int level = 1);
 Result<void> WriteNiftiGz(const LabelVolume& labels, const ByteSink& sink, int level = 1);
 Result<std::string> NiftiGzBytes(const LabelVolume& labels, int level = 1);
+// Label maps of one grid as one file: 3-D for one layer (as above), else 4-D (dim[4] =
+// the number of layers, each layer a label map), as an imported SEG's overlapping
+// segments are kept.
+Result<std::string> NiftiGzLayers(const std::vector<LabelVolume>& layers, int level = 1);
+// The layers of a file NiftiGzLayers wrote (a 3-D file is one layer); at most
+// `max_voxels` voxels in all.
+Result<std::vector<LabelVolume>> ReadNiftiLayers(std::string_view bytes, std::int64_t max_voxels = 1ll << 30);
 
 // A NIfTI image read back: its grid in LPS and its values.
 struct NiftiImage {

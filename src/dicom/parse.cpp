@@ -1,9 +1,11 @@
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <span>
 #include <sstream>
@@ -219,6 +221,16 @@ std::string UidFromBits(std::span<const std::uint8_t> bits) {
     value /= 10;
   } while (value != 0);
   return "2.25." + digits;
+}
+
+bool IsStorageSopClass(std::string_view uid) {
+  // Storage SOP classes the standard added after DCMTK 3.6.7's list was made.
+  static constexpr std::string_view kNewer[] = {
+      "1.2.840.10008.5.1.4.1.1.66.7",  // Label Map Segmentation Storage (2024)
+      "1.2.840.10008.5.1.4.1.1.66.8",  // Height Map Segmentation Storage (2024)
+  };
+  if (std::find(std::begin(kNewer), std::end(kNewer), uid) != std::end(kNewer)) return true;
+  return dcmIsaStorageSOPClassUID(std::string(uid).c_str(), ESSC_All);
 }
 
 }  // namespace vg::dicom

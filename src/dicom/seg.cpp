@@ -311,6 +311,23 @@ Result<SegHeader> ReadSegHeader(std::string_view part10) {
   DcmItem* item = nullptr;
   for (unsigned long i = 0; ds.findAndGetSequenceItem(DCM_ReferencedSeriesSequence, item, static_cast<int>(i)).good() && item; ++i)
     header.referenced_series_uids.push_back(GetString(*item, DCM_SeriesInstanceUID));
+  header.manufacturer = GetString(ds, DCM_Manufacturer);
+  header.software_versions = GetString(ds, DCM_SoftwareVersions);
+  header.series_description = GetString(ds, DCM_SeriesDescription);
+  DcmItem* frame = nullptr;
+  for (unsigned long f = 0; header.referenced_sop_uids.size() < kMaxReferencedSops &&
+                            ds.findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame, static_cast<int>(f)).good() &&
+                            frame;
+       ++f) {
+    DcmItem *derivation = nullptr, *source = nullptr;
+    if (frame->findAndGetSequenceItem(DCM_DerivationImageSequence, derivation).good() && derivation &&
+        derivation->findAndGetSequenceItem(DCM_SourceImageSequence, source).good() && source) {
+      std::string uid = GetString(*source, DCM_ReferencedSOPInstanceUID);
+      if (!uid.empty() && std::find(header.referenced_sop_uids.begin(), header.referenced_sop_uids.end(), uid) ==
+                              header.referenced_sop_uids.end())
+        header.referenced_sop_uids.push_back(std::move(uid));
+    }
+  }
   for (unsigned long i = 0; ds.findAndGetSequenceItem(DCM_SegmentSequence, item, static_cast<int>(i)).good() && item; ++i) {
     SegmentInfo info;
     Uint16 number = 0;
@@ -557,6 +574,39 @@ LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, cons
     if (label < 1 || label > 255) continue;
     for (size_t i = 0; i < mask->size(); ++i)
       if ((*mask)[i]) out.labels[i] = static_cast<std::uint8_t>(label);
+  }
+  return out;
+}
+
+LabelLayers LayerMasks(const SegMasks& masks, const VolumeGeometry& grid) {
+  LabelLayers out;
+  const auto voxels = static_cast<std::size_t>(grid.VoxelCount());
+  for (const auto& [number, mask] : masks.masks) {  // std::map: in number order
+    if (number < 1 || number > 255 || mask.size() != voxels) continue;
+    std::size_t layer = 0;
+    for (; layer < out.layers.size(); ++layer) {
+      const auto& held = out.layers[layer].labels;
+      bool overlaps = false;
+      for (std::size_t i = 0; i < voxels && !overlaps; ++i) overlaps = mask[i] && held[i];
+      if (!overlaps) break;
+    }
+    if (layer == out.layers.size()) out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
+    auto& labels = out.layers[layer].labels;
+    for (std::size_t i = 0; i < voxels; ++i)
+      if (mask[i]) labels[i] = static_cast<std::uint8_t>(number);
+    out.layer_of[number] = static_cast<int>(layer);
+  }
+  if (out.layers.empty()) out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
+  return out;
+}
+
+LabelVolume FlattenLayers(const std::vector<LabelVolume>& layers) {
+  if (layers.empty()) return {};
+  LabelVolume out = layers.front();
+  for (std::size_t l = 1; l < layers.size(); ++l) {
+    const auto& labels = layers[l].labels;
+    for (std::size_t i = 0; i < labels.size() && i < out.labels.size(); ++i)
+      if (labels[i]) out.labels[i] = labels[i];
   }
   return out;
 }

@@ -26,6 +26,7 @@ struct SegmentInfo {
   bool automatic = false;  // MANUAL, or AUTOMATIC with the algorithm's name and version
   std::string algorithm_name, algorithm_version;
   CodedConcept algorithm_family{"123110", "DCM", "Artificial Intelligence"};  // CID 7162
+  int layer = 0;  // the label map that holds it, where segments overlap (LabelLayers)
 };
 
 struct SegWriteOptions {
@@ -53,8 +54,13 @@ struct SegHeader {
   std::string segmentation_type;  // BINARY, FRACTIONAL, LABELMAP
   std::string sop_uid, series_uid, study_uid, frame_of_reference_uid;
   std::vector<std::string> referenced_series_uids;
+  // Images its frames are derived from (per-frame Derivation Image > Source Image), for a
+  // SEG without a Referenced Series Sequence; at most kMaxReferencedSops, first frames first.
+  std::vector<std::string> referenced_sop_uids;
+  std::string manufacturer, software_versions, series_description;
   std::vector<SegmentInfo> segments;  // label = the segment number
 };
+inline constexpr std::size_t kMaxReferencedSops = 16;
 Result<SegHeader> ReadSegHeader(std::string_view part10);
 
 // The SEG's segments on `grid`, as one mask per segment number (a byte per voxel, 0/1).
@@ -79,5 +85,16 @@ inline constexpr std::uint64_t kMaxSegMaskBytes = 2ull << 30;
 // One label volume from masks: label = segment number, or `label_of[number]` when given;
 // where segments overlap the highest label wins.
 LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, const std::map<int, int>& label_of = {});
+
+// Segments that may overlap, as few label maps as their overlaps allow: each segment goes
+// into the first layer in which it overlaps no segment already there (segments in number
+// order), with its segment number as label. One layer when nothing overlaps.
+struct LabelLayers {
+  std::vector<LabelVolume> layers;
+  std::map<int, int> layer_of;  // segment number -> layer index
+};
+LabelLayers LayerMasks(const SegMasks& masks, const VolumeGeometry& grid);
+// One label map from layers: later layers win where they overlap earlier ones.
+LabelVolume FlattenLayers(const std::vector<LabelVolume>& layers);
 
 }  // namespace vg::dicom

@@ -1,5 +1,7 @@
 #include "dimse/association.h"
 
+#include "dicom/dicom.h"
+
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
@@ -91,7 +93,7 @@ OFCondition NegotiatePresentationContexts(T_ASC_Parameters* params) {
   for (int i = 0; i < count; ++i) {
     T_ASC_PresentationContext pc;
     ASC_getPresentationContext(params, i, &pc);
-    if (!dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) continue;
+    if (!dicom::IsStorageSopClass(pc.abstractSyntax)) continue;
     for (int j = 0; j < static_cast<int>(pc.transferSyntaxCount); ++j) {
       auto supported = std::find_if(std::begin(kStorageTransferSyntaxes), std::end(kStorageTransferSyntaxes),
                                     [&](const char* ts) { return std::strcmp(ts, pc.proposedTransferSyntaxes[j]) == 0; });

@@ -41,7 +41,7 @@ OFCondition Negotiate(T_ASC_Parameters* params) {
   for (int i = 0; i < count; ++i) {
     T_ASC_PresentationContext pc;
     ASC_getPresentationContext(params, i, &pc);
-    if (!dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) continue;
+    if (!dicom::IsStorageSopClass(pc.abstractSyntax)) continue;
     for (int j = 0; j < static_cast<int>(pc.transferSyntaxCount); ++j) {
       auto kept = std::find_if(std::begin(kStorageSyntaxes), std::end(kStorageSyntaxes),
                                [&](const char* ts) { return std::strcmp(ts, pc.proposedTransferSyntaxes[j]) == 0; });
