@@ -19,6 +19,7 @@
 #include "services/monailabel.h"
 #include "services/monitoring.h"
 #include "services/runs.h"
+#include "services/segmentation_import.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
 
@@ -30,6 +31,7 @@ struct ClinicalServices {
         volumes(*ctx.archive),
         annotations(*ctx.archive, *ctx.catalog),
         segmentations(*ctx.archive, *ctx.catalog, volumes),
+        segmentation_importer(*ctx.archive, *ctx.catalog, volumes, segmentations),
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
         runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
@@ -72,6 +74,7 @@ struct ClinicalServices {
   services::Volumes volumes;
   services::Annotations annotations;
   services::Segmentations segmentations;
+  services::SegmentationImporter segmentation_importer;
   services::Exports exports;
   services::Algorithms algorithms;
   services::Runs runs;

@@ -374,6 +374,12 @@ int ServeCommand(const std::vector<std::string>& argv) {
     if (auto r = clinical.licensing.AdvanceAll(UnixSeconds()); !r)
       LogWarn("subscriptions_not_advanced", "\"detail\":\"" + JsonEscape(r.error().public_message) + "\"");
   });
+  // SEG and RTSTRUCT objects that arrived become imported segmentation versions.
+  Periodic segmentation_imports(std::chrono::seconds(1), [&clinical, &leader] {
+    if (!leader->Held()) return;
+    if (auto r = clinical.segmentation_importer.RunOnce(UnixSeconds()); !r)
+      LogWarn("segmentation_imports_not_run", "\"detail\":\"" + JsonEscape(r.error().public_message) + "\"");
+  });
   jobs::AutoRun auto_run(*(*ctx)->catalog, clinical.runs, clinical.licensing, [&workers] { workers->Notify(); });
   deps.jobs_queued = [&workers] { workers->Notify(); };
   // A job queued (or a slot freed) on another node of a cluster wakes this node's workers.
@@ -465,6 +471,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (config.job_workers > 0) workers->Start();
   auto_run.Start();
   period_ends.Start();
+  segmentation_imports.Start();
   if (!config.alert_webhook.empty()) alerts.Start();
   // The shared object store's garbage: blobs of requests that never committed.
   Periodic blob_gc(std::chrono::minutes(10), [&ctx, &leader] {
@@ -484,6 +491,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   checkpoints.Stop();
   blob_gc.Stop();
   alerts.Stop();
+  segmentation_imports.Stop();
   period_ends.Stop();
   auto_run.Stop();
   workers->Stop();

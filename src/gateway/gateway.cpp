@@ -28,6 +28,7 @@ constexpr const char* kReferencedSopUid = "00081155";
 constexpr const char* kFailureReason = "00081197";
 constexpr const char* kSeriesUid = "0020000E";
 constexpr const char* kSopUid = "00080018";
+constexpr const char* kModality = "00080060";
 
 std::string FirstValue(const json& object, const char* tag) {
   if (!object.is_object() || !object.contains(tag)) return {};
@@ -346,7 +347,10 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
   };
   int delivered = 0;
   for (const auto& study : *studies) {
-    auto series = get("/dicomweb/studies/" + study.study_uid + "/series?Modality=SEG", "application/dicom+json");
+    // Results are the series of the study this gateway did not forward: the SEG, and the
+    // RT structure set and overlay images when the clinic asks for them. A series the PACS
+    // sent (a SEG or RTSTRUCT of its own included) is never sent back.
+    auto series = get("/dicomweb/studies/" + study.study_uid + "/series", "application/dicom+json");
     if (!series) {
       NoteError("the server cannot be reached: " + series.error().public_message);
       return delivered;
@@ -361,6 +365,12 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
     for (const auto& s : list) {
       const std::string series_uid = FirstValue(s, kSeriesUid);
       if (series_uid.empty()) continue;
+      auto forwarded = store_->OriginalUid(series_uid);
+      if (!forwarded || *forwarded) continue;
+      // A profile that keeps UIDs leaves no map to tell the PACS's series from results:
+      // then only SEG and RTSTRUCT series are taken (overlay series are not delivered).
+      const std::string modality = FirstValue(s, kModality);
+      if (profile_.retain_uids && modality != "SEG" && modality != "RTSTRUCT") continue;
       const std::string base = "/dicomweb/studies/" + study.study_uid + "/series/" + series_uid;
       auto instances = get(base + "/instances", "application/dicom+json");
       if (!instances || instances->status != 200) continue;

@@ -65,7 +65,7 @@ std::string ColourHex(const std::array<std::uint8_t, 3>& rgb) {
   return fmt::format("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]);
 }
 
-std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments) {
+std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments, bool with_layers) {
   json out = json::array();
   for (const auto& s : segments) {
     json j = {{"label", s.label},
@@ -78,6 +78,7 @@ std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments) {
       j["algorithm_name"] = s.algorithm_name;
       j["algorithm_version"] = s.algorithm_version;
     }
+    if (with_layers) j["layer"] = s.layer;
     out.push_back(std::move(j));
   }
   return out.dump();
@@ -97,6 +98,7 @@ std::vector<dicom::SegmentInfo> SegmentsFromJson(const std::string& text) {
     s.automatic = item.value("automatic", false);
     s.algorithm_name = item.value("algorithm_name", "");
     s.algorithm_version = item.value("algorithm_version", "");
+    s.layer = item.value("layer", 0);
     out.push_back(std::move(s));
   }
   return out;
@@ -210,8 +212,22 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
       return Fail(ErrorCode::kInvalidArgument, "the parent version is on another series");
   }
   std::vector<dicom::SegmentInfo> segments = request.segments;
-  auto labels = LabelsOf(request, *source, segments);
-  if (!labels) return std::unexpected(labels.error());
+  const bool imported = request.source == "imported";
+  if (imported && (!request.layers || request.layers->empty() || request.seg_sop_uid.empty()))
+    return Fail(ErrorCode::kInternal, "an import names its object and brings its labels");
+  std::vector<dicom::LabelVolume> layers;
+  if (imported) {
+    layers = std::move(*request.layers);
+    for (const auto& layer : layers)
+      if (!layer.geometry.SameGrid(source->volume.geometry) ||
+          static_cast<std::int64_t>(layer.labels.size()) != source->volume.geometry.VoxelCount())
+        return Fail(ErrorCode::kInvalidArgument, "the labels are not on the source series' grid");
+  } else {
+    auto labels = LabelsOf(request, *source, segments);
+    if (!labels) return std::unexpected(labels.error());
+    layers.push_back(std::move(*labels));
+  }
+  const dicom::LabelVolume* labels = &layers.front();
   if (segments.empty()) return Fail(ErrorCode::kInvalidArgument, "name at least one segment");
   std::set<int> listed;
   for (auto& s : segments) {
@@ -224,7 +240,8 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
     }
   }
   std::vector<bool> present(256, false);
-  for (std::uint8_t v : labels->labels) present[v] = true;
+  for (const auto& layer : layers)
+    for (std::uint8_t v : layer.labels) present[v] = true;
   for (int v = 1; v < 256; ++v)
     if (present[v] && !listed.contains(v))
       return Fail(ErrorCode::kInvalidArgument, fmt::format("the labels hold value {}, which is not a listed segment", v));
@@ -244,13 +261,14 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   options.series_uid = request.seg_series_uid;
   options.sop_uid = request.seg_sop_uid;
   // The labels' NIfTI (kept for fast reads) is made on another core meanwhile.
-  auto nifti_future = std::async(std::launch::async, [&labels] { return dicom::NiftiGzBytes(*labels); });
+  auto nifti_future = std::async(std::launch::async, [&layers] { return dicom::NiftiGzLayers(layers); });
   std::optional<storage::ExistingInstance> stored_before;
   if (!request.seg_sop_uid.empty()) {
     auto existing = archive_.catalog.FindInstance(tenant_id, request.seg_sop_uid);
     if (!existing) return std::unexpected(existing.error());
     stored_before = *existing;
   }
+  if (imported && !stored_before) return Fail(ErrorCode::kNotFound, "the imported object is not in the archive");
   dicom::SegHeader header;
   if (stored_before) {
     header.series_uid = request.seg_series_uid;
@@ -261,6 +279,9 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
     auto parsed = dicom::ReadSegHeader(*seg);
     if (!parsed) return std::unexpected(parsed.error());
     header = std::move(*parsed);
+    // Ours: the importer must never take it for a SEG that arrived from elsewhere.
+    storage::SegmentationImportRecord own{tenant_id, header.sop_uid, "internal", request.source_series_uid};
+    if (auto r = store_.RecordImport(own); !r) return std::unexpected(r.error());
     IngestSession ingest(archive_, tenant_id, source->study_uid, /*pipelined=*/false);
     ingest.SkipPrivacyPolicy();  // made from the stored (already de-identified) source
     ingest.Add(std::move(*seg));
@@ -288,8 +309,13 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   record.algorithm_name = request.algorithm_name;
   record.algorithm_version = request.algorithm_version;
   record.job_id = request.job_id;
-  record.segments_json = SegmentsToJson(segments);
+  record.segments_json = SegmentsToJson(segments, layers.size() > 1);
   record.labels_blob = blob;
+  record.layers = static_cast<std::int64_t>(layers.size());
+  record.origin_format = request.origin_format;
+  record.origin_manufacturer = request.origin_manufacturer;
+  record.origin_software = request.origin_software;
+  record.origin_description = request.origin_description;
   if (!request.comment.empty()) {
     auto sealed = SealFor(archive_, tenant_id, SegContext(source->study_uid), request.comment);
     if (!sealed) return std::unexpected(sealed.error());
@@ -327,11 +353,16 @@ Result<std::string> Segmentations::LabelsNifti(std::int64_t tenant_id, const sto
 }
 
 Result<dicom::LabelVolume> Segmentations::Labels(std::int64_t tenant_id, const storage::SegmentationRecord& record) {
+  auto layers = Layers(tenant_id, record);
+  if (!layers) return std::unexpected(layers.error());
+  return dicom::FlattenLayers(*layers);
+}
+
+Result<std::vector<dicom::LabelVolume>> Segmentations::Layers(std::int64_t tenant_id,
+                                                              const storage::SegmentationRecord& record) {
   auto nifti = LabelsNifti(tenant_id, record);
   if (!nifti) return std::unexpected(nifti.error());
-  auto image = dicom::ReadNifti(*nifti, static_cast<std::int64_t>(kMaxLabelVoxels));
-  if (!image) return std::unexpected(image.error());
-  return dicom::LabelsFromNifti(*image);
+  return dicom::ReadNiftiLayers(*nifti, static_cast<std::int64_t>(kMaxLabelVoxels));
 }
 
 Result<std::string> Segmentations::SegFile(std::int64_t tenant_id, const storage::SegmentationRecord& record) {

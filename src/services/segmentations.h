@@ -35,6 +35,11 @@ struct NewSegmentation {
   std::optional<dicom::LabelVolume> labels;
   // The source series, when the caller has assembled it already (saves reading it again).
   std::optional<SeriesVolume> assembled_source;
+  // An imported SEG or RTSTRUCT (source "imported"): its labels as layers on the source
+  // grid (segments that overlap in different layers, SegmentInfo::layer saying which), and
+  // what it says it is. seg_series_uid / seg_sop_uid name the stored object itself.
+  std::optional<std::vector<dicom::LabelVolume>> layers;
+  std::string origin_format, origin_manufacturer, origin_software, origin_description;
 };
 
 struct SegmentationView {
@@ -55,11 +60,17 @@ class Segmentations {
   Result<SegmentationView> Find(std::int64_t tenant_id, std::int64_t id);
   Result<std::vector<SegmentationView>> List(std::int64_t tenant_id, const std::string& study_uid,
                                              const std::optional<std::string>& series_uid);
-  // The labels on the source grid.
+  // The labels on the source grid (a layered version flattened: later layers win).
   Result<dicom::LabelVolume> Labels(std::int64_t tenant_id, const storage::SegmentationRecord& record);
-  // The stored .nii.gz of the labels.
+  // Every layer of the labels (one unless an imported SEG's segments overlap).
+  Result<std::vector<dicom::LabelVolume>> Layers(std::int64_t tenant_id, const storage::SegmentationRecord& record);
+  // The stored .nii.gz of the labels (4-D when the version has layers).
   Result<std::string> LabelsNifti(std::int64_t tenant_id, const storage::SegmentationRecord& record);
-  // The SEG instance as stored in the archive.
+  // What the importer did with a SEG or RTSTRUCT instance of the clinic (none yet: nullopt).
+  Result<std::optional<storage::SegmentationImportRecord>> ImportOf(std::int64_t tenant_id, const std::string& sop_uid) {
+    return store_.FindImport(tenant_id, sop_uid);
+  }
+  // The SEG instance as stored in the archive (an imported RTSTRUCT's version: the RTSTRUCT).
   Result<std::string> SegFile(std::int64_t tenant_id, const storage::SegmentationRecord& record);
 
  private:
@@ -74,7 +85,8 @@ class Segmentations {
 };
 
 // The segments of a version as stored (JSON), and back. Plain logic.
-std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments);
+// `with_layers`: each segment names its layer (a version of more than one).
+std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments, bool with_layers = false);
 std::vector<dicom::SegmentInfo> SegmentsFromJson(const std::string& json);
 // A segment from the API's JSON ({label, name, colour, category, type}); defaults fill
 // what is missing. kInvalidArgument names the bad field.

@@ -23,6 +23,10 @@ struct TenantSettings {
   bool share_cases_with_vendor = false;
   // Algorithms whose manifest asks for input.dicom_headers = "full" may run here.
   bool algorithms_full_dicom_headers = false;
+  // An algorithm's result also goes out as an RT structure set and/or as a series of
+  // overlay images, for PACS viewers that cannot show DICOM SEG.
+  bool results_as_rtstruct = false;
+  bool results_as_overlay = false;
 };
 
 struct TagRecord {
@@ -60,12 +64,38 @@ struct SegmentationRecord {
   std::optional<std::int64_t> parent_id;
   std::string author;
   std::int64_t created_at = 0;
-  std::string source = "manual";  // manual or algorithm
+  std::string source = "manual";  // manual, algorithm, or imported (from a SEG or RTSTRUCT that arrived)
   std::string algorithm_name, algorithm_version;
   std::optional<std::int64_t> job_id;
   SealedBytes comment_sealed;
-  std::string segments_json;  // [{label, name, colour, category, type}]
-  std::string labels_blob;    // gzip of one byte per voxel on the source grid (encrypted blob)
+  std::string segments_json;  // [{label, name, colour, category, type[, layer]}]
+  // A .nii.gz of one byte per voxel on the source grid (encrypted blob); with more than one
+  // layer (an imported SEG whose segments overlap), 4-D: one label map per layer.
+  std::string labels_blob;
+  std::int64_t layers = 1;
+  // Imported versions: the object's format (SEG or RTSTRUCT; empty otherwise), and its
+  // Manufacturer, SoftwareVersions and SeriesDescription as the object states them.
+  std::string origin_format, origin_manufacturer, origin_software, origin_description;
+};
+
+// What the importer did with one SEG or RTSTRUCT instance of a clinic.
+struct SegmentationImportRecord {
+  std::int64_t tenant_id = 0;
+  std::string sop_uid;
+  // internal: made by voxelgate itself (never imported); imported; waiting: its source
+  // series is not (fully) here yet; failed: cannot be imported (message says why).
+  std::string state;
+  std::string referenced_series_uid;  // waiting: the series it waits for
+  std::optional<std::int64_t> segmentation_id;
+  std::string message;
+  std::int64_t updated_at = 0;
+};
+
+// A SEG or RTSTRUCT instance the importer should look at: new, or waiting for a source
+// series that has grown since.
+struct SegmentationImportCandidate {
+  std::int64_t tenant_id = 0;
+  std::string study_uid, series_uid, sop_uid, sop_class_uid;
 };
 
 // The newest segmentation version of one kind (manual or algorithm) on one series.
@@ -132,6 +162,17 @@ class AnnotationStore {
   virtual Result<std::vector<LatestVersion>> LatestVersionsBySeries(std::int64_t tenant_id) = 0;
   virtual Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
                                                                          const std::vector<std::string>& study_uids) = 0;
+
+  // Segmentation imports. Candidates: SEG and RTSTRUCT instances (by SOP class) with no
+  // import record and no version made from them, stored at least `quiet_seconds` ago; and
+  // waiting ones whose referenced series got an instance since, its newest at least
+  // `quiet_seconds` old (the series has settled). Oldest first, at most `limit`.
+  virtual Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now,
+                                                                               std::int64_t quiet_seconds,
+                                                                               std::int64_t limit) = 0;
+  // Inserts or replaces the record of (tenant, sop_uid); updated_at is set to now.
+  virtual Result<void> RecordImport(const SegmentationImportRecord& record) = 0;
+  virtual Result<std::optional<SegmentationImportRecord>> FindImport(std::int64_t tenant_id, const std::string& sop_uid) = 0;
 
   virtual Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) = 0;
 };

@@ -15,7 +15,8 @@ constexpr const char* kStatusColumns =
     "st.tenant_id, st.study_uid, st.status, st.assignee_id, COALESCE(u.username, ''), st.updated_at, st.updated_by";
 constexpr const char* kSegmentationColumns =
     "id, tenant_id, study_uid, source_series_uid, seg_series_uid, seg_sop_uid, parent_id, author, created_at, source, "
-    "algorithm_name, algorithm_version, job_id, comment_sealed, segments_json, labels_blob";
+    "algorithm_name, algorithm_version, job_id, comment_sealed, segments_json, labels_blob, layers, origin_format, "
+    "origin_manufacturer, origin_software, origin_description";
 
 StudyTagRecord ReadStudyTag(const sql::Stmt& st) {
   StudyTagRecord r;
@@ -61,6 +62,11 @@ SegmentationRecord ReadSegmentation(const sql::Stmt& st) {
   r.comment_sealed = st.Blob(13);
   r.segments_json = st.Text(14);
   r.labels_blob = st.Text(15);
+  r.layers = st.Int(16);
+  r.origin_format = st.Text(17);
+  r.origin_manufacturer = st.Text(18);
+  r.origin_software = st.Text(19);
+  r.origin_description = st.Text(20);
   return r;
 }
 
@@ -69,23 +75,27 @@ SegmentationRecord ReadSegmentation(const sql::Stmt& st) {
 Result<TenantSettings> SqlCatalog::GetSettings(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
-                               "SELECT physicians_edit_segmentations, share_cases_with_vendor, algorithms_full_dicom_headers "
-                               "FROM tenants WHERE id = ?");
+                               "SELECT physicians_edit_segmentations, share_cases_with_vendor, algorithms_full_dicom_headers, "
+                               "results_as_rtstruct, results_as_overlay FROM tenants WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
   return sql::FirstRow<TenantSettings>(
-      *st, [](const sql::Stmt& s) { return TenantSettings{s.Int(0) != 0, s.Int(1) != 0, s.Int(2) != 0}; }, ErrorCode::kNotFound,
-      "no such tenant");
+      *st,
+      [](const sql::Stmt& s) {
+        return TenantSettings{s.Int(0) != 0, s.Int(1) != 0, s.Int(2) != 0, s.Int(3) != 0, s.Int(4) != 0};
+      },
+      ErrorCode::kNotFound, "no such tenant");
 }
 
 Result<void> SqlCatalog::SetSettings(std::int64_t tenant_id, const TenantSettings& settings) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ?, "
-                               "algorithms_full_dicom_headers = ? WHERE id = ?");
+                               "algorithms_full_dicom_headers = ?, results_as_rtstruct = ?, results_as_overlay = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(std::int64_t{settings.physicians_edit_segmentations}).Bind(std::int64_t{settings.share_cases_with_vendor})
-      .Bind(std::int64_t{settings.algorithms_full_dicom_headers}).Bind(tenant_id);
+      .Bind(std::int64_t{settings.algorithms_full_dicom_headers}).Bind(std::int64_t{settings.results_as_rtstruct})
+      .Bind(std::int64_t{settings.results_as_overlay}).Bind(tenant_id);
   return st->Run();
 }
 
@@ -226,14 +236,16 @@ Result<SegmentationRecord> SqlCatalog::CreateSegmentation(const SegmentationReco
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO segmentations(tenant_id, study_uid, source_series_uid, seg_series_uid, "
                                "seg_sop_uid, parent_id, author, created_at, source, algorithm_name, algorithm_version, "
-                               "job_id, comment_sealed, segments_json, labels_blob) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
+                               "job_id, comment_sealed, segments_json, labels_blob, layers, origin_format, origin_manufacturer, "
+                               "origin_software, origin_description) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return std::unexpected(st.error());
   SegmentationRecord created = record;
   created.created_at = UnixSeconds();
   st->Bind(record.tenant_id).Bind(record.study_uid).Bind(record.source_series_uid).Bind(record.seg_series_uid)
       .Bind(record.seg_sop_uid).Bind(record.parent_id).Bind(record.author).Bind(created.created_at).Bind(record.source)
       .Bind(record.algorithm_name).Bind(record.algorithm_version).Bind(record.job_id).Bind(record.comment_sealed)
-      .Bind(record.segments_json).Bind(record.labels_blob);
+      .Bind(record.segments_json).Bind(record.labels_blob).Bind(record.layers).Bind(record.origin_format)
+      .Bind(record.origin_manufacturer).Bind(record.origin_software).Bind(record.origin_description);
   auto inserted = sql::RunReturningId(*st);
   if (!inserted) return std::unexpected(inserted.error());
   created.id = *inserted;
@@ -381,6 +393,65 @@ Result<std::vector<LatestVersion>> SqlCatalog::LatestVersionsBySeries(std::int64
   st->Bind(tenant_id);
   return sql::CollectRows<LatestVersion>(
       *st, [](const sql::Stmt& r) { return LatestVersion{r.Text(0), r.Text(1), r.Int(2), r.Int(3), r.Text(4)}; });
+}
+
+Result<std::vector<SegmentationImportCandidate>> SqlCatalog::FindImportCandidates(std::int64_t now,
+                                                                               std::int64_t quiet_seconds,
+                                                                               std::int64_t limit) {
+  auto reader = Reader();
+  // New ones are found through the series' modality (indexed) and then the SOP class
+  // (what the object really is); a forged modality only hides an object from import.
+  auto st = sql::Stmt::Prepare(
+      reader.db(),
+      "SELECT * FROM ("
+      "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.created_at AS since "
+      "FROM series se JOIN instances i ON i.series_id = se.id JOIN studies s ON s.id = se.study_id "
+      "WHERE se.modality IN ('SEG', 'RTSTRUCT') AND i.sop_class_uid IN (?, ?, ?) AND i.created_at <= ? "
+      "AND NOT EXISTS (SELECT 1 FROM segmentation_imports m WHERE m.tenant_id = i.tenant_id AND m.sop_uid = i.sop_uid) "
+      "AND NOT EXISTS (SELECT 1 FROM segmentations g WHERE g.tenant_id = i.tenant_id AND g.seg_sop_uid = i.sop_uid) "
+      "UNION ALL "
+      "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, m.updated_at AS since "
+      "FROM segmentation_imports m JOIN instances i ON i.tenant_id = m.tenant_id AND i.sop_uid = m.sop_uid "
+      "JOIN series se ON se.id = i.series_id JOIN studies s ON s.id = se.study_id "
+      "JOIN series r ON r.tenant_id = m.tenant_id AND r.series_uid = m.referenced_series_uid "
+      "WHERE m.state = 'waiting' AND (SELECT max(ri.created_at) FROM instances ri WHERE ri.series_id = r.id) "
+      "BETWEEN m.updated_at AND ?"
+      ") AS c ORDER BY c.since LIMIT ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(std::string("1.2.840.10008.5.1.4.1.1.66.4")).Bind(std::string("1.2.840.10008.5.1.4.1.1.66.7"))
+      .Bind(std::string("1.2.840.10008.5.1.4.1.1.481.3")).Bind(now - quiet_seconds).Bind(now - quiet_seconds)
+      .Bind(limit);
+  return sql::CollectRows<SegmentationImportCandidate>(*st, [](const sql::Stmt& r) {
+    return SegmentationImportCandidate{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4)};
+  });
+}
+
+Result<void> SqlCatalog::RecordImport(const SegmentationImportRecord& record) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_,
+                               "INSERT INTO segmentation_imports(tenant_id, sop_uid, state, referenced_series_uid, "
+                               "segmentation_id, message, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(tenant_id, sop_uid) "
+                               "DO UPDATE SET state = excluded.state, referenced_series_uid = excluded.referenced_series_uid, "
+                               "segmentation_id = excluded.segmentation_id, message = excluded.message, "
+                               "updated_at = excluded.updated_at");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(record.tenant_id).Bind(record.sop_uid).Bind(record.state).Bind(record.referenced_series_uid)
+      .Bind(record.segmentation_id).Bind(record.message).Bind(record.updated_at ? record.updated_at : UnixSeconds());
+  return st->Run();
+}
+
+Result<std::optional<SegmentationImportRecord>> SqlCatalog::FindImport(std::int64_t tenant_id, const std::string& sop_uid) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT tenant_id, sop_uid, state, referenced_series_uid, segmentation_id, message, updated_at "
+                               "FROM segmentation_imports WHERE tenant_id = ? AND sop_uid = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(sop_uid);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<SegmentationImportRecord>{};
+  return std::optional<SegmentationImportRecord>(
+      SegmentationImportRecord{st->Int(0), st->Text(1), st->Text(2), st->Text(3), st->OptInt(4), st->Text(5), st->Int(6)});
 }
 
 }  // namespace vg::storage

@@ -120,6 +120,10 @@ class SqlCatalog final : public Catalog,
   Result<std::vector<LatestVersion>> LatestVersionsBySeries(std::int64_t tenant_id) override;
   Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
                                                                  const std::vector<std::string>& study_uids) override;
+  Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now, std::int64_t quiet_seconds,
+                                                                       std::int64_t limit) override;
+  Result<void> RecordImport(const SegmentationImportRecord& record) override;
+  Result<std::optional<SegmentationImportRecord>> FindImport(std::int64_t tenant_id, const std::string& sop_uid) override;
   Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) override;
 
   // JobStore (sql_jobs.cpp).

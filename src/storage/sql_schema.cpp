@@ -387,6 +387,30 @@ CREATE TABLE blob_intents(
 CREATE INDEX blob_intents_by_age ON blob_intents(created_at);
 CREATE INDEX segmentations_by_labels ON segmentations(tenant_id, labels_blob);
 )sql",
+    // 18: segmentations imported from DICOM SEG and RTSTRUCT objects (their origin and
+    // overlap layers), the importer's record of every SEG/RTSTRUCT instance it has seen,
+    // and the forms a clinic's algorithm results are also sent in.
+    R"sql(
+ALTER TABLE segmentations ADD COLUMN origin_format TEXT NOT NULL DEFAULT '';
+ALTER TABLE segmentations ADD COLUMN origin_manufacturer TEXT NOT NULL DEFAULT '';
+ALTER TABLE segmentations ADD COLUMN origin_software TEXT NOT NULL DEFAULT '';
+ALTER TABLE segmentations ADD COLUMN origin_description TEXT NOT NULL DEFAULT '';
+ALTER TABLE segmentations ADD COLUMN layers INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX segmentations_by_seg ON segmentations(tenant_id, seg_sop_uid);
+CREATE TABLE segmentation_imports(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  sop_uid TEXT NOT NULL,
+  state TEXT NOT NULL,
+  referenced_series_uid TEXT NOT NULL,
+  segmentation_id INTEGER,
+  message TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, sop_uid));
+CREATE INDEX segmentation_imports_waiting ON segmentation_imports(state, tenant_id, referenced_series_uid);
+CREATE INDEX series_by_modality ON series(modality, tenant_id);
+ALTER TABLE tenants ADD COLUMN results_as_rtstruct INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN results_as_overlay INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // The migration's DDL in PostgreSQL's spelling. Applied to the project's own constant

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "auth/login_throttle.h"
@@ -226,6 +228,7 @@ TEST(CatalogMigration, VersionOneDatabaseIsMigratedWithAeTitlesAndServiceUsers) 
                          " expires_at INTEGER, revoked_at INTEGER, UNIQUE(tenant_id, name));"
                          "INSERT INTO api_tokens(tenant_id, name, token_hash, scopes, created_at)"
                          " VALUES(1, 'pacs', x'0102', 'dicomweb:write', 0);"
+                         "CREATE TABLE series(id INTEGER PRIMARY KEY, tenant_id INTEGER, modality TEXT);"
                          "CREATE TABLE instances(id INTEGER PRIMARY KEY, tenant_id INTEGER, blob_name TEXT);"));
   }
   auto catalog = SqlCatalog::Open(path, false);
@@ -618,6 +621,69 @@ TEST(PostgresConnection, AFailedConnectionNamesTheCatalogWithoutItsPasswords) {
     EXPECT_EQ(db.error().public_message.find("hunter2secret"), std::string::npos);
     EXPECT_NE(db.error().detail.find("127.0.0.1"), std::string::npos) << "names where it tried";
   }
+}
+
+TEST_P(CatalogTest, SegAndRtStructInstancesAreImportCandidatesUntilRecordedAndWaitingOnesReturnWhenTheirSeriesGrows) {
+  constexpr const char* kSeg = "1.2.840.10008.5.1.4.1.1.66.4";
+  constexpr const char* kRt = "1.2.840.10008.5.1.4.1.1.481.3";
+  auto seg = Instance("1.1", "1.1.9", "1.1.9.1", "20240102", "SEG");
+  seg.sop_class_uid = kSeg;
+  auto rt = Instance("1.1", "1.1.8", "1.1.8.1", "20240102", "RTSTRUCT");
+  rt.sop_class_uid = kRt;
+  auto forged = Instance("1.1", "1.1.7", "1.1.7.1", "20240102", "SEG");  // a CT under modality SEG
+  auto ours = Instance("1.1", "1.1.6", "1.1.6.1", "20240102", "SEG");
+  ours.sop_class_uid = kSeg;
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {seg, rt, forged, ours}, false));
+  auto elsewhere = Instance("2.1", "2.1.9", "2.1.9.1", "20240102", "SEG");
+  elsewhere.sop_class_uid = kSeg;
+  ASSERT_TRUE(catalog_->CommitInstances(b_, {elsewhere}, false));
+  ASSERT_TRUE(catalog_->RecordImport({a_, "1.1.6.1", "internal", "1.1.1"}));
+  const std::int64_t now = UnixSeconds() + 10;
+
+  // Not yet quiet: nothing.
+  auto early = catalog_->FindImportCandidates(now - 10, 5, 10);
+  ASSERT_TRUE(early) << early.error().detail;
+  EXPECT_TRUE(early->empty());
+  auto due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due) << due.error().detail;
+  std::set<std::string> sops;
+  for (const auto& c : *due) {
+    if (c.tenant_id == a_) {
+      EXPECT_EQ(c.study_uid, "1.1");
+    }
+    sops.insert(c.sop_uid);
+  }
+  EXPECT_EQ(sops, (std::set<std::string>{"1.1.9.1", "1.1.8.1", "2.1.9.1"}));  // not the forged one, not ours
+
+  // Recorded: no longer a candidate; waiting for a series that is not there: not either.
+  ASSERT_TRUE(catalog_->RecordImport({a_, "1.1.9.1", "waiting", "1.1.1", std::nullopt, "source not here", now - 100}));
+  ASSERT_TRUE(catalog_->RecordImport({a_, "1.1.8.1", "failed", "", std::nullopt, "bad", 0}));
+  due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ(due->front().tenant_id, b_);
+
+  // The series it waits for arrives in another clinic: still waiting; in its own: due.
+  ASSERT_TRUE(catalog_->CommitInstances(b_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due);
+  EXPECT_EQ(due->size(), 1u);
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1")}, false));
+  due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_TRUE(std::any_of(due->begin(), due->end(), [&](const auto& c) { return c.tenant_id == a_ && c.sop_uid == "1.1.9.1"; }));
+
+  // Once looked at after the series arrived, it waits for more again.
+  ASSERT_TRUE(catalog_->RecordImport({a_, "1.1.9.1", "waiting", "1.1.1", std::nullopt, "still not", now + 1}));
+  due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due);
+  EXPECT_EQ(due->size(), 1u);
+  auto record = catalog_->FindImport(a_, "1.1.9.1");
+  ASSERT_TRUE(record && *record);
+  EXPECT_EQ((*record)->state, "waiting");
+  EXPECT_EQ((*record)->message, "still not");
+  EXPECT_FALSE(catalog_->FindImport(b_, "1.1.9.1")->has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);

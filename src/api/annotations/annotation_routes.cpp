@@ -39,6 +39,8 @@ json SettingsJson(const storage::TenantSettings& s, const storage::TenantRecord&
   return {{"physicians_edit_segmentations", s.physicians_edit_segmentations},
           {"share_cases_with_vendor", s.share_cases_with_vendor},
           {"algorithms_full_dicom_headers", s.algorithms_full_dicom_headers},
+          {"results_as_rtstruct", s.results_as_rtstruct},
+          {"results_as_overlay", s.results_as_overlay},
           {"deid_profile", tenant.deid_profile},
           {"deid_reject_modalities", CommaListJson(tenant.deid_reject_modalities)},
           {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)},
@@ -123,6 +125,8 @@ http::Response PatchSettings(http::Request& r, const auth::Principal& p, const A
     bool* field = key == "physicians_edit_segmentations" ? &settings->physicians_edit_segmentations
                   : key == "share_cases_with_vendor"     ? &settings->share_cases_with_vendor
                   : key == "algorithms_full_dicom_headers" ? &settings->algorithms_full_dicom_headers
+                  : key == "results_as_rtstruct"           ? &settings->results_as_rtstruct
+                  : key == "results_as_overlay"            ? &settings->results_as_overlay
                                                          : nullptr;
     if (!field) return http::ErrorResponse(400, "invalid_argument", "unknown setting: " + key);
     if (!value.is_boolean()) return http::ErrorResponse(400, "invalid_argument", key + " is true or false");

@@ -7,6 +7,7 @@
 #include "core/strings.h"
 #include "http/media_type.h"
 #include "http/multipart.h"
+#include "services/overlap.h"
 
 namespace vg::api {
 namespace {
@@ -31,7 +32,16 @@ json VersionJson(const services::SegmentationView& v) {
                             : json(nullptr)},
           {"job_id", r.job_id ? json(*r.job_id) : json(nullptr)},
           {"comment", v.comment},
-          {"segments", segments}};
+          {"segments", segments},
+          {"layers", r.layers},
+          // An imported version is never changed: a save over it is a new version.
+          {"read_only", r.source == "imported"},
+          {"origin", r.source == "imported" ? json{{"format", r.origin_format},
+                                                   {"manufacturer", r.origin_manufacturer},
+                                                   {"software", r.origin_software},
+                                                   {"series_description", r.origin_description},
+                                                   {"sop_uid", r.seg_sop_uid}}
+                                            : json(nullptr)}};
 }
 
 json GeometryJson(const services::SeriesVolume& s) {
@@ -110,8 +120,19 @@ http::Response GetVersion(http::Request& r, const auth::Principal& p, const ApiD
 http::Response GetLabels(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   auto version = FindVisible(r, p, deps);
   if (!version) return http::ErrorResponse(version.error());
-  auto labels = deps.segmentations->Labels(p.tenant_id, version->record);
-  if (!labels) return http::ErrorResponse(labels.error());
+  // ?layer=N: one layer of a layered version; without it, every layer flattened.
+  auto params = ParseQueryParams(r.query);
+  if (!params) return http::ErrorResponse(params.error());
+  auto layers = deps.segmentations->Layers(p.tenant_id, version->record);
+  if (!layers) return http::ErrorResponse(layers.error());
+  Result<dicom::LabelVolume> labels = dicom::FlattenLayers(*layers);
+  if (params->contains("layer")) {
+    auto layer = IntParam(*params, "layer", 0, static_cast<std::int64_t>(layers->size()) - 1);
+    if (!layer)
+      return http::ErrorResponse(400, "invalid_argument",
+                                 "layer is from 0 to " + std::to_string(layers->size() - 1) + " for this version");
+    labels = std::move((*layers)[static_cast<std::size_t>(*layer)]);
+  }
   auto gz = dicom::Gzip(std::string_view(reinterpret_cast<const char*>(labels->labels.data()), labels->labels.size()));
   if (!gz) return http::ErrorResponse(gz.error());
   http::Response response;
@@ -135,6 +156,54 @@ http::Response GetLabelsNifti(http::Request& r, const auth::Principal& p, const 
   response.Header("Content-Disposition", "attachment; filename=\"labels.nii.gz\"");
   response.body = std::move(*nifti);
   return response;
+}
+
+// Agreement of two versions on one series, per label: Dice, volumes, HD95 (the same
+// figures a correction of an algorithm's result gets).
+http::Response CompareVersions(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto a = FindVisible(r, p, deps);
+  if (!a) return http::ErrorResponse(a.error());
+  auto other_id = PathId(r, "other", "no such segmentation");
+  if (!other_id) return http::ErrorResponse(other_id.error());
+  auto b = deps.segmentations->Find(p.tenant_id, *other_id);
+  if (!b || !p.MayReadStudy(b->record.study_uid)) return http::ErrorResponse(404, "not_found", "no such segmentation");
+  if (b->record.source_series_uid != a->record.source_series_uid)
+    return http::ErrorResponse(400, "invalid_argument", "the two versions segment different series");
+  auto labels_a = deps.segmentations->Labels(p.tenant_id, a->record);
+  if (!labels_a) return http::ErrorResponse(labels_a.error());
+  auto labels_b = deps.segmentations->Labels(p.tenant_id, b->record);
+  if (!labels_b) return http::ErrorResponse(labels_b.error());
+  if (labels_a->geometry.dims != labels_b->geometry.dims)
+    return http::ErrorResponse(422, "unprocessable", "the versions are on different grids");
+  json names = json::object();
+  for (const auto* v : {&b->record, &a->record})
+    for (const auto& s : services::SegmentsFromJson(v->segments_json)) names[std::to_string(s.label)] = s.name;
+  json labels = json::array();
+  for (const auto& agreement : services::CompareLabels(*labels_a, *labels_b))
+    labels.push_back({{"label", agreement.label},
+                      {"name", names.value(std::to_string(agreement.label), "")},
+                      {"dice", agreement.dice},
+                      {"volume_ml", agreement.volume_a_ml},
+                      {"other_volume_ml", agreement.volume_b_ml},
+                      {"hd95_mm", agreement.hd95_mm ? json(*agreement.hd95_mm) : json(nullptr)}});
+  return http::JsonResponse(200, json{{"id", a->record.id}, {"other_id", b->record.id}, {"labels", labels}}.dump());
+}
+
+// What became of a SEG or RTSTRUCT the clinic stored: imported (its version), waiting for
+// its source series, or failed (why). An object of another clinic looks absent.
+http::Response GetImport(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto record = deps.segmentations->ImportOf(p.tenant_id, r.Param("sop"));
+  if (!record) return http::ErrorResponse(record.error());
+  if (!*record || (*record)->state == "internal")
+    return http::ErrorResponse(404, "not_found", "no SEG or RTSTRUCT of this clinic has been looked at under that UID");
+  const auto& i = **record;
+  return http::JsonResponse(200, json{{"sop_uid", i.sop_uid},
+                                      {"state", i.state},
+                                      {"message", i.message},
+                                      {"referenced_series_uid", i.referenced_series_uid},
+                                      {"segmentation_id", i.segmentation_id ? json(*i.segmentation_id) : json(nullptr)},
+                                      {"updated_at", i.updated_at}}
+                                     .dump());
 }
 
 http::Response GetSegFile(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
@@ -244,6 +313,10 @@ void AddSegmentationRoutes(http::Router& router, const ApiDeps& deps) {
              WithDeps(deps, GetLabels));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/labels.nii.gz", "segmentation_labels_nifti",
              "annotations.read", WithDeps(deps, GetLabelsNifti));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentation-imports/{sop}", "segmentation_import_get", "annotations.read",
+             WithDeps(deps, GetImport));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/compare/{other}", "segmentation_compare",
+             "annotations.read", WithDeps(deps, CompareVersions));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/seg.dcm", "segmentation_seg", "annotations.read",
              WithDeps(deps, GetSegFile));
 }

@@ -1,0 +1,109 @@
+#include "services/result_forms.h"
+
+#include <fmt/format.h>
+
+#include "crypto/crypto.h"
+#include "dicom/dicom.h"
+#include "dicom/overlay_series.h"
+#include "dicom/rtstruct.h"
+#include "services/ingest.h"
+
+namespace vg::services {
+namespace {
+
+std::string DerivedUid(const std::string& seed, std::string_view part) {
+  return dicom::UidFromBits(crypto::Sha256Of(fmt::format("voxelgate result form {} {}", seed, part)));
+}
+
+std::string Cut(std::string text, std::size_t max = 64) {
+  if (text.size() > max) text.resize(max);
+  return text;
+}
+
+}  // namespace
+
+Result<std::vector<StoredForm>> ResultForms::Store(const ResultFormsRequest& request) {
+  auto settings = store_.GetSettings(request.tenant_id);
+  if (!settings) return std::unexpected(settings.error());
+  std::vector<StoredForm> stored;
+  if (settings->results_as_rtstruct) {
+    auto form = StoreRtStruct(request);
+    if (!form) return std::unexpected(form.error());
+    stored.push_back(std::move(*form));
+  }
+  if (settings->results_as_overlay) {
+    auto form = StoreOverlay(request);
+    if (!form) return std::unexpected(form.error());
+    stored.push_back(std::move(*form));
+  }
+  return stored;
+}
+
+Result<StoredForm> ResultForms::StoreRtStruct(const ResultFormsRequest& request) {
+  const SeriesVolume& source = *request.source;
+  dicom::RtStructWriteOptions options;
+  options.series_uid = DerivedUid(request.uid_seed, "rtstruct series");
+  options.sop_uid = DerivedUid(request.uid_seed, "rtstruct instance");
+  options.series_description = Cut(fmt::format("{} {} structures", request.algorithm_name, request.algorithm_version));
+  options.software_version = "voxelgate";
+  options.algorithm_name = request.algorithm_name;
+  options.algorithm_version = request.algorithm_version;
+  options.automatic = true;
+  StoredForm form{"rtstruct", options.series_uid, 1};
+  auto existing = archive_.catalog.FindInstance(request.tenant_id, options.sop_uid);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) return form;  // a retried job stored it already
+  // A structure set lists the ROIs that have contours: a segment the algorithm left empty
+  // is not one.
+  std::vector<bool> present(256, false);
+  for (std::uint8_t v : request.labels->labels) present[v] = true;
+  std::vector<dicom::SegmentInfo> drawn;
+  for (const auto& s : request.segments)
+    if (s.label >= 1 && s.label <= 255 && present[s.label]) drawn.push_back(s);
+  if (drawn.empty()) return Fail(ErrorCode::kUnprocessable, "the result holds no segment to outline");
+  auto file = dicom::WriteRtStruct(source.any_image, source.volume, *request.labels, drawn, options);
+  if (!file) return std::unexpected(file.error());
+  // Ours: the importer must not make a version of it.
+  storage::SegmentationImportRecord own{request.tenant_id, options.sop_uid, "internal", source.series_uid};
+  if (auto r = store_.RecordImport(own); !r) return std::unexpected(r.error());
+  std::vector<std::string> files;
+  files.push_back(std::move(*file));
+  if (auto r = Ingest(request.tenant_id, source.study_uid, std::move(files)); !r) return std::unexpected(r.error());
+  return form;
+}
+
+Result<StoredForm> ResultForms::StoreOverlay(const ResultFormsRequest& request) {
+  const SeriesVolume& source = *request.source;
+  dicom::OverlayOptions options;
+  options.series_uid = DerivedUid(request.uid_seed, "overlay series");
+  options.series_description = Cut(fmt::format("{} {} overlay{}", request.algorithm_name, request.algorithm_version,
+                                               request.not_for_primary_diagnosis ? " - not for primary diagnosis" : ""));
+  options.software_version = "voxelgate";
+  options.algorithm_name = request.algorithm_name;
+  options.algorithm_version = request.algorithm_version;
+  options.not_for_primary_diagnosis = request.not_for_primary_diagnosis;
+  auto files = dicom::WriteOverlaySeries(source.any_image, source.volume, *request.labels, request.segments, options);
+  if (!files) return std::unexpected(files.error());
+  StoredForm form{"overlay", options.series_uid, static_cast<std::int64_t>(files->size())};
+  if (files->empty()) return form;
+  // A retried job: the series (its UID derived from the job) is there already.
+  storage::InstanceFilter filter;
+  filter.series_uids = {options.series_uid};
+  filter.limit = 1;
+  auto existing = archive_.catalog.SearchInstances(request.tenant_id, filter);
+  if (!existing) return std::unexpected(existing.error());
+  if (!existing->empty()) return form;
+  if (auto r = Ingest(request.tenant_id, source.study_uid, std::move(*files)); !r) return std::unexpected(r.error());
+  return form;
+}
+
+Result<void> ResultForms::Ingest(std::int64_t tenant_id, const std::string& study_uid, std::vector<std::string> files) {
+  IngestSession ingest(archive_, tenant_id, study_uid, /*pipelined=*/files.size() > 1);
+  ingest.SkipPrivacyPolicy();  // made from the stored (already de-identified) source
+  for (auto& file : files) ingest.Add(std::move(file));
+  for (const auto& outcome : ingest.Finish())
+    if (!outcome.stored) return Fail(ErrorCode::kUnavailable, "a result object could not be stored: " + outcome.message);
+  return {};
+}
+
+}  // namespace vg::services

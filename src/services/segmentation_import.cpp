@@ -1,0 +1,222 @@
+#include "services/segmentation_import.h"
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/logging.h"
+#include "dicom/rtstruct.h"
+#include "services/retrieve.h"
+
+namespace vg::services {
+
+inline constexpr const char* kSegClasses[] = {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"};
+inline constexpr const char* kRtStructClass = "1.2.840.10008.5.1.4.1.1.481.3";
+
+// What one attempt came to: a version, or waiting for its source, or a failure.
+struct SegmentationImporter::Outcome {
+  std::string state;  // imported, waiting, failed
+  std::string referenced_series_uid;
+  std::optional<std::int64_t> segmentation_id;
+  std::string message;
+};
+
+namespace {
+
+
+std::string Truncated(std::string text, std::size_t max = 64) {
+  if (text.size() > max) text.resize(max);
+  return text;
+}
+
+// A referenced series that is present but whose images do not (yet) hold every frame's
+// slice may still be arriving: that is worth waiting for; anything else is final.
+bool MayBeIncomplete(const Error& e) { return e.code == ErrorCode::kUnprocessable || e.code == ErrorCode::kNotFound; }
+
+}  // namespace
+
+Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) {
+  auto due = store_.FindImportCandidates(now, kQuietSeconds, limit);
+  if (!due) return std::unexpected(due.error());
+  for (const auto& candidate : *due) {
+    auto done = Import(candidate);
+    if (!done) {
+      // Storage trouble: the object stays a candidate and is tried again on the next pass.
+      LogWarn("segmentation_import_retry", fmt::format("\"tenant_id\":{},\"code\":\"{}\"", candidate.tenant_id,
+                                                       ErrorCodeName(done.error().code)));
+      continue;
+    }
+    // No UIDs, names or reasons in the log (a reason may quote the object): the state and
+    // the version are enough to follow it; the reason is in the import record.
+    LogInfo("segmentation_import",
+            fmt::format("\"tenant_id\":{},\"format\":\"{}\",\"state\":\"{}\",\"segmentation_id\":{}", candidate.tenant_id,
+                        candidate.sop_class_uid == kRtStructClass ? "RTSTRUCT" : "SEG", done->state,
+                        done->segmentation_id ? std::to_string(*done->segmentation_id) : "null"));
+  }
+  return static_cast<int>(due->size());
+}
+
+Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const storage::SegmentationImportCandidate& c) {
+  Retrieval retrieval(archive_);
+  auto rows = retrieval.Locate(c.tenant_id, {c.study_uid, c.series_uid, c.sop_uid});
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return Fail(ErrorCode::kNotFound, "the object is gone");
+  auto part10 = retrieval.ReadWhole(c.tenant_id, rows->front());
+  if (!part10) return std::unexpected(part10.error());
+  Result<Outcome> outcome = c.sop_class_uid == kRtStructClass ? ImportRtStruct(c, std::move(*part10))
+                                                              : ImportSeg(c, std::move(*part10));
+  if (!outcome) {
+    // Storage trouble is retried; an object that cannot be read is a failure to report.
+    if (outcome.error().code == ErrorCode::kUnavailable || outcome.error().code == ErrorCode::kInternal)
+      return std::unexpected(outcome.error());
+    outcome = Outcome{"failed", "", std::nullopt, outcome.error().public_message};
+  }
+  storage::SegmentationImportRecord record;
+  record.tenant_id = c.tenant_id;
+  record.sop_uid = c.sop_uid;
+  record.state = outcome->state;
+  record.referenced_series_uid = outcome->referenced_series_uid;
+  record.segmentation_id = outcome->segmentation_id;
+  record.message = outcome->message;
+  record.updated_at = UnixSeconds();
+  if (auto r = store_.RecordImport(record); !r) return std::unexpected(r.error());
+  return record;
+}
+
+Result<std::string> SegmentationImporter::FindSourceSeries(std::int64_t tenant_id,
+                                                           const std::vector<std::string>& series_uids,
+                                                           const std::vector<std::string>& sop_uids) {
+  storage::InstanceFilter filter;
+  filter.limit = 1;
+  for (const auto& uid : series_uids) {
+    filter.series_uids = {uid};
+    auto rows = archive_.catalog.SearchInstances(tenant_id, filter);
+    if (!rows) return std::unexpected(rows.error());
+    if (!rows->empty()) return uid;
+  }
+  filter.series_uids.clear();
+  for (const auto& uid : sop_uids) {
+    filter.sop_uids = {uid};
+    auto rows = archive_.catalog.SearchInstances(tenant_id, filter);
+    if (!rows) return std::unexpected(rows.error());
+    if (!rows->empty()) return rows->front().series_uid;
+  }
+  return Fail(ErrorCode::kNotFound, "its source series is not in the archive (yet)");
+}
+
+Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const storage::SegmentationImportCandidate& c,
+                                                                      std::string part10) {
+  auto header = dicom::ReadSegHeader(part10);
+  if (!header) return std::unexpected(header.error());
+  const std::string waiting_for = header->referenced_series_uids.empty() ? "" : header->referenced_series_uids.front();
+  auto source_uid = FindSourceSeries(c.tenant_id, header->referenced_series_uids, header->referenced_sop_uids);
+  if (!source_uid) {
+    if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
+    return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
+  }
+  auto source = volumes_.Assemble(c.tenant_id, *source_uid, /*headers_only=*/true);
+  if (!source) {
+    if (MayBeIncomplete(source.error()))
+      return Outcome{"waiting", *source_uid, std::nullopt, "its source series is not one volume yet: " + source.error().public_message};
+    return std::unexpected(source.error());
+  }
+  if (source->study_uid != c.study_uid)
+    return Outcome{"failed", *source_uid, std::nullopt, "it is in another study than the series it segments"};
+  auto masks = dicom::ReadSegOnGrid(part10, source->volume.geometry);
+  if (!masks) {
+    if (masks.error().code == ErrorCode::kUnprocessable)
+      return Outcome{"waiting", *source_uid, std::nullopt, "its frames do not lie on the source series' slices (yet): " +
+                                                               masks.error().public_message};
+    return std::unexpected(masks.error());
+  }
+  auto layered = dicom::LayerMasks(*masks, source->volume.geometry);
+  std::vector<dicom::SegmentInfo> segments;
+  for (auto s : masks->header.segments) {
+    if (s.label < 1 || s.label > 255) continue;
+    s.layer = layered.layer_of.count(s.label) ? layered.layer_of[s.label] : 0;
+    s.name = Truncated(s.name.empty() ? fmt::format("Segment {}", s.label) : s.name);
+    segments.push_back(std::move(s));
+  }
+  if (segments.empty()) return Outcome{"failed", *source_uid, std::nullopt, "it holds no segment numbered 1 to 255"};
+
+  NewSegmentation request;
+  request.source_series_uid = *source_uid;
+  request.segments = std::move(segments);
+  request.source = "imported";
+  request.seg_series_uid = c.series_uid;
+  request.seg_sop_uid = c.sop_uid;
+  request.layers = std::move(layered.layers);
+  request.origin_format = "SEG";
+  request.origin_manufacturer = Truncated(header->manufacturer);
+  request.origin_software = Truncated(header->software_versions);
+  request.origin_description = Truncated(header->series_description);
+  request.assembled_source = std::move(*source);
+  auto created = segmentations_.Create(c.tenant_id, std::move(request));
+  if (!created) return std::unexpected(created.error());
+  return Outcome{"imported", *source_uid, created->record.id, ""};
+}
+
+Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const storage::SegmentationImportCandidate& c,
+                                                                           std::string part10) {
+  auto rt = dicom::ReadRtStruct(part10);
+  if (!rt) return std::unexpected(rt.error());
+  const std::string waiting_for = rt->referenced_series_uids.empty() ? "" : rt->referenced_series_uids.front();
+  auto source_uid = FindSourceSeries(c.tenant_id, rt->referenced_series_uids, {});
+  if (!source_uid) {
+    if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
+    return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
+  }
+  auto source = volumes_.Assemble(c.tenant_id, *source_uid, /*headers_only=*/true);
+  if (!source) {
+    if (MayBeIncomplete(source.error()))
+      return Outcome{"waiting", *source_uid, std::nullopt, "its source series is not one volume yet: " + source.error().public_message};
+    return std::unexpected(source.error());
+  }
+  if (source->study_uid != c.study_uid)
+    return Outcome{"failed", *source_uid, std::nullopt, "it is in another study than the series it outlines"};
+  if (!rt->frame_of_reference_uid.empty() && !source->volume.frame_of_reference_uid.empty() &&
+      rt->frame_of_reference_uid != source->volume.frame_of_reference_uid)
+    return Outcome{"failed", *source_uid, std::nullopt, "its frame of reference is not the source series'"};
+  auto rasterised = dicom::RasteriseRtStruct(*rt, source->volume.geometry);
+  if (!rasterised) return std::unexpected(rasterised.error());
+
+  // ROI numbers are any integers: segments are numbered 1..n in ROI order.
+  dicom::SegMasks masks;
+  std::vector<dicom::SegmentInfo> segments;
+  int next = 1;
+  for (const auto& roi : rt->rois) {
+    auto mask = rasterised->masks.find(roi.number);
+    if (mask == rasterised->masks.end()) continue;
+    if (next > 255) return Outcome{"failed", *source_uid, std::nullopt, "it has more than 255 ROIs with contours"};
+    dicom::SegmentInfo s = dicom::SegmentOfRoi(roi);
+    s.label = next;
+    s.name = Truncated(s.name.empty() ? fmt::format("ROI {}", roi.number) : s.name);
+    masks.masks[next] = std::move(mask->second);
+    segments.push_back(std::move(s));
+    ++next;
+  }
+  if (segments.empty()) return Outcome{"failed", *source_uid, std::nullopt, "it has no closed planar contour on the series"};
+  auto layered = dicom::LayerMasks(masks, source->volume.geometry);
+  for (auto& s : segments) s.layer = layered.layer_of[s.label];
+
+  NewSegmentation request;
+  request.source_series_uid = *source_uid;
+  request.segments = std::move(segments);
+  request.source = "imported";
+  request.seg_series_uid = c.series_uid;
+  request.seg_sop_uid = c.sop_uid;
+  request.layers = std::move(layered.layers);
+  request.origin_format = "RTSTRUCT";
+  request.origin_manufacturer = Truncated(rt->manufacturer);
+  request.origin_software = Truncated(rt->software_versions);
+  request.origin_description = Truncated(rt->series_description.empty() ? rt->label : rt->series_description);
+  request.assembled_source = std::move(*source);
+  auto created = segmentations_.Create(c.tenant_id, std::move(request));
+  if (!created) return std::unexpected(created.error());
+  std::string note = rasterised->skipped_contours + rt->skipped_contours > 0
+                         ? fmt::format("{} contours were not closed planar contours on the series' slices and were left out",
+                                       rasterised->skipped_contours + rt->skipped_contours)
+                         : "";
+  return Outcome{"imported", *source_uid, created->record.id, note};
+}
+
+}  // namespace vg::services
