@@ -1,5 +1,6 @@
 // Helpers for driving the app: sign-in through the page, pixel statistics of screenshots
-// (decoded by the browser itself, so no image library is needed), and waiting for the viewer.
+// (decoded by the browser itself, so no image library is needed: luminance, colour,
+// difference), and waiting for the viewer.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { eventually } from '../../integration/lib/fixture.mjs';
@@ -32,11 +33,11 @@ export async function shot(locator, name) {
 
 // A screenshot of `locator` once what it shows has settled: two in a row are the same (the
 // viewer renders on animation frames after a change, later on a loaded machine). Saved as
-// `name` when one is given.
-export async function settledShot(locator, name) {
+// `name` when one is given. `options` go to screenshot() (a page's `clip`, say).
+export async function settledShot(locator, name, options) {
   let last = null;
   const png = await eventually(`${name ?? 'the view'} to stop changing`, async () => {
-    const now = await locator.screenshot();
+    const now = await locator.screenshot(options);
     const same = last !== null && now.equals(last);
     last = now;
     return same && now;
@@ -78,6 +79,30 @@ export async function pixelStats(page, png) {
     const mean = sum / n;
     return { distinct: seen.size, mean, std: Math.sqrt(Math.max(0, sum2 / n - mean * mean)) };
   }, png.toString('base64'));
+}
+
+// Share (0..1) of a PNG's pixels that are coloured, not grey: the spread of R, G and B above
+// `spread`. A CT alone has none; a segment's overlay colours the pixels it covers.
+export async function colourShare(page, png, spread = 30) {
+  return page.evaluate(
+    async ([b64, minSpread]) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.width;
+      c.height = img.height;
+      const ctx = c.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      let coloured = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > minSpread) coloured++;
+      }
+      return coloured / (d.length / 4);
+    },
+    [png.toString('base64'), spread],
+  );
 }
 
 // Mean absolute difference (0..255) of two same-sized PNGs.

@@ -17,7 +17,14 @@ export interface Tenant {
   slug: string;
   name: string;
   ae_title: string;
-  settings: { physicians_edit_segmentations: boolean; share_cases_with_vendor: boolean };
+  settings: {
+    physicians_edit_segmentations: boolean;
+    share_cases_with_vendor: boolean;
+    // Algorithm results also sent as an RTSTRUCT and as secondary-capture overlays, for PACS
+    // viewers that cannot show a DICOM SEG (absent from a server that predates them).
+    results_as_rtstruct?: boolean;
+    results_as_overlay?: boolean;
+  };
 }
 
 export type Status = 'todo' | 'in_progress' | 'done' | 'reviewed';
@@ -110,6 +117,19 @@ export interface SegmentMeta {
   colour?: string;
   category?: CodedTerm;
   type?: CodedTerm;
+  layer?: number; // 0..layers-1, in a version whose segments overlap (layers > 1)
+}
+
+export type SegmentationSource = 'manual' | 'algorithm' | 'imported';
+
+// Where an imported version came from: the SEG or RTSTRUCT another tool made (strings may
+// be empty).
+export interface SegmentationOrigin {
+  format: 'SEG' | 'RTSTRUCT';
+  manufacturer: string;
+  software: string;
+  series_description: string;
+  sop_uid: string;
 }
 
 export interface SegmentationVersion {
@@ -121,9 +141,14 @@ export interface SegmentationVersion {
   parent_id: number | null;
   author: string;
   created_at: number;
-  source: 'manual' | 'algorithm';
+  source: SegmentationSource;
   algorithm: { name: string; version: string } | null;
   job_id?: number | null; // the algorithm run that made it (source "algorithm")
+  origin?: SegmentationOrigin | null; // source "imported" only
+  // Imported versions are never changed: an edit is saved as a new version (parent_id set).
+  read_only?: boolean;
+  // Label maps it takes (segments that overlap are in different layers); 1 when absent.
+  layers?: number;
   comment: string;
   segments: SegmentMeta[];
 }

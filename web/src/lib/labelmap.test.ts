@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromServerOrder, gunzipIfNeeded, gzip, labelsPresent, mapGrids, toServerOrder, type ServerGeometry, type Vec3 } from './labelmap';
+import { fromServerOrder, gzip, labelsPresent, mapGrids, toServerOrder, type ServerGeometry, type Vec3 } from './labelmap';
 
 const server: ServerGeometry = {
   dims: [3, 2, 4],
@@ -61,11 +61,10 @@ describe('labels and gzip', () => {
   it('lists the labels present', () => {
     expect(labelsPresent(new Uint8Array([0, 3, 0, 1, 3]))).toEqual([1, 3]);
   });
-  it('gzips and gunzips', async () => {
+  it('gzips', async () => {
     const data = new Uint8Array(1000).map((_, i) => (i * 13) & 0xff);
     const z = new Uint8Array(await (await gzip(data)).arrayBuffer());
     expect(z[0]).toBe(0x1f);
-    expect(Array.from(await gunzipIfNeeded(z, 1000))).toEqual(Array.from(data));
-    expect(await gunzipIfNeeded(data, 1000)).toBe(data);
+    expect(z[1]).toBe(0x8b);
   });
 });

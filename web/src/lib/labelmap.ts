@@ -130,9 +130,3 @@ export async function gzip(bytes: Uint8Array): Promise<Blob> {
   const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream('gzip'));
   return new Response(stream).blob();
 }
-
-export async function gunzipIfNeeded(bytes: Uint8Array, expectedLength: number): Promise<Uint8Array> {
-  if (bytes.length === expectedLength || bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}

@@ -1,11 +1,15 @@
 // The segmentation editor: segments (add, rename, recolour, coded term), brush / eraser /
 // threshold brush / fill with undo and redo, visibility and opacity, and versions saved to
-// and loaded from the server in its geometry grid (slices matched by position).
+// and loaded from the server in its geometry grid (slices matched by position), listed by
+// origin (made here, by an algorithm, imported from another tool's SEG or RTSTRUCT).
+// Versions are immutable: saving always makes a new one, its parent the one shown.
 import * as api from '../api/client';
 import { ApiError } from '../api/http';
 import type { Geometry, SegmentationVersion } from '../api/types';
 import { h, toast } from '../lib/dom';
-import { fromServerOrder, gunzipIfNeeded, gzip, labelsPresent, mapGrids, toServerOrder, type GridMapping } from '../lib/labelmap';
+import { compositeLayers, decodeLabels } from '../lib/labelLayers';
+import { fromServerOrder, gzip, labelsPresent, mapGrids, toServerOrder, type GridMapping } from '../lib/labelmap';
+import { isReadOnly, layerCount, ORIGIN_GROUPS, originGroup, originLabel } from '../lib/segOrigin';
 import { core, tools } from './cs';
 import type { Mode, Mpr } from './mpr';
 import { FillUndo } from './fillUndo';
@@ -19,6 +23,8 @@ const LABELMAP = ToolEnums.SegmentationRepresentations.Labelmap;
 
 
 const when = (t: number) => new Date(t * 1000).toLocaleString();
+// Segments from elsewhere may come without a colour: neighbours should still differ.
+const FALLBACK_COLOURS = ['#e04040', '#40a0e0', '#e0c040', '#a050d0', '#40c070', '#e08030'];
 
 export class SegEditor {
   readonly segmentationId: string;
@@ -28,6 +34,8 @@ export class SegEditor {
   private dirty = false;
   private loading = false;
   private version: SegmentationVersion | null = null;
+  private layers = 1; // of the shown version: more than one when its segments overlap
+  private overlapToldOnEdit = false;
   private versions: SegmentationVersion[] = [];
   private geometry: Geometry | null = null;
   private mapping: GridMapping | null = null;
@@ -42,6 +50,8 @@ export class SegEditor {
   private list = h('ul.segments', { 'data-testid': 'segments' });
   private history = h('select.versions', { 'data-testid': 'versions', 'aria-label': 'Version' });
   private stateLine = h('p.seg-state', { 'data-testid': 'seg-state' });
+  private originLine = h('p.seg-origin', { 'data-testid': 'seg-version-origin', hidden: true });
+  private overlapNotice = h('p.notice', { 'data-testid': 'seg-overlap-notice', role: 'note', hidden: true });
   private saveButton!: HTMLButtonElement;
   private undoButton!: HTMLButtonElement;
   private redoButton!: HTMLButtonElement;
@@ -147,6 +157,10 @@ export class SegEditor {
   private markDirty() {
     if (!this.dirty) {
       this.dirty = true;
+      if (this.layers > 1 && this.canEdit && !this.overlapToldOnEdit) {
+        this.overlapToldOnEdit = true;
+        toast('Your edits will be saved as a new version with one label per voxel: it will not keep the overlaps.');
+      }
     }
     this.updateButtons();
   }
@@ -160,6 +174,7 @@ export class SegEditor {
   private newSegmentation() {
     this.segments = [];
     this.version = null;
+    this.setLayers(1);
     this.addSegment(TERMS[0].key, false);
     this.dirty = false;
     this.updateButtons();
@@ -287,15 +302,20 @@ export class SegEditor {
       const v = this.versions.find((x) => x.id === id) ?? (await api.segmentations(this.study, this.series)).find((x) => x.id === id);
       if (!v) throw new Error('version not found');
       const [nx, ny, nz] = this.geometry.dims;
-      const raw = await gunzipIfNeeded(await api.segmentationLabels(id), nx * ny * nz);
+      const layers = await decodeLabels(await api.segmentationLabels(id), this.geometry.dims);
       const vol = this.labelVolume();
       const data = new Uint8Array(nx * ny * nz);
-      fromServerOrder(raw, this.mapping, data);
+      // Overlapping segments (layers > 1) are shown in one labelmap: the layers composited
+      // in order, a later layer's segment drawn on top of an earlier one's where they overlap
+      // (the rule the server follows when it sends them flattened). Editing works on this
+      // flattened view, so a saved edit has no overlaps (the notice says so).
+      fromServerOrder(compositeLayers(layers), this.mapping, data);
       vol.voxelManager!.setCompleteScalarDataArray!(data as never);
       this.version = v;
-      this.segments = v.segments.map((s) => ({
+      this.setLayers(Math.max(layers.length, layerCount(v)));
+      this.segments = v.segments.map((s, i) => ({
         ...s,
-        colour: s.colour ?? termFor(s.type)?.colour ?? '#e04040',
+        colour: s.colour ?? termFor(s.type)?.colour ?? FALLBACK_COLOURS[i % FALLBACK_COLOURS.length],
         visible: true,
         voxels: 0,
       }));
@@ -347,6 +367,8 @@ export class SegEditor {
       if (empty.length) toast(`Not saved, nothing painted: ${empty.map((s) => s.name).join(', ')}`);
       const saving = this.segments.filter((s) => present.includes(s.label));
       const comment = (this.panel.querySelector('input[name=comment]') as HTMLInputElement).value.trim();
+      // Never an overwrite, also of a read-only (imported) version: a new version whose
+      // parent is the one shown, without layers (the flattened view is what is saved).
       const meta = {
         segments: saving.map(({ label, name, colour, category, type }) => ({ label, name, colour, category, type })),
         ...(this.version ? { parent_id: this.version.id } : {}),
@@ -354,6 +376,7 @@ export class SegEditor {
       };
       const saved = await api.saveSegmentation(this.series, meta, await gzip(labels));
       this.version = saved;
+      this.setLayers(layerCount(saved));
       this.dirty = false;
       (this.panel.querySelector('input[name=comment]') as HTMLInputElement).value = '';
       await this.refreshVersions();
@@ -382,19 +405,46 @@ export class SegEditor {
       ? 'New segmentation'
       : v.source === 'algorithm'
         ? `Result of ${v.algorithm?.name ?? 'an algorithm'} ${v.algorithm?.version ?? ''} (version ${v.id})`
-        : parent?.source === 'algorithm'
-          ? `Version ${v.id} by ${v.author}, correcting ${parent.algorithm?.name ?? 'an algorithm'}'s result`
-          : `Version ${v.id} by ${v.author}`;
+        : isReadOnly(v)
+          ? `Version ${v.id}, ${originLabel(v)}${this.canEdit ? ' (kept as it came: saving makes a new version)' : ''}`
+          : parent?.source === 'algorithm'
+            ? `Version ${v.id} by ${v.author}, correcting ${parent.algorithm?.name ?? 'an algorithm'}'s result`
+            : parent && originGroup(parent) === 'imported'
+              ? `Version ${v.id} by ${v.author}, edited from version ${parent.id} (${originLabel(parent)})`
+              : `Version ${v.id} by ${v.author}`;
     if (this.geometryError) this.stateLine.textContent = `Segmentation unavailable for this series: ${this.geometryError}`;
     else this.stateLine.textContent = `${base}${this.dirty ? ' — unsaved changes' : ''}${this.canEdit ? '' : ' (view only)'}`;
+    this.renderOrigin();
   }
 
+  private renderOrigin() {
+    const v = this.version;
+    this.originLine.hidden = !v;
+    if (!v) return;
+    const description = v.origin?.series_description ? ` · “${v.origin.series_description}”` : '';
+    this.originLine.textContent = `${originLabel(v)}${description}`;
+    this.originLine.dataset.source = v.source;
+    this.originLine.dataset.format = v.origin?.format ?? '';
+  }
+
+  private setLayers(n: number) {
+    this.layers = n;
+    this.overlapToldOnEdit = false;
+    this.overlapNotice.hidden = n <= 1;
+    this.overlapNotice.dataset.layers = String(n);
+    this.overlapNotice.textContent = n <= 1 ? ''
+      : `Some segments overlap (${n} layers). Shown flattened: where they overlap, the later layer's segment is drawn.${this.canEdit ? ' An edit is saved as a new version without the overlaps.' : ''}`;
+  }
+
+  // One group per origin (made here, algorithms, imported), newest first within each.
   private renderHistory() {
+    const option = (v: SegmentationVersion) =>
+      h('option', { value: String(v.id), selected: this.version?.id === v.id, 'data-source': v.source, 'data-origin': originLabel(v) },
+        `#${v.id} · ${originLabel(v)} · ${when(v.created_at)}${isReadOnly(v) ? ' · read only' : ''}${layerCount(v) > 1 ? ' · overlapping' : ''}${v.comment ? ` · ${v.comment}` : ''}`);
+    const groups = ORIGIN_GROUPS.map((g) => [g, this.versions.filter((v) => originGroup(v) === g)] as const).filter(([, list]) => list.length);
     this.history.replaceChildren(
       h('option', { value: '' }, this.versions.length ? 'Versions…' : 'No saved versions'),
-      ...this.versions.map((v) =>
-        h('option', { value: String(v.id), selected: this.version?.id === v.id }, `#${v.id} · ${v.author} · ${when(v.created_at)}${v.source === 'algorithm' ? ` · ${v.algorithm?.name ?? 'algorithm'}` : ''}${v.comment ? ` · ${v.comment}` : ''}`),
-      ),
+      ...groups.map(([g, list]) => h('optgroup', { label: g, 'data-origin-group': g }, ...list.map(option))),
     );
   }
 
@@ -460,6 +510,8 @@ export class SegEditor {
       h('h3', 'Segmentation'),
       this.stateLine,
       h('div.row', this.history),
+      this.originLine,
+      this.overlapNotice,
       this.list,
       h('label.row', 'Opacity', opacity),
       ...editing,
