@@ -57,7 +57,7 @@ function pathFor(route, study) {
     // Vendor routes act on clinic B: renewing an active subscription and purging a live
     // clinic are refused (409), so the matrix changes nothing.
     slug: 'clinic-b', action: 'renew',
-    model: 'no-such-model', strategy: 'first',
+    model: 'no-such-model', strategy: 'first', sop: study.instances[0].sop, other: '999998',
   };
   return route.pattern.replace(/\{(\w+)\}/g, (_, key) => {
     assert.ok(key in values, `no test value for path parameter {${key}} of ${route.name}`);

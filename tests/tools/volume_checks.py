@@ -12,6 +12,17 @@
                                   compares the raw labels with the label maps of dcmqi's NRRD
                                   files (highest label wins where they overlap; the padding
                                   value counts as background): {"equal", "differing_voxels"}
+  segment-vs-nrrd RAW DIMS LABEL NRRD[,NRRD...]
+                                  one segment on its own: the voxels of RAW equal to LABEL against
+                                  the voxels equal to LABEL in any of the NRRD files (dcmqi writes
+                                  overlapping segments to several): {"equal", "differing_voxels", "voxels"}
+  dice RAW_A RAW_B DIMS LABEL_A LABEL_B
+                                  {"dice", "voxels_a", "voxels_b"} of RAW_A == LABEL_A against RAW_B == LABEL_B
+  overlay-vs-labels DCM RAW DIMS  an overlay image (Secondary Capture, RGB) of slice InstanceNumber-1
+                                  against the labels: {"slice", "boundary", "boundary_coloured",
+                                  "interior_grey", "outside_grey", "rows", "columns", "image_type",
+                                  "series_description"}: boundary = labelled voxels with an in-plane
+                                  4-neighbour of another value
   nifti-labels NIFTI RAW          {"equal"}: the NIfTI's voxels are the raw labels
   inspect-bundle BUNDLE WORDS     a tar or zip export: {"entries", "dataset_json", "cases":
                                   {case: {"same_grid", "labels"}}, "found": [WORDS found in
@@ -105,6 +116,56 @@ def LabelsVsNrrd(raw_path, dims, nrrd_paths, padding):
     return {"equal": differing == 0, "differing_voxels": differing, "shape": list(labels.shape)}
 
 
+def SegmentVsNrrd(raw_path, dims, label, nrrd_paths):
+    ours = RawLabels(raw_path, dims) == label
+    theirs = None
+    for path in nrrd_paths.split(","):
+        values = ReadNrrd(path) == label
+        theirs = values if theirs is None else (theirs | values)
+    differing = int((ours != theirs).sum()) if ours.shape == theirs.shape else -1
+    return {"equal": differing == 0, "differing_voxels": differing, "voxels": int(theirs.sum())}
+
+
+def Dice(raw_a, raw_b, dims, label_a, label_b):
+    a = RawLabels(raw_a, dims) == label_a
+    b = RawLabels(raw_b, dims) == label_b
+    total = int(a.sum()) + int(b.sum())
+    return {"dice": 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total, "voxels_a": int(a.sum()), "voxels_b": int(b.sum())}
+
+
+def OverlayVsLabels(dcm_path, raw_path, dims):
+    import pydicom
+
+    ds = pydicom.dcmread(dcm_path)
+    labels = RawLabels(raw_path, dims)
+    k = int(ds.InstanceNumber) - 1
+    rgb = ds.pixel_array.astype(np.int32)  # rows, columns, 3
+    plane = labels[k]
+    inside = plane != 0
+    padded = np.pad(plane, 1, mode="edge")
+    differs = np.zeros_like(inside)
+    for dj, di in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        differs |= padded[1 + dj:1 + dj + plane.shape[0], 1 + di:1 + di + plane.shape[1]] != plane
+    boundary = inside & differs
+    interior = inside & ~differs
+    grey = (rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2])
+    outside = ~inside
+    # Pixels next to the boundary outside may be painted by a wider outline: only those
+    # two pixels away from any label count as "outside".
+    near = np.zeros_like(inside)
+    padded_inside = np.pad(inside, 2)
+    for dj in range(-2, 3):
+        for di in range(-2, 3):
+            near |= padded_inside[2 + dj:2 + dj + plane.shape[0], 2 + di:2 + di + plane.shape[1]]
+    far = outside & ~near
+    return {"slice": k, "boundary": int(boundary.sum()),
+            "boundary_coloured": float((~grey & boundary).sum() / max(1, boundary.sum())),
+            "interior_grey": float((grey & interior).sum() / max(1, interior.sum())),
+            "outside_grey": float((grey & far).sum() / max(1, far.sum())),
+            "rows": int(ds.Rows), "columns": int(ds.Columns), "image_type": list(ds.ImageType),
+            "series_description": str(ds.get("SeriesDescription", ""))}
+
+
 def NiftiLabels(nifti_path, raw_path):
     import nibabel as nib
 
@@ -164,6 +225,12 @@ def Main(argv):
     elif command == "labels-vs-nrrd":
         padding = int(argv[argv.index("--padding") + 1]) if "--padding" in argv else None
         out = LabelsVsNrrd(argv[2], argv[3], argv[4], padding)
+    elif command == "segment-vs-nrrd":
+        out = SegmentVsNrrd(argv[2], argv[3], int(argv[4]), argv[5])
+    elif command == "dice":
+        out = Dice(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
+    elif command == "overlay-vs-labels":
+        out = OverlayVsLabels(argv[2], argv[3], argv[4])
     elif command == "inspect-bundle":
         out = InspectBundle(argv[2], argv[3] if len(argv) > 3 else "")
     elif command == "nifti-labels":

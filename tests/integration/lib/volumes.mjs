@@ -50,8 +50,9 @@ export async function saveSeg(server, token, series, segBytes) {
 }
 
 // The labels of a version as raw bytes (the server sends them gzip-encoded).
-export async function fetchLabels(server, token, id) {
-  const res = await apiGet(server, token, `/api/v1/segmentations/${id}/labels`);
+// `layer`: one layer of a version whose segments overlap (else every layer flattened).
+export async function fetchLabels(server, token, id, { layer } = {}) {
+  const res = await apiGet(server, token, `/api/v1/segmentations/${id}/labels${layer === undefined ? '' : `?layer=${layer}`}`);
   if (res.status !== 200) throw new Error(`labels of ${id}: ${res.status} ${res.text()}`);
   return gunzipSync(res.body);
 }
