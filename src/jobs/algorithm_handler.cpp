@@ -419,7 +419,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     output.warnings.push_back("the result's other forms could not be stored: " + stored.error().public_message);
   } else {
     for (const auto& f : *stored)
-      forms.push_back({{"form", f.form}, {"series_uid", f.series_uid}, {"instances", f.instances}});
+      forms.push_back({{"form", f.form}, {"series_uid", f.series_uid}, {"instances", f.instances}, {"took_ms", f.took_ms}});
   }
   if (!forms.empty()) timings["result_forms"] = MsSince(started);
   started = Clock::now();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
 #include "dicom/overlay_series.h"
@@ -26,16 +28,19 @@ Result<std::vector<StoredForm>> ResultForms::Store(const ResultFormsRequest& req
   auto settings = store_.GetSettings(request.tenant_id);
   if (!settings) return std::unexpected(settings.error());
   std::vector<StoredForm> stored;
-  if (settings->results_as_rtstruct) {
-    auto form = StoreRtStruct(request);
+  auto timed = [&](auto store) -> Result<void> {
+    const auto started = std::chrono::steady_clock::now();
+    auto form = store(request);
     if (!form) return std::unexpected(form.error());
+    form->took_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     stored.push_back(std::move(*form));
-  }
-  if (settings->results_as_overlay) {
-    auto form = StoreOverlay(request);
-    if (!form) return std::unexpected(form.error());
-    stored.push_back(std::move(*form));
-  }
+    return {};
+  };
+  if (settings->results_as_rtstruct)
+    if (auto r = timed([this](const ResultFormsRequest& q) { return StoreRtStruct(q); }); !r) return std::unexpected(r.error());
+  if (settings->results_as_overlay)
+    if (auto r = timed([this](const ResultFormsRequest& q) { return StoreOverlay(q); }); !r) return std::unexpected(r.error());
   return stored;
 }
 

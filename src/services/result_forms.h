@@ -31,6 +31,7 @@ struct StoredForm {
   std::string form;  // rtstruct, overlay
   std::string series_uid;
   std::int64_t instances = 0;
+  std::int64_t took_ms = 0;  // made and stored
 };
 
 class ResultForms {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "core/clock.h"
 #include "core/logging.h"
 #include "dicom/rtstruct.h"
@@ -18,6 +20,9 @@ struct SegmentationImporter::Outcome {
   std::string referenced_series_uid;
   std::optional<std::int64_t> segmentation_id;
   std::string message;
+  // Waiting for a series still arriving: recorded as of its newest instance, so that it is
+  // due again once the series has been quiet (FindImportCandidates), new instances or not.
+  std::int64_t as_of = 0;
 };
 
 namespace {
@@ -38,7 +43,7 @@ Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) 
   auto due = store_.FindImportCandidates(now, kQuietSeconds, limit);
   if (!due) return std::unexpected(due.error());
   for (const auto& candidate : *due) {
-    auto done = Import(candidate);
+    auto done = Import(candidate, now);
     if (!done) {
       // Storage trouble: the object stays a candidate and is tried again on the next pass.
       LogWarn("segmentation_import_retry", fmt::format("\"tenant_id\":{},\"code\":\"{}\"", candidate.tenant_id,
@@ -55,15 +60,17 @@ Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) 
   return static_cast<int>(due->size());
 }
 
-Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const storage::SegmentationImportCandidate& c) {
+Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const storage::SegmentationImportCandidate& c,
+                                                                       std::int64_t now) {
+  const auto started = std::chrono::steady_clock::now();
   Retrieval retrieval(archive_);
   auto rows = retrieval.Locate(c.tenant_id, {c.study_uid, c.series_uid, c.sop_uid});
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) return Fail(ErrorCode::kNotFound, "the object is gone");
   auto part10 = retrieval.ReadWhole(c.tenant_id, rows->front());
   if (!part10) return std::unexpected(part10.error());
-  Result<Outcome> outcome = c.sop_class_uid == kRtStructClass ? ImportRtStruct(c, std::move(*part10))
-                                                              : ImportSeg(c, std::move(*part10));
+  Result<Outcome> outcome = c.sop_class_uid == kRtStructClass ? ImportRtStruct(c, std::move(*part10), now)
+                                                              : ImportSeg(c, std::move(*part10), now);
   if (!outcome) {
     // Storage trouble is retried; an object that cannot be read is a failure to report.
     if (outcome.error().code == ErrorCode::kUnavailable || outcome.error().code == ErrorCode::kInternal)
@@ -77,9 +84,24 @@ Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const sto
   record.referenced_series_uid = outcome->referenced_series_uid;
   record.segmentation_id = outcome->segmentation_id;
   record.message = outcome->message;
-  record.updated_at = UnixSeconds();
+  // A waiting object is due again when its series gets an instance stored after this; an
+  // instance committed within the quiet period before `now` may not have been visible to
+  // this attempt, so it counts as after.
+  record.updated_at = outcome->as_of ? outcome->as_of : outcome->state == "waiting" ? now - kQuietSeconds : now;
+  record.took_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (auto r = store_.RecordImport(record); !r) return std::unexpected(r.error());
   return record;
+}
+
+Result<std::optional<SegmentationImporter::Outcome>> SegmentationImporter::StillArriving(std::int64_t tenant_id,
+                                                                                      const std::string& series_uid,
+                                                                                      std::int64_t now) {
+  auto last = store_.SeriesLastStored(tenant_id, series_uid);
+  if (!last) return std::unexpected(last.error());
+  if (!*last || **last <= now - kQuietSeconds) return std::optional<Outcome>{};
+  return std::optional<Outcome>(
+      Outcome{"waiting", series_uid, std::nullopt, "its source series is still arriving", **last});
 }
 
 Result<std::string> SegmentationImporter::FindSourceSeries(std::int64_t tenant_id,
@@ -104,7 +126,7 @@ Result<std::string> SegmentationImporter::FindSourceSeries(std::int64_t tenant_i
 }
 
 Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const storage::SegmentationImportCandidate& c,
-                                                                      std::string part10) {
+                                                                      std::string part10, std::int64_t now) {
   auto header = dicom::ReadSegHeader(part10);
   if (!header) return std::unexpected(header.error());
   const std::string waiting_for = header->referenced_series_uids.empty() ? "" : header->referenced_series_uids.front();
@@ -112,6 +134,10 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const stor
   if (!source_uid) {
     if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
     return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
+  }
+  if (auto arriving = StillArriving(c.tenant_id, *source_uid, now); !arriving || *arriving) {
+    if (!arriving) return std::unexpected(arriving.error());
+    return **arriving;
   }
   auto source = volumes_.Assemble(c.tenant_id, *source_uid, /*headers_only=*/true);
   if (!source) {
@@ -156,7 +182,7 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const stor
 }
 
 Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const storage::SegmentationImportCandidate& c,
-                                                                           std::string part10) {
+                                                                           std::string part10, std::int64_t now) {
   auto rt = dicom::ReadRtStruct(part10);
   if (!rt) return std::unexpected(rt.error());
   const std::string waiting_for = rt->referenced_series_uids.empty() ? "" : rt->referenced_series_uids.front();
@@ -164,6 +190,10 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const
   if (!source_uid) {
     if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
     return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
+  }
+  if (auto arriving = StillArriving(c.tenant_id, *source_uid, now); !arriving || *arriving) {
+    if (!arriving) return std::unexpected(arriving.error());
+    return **arriving;
   }
   auto source = volumes_.Assemble(c.tenant_id, *source_uid, /*headers_only=*/true);
   if (!source) {

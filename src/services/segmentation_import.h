@@ -34,13 +34,15 @@ class SegmentationImporter {
   // Imports (or records as waiting or failed) up to `limit` due objects; returns how many
   // it looked at. One at a time across a cluster: the caller holds the leader lease.
   Result<int> RunOnce(std::int64_t now, std::int64_t limit = 20);
-  // One object; what became of it is recorded and returned.
-  Result<storage::SegmentationImportRecord> Import(const storage::SegmentationImportCandidate& candidate);
+  // One object, at time `now`; what became of it is recorded and returned.
+  Result<storage::SegmentationImportRecord> Import(const storage::SegmentationImportCandidate& candidate, std::int64_t now);
 
  private:
   struct Outcome;
-  Result<Outcome> ImportSeg(const storage::SegmentationImportCandidate& c, std::string part10);
-  Result<Outcome> ImportRtStruct(const storage::SegmentationImportCandidate& c, std::string part10);
+  Result<Outcome> ImportSeg(const storage::SegmentationImportCandidate& c, std::string part10, std::int64_t now);
+  Result<Outcome> ImportRtStruct(const storage::SegmentationImportCandidate& c, std::string part10, std::int64_t now);
+  // A waiting outcome when the series got an instance within kQuietSeconds.
+  Result<std::optional<Outcome>> StillArriving(std::int64_t tenant_id, const std::string& series_uid, std::int64_t now);
   // The clinic's series among `series_uids`, else the series of the first of `sop_uids` it holds.
   Result<std::string> FindSourceSeries(std::int64_t tenant_id, const std::vector<std::string>& series_uids,
                                        const std::vector<std::string>& sop_uids);

@@ -89,6 +89,7 @@ struct SegmentationImportRecord {
   std::optional<std::int64_t> segmentation_id;
   std::string message;
   std::int64_t updated_at = 0;
+  std::int64_t took_ms = 0;  // the last attempt, from reading the object to recording this
 };
 
 // A SEG or RTSTRUCT instance the importer should look at: new, or waiting for a source
@@ -170,7 +171,9 @@ class AnnotationStore {
   virtual Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now,
                                                                                std::int64_t quiet_seconds,
                                                                                std::int64_t limit) = 0;
-  // Inserts or replaces the record of (tenant, sop_uid); updated_at is set to now.
+  // When the newest instance of a series was stored (nullopt: no such series).
+  virtual Result<std::optional<std::int64_t>> SeriesLastStored(std::int64_t tenant_id, const std::string& series_uid) = 0;
+  // Inserts or replaces the record of (tenant, sop_uid); updated_at 0 is now.
   virtual Result<void> RecordImport(const SegmentationImportRecord& record) = 0;
   virtual Result<std::optional<SegmentationImportRecord>> FindImport(std::int64_t tenant_id, const std::string& sop_uid) = 0;
 

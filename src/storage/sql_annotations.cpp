@@ -426,32 +426,47 @@ Result<std::vector<SegmentationImportCandidate>> SqlCatalog::FindImportCandidate
   });
 }
 
+Result<std::optional<std::int64_t>> SqlCatalog::SeriesLastStored(std::int64_t tenant_id, const std::string& series_uid) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(),
+                               "SELECT max(i.created_at) FROM series s JOIN instances i ON i.series_id = s.id "
+                               "WHERE s.tenant_id = ? AND s.series_uid = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(series_uid);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row || st->IsNull(0)) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>(st->Int(0));
+}
+
 Result<void> SqlCatalog::RecordImport(const SegmentationImportRecord& record) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO segmentation_imports(tenant_id, sop_uid, state, referenced_series_uid, "
-                               "segmentation_id, message, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(tenant_id, sop_uid) "
+                               "segmentation_id, message, updated_at, took_ms) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(tenant_id, sop_uid) "
                                "DO UPDATE SET state = excluded.state, referenced_series_uid = excluded.referenced_series_uid, "
                                "segmentation_id = excluded.segmentation_id, message = excluded.message, "
-                               "updated_at = excluded.updated_at");
+                               "updated_at = excluded.updated_at, took_ms = excluded.took_ms");
   if (!st) return std::unexpected(st.error());
   st->Bind(record.tenant_id).Bind(record.sop_uid).Bind(record.state).Bind(record.referenced_series_uid)
-      .Bind(record.segmentation_id).Bind(record.message).Bind(record.updated_at ? record.updated_at : UnixSeconds());
+      .Bind(record.segmentation_id).Bind(record.message).Bind(record.updated_at ? record.updated_at : UnixSeconds())
+      .Bind(record.took_ms);
   return st->Run();
 }
 
 Result<std::optional<SegmentationImportRecord>> SqlCatalog::FindImport(std::int64_t tenant_id, const std::string& sop_uid) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
-                               "SELECT tenant_id, sop_uid, state, referenced_series_uid, segmentation_id, message, updated_at "
-                               "FROM segmentation_imports WHERE tenant_id = ? AND sop_uid = ?");
+                               "SELECT tenant_id, sop_uid, state, referenced_series_uid, segmentation_id, message, updated_at, "
+                               "took_ms FROM segmentation_imports WHERE tenant_id = ? AND sop_uid = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(sop_uid);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::optional<SegmentationImportRecord>{};
   return std::optional<SegmentationImportRecord>(
-      SegmentationImportRecord{st->Int(0), st->Text(1), st->Text(2), st->Text(3), st->OptInt(4), st->Text(5), st->Int(6)});
+      SegmentationImportRecord{st->Int(0), st->Text(1), st->Text(2), st->Text(3), st->OptInt(4), st->Text(5), st->Int(6),
+                               st->Int(7)});
 }
 
 }  // namespace vg::storage

@@ -122,6 +122,7 @@ class SqlCatalog final : public Catalog,
                                                                  const std::vector<std::string>& study_uids) override;
   Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now, std::int64_t quiet_seconds,
                                                                        std::int64_t limit) override;
+  Result<std::optional<std::int64_t>> SeriesLastStored(std::int64_t tenant_id, const std::string& series_uid) override;
   Result<void> RecordImport(const SegmentationImportRecord& record) override;
   Result<std::optional<SegmentationImportRecord>> FindImport(std::int64_t tenant_id, const std::string& sop_uid) override;
   Result<WorklistPage> SearchWorklist(std::int64_t tenant_id, const WorklistFilter& filter) override;

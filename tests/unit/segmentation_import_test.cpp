@@ -224,7 +224,7 @@ TEST_F(SegmentationImportTest, ASegWaitsForItsSourceInItsOwnClinicOnlyAndIsImpor
   ASSERT_TRUE(seg);
   const std::string sop = dicom::ReadSegHeader(*seg)->sop_uid;
   Store(b_, {*seg});  // beta holds the SEG; only alpha holds the series it names
-  EXPECT_EQ(Import(), 1);
+  EXPECT_EQ(Import(SegmentationImporter::kQuietSeconds), 1);
   auto waiting = catalog_->FindImport(b_, sop);
   ASSERT_TRUE(waiting && *waiting);
   EXPECT_EQ((*waiting)->state, "waiting");

@@ -202,7 +202,8 @@ http::Response GetImport(http::Request& r, const auth::Principal& p, const ApiDe
                                       {"message", i.message},
                                       {"referenced_series_uid", i.referenced_series_uid},
                                       {"segmentation_id", i.segmentation_id ? json(*i.segmentation_id) : json(nullptr)},
-                                      {"updated_at", i.updated_at}}
+                                      {"updated_at", i.updated_at},
+                                      {"took_ms", i.took_ms}}
                                      .dump());
 }
 
