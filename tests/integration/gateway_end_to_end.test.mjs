@@ -4,7 +4,9 @@
 // runs there; the gateway brings the SEG back to the PACS under the original patient,
 // referencing the original series and instances. Faults: the server killed while the
 // gateway forwards (nothing lost once it is back), the gateway killed while it forwards
-// (nothing stored twice). And forwarding over HTTPS, verified against a private CA.
+// (nothing stored twice). With RT structure sets and overlays turned on, those come back
+// too; a SEG the PACS sent itself is imported on the server and never sent back. And
+// forwarding over HTTPS, verified against a private CA.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,11 +14,13 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { first, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
+import { first, get, makeSeries, qido, TAGS, wadoParts } from './lib/dicomweb.mjs';
 import { echoscu, storescu } from './lib/dcmtk.mjs';
-import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
+import { newUid, uidsOf, withUids } from './lib/dicom.mjs';
+import { binaryPath, makeTempDir, python, repoRoot, sharedDataDir } from './lib/env.mjs';
 import { eventually } from './lib/fixture.mjs';
 import { request } from './lib/http.mjs';
+import { call, createUser, signIn } from './lib/people.mjs';
 import { freePort, VoxelgateServer } from './lib/server.mjs';
 import { acceptedConnections } from './lib/tcp.mjs';
 import { apiGet, apiJson } from './lib/volumes.mjs';
@@ -27,6 +31,7 @@ const PATIENT = { name: 'OKONKWO^CHIDINMA', id: 'HOSP-4471-X' };
 let server;
 let serverPort;
 let token;
+let tester;  // the tests' own token: the audit trail tells the gateway's calls from theirs
 let pacs;
 let gateway;
 let phantom;
@@ -88,35 +93,62 @@ class GatewayProcess {
 // The gateway's retries back off: a minute unless a step says otherwise.
 const until = (what, fn, timeoutMs = 60_000) => eventually(what, fn, timeoutMs);
 
-// What pydicom reads of a file: patient, study, references.
-async function describe(path) {
+// What pydicom reads of each file (null for one it cannot read, e.g. still being written):
+// patient, study, series, references and every UID in it, sequences included.
+async function describeAll(paths) {
   const script = `
 import json, sys, pydicom
-d = pydicom.dcmread(sys.argv[1])
-refs = set()
-def walk(ds):
-    for e in ds:
-        if e.VR == 'SQ':
-            for item in e.value: walk(item)
-        elif e.tag == 0x00081155: refs.add(str(e.value))
-walk(d)
-series = [str(i.SeriesInstanceUID) for i in d.get('ReferencedSeriesSequence', [])]
-print(json.dumps({'modality': d.Modality, 'name': str(d.PatientName), 'id': d.PatientID, 'study': d.StudyInstanceUID,
-  'for': d.get('FrameOfReferenceUID', ''), 'series': series, 'refs': sorted(refs),
-  'removed': d.get('PatientIdentityRemoved', '')}))
+def describe(path):
+    d = pydicom.dcmread(path)
+    refs, uids = set(), set()
+    def walk(ds):
+        for e in ds:
+            if e.VR == 'SQ':
+                for item in e.value: walk(item)
+                continue
+            if e.tag == 0x00081155: refs.add(str(e.value))
+            if e.VR == 'UI' and e.value: uids.update(str(v) for v in (e.value if e.VM > 1 else [e.value]))
+    walk(d)
+    series = [str(i.SeriesInstanceUID) for i in d.get('ReferencedSeriesSequence', [])]
+    return {'modality': d.Modality, 'name': str(d.PatientName), 'id': d.PatientID, 'study': d.StudyInstanceUID,
+      'series_uid': d.SeriesInstanceUID, 'sop': d.SOPInstanceUID, 'sop_class': d.SOPClassUID,
+      'for': d.get('FrameOfReferenceUID', ''), 'series': series, 'refs': sorted(refs), 'uids': sorted(uids),
+      'removed': d.get('PatientIdentityRemoved', '')}
+out = []
+for path in sys.argv[1:]:
+    try: out.append(describe(path))
+    except Exception: out.append(None)
+print(json.dumps(out))
 `;
-  const { stdout } = await execFileP(python, ['-c', script, path]);
+  if (paths.length === 0) return [];
+  const { stdout } = await execFileP(python, ['-c', script, ...paths], { maxBuffer: 64 << 20 });
   return JSON.parse(stdout);
 }
 
-// The server's audit trail of the hospital, oldest first: [{id, action, object}].
+async function describe(path) {
+  const [d] = await describeAll([path]);
+  if (!d) throw new Error(`pydicom cannot read ${path}`);
+  return d;
+}
+
+// What the PACS (storescp's folder) holds: [{file, ...describe}], unreadable files left out.
+async function pacsHolds() {
+  const files = readdirSync(pacs.dir);
+  const described = await describeAll(files.map((f) => join(pacs.dir, f)));
+  return files.map((file, i) => described[i] && { file, ...described[i] }).filter(Boolean);
+}
+
+// The server's audit trail of the hospital, oldest first: [{id, actor, action, object}].
 async function serverAudit() {
   const { stdout } = await server.admin('audit', 'list', '--tenant', 'hospital', '--limit', '100000');
   return stdout.split('\n').filter(Boolean).map((line) => {
-    const [id, , , , action, object] = line.split('\t');
-    return { id: Number(id), action, object };
+    const [id, , , actor, action, object] = line.split('\t');
+    return { id: Number(id), actor, action, object };
   }).sort((a, b) => a.id - b.id);
 }
+
+// A call the gateway made (its token is named "gateway"), not one of the tests'.
+const byGateway = (r) => r.actor.endsWith('/token:gateway');
 
 // How many instances the gateway's queue (gateway.db in its data folder) still holds;
 // readable while the gateway is down.
@@ -127,9 +159,9 @@ async function gatewayQueued(g) {
   return Number(stdout.trim());
 }
 
-async function serverInstances(study) {
+async function serverInstances(study, as = token) {
   try {
-    return await qido(server, token, `/studies/${study}/instances`);
+    return await qido(server, as, `/studies/${study}/instances`);
   } catch {
     return [];
   }
@@ -141,6 +173,7 @@ before(async () => {
   serverPort = server.port;
   await server.createTenant('hospital');
   token = await server.createToken({ tenant: 'hospital', name: 'gateway' });
+  tester = await server.createToken({ tenant: 'hospital', name: 'tester' });
   const tokenFile = join(makeTempDir('gateway-token'), 'token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   // The hospital PACS: dcmtk's storescp, writing what it receives into a folder.
@@ -179,7 +212,11 @@ test('a study sent to the gateway reaches the server de-identified: no original 
   }
   const catalog = readFileSync(join(server.dataDir, 'catalog.db')).toString('latin1');
   assert.ok(!catalog.includes('OKONKWO') && !catalog.includes(PATIENT.id) && !catalog.includes(phantom.study_uid));
-  const status = await until('an empty queue', async () => { const s = await gateway.status(); return s.queue_depth === 0 && s; });
+  // The queue empties a moment before forwarded_total counts the last batch: wait for both.
+  const status = await until('an empty queue and every instance counted as forwarded', async () => {
+    const s = await gateway.status();
+    return s.queue_depth === 0 && s.forwarded_total >= phantom.files.length && s;
+  });
   assert.equal(status.forwarded_total, phantom.files.length);
   assert.equal(status.dead, 0);
   assert.ok(status.last_forward_ok_at > 0);
@@ -235,12 +272,12 @@ test('ct-lungs runs on the server and the SEG comes back to the PACS under the o
 });
 
 // The study on the server that is none of `known`, once it holds `count` instances.
-async function newStudyWith(known, count) {
+async function newStudyWith(known, count, as = token) {
   return until(`a new study of ${count} instances on the server`, async () => {
-    for (const st of await qido(server, token, '/studies')) {
+    for (const st of await qido(server, as, '/studies')) {
       const uid = first(st, TAGS.StudyInstanceUID);
       if (known.has(uid)) continue;
-      const instances = await serverInstances(uid);
+      const instances = await serverInstances(uid, as);
       if (instances.length >= count) return { uid, instances };
     }
     return null;
@@ -311,6 +348,135 @@ test('the gateway killed while it forwards: after its restart nothing is stored 
   assert.equal(new Set(instances.map((i) => first(i, TAGS.SOPInstanceUID))).size, 40);
   const total = (await qido(server, token, '/instances')).length;
   assert.equal(total, phantom.files.length + 1 + 40 + 40, 'the phantom and its SEG, two series: nothing doubled');
+});
+
+// Every UID in DICOM JSON (sequences included), but the standard's own (SOP classes, ...).
+function uidsInJson(node, into = new Set()) {
+  if (Array.isArray(node)) for (const item of node) uidsInJson(item, into);
+  else if (node && typeof node === 'object')
+    for (const element of Object.values(node)) {
+      if (element?.vr === 'UI') for (const v of element.Value ?? []) if (!v.startsWith('1.2.840.10008.')) into.add(v);
+      if (element?.vr === 'SQ') uidsInJson(element.Value ?? [], into);
+    }
+  return into;
+}
+
+test('with RT structure sets and overlays turned on, a result reaches the PACS as a SEG, an RT structure set and overlay images, re-identified', { timeout: 300_000 }, async () => {
+  await createUser(server, 'hospital', 'hospital.admin', 'clinic_admin');
+  const admin = await signIn(server, 'hospital.admin');
+  const set = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { results_as_rtstruct: true, results_as_overlay: true } });
+  assert.equal(set.status, 200, set.text());
+  // The phantom's CT as the server holds it: every UID in it is one the gateway made.
+  const ct = (await qido(server, tester, `/studies/${deidentifiedStudy}/series?Modality=CT`)).map((s) => first(s, TAGS.SeriesInstanceUID));
+  assert.equal(ct.length, 1, 'the phantom CT (precondition)');
+  const metadata = await get(server, tester, `/studies/${deidentifiedStudy}/series/${ct[0]}/metadata`, 'application/dicom+json');
+  assert.equal(metadata.status, 200, metadata.text());
+  const deidentified = uidsInJson(metadata.json());
+  assert.ok(deidentified.has(deidentifiedStudy) && deidentified.has(ct[0]) && deidentified.size >= phantom.files.length + 3);
+
+  const submitted = await apiJson(server, tester, 'POST', '/api/v1/jobs', { algorithm: 'ct-lungs', series: ct[0] });
+  assert.equal(submitted.status, 202, submitted.text());
+  let job = null;
+  job = await until(() => `the run to end (${JSON.stringify(job)?.slice(0, 400)})`, async () => {
+    job = (await apiGet(server, tester, `/api/v1/jobs/${submitted.json().id}`)).json();
+    return !['queued', 'running'].includes(job.state) && job;
+  }, 180_000);
+  assert.equal(job.state, 'succeeded', JSON.stringify(job));
+  const forms = Object.fromEntries((job.forms ?? []).map((f) => [f.form, f]));
+  assert.ok(job.seg_series_uid && forms.rtstruct && forms.overlay, JSON.stringify(job));
+  assert.ok(forms.overlay.instances >= 1, JSON.stringify(forms.overlay));
+  const wanted = { [job.seg_series_uid]: 1, [forms.rtstruct.series_uid]: 1, [forms.overlay.series_uid]: forms.overlay.instances };
+  const countBySeries = (files) => Object.fromEntries(Object.keys(wanted).map((s) => [s, files.filter((f) => f.series_uid === s).length]));
+  let held = [];
+  await until(() => `every result instance in the PACS (wanted ${JSON.stringify(wanted)}, held ${JSON.stringify(countBySeries(held))})`, async () => {
+    held = (await pacsHolds()).filter((f) => f.series_uid in wanted);
+    return Object.entries(countBySeries(held)).every(([s, n]) => n === wanted[s]);
+  }, 120_000);
+
+  const originals = new Set(phantom.files.map((f) => uidsOf(readFileSync(f)).sop));
+  const original = await describe(phantom.files[0]);
+  for (const f of held) {
+    assert.equal(f.name, PATIENT.name, f.file);
+    assert.equal(f.id, PATIENT.id, f.file);
+    assert.equal(f.study, phantom.study_uid, f.file);
+    assert.notEqual(f.removed, 'YES', f.file);
+    assert.deepEqual(f.uids.filter((uid) => deidentified.has(uid)), [], `${f.file}: no UID the gateway made is left`);
+    // The RT structure set's study reference is a Referenced SOP Instance UID too.
+    assert.ok(f.refs.length > 0 && f.refs.every((uid) => originals.has(uid) || uid === phantom.study_uid), `${f.file} references original instances: ${f.refs}`);
+  }
+  const [seg] = held.filter((f) => f.series_uid === job.seg_series_uid);
+  assert.equal(seg.modality, 'SEG');
+  assert.deepEqual(seg.series, [phantom.series_uid]);
+  assert.equal(seg.for, original.for);
+  const [rt] = held.filter((f) => f.series_uid === forms.rtstruct.series_uid);
+  assert.equal(rt.modality, 'RTSTRUCT');
+  assert.equal(rt.sop_class, '1.2.840.10008.5.1.4.1.1.481.3');
+  assert.ok(rt.uids.includes(phantom.series_uid) && rt.uids.includes(original.for), 'the structure set names the original series and frame of reference');
+  const overlays = held.filter((f) => f.series_uid === forms.overlay.series_uid);
+  for (const o of overlays) {
+    assert.equal(o.sop_class, '1.2.840.10008.5.1.4.1.1.7', `${o.file}: Secondary Capture`);
+    assert.equal(o.modality, 'CT', `${o.file}: the modality of the source`);
+    assert.equal(o.for, original.for, o.file);
+  }
+  for (const f of [rt.file, overlays[0].file]) {
+    const { stdout, stderr } = await execFileP('dciodvfy', ['-new', join(pacs.dir, f)]).catch((e) => e);
+    assert.deepEqual(`${stdout}${stderr}`.split('\n').filter((l) => l.startsWith('Error')), [], `dciodvfy ${f}`);
+  }
+});
+
+test('a SEG the PACS sends through the gateway is imported on the server and never sent back to the PACS', { timeout: 240_000 }, async (t) => {
+  const dcmqi = sharedDataDir('seg-dcmqi');
+  if (!dcmqi) return t.skip('../shared/data/seg-dcmqi is absent');
+  const images = ['01', '02', '03'].map((n) => join(dcmqi, 'segmentations', 'ct-3slice', `${n}.dcm`));
+  // dcmqi wrote liver.dcm into its CT's own series; a PACS's SEG has a series of its own,
+  // which only the gateway's map of what it forwarded tells from a result.
+  const segFile = join(makeTempDir('pacs-seg'), 'liver.dcm');
+  writeFileSync(segFile, withUids(readFileSync(join(dcmqi, 'segmentations', 'liver.dcm')), { series: newUid() }));
+  const sentSeg = uidsOf(readFileSync(segFile));
+  const sentCt = uidsOf(readFileSync(images[0]));
+  assert.equal(sentSeg.study, sentCt.study);
+
+  const before = new Set((await qido(server, tester, '/studies')).map((s) => first(s, TAGS.StudyInstanceUID)));
+  // -R: propose the SOP classes the files need (storescu's default list has no Segmentation Storage).
+  const sent = await storescu({ port: gateway.dicomPort, calledAe: 'VGGATEWAY', files: [...images, segFile], extra: ['-R'] });
+  assert.equal(sent.successes, 4, sent.output.slice(-1500));
+  const { uid: study } = await newStudyWith(before, 4, tester);
+  await until('an empty queue', async () => (await gateway.status()).queue_depth === 0);
+  assert.notEqual(study, sentSeg.study);
+  const series = await qido(server, tester, `/studies/${study}/series`);
+  const uidOf = (modality) => series.filter((s) => first(s, TAGS.Modality) === modality).map((s) => first(s, TAGS.SeriesInstanceUID));
+  const [ctSeries] = uidOf('CT');
+  const [segSeries] = uidOf('SEG');
+  assert.ok(ctSeries && segSeries, JSON.stringify(series));
+  assert.notEqual(segSeries, sentSeg.series, 'the SEG series de-identified');
+
+  // Imported on the server as a version of the de-identified CT, under the gateway's SOP UID.
+  let listed = [];
+  const version = await until(() => `the PACS's SEG imported (listed: ${JSON.stringify(listed).slice(0, 600)})`, async () => {
+    listed = (await apiGet(server, tester, `/api/v1/studies/${study}/segmentations`)).json();
+    return listed.find((v) => v.source === 'imported');
+  });
+  assert.equal(version.origin.format, 'SEG');
+  assert.equal(version.source_series_uid, ctSeries);
+  const sop = version.origin.sop_uid;
+  assert.notEqual(sop, sentSeg.sop);
+  assert.deepEqual((await qido(server, tester, `/studies/${study}/series/${segSeries}/instances`)).map((i) => first(i, TAGS.SOPInstanceUID)), [sop]);
+  const record = await apiGet(server, tester, `/api/v1/segmentation-imports/${sop}`);
+  assert.equal(record.status, 200, record.text());
+  assert.equal(record.json().state, 'imported');
+  assert.equal(record.json().segmentation_id, version.id);
+
+  // Polls run one after another and a poll's C-STOREs run inside it. The first listing of
+  // the study's series after its last forward may have begun before the SEG was stored; the
+  // second saw it; the third began once the poll of the second had ended.
+  const lastForward = Math.max(...(await serverAudit()).filter((r) => byGateway(r) && r.action === 'dicomweb.stow' && r.object.includes(study)).map((r) => r.id));
+  assert.ok(Number.isFinite(lastForward), 'the gateway forwarded the study (audit)');
+  await until('three listings of the study by the gateway after its last forward', async () =>
+    (await serverAudit()).filter((r) => byGateway(r) && r.id > lastForward && r.action === 'dicomweb.qido' && r.object === `study=${study}`).length >= 3);
+  const touched = (await serverAudit()).filter((r) => byGateway(r) && r.object.includes(segSeries));
+  assert.deepEqual(touched, [], 'the gateway never listed nor fetched the series the PACS sent');
+  const back = (await pacsHolds()).filter((f) => f.study === sentSeg.study || f.sop === sentSeg.sop || f.sop === sop || f.series_uid === sentSeg.series);
+  assert.deepEqual(back.map((f) => f.file), [], 'nothing of the study the PACS sent came back to it');
 });
 
 test('forwarding over HTTPS checks the server against the configured CA; without it nothing is sent', { timeout: 120_000 }, async () => {
