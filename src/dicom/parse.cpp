@@ -48,6 +48,80 @@ class BulkUriFormat final : public DcmJsonFormatCompact {
   std::string base_;
 };
 
+// DCMTK 3.6.7 writes a multi-valued string element to JSON one value at a time, finding
+// value i by counting delimiters from the start and counting them all again for the VM
+// (DcmByteString::getOFString, determineVM): quadratic in the number of values. An RT
+// structure set's ContourData of a few thousand numbers took seconds; 32,000 values in
+// one element took 11 s, so one hostile instance could hold a core for hours. This writes
+// the same JSON in one pass over the value. Numbers (DS, IS) as DCMTK prints them; other
+// string VRs as JSON strings, trailing spaces removed (DCMTK's normalisation).
+template <typename Base, bool kNumbers>
+class OnePassJson final : public Base {
+ public:
+  explicit OnePassJson(const Base& original) : Base(original) {}
+  OFCondition writeJson(STD_NAMESPACE ostream& out, DcmJsonFormat& format) override {
+    this->writeJsonOpener(out, format);
+    char* text = nullptr;
+    Uint32 length = 0;
+    if (!this->isEmpty() && this->getString(text, length).good() && text) {
+      format.printValuePrefix(out);
+      std::string_view all(text, length);
+      bool first = true;
+      for (std::size_t start = 0;;) {
+        const std::size_t end = std::min(all.find('\\', start), all.size());
+        std::string_view v = all.substr(start, end - start);
+        while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+        if (kNumbers)
+          while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        if (!first) format.printNextArrayElementPrefix(out);
+        first = false;
+        OFString value(v.data(), v.size());
+        if (!kNumbers) DcmJsonFormat::printValueString(out, value);
+        else if (this->ident() == EVR_IS) DcmJsonFormat::printNumberInteger(out, value);
+        else DcmJsonFormat::printNumberDecimal(out, value);
+        if (end == all.size()) break;
+        start = end + 1;
+      }
+      format.printValueSuffix(out);
+    }
+    this->writeJsonCloser(out, format);
+    return EC_Normal;
+  }
+};
+
+// Values past which a string element is written by OnePassJson (below it DCMTK's own
+// writer is as fast and its output is the reference).
+constexpr unsigned long kOnePassValues = 64;
+
+// Swaps every many-valued DS, IS and plain string element (at any depth) for a OnePassJson
+// copy. Person names keep DCMTK's writer (their JSON is objects, not strings).
+void UseOnePassJson(DcmItem& item) {
+  DcmStack stack;
+  std::vector<std::pair<DcmItem*, DcmElement*>> swaps;
+  while (item.nextObject(stack, OFTrue).good()) {
+    DcmObject* object = stack.top();
+    const DcmEVR vr = object->ident();
+    const bool numbers = vr == EVR_DS || vr == EVR_IS;
+    const bool strings = vr == EVR_AE || vr == EVR_AS || vr == EVR_CS || vr == EVR_DA || vr == EVR_DT ||
+                         vr == EVR_LO || vr == EVR_SH || vr == EVR_TM || vr == EVR_UC || vr == EVR_UI;
+    if (!numbers && !strings) continue;
+    // The value's length says how many values there may be at most: no count needed below that.
+    if (object->getLength() < 2 * kOnePassValues) continue;
+    if (static_cast<DcmElement*>(object)->getVM() <= kOnePassValues) continue;
+    auto* parent = stack.card() > 1 ? dynamic_cast<DcmItem*>(stack.elem(1)) : &item;
+    if (parent) swaps.emplace_back(parent, static_cast<DcmElement*>(object));
+  }
+  for (auto [parent, element] : swaps) {
+    DcmElement* copy = nullptr;
+    switch (element->ident()) {
+      case EVR_DS: copy = new OnePassJson<DcmDecimalString, true>(*static_cast<DcmDecimalString*>(element)); break;
+      case EVR_IS: copy = new OnePassJson<DcmIntegerString, true>(*static_cast<DcmIntegerString*>(element)); break;
+      default: copy = new OnePassJson<DcmByteString, false>(*static_cast<DcmByteString*>(element)); break;
+    }
+    parent->insert(copy, /*replaceOld=*/OFTrue);  // deletes the original
+  }
+}
+
 Result<std::string> ToJson(DcmItem& item, DcmJsonFormat& format) {
   std::ostringstream out;
   OFCondition cond = item.writeJson(out, format);
@@ -158,6 +232,7 @@ Result<ParsedInstance> ParseInstance(std::string_view bytes) {
   if (!series) return std::unexpected(series.error());
   BulkUriFormat format(std::string(kBulkDataMarker) + "studies/" + p.study_uid + "/series/" + p.series_uid +
                        "/instances/" + p.sop_uid + "/bulkdata/");
+  UseOnePassJson(ds);
   auto full = ToJson(ds, format);
   if (!full) return std::unexpected(full.error());
   p.study_json = std::move(*study);

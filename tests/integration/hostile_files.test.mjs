@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ACCEPT_DICOM, get, makeSeries, qido, sortedUids, stow, stowOk, TAGS, wadoParts } from './lib/dicomweb.mjs';
 import { assertHealthy } from './lib/fixture.mjs';
 import { bearer, request } from './lib/http.mjs';
-import { answered, assertClinicUntouched, deflateBombInstance, formData, gzipBomb, metricsText, niftiHeader, nrrd, otherClinicIsServed, sample, startClinics, withDeepSequence, withRowsColumnsUL } from './lib/hostile.mjs';
+import { answered, assertClinicUntouched, deflateBombInstance, withManyValuedDecimals, formData, gzipBomb, metricsText, niftiHeader, nrrd, otherClinicIsServed, sample, startClinics, withDeepSequence, withRowsColumnsUL } from './lib/hostile.mjs';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -91,6 +91,29 @@ describe('hostile DICOM in a STOW-RS batch', () => {
     assert.ok(hwmAfter < 2.5 * 1024 * 1024, `peak RSS ${(hwmAfter / 1024).toFixed(0)} MB after a 1.25 GiB deflate bomb`);
     await assertHealthy(server, 'a deflate bomb part');
     await assertClinicUntouched(server, tokens.beta, clinic, 'a deflate bomb part');
+  });
+
+  test('an instance of 20 decimal strings of 32,767 values each is stored at once, its metadata whole, while the other clinic is served', { timeout: 120_000 }, async (t) => {
+    // DCMTK 3.6.7 writes such an element to JSON in time quadratic in its values (11 s for
+    // one of 32,000): 20 of them held a core for minutes. Now one pass each.
+    const s = await makeSeries({ slices: 1, rows: 16, cols: 16, patientId: 'PIDMALLORY5', seed: 7405 });
+    const many = withManyValuedDecimals(s.instances[0].bytes, { elements: 20, values: 32_767 });
+    const started = Date.now();
+    const { res: r, served } = await duringOtherClinic(server, tokens, clinic, 'an instance of many-valued decimals',
+      () => stow(server, tokens.mallory, [many], { timeoutMs: 90_000 }));
+    t.diagnostic(`STOW of ${many.length} bytes: ${r.res.status} in ${Date.now() - started} ms; other clinic: ${JSON.stringify(served.timings)}`);
+    assert.equal(r.res.status, 200, r.res.text().slice(0, 400));
+    const metadata = await get(server, tokens.mallory, `/studies/${s.study_uid}/series/${s.series_uid}/instances/${s.instances[0].sop}/metadata`, 'application/dicom+json');
+    assert.equal(metadata.status, 200);
+    const item = metadata.json()[0];
+    for (let e = 0; e < 20; ++e) {
+      const tag = `0011${(0x1010 + e).toString(16).toUpperCase()}`;
+      assert.equal(item[tag]?.vr, 'DS', tag);
+      assert.equal(item[tag].Value.length, 32_767, tag);
+      assert.equal(item[tag].Value[32_766], 6, tag);
+    }
+    await assertHealthy(server, 'many-valued decimals');
+    await assertClinicUntouched(server, tokens.beta, clinic, 'many-valued decimals');
   });
 
   test('Rows/Columns sent with VR UL (Rows 65552: 16 as a wrapped US): every pixel read of those instances answers 422 naming VR US', { timeout: 120_000 }, async (t) => {

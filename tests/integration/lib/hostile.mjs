@@ -311,6 +311,23 @@ export function withDeepSequence(buf, depth) {
   return Buffer.concat([buf.subarray(0, at), nestedSequences(depth), buf.subarray(at)]);
 }
 
+// An Explicit VR Little Endian instance with `elements` private DS elements (group 0011,
+// creator VGHOSTILE) of `values` one-character values each (at most 32,767: an Explicit VR
+// DS holds 65,534 bytes). DCMTK 3.6.7's JSON writer is quadratic in a string element's
+// value count.
+export function withManyValuedDecimals(buf, { elements, values }) {
+  const p = parsePart10(buf);
+  if (p.transferSyntax !== TS.explicitLE) throw new Error('withManyValuedDecimals needs Explicit VR Little Endian');
+  const text = (v) => Buffer.from(v.length % 2 ? `${v} ` : v, 'latin1');
+  const element = (group, el, vr, value) => Buffer.concat([tagBytes(group, el), Buffer.from(vr, 'latin1'), le16(value.length), value]);
+  const added = [element(0x0011, 0x0010, 'LO', text('VGHOSTILE'))];
+  const many = text(Array.from({ length: values }, (_, i) => String(i % 10)).join('\\'));
+  for (let e = 0; e < elements; ++e) added.push(element(0x0011, 0x1010 + e, 'DS', many));
+  const after = p.elements.find((e) => e.tag > '00111100');
+  const at = after ? after.headerOffset : buf.length;
+  return Buffer.concat([buf.subarray(0, at), ...added, buf.subarray(at)]);
+}
+
 // An Explicit VR Little Endian instance whose Rows and Columns are sent with VR UL (4
 // bytes) instead of US, with the given values.
 export function withRowsColumnsUL(buf, rows, columns) {
