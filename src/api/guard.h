@@ -21,6 +21,7 @@
 #include "services/exports.h"
 #include "services/monailabel.h"
 #include "services/monitoring.h"
+#include "services/result_forms.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
@@ -48,6 +49,7 @@ struct ApiDeps {
   services::Exports* exports = nullptr;
   services::Algorithms* algorithms = nullptr;
   services::Runs* runs = nullptr;
+  services::ResultForms* result_forms = nullptr;
   licensing::Licensing* licensing = nullptr;
   services::Monitoring* monitoring = nullptr;
   services::MonaiLabel* monailabel = nullptr;

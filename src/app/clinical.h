@@ -12,6 +12,7 @@
 #include "jobs/auto_run.h"
 #include "jobs/correction_handler.h"
 #include "jobs/export_handler.h"
+#include "jobs/result_forms_handler.h"
 #include "jobs/worker_pool.h"
 #include "services/algorithms.h"
 #include "services/annotations.h"
@@ -19,6 +20,7 @@
 #include "services/monailabel.h"
 #include "services/monitoring.h"
 #include "services/runs.h"
+#include "services/result_forms.h"
 #include "services/segmentation_import.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
@@ -32,15 +34,17 @@ struct ClinicalServices {
         annotations(*ctx.archive, *ctx.catalog),
         segmentations(*ctx.archive, *ctx.catalog, volumes),
         segmentation_importer(*ctx.archive, *ctx.catalog, volumes, segmentations),
+        result_forms(*ctx.archive, *ctx.catalog, *ctx.catalog, volumes, segmentations),
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
         runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
         export_handler(exports),
-        algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing,
+        algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing, result_forms,
                           ctx.config.data_dir + "/tmp/jobs"),
-        correction_handler(monitoring) {
+        correction_handler(monitoring),
+        result_forms_handler(result_forms) {
     // A clinician's version over an algorithm's result is a correction: compare them.
     segmentations.OnCreated([this](std::int64_t tenant_id, const storage::SegmentationRecord& version) {
       monitoring.OnVersionCreated(tenant_id, version);
@@ -67,7 +71,7 @@ struct ClinicalServices {
       return held ? *held : std::vector<std::int64_t>{};
     };
     return std::make_unique<jobs::WorkerPool>(
-        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &correction_handler}, options);
+        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &correction_handler, &result_forms_handler}, options);
   }
 
   licensing::Licensing licensing;
@@ -75,6 +79,7 @@ struct ClinicalServices {
   services::Annotations annotations;
   services::Segmentations segmentations;
   services::SegmentationImporter segmentation_importer;
+  services::ResultForms result_forms;
   services::Exports exports;
   services::Algorithms algorithms;
   services::Runs runs;
@@ -83,6 +88,7 @@ struct ClinicalServices {
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;
   jobs::CorrectionHandler correction_handler;
+  jobs::ResultFormsHandler result_forms_handler;
 };
 
 }  // namespace vg::app

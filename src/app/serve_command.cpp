@@ -327,6 +327,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.exports = &clinical.exports;
   deps.algorithms = &clinical.algorithms;
   deps.runs = &clinical.runs;
+  deps.result_forms = &clinical.result_forms;
   deps.licensing = &clinical.licensing;
   deps.monitoring = &clinical.monitoring;
   deps.monailabel = &clinical.monailabel;
@@ -386,6 +387,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto job_wakeups = config.job_workers > 0 ? (*ctx)->catalog->ListenForJobs([&workers] { workers->Notify(); })
                                             : nullptr;
   clinical.monitoring.OnJobQueued([&workers] { workers->Notify(); });
+  clinical.result_forms.OnJobQueued([&workers] { workers->Notify(); });
   // Alerts: a flag on the vendor's dashboard always; a POST to the webhook when one is set.
   services::AlertNotifier alert_notifier(
       [&clinical, thresholds = deps.alert_thresholds](std::int64_t now) { return clinical.monitoring.Alerts(thresholds, now); },

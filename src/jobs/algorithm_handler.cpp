@@ -1,7 +1,5 @@
 #include "jobs/algorithm_handler.h"
 
-#include "services/result_forms.h"
-
 #include <fmt/format.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -396,32 +394,6 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
 
   progress.Report(3, 4, "storing the result");
-  // The clinic's other result forms (RT structure set, overlay images) are made from the
-  // same labels and source before the source moves into the version. A form that cannot
-  // be made is a warning: the SEG is the result.
-  started = Clock::now();
-  services::ResultFormsRequest forms_request;
-  forms_request.tenant_id = tenant;
-  forms_request.source = &*source;
-  forms_request.labels = &output.labels;
-  forms_request.segments = manifest.segments;
-  for (auto& s : forms_request.segments) {
-    s.automatic = true;
-    s.algorithm_name = manifest.id;
-    s.algorithm_version = manifest.version;
-  }
-  forms_request.algorithm_name = manifest.id;
-  forms_request.algorithm_version = manifest.version;
-  forms_request.not_for_primary_diagnosis = manifest.not_for_diagnostic_use;
-  forms_request.uid_seed = JobUid(tenant, job.id, "forms");
-  json forms = json::array();
-  if (auto stored = services::ResultForms(archive_, annotations_).Store(forms_request); !stored) {
-    output.warnings.push_back("the result's other forms could not be stored: " + stored.error().public_message);
-  } else {
-    for (const auto& f : *stored)
-      forms.push_back({{"form", f.form}, {"series_uid", f.series_uid}, {"instances", f.instances}, {"took_ms", f.took_ms}});
-  }
-  if (!forms.empty()) timings["result_forms"] = MsSince(started);
   started = Clock::now();
   services::NewSegmentation request;
   request.source_series_uid = series_uid;
@@ -442,10 +414,15 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
     return std::unexpected(created.error());
   }
   timings["store"] = MsSince(started);
+  // The clinic's other forms of the result (RT structure set, overlay images) follow in a
+  // job of their own: the result does not wait for them. A retried run queues them again;
+  // their UIDs derive from the version, so nothing is stored twice.
+  auto forms_job = result_forms_.Enqueue(tenant, created->record.id, manifest.not_for_diagnostic_use, job.created_by);
+  if (!forms_job) output.warnings.push_back("the result's other forms could not be queued: " + forms_job.error().public_message);
   std::string result = result_of(created->record, output.metrics, output.warnings, LastLines(output.log, 20, 4000));
-  if (forms.empty()) return result;
+  if (!forms_job || !*forms_job) return result;
   json with_forms = json::parse(result);
-  with_forms["forms"] = forms;  // where the RT structure set and overlay series are
+  with_forms["forms_job_id"] = **forms_job;
   return with_forms.dump();
 }
 

@@ -12,6 +12,7 @@
 #include "jobs/job_handler.h"
 #include "licensing/licensing.h"
 #include "services/algorithms.h"
+#include "services/result_forms.h"
 #include "services/segmentations.h"
 #include "services/volumes.h"
 
@@ -29,13 +30,14 @@ class AlgorithmHandler final : public JobHandler {
   // a dead process left wiped as this one starts).
   AlgorithmHandler(services::Archive& archive, services::Algorithms& algorithms, services::Volumes& volumes,
                    services::Segmentations& segmentations, storage::AnnotationStore& annotations,
-                   licensing::Licensing& licensing, std::string scratch_dir)
+                   licensing::Licensing& licensing, services::ResultForms& result_forms, std::string scratch_dir)
       : archive_(archive),
         algorithms_(algorithms),
         volumes_(volumes),
         segmentations_(segmentations),
         annotations_(annotations),
         licensing_(licensing),
+        result_forms_(result_forms),
         scratch_dir_(std::move(scratch_dir)) {
     (void)ProcessScratchFolder(scratch_dir_);  // the sweep; a failure surfaces with the first run
   }
@@ -53,6 +55,7 @@ class AlgorithmHandler final : public JobHandler {
   services::Segmentations& segmentations_;
   storage::AnnotationStore& annotations_;
   licensing::Licensing& licensing_;
+  services::ResultForms& result_forms_;
   std::string scratch_dir_;
 };
 

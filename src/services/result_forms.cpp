@@ -10,6 +10,8 @@
 #include "dicom/rtstruct.h"
 #include "services/ingest.h"
 
+#include <nlohmann/json.hpp>
+
 namespace vg::services {
 namespace {
 
@@ -23,6 +25,58 @@ std::string Cut(std::string text, std::size_t max = 64) {
 }
 
 }  // namespace
+
+Result<std::optional<std::int64_t>> ResultForms::Enqueue(std::int64_t tenant_id, std::int64_t segmentation_id,
+                                                         bool not_for_primary_diagnosis, const std::string& created_by) {
+  auto settings = store_.GetSettings(tenant_id);
+  if (!settings) return std::unexpected(settings.error());
+  if (!settings->results_as_rtstruct && !settings->results_as_overlay) return std::optional<std::int64_t>{};
+  storage::JobRecord job;
+  job.tenant_id = tenant_id;
+  job.kind = kJobKind;
+  job.created_by = created_by;
+  job.params = nlohmann::json{{"segmentation_id", segmentation_id}, {"not_for_primary_diagnosis", not_for_primary_diagnosis}}
+                   .dump();
+  auto queued = jobs_.EnqueueJob(job);
+  if (!queued) return std::unexpected(queued.error());
+  if (job_queued_) job_queued_();
+  return std::optional<std::int64_t>(queued->id);
+}
+
+Result<storage::JobRecord> ResultForms::FindJob(std::int64_t tenant_id, std::int64_t job_id) {
+  auto job = jobs_.FindJob(tenant_id, job_id);
+  if (!job || job->kind != kJobKind) return Fail(ErrorCode::kNotFound, "no such job");
+  return job;
+}
+
+Result<std::string> ResultForms::RunJob(std::int64_t tenant_id, const std::string& params_json) {
+  auto params = nlohmann::json::parse(params_json, nullptr, false);
+  if (!params.is_object() || !params.contains("segmentation_id") || !params["segmentation_id"].is_number_integer())
+    return Fail(ErrorCode::kInternal, "the result-forms job's parameters are unreadable");
+  const std::int64_t id = params["segmentation_id"].get<std::int64_t>();
+  auto version = segmentations_.Find(tenant_id, id);
+  if (!version) return std::unexpected(version.error());
+  const auto& record = version->record;
+  auto source = volumes_.Assemble(tenant_id, record.source_series_uid);
+  if (!source) return std::unexpected(source.error());
+  auto labels = segmentations_.Labels(tenant_id, record);
+  if (!labels) return std::unexpected(labels.error());
+  ResultFormsRequest request;
+  request.tenant_id = tenant_id;
+  request.source = &*source;
+  request.labels = &*labels;
+  request.segments = SegmentsFromJson(record.segments_json);
+  request.algorithm_name = record.algorithm_name;
+  request.algorithm_version = record.algorithm_version;
+  request.not_for_primary_diagnosis = params.value("not_for_primary_diagnosis", true);
+  request.uid_seed = fmt::format("{} {}", tenant_id, id);
+  auto stored = Store(request);
+  if (!stored) return std::unexpected(stored.error());
+  nlohmann::json forms = nlohmann::json::array();
+  for (const auto& f : *stored)
+    forms.push_back({{"form", f.form}, {"series_uid", f.series_uid}, {"instances", f.instances}, {"took_ms", f.took_ms}});
+  return nlohmann::json{{"segmentation_id", id}, {"forms", forms}}.dump();
+}
 
 Result<std::vector<StoredForm>> ResultForms::Store(const ResultFormsRequest& request) {
   auto settings = store_.GetSettings(request.tenant_id);

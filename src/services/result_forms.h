@@ -3,16 +3,24 @@
 // (contours of each segment per slice) and a derived series of overlay images (outlines
 // burned into the source slices). Both are stored in the archive next to the SEG, so they
 // go where the SEG goes: QIDO/WADO, C-FIND/C-MOVE/C-GET to the clinic's nodes, and the
-// gateway back to the PACS. UIDs are derived from the job, so a retried job finds what its
-// first attempt stored instead of storing it twice.
+// gateway back to the PACS.
+//
+// They are made by a job of their own ("result_forms"), queued when the result's version
+// is recorded: the result is there for the clinician the moment the algorithm ends, and
+// the forms follow, durable and retried like any job. UIDs derive from the version, so a
+// retried job finds what its first attempt stored instead of storing it twice.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "services/volumes.h"
 #include "dicom/seg.h"
+#include "services/segmentations.h"
+#include "services/volumes.h"
 #include "storage/annotation_store.h"
+#include "storage/job_store.h"
 
 namespace vg::services {
 
@@ -36,17 +44,37 @@ struct StoredForm {
 
 class ResultForms {
  public:
-  ResultForms(Archive& archive, storage::AnnotationStore& store) : archive_(archive), store_(store) {}
-  // Stores the forms the clinic asked for; none asked for: nothing to do.
+  ResultForms(Archive& archive, storage::AnnotationStore& store, storage::JobStore& jobs, Volumes& volumes,
+              Segmentations& segmentations)
+      : archive_(archive), store_(store), jobs_(jobs), volumes_(volumes), segmentations_(segmentations) {}
+
+  // Queues the forms of an algorithm's version when the clinic asks for any; the job's id,
+  // or nullopt when it asks for none.
+  Result<std::optional<std::int64_t>> Enqueue(std::int64_t tenant_id, std::int64_t segmentation_id,
+                                              bool not_for_primary_diagnosis, const std::string& created_by);
+  // Called after a job is queued (wakes the workers). Set once, before the first Enqueue.
+  void OnJobQueued(std::function<void()> queued) { job_queued_ = std::move(queued); }
+  // The job: the forms the clinic asks for now, of the version its parameters name.
+  // Returns the job's result JSON ({"segmentation_id", "forms": [...]}).
+  Result<std::string> RunJob(std::int64_t tenant_id, const std::string& params_json);
+  // The stored forms' job, as the run that queued it names it.
+  Result<storage::JobRecord> FindJob(std::int64_t tenant_id, std::int64_t job_id);
+
+  // The forms the clinic asks for, of labels at hand; each on its own (settings not consulted).
   Result<std::vector<StoredForm>> Store(const ResultFormsRequest& request);
-  // Each form on its own (the settings not consulted).
   Result<StoredForm> StoreRtStruct(const ResultFormsRequest& request);
   Result<StoredForm> StoreOverlay(const ResultFormsRequest& request);
+
+  static constexpr const char* kJobKind = "result_forms";
 
  private:
   Result<void> Ingest(std::int64_t tenant_id, const std::string& study_uid, std::vector<std::string> files);
   Archive& archive_;
   storage::AnnotationStore& store_;
+  storage::JobStore& jobs_;
+  Volumes& volumes_;
+  Segmentations& segmentations_;
+  std::function<void()> job_queued_;
 };
 
 }  // namespace vg::services

@@ -382,7 +382,13 @@ test('with RT structure sets and overlays turned on, a result reaches the PACS a
     return !['queued', 'running'].includes(job.state) && job;
   }, 180_000);
   assert.equal(job.state, 'succeeded', JSON.stringify(job));
-  const forms = Object.fromEntries((job.forms ?? []).map((f) => [f.form, f]));
+  // The result's other forms follow in a job of their own.
+  job = await until(() => `the result's forms (${JSON.stringify(job.forms)})`, async () => {
+    job = (await apiGet(server, tester, `/api/v1/jobs/${submitted.json().id}`)).json();
+    return ['succeeded', 'failed'].includes(job.forms?.state) && job;
+  }, 180_000);
+  assert.equal(job.forms.state, 'succeeded', JSON.stringify(job.forms));
+  const forms = Object.fromEntries(job.forms.forms.map((f) => [f.form, f]));
   assert.ok(job.seg_series_uid && forms.rtstruct && forms.overlay, JSON.stringify(job));
   assert.ok(forms.overlay.instances >= 1, JSON.stringify(forms.overlay));
   const wanted = { [job.seg_series_uid]: 1, [forms.rtstruct.series_uid]: 1, [forms.overlay.series_uid]: forms.overlay.instances };

@@ -278,7 +278,14 @@ test("a clinic's results also go out as an RT structure set and as overlay image
     return !['queued', 'running'].includes(job.state) && job;
   }, 180_000, 200);
   assert.equal(job.state, 'succeeded', JSON.stringify(job));
-  const forms = Object.fromEntries(job.forms.map((f) => [f.form, f]));
+  // The result does not wait for its other forms: they follow in a job of their own.
+  assert.ok(job.forms_job_id, 'the run names the job of its other forms');
+  job = await eventually(() => `the result's forms (${JSON.stringify(job.forms)})`, async () => {
+    job = (await apiGet(server, tokens.alpha, `/api/v1/jobs/${submitted.json().id}`)).json();
+    return ['succeeded', 'failed'].includes(job.forms?.state) && job;
+  }, 180_000, 200);
+  assert.equal(job.forms.state, 'succeeded', JSON.stringify(job.forms));
+  const forms = Object.fromEntries(job.forms.forms.map((f) => [f.form, f]));
   assert.ok(forms.rtstruct && forms.overlay, JSON.stringify(job.forms));
   const result = Buffer.from(await fetchLabels(server, tokens.alpha, job.segmentation_id));
   const dims = phantom.dims.join(',');

@@ -66,7 +66,17 @@ http::Response GetJob(http::Request& r, const auth::Principal& p, const ApiDeps&
   if (!id) return http::ErrorResponse(id.error());
   auto job = deps.runs->Find(p.tenant_id, *id);
   if (!job) return http::ErrorResponse(job.error());
-  http::Response response = http::JsonResponse(200, JobJson(*job).dump());
+  json out = JobJson(*job);
+  // The result's other forms (RT structure set, overlay images) follow in a job of their own.
+  if (out.contains("forms_job_id") && out["forms_job_id"].is_number_integer() && deps.result_forms) {
+    if (auto forms = deps.result_forms->FindJob(p.tenant_id, out["forms_job_id"].get<std::int64_t>())) {
+      json result = json::parse(forms->result, nullptr, false);
+      out["forms"] = {{"state", forms->state},
+                      {"error", forms->error.empty() ? json(nullptr) : json(forms->error)},
+                      {"forms", result.is_object() && result.contains("forms") ? result["forms"] : json::array()}};
+    }
+  }
+  http::Response response = http::JsonResponse(200, out.dump());
   response.Header("Cache-Control", "no-store");
   return response;
 }
