@@ -1,5 +1,7 @@
 #include "dicom/deid.h"
 
+#include "dicom/dicom.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>

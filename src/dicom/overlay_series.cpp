@@ -12,54 +12,14 @@
 
 #include "core/checked_math.h"
 #include "dicom/dcmtk_io.h"
+#include "dicom/written_values.h"
 #include "dicom/dicom.h"
 
 namespace vg::dicom {
 // A named namespace around the anonymous one: the library is a unity build, and seg.cpp's
-// helpers (Ds, NewUid, Lo, ...) would otherwise meet these in the same translation unit.
+// helpers (Lo, Check, ...) would otherwise meet these in the same translation unit.
 namespace overlay_series_detail {
 namespace {
-
-// A DS value: at most 16 characters.
-std::string Ds(double value) {
-  for (int precision = 10; precision > 1; --precision) {
-    std::string text = fmt::format("{:.{}g}", value, precision);
-    if (text.size() <= 16) return text;
-  }
-  return fmt::format("{:.1e}", value);
-}
-
-std::string NewUid() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  std::array<std::uint8_t, 16> bits;
-  for (int half = 0; half < 2; ++half) {
-    const std::uint64_t r = random();
-    for (int i = 0; i < 8; ++i) bits[8 * half + i] = static_cast<std::uint8_t>(r >> (8 * i));
-  }
-  return UidFromBits(bits);
-}
-
-// Text of ours (description, algorithm, segment names) in a value of at most `max_bytes`:
-// no backslash (the value separator) or control characters, and only ASCII unless the
-// copied attributes are in UTF-8 (ISO_IR 192); a UTF-8 sequence is never cut in half.
-std::string Text(std::string_view text, std::size_t max_bytes, bool utf8) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t length = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    length = std::min(length, text.size() - i);
-    if (c < 0x80) {
-      if (out.size() + 1 > max_bytes) break;
-      out += c == '\\' ? '/' : std::iscntrl(c) ? ' ' : static_cast<char>(c);
-    } else if (utf8 && c >= 0xC0) {
-      if (out.size() + length > max_bytes) break;
-      out.append(text.substr(i, length));
-    }
-    i += length;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
 
 Result<void> Check(const OFCondition& condition, std::string_view what) {
   if (condition.good()) return {};
@@ -202,7 +162,7 @@ std::string Legend(const std::vector<SegmentInfo>& segments, const std::array<bo
   for (const SegmentInfo& s : segments) {
     if (!drawn[s.label] || said[s.label]) continue;
     said[s.label] = true;
-    legend += fmt::format(" {} = RGB({},{},{});", Text(s.name.empty() ? s.type.meaning : s.name, 64, utf8), s.rgb[0],
+    legend += fmt::format(" {} = RGB({},{},{});", SafeValueText(s.name.empty() ? s.type.meaning : s.name, 64, utf8), s.rgb[0],
                           s.rgb[1], s.rgb[2]);
   }
   return legend;
@@ -294,15 +254,15 @@ Result<void> PutSeriesHeader(DcmDataset& src, const Volume& source, const Overla
       {DCM_InstanceCreationTime, time.c_str()},
       // General Series
       {DCM_Modality, modality},
-      {DCM_SeriesInstanceUID, options.series_uid.empty() ? NewUid() : options.series_uid},
+      {DCM_SeriesInstanceUID, options.series_uid.empty() ? NewRandomUid() : options.series_uid},
       {DCM_SeriesNumber, std::to_string(options.series_number)},
-      {DCM_SeriesDescription, Text(options.series_description, 64, utf8)},
+      {DCM_SeriesDescription, SafeValueText(options.series_description, 64, utf8)},
       {DCM_SeriesDate, date.c_str()},
       {DCM_SeriesTime, time.c_str()},
       // General Equipment and SC Equipment
-      {DCM_Manufacturer, Text(options.manufacturer, 64, utf8)},
+      {DCM_Manufacturer, SafeValueText(options.manufacturer, 64, utf8)},
       {DCM_ConversionType, "WSD"},
-      {DCM_SecondaryCaptureDeviceManufacturer, Text(options.manufacturer, 64, utf8)},
+      {DCM_SecondaryCaptureDeviceManufacturer, SafeValueText(options.manufacturer, 64, utf8)},
       {DCM_SecondaryCaptureDeviceManufacturerModelName, "voxelgate"},
       // General Image and SC Image
       {DCM_ImageType, "DERIVED\\SECONDARY"},
@@ -318,9 +278,9 @@ Result<void> PutSeriesHeader(DcmDataset& src, const Volume& source, const Overla
       // Position (Patient) and the Frame of Reference are not in the SC IOD: dciodvfy warns
       // (a Standard Extended SOP Class), but viewers sort, link and scroll with them.
       {DCM_ImageOrientationPatient,
-       fmt::format("{}\\{}\\{}\\{}\\{}\\{}", Ds(g.direction[0]), Ds(g.direction[1]), Ds(g.direction[2]),
-                   Ds(g.direction[3]), Ds(g.direction[4]), Ds(g.direction[5]))},
-      {DCM_PixelSpacing, Ds(g.spacing[1]) + "\\" + Ds(g.spacing[0])},  // between rows, between columns
+       fmt::format("{}\\{}\\{}\\{}\\{}\\{}", DsValue(g.direction[0]), DsValue(g.direction[1]), DsValue(g.direction[2]),
+                   DsValue(g.direction[3]), DsValue(g.direction[4]), DsValue(g.direction[5]))},
+      {DCM_PixelSpacing, DsValue(g.spacing[1]) + "\\" + DsValue(g.spacing[0])},  // between rows, between columns
       // Image Pixel
       {DCM_PhotometricInterpretation, "RGB"},
   };
@@ -328,7 +288,7 @@ Result<void> PutSeriesHeader(DcmDataset& src, const Volume& source, const Overla
   const std::string frame =
       source.frame_of_reference_uid.empty() ? GetString(src, DCM_FrameOfReferenceUID) : source.frame_of_reference_uid;
   if (!frame.empty()) puts.push_back({DCM_FrameOfReferenceUID, frame});
-  if (const std::string versions = Text(options.software_version, 64, utf8); !versions.empty()) {
+  if (const std::string versions = SafeValueText(options.software_version, 64, utf8); !versions.empty()) {
     puts.push_back({DCM_SoftwareVersions, versions});
     puts.push_back({DCM_SecondaryCaptureDeviceSoftwareVersions, versions});
   }
@@ -405,13 +365,14 @@ class SlicePainter {
 
 // What names slice k: instance, position and the source image it was made from.
 Result<void> PutSlice(std::int64_t k, const Volume& source, const std::string& derivation, DcmItem& source_item,
-                      DcmDataset& ds) {
+                      DcmDataset& ds, const std::string& uid_seed) {
   const SliceSource& slice = source.slices[k];
   const auto position = source.geometry.PatientPosition(0, 0, static_cast<double>(k));
   if (auto r = PutAll(
-          ds, {{DCM_SOPInstanceUID, NewUid()},
+          ds, {{DCM_SOPInstanceUID, uid_seed.empty() ? NewRandomUid()
+                                                      : UidFromText(fmt::format("{} slice {}", uid_seed, k))},
                {DCM_InstanceNumber, std::to_string(k + 1)},
-               {DCM_ImagePositionPatient, fmt::format("{}\\{}\\{}", Ds(position[0]), Ds(position[1]), Ds(position[2]))},
+               {DCM_ImagePositionPatient, fmt::format("{}\\{}\\{}", DsValue(position[0]), DsValue(position[1]), DsValue(position[2]))},
                {DCM_DerivationDescription, derivation}});
       !r)
     return r;
@@ -465,7 +426,7 @@ Result<std::vector<std::string>> Write(std::string_view source_part10, const Vol
   const bool utf8 = GetString(ds, DCM_SpecificCharacterSet).find("ISO_IR 192") != std::string::npos;
   const std::string warning = options.not_for_primary_diagnosis ? "NOT FOR PRIMARY DIAGNOSIS. " : "";
   if (auto r =
-          PutSeriesHeader(src, source, options, Text(warning + Legend(segments, drawn, utf8), 10240, utf8), utf8, ds);
+          PutSeriesHeader(src, source, options, SafeValueText(warning + Legend(segments, drawn, utf8), 10240, utf8), utf8, ds);
       !r)
     return std::unexpected(r.error());
   DcmItem* source_item = nullptr;
@@ -474,20 +435,20 @@ Result<std::vector<std::string>> Write(std::string_view source_part10, const Vol
   PutCode(*source_item, DCM_PurposeOfReferenceCodeSequence, "121322", "Source image for image processing operation");
 
   const std::string algorithm =
-      Text(options.algorithm_version.empty() ? options.algorithm_name
+      SafeValueText(options.algorithm_version.empty() ? options.algorithm_name
                                              : options.algorithm_name + " " + options.algorithm_version,
            128, utf8);
   SlicePainter painter(source, labels, *window, options.outline_width, listed, colour);
   std::vector<std::string> out;
   out.reserve(chosen.size());
   for (const std::int64_t k : chosen) {
-    const std::string derivation = Text(
+    const std::string derivation = SafeValueText(
         fmt::format("{}Windowed copy (centre {}, width {}) of source image {} with segment outlines{}{} burned in; "
                     "the segmentation holds the measurements",
-                    warning, Ds(window->centre), Ds(window->width), source.slices[k].sop_uid,
+                    warning, DsValue(window->centre), DsValue(window->width), source.slices[k].sop_uid,
                     algorithm.empty() ? "" : " by ", algorithm),
         1024, utf8);
-    if (auto r = PutSlice(k, source, derivation, *source_item, ds); !r) return std::unexpected(r.error());
+    if (auto r = PutSlice(k, source, derivation, *source_item, ds, options.uid_seed); !r) return std::unexpected(r.error());
     const std::vector<std::uint8_t>& rgb = painter.Paint(k);
     if (auto r = Check(ds.putAndInsertUint8Array(DCM_PixelData, rgb.data(), static_cast<unsigned long>(rgb.size())),
                        "pixels");

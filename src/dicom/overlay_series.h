@@ -19,6 +19,9 @@ namespace vg::dicom {
 
 struct OverlayOptions {
   std::string series_uid;  // empty: a new one
+  // Non-empty: slice k's SOP Instance UID derives from it (a retried writer makes the same
+  // UIDs, so what an earlier attempt stored is recognised); empty: new ones.
+  std::string uid_seed;
   std::int64_t series_number = 302;
   // e.g. "ct-lungs 1.2 overlay - not for primary diagnosis" (the caller composes it; cut to 64)
   std::string series_description;

@@ -1,5 +1,5 @@
 // DICOM RT Structure Sets (PS3.3 A.19, C.8.8.5-6): read one (DCMTK's dcmrt for its
-// modules, the ROI Contour Sequence directly, see the .cpp) and rasterise its closed
+// modules, the ROI Contour Sequence directly, see rtstruct_read.cpp) and rasterise its closed
 // planar contours onto a volume's grid; write one from a label volume, its contours traced
 // along the voxels' edges so that rasterising them gives back exactly the same voxels.
 #pragma once
@@ -98,7 +98,7 @@ struct RtStructWriteOptions {
 // image; patient, study and frame of reference from `source_part10` (any image of the
 // series). RT ROI Interpreted Type: PTV/CTV/GTV for those target codes, EXTERNAL for the
 // entire body, ORGAN for the Anatomical Structure category, else empty (Type 2: not
-// known) - see RoiTypeOfSegment in the .cpp for why not CONTROL. A contour whose
+// known) - see RoiTypeOfSegment in rtstruct_write.cpp for why not CONTROL. A contour whose
 // ContourData would pass the 64 KiB an Explicit VR DS can hold is traced in bands of rows
 // instead (the bands' shared edges are horizontal, so rasterising is unchanged).
 // Returns the Part 10 file (Explicit VR Little Endian). kInvalidArgument when nothing

@@ -20,30 +20,11 @@
 
 #include "core/checked_math.h"
 #include "dicom/dcmtk_io.h"
+#include "dicom/written_values.h"
 #include "dicom/pixels.h"
 
 namespace vg::dicom {
 namespace {
-
-// A DS value: at most 16 characters.
-std::string Ds(double value) {
-  for (int precision = 10; precision > 1; --precision) {
-    std::string text = fmt::format("{:.{}g}", value, precision);
-    if (text.size() <= 16) return text;
-  }
-  return fmt::format("{:.1e}", value);
-}
-
-// A UUID-derived UID from 128 random bits.
-std::string NewUid() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  std::array<std::uint8_t, 16> bits;
-  for (int half = 0; half < 2; ++half) {
-    const std::uint64_t r = random();
-    for (int i = 0; i < 8; ++i) bits[8 * half + i] = static_cast<std::uint8_t>(r >> (8 * i));
-  }
-  return UidFromBits(bits);
-}
 
 Result<void> Check(const OFCondition& condition, std::string_view what) {
   if (condition.good()) return {};
@@ -145,7 +126,7 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
       return std::unexpected(r.error());
   seg->setCheckFGOnWrite(OFFalse);  // built correctly below; checking costs seconds on big volumes
 
-  const std::string dimension_uid = NewUid();
+  const std::string dimension_uid = NewRandomUid();
   IODMultiframeDimensionModule& dimensions = seg->getDimensions();
   dimensions.addDimensionIndex(DCM_ReferencedSegmentNumber, dimension_uid.c_str(), DCM_SegmentIdentificationSequence,
                                "ReferencedSegmentNumber");
@@ -153,13 +134,13 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
                                "ImagePositionPatient");
 
   std::unique_ptr<FGPlaneOrientationPatient> orientation(FGPlaneOrientationPatient::createMinimal(
-      Ds(g.direction[0]).c_str(), Ds(g.direction[1]).c_str(), Ds(g.direction[2]).c_str(), Ds(g.direction[3]).c_str(),
-      Ds(g.direction[4]).c_str(), Ds(g.direction[5]).c_str()));
+      DsValue(g.direction[0]).c_str(), DsValue(g.direction[1]).c_str(), DsValue(g.direction[2]).c_str(), DsValue(g.direction[3]).c_str(),
+      DsValue(g.direction[4]).c_str(), DsValue(g.direction[5]).c_str()));
   if (auto r = Check(seg->addForAllFrames(*orientation), "orientation"); !r) return std::unexpected(r.error());
   FGPixelMeasures measures;
-  measures.setPixelSpacing((Ds(g.spacing[1]) + "\\" + Ds(g.spacing[0])).c_str());
-  measures.setSliceThickness(Ds(g.spacing[2]).c_str());
-  measures.setSpacingBetweenSlices(Ds(g.spacing[2]).c_str());
+  measures.setPixelSpacing((DsValue(g.spacing[1]) + "\\" + DsValue(g.spacing[0])).c_str());
+  measures.setSliceThickness(DsValue(g.spacing[2]).c_str());
+  measures.setSpacingBetweenSlices(DsValue(g.spacing[2]).c_str());
   if (auto r = Check(seg->addForAllFrames(measures), "pixel measures"); !r) return std::unexpected(r.error());
 
   const std::int64_t plane = g.dims[0] * g.dims[1];
@@ -235,7 +216,7 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
       for (std::int64_t i = 0; i < plane; ++i) frame[i] = slice[i] == info.label ? 1 : 0;
       const auto position = g.PatientPosition(0, 0, static_cast<double>(k));
       std::unique_ptr<FGPlanePosPatient> plane_position(
-          FGPlanePosPatient::createMinimal(Ds(position[0]).c_str(), Ds(position[1]).c_str(), Ds(position[2]).c_str()));
+          FGPlanePosPatient::createMinimal(DsValue(position[0]).c_str(), DsValue(position[1]).c_str(), DsValue(position[2]).c_str()));
       FGFrameContent content;
       content.setDimensionIndexValues(number, 0);
       content.setDimensionIndexValues(static_cast<Uint32>(k + 1), 1);
@@ -272,10 +253,10 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
   }
   references.getReferencedSeriesItems().push_back(referenced_series);
 
-  seg->getSeries().setSeriesInstanceUID((options.series_uid.empty() ? NewUid() : options.series_uid).c_str());
+  seg->getSeries().setSeriesInstanceUID((options.series_uid.empty() ? NewRandomUid() : options.series_uid).c_str());
   seg->getSeries().setSeriesNumber(std::to_string(options.series_number).c_str());
   seg->getSeries().setSeriesDescription(Lo(options.series_description).c_str());
-  seg->getSOPCommon().setSOPInstanceUID((options.sop_uid.empty() ? NewUid() : options.sop_uid).c_str());
+  seg->getSOPCommon().setSOPInstanceUID((options.sop_uid.empty() ? NewRandomUid() : options.sop_uid).c_str());
   OFString date, time;
   DcmDate::getCurrentDate(date);
   DcmTime::getCurrentTime(time);
@@ -578,25 +559,46 @@ LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, cons
   return out;
 }
 
-LabelLayers LayerMasks(const SegMasks& masks, const VolumeGeometry& grid) {
+Result<LabelLayers> LayerMasks(const SegMasks& masks, const VolumeGeometry& grid) {
   LabelLayers out;
   const auto voxels = static_cast<std::size_t>(grid.VoxelCount());
+  out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
+  // occupied[i]: bit l set when layer l holds a segment at voxel i (only once layer 0 alone
+  // no longer says it).
+  std::vector<std::uint16_t> occupied;
   for (const auto& [number, mask] : masks.masks) {  // std::map: in number order
     if (number < 1 || number > 255 || mask.size() != voxels) continue;
-    std::size_t layer = 0;
-    for (; layer < out.layers.size(); ++layer) {
-      const auto& held = out.layers[layer].labels;
-      bool overlaps = false;
-      for (std::size_t i = 0; i < voxels && !overlaps; ++i) overlaps = mask[i] && held[i];
-      if (!overlaps) break;
+    std::uint16_t taken = 0;
+    if (occupied.empty()) {
+      const auto& first = out.layers.front().labels;
+      for (std::size_t i = 0; i < voxels && !taken; ++i) taken = mask[i] && first[i] ? 1 : 0;
+    } else {
+      for (std::size_t i = 0; i < voxels; ++i)
+        if (mask[i]) taken |= occupied[i];
     }
-    if (layer == out.layers.size()) out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
-    auto& labels = out.layers[layer].labels;
+    int layer = 0;
+    while (layer < kMaxLabelLayers && (taken >> layer) & 1) ++layer;
+    if (layer == kMaxLabelLayers)
+      return Fail(ErrorCode::kUnprocessable,
+                  fmt::format("its segments overlap more than {} deep; at most {} layers are kept", kMaxLabelLayers,
+                              kMaxLabelLayers));
+    if (layer >= static_cast<int>(out.layers.size())) {
+      if (occupied.empty()) {  // from now on, keep the set of occupied layers per voxel
+        occupied.assign(voxels, 0);
+        const auto& first = out.layers.front().labels;
+        for (std::size_t i = 0; i < voxels; ++i) occupied[i] = first[i] ? 1 : 0;
+      }
+      out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
+    }
+    auto& labels = out.layers[static_cast<std::size_t>(layer)].labels;
+    const auto bit = static_cast<std::uint16_t>(1u << layer);
     for (std::size_t i = 0; i < voxels; ++i)
-      if (mask[i]) labels[i] = static_cast<std::uint8_t>(number);
-    out.layer_of[number] = static_cast<int>(layer);
+      if (mask[i]) {
+        labels[i] = static_cast<std::uint8_t>(number);
+        if (!occupied.empty()) occupied[i] |= bit;
+      }
+    out.layer_of[number] = layer;
   }
-  if (out.layers.empty()) out.layers.push_back({grid, std::vector<std::uint8_t>(voxels, 0)});
   return out;
 }
 

@@ -88,12 +88,15 @@ LabelVolume FlattenMasks(const SegMasks& masks, const VolumeGeometry& grid, cons
 
 // Segments that may overlap, as few label maps as their overlaps allow: each segment goes
 // into the first layer in which it overlaps no segment already there (segments in number
-// order), with its segment number as label. One layer when nothing overlaps.
+// order), with its segment number as label. One layer when nothing overlaps. Linear in the
+// masks' size (a 16-bit set of occupied layers per voxel, made only when a second layer is
+// needed); kUnprocessable past kMaxLabelLayers layers.
 struct LabelLayers {
   std::vector<LabelVolume> layers;
   std::map<int, int> layer_of;  // segment number -> layer index
 };
-LabelLayers LayerMasks(const SegMasks& masks, const VolumeGeometry& grid);
+inline constexpr int kMaxLabelLayers = 16;
+Result<LabelLayers> LayerMasks(const SegMasks& masks, const VolumeGeometry& grid);
 // One label map from layers: later layers win where they overlap earlier ones.
 LabelVolume FlattenLayers(const std::vector<LabelVolume>& layers);
 
