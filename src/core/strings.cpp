@@ -121,4 +121,34 @@ std::string JsonEscape(std::string_view text) {
   return out;
 }
 
+std::string Utf8Text(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == 0) {  // NUL: padding in DICOM, refused by PostgreSQL's text
+      ++i;
+      continue;
+    }
+    std::size_t length = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size() && !(length == 2 && c < 0xC2);
+    for (std::size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (valid && length >= 3) {  // no overlong forms, surrogates or code points past U+10FFFF
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      valid = !(c == 0xE0 && next < 0xA0) && !(c == 0xED && next >= 0xA0) && !(c == 0xF0 && next < 0x90) &&
+              !(c == 0xF4 && next >= 0x90) && c <= 0xF4;
+    }
+    std::string piece;
+    if (valid) {
+      piece.assign(text.substr(i, length));
+      i += length;
+    } else {  // ISO 8859-1: one byte, one code point
+      piece = {static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+      i += 1;
+    }
+    if (out.size() + piece.size() > max_bytes) break;
+    out += piece;
+  }
+  return out;
+}
+
 }  // namespace vg

@@ -22,4 +22,10 @@ std::optional<double> ParseFiniteDouble(std::string_view text);
 std::optional<std::string> PercentDecode(std::string_view text);
 std::string JsonEscape(std::string_view text);
 
+// `text` as valid UTF-8 of at most `max_bytes`, without NULs: well-formed UTF-8 sequences
+// are kept, any other byte is taken as ISO 8859-1 (the commonest other DICOM character set) and
+// converted; never cut inside a character. (Text from a DICOM object whose character set
+// was not converted, on its way into JSON.)
+std::string Utf8Text(std::string_view text, std::size_t max_bytes);
+
 }  // namespace vg

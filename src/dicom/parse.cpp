@@ -6,6 +6,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <span>
 #include <sstream>
@@ -53,32 +54,66 @@ class BulkUriFormat final : public DcmJsonFormatCompact {
 // (DcmByteString::getOFString, determineVM): quadratic in the number of values. An RT
 // structure set's ContourData of a few thousand numbers took seconds; 32,000 values in
 // one element took 11 s, so one hostile instance could hold a core for hours. This writes
-// the same JSON in one pass over the value. Numbers (DS, IS) as DCMTK prints them; other
-// string VRs as JSON strings, trailing spaces removed (DCMTK's normalisation).
-template <typename Base, bool kNumbers>
+// the same JSON in one pass over the value, as DCMTK would: each value with leading and
+// trailing spaces and NULs removed; a DS or IS that is a valid number as a JSON number,
+// anything else (a DS of 17 characters, "1]}..." in a DS) as a JSON string.
+bool IsDecimalString(std::string_view v) {
+  if (v.empty() || v.size() > 16) return false;
+  std::size_t i = (v[0] == '+' || v[0] == '-') ? 1 : 0;
+  std::size_t digits = 0;
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i, ++digits;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    std::size_t exponent = 0;
+    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i, ++exponent;
+    if (exponent == 0) return false;
+  }
+  return i == v.size();
+}
+
+bool IsIntegerString(std::string_view v) {
+  if (v.empty() || v.size() > 12) return false;
+  std::size_t i = (v[0] == '+' || v[0] == '-') ? 1 : 0;
+  if (i == v.size()) return false;
+  for (std::size_t j = i; j < v.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(v[j]))) return false;
+  long long n = 0;
+  for (std::size_t j = i; j < v.size(); ++j) n = n * 10 + (v[j] - '0');
+  return (v[0] == '-' ? -n : n) >= -2147483648ll && (v[0] == '-' ? -n : n) <= 2147483647ll;
+}
+
+template <typename Base>
 class OnePassJson final : public Base {
  public:
   explicit OnePassJson(const Base& original) : Base(original) {}
+  // A copy (SubsetJson clones elements) keeps writing in one pass.
+  DcmObject* clone() const override { return new OnePassJson(*this); }
   OFCondition writeJson(STD_NAMESPACE ostream& out, DcmJsonFormat& format) override {
     this->writeJsonOpener(out, format);
     char* text = nullptr;
     Uint32 length = 0;
     if (!this->isEmpty() && this->getString(text, length).good() && text) {
       format.printValuePrefix(out);
+      const DcmEVR vr = this->getTag().getEVR();
       std::string_view all(text, length);
       bool first = true;
       for (std::size_t start = 0;;) {
         const std::size_t end = std::min(all.find('\\', start), all.size());
         std::string_view v = all.substr(start, end - start);
-        while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-        if (kNumbers)
-          while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.remove_suffix(1);
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\0')) v.remove_prefix(1);
         if (!first) format.printNextArrayElementPrefix(out);
         first = false;
         OFString value(v.data(), v.size());
-        if (!kNumbers) DcmJsonFormat::printValueString(out, value);
-        else if (this->ident() == EVR_IS) DcmJsonFormat::printNumberInteger(out, value);
-        else DcmJsonFormat::printNumberDecimal(out, value);
+        if (vr == EVR_DS && IsDecimalString(v)) DcmJsonFormat::printNumberDecimal(out, value);
+        else if (vr == EVR_IS && IsIntegerString(v)) DcmJsonFormat::printNumberInteger(out, value);
+        else DcmJsonFormat::printValueString(out, value);
         if (end == all.size()) break;
         start = end + 1;
       }
@@ -93,19 +128,19 @@ class OnePassJson final : public Base {
 // writer is as fast and its output is the reference).
 constexpr unsigned long kOnePassValues = 64;
 
-// Swaps every many-valued DS, IS and plain string element (at any depth) for a OnePassJson
-// copy. Person names keep DCMTK's writer (their JSON is objects, not strings).
+// Swaps every many-valued DS, IS and delimited string element (at any depth) for a
+// OnePassJson copy. Person names (objects, not strings) and UC (leading spaces count) keep
+// DCMTK's writer.
 void UseOnePassJson(DcmItem& item) {
   DcmStack stack;
   std::vector<std::pair<DcmItem*, DcmElement*>> swaps;
   while (item.nextObject(stack, OFTrue).good()) {
     DcmObject* object = stack.top();
     const DcmEVR vr = object->ident();
-    const bool numbers = vr == EVR_DS || vr == EVR_IS;
-    const bool strings = vr == EVR_AE || vr == EVR_AS || vr == EVR_CS || vr == EVR_DA || vr == EVR_DT ||
-                         vr == EVR_LO || vr == EVR_SH || vr == EVR_TM || vr == EVR_UC || vr == EVR_UI;
-    if (!numbers && !strings) continue;
-    // The value's length says how many values there may be at most: no count needed below that.
+    if (vr != EVR_DS && vr != EVR_IS && vr != EVR_AE && vr != EVR_AS && vr != EVR_CS && vr != EVR_DA &&
+        vr != EVR_DT && vr != EVR_LO && vr != EVR_SH && vr != EVR_TM && vr != EVR_UI)
+      continue;
+    // The value's length bounds how many values there can be: no count needed below that.
     if (object->getLength() < 2 * kOnePassValues) continue;
     if (static_cast<DcmElement*>(object)->getVM() <= kOnePassValues) continue;
     auto* parent = stack.card() > 1 ? dynamic_cast<DcmItem*>(stack.elem(1)) : &item;
@@ -114,9 +149,9 @@ void UseOnePassJson(DcmItem& item) {
   for (auto [parent, element] : swaps) {
     DcmElement* copy = nullptr;
     switch (element->ident()) {
-      case EVR_DS: copy = new OnePassJson<DcmDecimalString, true>(*static_cast<DcmDecimalString*>(element)); break;
-      case EVR_IS: copy = new OnePassJson<DcmIntegerString, true>(*static_cast<DcmIntegerString*>(element)); break;
-      default: copy = new OnePassJson<DcmByteString, false>(*static_cast<DcmByteString*>(element)); break;
+      case EVR_DS: copy = new OnePassJson<DcmDecimalString>(*static_cast<DcmDecimalString*>(element)); break;
+      case EVR_IS: copy = new OnePassJson<DcmIntegerString>(*static_cast<DcmIntegerString*>(element)); break;
+      default: copy = new OnePassJson<DcmByteString>(*static_cast<DcmByteString*>(element)); break;
     }
     parent->insert(copy, /*replaceOld=*/OFTrue);  // deletes the original
   }
@@ -226,13 +261,13 @@ Result<ParsedInstance> ParseInstance(std::string_view bytes) {
       return Fail(ErrorCode::kInvalidArgument, "cannot convert the character set '" + charset + "' to UTF-8");
   }
 
+  UseOnePassJson(ds);
   auto study = SubsetJson(ds, kStudyTags);
   if (!study) return std::unexpected(study.error());
   auto series = SubsetJson(ds, kSeriesTags);
   if (!series) return std::unexpected(series.error());
   BulkUriFormat format(std::string(kBulkDataMarker) + "studies/" + p.study_uid + "/series/" + p.series_uid +
                        "/instances/" + p.sop_uid + "/bulkdata/");
-  UseOnePassJson(ds);
   auto full = ToJson(ds, format);
   if (!full) return std::unexpected(full.error());
   p.study_json = std::move(*study);

@@ -1,5 +1,7 @@
 #include "jobs/algorithm_handler.h"
 
+#include "dicom/written_values.h"
+
 #include <fmt/format.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -167,7 +169,7 @@ json InputRecord(const services::SeriesVolume& source) {
 }  // namespace
 
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
-  return dicom::UidFromBits(crypto::Sha256Of(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part)));
+  return dicom::UidFromText(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
 }
 
 Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, services::JobProgress& progress) {
@@ -239,7 +241,18 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   // A retried job whose first attempt got as far as the segmentation: that is the result.
   auto earlier = annotations_.FindSegmentationByJob(tenant, job.id);
   if (!earlier) return std::unexpected(earlier.error());
-  if (*earlier) return result_of(**earlier, json::object(), {}, "");
+  // Its other forms are queued again (the first attempt may have died before it queued
+  // them): their UIDs derive from the version, so what was stored is found, not stored twice.
+  if (*earlier) {
+    auto resolved = algorithms_.Resolve(algorithm_id, version);
+    const bool not_for_diagnosis = !resolved || resolved->second.not_for_diagnostic_use;
+    auto forms_job = result_forms_.Enqueue(tenant, (*earlier)->id, not_for_diagnosis, job.created_by);
+    std::vector<std::string> warnings;
+    if (!forms_job) warnings.push_back("the result's other forms could not be queued: " + forms_job.error().public_message);
+    json out = json::parse(result_of(**earlier, json::object(), warnings, ""));
+    if (forms_job && *forms_job) out["forms_job_id"] = **forms_job;
+    return out.dump();
+  }
 
   auto algorithm = algorithms_.Resolve(algorithm_id, version);
   if (!algorithm) return std::unexpected(algorithm.error());
@@ -415,15 +428,14 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   }
   timings["store"] = MsSince(started);
   // The clinic's other forms of the result (RT structure set, overlay images) follow in a
-  // job of their own: the result does not wait for them. A retried run queues them again;
-  // their UIDs derive from the version, so nothing is stored twice.
+  // job of their own: the result does not wait for them.
   auto forms_job = result_forms_.Enqueue(tenant, created->record.id, manifest.not_for_diagnostic_use, job.created_by);
   if (!forms_job) output.warnings.push_back("the result's other forms could not be queued: " + forms_job.error().public_message);
   std::string result = result_of(created->record, output.metrics, output.warnings, LastLines(output.log, 20, 4000));
   if (!forms_job || !*forms_job) return result;
-  json with_forms = json::parse(result);
-  with_forms["forms_job_id"] = **forms_job;
-  return with_forms.dump();
+  json out = json::parse(result);
+  out["forms_job_id"] = **forms_job;
+  return out.dump();
 }
 
 }  // namespace vg::jobs

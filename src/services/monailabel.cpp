@@ -483,6 +483,9 @@ Result<json> MonaiLabel::Datastore(std::int64_t tenant_id, const std::string& ou
   for (const auto& row : *series) {
     json labels = json::object();
     for (const auto* v : by_series[row.series_uid]) {
+      // Imported segmentations (another tool's SEG or RTSTRUCT) are not a clinician's final
+      // label here: a clinician who accepts one saves it as a version of their own.
+      if (v->source == "imported") continue;
       const std::string tag = v->source == "algorithm" ? "original" : "final";
       labels[tag] = {{"ext", ".nii.gz"},
                      {"info", {{"name", row.series_uid + "." + tag + ".nii.gz"}, {"ts", v->created_at},

@@ -84,7 +84,7 @@ std::vector<double> SquaredDistanceToMask(const std::vector<std::uint8_t>& mask,
   return d;
 }
 
-std::vector<LabelAgreement> CompareLabels(const dicom::LabelVolume& a, const dicom::LabelVolume& b) {
+std::vector<LabelAgreement> CompareLabels(const dicom::LabelVolume& a, const dicom::LabelVolume& b, bool with_hd95) {
   const auto& g = a.geometry;
   const double voxel_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
   std::map<int, std::array<std::int64_t, 3>> counts;  // label -> {in a, in b, in both}
@@ -102,7 +102,7 @@ std::vector<LabelAgreement> CompareLabels(const dicom::LabelVolume& a, const dic
     r.volume_a_ml = c[0] * voxel_ml;
     r.volume_b_ml = c[1] * voxel_ml;
     r.volume_difference_ml = r.volume_b_ml - r.volume_a_ml;
-    if (c[0] > 0 && c[1] > 0) {
+    if (with_hd95 && c[0] > 0 && c[1] > 0) {
       // Both surfaces lie inside the union's bounding box: the distances are exact there,
       // and a lung-sized mask is a fraction of the volume.
       std::array<std::int64_t, 3> lo{g.dims[0], g.dims[1], g.dims[2]}, hi{-1, -1, -1};

@@ -22,8 +22,9 @@ struct LabelAgreement {
   std::optional<double> hd95_mm;    // none when either is empty
 };
 
-// `a` and `b` must be on the same grid. One entry per label present in either.
-std::vector<LabelAgreement> CompareLabels(const dicom::LabelVolume& a, const dicom::LabelVolume& b);
+// `a` and `b` must be on the same grid. One entry per label present in either. Without
+// `with_hd95` only the linear part (Dice, volumes): HD95 costs two distance transforms a label.
+std::vector<LabelAgreement> CompareLabels(const dicom::LabelVolume& a, const dicom::LabelVolume& b, bool with_hd95 = true);
 
 // Exact squared Euclidean distance transform (Felzenszwalb & Huttenlocher), anisotropic:
 // for every voxel, the squared distance in mm² to the nearest voxel where `mask` is set

@@ -7,7 +7,9 @@
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
 #include "dicom/overlay_series.h"
+#include "core/strings.h"
 #include "dicom/rtstruct.h"
+#include "dicom/written_values.h"
 #include "services/ingest.h"
 
 #include <nlohmann/json.hpp>
@@ -16,13 +18,11 @@ namespace vg::services {
 namespace {
 
 std::string DerivedUid(const std::string& seed, std::string_view part) {
-  return dicom::UidFromBits(crypto::Sha256Of(fmt::format("voxelgate result form {} {}", seed, part)));
+  return dicom::UidFromText(fmt::format("voxelgate result form {} {}", seed, part));
 }
 
-std::string Cut(std::string text, std::size_t max = 64) {
-  if (text.size() > max) text.resize(max);
-  return text;
-}
+// Our own text (algorithm names from a manifest) in a value of at most 64 bytes.
+std::string Cut(std::string_view text) { return Utf8Text(text, 64); }
 
 }  // namespace
 
@@ -141,18 +141,19 @@ Result<StoredForm> ResultForms::StoreOverlay(const ResultFormsRequest& request) 
   options.algorithm_name = request.algorithm_name;
   options.algorithm_version = request.algorithm_version;
   options.not_for_primary_diagnosis = request.not_for_primary_diagnosis;
+  options.uid_seed = DerivedUid(request.uid_seed, "overlay instances");
   auto files = dicom::WriteOverlaySeries(source.any_image, source.volume, *request.labels, request.segments, options);
   if (!files) return std::unexpected(files.error());
   StoredForm form{"overlay", options.series_uid, static_cast<std::int64_t>(files->size())};
-  if (files->empty()) return form;
-  // A retried job: the series (its UID derived from the job) is there already.
-  storage::InstanceFilter filter;
-  filter.series_uids = {options.series_uid};
-  filter.limit = 1;
-  auto existing = archive_.catalog.SearchInstances(request.tenant_id, filter);
-  if (!existing) return std::unexpected(existing.error());
-  if (!existing->empty()) return form;
-  if (auto r = Ingest(request.tenant_id, source.study_uid, std::move(*files)); !r) return std::unexpected(r.error());
+  // A retried job: its images have the same UIDs; those an earlier attempt stored are kept.
+  std::vector<std::string> missing;
+  for (auto& file : *files) {
+    auto existing = archive_.catalog.FindInstance(request.tenant_id, dicom::PeekSopIdentity(file).second);
+    if (!existing) return std::unexpected(existing.error());
+    if (!*existing) missing.push_back(std::move(file));
+  }
+  if (missing.empty()) return form;
+  if (auto r = Ingest(request.tenant_id, source.study_uid, std::move(missing)); !r) return std::unexpected(r.error());
   return form;
 }
 

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <variant>
 
 #include "core/clock.h"
 #include "core/logging.h"
+#include "core/strings.h"
 #include "dicom/rtstruct.h"
 #include "services/retrieve.h"
 
@@ -27,11 +30,21 @@ struct SegmentationImporter::Outcome {
 
 namespace {
 
+// Text from the object (names, its maker): valid UTF-8 (a SEG need not be in UTF-8; the
+// JSON it goes into must be), at most 64 bytes.
+std::string Truncated(std::string_view text) { return Utf8Text(text, 64); }
 
-std::string Truncated(std::string text, std::size_t max = 64) {
-  if (text.size() > max) text.resize(max);
-  return text;
+// Every text of a segment, from the object, made so.
+void CleanText(dicom::SegmentInfo& s) {
+  for (std::string* text : {&s.name, &s.category.code, &s.category.scheme, &s.category.meaning, &s.type.code, &s.type.scheme,
+                            &s.type.meaning, &s.algorithm_name, &s.algorithm_version})
+    *text = Truncated(*text);
 }
+
+// Storage trouble is retried after 2, 4, ... seconds, at most 10 minutes apart; after
+// kMaxAttempts the object is recorded as failed.
+constexpr std::int64_t kMaxAttempts = 12;
+std::int64_t RetryDelay(std::int64_t attempts) { return std::min<std::int64_t>(600, std::int64_t{1} << std::min<std::int64_t>(attempts, 10)); }
 
 // A referenced series that is present but whose images do not (yet) hold every frame's
 // slice may still be arriving: that is worth waiting for; anything else is final.
@@ -40,14 +53,30 @@ bool MayBeIncomplete(const Error& e) { return e.code == ErrorCode::kUnprocessabl
 }  // namespace
 
 Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) {
-  auto due = store_.FindImportCandidates(now, kQuietSeconds, limit);
+  // Instances stored within the last hour are looked at on every pass; all of them on the
+  // first pass and every 10 minutes (after a restart, a leader change, a long backlog).
+  const bool full = last_full_scan_ == 0 || now - last_full_scan_ >= 600;
+  auto due = store_.FindImportCandidates(now, kQuietSeconds, limit, full ? 0 : now - 3600);
   if (!due) return std::unexpected(due.error());
+  if (full) last_full_scan_ = now;
   for (const auto& candidate : *due) {
-    auto done = Import(candidate, now);
+    Result<storage::SegmentationImportRecord> done = Fail(ErrorCode::kInternal, "not run");
+    try {
+      done = Import(candidate, now);
+    } catch (const std::exception&) {  // a reader's exception must not end the server
+      done = Fail(ErrorCode::kInternal, "the object could not be read");
+    }
     if (!done) {
-      // Storage trouble: the object stays a candidate and is tried again on the next pass.
-      LogWarn("segmentation_import_retry", fmt::format("\"tenant_id\":{},\"code\":\"{}\"", candidate.tenant_id,
-                                                       ErrorCodeName(done.error().code)));
+      // Storage trouble (or worse): tried again later, not on every pass, so that a few such
+      // objects cannot hold back every clinic's; recorded as failed after kMaxAttempts.
+      storage::SegmentationImportRecord retry{candidate.tenant_id, candidate.sop_uid, "retrying", ""};
+      retry.attempts = candidate.attempts + 1;
+      retry.message = Utf8Text("could not be read: " + done.error().public_message, 1024);
+      if (retry.attempts >= kMaxAttempts) retry.state = "failed";
+      retry.updated_at = now + RetryDelay(retry.attempts);
+      WarnIfFailed(store_.RecordImport(retry), "segmentation_import_not_recorded");
+      LogWarn("segmentation_import_retry", fmt::format("\"tenant_id\":{},\"code\":\"{}\",\"attempts\":{}", candidate.tenant_id,
+                                                       ErrorCodeName(done.error().code), retry.attempts));
       continue;
     }
     // No UIDs, names or reasons in the log (a reason may quote the object): the state and
@@ -63,6 +92,15 @@ Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) 
 Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const storage::SegmentationImportCandidate& c,
                                                                        std::int64_t now) {
   const auto started = std::chrono::steady_clock::now();
+  if (c.version_id) {
+    // A version exists already: voxelgate's own object (made before its record existed),
+    // or an import whose record a crash kept from being written.
+    storage::SegmentationImportRecord record{c.tenant_id, c.sop_uid, c.version_source == "imported" ? "imported" : "internal", ""};
+    record.segmentation_id = c.version_id;
+    record.updated_at = now;
+    if (auto r = store_.RecordImport(record); !r) return std::unexpected(r.error());
+    return record;
+  }
   Retrieval retrieval(archive_);
   auto rows = retrieval.Locate(c.tenant_id, {c.study_uid, c.series_uid, c.sop_uid});
   if (!rows) return std::unexpected(rows.error());
@@ -83,7 +121,7 @@ Result<storage::SegmentationImportRecord> SegmentationImporter::Import(const sto
   record.state = outcome->state;
   record.referenced_series_uid = outcome->referenced_series_uid;
   record.segmentation_id = outcome->segmentation_id;
-  record.message = outcome->message;
+  record.message = Utf8Text(outcome->message, 1024);  // a reader's message may quote the object
   // A waiting object is due again when its series gets an instance stored after this; an
   // instance committed within the quiet period before `now` may not have been visible to
   // this attempt, so it counts as after.
@@ -125,15 +163,13 @@ Result<std::string> SegmentationImporter::FindSourceSeries(std::int64_t tenant_i
   return Fail(ErrorCode::kNotFound, "its source series is not in the archive (yet)");
 }
 
-Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const storage::SegmentationImportCandidate& c,
-                                                                      std::string part10, std::int64_t now) {
-  auto header = dicom::ReadSegHeader(part10);
-  if (!header) return std::unexpected(header.error());
-  const std::string waiting_for = header->referenced_series_uids.empty() ? "" : header->referenced_series_uids.front();
-  auto source_uid = FindSourceSeries(c.tenant_id, header->referenced_series_uids, header->referenced_sop_uids);
+Result<std::variant<SegmentationImporter::Outcome, SeriesVolume>> SegmentationImporter::SettledSource(
+    const storage::SegmentationImportCandidate& c, const std::vector<std::string>& series_uids,
+    const std::vector<std::string>& sop_uids, std::int64_t now) {
+  auto source_uid = FindSourceSeries(c.tenant_id, series_uids, sop_uids);
   if (!source_uid) {
     if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
-    return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
+    return Outcome{"waiting", series_uids.empty() ? "" : series_uids.front(), std::nullopt, source_uid.error().public_message};
   }
   if (auto arriving = StillArriving(c.tenant_id, *source_uid, now); !arriving || *arriving) {
     if (!arriving) return std::unexpected(arriving.error());
@@ -146,26 +182,42 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const stor
     return std::unexpected(source.error());
   }
   if (source->study_uid != c.study_uid)
-    return Outcome{"failed", *source_uid, std::nullopt, "it is in another study than the series it segments"};
-  auto masks = dicom::ReadSegOnGrid(part10, source->volume.geometry);
+    return Outcome{"failed", *source_uid, std::nullopt, "it is in another study than the series it refers to"};
+  return std::move(*source);
+}
+
+Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const storage::SegmentationImportCandidate& c,
+                                                                      std::string part10, std::int64_t now) {
+  auto header = dicom::ReadSegHeader(part10);
+  if (!header) return std::unexpected(header.error());
+  auto found = SettledSource(c, header->referenced_series_uids, header->referenced_sop_uids, now);
+  if (!found) return std::unexpected(found.error());
+  if (auto* instead = std::get_if<Outcome>(&*found)) return *instead;
+  auto& source = std::get<SeriesVolume>(*found);
+  const std::string source_uid = source.series_uid;
+  auto masks = dicom::ReadSegOnGrid(part10, source.volume.geometry);
   if (!masks) {
     if (masks.error().code == ErrorCode::kUnprocessable)
-      return Outcome{"waiting", *source_uid, std::nullopt, "its frames do not lie on the source series' slices (yet): " +
+      return Outcome{"waiting", source_uid, std::nullopt, "its frames do not lie on the source series' slices (yet): " +
                                                                masks.error().public_message};
     return std::unexpected(masks.error());
   }
-  auto layered = dicom::LayerMasks(*masks, source->volume.geometry);
+  auto layering = dicom::LayerMasks(*masks, source.volume.geometry);
+  if (!layering) return Outcome{"failed", source_uid, std::nullopt, layering.error().public_message};
+  auto& layered = *layering;
   std::vector<dicom::SegmentInfo> segments;
   for (auto s : masks->header.segments) {
     if (s.label < 1 || s.label > 255) continue;
     s.layer = layered.layer_of.count(s.label) ? layered.layer_of[s.label] : 0;
-    s.name = Truncated(s.name.empty() ? fmt::format("Segment {}", s.label) : s.name);
+    if (s.name.empty()) s.name = fmt::format("Segment {}", s.label);
+    CleanText(s);
     segments.push_back(std::move(s));
   }
-  if (segments.empty()) return Outcome{"failed", *source_uid, std::nullopt, "it holds no segment numbered 1 to 255"};
+  masks->masks.clear();  // the layers hold them now
+  if (segments.empty()) return Outcome{"failed", source_uid, std::nullopt, "it holds no segment numbered 1 to 255"};
 
   NewSegmentation request;
-  request.source_series_uid = *source_uid;
+  request.source_series_uid = source_uid;
   request.segments = std::move(segments);
   request.source = "imported";
   request.seg_series_uid = c.series_uid;
@@ -175,38 +227,25 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const stor
   request.origin_manufacturer = Truncated(header->manufacturer);
   request.origin_software = Truncated(header->software_versions);
   request.origin_description = Truncated(header->series_description);
-  request.assembled_source = std::move(*source);
+  request.assembled_source = std::move(source);
   auto created = segmentations_.Create(c.tenant_id, std::move(request));
   if (!created) return std::unexpected(created.error());
-  return Outcome{"imported", *source_uid, created->record.id, ""};
+  return Outcome{"imported", source_uid, created->record.id, ""};
 }
 
 Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const storage::SegmentationImportCandidate& c,
                                                                            std::string part10, std::int64_t now) {
   auto rt = dicom::ReadRtStruct(part10);
   if (!rt) return std::unexpected(rt.error());
-  const std::string waiting_for = rt->referenced_series_uids.empty() ? "" : rt->referenced_series_uids.front();
-  auto source_uid = FindSourceSeries(c.tenant_id, rt->referenced_series_uids, {});
-  if (!source_uid) {
-    if (source_uid.error().code != ErrorCode::kNotFound) return std::unexpected(source_uid.error());
-    return Outcome{"waiting", waiting_for, std::nullopt, source_uid.error().public_message};
-  }
-  if (auto arriving = StillArriving(c.tenant_id, *source_uid, now); !arriving || *arriving) {
-    if (!arriving) return std::unexpected(arriving.error());
-    return **arriving;
-  }
-  auto source = volumes_.Assemble(c.tenant_id, *source_uid, /*headers_only=*/true);
-  if (!source) {
-    if (MayBeIncomplete(source.error()))
-      return Outcome{"waiting", *source_uid, std::nullopt, "its source series is not one volume yet: " + source.error().public_message};
-    return std::unexpected(source.error());
-  }
-  if (source->study_uid != c.study_uid)
-    return Outcome{"failed", *source_uid, std::nullopt, "it is in another study than the series it outlines"};
-  if (!rt->frame_of_reference_uid.empty() && !source->volume.frame_of_reference_uid.empty() &&
-      rt->frame_of_reference_uid != source->volume.frame_of_reference_uid)
-    return Outcome{"failed", *source_uid, std::nullopt, "its frame of reference is not the source series'"};
-  auto rasterised = dicom::RasteriseRtStruct(*rt, source->volume.geometry);
+  auto found = SettledSource(c, rt->referenced_series_uids, {}, now);
+  if (!found) return std::unexpected(found.error());
+  if (auto* instead = std::get_if<Outcome>(&*found)) return *instead;
+  auto& source = std::get<SeriesVolume>(*found);
+  const std::string source_uid = source.series_uid;
+  if (!rt->frame_of_reference_uid.empty() && !source.volume.frame_of_reference_uid.empty() &&
+      rt->frame_of_reference_uid != source.volume.frame_of_reference_uid)
+    return Outcome{"failed", source_uid, std::nullopt, "its frame of reference is not the source series'"};
+  auto rasterised = dicom::RasteriseRtStruct(*rt, source.volume.geometry);
   if (!rasterised) return std::unexpected(rasterised.error());
 
   // ROI numbers are any integers: segments are numbered 1..n in ROI order.
@@ -216,20 +255,24 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const
   for (const auto& roi : rt->rois) {
     auto mask = rasterised->masks.find(roi.number);
     if (mask == rasterised->masks.end()) continue;
-    if (next > 255) return Outcome{"failed", *source_uid, std::nullopt, "it has more than 255 ROIs with contours"};
+    if (next > 255) return Outcome{"failed", source_uid, std::nullopt, "it has more than 255 ROIs with contours"};
     dicom::SegmentInfo s = dicom::SegmentOfRoi(roi);
     s.label = next;
-    s.name = Truncated(s.name.empty() ? fmt::format("ROI {}", roi.number) : s.name);
+    if (s.name.empty()) s.name = fmt::format("ROI {}", roi.number);
+    CleanText(s);
     masks.masks[next] = std::move(mask->second);
     segments.push_back(std::move(s));
     ++next;
   }
-  if (segments.empty()) return Outcome{"failed", *source_uid, std::nullopt, "it has no closed planar contour on the series"};
-  auto layered = dicom::LayerMasks(masks, source->volume.geometry);
+  if (segments.empty()) return Outcome{"failed", source_uid, std::nullopt, "it has no closed planar contour on the series"};
+  auto layering = dicom::LayerMasks(masks, source.volume.geometry);
+  masks.masks.clear();  // the layers hold them now
+  if (!layering) return Outcome{"failed", source_uid, std::nullopt, layering.error().public_message};
+  auto& layered = *layering;
   for (auto& s : segments) s.layer = layered.layer_of[s.label];
 
   NewSegmentation request;
-  request.source_series_uid = *source_uid;
+  request.source_series_uid = source_uid;
   request.segments = std::move(segments);
   request.source = "imported";
   request.seg_series_uid = c.series_uid;
@@ -239,14 +282,14 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const
   request.origin_manufacturer = Truncated(rt->manufacturer);
   request.origin_software = Truncated(rt->software_versions);
   request.origin_description = Truncated(rt->series_description.empty() ? rt->label : rt->series_description);
-  request.assembled_source = std::move(*source);
+  request.assembled_source = std::move(source);
   auto created = segmentations_.Create(c.tenant_id, std::move(request));
   if (!created) return std::unexpected(created.error());
   std::string note = rasterised->skipped_contours + rt->skipped_contours > 0
                          ? fmt::format("{} contours were not closed planar contours on the series' slices and were left out",
                                        rasterised->skipped_contours + rt->skipped_contours)
                          : "";
-  return Outcome{"imported", *source_uid, created->record.id, note};
+  return Outcome{"imported", source_uid, created->record.id, note};
 }
 
 }  // namespace vg::services

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <variant>
 
 #include "services/segmentations.h"
 
@@ -32,7 +33,8 @@ class SegmentationImporter {
       : archive_(archive), store_(store), volumes_(volumes), segmentations_(segmentations) {}
 
   // Imports (or records as waiting or failed) up to `limit` due objects; returns how many
-  // it looked at. One at a time across a cluster: the caller holds the leader lease.
+  // it looked at. One at a time across a cluster: the caller holds the leader lease. Not
+  // thread-safe.
   Result<int> RunOnce(std::int64_t now, std::int64_t limit = 20);
   // One object, at time `now`; what became of it is recorded and returned.
   Result<storage::SegmentationImportRecord> Import(const storage::SegmentationImportCandidate& candidate, std::int64_t now);
@@ -41,6 +43,12 @@ class SegmentationImporter {
   struct Outcome;
   Result<Outcome> ImportSeg(const storage::SegmentationImportCandidate& c, std::string part10, std::int64_t now);
   Result<Outcome> ImportRtStruct(const storage::SegmentationImportCandidate& c, std::string part10, std::int64_t now);
+  // The source series (the clinic's first of `series_uids`, else the series of the first of
+  // `sop_uids` it holds) with its geometry, once it has settled and is in the object's
+  // study; otherwise what to record instead (waiting, failed).
+  Result<std::variant<Outcome, SeriesVolume>> SettledSource(const storage::SegmentationImportCandidate& c,
+                                                             const std::vector<std::string>& series_uids,
+                                                             const std::vector<std::string>& sop_uids, std::int64_t now);
   // A waiting outcome when the series got an instance within kQuietSeconds.
   Result<std::optional<Outcome>> StillArriving(std::int64_t tenant_id, const std::string& series_uid, std::int64_t now);
   // The clinic's series among `series_uids`, else the series of the first of `sop_uids` it holds.
@@ -51,6 +59,7 @@ class SegmentationImporter {
   storage::AnnotationStore& store_;
   Volumes& volumes_;
   Segmentations& segmentations_;
+  std::int64_t last_full_scan_ = 0;  // RunOnce's last look at every instance
 };
 
 }  // namespace vg::services

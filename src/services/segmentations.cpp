@@ -81,7 +81,8 @@ std::string SegmentsToJson(const std::vector<dicom::SegmentInfo>& segments, bool
     if (with_layers) j["layer"] = s.layer;
     out.push_back(std::move(j));
   }
-  return out.dump();
+  // Text from an imported object is made valid UTF-8 on the way in; this is the last guard.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::vector<dicom::SegmentInfo> SegmentsFromJson(const std::string& text) {
@@ -218,6 +219,12 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   std::vector<dicom::LabelVolume> layers;
   if (imported) {
     layers = std::move(*request.layers);
+    // What is stored must read back (Layers() reads at most kMaxLabelVoxels bytes).
+    if (static_cast<std::uint64_t>(layers.size()) * static_cast<std::uint64_t>(source->volume.geometry.VoxelCount()) >
+        kMaxLabelVoxels)
+      return Fail(ErrorCode::kTooLarge, fmt::format("its {} layers of overlapping segments on this grid are more than a "
+                                                    "version may hold ({} bytes)",
+                                                    layers.size(), kMaxLabelVoxels));
     for (const auto& layer : layers)
       if (!layer.geometry.SameGrid(source->volume.geometry) ||
           static_cast<std::int64_t>(layer.labels.size()) != source->volume.geometry.VoxelCount())
@@ -363,6 +370,16 @@ Result<std::vector<dicom::LabelVolume>> Segmentations::Layers(std::int64_t tenan
   auto nifti = LabelsNifti(tenant_id, record);
   if (!nifti) return std::unexpected(nifti.error());
   return dicom::ReadNiftiLayers(*nifti, static_cast<std::int64_t>(kMaxLabelVoxels));
+}
+
+Result<std::optional<std::string>> Segmentations::StudyOfInstance(std::int64_t tenant_id, const std::string& sop_uid) {
+  storage::InstanceFilter filter;
+  filter.sop_uids = {sop_uid};
+  filter.limit = 1;
+  auto rows = archive_.catalog.SearchInstances(tenant_id, filter);
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<std::string>{};
+  return std::optional<std::string>(rows->front().study_uid);
 }
 
 Result<std::string> Segmentations::SegFile(std::int64_t tenant_id, const storage::SegmentationRecord& record) {

@@ -70,6 +70,8 @@ class Segmentations {
   Result<std::optional<storage::SegmentationImportRecord>> ImportOf(std::int64_t tenant_id, const std::string& sop_uid) {
     return store_.FindImport(tenant_id, sop_uid);
   }
+  // The study of a stored instance of the clinic (nullopt: none under that UID).
+  Result<std::optional<std::string>> StudyOfInstance(std::int64_t tenant_id, const std::string& sop_uid);
   // The SEG instance as stored in the archive (an imported RTSTRUCT's version: the RTSTRUCT).
   Result<std::string> SegFile(std::int64_t tenant_id, const storage::SegmentationRecord& record);
 

@@ -83,13 +83,15 @@ struct SegmentationImportRecord {
   std::int64_t tenant_id = 0;
   std::string sop_uid;
   // internal: made by voxelgate itself (never imported); imported; waiting: its source
-  // series is not (fully) here yet; failed: cannot be imported (message says why).
+  // series is not (fully) here yet; retrying: it could not be read (storage trouble), tried
+  // again from updated_at; failed: cannot be imported (message says why).
   std::string state;
   std::string referenced_series_uid;  // waiting: the series it waits for
   std::optional<std::int64_t> segmentation_id;
   std::string message;
   std::int64_t updated_at = 0;
   std::int64_t took_ms = 0;  // the last attempt, from reading the object to recording this
+  std::int64_t attempts = 0;  // retrying: how many attempts have failed so far
 };
 
 // A SEG or RTSTRUCT instance the importer should look at: new, or waiting for a source
@@ -97,6 +99,11 @@ struct SegmentationImportRecord {
 struct SegmentationImportCandidate {
   std::int64_t tenant_id = 0;
   std::string study_uid, series_uid, sop_uid, sop_class_uid;
+  // A version made from this object already (voxelgate's own SEG, or an import whose
+  // record was not written before a crash): recorded as such, never imported again.
+  std::optional<std::int64_t> version_id;
+  std::string version_source;
+  std::int64_t attempts = 0;  // of a retrying one
 };
 
 // The newest segmentation version of one kind (manual or algorithm) on one series.
@@ -165,12 +172,15 @@ class AnnotationStore {
                                                                          const std::vector<std::string>& study_uids) = 0;
 
   // Segmentation imports. Candidates: SEG and RTSTRUCT instances (by SOP class) with no
-  // import record and no version made from them, stored at least `quiet_seconds` ago; and
-  // waiting ones whose referenced series got an instance since, its newest at least
-  // `quiet_seconds` old (the series has settled). Oldest first, at most `limit`.
+  // import record, stored at least `quiet_seconds` ago and not before `since` (a pass that
+  // looks only at recent instances stays cheap; `since` 0 looks at all); waiting ones whose
+  // referenced series (or, with none named, any series of their study) got an instance
+  // since, its newest at least `quiet_seconds` old (the series has settled); retrying ones
+  // whose time has come. Oldest first, at most `limit`.
   virtual Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now,
                                                                                std::int64_t quiet_seconds,
-                                                                               std::int64_t limit) = 0;
+                                                                               std::int64_t limit,
+                                                                               std::int64_t since = 0) = 0;
   // When the newest instance of a series was stored (nullopt: no such series).
   virtual Result<std::optional<std::int64_t>> SeriesLastStored(std::int64_t tenant_id, const std::string& series_uid) = 0;
   // Inserts or replaces the record of (tenant, sop_uid); updated_at 0 is now.

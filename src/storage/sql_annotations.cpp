@@ -397,32 +397,43 @@ Result<std::vector<LatestVersion>> SqlCatalog::LatestVersionsBySeries(std::int64
 
 Result<std::vector<SegmentationImportCandidate>> SqlCatalog::FindImportCandidates(std::int64_t now,
                                                                                std::int64_t quiet_seconds,
-                                                                               std::int64_t limit) {
+                                                                               std::int64_t limit, std::int64_t since) {
   auto reader = Reader();
   // New ones are found through the series' modality (indexed) and then the SOP class
   // (what the object really is); a forged modality only hides an object from import.
+  constexpr const char* kVersion =
+      "(SELECT g.id FROM segmentations g WHERE g.tenant_id = i.tenant_id AND g.seg_sop_uid = i.sop_uid ORDER BY g.id "
+      "LIMIT 1) AS version_id, (SELECT g.source FROM segmentations g WHERE g.tenant_id = i.tenant_id AND "
+      "g.seg_sop_uid = i.sop_uid ORDER BY g.id LIMIT 1) AS version_source";
   auto st = sql::Stmt::Prepare(
       reader.db(),
-      "SELECT * FROM ("
-      "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.created_at AS since "
-      "FROM series se JOIN instances i ON i.series_id = se.id JOIN studies s ON s.id = se.study_id "
-      "WHERE se.modality IN ('SEG', 'RTSTRUCT') AND i.sop_class_uid IN (?, ?, ?) AND i.created_at <= ? "
-      "AND NOT EXISTS (SELECT 1 FROM segmentation_imports m WHERE m.tenant_id = i.tenant_id AND m.sop_uid = i.sop_uid) "
-      "AND NOT EXISTS (SELECT 1 FROM segmentations g WHERE g.tenant_id = i.tenant_id AND g.seg_sop_uid = i.sop_uid) "
-      "UNION ALL "
-      "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, m.updated_at AS since "
-      "FROM segmentation_imports m JOIN instances i ON i.tenant_id = m.tenant_id AND i.sop_uid = m.sop_uid "
-      "JOIN series se ON se.id = i.series_id JOIN studies s ON s.id = se.study_id "
-      "JOIN series r ON r.tenant_id = m.tenant_id AND r.series_uid = m.referenced_series_uid "
-      "WHERE m.state = 'waiting' AND (SELECT max(ri.created_at) FROM instances ri WHERE ri.series_id = r.id) "
-      "BETWEEN m.updated_at AND ?"
-      ") AS c ORDER BY c.since LIMIT ?");
+      std::string("SELECT * FROM (") +
+          "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.created_at AS since, " +
+          kVersion + ", 0 AS attempts "
+          "FROM series se JOIN instances i ON i.series_id = se.id JOIN studies s ON s.id = se.study_id "
+          "WHERE se.modality IN ('SEG', 'RTSTRUCT') AND i.sop_class_uid IN (?, ?, ?) AND i.created_at <= ? "
+          "AND i.created_at >= ? "
+          "AND NOT EXISTS (SELECT 1 FROM segmentation_imports m WHERE m.tenant_id = i.tenant_id AND m.sop_uid = i.sop_uid) "
+          "UNION ALL "
+          "SELECT i.tenant_id, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, m.updated_at AS since, " +
+          kVersion + ", m.attempts AS attempts "
+          "FROM segmentation_imports m JOIN instances i ON i.tenant_id = m.tenant_id AND i.sop_uid = m.sop_uid "
+          "JOIN series se ON se.id = i.series_id JOIN studies s ON s.id = se.study_id "
+          "WHERE (m.state = 'retrying' AND m.updated_at <= ?) OR (m.state = 'waiting' AND EXISTS ("
+          "SELECT 1 FROM series r WHERE r.tenant_id = m.tenant_id AND (r.series_uid = m.referenced_series_uid OR "
+          "(m.referenced_series_uid = '' AND r.study_id = i.study_id)) AND "
+          "(SELECT max(ri.created_at) FROM instances ri WHERE ri.series_id = r.id) BETWEEN m.updated_at AND ?))"
+          ") AS c ORDER BY c.since LIMIT ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(std::string("1.2.840.10008.5.1.4.1.1.66.4")).Bind(std::string("1.2.840.10008.5.1.4.1.1.66.7"))
-      .Bind(std::string("1.2.840.10008.5.1.4.1.1.481.3")).Bind(now - quiet_seconds).Bind(now - quiet_seconds)
-      .Bind(limit);
+      .Bind(std::string("1.2.840.10008.5.1.4.1.1.481.3")).Bind(now - quiet_seconds).Bind(since).Bind(now)
+      .Bind(now - quiet_seconds).Bind(limit);
   return sql::CollectRows<SegmentationImportCandidate>(*st, [](const sql::Stmt& r) {
-    return SegmentationImportCandidate{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4)};
+    SegmentationImportCandidate c{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4)};
+    c.version_id = r.OptInt(6);
+    if (!r.IsNull(7)) c.version_source = r.Text(7);
+    c.attempts = r.Int(8);
+    return c;
   });
 }
 
@@ -443,14 +454,14 @@ Result<void> SqlCatalog::RecordImport(const SegmentationImportRecord& record) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "INSERT INTO segmentation_imports(tenant_id, sop_uid, state, referenced_series_uid, "
-                               "segmentation_id, message, updated_at, took_ms) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(tenant_id, sop_uid) "
+                               "segmentation_id, message, updated_at, took_ms, attempts) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(tenant_id, sop_uid) "
                                "DO UPDATE SET state = excluded.state, referenced_series_uid = excluded.referenced_series_uid, "
                                "segmentation_id = excluded.segmentation_id, message = excluded.message, "
-                               "updated_at = excluded.updated_at, took_ms = excluded.took_ms");
+                               "updated_at = excluded.updated_at, took_ms = excluded.took_ms, attempts = excluded.attempts");
   if (!st) return std::unexpected(st.error());
   st->Bind(record.tenant_id).Bind(record.sop_uid).Bind(record.state).Bind(record.referenced_series_uid)
       .Bind(record.segmentation_id).Bind(record.message).Bind(record.updated_at ? record.updated_at : UnixSeconds())
-      .Bind(record.took_ms);
+      .Bind(record.took_ms).Bind(record.attempts);
   return st->Run();
 }
 
@@ -458,7 +469,7 @@ Result<std::optional<SegmentationImportRecord>> SqlCatalog::FindImport(std::int6
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT tenant_id, sop_uid, state, referenced_series_uid, segmentation_id, message, updated_at, "
-                               "took_ms FROM segmentation_imports WHERE tenant_id = ? AND sop_uid = ?");
+                               "took_ms, attempts FROM segmentation_imports WHERE tenant_id = ? AND sop_uid = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id).Bind(sop_uid);
   auto row = st->Step();
@@ -466,7 +477,7 @@ Result<std::optional<SegmentationImportRecord>> SqlCatalog::FindImport(std::int6
   if (!*row) return std::optional<SegmentationImportRecord>{};
   return std::optional<SegmentationImportRecord>(
       SegmentationImportRecord{st->Int(0), st->Text(1), st->Text(2), st->Text(3), st->OptInt(4), st->Text(5), st->Int(6),
-                               st->Int(7)});
+                               st->Int(7), st->Int(8)});
 }
 
 }  // namespace vg::storage

@@ -655,6 +655,7 @@ Result<void> SqlCatalog::PurgeTenantRows(std::int64_t tenant_id) {
            "DELETE FROM series WHERE tenant_id = " + id,
            "DELETE FROM studies WHERE tenant_id = " + id,
            "DELETE FROM segmentations WHERE tenant_id = " + id,
+           "DELETE FROM segmentation_imports WHERE tenant_id = " + id,
            "DELETE FROM study_tags WHERE tenant_id = " + id,
            "DELETE FROM study_status WHERE tenant_id = " + id,
            "DELETE FROM jobs WHERE tenant_id = " + id,

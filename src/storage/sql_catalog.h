@@ -121,7 +121,7 @@ class SqlCatalog final : public Catalog,
   Result<std::map<std::string, std::int64_t>> CountSegmentations(std::int64_t tenant_id,
                                                                  const std::vector<std::string>& study_uids) override;
   Result<std::vector<SegmentationImportCandidate>> FindImportCandidates(std::int64_t now, std::int64_t quiet_seconds,
-                                                                       std::int64_t limit) override;
+                                                                       std::int64_t limit, std::int64_t since = 0) override;
   Result<std::optional<std::int64_t>> SeriesLastStored(std::int64_t tenant_id, const std::string& series_uid) override;
   Result<void> RecordImport(const SegmentationImportRecord& record) override;
   Result<std::optional<SegmentationImportRecord>> FindImport(std::int64_t tenant_id, const std::string& sop_uid) override;

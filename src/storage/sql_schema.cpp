@@ -406,6 +406,7 @@ CREATE TABLE segmentation_imports(
   message TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
   took_ms INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(tenant_id, sop_uid));
 CREATE INDEX segmentation_imports_waiting ON segmentation_imports(state, tenant_id, referenced_series_uid);
 CREATE INDEX series_by_modality ON series(modality, tenant_id);

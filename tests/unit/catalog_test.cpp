@@ -684,6 +684,24 @@ TEST_P(CatalogTest, SegAndRtStructInstancesAreImportCandidatesUntilRecordedAndWa
   EXPECT_EQ((*record)->state, "waiting");
   EXPECT_EQ((*record)->message, "still not");
   EXPECT_FALSE(catalog_->FindImport(b_, "1.1.9.1")->has_value());
+
+  // One that could not be read is due again at its time, not before; a pass limited to
+  // recent instances does not see old new ones.
+  SegmentationImportRecord retrying{a_, "1.1.8.1", "retrying", ""};
+  retrying.attempts = 3;
+  retrying.updated_at = now + 100;
+  ASSERT_TRUE(catalog_->RecordImport(retrying));
+  due = catalog_->FindImportCandidates(now, 2, 10);
+  ASSERT_TRUE(due);
+  EXPECT_FALSE(std::any_of(due->begin(), due->end(), [&](const auto& c) { return c.sop_uid == "1.1.8.1"; }));
+  due = catalog_->FindImportCandidates(now + 100, 2, 10);
+  ASSERT_TRUE(due);
+  auto again = std::find_if(due->begin(), due->end(), [&](const auto& c) { return c.sop_uid == "1.1.8.1"; });
+  ASSERT_NE(again, due->end());
+  EXPECT_EQ(again->attempts, 3);
+  due = catalog_->FindImportCandidates(now, 2, 10, now + 5);
+  ASSERT_TRUE(due);
+  EXPECT_FALSE(std::any_of(due->begin(), due->end(), [&](const auto& c) { return c.sop_uid == "2.1.9.1"; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);

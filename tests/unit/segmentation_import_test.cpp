@@ -2,11 +2,15 @@
 // importer over the real catalog and encrypted store (no HTTP): SEG and RTSTRUCT objects
 // become versions, wait for a missing source, never cross clinics, and voxelgate's own
 // objects are never imported.
+#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "auth/tenants.h"
+#include "dicom/dcmtk_io.h"
 #include "dicom/dicom.h"
 #include "dicom/nifti.h"
 #include "dicom/rtstruct.h"
@@ -16,6 +20,7 @@
 #include "storage/encrypting_blob_store.h"
 #include "storage/folder_blob_store.h"
 #include "storage/sql_catalog.h"
+#include "storage/sql_db.h"
 #include "synthetic_dicom.h"
 #include "core/clock.h"
 
@@ -40,7 +45,9 @@ TEST(LabelLayers, SegmentsThatOverlapGoToLaterLayersAndEachKeepsAllItsVoxels) {
   for (std::size_t i = 0; i < 10; ++i) masks.masks[1][i] = 1;
   for (std::size_t i = 5; i < 15; ++i) masks.masks[2][i] = 1;   // overlaps 1
   for (std::size_t i = 20; i < 24; ++i) masks.masks[3][i] = 1;  // overlaps nothing
-  auto layered = dicom::LayerMasks(masks, g);
+  auto layering = dicom::LayerMasks(masks, g);
+  ASSERT_TRUE(layering);
+  auto& layered = *layering;
   ASSERT_EQ(layered.layers.size(), 2u);
   EXPECT_EQ(layered.layer_of, (std::map<int, int>{{1, 0}, {2, 1}, {3, 0}}));
   for (int s : {1, 2, 3}) {
@@ -51,6 +58,20 @@ TEST(LabelLayers, SegmentsThatOverlapGoToLaterLayersAndEachKeepsAllItsVoxels) {
   EXPECT_EQ(flat.labels[7], 2);  // the later layer wins where they overlap
   EXPECT_EQ(flat.labels[2], 1);
   EXPECT_EQ(flat.labels[21], 3);
+}
+
+TEST(LabelLayers, SegmentsOverlappingDeeperThanTheLayerLimitAreRefusedWithTheReason) {
+  const auto g = Grid(3, 2, 1);
+  dicom::SegMasks masks;
+  for (int s = 1; s <= dicom::kMaxLabelLayers + 1; ++s) masks.masks[s].assign(6, 1);  // every segment everywhere
+  auto layered = dicom::LayerMasks(masks, g);
+  ASSERT_FALSE(layered);
+  EXPECT_EQ(layered.error().code, ErrorCode::kUnprocessable);
+  EXPECT_NE(layered.error().public_message.find("16"), std::string::npos);
+  masks.masks.erase(dicom::kMaxLabelLayers + 1);
+  auto fits = dicom::LayerMasks(masks, g);
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->layers.size(), static_cast<std::size_t>(dicom::kMaxLabelLayers));
 }
 
 TEST(LabelLayers, LayersRoundTripThroughOneNiftiFileAndOneLayerStaysThreeDimensional) {
@@ -197,6 +218,62 @@ TEST_F(SegmentationImportTest, AStoredSegBecomesAnImportedVersionOfItsSourceWith
   ASSERT_TRUE(back);
   EXPECT_EQ(back->labels, labels.labels);
   // Looked at once: the next pass has nothing to do.
+  EXPECT_EQ(Import(), 0);
+}
+
+TEST_F(SegmentationImportTest, ASegWithLatin1AndOverlongNamesIsImportedWithValidUtf8Text) {
+  Store(a_, series_);
+  auto source = Source(a_);
+  dicom::LabelVolume labels{source.volume.geometry, Boxes(source.volume.geometry)[1]};
+  auto written = dicom::WriteBinarySeg(source.any_image, source.volume, labels, {Segments()[0]}, {});
+  ASSERT_TRUE(written) << written.error().detail;
+  // As another tool may send it: ISO 8859-1 text, and a label past 64 bytes.
+  auto loaded = dicom::LoadFromMemory(*written);
+  ASSERT_TRUE(loaded);
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(loaded->dataset->findAndGetSequenceItem(DCM_SegmentSequence, item, 0).good() && item);
+  ASSERT_TRUE(item->putAndInsertString(DCM_SegmentLabel, (std::string("L\xE4sion ") + std::string(80, 'x')).c_str()).good());
+  ASSERT_TRUE(loaded->dataset->putAndInsertString(DCM_Manufacturer, "M\xFCller").good());
+  ASSERT_TRUE(loaded->dataset->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 100").good());
+  auto seg = dicom::WriteFileToString(*loaded->file);
+  ASSERT_TRUE(seg) << seg.error().detail;
+  const std::string sop = dicom::ReadSegHeader(*seg)->sop_uid;
+  Store(a_, {*seg});
+  EXPECT_EQ(Import(), 1);
+  auto record = catalog_->FindImport(a_, sop);
+  ASSERT_TRUE(record && *record);
+  ASSERT_EQ((*record)->state, "imported") << (*record)->message;
+  auto version = segmentations_->Find(a_, *(*record)->segmentation_id);
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->record.origin_manufacturer, "M\xC3\xBCller");
+  auto segments = nlohmann::json::parse(version->record.segments_json);  // valid JSON: it parses
+  const std::string name = segments[0]["name"].get<std::string>();
+  EXPECT_EQ(name.rfind("L\xC3\xA4sion ", 0), 0u);
+  EXPECT_LE(name.size(), 64u);
+}
+
+TEST_F(SegmentationImportTest, AVersionMadeBeforeItsRecordIsRecordedNotImportedAgain) {
+  Store(a_, series_);
+  auto source = Source(a_);
+  NewSegmentation request;
+  request.source_series_uid = kSeries;
+  request.segments = {Segments()[0]};
+  request.author = "rad";
+  request.labels = dicom::LabelVolume{source.volume.geometry, Boxes(source.volume.geometry)[1]};
+  auto created = segmentations_->Create(a_, std::move(request));
+  ASSERT_TRUE(created) << created.error().detail;
+  // As if the record was never written (a voxelgate SEG from before imports, or a crash
+  // between the version and its record).
+  ASSERT_TRUE(catalog_->RecordImport({a_, created->record.seg_sop_uid, "failed", ""}));
+  auto raw = storage::sql::Db::OpenSqlite((dir_ / "catalog.db").string(), false);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->Exec("DELETE FROM segmentation_imports"));
+  EXPECT_EQ(Import(), 1);
+  auto record = catalog_->FindImport(a_, created->record.seg_sop_uid);
+  ASSERT_TRUE(record && *record);
+  EXPECT_EQ((*record)->state, "internal");
+  EXPECT_EQ((*record)->segmentation_id, created->record.id);
+  EXPECT_EQ(segmentations_->List(a_, kStudy, std::nullopt)->size(), 1u);
   EXPECT_EQ(Import(), 0);
 }
 

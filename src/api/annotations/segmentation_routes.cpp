@@ -179,7 +179,11 @@ http::Response CompareVersions(http::Request& r, const auth::Principal& p, const
   for (const auto* v : {&b->record, &a->record})
     for (const auto& s : services::SegmentsFromJson(v->segments_json)) names[std::to_string(s.label)] = s.name;
   json labels = json::array();
-  for (const auto& agreement : services::CompareLabels(*labels_a, *labels_b))
+  // HD95 (two distance transforms a label) only when asked for: the rest is one pass.
+  auto params = ParseQueryParams(r.query);
+  if (!params) return http::ErrorResponse(params.error());
+  const bool with_hd95 = params->contains("hd95") && (*params)["hd95"] == "true";
+  for (const auto& agreement : services::CompareLabels(*labels_a, *labels_b, with_hd95))
     labels.push_back({{"label", agreement.label},
                       {"name", names.value(std::to_string(agreement.label), "")},
                       {"dice", agreement.dice},
@@ -194,7 +198,10 @@ http::Response CompareVersions(http::Request& r, const auth::Principal& p, const
 http::Response GetImport(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   auto record = deps.segmentations->ImportOf(p.tenant_id, r.Param("sop"));
   if (!record) return http::ErrorResponse(record.error());
-  if (!*record || (*record)->state == "internal")
+  // A support grant of some studies sees the objects of those studies only.
+  auto study = deps.segmentations->StudyOfInstance(p.tenant_id, r.Param("sop"));
+  if (!study) return http::ErrorResponse(study.error());
+  if (!*record || (*record)->state == "internal" || !*study || !p.MayReadStudy(**study))
     return http::ErrorResponse(404, "not_found", "no SEG or RTSTRUCT of this clinic has been looked at under that UID");
   const auto& i = **record;
   return http::JsonResponse(200, json{{"sop_uid", i.sop_uid},
