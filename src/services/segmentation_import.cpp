@@ -50,6 +50,26 @@ std::int64_t RetryDelay(std::int64_t attempts) { return std::min<std::int64_t>(6
 // slice may still be arriving: that is worth waiting for; anything else is final.
 bool MayBeIncomplete(const Error& e) { return e.code == ErrorCode::kUnprocessable || e.code == ErrorCode::kNotFound; }
 
+// The version an import makes: the object itself is its SEG (nothing new is written).
+NewSegmentation ImportRequest(const storage::SegmentationImportCandidate& c, SeriesVolume source,
+                              std::vector<dicom::SegmentInfo> segments, std::vector<dicom::LabelVolume> layers,
+                              std::string format, std::string_view manufacturer, std::string_view software,
+                              std::string_view description) {
+  NewSegmentation request;
+  request.source_series_uid = source.series_uid;
+  request.segments = std::move(segments);
+  request.source = "imported";
+  request.seg_series_uid = c.series_uid;
+  request.seg_sop_uid = c.sop_uid;
+  request.layers = std::move(layers);
+  request.origin_format = std::move(format);
+  request.origin_manufacturer = Truncated(manufacturer);
+  request.origin_software = Truncated(software);
+  request.origin_description = Truncated(description);
+  request.assembled_source = std::move(source);
+  return request;
+}
+
 }  // namespace
 
 Result<int> SegmentationImporter::RunOnce(std::int64_t now, std::int64_t limit) {
@@ -216,18 +236,8 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportSeg(const stor
   masks->masks.clear();  // the layers hold them now
   if (segments.empty()) return Outcome{"failed", source_uid, std::nullopt, "it holds no segment numbered 1 to 255"};
 
-  NewSegmentation request;
-  request.source_series_uid = source_uid;
-  request.segments = std::move(segments);
-  request.source = "imported";
-  request.seg_series_uid = c.series_uid;
-  request.seg_sop_uid = c.sop_uid;
-  request.layers = std::move(layered.layers);
-  request.origin_format = "SEG";
-  request.origin_manufacturer = Truncated(header->manufacturer);
-  request.origin_software = Truncated(header->software_versions);
-  request.origin_description = Truncated(header->series_description);
-  request.assembled_source = std::move(source);
+  NewSegmentation request = ImportRequest(c, std::move(source), std::move(segments), std::move(layered.layers), "SEG",
+                                          header->manufacturer, header->software_versions, header->series_description);
   auto created = segmentations_.Create(c.tenant_id, std::move(request));
   if (!created) return std::unexpected(created.error());
   return Outcome{"imported", source_uid, created->record.id, ""};
@@ -271,18 +281,9 @@ Result<SegmentationImporter::Outcome> SegmentationImporter::ImportRtStruct(const
   auto& layered = *layering;
   for (auto& s : segments) s.layer = layered.layer_of[s.label];
 
-  NewSegmentation request;
-  request.source_series_uid = source_uid;
-  request.segments = std::move(segments);
-  request.source = "imported";
-  request.seg_series_uid = c.series_uid;
-  request.seg_sop_uid = c.sop_uid;
-  request.layers = std::move(layered.layers);
-  request.origin_format = "RTSTRUCT";
-  request.origin_manufacturer = Truncated(rt->manufacturer);
-  request.origin_software = Truncated(rt->software_versions);
-  request.origin_description = Truncated(rt->series_description.empty() ? rt->label : rt->series_description);
-  request.assembled_source = std::move(source);
+  NewSegmentation request =
+      ImportRequest(c, std::move(source), std::move(segments), std::move(layered.layers), "RTSTRUCT", rt->manufacturer,
+                    rt->software_versions, rt->series_description.empty() ? rt->label : rt->series_description);
   auto created = segmentations_.Create(c.tenant_id, std::move(request));
   if (!created) return std::unexpected(created.error());
   std::string note = rasterised->skipped_contours + rt->skipped_contours > 0
