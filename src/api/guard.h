@@ -24,6 +24,7 @@
 #include "services/result_forms.h"
 #include "services/runs.h"
 #include "services/segmentations.h"
+#include "services/shadow_runs.h"
 #include "services/volumes.h"
 
 namespace vg::api {
@@ -49,6 +50,8 @@ struct ApiDeps {
   services::Exports* exports = nullptr;
   services::Algorithms* algorithms = nullptr;
   services::Runs* runs = nullptr;
+  services::Deployments* deployments = nullptr;
+  services::ShadowRuns* shadow_runs = nullptr;
   services::ResultForms* result_forms = nullptr;
   licensing::Licensing* licensing = nullptr;
   services::Monitoring* monitoring = nullptr;

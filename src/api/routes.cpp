@@ -3,6 +3,7 @@
 #include "api/account/account_routes.h"
 #include "api/annotations/annotation_routes.h"
 #include "api/exports/export_routes.h"
+#include "api/deployments/deployment_routes.h"
 #include "api/jobs/job_routes.h"
 #include "api/licensing/licensing_routes.h"
 #include "api/monailabel/monailabel_routes.h"
@@ -26,6 +27,7 @@ Result<http::Router> BuildRouter(const ApiDeps& deps) {
   AddSegmentationRoutes(router, deps);
   AddExportRoutes(router, deps);
   AddJobRoutes(router, deps);
+  AddDeploymentRoutes(router, deps);
   AddLicensingRoutes(router, deps);
   AddMonitoringRoutes(router, deps);
   AddMonaiLabelRoutes(router, deps);

@@ -13,6 +13,7 @@
 #include "storage/sql_schema.h"
 #include "app/commands.h"
 #include "services/algorithms.h"
+#include "services/deployments.h"
 #include "app/context.h"
 #include "licensing/licensing.h"
 #include "core/clock.h"
@@ -504,7 +505,9 @@ int Algorithm(AppContext& ctx, const Args& args) {
     return 0;
   }
   if (words.size() == 4 && (words[1] == "default" || words[1] == "withdraw" || words[1] == "restore")) {
-    auto ok = words[1] == "default" ? ctx.catalog->SetDefaultVersion(words[2], words[3])
+    // A new default reaches only clinics not yet pinned (services/deployments.h).
+    services::Deployments deployments(*ctx.catalog, *ctx.catalog, *ctx.catalog);
+    auto ok = words[1] == "default" ? deployments.SetDefault(words[2], words[3], "admin", UnixSeconds())
                                     : ctx.catalog->SetAlgorithmEnabled(words[2], words[3], words[1] == "restore");
     if (!ok) return Failed(ok.error());
     AuditAdmin(ctx, std::nullopt, "admin.algorithm." + words[1], "algorithm=" + words[2] + " version=" + words[3]);

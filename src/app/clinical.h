@@ -16,6 +16,7 @@
 #include "jobs/worker_pool.h"
 #include "services/algorithms.h"
 #include "services/annotations.h"
+#include "services/deployments.h"
 #include "services/exports.h"
 #include "services/monailabel.h"
 #include "services/monitoring.h"
@@ -23,6 +24,7 @@
 #include "services/result_forms.h"
 #include "services/segmentation_import.h"
 #include "services/segmentations.h"
+#include "services/shadow_runs.h"
 #include "services/volumes.h"
 
 namespace vg::app {
@@ -37,12 +39,15 @@ struct ClinicalServices {
         result_forms(*ctx.archive, *ctx.catalog, *ctx.catalog, volumes, segmentations),
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
-        runs(*ctx.archive, *ctx.catalog, algorithms, licensing),
+        deployments(*ctx.catalog, *ctx.catalog, *ctx.catalog),
+        shadow_runs(*ctx.archive, *ctx.catalog, *ctx.catalog),
+        runs(*ctx.archive, *ctx.catalog, algorithms, deployments, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
         export_handler(exports),
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing, result_forms,
-                          ctx.config.data_dir + "/tmp/jobs"),
+                          shadow_runs, ctx.config.data_dir + "/tmp/jobs"),
+        shadow_run_handler(algorithm_handler),
         correction_handler(monitoring),
         result_forms_handler(result_forms) {
     // A clinician's version over an algorithm's result is a correction: compare them.
@@ -71,7 +76,8 @@ struct ClinicalServices {
       return held ? *held : std::vector<std::int64_t>{};
     };
     return std::make_unique<jobs::WorkerPool>(
-        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &correction_handler, &result_forms_handler}, options);
+        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &shadow_run_handler, &correction_handler,
+                                                    &result_forms_handler}, options);
   }
 
   licensing::Licensing licensing;
@@ -82,11 +88,14 @@ struct ClinicalServices {
   services::ResultForms result_forms;
   services::Exports exports;
   services::Algorithms algorithms;
+  services::Deployments deployments;
+  services::ShadowRuns shadow_runs;
   services::Runs runs;
   services::Monitoring monitoring;
   services::MonaiLabel monailabel;
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;
+  jobs::ShadowRunHandler shadow_run_handler;
   jobs::CorrectionHandler correction_handler;
   jobs::ResultFormsHandler result_forms_handler;
 };

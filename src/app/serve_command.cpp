@@ -327,6 +327,8 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.exports = &clinical.exports;
   deps.algorithms = &clinical.algorithms;
   deps.runs = &clinical.runs;
+  deps.deployments = &clinical.deployments;
+  deps.shadow_runs = &clinical.shadow_runs;
   deps.result_forms = &clinical.result_forms;
   deps.licensing = &clinical.licensing;
   deps.monitoring = &clinical.monitoring;
@@ -388,6 +390,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
                                             : nullptr;
   clinical.monitoring.OnJobQueued([&workers] { workers->Notify(); });
   clinical.result_forms.OnJobQueued([&workers] { workers->Notify(); });
+  clinical.shadow_runs.OnJobQueued([&workers] { workers->Notify(); });
   // Alerts: a flag on the vendor's dashboard always; a POST to the webhook when one is set.
   services::AlertNotifier alert_notifier(
       [&clinical, thresholds = deps.alert_thresholds](std::int64_t now) { return clinical.monitoring.Alerts(thresholds, now); },
@@ -404,6 +407,24 @@ int ServeCommand(const std::vector<std::string>& argv) {
       LogWarn("alert_not_delivered", "\"detail\":\"" + JsonEscape(sent.error().public_message) + "\"");
     else if (*sent > 0)
       LogInfo("alerts_delivered", "\"count\":" + std::to_string(*sent));
+  });
+  // Deployments: scheduled promotions take effect on time (every use also applies them),
+  // and every change goes to the webhook, at least once, in order.
+  Periodic deployments(std::chrono::seconds(5), [&clinical, &leader, url = config.alert_webhook] {
+    if (!leader->Held()) return;
+    if (auto advanced = clinical.deployments.AdvanceAll(UnixSeconds()); !advanced)
+      LogWarn("deployments_not_advanced", "\"detail\":\"" + JsonEscape(advanced.error().public_message) + "\"");
+    if (url.empty()) return;
+    auto sent = clinical.deployments.Notify(
+        [&url](const std::string& body) -> Result<void> {
+          auto response = http::Post(url, "application/json", body, std::chrono::seconds(10));
+          if (!response) return std::unexpected(response.error());
+          if (response->status < 200 || response->status > 299)
+            return Fail(ErrorCode::kUnavailable, "the webhook answered " + std::to_string(response->status));
+          return {};
+        },
+        UnixSeconds());
+    if (!sent) LogWarn("deployment_event_not_delivered", "\"detail\":\"" + JsonEscape(sent.error().public_message) + "\"");
   });
   auto built = api::BuildRouter(deps);
   if (!built) {
@@ -475,6 +496,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   period_ends.Start();
   segmentation_imports.Start();
   if (!config.alert_webhook.empty()) alerts.Start();
+  deployments.Start();
   // The shared object store's garbage: blobs of requests that never committed.
   Periodic blob_gc(std::chrono::minutes(10), [&ctx, &leader] {
     if (!leader->Held() || !(*ctx)->blob_collector) return;

@@ -60,6 +60,10 @@ const std::vector<ActionPolicy>& Policies() {
       // Algorithms: the registry is the vendor's; runs are the clinic's.
       {"algorithms.read", false, kScopeDicomwebRead, {"provider_admin", "provider_support", "clinic_admin", "radiologist", "physician", "service"}, false},
       {"algorithms.write", false, kScopeAdmin, {"provider_admin"}, false},
+      // The algorithm's versions in each clinic: the vendor deploys; a clinic reads its own.
+      {"deployments.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
+      {"deployments.write", false, kScopeAdmin, {"provider_admin"}, false},
+      {"deployments.self", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician", "service"}, false},
       {"jobs.read", false, kScopeDicomwebRead, kReaders, false},
       {"jobs.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
       {"autorules.read", false, kScopeAdmin, {"clinic_admin"}, false},
@@ -137,6 +141,7 @@ bool IsSecurityEvent(std::string_view action) {
       "session.login",  "session.logout",      "self.password",     "tokens.write",  "tokens.create",
       "users.write",    "grants.write",        "tenant.settings",   "tenants.write", "tenants.purge",
       "plans.write",    "subscriptions.write", "subscription.self", "exports.write", "algorithms.write",
+      "deployments.write",
       "monailabel.auth"};
   return std::find(std::begin(kEvents), std::end(kEvents), action) != std::end(kEvents);
 }

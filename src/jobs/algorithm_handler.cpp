@@ -19,10 +19,12 @@
 #include "core/clock.h"
 #include "core/json_depth.h"
 #include "core/logging.h"
+#include "core/strings.h"
 #include "dicom/deid.h"
 #include "dicom/dicom.h"
 #include "crypto/crypto.h"
 #include "jobs/sandbox.h"
+#include "services/overlap.h"
 #include "services/retrieve.h"
 
 namespace vg::jobs {
@@ -141,13 +143,6 @@ class JobFolder {
   fs::path dir_;
 };
 
-struct RunOutput {
-  dicom::LabelVolume labels;
-  json metrics = json::object();
-  std::vector<std::string> warnings;
-  std::string log;
-};
-
 // What the vendor's run record says of the input: geometry and acquisition, no patient data.
 json InputRecord(const services::SeriesVolume& source) {
   const auto& g = source.volume.geometry;
@@ -170,6 +165,147 @@ json InputRecord(const services::SeriesVolume& source) {
 
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
   return dicom::UidFromText(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
+}
+
+Result<AlgorithmOutput> AlgorithmHandler::Execute(const storage::JobRecord& job, const json& params,
+                                                  const services::AlgorithmManifest& manifest,
+                                                  const services::SeriesVolume& source, json& timings,
+                                                  services::JobProgress& progress) {
+  const std::int64_t tenant = job.tenant_id;
+  const std::string series_uid = params.value("series_uid", "");
+  auto started = Clock::now();
+  AlgorithmOutput output;
+  if (manifest.runner.kind == "builtin") {
+    progress.Report(1, 4, "running " + manifest.name);
+    const algorithms::BuiltinAlgorithm* builtin = algorithms::FindBuiltin(manifest.runner.entry);
+    if (!builtin) return Fail(ErrorCode::kInternal, "no built-in algorithm '" + manifest.runner.entry + "'");
+    started = Clock::now();
+    auto ran = (*builtin)(source.volume, [&] { return progress.Cancelled(); });
+    timings["run"] = MsSince(started);
+    if (!ran) return std::unexpected(ran.error());
+    output.labels = std::move(ran->labels);
+    output.metrics = std::move(ran->metrics);
+    output.warnings = std::move(ran->warnings);
+  } else {
+    progress.Report(1, 4, "preparing the input");
+    started = Clock::now();
+    auto folder = JobFolder::Make(scratch_dir_, job.id);
+    if (!folder) return std::unexpected(folder.error());
+    const fs::path input_dir = folder->dir() / "input", out_dir = folder->dir() / "output";
+    std::string nifti;
+    auto written = dicom::WriteNiftiGz(source.volume, [&](std::string_view chunk) -> Result<void> {
+      nifti.append(chunk);
+      return {};
+    });
+    if (!written) return std::unexpected(written.error());
+    if (auto ok = WriteFile(input_dir / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
+    nifti.clear();
+    // The DICOM headers as the manifest asks and the clinic allows: none; de-identified by
+    // the Basic Profile with a secret of this run alone (its UIDs mean nothing elsewhere);
+    // or, where the clinic's settings allow it, as stored.
+    const std::string& headers = manifest.input.dicom_headers;
+    if (headers == "full") {
+      auto settings = annotations_.GetSettings(tenant);
+      if (!settings) return std::unexpected(settings.error());
+      if (!settings->algorithms_full_dicom_headers)
+        return Fail(ErrorCode::kForbidden, manifest.name + " asks for the series' full DICOM headers "
+                                                          "(input.dicom_headers = \"full\"), which this clinic does not "
+                                                          "allow (setting algorithms_full_dicom_headers)");
+    }
+    if (headers != "none") {
+      services::Retrieval retrieval(archive_);
+      auto rows = retrieval.Locate(tenant, {source.study_uid, series_uid, {}});
+      if (!rows) return std::unexpected(rows.error());
+      const crypto::SecretKey run_secret = crypto::SecretKey::Generate();
+      int n = 0;
+      for (const auto& row : *rows) {
+        auto bytes = retrieval.ReadWhole(tenant, row);
+        if (!bytes) return std::unexpected(bytes.error());
+        if (headers == "deidentified") {
+          auto deidentified = dicom::Deidentify(*bytes, dicom::DeidOptions{}, run_secret);
+          if (!deidentified) return std::unexpected(deidentified.error());
+          *bytes = std::move(deidentified->part10);
+        }
+        if (auto ok = WriteFile(input_dir / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
+          return std::unexpected(ok.error());
+      }
+    }
+    const auto& g = source.volume.geometry;
+    json job_json = {{"job_id", job.id},
+                     {"algorithm", {{"id", manifest.id}, {"version", manifest.version}}},
+                     {"parameters", params.value("parameters", json::object())},
+                     {"geometry",
+                      {{"dims", g.dims}, {"spacing", g.spacing}, {"origin_lps", g.origin}, {"direction_lps", g.direction}}},
+                     {"modality", source.modality},
+                     {"segments", json::parse(services::SegmentsToJson(manifest.segments))}};
+    if (auto ok = WriteFile(input_dir / "job.json", job_json.dump(2)); !ok) return std::unexpected(ok.error());
+    ::chmod(out_dir.c_str(), 0777);
+    timings["convert"] = MsSince(started);
+
+    progress.Report(2, 4, "running " + manifest.name);
+    // Checked again as it runs: the catalog row may have been written by someone else.
+    auto algorithm_dir = services::ConfinedAlgorithmFolder(manifest.runner.directory, algorithms_.confinement());
+    if (!algorithm_dir) return std::unexpected(algorithm_dir.error());
+    SandboxSpec spec;
+    spec.command = manifest.runner.command;
+    spec.algorithm_dir = *algorithm_dir;
+    spec.input_dir = input_dir.string();
+    spec.output_dir = out_dir.string();
+    spec.memory_mb = manifest.limits.memory_mb;
+    spec.wall_seconds = manifest.limits.wall_seconds;
+    spec.threads = manifest.limits.threads;
+    spec.max_processes = manifest.limits.processes;
+    started = Clock::now();
+    auto ran = RunSandboxed(spec, [&] { return progress.Cancelled(); });
+    timings["run"] = MsSince(started);
+    if (!ran) return std::unexpected(ran.error());
+    output.log = ran->log;
+    if (ran->cancelled) return Fail(ErrorCode::kUnavailable, "cancelled");
+    if (!ran->Succeeded())
+      return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds, spec.max_processes));
+    // The output is the algorithm's (untrusted): no larger than the input's grid allows.
+    const std::int64_t grid_voxels = source.volume.geometry.VoxelCount();
+    auto labels_file = ReadFile(out_dir / "labels.nii.gz", static_cast<std::uintmax_t>(grid_voxels) * 8 + (1 << 20));
+    if (!labels_file && labels_file.error().code == ErrorCode::kInvalidArgument)
+      return Fail(ErrorCode::kUnprocessable, labels_file.error().public_message);
+    if (!labels_file)
+      return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz (or wrote one larger "
+                                             "than 8 bytes per input voxel)");
+    auto image = dicom::ReadNifti(*labels_file, grid_voxels);
+    if (!image) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + image.error().public_message);
+    auto labels = dicom::LabelsFromNifti(*image);
+    if (!labels) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + labels.error().public_message);
+    if (!labels->geometry.SameGrid(source.volume.geometry, 0.01))
+      return Fail(ErrorCode::kUnprocessable,
+                  "output/labels.nii.gz is not on the input's grid (same dims, spacing, origin and orientation)");
+    labels->geometry = source.volume.geometry;
+    output.labels = std::move(*labels);
+    auto result = ReadFile(out_dir / "result.json", 1 << 20);
+    if (!result && result.error().code != ErrorCode::kNotFound)  // a link, a device, too large
+      return Fail(ErrorCode::kUnprocessable, result.error().public_message);
+    if (result) {
+      if (!JsonDepthWithin(*result, 4))
+        return Fail(ErrorCode::kUnprocessable, "output/result.json nests deeper than 4 levels");
+      json r = json::parse(*result, nullptr, false);
+      if (!r.is_object()) return Fail(ErrorCode::kUnprocessable, "output/result.json is not a JSON object");
+      // What flows back to the vendor is bounded (docs/algorithm-contract.md): metrics are
+      // numbers, booleans or short strings; at most 20 warnings of 500 characters.
+      if (r.contains("metrics") && r["metrics"].is_object()) {
+        if (r["metrics"].size() > 256) return Fail(ErrorCode::kUnprocessable, "output/result.json has more than 256 metrics");
+        for (const auto& [name, value] : r["metrics"].items()) {
+          const bool fits = value.is_number() || value.is_boolean() || (value.is_string() && value.get<std::string>().size() <= 64);
+          if (fits && name.size() <= 64) output.metrics[name] = value;
+          else output.warnings.push_back("metric '" + name.substr(0, 64) +
+                                         "' left out: metrics are numbers, booleans or strings of at most 64 characters");
+        }
+      }
+      for (const char* key : {"warnings", "messages"})
+        if (r.contains(key) && r[key].is_array())
+          for (const auto& w : r[key])
+            if (w.is_string() && output.warnings.size() < 20) output.warnings.push_back(w.get<std::string>().substr(0, 500));
+    }
+  }
+  return output;
 }
 
 Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, services::JobProgress& progress) {
@@ -198,6 +334,7 @@ Result<std::string> AlgorithmHandler::Run(const storage::JobRecord& job, service
   usage.overage = grant->overage;
   const auto started = Clock::now();
   auto result = RunGranted(job, progress, usage);
+  if (!progress.Cancelled()) QueueShadow(job, params, result);
   usage.duration_ms = MsSince(started);
   usage.outcome = result ? "succeeded" : progress.Cancelled() ? "cancelled" : "failed";
   usage.counted = result.has_value();
@@ -273,137 +410,9 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   if (auto ok = services::CheckInput(manifest, facts); !ok) return std::unexpected(ok.error());
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
 
-  RunOutput output;
-  if (manifest.runner.kind == "builtin") {
-    progress.Report(1, 4, "running " + manifest.name);
-    const algorithms::BuiltinAlgorithm* builtin = algorithms::FindBuiltin(manifest.runner.entry);
-    if (!builtin) return Fail(ErrorCode::kInternal, "no built-in algorithm '" + manifest.runner.entry + "'");
-    started = Clock::now();
-    auto ran = (*builtin)(source->volume, [&] { return progress.Cancelled(); });
-    timings["run"] = MsSince(started);
-    if (!ran) return std::unexpected(ran.error());
-    output.labels = std::move(ran->labels);
-    output.metrics = std::move(ran->metrics);
-    output.warnings = std::move(ran->warnings);
-  } else {
-    progress.Report(1, 4, "preparing the input");
-    started = Clock::now();
-    auto folder = JobFolder::Make(scratch_dir_, job.id);
-    if (!folder) return std::unexpected(folder.error());
-    const fs::path input_dir = folder->dir() / "input", out_dir = folder->dir() / "output";
-    std::string nifti;
-    auto written = dicom::WriteNiftiGz(source->volume, [&](std::string_view chunk) -> Result<void> {
-      nifti.append(chunk);
-      return {};
-    });
-    if (!written) return std::unexpected(written.error());
-    if (auto ok = WriteFile(input_dir / "image.nii.gz", nifti); !ok) return std::unexpected(ok.error());
-    nifti.clear();
-    // The DICOM headers as the manifest asks and the clinic allows: none; de-identified by
-    // the Basic Profile with a secret of this run alone (its UIDs mean nothing elsewhere);
-    // or, where the clinic's settings allow it, as stored.
-    const std::string& headers = manifest.input.dicom_headers;
-    if (headers == "full") {
-      auto settings = annotations_.GetSettings(tenant);
-      if (!settings) return std::unexpected(settings.error());
-      if (!settings->algorithms_full_dicom_headers)
-        return Fail(ErrorCode::kForbidden, manifest.name + " asks for the series' full DICOM headers "
-                                                          "(input.dicom_headers = \"full\"), which this clinic does not "
-                                                          "allow (setting algorithms_full_dicom_headers)");
-    }
-    if (headers != "none") {
-      services::Retrieval retrieval(archive_);
-      auto rows = retrieval.Locate(tenant, {source->study_uid, series_uid, {}});
-      if (!rows) return std::unexpected(rows.error());
-      const crypto::SecretKey run_secret = crypto::SecretKey::Generate();
-      int n = 0;
-      for (const auto& row : *rows) {
-        auto bytes = retrieval.ReadWhole(tenant, row);
-        if (!bytes) return std::unexpected(bytes.error());
-        if (headers == "deidentified") {
-          auto deidentified = dicom::Deidentify(*bytes, dicom::DeidOptions{}, run_secret);
-          if (!deidentified) return std::unexpected(deidentified.error());
-          *bytes = std::move(deidentified->part10);
-        }
-        if (auto ok = WriteFile(input_dir / "dicom" / fmt::format("IM{:05d}.dcm", ++n), *bytes); !ok)
-          return std::unexpected(ok.error());
-      }
-    }
-    const auto& g = source->volume.geometry;
-    json job_json = {{"job_id", job.id},
-                     {"algorithm", {{"id", manifest.id}, {"version", manifest.version}}},
-                     {"parameters", params.value("parameters", json::object())},
-                     {"geometry",
-                      {{"dims", g.dims}, {"spacing", g.spacing}, {"origin_lps", g.origin}, {"direction_lps", g.direction}}},
-                     {"modality", source->modality},
-                     {"segments", json::parse(services::SegmentsToJson(manifest.segments))}};
-    if (auto ok = WriteFile(input_dir / "job.json", job_json.dump(2)); !ok) return std::unexpected(ok.error());
-    ::chmod(out_dir.c_str(), 0777);
-    timings["convert"] = MsSince(started);
-
-    progress.Report(2, 4, "running " + manifest.name);
-    // Checked again as it runs: the catalog row may have been written by someone else.
-    auto algorithm_dir = services::ConfinedAlgorithmFolder(manifest.runner.directory, algorithms_.confinement());
-    if (!algorithm_dir) return std::unexpected(algorithm_dir.error());
-    SandboxSpec spec;
-    spec.command = manifest.runner.command;
-    spec.algorithm_dir = *algorithm_dir;
-    spec.input_dir = input_dir.string();
-    spec.output_dir = out_dir.string();
-    spec.memory_mb = manifest.limits.memory_mb;
-    spec.wall_seconds = manifest.limits.wall_seconds;
-    spec.threads = manifest.limits.threads;
-    spec.max_processes = manifest.limits.processes;
-    started = Clock::now();
-    auto ran = RunSandboxed(spec, [&] { return progress.Cancelled(); });
-    timings["run"] = MsSince(started);
-    if (!ran) return std::unexpected(ran.error());
-    output.log = ran->log;
-    if (ran->cancelled) return Fail(ErrorCode::kUnavailable, "cancelled");
-    if (!ran->Succeeded())
-      return Fail(ErrorCode::kUnprocessable, ran->FailureMessage(spec.memory_mb, spec.wall_seconds, spec.max_processes));
-    // The output is the algorithm's (untrusted): no larger than the input's grid allows.
-    const std::int64_t grid_voxels = source->volume.geometry.VoxelCount();
-    auto labels_file = ReadFile(out_dir / "labels.nii.gz", static_cast<std::uintmax_t>(grid_voxels) * 8 + (1 << 20));
-    if (!labels_file && labels_file.error().code == ErrorCode::kInvalidArgument)
-      return Fail(ErrorCode::kUnprocessable, labels_file.error().public_message);
-    if (!labels_file)
-      return Fail(ErrorCode::kUnprocessable, "the algorithm ended without writing output/labels.nii.gz (or wrote one larger "
-                                             "than 8 bytes per input voxel)");
-    auto image = dicom::ReadNifti(*labels_file, grid_voxels);
-    if (!image) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + image.error().public_message);
-    auto labels = dicom::LabelsFromNifti(*image);
-    if (!labels) return Fail(ErrorCode::kUnprocessable, "output/labels.nii.gz: " + labels.error().public_message);
-    if (!labels->geometry.SameGrid(source->volume.geometry, 0.01))
-      return Fail(ErrorCode::kUnprocessable,
-                  "output/labels.nii.gz is not on the input's grid (same dims, spacing, origin and orientation)");
-    labels->geometry = source->volume.geometry;
-    output.labels = std::move(*labels);
-    auto result = ReadFile(out_dir / "result.json", 1 << 20);
-    if (!result && result.error().code != ErrorCode::kNotFound)  // a link, a device, too large
-      return Fail(ErrorCode::kUnprocessable, result.error().public_message);
-    if (result) {
-      if (!JsonDepthWithin(*result, 4))
-        return Fail(ErrorCode::kUnprocessable, "output/result.json nests deeper than 4 levels");
-      json r = json::parse(*result, nullptr, false);
-      if (!r.is_object()) return Fail(ErrorCode::kUnprocessable, "output/result.json is not a JSON object");
-      // What flows back to the vendor is bounded (docs/algorithm-contract.md): metrics are
-      // numbers, booleans or short strings; at most 20 warnings of 500 characters.
-      if (r.contains("metrics") && r["metrics"].is_object()) {
-        if (r["metrics"].size() > 256) return Fail(ErrorCode::kUnprocessable, "output/result.json has more than 256 metrics");
-        for (const auto& [name, value] : r["metrics"].items()) {
-          const bool fits = value.is_number() || value.is_boolean() || (value.is_string() && value.get<std::string>().size() <= 64);
-          if (fits && name.size() <= 64) output.metrics[name] = value;
-          else output.warnings.push_back("metric '" + name.substr(0, 64) +
-                                         "' left out: metrics are numbers, booleans or strings of at most 64 characters");
-        }
-      }
-      for (const char* key : {"warnings", "messages"})
-        if (r.contains(key) && r[key].is_array())
-          for (const auto& w : r[key])
-            if (w.is_string() && output.warnings.size() < 20) output.warnings.push_back(w.get<std::string>().substr(0, 500));
-    }
-  }
+  auto executed = Execute(job, params, manifest, *source, timings, progress);
+  if (!executed) return std::unexpected(executed.error());
+  AlgorithmOutput output = std::move(*executed);
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
 
   progress.Report(3, 4, "storing the result");
@@ -436,6 +445,104 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   json out = json::parse(result);
   out["forms_job_id"] = **forms_job;
   return out.dump();
+}
+
+void AlgorithmHandler::QueueShadow(const storage::JobRecord& job, const json& params, const Result<std::string>& result) {
+  const std::string shadow = params.value("shadow_version", "");
+  if (shadow.empty()) return;
+  services::ShadowRequest request;
+  request.tenant_id = job.tenant_id;
+  request.pinned_job_id = job.id;
+  request.algorithm_id = params.value("algorithm", "");
+  request.pinned_version = params.value("version", "");
+  request.shadow_version = shadow;
+  request.study_uid = params.value("study_uid", "");
+  request.series_uid = params.value("series_uid", "");
+  request.priority = job.priority;
+  services::PinnedOutcome pinned;
+  pinned.state = result ? "succeeded" : "failed";
+  if (!result) pinned.error = result.error().public_message;
+  if (result) {
+    const json out = json::parse(*result, nullptr, false);
+    if (out.is_object()) {
+      if (out.contains("segmentation_id") && out["segmentation_id"].is_number_integer())
+        pinned.segmentation_id = out["segmentation_id"].get<std::int64_t>();
+      pinned.metrics = out.value("metrics", json::object());
+      const json timings = out.value("timings_ms", json::object());
+      if (timings.contains("run") && timings["run"].is_number_integer()) pinned.run_ms = timings["run"].get<std::int64_t>();
+    }
+  }
+  // The clinic's result stands whatever becomes of its shadow.
+  if (auto queued = shadow_runs_.Queue(request, pinned); !queued)
+    LogWarn("shadow_run_not_queued", "\"job\":" + std::to_string(job.id) + ",\"detail\":\"" +
+                                         JsonEscape(queued.error().public_message) + "\"");
+}
+
+Result<std::string> AlgorithmHandler::RunShadow(const storage::JobRecord& job, services::JobProgress& progress) {
+  const json params = json::parse(job.params, nullptr, false);
+  if (!params.is_object()) return Fail(ErrorCode::kInternal, "the job's parameters are unreadable");
+  const std::int64_t tenant = job.tenant_id;
+  const std::int64_t pinned_job_id = params.value("pinned_job_id", std::int64_t{0});
+  const json pinned = params.value("pinned", json::object());
+  json timings = json::object();
+  json result = {{"pinned", pinned}, {"metrics", json::object()}, {"warnings", json::array()}};
+  // The outcome is recorded with the shadow run however the run ends (but a cancellation).
+  auto record_failure = [&](const Error& error) -> Result<std::string> {
+    if (progress.Cancelled()) return std::unexpected(error);
+    result["timings_ms"] = timings;
+    if (auto ok = shadow_runs_.Finish(tenant, pinned_job_id, nullptr, result, error.public_message); !ok)
+      return std::unexpected(ok.error());
+    return std::unexpected(error);
+  };
+  auto algorithm = algorithms_.Resolve(params.value("algorithm", ""), params.value("version", ""));
+  if (!algorithm) return record_failure(algorithm.error());
+  const services::AlgorithmManifest& manifest = algorithm->second;
+  progress.Report(0, 4, "fetching the series");
+  auto started = Clock::now();
+  auto source = volumes_.Assemble(tenant, params.value("series_uid", ""));
+  if (!source) return record_failure(source.error());
+  timings["fetch"] = MsSince(started);
+  services::SeriesFacts facts;
+  facts.modality = source->modality;
+  facts.slices = source->volume.geometry.dims[2];
+  facts.spacing = source->volume.geometry.spacing;
+  if (auto ok = services::CheckInput(manifest, facts); !ok) return record_failure(ok.error());
+  auto executed = Execute(job, params, manifest, *source, timings, progress);
+  if (timings.contains("run")) result["run_ms"] = timings["run"];
+  if (!executed) return record_failure(executed.error());
+  if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
+  result["metrics"] = executed->metrics;
+  result["warnings"] = executed->warnings;
+
+  // How far the shadow is from the clinic's result, segment by segment.
+  progress.Report(3, 4, "comparing with the pinned version");
+  started = Clock::now();
+  if (pinned.contains("segmentation_id") && pinned["segmentation_id"].is_number_integer()) {
+    auto seg = segmentations_.Find(tenant, pinned["segmentation_id"].get<std::int64_t>());
+    auto labels = seg ? segmentations_.Labels(tenant, seg->record) : Result<dicom::LabelVolume>(std::unexpected(seg.error()));
+    if (!labels) {
+      result["warnings"].push_back("the pinned result could not be read: " + labels.error().public_message);
+    } else if (labels->geometry.dims != executed->labels.geometry.dims) {
+      result["warnings"].push_back("the pinned result is not on the series' grid");
+    } else {
+      json agreement = json::array();
+      std::map<int, std::string> names;
+      for (const auto& segment : manifest.segments) names[segment.label] = segment.name;
+      for (const auto& a : services::CompareLabels(*labels, executed->labels, /*with_hd95=*/true))
+        agreement.push_back({{"label", a.label},
+                             {"name", names.count(a.label) ? names[a.label] : ""},
+                             {"dice", a.dice},
+                             {"hd95_mm", a.hd95_mm ? json(*a.hd95_mm) : json(nullptr)},
+                             {"volume_pinned_ml", a.volume_a_ml},
+                             {"volume_shadow_ml", a.volume_b_ml}});
+      result["agreement"] = agreement;
+    }
+  }
+  timings["compare"] = MsSince(started);
+  result["timings_ms"] = timings;
+  if (auto ok = shadow_runs_.Finish(tenant, pinned_job_id, &executed->labels, result, ""); !ok)
+    return std::unexpected(ok.error());
+  return json{{"pinned_job_id", pinned_job_id}, {"shadow_version", params.value("version", "")}}.dump();
 }
 
 }  // namespace vg::jobs

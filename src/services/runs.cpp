@@ -15,7 +15,9 @@ Result<storage::JobRecord> Runs::Submit(std::int64_t tenant_id, const RunRequest
 }
 
 Result<storage::JobRecord> Runs::SubmitAlone(std::int64_t tenant_id, const RunRequest& request) {
-  auto algorithm = algorithms_.Resolve(request.algorithm, request.version);
+  auto versions = deployments_.ForRun(tenant_id, request.algorithm, request.series_uid, request.version, UnixSeconds());
+  if (!versions) return std::unexpected(versions.error());
+  auto algorithm = algorithms_.Resolve(request.algorithm, versions->version);
   if (!algorithm) return std::unexpected(algorithm.error());
   // The subscription (or licence) first: it is the clinic's standing, whatever the series.
   // It is checked again when the run starts.
@@ -49,6 +51,8 @@ Result<storage::JobRecord> Runs::SubmitAlone(std::int64_t tenant_id, const RunRe
                               {"series_uid", row.series_uid},
                               {"study_uid", row.study_uid},
                               {"trigger", request.trigger},
+                              {"canary", versions->canary},
+                              {"shadow_version", versions->shadow},
                               {"submitted_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                                    std::chrono::system_clock::now().time_since_epoch())
                                                    .count()}}

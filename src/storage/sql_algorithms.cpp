@@ -76,7 +76,7 @@ Result<void> SqlCatalog::SetDefaultVersion(const std::string& id, const std::str
   std::lock_guard lock(write_mutex_);
   auto tx = sql::Transaction::Begin(writer_);
   if (!tx) return std::unexpected(tx.error());
-  auto set = sql::Stmt::Prepare(writer_, "UPDATE algorithms SET is_default = (version = ?) WHERE id = ?");
+  auto set = sql::Stmt::Prepare(writer_, "UPDATE algorithms SET is_default = CASE WHEN version = ? THEN 1 ELSE 0 END WHERE id = ?");
   if (!set) return std::unexpected(set.error());
   set->Bind(version).Bind(id);
   if (auto r = set->Run(); !r) return r;

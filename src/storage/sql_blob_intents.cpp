@@ -33,11 +33,12 @@ Result<bool> SqlCatalog::IsBlobReferenced(const BlobKey& key) {
       reader.db(),
       "SELECT EXISTS (SELECT 1 FROM instances WHERE tenant_id = ? AND blob_name = ?) "
       "OR EXISTS (SELECT 1 FROM segmentations WHERE tenant_id = ? AND labels_blob = ?) "
+      "OR EXISTS (SELECT 1 FROM shadow_runs WHERE tenant_id = ? AND labels_blob = ?) "
       "OR EXISTS (SELECT 1 FROM bug_reports WHERE tenant_id = ? AND screenshot_blob = ?) "
       "OR EXISTS (SELECT 1 FROM jobs WHERE tenant_id = ? AND kind = 'export' AND result LIKE ?)");
   if (!st) return std::unexpected(st.error());
   st->Bind(key.tenant_id).Bind(key.name).Bind(key.tenant_id).Bind(key.name).Bind(key.tenant_id).Bind(key.name)
-      .Bind(key.tenant_id).Bind("%\"blob\":\"" + key.name + "\"%");
+      .Bind(key.tenant_id).Bind(key.name).Bind(key.tenant_id).Bind("%\"blob\":\"" + key.name + "\"%");
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
   return *row && st->Int(0) != 0;

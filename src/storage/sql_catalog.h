@@ -18,6 +18,7 @@
 #include "storage/leader_lease.h"
 #include "storage/throttle_store.h"
 #include "storage/blob_intent_store.h"
+#include "storage/deployment_store.h"
 #include "storage/image_alias_store.h"
 #include "storage/licensing_store.h"
 #include "storage/monitoring_store.h"
@@ -33,7 +34,8 @@ class SqlCatalog final : public Catalog,
                             public MonitoringStore,
                             public ImageAliasStore,
                             public ThrottleStore,
-                            public BlobIntentStore {
+                            public BlobIntentStore,
+                            public DeploymentStore {
  public:
   // The embedded catalog: a SQLite file.
   static Result<std::unique_ptr<SqlCatalog>> Open(const std::string& path, bool durable, int readers = 4);
@@ -196,6 +198,23 @@ class SqlCatalog final : public Catalog,
   Result<std::vector<BlobIntent>> StaleBlobIntents(std::int64_t before, std::int64_t limit) override;
   Result<bool> IsBlobReferenced(const BlobKey& key) override;
   Result<void> DropBlobIntent(const BlobKey& key) override;
+
+  // DeploymentStore (sql_deployments.cpp).
+  Result<std::optional<DeploymentRecord>> FindDeployment(std::int64_t tenant_id, const std::string& algorithm_id) override;
+  Result<std::vector<DeploymentRecord>> ListDeployments(std::optional<std::int64_t> tenant_id,
+                                                        const std::string& algorithm_id) override;
+  Result<bool> ReplaceDeployment(const std::optional<std::string>& expected, const DeploymentRecord& record,
+                                 const std::vector<DeploymentEventRecord>& events) override;
+  Result<std::vector<DeploymentEventRecord>> ListDeploymentEvents(std::optional<std::int64_t> tenant_id,
+                                                                  const std::string& algorithm_id,
+                                                                  std::int64_t limit) override;
+  Result<std::vector<DeploymentEventRecord>> DeploymentEventsToNotify(std::int64_t limit) override;
+  Result<void> MarkDeploymentEventNotified(std::int64_t id, std::int64_t at) override;
+  Result<bool> AddShadowRun(const ShadowRunRecord& record) override;
+  Result<void> SetShadowJob(std::int64_t tenant_id, std::int64_t pinned_job_id, std::int64_t shadow_job_id) override;
+  Result<void> FinishShadowRun(const ShadowRunRecord& record) override;
+  Result<std::optional<ShadowRunRecord>> FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) override;
+  Result<std::vector<ShadowRunRecord>> ListShadowRuns(const ShadowRunFilter& filter) override;
 
   // ThrottleStore (sql_throttle.cpp).
   Result<std::vector<ThrottleEntry>> ThrottleEntries(const std::vector<std::string>& keys) override;

@@ -413,6 +413,46 @@ CREATE INDEX series_by_modality ON series(modality, tenant_id);
 ALTER TABLE tenants ADD COLUMN results_as_rtstruct INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tenants ADD COLUMN results_as_overlay INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 19: the algorithm's life in each clinic: the version each clinic runs (and its
+    // canary, shadow and scheduled change), every change to it (with its delivery to the
+    // webhook), and the shadow runs with their comparison to the clinic's own run.
+    R"sql(
+CREATE TABLE algorithm_deployments(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  algorithm_id TEXT NOT NULL,
+  state_json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, algorithm_id));
+CREATE TABLE deployment_events(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  algorithm_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  from_version TEXT NOT NULL,
+  to_version TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  changed_at INTEGER NOT NULL,
+  notified_at INTEGER);
+CREATE INDEX deployment_events_by_algorithm ON deployment_events(algorithm_id, tenant_id, id);
+CREATE INDEX deployment_events_to_notify ON deployment_events(notified_at, id);
+CREATE TABLE shadow_runs(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  pinned_job_id INTEGER NOT NULL,
+  shadow_job_id INTEGER,
+  algorithm_id TEXT NOT NULL,
+  pinned_version TEXT NOT NULL,
+  shadow_version TEXT NOT NULL,
+  series_uid TEXT NOT NULL,
+  state TEXT NOT NULL,
+  labels_blob TEXT NOT NULL,
+  result_json TEXT NOT NULL,
+  error TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  PRIMARY KEY(tenant_id, pinned_job_id));
+CREATE INDEX shadow_runs_by_version ON shadow_runs(algorithm_id, shadow_version, tenant_id);
+)sql",
 };
 
 // The migration's DDL in PostgreSQL's spelling. Applied to the project's own constant
