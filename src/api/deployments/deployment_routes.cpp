@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 json ErrorJson(const Error& e) {
-  return {{"error", e.reason.empty() ? ErrorCodeName(e.code) : e.reason}, {"message", e.public_message}};
+  return {{"error", {{"code", e.reason.empty() ? ErrorCodeName(e.code) : e.reason}, {"message", e.public_message}}}};
 }
 
 // The algorithm named by the path, which must be registered.
