@@ -7,6 +7,7 @@
 
 #include "app/context.h"
 #include "core/clock.h"
+#include "core/logging.h"
 #include "licensing/licensing.h"
 #include "jobs/algorithm_handler.h"
 #include "jobs/auto_run.h"
@@ -40,7 +41,7 @@ struct ClinicalServices {
         exports(*ctx.archive, *ctx.catalog, annotations, segmentations, volumes),
         algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
         deployments(*ctx.catalog, *ctx.catalog, *ctx.catalog),
-        shadow_runs(*ctx.archive, *ctx.catalog, *ctx.catalog),
+        shadow_runs(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations),
         runs(*ctx.archive, *ctx.catalog, algorithms, deployments, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
@@ -53,6 +54,11 @@ struct ClinicalServices {
     // A clinician's version over an algorithm's result is a correction: compare them.
     segmentations.OnCreated([this](std::int64_t tenant_id, const storage::SegmentationRecord& version) {
       monitoring.OnVersionCreated(tenant_id, version);
+    });
+    // A correction of a run that has a shadow: how far each version is from it.
+    monitoring.OnCorrectionRecorded([this](std::int64_t tenant_id, std::int64_t job_id, std::int64_t correction_id) {
+      if (auto ok = shadow_runs.CompareWithCorrection(tenant_id, job_id, correction_id); !ok)
+        LogWarn("shadow_correction_not_compared", "\"job\":" + std::to_string(job_id));
     });
   }
 

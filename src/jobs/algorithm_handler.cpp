@@ -542,6 +542,9 @@ Result<std::string> AlgorithmHandler::RunShadow(const storage::JobRecord& job, s
   result["timings_ms"] = timings;
   if (auto ok = shadow_runs_.Finish(tenant, pinned_job_id, &executed->labels, result, ""); !ok)
     return std::unexpected(ok.error());
+  // A clinician may have corrected the pinned result before the shadow ended.
+  if (auto ok = shadow_runs_.CompareWithLatestCorrection(tenant, pinned_job_id); !ok)
+    LogWarn("shadow_correction_not_compared", "\"job\":" + std::to_string(job.id));
   return json{{"pinned_job_id", pinned_job_id}, {"shadow_version", params.value("version", "")}}.dump();
 }
 

@@ -183,6 +183,7 @@ Result<std::string> Monitoring::RecordCorrection(std::int64_t tenant_id, const j
   record.metrics = metrics.dump();
   auto added = store_.AddFeedback(record);
   if (!added) return std::unexpected(added.error());
+  if (on_correction_) on_correction_(tenant_id, job_id, child->id);
   return json{{"feedback_id", added->id}, {"metrics", metrics}}.dump();
 }
 

@@ -91,6 +91,10 @@ class Monitoring {
   void OnVersionCreated(std::int64_t tenant_id, const storage::SegmentationRecord& version);
   // The comparison itself (the "correction" job).
   Result<std::string> RecordCorrection(std::int64_t tenant_id, const nlohmann::json& params);
+  // Called after a correction of run `job_id` is recorded (a shadow run compares itself
+  // with it too). Set once, before the first correction.
+  using CorrectionObserver = std::function<void(std::int64_t tenant_id, std::int64_t job_id, std::int64_t correction_id)>;
+  void OnCorrectionRecorded(CorrectionObserver observer) { on_correction_ = std::move(observer); }
   nlohmann::json FeedbackJson(std::int64_t tenant_id, const storage::FeedbackRecord& record);
   Result<std::vector<nlohmann::json>> FeedbackFor(std::int64_t tenant_id, std::int64_t job_id);
 
@@ -141,6 +145,7 @@ class Monitoring {
   std::function<void()> job_queued_;
   std::mutex alerts_mutex_;
   std::optional<nlohmann::json> last_alerts_;  // the newest evaluation ("at": when)
+  CorrectionObserver on_correction_;
 };
 
 }  // namespace vg::services

@@ -8,6 +8,7 @@
 #include "crypto/crypto.h"
 #include "dicom/nifti.h"
 #include "services/overlap.h"
+#include "services/segmentations.h"
 
 namespace vg::services {
 namespace {
@@ -33,6 +34,8 @@ json SummariseShadowRuns(const std::vector<storage::ShadowRunRecord>& runs) {
   std::map<int, std::vector<double>> dice, hd95;
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> metrics;
   std::vector<double> pinned_ms, shadow_ms;
+  std::map<int, std::pair<std::vector<double>, std::vector<double>>> corrected;  // label -> (pinned, shadow) Dice
+  int corrections = 0;
   int cases = 0, compared = 0, shadow_failed = 0, pinned_failed = 0, both_failed = 0, pending = 0;
   for (const auto& run : runs) {
     if (run.state == "queued") {
@@ -57,6 +60,15 @@ json SummariseShadowRuns(const std::vector<storage::ShadowRunRecord>& runs) {
         if (a.contains("hd95_mm") && a["hd95_mm"].is_number()) hd95[label].push_back(a["hd95_mm"].get<double>());
       }
     }
+    const json correction = json::parse(run.correction_json, nullptr, false);
+    if (correction.is_object() && correction.contains("pinned")) {
+      ++corrections;
+      for (const char* side : {"pinned", "shadow"})
+        for (const auto& a : correction.value(side, json::array()))
+          if (a.contains("dice") && a["dice"].is_number())
+            (side[0] == 'p' ? corrected[a.value("label", 0)].first : corrected[a.value("label", 0)].second)
+                .push_back(a["dice"].get<double>());
+    }
     // Metrics side by side: only numbers, each version's own values.
     const json pm = pinned.value("metrics", json::object()), sm = result.value("metrics", json::object());
     for (const auto& [name, value] : pm.items())
@@ -69,6 +81,9 @@ json SummariseShadowRuns(const std::vector<storage::ShadowRunRecord>& runs) {
   for (const auto& [label, _] : dice) all.insert(label);
   for (const auto& [label, _] : hd95) all.insert(label);
   for (int label : all) labels.push_back({{"label", label}, {"dice", Spread(dice[label])}, {"hd95_mm", Spread(hd95[label])}});
+  json correction_view = json::array();
+  for (const auto& [label, dice] : corrected)
+    correction_view.push_back({{"label", label}, {"pinned_dice", Spread(dice.first)}, {"shadow_dice", Spread(dice.second)}});
   json metric_view = json::object();
   for (const auto& [name, values] : metrics)
     metric_view[name] = {{"pinned", Spread(values.first)}, {"shadow", Spread(values.second)}};
@@ -77,6 +92,7 @@ json SummariseShadowRuns(const std::vector<storage::ShadowRunRecord>& runs) {
           {"compared", compared},
           {"failures", {{"pinned", pinned_failed}, {"shadow", shadow_failed}, {"both", both_failed}}},
           {"labels", labels},
+          {"corrections", {{"cases", corrections}, {"labels", correction_view}}},
           {"metrics", metric_view},
           {"run_ms", {{"pinned", Spread(pinned_ms)}, {"shadow", Spread(shadow_ms)}}}};
 }
@@ -139,6 +155,59 @@ Result<void> ShadowRuns::Finish(std::int64_t tenant_id, std::int64_t pinned_job_
   return store_.FinishShadowRun(record);
 }
 
+Result<dicom::LabelVolume> ShadowRuns::Labels(const storage::ShadowRunRecord& run) {
+  if (run.state != "succeeded" || run.labels_blob.empty()) return Fail(ErrorCode::kNotFound, "the shadow run has no labels");
+  auto source = archive_.blobs.Get({run.tenant_id, run.labels_blob});
+  if (!source) return std::unexpected(source.error());
+  constexpr std::size_t kMaxLabels = std::size_t{1} << 31;
+  auto bytes = ReadAll(**source, kMaxLabels);
+  if (!bytes) return std::unexpected(bytes.error());
+  auto layers = dicom::ReadNiftiLayers(*bytes, static_cast<std::int64_t>(kMaxLabels));
+  if (!layers) return std::unexpected(layers.error());
+  return dicom::FlattenLayers(*layers);
+}
+
+Result<void> ShadowRuns::CompareWithCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id,
+                                               std::int64_t correction_id) {
+  auto run = store_.FindShadowRun(tenant_id, pinned_job_id);
+  if (!run) return std::unexpected(run.error());
+  if (!*run || (*run)->state != "succeeded") return {};
+  auto correction = segmentations_.Find(tenant_id, correction_id);
+  if (!correction) return std::unexpected(correction.error());
+  if (!correction->record.parent_id) return Fail(ErrorCode::kInternal, "a correction without its parent");
+  auto parent = segmentations_.Find(tenant_id, *correction->record.parent_id);
+  if (!parent) return std::unexpected(parent.error());
+  auto corrected = segmentations_.Labels(tenant_id, correction->record);
+  auto pinned = segmentations_.Labels(tenant_id, parent->record);
+  auto shadow = Labels(**run);
+  if (!corrected) return std::unexpected(corrected.error());
+  if (!pinned) return std::unexpected(pinned.error());
+  if (!shadow) return std::unexpected(shadow.error());
+  if (corrected->geometry.dims != shadow->geometry.dims || pinned->geometry.dims != shadow->geometry.dims)
+    return Fail(ErrorCode::kUnprocessable, "the correction is not on the shadow's grid");
+  auto side = [](const std::vector<LabelAgreement>& agreements) {
+    json out = json::array();
+    for (const auto& a : agreements)
+      out.push_back({{"label", a.label}, {"dice", a.dice}, {"hd95_mm", a.hd95_mm ? json(*a.hd95_mm) : json(nullptr)}});
+    return out;
+  };
+  const json comparison = {{"segmentation_id", correction_id},
+                           {"author", correction->record.author},
+                           {"pinned", side(CompareLabels(*pinned, *corrected))},
+                           {"shadow", side(CompareLabels(*shadow, *corrected))}};
+  return store_.SetShadowCorrection(tenant_id, pinned_job_id, comparison.dump());
+}
+
+Result<void> ShadowRuns::CompareWithLatestCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id) {
+  auto feedback = monitoring_.ListFeedback(tenant_id, {pinned_job_id});
+  if (!feedback) return std::unexpected(feedback.error());
+  std::optional<std::int64_t> latest;
+  for (const auto& f : *feedback)
+    if (f.verdict == "correct" && f.segmentation_id && (!latest || *f.segmentation_id > *latest)) latest = f.segmentation_id;
+  if (!latest) return {};
+  return CompareWithCorrection(tenant_id, pinned_job_id, *latest);
+}
+
 Result<json> ShadowRuns::Comparison(const storage::ShadowRunFilter& filter, const std::map<std::int64_t, std::string>& slugs) {
   auto runs = store_.ListShadowRuns(filter);
   if (!runs) return std::unexpected(runs.error());
@@ -162,6 +231,10 @@ Result<json> ShadowRuns::Comparison(const storage::ShadowRunFilter& filter, cons
                                  {"run_ms", pinned.value("run_ms", 0)}}},
                      {"shadow", {{"metrics", result.value("metrics", json::object())}, {"run_ms", result.value("run_ms", 0)}}},
                      {"agreement", result.value("agreement", json::array())},
+                     {"correction", [&] {
+                        json c = json::parse(run.correction_json, nullptr, false);
+                        return c.is_object() && c.contains("pinned") ? c : json(nullptr);
+                      }()},
                      {"created_at", run.created_at},
                      {"finished_at", run.finished_at ? json(*run.finished_at) : json(nullptr)}});
   }

@@ -17,6 +17,7 @@
 #include "services/archive.h"
 #include "storage/deployment_store.h"
 #include "storage/job_store.h"
+#include "storage/monitoring_store.h"
 
 namespace vg::services {
 
@@ -42,10 +43,13 @@ struct ShadowRequest {
 // versions' distributions; failures of each; run times.
 nlohmann::json SummariseShadowRuns(const std::vector<storage::ShadowRunRecord>& runs);
 
+class Segmentations;
+
 class ShadowRuns {
  public:
-  ShadowRuns(Archive& archive, storage::DeploymentStore& store, storage::JobStore& jobs)
-      : archive_(archive), store_(store), jobs_(jobs) {}
+  ShadowRuns(Archive& archive, storage::DeploymentStore& store, storage::JobStore& jobs,
+             storage::MonitoringStore& monitoring, Segmentations& segmentations)
+      : archive_(archive), store_(store), jobs_(jobs), monitoring_(monitoring), segmentations_(segmentations) {}
   void OnJobQueued(std::function<void()> notify) { job_queued_ = std::move(notify); }
 
   // Queues the shadow run of a pinned run that ended; once (a retried pinned run that
@@ -54,6 +58,13 @@ class ShadowRuns {
   // The shadow's end: its labels (none when it failed) stored with its result.
   Result<void> Finish(std::int64_t tenant_id, std::int64_t pinned_job_id, const dicom::LabelVolume* labels,
                       const nlohmann::json& result, const std::string& error);
+  // A clinician corrected the pinned run's result with `correction_id`: how far each
+  // version is from the correction, kept with the shadow run. Nothing to do when the
+  // pinned run has no finished shadow (the shadow's end asks again: CompareWithLatestCorrection).
+  Result<void> CompareWithCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id, std::int64_t correction_id);
+  Result<void> CompareWithLatestCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id);
+  // The shadow's labels (a finished, successful shadow run).
+  Result<dicom::LabelVolume> Labels(const storage::ShadowRunRecord& run);
   // The vendor's view of `algorithm_id`'s shadow runs: each case, and the summary.
   // `slugs`: tenant id -> clinic slug, for display.
   Result<nlohmann::json> Comparison(const storage::ShadowRunFilter& filter, const std::map<std::int64_t, std::string>& slugs);
@@ -62,6 +73,8 @@ class ShadowRuns {
   Archive& archive_;
   storage::DeploymentStore& store_;
   storage::JobStore& jobs_;
+  storage::MonitoringStore& monitoring_;
+  Segmentations& segmentations_;
   std::function<void()> job_queued_;
 };
 

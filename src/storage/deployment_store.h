@@ -46,6 +46,8 @@ struct ShadowRunRecord {
   std::string labels_blob;       // the shadow's labels (encrypted .nii.gz); "" until it succeeds
   std::string result_json = "{}";  // metrics, timings, the comparison with the pinned run
   std::string error;
+  // Where a clinician corrected the pinned result: each version's agreement with the correction.
+  std::string correction_json = "{}";
   std::int64_t created_at = 0;
   std::optional<std::int64_t> finished_at;
 };
@@ -81,6 +83,8 @@ class DeploymentStore {
   virtual Result<bool> AddShadowRun(const ShadowRunRecord& record) = 0;
   virtual Result<void> SetShadowJob(std::int64_t tenant_id, std::int64_t pinned_job_id, std::int64_t shadow_job_id) = 0;
   virtual Result<void> FinishShadowRun(const ShadowRunRecord& record) = 0;  // state, labels, result, error, finished_at
+  virtual Result<void> SetShadowCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id,
+                                           const std::string& correction_json) = 0;
   virtual Result<std::optional<ShadowRunRecord>> FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) = 0;
   // Newest first.
   virtual Result<std::vector<ShadowRunRecord>> ListShadowRuns(const ShadowRunFilter& filter) = 0;

@@ -213,6 +213,8 @@ class SqlCatalog final : public Catalog,
   Result<bool> AddShadowRun(const ShadowRunRecord& record) override;
   Result<void> SetShadowJob(std::int64_t tenant_id, std::int64_t pinned_job_id, std::int64_t shadow_job_id) override;
   Result<void> FinishShadowRun(const ShadowRunRecord& record) override;
+  Result<void> SetShadowCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id,
+                                   const std::string& correction_json) override;
   Result<std::optional<ShadowRunRecord>> FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) override;
   Result<std::vector<ShadowRunRecord>> ListShadowRuns(const ShadowRunFilter& filter) override;
 

@@ -9,7 +9,7 @@ constexpr const char* kEventColumns =
     "id, tenant_id, algorithm_id, action, from_version, to_version, detail_json, actor, changed_at, notified_at";
 constexpr const char* kShadowColumns =
     "tenant_id, pinned_job_id, shadow_job_id, algorithm_id, pinned_version, shadow_version, series_uid, state, "
-    "labels_blob, result_json, error, created_at, finished_at";
+    "labels_blob, result_json, error, created_at, finished_at, correction_json";
 
 DeploymentRecord ReadDeployment(const sql::Stmt& st) {
   return DeploymentRecord{st.Int(0), st.Text(1), st.Text(2), st.Int(3)};
@@ -45,6 +45,7 @@ ShadowRunRecord ReadShadow(const sql::Stmt& st) {
   r.error = st.Text(10);
   r.created_at = st.Int(11);
   r.finished_at = st.OptInt(12);
+  r.correction_json = st.Text(13);
   return r;
 }
 
@@ -137,12 +138,12 @@ Result<void> SqlCatalog::MarkDeploymentEventNotified(std::int64_t id, std::int64
 Result<bool> SqlCatalog::AddShadowRun(const ShadowRunRecord& r) {
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_, std::string("INSERT INTO shadow_runs(") + kShadowColumns +
-                                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(tenant_id, pinned_job_id) "
+                                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(tenant_id, pinned_job_id) "
                                             "DO NOTHING");
   if (!st) return std::unexpected(st.error());
   st->Bind(r.tenant_id).Bind(r.pinned_job_id).Bind(r.shadow_job_id).Bind(r.algorithm_id).Bind(r.pinned_version)
       .Bind(r.shadow_version).Bind(r.series_uid).Bind(r.state).Bind(r.labels_blob).Bind(r.result_json).Bind(r.error)
-      .Bind(r.created_at).Bind(r.finished_at);
+      .Bind(r.created_at).Bind(r.finished_at).Bind(r.correction_json);
   if (auto ok = st->Run(); !ok) return std::unexpected(ok.error());
   return writer_.Changes() > 0;
 }
@@ -165,6 +166,15 @@ Result<void> SqlCatalog::FinishShadowRun(const ShadowRunRecord& r) {
   if (auto ok = st->Run(); !ok) return ok;
   if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such shadow run");
   return {};
+}
+
+Result<void> SqlCatalog::SetShadowCorrection(std::int64_t tenant_id, std::int64_t pinned_job_id,
+                                             const std::string& correction_json) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE shadow_runs SET correction_json = ? WHERE tenant_id = ? AND pinned_job_id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(correction_json).Bind(tenant_id).Bind(pinned_job_id);
+  return st->Run();
 }
 
 Result<std::optional<ShadowRunRecord>> SqlCatalog::FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) {

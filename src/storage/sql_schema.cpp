@@ -448,6 +448,7 @@ CREATE TABLE shadow_runs(
   labels_blob TEXT NOT NULL,
   result_json TEXT NOT NULL,
   error TEXT NOT NULL,
+  correction_json TEXT NOT NULL DEFAULT '{}',
   created_at INTEGER NOT NULL,
   finished_at INTEGER,
   PRIMARY KEY(tenant_id, pinned_job_id));

@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { first, qido, stowOk, TAGS } from './lib/dicomweb.mjs';
 import { makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { eventually, startWithTenants } from './lib/fixture.mjs';
-import { apiGet, apiJson } from './lib/volumes.mjs';
+import { apiGet, apiJson, fetchLabels, formBody } from './lib/volumes.mjs';
+import { request } from './lib/http.mjs';
 import { call, createUser, signIn } from './lib/people.mjs';
 
 const execFileP = promisify(execFile);
@@ -138,6 +139,27 @@ test('a version in shadow runs beside the pinned one, is compared per case, and 
   assert.ok(jobs.every((j) => j.algorithm?.version !== '1.1'), 'no 1.1 run is the clinic\'s');
   const versions = (await apiGet(server, tokens.alpha, `/api/v1/studies/${phantom.study_uid}/segmentations`)).json();
   assert.ok(!JSON.stringify(versions).includes('"1.1"'), 'no segmentation version of 1.1');
+  // A clinician corrects the pinned result (the upper half of it erased): each version's
+  // agreement with the correction is kept with the case, the pinned one equal to the
+  // run's own correction feedback.
+  const nifti = await fetchLabels(server, tokens.alpha, pinned.segmentation_id);
+  const offset = nifti.readFloatLE(108);
+  nifti.fill(0, offset, offset + Math.floor((nifti.length - offset) / 2));
+  const form = await formBody({ segments: [{ label: 1, name: 'Air' }], parent_id: pinned.segmentation_id }, nifti);
+  const corrected = await request(server.baseUrl, { method: 'POST', path: `/api/v1/series/${phantom.series_uid}/segmentations`,
+    headers: { Authorization: `Bearer ${tokens.alpha}`, 'Content-Type': form.contentType }, body: form.body });
+  assert.equal(corrected.status, 201, corrected.text());
+  const withCorrection = await eventually('the shadow case to be compared with the correction', async () => {
+    const c = (await call(server, vendor, 'GET', '/api/v1/algorithms/lung-thresh/shadow?version=1.1')).json();
+    const k = c.cases.find((x) => x.pinned_job_id === pinned.id);
+    return k?.correction && c;
+  }, 60_000, 200);
+  const fixed = withCorrection.cases.find((x) => x.pinned_job_id === pinned.id).correction;
+  assert.equal(fixed.segmentation_id, corrected.json().id);
+  const feedback = (await apiGet(server, tokens.alpha, `/api/v1/jobs/${pinned.id}/feedback`)).json().find((f) => f.verdict === 'correct');
+  assert.ok(Math.abs(fixed.pinned[0].dice - feedback.metrics[0].dice) < 1e-9, JSON.stringify({ fixed, feedback }));
+  assert.ok(fixed.pinned[0].dice < 0.9 && fixed.shadow[0].dice < fixed.pinned[0].dice, JSON.stringify(fixed));
+  assert.equal(withCorrection.summary.corrections.cases, 1);
   // A clinic without a shadow gets none.
   const beta = await runOn(tokens.beta);
   assert.equal(beta.state, 'succeeded');
