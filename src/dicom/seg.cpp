@@ -270,6 +270,9 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
   DcmDataset& ds = *file.getDataset();
   if (auto r = packer.Replace(ds); !r) return std::unexpected(r.error());
   ds.putAndInsertString(DCM_SegmentsOverlap, "NO");
+  if (options.processing_algorithm)
+    PutProcessingAlgorithm(ds, *options.processing_algorithm,
+                           GetString(ds, DCM_SpecificCharacterSet).find("ISO_IR 192") != std::string::npos);
   if (auto body_part = GetString(*loaded->dataset, DCM_BodyPartExamined); !body_part.empty())
     ds.putAndInsertString(DCM_BodyPartExamined, body_part.c_str());
   return WriteFileToString(file);

@@ -3,6 +3,10 @@
 // boundaries included) onto the grid of their source volume.
 #pragma once
 
+#include <optional>
+
+#include "dicom/written_values.h"
+
 #include <array>
 #include <map>
 #include <string>
@@ -39,6 +43,8 @@ struct SegWriteOptions {
   std::string content_creator;  // PN of the author (a clinician, not a patient)
   std::string manufacturer = "voxelgate";
   std::string software_version;
+  // An algorithm's result: the algorithm, in the Contributing Equipment Sequence.
+  std::optional<ProcessingAlgorithm> processing_algorithm;
 };
 
 // A BINARY SEG of `labels` (on `source`'s grid): one segment per entry of `segments`

@@ -8,6 +8,8 @@
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
 
+#include <dcmtk/dcmdata/dctk.h>
+
 namespace vg::dicom {
 
 std::string DsValue(double value) {
@@ -43,6 +45,25 @@ std::string SafeValueText(std::string_view text, std::size_t max_bytes, bool utf
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
+}
+
+void PutProcessingAlgorithm(DcmItem& dataset, const ProcessingAlgorithm& algorithm, bool utf8) {
+  dataset.findAndDeleteElement(DCM_ContributingEquipmentSequence);
+  DcmItem* item = nullptr;
+  if (dataset.findOrCreateSequenceItem(DCM_ContributingEquipmentSequence, item, -2).bad() || !item) return;
+  const auto text = [&](std::string_view value, std::size_t max) {
+    std::string safe = SafeValueText(value, max, utf8);
+    return safe.empty() ? std::string("unknown") : safe;
+  };
+  item->putAndInsertString(DCM_Manufacturer, text(algorithm.manufacturer, 64).c_str());
+  item->putAndInsertString(DCM_ManufacturerModelName, text(algorithm.name, 64).c_str());
+  item->putAndInsertString(DCM_SoftwareVersions, text(algorithm.version, 64).c_str());
+  DcmItem* purpose = nullptr;
+  if (item->findOrCreateSequenceItem(DCM_PurposeOfReferenceCodeSequence, purpose, -2).good() && purpose) {
+    purpose->putAndInsertString(DCM_CodeValue, "109102");
+    purpose->putAndInsertString(DCM_CodingSchemeDesignator, "DCM");
+    purpose->putAndInsertString(DCM_CodeMeaning, "Processing Equipment");
+  }
 }
 
 }  // namespace vg::dicom

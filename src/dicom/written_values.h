@@ -6,7 +6,20 @@
 #include <string>
 #include <string_view>
 
+class DcmItem;
+
 namespace vg::dicom {
+
+// The algorithm that made an object (its SEG, its SR), named as IHE AI Results asks in
+// the Contributing Equipment Sequence (0018,A001) with purpose of reference
+// (109102, DCM, "Processing Equipment"): manufacturer, model (the algorithm's name),
+// software versions (its version).
+struct ProcessingAlgorithm {
+  std::string manufacturer, name, version;
+};
+// Adds (or replaces) that sequence's item on `dataset`; `utf8`: the dataset's character
+// set is ISO_IR 192 (otherwise the texts are made ASCII).
+void PutProcessingAlgorithm(DcmItem& dataset, const ProcessingAlgorithm& algorithm, bool utf8);
 
 // A DS value in at most 16 characters, with as many significant digits as fit (at most
 // 12: sub-nanometre where coordinates are within metres). Rounding noise around zero

@@ -347,8 +347,9 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
   };
   int delivered = 0;
   for (const auto& study : *studies) {
-    // Results are the series of the study this gateway did not forward: the SEG, and the
-    // RT structure set and overlay images when the clinic asks for them. A series the PACS
+    // Results are the series of the study this gateway did not forward: the SEG, its
+    // measurement report (SR), and the RT structure set and overlay images when the clinic
+    // asks for them. A series the PACS
     // sent (a SEG or RTSTRUCT of its own included) is never sent back.
     auto series = get("/dicomweb/studies/" + study.study_uid + "/series", "application/dicom+json");
     if (!series) {
@@ -368,9 +369,10 @@ Result<int> Gateway::PollOnce(std::int64_t now) {
       auto forwarded = store_->OriginalUid(series_uid);
       if (!forwarded || *forwarded) continue;
       // A profile that keeps UIDs leaves no map to tell the PACS's series from results:
-      // then only SEG and RTSTRUCT series are taken (overlay series are not delivered).
+      // then only SEG, SR (the measurement report) and RTSTRUCT series are taken (overlay
+      // series are not delivered; a PACS's own such series goes back as the same instances).
       const std::string modality = FirstValue(s, kModality);
-      if (profile_.retain_uids && modality != "SEG" && modality != "RTSTRUCT") continue;
+      if (profile_.retain_uids && modality != "SEG" && modality != "SR" && modality != "RTSTRUCT") continue;
       const std::string base = "/dicomweb/studies/" + study.study_uid + "/series/" + series_uid;
       auto instances = get(base + "/instances", "application/dicom+json");
       if (!instances || instances->status != 200) continue;

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -162,6 +164,23 @@ json InputRecord(const services::SeriesVolume& source) {
 }
 
 }  // namespace
+
+json MeasurementReportOf(const services::AlgorithmManifest& manifest, const json& metrics) {
+  // The SEG numbers its segments 1..n in the order of their labels.
+  std::vector<dicom::SegmentInfo> segments = manifest.segments;
+  std::sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.label < b.label; });
+  std::vector<dicom::ReportedMeasurement> measurements;
+  for (const auto& m : manifest.measurements) {
+    if (!metrics.contains(m.metric) || !metrics[m.metric].is_number()) continue;  // the run did not give it
+    const double value = metrics[m.metric].get<double>();
+    if (!std::isfinite(value)) continue;
+    for (std::size_t i = 0; i < segments.size(); ++i)
+      if (segments[i].label == m.segment)
+        measurements.push_back({static_cast<int>(i + 1), segments[i].name, segments[i].type, m.quantity, m.unit, value});
+  }
+  if (measurements.empty()) return nullptr;
+  return services::ResultForms::ReportJson({manifest.manufacturer, manifest.name, manifest.version}, measurements);
+}
 
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
   return dicom::UidFromText(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
@@ -424,6 +443,7 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   request.source = "algorithm";
   request.algorithm_name = manifest.id;
   request.algorithm_version = manifest.version;
+  request.algorithm_manufacturer = manifest.manufacturer;
   request.job_id = job.id;
   request.seg_series_uid = JobUid(tenant, job.id, "series");
   request.seg_sop_uid = JobUid(tenant, job.id, "instance");
@@ -438,7 +458,8 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   timings["store"] = MsSince(started);
   // The clinic's other forms of the result (RT structure set, overlay images) follow in a
   // job of their own: the result does not wait for them.
-  auto forms_job = result_forms_.Enqueue(tenant, created->record.id, manifest.not_for_diagnostic_use, job.created_by);
+  auto forms_job = result_forms_.Enqueue(tenant, created->record.id, manifest.not_for_diagnostic_use, job.created_by,
+                                         MeasurementReportOf(manifest, output.metrics));
   if (!forms_job) output.warnings.push_back("the result's other forms could not be queued: " + forms_job.error().public_message);
   std::string result = result_of(created->record, output.metrics, output.warnings, LastLines(output.log, 20, 4000));
   if (!forms_job || !*forms_job) return result;

@@ -99,6 +99,10 @@ class ShadowRunHandler final : public JobHandler {
   AlgorithmHandler& algorithms_;
 };
 
+// The measurement report a run's metrics make under its manifest's [[output.measurements]]
+// (ResultForms::ReportJson), null when they make none. Plain logic.
+nlohmann::json MeasurementReportOf(const services::AlgorithmManifest& manifest, const nlohmann::json& metrics);
+
 // The SEG UIDs of a job: 2.25 and 128 bits of SHA-256 over the tenant, job and part.
 std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part);
 

@@ -61,6 +61,8 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
   for (auto r : {take("id", m.id, true), take("version", m.version, true), take("name", m.name, true),
                  take("description", m.description, false, 4096), take("intended_use", m.intended_use, false, 4096)})
     if (!r) return std::unexpected(r.error());
+  if (auto v = Text(j, "manufacturer", false, 64); !v) return std::unexpected(v.error());
+  else if (!v->empty()) m.manufacturer = *v;
   if (!IsIdentifier(m.id)) return Fail(ErrorCode::kInvalidArgument, "id is 1-64 of letters, digits, - _ .");
   if (!IsIdentifier(m.version)) return Fail(ErrorCode::kInvalidArgument, "version is 1-64 of letters, digits, - _ .");
   if (j.contains("not_for_diagnostic_use")) {
@@ -104,6 +106,64 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
     segment->algorithm_name = m.name;
     segment->algorithm_version = m.version;
     m.segments.push_back(std::move(*segment));
+  }
+  if (j["output"].contains("measurements")) {
+    const json& list = j["output"]["measurements"];
+    if (!list.is_array() || list.size() > 256) return Fail(ErrorCode::kInvalidArgument, "[[output.measurements]] is a list of at most 256");
+    for (const auto& item : list) {
+      if (!item.is_object()) return Fail(ErrorCode::kInvalidArgument, "an output measurement is a table");
+      AlgorithmManifest::Measurement mm;
+      auto metric = Text(item, "metric", true, 64);
+      if (!metric) return std::unexpected(metric.error());
+      mm.metric = *metric;
+      auto segment = Int(item, "segment", 0, 1, 255);
+      if (!segment) return std::unexpected(segment.error());
+      mm.segment = static_cast<int>(*segment);
+      if (!labels.contains(mm.segment))
+        return Fail(ErrorCode::kInvalidArgument, fmt::format("output measurement {} names segment {}, which is not an output segment",
+                                                             mm.metric, mm.segment));
+      if (!item.contains("quantity") || !item.contains("unit"))
+        return Fail(ErrorCode::kInvalidArgument, "an output measurement needs quantity and unit ({code, scheme, meaning})");
+      auto quantity = CodedConceptFromJson(item["quantity"], "quantity");
+      auto unit = CodedConceptFromJson(item["unit"], "unit");
+      if (!quantity) return std::unexpected(quantity.error());
+      if (!unit) return std::unexpected(unit.error());
+      mm.quantity = *quantity;
+      mm.unit = *unit;
+      m.measurements.push_back(std::move(mm));
+    }
+  }
+  if (j.contains("acceptance") && !j["acceptance"].is_null()) {
+    const json& a = j["acceptance"];
+    if (!a.is_object()) return Fail(ErrorCode::kInvalidArgument, "[acceptance] is a table");
+    AlgorithmManifest::Acceptance acceptance;
+    auto min_cases = Int(a, "min_cases", 1, 1, 100000);
+    if (!min_cases) return std::unexpected(min_cases.error());
+    acceptance.min_cases = *min_cases;
+    if (a.contains("segments")) {
+      if (!a["segments"].is_array()) return Fail(ErrorCode::kInvalidArgument, "[[acceptance.segments]] is a list");
+      for (const auto& item : a["segments"]) {
+        if (!item.is_object()) return Fail(ErrorCode::kInvalidArgument, "an acceptance segment is a table");
+        AlgorithmManifest::Acceptance::Segment s;
+        auto label = Int(item, "label", 0, 1, 255);
+        if (!label) return std::unexpected(label.error());
+        s.label = static_cast<int>(*label);
+        if (!labels.contains(s.label))
+          return Fail(ErrorCode::kInvalidArgument, fmt::format("acceptance names segment {}, which is not an output segment", s.label));
+        auto bound = [&](const char* field, double low, double high, std::optional<double>& out) -> Result<void> {
+          if (!item.contains(field)) return {};
+          if (!item[field].is_number() || item[field].get<double>() < low || item[field].get<double>() > high)
+            return Fail(ErrorCode::kInvalidArgument, fmt::format("acceptance {} is a number from {} to {}", field, low, high));
+          out = item[field].get<double>();
+          return {};
+        };
+        for (auto r : {bound("min_mean_dice", 0, 1, s.min_mean_dice), bound("max_hd95_mm", 0, 1e4, s.max_hd95_mm),
+                       bound("max_failure_rate", 0, 1, s.max_failure_rate)})
+          if (!r) return std::unexpected(r.error());
+        acceptance.segments.push_back(s);
+      }
+    }
+    m.acceptance = std::move(acceptance);
   }
   if (!j.contains("runner") || !j["runner"].is_object()) return Fail(ErrorCode::kInvalidArgument, "the manifest needs [runner]");
   const json& runner = j["runner"];
@@ -162,7 +222,27 @@ std::string ManifestToJson(const AlgorithmManifest& m) {
                 {"spacing_mm", {m.input.min_spacing_mm, m.input.max_spacing_mm}},
                 {"body_part", m.input.body_part},
                 {"dicom_headers", m.input.dicom_headers}}},
-              {"output", {{"segments", segments}}},
+              {"manufacturer", m.manufacturer},
+              {"output", {{"segments", segments}, {"measurements", [&] {
+                             json list = json::array();
+                             for (const auto& mm : m.measurements)
+                               list.push_back({{"metric", mm.metric}, {"segment", mm.segment},
+                                               {"quantity", CodedConceptJson(mm.quantity)},
+                                               {"unit", CodedConceptJson(mm.unit)}});
+                             return list;
+                           }()}}},
+              {"acceptance", [&]() -> json {
+                 if (!m.acceptance) return nullptr;
+                 json segs = json::array();
+                 for (const auto& s : m.acceptance->segments) {
+                   json entry = {{"label", s.label}};
+                   if (s.min_mean_dice) entry["min_mean_dice"] = *s.min_mean_dice;
+                   if (s.max_hd95_mm) entry["max_hd95_mm"] = *s.max_hd95_mm;
+                   if (s.max_failure_rate) entry["max_failure_rate"] = *s.max_failure_rate;
+                   segs.push_back(entry);
+                 }
+                 return json{{"min_cases", m.acceptance->min_cases}, {"segments", segs}};
+               }()},
               {"runner", runner},
               {"limits",
                {{"wall_seconds", m.limits.wall_seconds},
@@ -189,6 +269,9 @@ json ManifestSummaryJson(const AlgorithmManifest& m, const storage::AlgorithmRec
             {"body_part", m.input.body_part},
             {"dicom_headers", m.input.dicom_headers}}},
           {"segments", segments},
+          {"manufacturer", m.manufacturer},
+          {"measurements", json::parse(ManifestToJson(m))["output"]["measurements"]},
+          {"acceptance", json::parse(ManifestToJson(m))["acceptance"]},
           {"default", record.is_default},
           {"enabled", record.enabled},
           {"registered_at", record.created_at}};
@@ -300,6 +383,7 @@ name = "CT lungs"
 description = "Left and right lung in chest CT: air inside the body, airways removed, vessels closed, holes filled."
 intended_use = "Lung volumes and lung masks for research and for training-set preparation."
 not_for_diagnostic_use = true
+manufacturer = "voxelgate"
 
 [input]
 modality = "CT"
@@ -319,6 +403,33 @@ name = "Left lung"
 colour = "#6e8cdc"
 category = { code = "123037004", scheme = "SCT", meaning = "Anatomical Structure" }
 type = { code = "44029006", scheme = "SCT", meaning = "Left lung" }
+
+[[output.measurements]]
+metric = "right_lung_ml"
+segment = 1
+quantity = { code = "118565006", scheme = "SCT", meaning = "Volume" }
+unit = { code = "mL", scheme = "UCUM", meaning = "milliliter" }
+
+[[output.measurements]]
+metric = "left_lung_ml"
+segment = 2
+quantity = { code = "118565006", scheme = "SCT", meaning = "Volume" }
+unit = { code = "mL", scheme = "UCUM", meaning = "milliliter" }
+
+[acceptance]
+min_cases = 3
+
+[[acceptance.segments]]
+label = 1
+min_mean_dice = 0.85
+max_hd95_mm = 20.0
+max_failure_rate = 0.1
+
+[[acceptance.segments]]
+label = 2
+min_mean_dice = 0.85
+max_hd95_mm = 20.0
+max_failure_rate = 0.1
 
 [runner]
 kind = "builtin"

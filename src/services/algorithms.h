@@ -3,9 +3,15 @@
 //   id = "ct-lungs"                version = "1.0.0"          name = "CT lungs"
 //   description = "..."            intended_use = "..."       not_for_diagnostic_use = true
 //   [input]   modality = "CT"   min_slices = 50   spacing_mm = [0.3, 5.0]   body_part = "CHEST"
+//   manufacturer = "Vendor Inc."   (who makes it: named in its SEG and SR as processing equipment)
 //   [[output.segments]]  label = 1  name = "Right lung"  colour = "#dc8c6e"
 //                        category = {code = "123037004", scheme = "SCT", meaning = "Anatomical Structure"}
 //                        type = {code = "3341006", scheme = "SCT", meaning = "Right lung"}
+//   [[output.measurements]]  metric = "right_lung_ml"  segment = 1      (a result metric, coded for the SR)
+//                        quantity = {code = "118565006", scheme = "SCT", meaning = "Volume"}
+//                        unit = {code = "mL", scheme = "UCUM", meaning = "milliliter"}
+//   [acceptance]  min_cases = 3                                         (what a clinic's acceptance run checks)
+//   [[acceptance.segments]]  label = 1  min_mean_dice = 0.9  max_hd95_mm = 10  max_failure_rate = 0.05
 //   [runner]  kind = "builtin"  entry = "ct-lungs"
 //         or  kind = "process"  command = ["/usr/bin/python3", "run.py"]  directory = "/opt/vendor/algo"
 //   [limits]  wall_seconds = 600   memory_mb = 4096   threads = 2   processes = 64
@@ -39,7 +45,25 @@ struct AlgorithmManifest {
     // (only in a clinic whose settings allow it).
     std::string dicom_headers = "deidentified";
   } input;
+  std::string manufacturer = "unspecified";
   std::vector<dicom::SegmentInfo> segments;
+  // Metrics of a run that the SR reports as coded measurements of a segment.
+  struct Measurement {
+    std::string metric;
+    int segment = 0;
+    dicom::CodedConcept quantity, unit;
+  };
+  std::vector<Measurement> measurements;
+  // What an acceptance run at a clinic must show (none: a clinic cannot require one).
+  struct Acceptance {
+    std::int64_t min_cases = 1;
+    struct Segment {
+      int label = 0;
+      std::optional<double> min_mean_dice, max_hd95_mm, max_failure_rate;
+    };
+    std::vector<Segment> segments;
+  };
+  std::optional<Acceptance> acceptance;
   struct Runner {
     std::string kind;  // builtin, process
     std::string entry;  // builtin: its name

@@ -11,6 +11,8 @@
 #include "dicom/rtstruct.h"
 #include "dicom/written_values.h"
 #include "services/ingest.h"
+#include "services/retrieve.h"
+#include "services/segmentations.h"
 
 #include <nlohmann/json.hpp>
 
@@ -26,17 +28,72 @@ std::string Cut(std::string_view text) { return Utf8Text(text, 64); }
 
 }  // namespace
 
+nlohmann::json ResultForms::ReportJson(const dicom::ProcessingAlgorithm& algorithm,
+                                      const std::vector<dicom::ReportedMeasurement>& measurements) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& m : measurements)
+    list.push_back({{"segment", m.segment},
+                    {"tracking_id", m.tracking_id},
+                    {"finding", CodedConceptJson(m.finding)},
+                    {"quantity", CodedConceptJson(m.quantity)},
+                    {"unit", CodedConceptJson(m.unit)},
+                    {"value", m.value}});
+  return {{"algorithm", {{"manufacturer", algorithm.manufacturer}, {"name", algorithm.name}, {"version", algorithm.version}}},
+          {"measurements", list}};
+}
+
+Result<std::pair<dicom::ProcessingAlgorithm, std::vector<dicom::ReportedMeasurement>>> ResultForms::ReportFromJson(
+    const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("algorithm") || !j["algorithm"].is_object() || !j.contains("measurements") ||
+      !j["measurements"].is_array())
+    return Fail(ErrorCode::kInternal, "the report's parameters are unreadable");
+  dicom::ProcessingAlgorithm algorithm{j["algorithm"].value("manufacturer", ""), j["algorithm"].value("name", ""),
+                                       j["algorithm"].value("version", "")};
+  std::vector<dicom::ReportedMeasurement> list;
+  for (const auto& m : j["measurements"]) {
+    if (!m.is_object() || !m.contains("value") || !m["value"].is_number()) return Fail(ErrorCode::kInternal, "a measurement is unreadable");
+    auto finding = CodedConceptFromJson(m.value("finding", nlohmann::json()), "finding");
+    auto quantity = CodedConceptFromJson(m.value("quantity", nlohmann::json()), "quantity");
+    auto unit = CodedConceptFromJson(m.value("unit", nlohmann::json()), "unit");
+    if (!finding || !quantity || !unit) return Fail(ErrorCode::kInternal, "a measurement's codes are unreadable");
+    list.push_back({m.value("segment", 0), m.value("tracking_id", ""), *finding, *quantity, *unit, m["value"].get<double>()});
+  }
+  return std::pair{algorithm, list};
+}
+
+std::string ResultForms::ReportSopUid(std::int64_t tenant_id, std::int64_t segmentation_id) {
+  return DerivedUid(fmt::format("{} {}", tenant_id, segmentation_id), "sr instance");
+}
+
+Result<std::optional<dicom::ReadReport>> ResultForms::Report(std::int64_t tenant_id, const storage::SegmentationRecord& record) {
+  Retrieval retrieval(archive_);
+  auto rows = retrieval.Locate(tenant_id, {record.study_uid, "", ReportSopUid(tenant_id, record.id)});
+  if (!rows) {
+    if (rows.error().code == ErrorCode::kNotFound) return std::optional<dicom::ReadReport>{};
+    return std::unexpected(rows.error());
+  }
+  if (rows->empty()) return std::optional<dicom::ReadReport>{};
+  auto bytes = retrieval.ReadWhole(tenant_id, rows->front());
+  if (!bytes) return std::unexpected(bytes.error());
+  auto report = dicom::ReadMeasurementReport(*bytes);
+  if (!report) return std::unexpected(report.error());
+  return std::optional<dicom::ReadReport>(std::move(*report));
+}
+
 Result<std::optional<std::int64_t>> ResultForms::Enqueue(std::int64_t tenant_id, std::int64_t segmentation_id,
-                                                         bool not_for_primary_diagnosis, const std::string& created_by) {
+                                                         bool not_for_primary_diagnosis, const std::string& created_by,
+                                                         const nlohmann::json& report) {
   auto settings = store_.GetSettings(tenant_id);
   if (!settings) return std::unexpected(settings.error());
-  if (!settings->results_as_rtstruct && !settings->results_as_overlay) return std::optional<std::int64_t>{};
+  const bool with_report = report.is_object() && report.contains("measurements") && !report["measurements"].empty();
+  if (!settings->results_as_rtstruct && !settings->results_as_overlay && !with_report) return std::optional<std::int64_t>{};
   storage::JobRecord job;
   job.tenant_id = tenant_id;
   job.kind = kJobKind;
   job.created_by = created_by;
-  job.params = nlohmann::json{{"segmentation_id", segmentation_id}, {"not_for_primary_diagnosis", not_for_primary_diagnosis}}
-                   .dump();
+  nlohmann::json params = {{"segmentation_id", segmentation_id}, {"not_for_primary_diagnosis", not_for_primary_diagnosis}};
+  if (with_report) params["report"] = report;
+  job.params = params.dump();
   auto queued = jobs_.EnqueueJob(job);
   if (!queued) return std::unexpected(queued.error());
   if (job_queued_) job_queued_();
@@ -57,14 +114,42 @@ Result<std::string> ResultForms::RunJob(std::int64_t tenant_id, const std::strin
   auto version = segmentations_.Find(tenant_id, id);
   if (!version) return std::unexpected(version.error());
   const auto& record = version->record;
-  auto source = volumes_.Assemble(tenant_id, record.source_series_uid);
-  if (!source) return std::unexpected(source.error());
-  auto labels = segmentations_.Labels(tenant_id, record);
-  if (!labels) return std::unexpected(labels.error());
+  auto settings = store_.GetSettings(tenant_id);
+  if (!settings) return std::unexpected(settings.error());
   ResultFormsRequest request;
   request.tenant_id = tenant_id;
-  request.source = &*source;
-  request.labels = &*labels;
+  if (params.contains("report")) {
+    auto report = ReportFromJson(params["report"]);
+    if (!report) return std::unexpected(report.error());
+    request.algorithm_manufacturer = report->first.manufacturer;
+    request.measurements = std::move(report->second);
+  }
+  // The volume (with voxels) only for the forms drawn from it; the report needs one image.
+  std::optional<SeriesVolume> source;
+  std::optional<dicom::LabelVolume> labels;
+  if (settings->results_as_rtstruct || settings->results_as_overlay) {
+    auto assembled = volumes_.Assemble(tenant_id, record.source_series_uid);
+    if (!assembled) return std::unexpected(assembled.error());
+    source = std::move(*assembled);
+    auto read = segmentations_.Labels(tenant_id, record);
+    if (!read) return std::unexpected(read.error());
+    labels = std::move(*read);
+    request.source = &*source;
+    request.labels = &*labels;
+    request.source_image = source->any_image;
+  } else {
+    Retrieval retrieval(archive_);
+    auto rows = retrieval.Locate(tenant_id, {record.study_uid, record.source_series_uid, {}});
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return Fail(ErrorCode::kNotFound, "the source series is gone");
+    auto image = retrieval.ReadWhole(tenant_id, rows->front());
+    if (!image) return std::unexpected(image.error());
+    request.source_image = std::move(*image);
+  }
+  request.source_study_uid = record.study_uid;
+  request.source_series_uid = record.source_series_uid;
+  request.seg_sop_uid = record.seg_sop_uid;
+  request.seg_series_uid = record.seg_series_uid;
   request.segments = SegmentsFromJson(record.segments_json);
   request.algorithm_name = record.algorithm_name;
   request.algorithm_version = record.algorithm_version;
@@ -91,9 +176,11 @@ Result<std::vector<StoredForm>> ResultForms::Store(const ResultFormsRequest& req
     stored.push_back(std::move(*form));
     return {};
   };
-  if (settings->results_as_rtstruct)
+  if (!request.measurements.empty())
+    if (auto r = timed([this](const ResultFormsRequest& q) { return StoreReport(q); }); !r) return std::unexpected(r.error());
+  if (settings->results_as_rtstruct && request.source)
     if (auto r = timed([this](const ResultFormsRequest& q) { return StoreRtStruct(q); }); !r) return std::unexpected(r.error());
-  if (settings->results_as_overlay)
+  if (settings->results_as_overlay && request.source)
     if (auto r = timed([this](const ResultFormsRequest& q) { return StoreOverlay(q); }); !r) return std::unexpected(r.error());
   return stored;
 }
@@ -154,6 +241,27 @@ Result<StoredForm> ResultForms::StoreOverlay(const ResultFormsRequest& request) 
   }
   if (missing.empty()) return form;
   if (auto r = Ingest(request.tenant_id, source.study_uid, std::move(missing)); !r) return std::unexpected(r.error());
+  return form;
+}
+
+Result<StoredForm> ResultForms::StoreReport(const ResultFormsRequest& request) {
+  dicom::MeasurementReportOptions options;
+  options.series_uid = DerivedUid(request.uid_seed, "sr series");
+  options.sop_uid = DerivedUid(request.uid_seed, "sr instance");
+  options.series_description = Cut(fmt::format("{} {} measurements", request.algorithm_name, request.algorithm_version));
+  options.algorithm = {request.algorithm_manufacturer, request.algorithm_name, request.algorithm_version};
+  options.seg_sop_uid = request.seg_sop_uid;
+  options.seg_series_uid = request.seg_series_uid;
+  options.source_series_uid = request.source_series_uid;
+  StoredForm form{"sr", options.series_uid, 1};
+  auto existing = archive_.catalog.FindInstance(request.tenant_id, options.sop_uid);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) return form;  // a retried job stored it already
+  auto file = dicom::WriteMeasurementReport(request.source_image, request.measurements, options);
+  if (!file) return std::unexpected(file.error());
+  std::vector<std::string> files;
+  files.push_back(std::move(*file));
+  if (auto r = Ingest(request.tenant_id, request.source_study_uid, std::move(files)); !r) return std::unexpected(r.error());
   return form;
 }
 

@@ -16,9 +16,15 @@ namespace {
 
 using nlohmann::json;
 
-json ConceptJson(const dicom::CodedConcept& c) { return {{"code", c.code}, {"scheme", c.scheme}, {"meaning", c.meaning}}; }
+json ConceptJson(const dicom::CodedConcept& c) { return CodedConceptJson(c); }
 
-Result<dicom::CodedConcept> ConceptFrom(const json& j, const char* field) {
+Result<dicom::CodedConcept> ConceptFrom(const json& j, const char* field) { return CodedConceptFromJson(j, field); }
+
+}  // namespace
+
+json CodedConceptJson(const dicom::CodedConcept& c) { return {{"code", c.code}, {"scheme", c.scheme}, {"meaning", c.meaning}}; }
+
+Result<dicom::CodedConcept> CodedConceptFromJson(const json& j, const char* field) {
   if (!j.is_object()) return Fail(ErrorCode::kInvalidArgument, std::string(field) + " is {code, scheme, meaning}");
   dicom::CodedConcept c;
   for (auto [key, out] : {std::pair{"code", &c.code}, {"scheme", &c.scheme}, {"meaning", &c.meaning}}) {
@@ -29,6 +35,8 @@ Result<dicom::CodedConcept> ConceptFrom(const json& j, const char* field) {
   }
   return c;
 }
+
+namespace {
 
 std::optional<std::array<std::uint8_t, 3>> ParseColour(const std::string& text) {
   if (text.size() != 7 || text[0] != '#') return std::nullopt;
@@ -267,6 +275,9 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
   options.software_version = "voxelgate";
   options.series_uid = request.seg_series_uid;
   options.sop_uid = request.seg_sop_uid;
+  if (request.source == "algorithm")
+    options.processing_algorithm =
+        dicom::ProcessingAlgorithm{request.algorithm_manufacturer, request.algorithm_name, request.algorithm_version};
   // The labels' NIfTI (kept for fast reads) is made on another core meanwhile.
   auto nifti_future = std::async(std::launch::async, [&layers] { return dicom::NiftiGzLayers(layers); });
   std::optional<storage::ExistingInstance> stored_before;

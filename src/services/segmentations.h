@@ -25,6 +25,7 @@ struct NewSegmentation {
   std::string author;             // username
   std::string source = "manual";  // or algorithm
   std::string algorithm_name, algorithm_version;
+  std::string algorithm_manufacturer;  // an algorithm's: named in the SEG's Contributing Equipment
   std::optional<std::int64_t> job_id;
   // Fixed UIDs for the SEG (an algorithm job derives them from its id): when that SEG is
   // in the archive already (a retried job stored it before it died), it is reused.
@@ -94,5 +95,9 @@ std::vector<dicom::SegmentInfo> SegmentsFromJson(const std::string& json);
 // what is missing. kInvalidArgument names the bad field.
 Result<dicom::SegmentInfo> SegmentFromApiJson(const nlohmann::json& json);
 std::string ColourHex(const std::array<std::uint8_t, 3>& rgb);
+// A coded concept as the API and manifests write it ({code, scheme, meaning}, each 1-64
+// characters); kInvalidArgument names `field`.
+Result<dicom::CodedConcept> CodedConceptFromJson(const nlohmann::json& json, const char* field);
+nlohmann::json CodedConceptJson(const dicom::CodedConcept& coded);
 
 }  // namespace vg::services

@@ -160,6 +160,31 @@ http::Response GetLabelsNifti(http::Request& r, const auth::Principal& p, const 
 
 // Agreement of two versions on one series, per label: Dice, volumes, HD95 (the same
 // figures a correction of an algorithm's result gets).
+// The measurement report (TID 1500 SR) stored with an algorithm's result, as the archive
+// holds it: 404 until it is made (or when the algorithm reports no measurements).
+http::Response MeasurementReport(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto version = FindVisible(r, p, deps);
+  if (!version) return http::ErrorResponse(version.error());
+  if (!deps.result_forms) return http::ErrorResponse(404, "not_found", "no measurement report");
+  auto report = deps.result_forms->Report(p.tenant_id, version->record);
+  if (!report) return http::ErrorResponse(report.error());
+  if (!*report) return http::ErrorResponse(404, "not_found", "no measurement report for this version (yet)");
+  json measurements = json::array();
+  for (const auto& m : (*report)->measurements)
+    measurements.push_back({{"tracking_id", m.tracking_id},
+                            {"segment", m.segment ? json(*m.segment) : json(nullptr)},
+                            {"seg_sop_uid", m.seg_sop_uid},
+                            {"quantity", services::CodedConceptJson(m.quantity)},
+                            {"unit", services::CodedConceptJson(m.unit)},
+                            {"value", m.value}});
+  const json out = {{"sop_uid", (*report)->sop_uid},
+                    {"series_uid", (*report)->series_uid},
+                    {"title", (*report)->title},
+                    {"observer", (*report)->observer_name},
+                    {"measurements", measurements}};
+  return http::JsonResponse(200, out.dump());
+}
+
 http::Response CompareVersions(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   auto a = FindVisible(r, p, deps);
   if (!a) return http::ErrorResponse(a.error());
@@ -323,6 +348,8 @@ void AddSegmentationRoutes(http::Router& router, const ApiDeps& deps) {
              "annotations.read", WithDeps(deps, GetLabelsNifti));
   AddGuarded(router, deps, "GET", "/api/v1/segmentation-imports/{sop}", "segmentation_import_get", "annotations.read",
              WithDeps(deps, GetImport));
+  AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/report", "segmentation_report", "annotations.read",
+             WithDeps(deps, MeasurementReport));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/compare/{other}", "segmentation_compare",
              "annotations.read", WithDeps(deps, CompareVersions));
   AddGuarded(router, deps, "GET", "/api/v1/segmentations/{id}/seg.dcm", "segmentation_seg", "annotations.read",
