@@ -86,6 +86,8 @@ describe('browser app: upload, view, segment, tag', () => {
 
   test('2a. upload: files dropped on the page', async () => {
     await page.goto(`${server.baseUrl}/upload`);
+    // The page renders after its script runs: the drop zone must be there before the drop.
+    await page.waitForSelector('[data-testid=dropzone]');
     const files = [
       { name: 'a.dcm', b64: series.instances[0].bytes.toString('base64') },
       { name: 'b.dcm', b64: series.instances[1].bytes.toString('base64') },

@@ -14,7 +14,9 @@ import { subscriptionPage } from './pages/subscription';
 import { uploadPage } from './pages/upload';
 import { usagePage } from './pages/usage';
 import { vendorPlansPage } from './pages/vendorPlans';
+import { vendorReleasesPage } from './pages/vendorReleases';
 import { vendorTenantsPage } from './pages/vendorTenants';
+import { versionsPage } from './pages/versions';
 import { worklistPage } from './pages/worklist';
 import { navigate, render, setRoutes, startRouter } from './router';
 import { isClinicAdmin, isClinician, isVendor, restore, roleLabel, setUser, user } from './session';
@@ -31,14 +33,15 @@ const banner = h('div#banner', { hidden: true });
 top.after(banner);
 
 // What each kind of person works with: a clinic's people their studies, runs and
-// subscription; vendor staff the clinics, plans, usage and the dashboard.
+// subscription and the algorithm versions they run; vendor staff the clinics, the releases of
+// algorithm versions into them, plans, usage and the dashboard.
 function navLinks(): [string, string][] {
   if (isVendor()) {
     if (supportTenant()) return [['/', 'Worklist']];
-    return [['/', 'Home'], ['/monitoring', 'Dashboard'], ['/bug-reports', 'Bug reports'], ['/vendor/tenants', 'Clinics'], ['/vendor/plans', 'Plans'], ['/usage', 'Usage']];
+    return [['/', 'Home'], ['/monitoring', 'Dashboard'], ['/bug-reports', 'Bug reports'], ['/vendor/tenants', 'Clinics'], ['/vendor/releases', 'Releases'], ['/vendor/plans', 'Plans'], ['/usage', 'Usage']];
   }
   const links: [string, string][] = [['/', 'Worklist'], ['/upload', 'Upload']];
-  if (isClinician()) links.push(['/jobs', 'Runs'], ['/monitoring', 'Monitoring'], ['/bug-reports', 'Bug reports'], ['/subscription', 'Subscription']);
+  if (isClinician()) links.push(['/jobs', 'Runs'], ['/versions', 'Versions'], ['/monitoring', 'Monitoring'], ['/bug-reports', 'Bug reports'], ['/subscription', 'Subscription']);
   if (isClinicAdmin()) links.push(['/auto-rules', 'Auto-run'], ['/usage', 'Usage'], ['/settings', 'Settings']);
   return links;
 }
@@ -122,6 +125,8 @@ setRoutes([
   { pattern: /^\/usage$/, render: signedIn((_p, q) => usagePage(main, q)) },
   { pattern: /^\/vendor\/tenants$/, render: signedIn(() => vendorTenantsPage(main)) },
   { pattern: /^\/vendor\/plans$/, render: signedIn(() => vendorPlansPage(main)) },
+  { pattern: /^\/vendor\/releases$/, render: signedIn((_p, q) => vendorReleasesPage(main, q)) },
+  { pattern: /^\/versions$/, render: signedIn(() => versionsPage(main)) },
   { pattern: /^\/monitoring$/, render: signedIn((_p, q) => monitoringPage(main, q)) },
   { pattern: /^\/bug-reports$/, render: signedIn((_p, q) => bugReportsPage(main, q)) },
   { pattern: /^\/bug-reports\/(\d+)$/, render: signedIn((p) => bugReportPage(main, p)) },

@@ -122,7 +122,7 @@ http::Response Act(http::Request& r, const auth::Principal& p, const ApiDeps& de
       results.push_back({{"clinic", tenant.slug}, {"ok", true}, {"deployment", entry}});
     } else {
       if (!first_error) first_error = d.error();
-      results.push_back({{"clinic", tenant.slug}, {"ok", false}, {"error", ErrorJson(d.error())}});
+      results.push_back({{"clinic", tenant.slug}, {"ok", false}, {"error", ErrorJson(d.error())["error"]}});
     }
     if (names.size() < 400) names += (names.empty() ? "" : ",") + tenant.slug;
   }

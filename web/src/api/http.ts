@@ -10,6 +10,7 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfter: number | null = null,
+    readonly body: unknown = null, // the parsed JSON answer, where it says more than the error
   ) {
     super(message);
   }
@@ -55,10 +56,12 @@ export function authHeaders(method: string): Record<string, string> {
 async function errorOf(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = `${res.status} ${res.statusText}`.trim();
+  let body: unknown = null;
   try {
     const text = await res.text();
     try {
       const j = JSON.parse(text);
+      body = j;
       if (j?.error) {
         code = j.error.code ?? code;
         message = j.error.message ?? message;
@@ -71,7 +74,7 @@ async function errorOf(res: Response): Promise<ApiError> {
   }
   if (res.status === 404 && code === `http_404`) message = 'not found';
   const ra = res.headers.get('Retry-After');
-  return new ApiError(res.status, code, message, ra ? Number(ra) : null);
+  return new ApiError(res.status, code, message, ra ? Number(ra) : null, body);
 }
 
 export interface RequestOptions {
