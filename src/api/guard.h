@@ -16,6 +16,7 @@
 #include "auth/tokens.h"
 #include "auth/users.h"
 #include "http/router.h"
+#include "services/acceptance.h"
 #include "services/annotations.h"
 #include "services/archive.h"
 #include "services/exports.h"
@@ -52,6 +53,7 @@ struct ApiDeps {
   services::Runs* runs = nullptr;
   services::Deployments* deployments = nullptr;
   services::ShadowRuns* shadow_runs = nullptr;
+  services::Acceptance* acceptance = nullptr;
   services::ResultForms* result_forms = nullptr;
   licensing::Licensing* licensing = nullptr;
   services::Monitoring* monitoring = nullptr;

@@ -9,12 +9,14 @@
 #include "core/clock.h"
 #include "core/logging.h"
 #include "licensing/licensing.h"
+#include "jobs/acceptance_handler.h"
 #include "jobs/algorithm_handler.h"
 #include "jobs/auto_run.h"
 #include "jobs/correction_handler.h"
 #include "jobs/export_handler.h"
 #include "jobs/result_forms_handler.h"
 #include "jobs/worker_pool.h"
+#include "services/acceptance.h"
 #include "services/algorithms.h"
 #include "services/annotations.h"
 #include "services/deployments.h"
@@ -42,6 +44,7 @@ struct ClinicalServices {
         algorithms(*ctx.catalog, AlgorithmConfinementFor(ctx.config)),
         deployments(*ctx.catalog, *ctx.catalog, *ctx.catalog),
         shadow_runs(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations),
+        acceptance(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, algorithms),
         runs(*ctx.archive, *ctx.catalog, algorithms, deployments, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
@@ -49,11 +52,16 @@ struct ClinicalServices {
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing, result_forms,
                           shadow_runs, ctx.config.data_dir + "/tmp/jobs"),
         shadow_run_handler(algorithm_handler),
+        acceptance_handler(algorithm_handler, acceptance, algorithms, volumes, segmentations, *ctx.catalog),
         correction_handler(monitoring),
         result_forms_handler(result_forms) {
     // A clinician's version over an algorithm's result is a correction: compare them.
     segmentations.OnCreated([this](std::int64_t tenant_id, const storage::SegmentationRecord& version) {
       monitoring.OnVersionCreated(tenant_id, version);
+    });
+    // A clinic that requires acceptance gets a new version only after a passed run of it.
+    deployments.SetPromotionGate([this](std::int64_t tenant_id, const std::string& algorithm_id, const std::string& version) {
+      return acceptance.Gate(tenant_id, algorithm_id, version);
     });
     // A correction of a run that has a shadow: how far each version is from it.
     monitoring.OnCorrectionRecorded([this](std::int64_t tenant_id, std::int64_t job_id, std::int64_t correction_id) {
@@ -82,7 +90,7 @@ struct ClinicalServices {
       return held ? *held : std::vector<std::int64_t>{};
     };
     return std::make_unique<jobs::WorkerPool>(
-        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &shadow_run_handler, &correction_handler,
+        *ctx.catalog, std::vector<jobs::JobHandler*>{&export_handler, &algorithm_handler, &shadow_run_handler, &acceptance_handler, &correction_handler,
                                                     &result_forms_handler}, options);
   }
 
@@ -96,12 +104,14 @@ struct ClinicalServices {
   services::Algorithms algorithms;
   services::Deployments deployments;
   services::ShadowRuns shadow_runs;
+  services::Acceptance acceptance;
   services::Runs runs;
   services::Monitoring monitoring;
   services::MonaiLabel monailabel;
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;
   jobs::ShadowRunHandler shadow_run_handler;
+  jobs::AcceptanceHandler acceptance_handler;
   jobs::CorrectionHandler correction_handler;
   jobs::ResultFormsHandler result_forms_handler;
 };

@@ -329,6 +329,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.runs = &clinical.runs;
   deps.deployments = &clinical.deployments;
   deps.shadow_runs = &clinical.shadow_runs;
+  deps.acceptance = &clinical.acceptance;
   deps.result_forms = &clinical.result_forms;
   deps.licensing = &clinical.licensing;
   deps.monitoring = &clinical.monitoring;
@@ -391,6 +392,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   clinical.monitoring.OnJobQueued([&workers] { workers->Notify(); });
   clinical.result_forms.OnJobQueued([&workers] { workers->Notify(); });
   clinical.shadow_runs.OnJobQueued([&workers] { workers->Notify(); });
+  clinical.acceptance.OnJobQueued([&workers] { workers->Notify(); });
   // Alerts: a flag on the vendor's dashboard always; a POST to the webhook when one is set.
   services::AlertNotifier alert_notifier(
       [&clinical, thresholds = deps.alert_thresholds](std::int64_t now) { return clinical.monitoring.Alerts(thresholds, now); },

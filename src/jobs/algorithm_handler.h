@@ -66,12 +66,13 @@ class AlgorithmHandler final : public JobHandler {
   // A job of kind "shadow_run": the shadow version on the pinned run's series, its labels
   // and comparison recorded with the shadow run (whether it succeeds or fails).
   Result<std::string> RunShadow(const storage::JobRecord& job, services::JobProgress& progress);
-
- private:
-  // Runs the algorithm (built in, or the vendor's process in the sandbox) on `source`.
+  // Runs the algorithm (built in, or the vendor's process in the sandbox) on `source`;
+  // `params` of the job: "series_uid", "parameters". Also for acceptance runs.
   Result<AlgorithmOutput> Execute(const storage::JobRecord& job, const nlohmann::json& params,
                                   const services::AlgorithmManifest& manifest, const services::SeriesVolume& source,
                                   nlohmann::json& timings, services::JobProgress& progress);
+
+ private:
   // After a pinned run ended: its shadow run queued, when the job names a shadow version.
   void QueueShadow(const storage::JobRecord& job, const nlohmann::json& params, const Result<std::string>& result);
   Result<std::string> RunGranted(const storage::JobRecord& job, services::JobProgress& progress,

@@ -27,6 +27,9 @@ struct TenantSettings {
   // overlay images, for PACS viewers that cannot show DICOM SEG.
   bool results_as_rtstruct = false;
   bool results_as_overlay = false;
+  // A new version of an algorithm reaches this clinic only after an acceptance run of it
+  // passed here (services/acceptance.h).
+  bool require_acceptance = false;
 };
 
 struct TagRecord {

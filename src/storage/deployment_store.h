@@ -52,6 +52,30 @@ struct ShadowRunRecord {
   std::optional<std::int64_t> finished_at;
 };
 
+// A series the clinic vouches for: its segmentation version a radiologist approved is the
+// reference an acceptance run compares a version's output with.
+struct ReferenceCaseRecord {
+  std::int64_t tenant_id = 0;
+  std::string series_uid, study_uid;
+  std::int64_t segmentation_id = 0;
+  std::string marked_by;
+  std::int64_t marked_at = 0;
+};
+
+struct AcceptanceRunRecord {
+  std::int64_t id = 0;
+  std::int64_t tenant_id = 0;
+  std::string algorithm_id, version;
+  std::optional<std::int64_t> job_id;
+  std::string state = "queued";  // queued, passed, failed (the criteria), error (could not run)
+  std::optional<bool> passed;
+  std::string report_json = "{}";
+  std::vector<std::uint8_t> pictures_sealed;  // the worst cases' pictures, sealed with the clinic's key
+  std::string created_by;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> finished_at;
+};
+
 struct ShadowRunFilter {
   std::string algorithm_id;
   std::string shadow_version;            // "" any
@@ -88,6 +112,20 @@ class DeploymentStore {
   virtual Result<std::optional<ShadowRunRecord>> FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) = 0;
   // Newest first.
   virtual Result<std::vector<ShadowRunRecord>> ListShadowRuns(const ShadowRunFilter& filter) = 0;
+
+  // Reference cases: one per series (marking again replaces).
+  virtual Result<void> PutReferenceCase(const ReferenceCaseRecord& record) = 0;
+  virtual Result<void> RemoveReferenceCase(std::int64_t tenant_id, const std::string& series_uid) = 0;  // kNotFound
+  virtual Result<std::vector<ReferenceCaseRecord>> ListReferenceCases(std::int64_t tenant_id) = 0;
+  // Acceptance runs: kept for ever (a clinic's record of what it accepted).
+  virtual Result<AcceptanceRunRecord> AddAcceptanceRun(const AcceptanceRunRecord& record) = 0;  // with its id
+  virtual Result<void> SetAcceptanceJob(std::int64_t tenant_id, std::int64_t id, std::int64_t job_id) = 0;
+  virtual Result<void> FinishAcceptanceRun(const AcceptanceRunRecord& record) = 0;  // state, passed, report, pictures, finished_at
+  virtual Result<std::optional<AcceptanceRunRecord>> FindAcceptanceRun(std::int64_t tenant_id, std::int64_t id) = 0;
+  // Newest first; `tenant_id` none: every clinic; `algorithm_id`/`version` "": any.
+  virtual Result<std::vector<AcceptanceRunRecord>> ListAcceptanceRuns(std::optional<std::int64_t> tenant_id,
+                                                                      const std::string& algorithm_id,
+                                                                      const std::string& version, std::int64_t limit) = 0;
 };
 
 }  // namespace vg::storage

@@ -76,13 +76,13 @@ Result<TenantSettings> SqlCatalog::GetSettings(std::int64_t tenant_id) {
   auto reader = Reader();
   auto st = sql::Stmt::Prepare(reader.db(),
                                "SELECT physicians_edit_segmentations, share_cases_with_vendor, algorithms_full_dicom_headers, "
-                               "results_as_rtstruct, results_as_overlay FROM tenants WHERE id = ?");
+                               "results_as_rtstruct, results_as_overlay, require_acceptance FROM tenants WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(tenant_id);
   return sql::FirstRow<TenantSettings>(
       *st,
       [](const sql::Stmt& s) {
-        return TenantSettings{s.Int(0) != 0, s.Int(1) != 0, s.Int(2) != 0, s.Int(3) != 0, s.Int(4) != 0};
+        return TenantSettings{s.Int(0) != 0, s.Int(1) != 0, s.Int(2) != 0, s.Int(3) != 0, s.Int(4) != 0, s.Int(5) != 0};
       },
       ErrorCode::kNotFound, "no such tenant");
 }
@@ -91,11 +91,12 @@ Result<void> SqlCatalog::SetSettings(std::int64_t tenant_id, const TenantSetting
   std::lock_guard lock(write_mutex_);
   auto st = sql::Stmt::Prepare(writer_,
                                "UPDATE tenants SET physicians_edit_segmentations = ?, share_cases_with_vendor = ?, "
-                               "algorithms_full_dicom_headers = ?, results_as_rtstruct = ?, results_as_overlay = ? WHERE id = ?");
+                               "algorithms_full_dicom_headers = ?, results_as_rtstruct = ?, results_as_overlay = ?, "
+                               "require_acceptance = ? WHERE id = ?");
   if (!st) return std::unexpected(st.error());
   st->Bind(std::int64_t{settings.physicians_edit_segmentations}).Bind(std::int64_t{settings.share_cases_with_vendor})
       .Bind(std::int64_t{settings.algorithms_full_dicom_headers}).Bind(std::int64_t{settings.results_as_rtstruct})
-      .Bind(std::int64_t{settings.results_as_overlay}).Bind(tenant_id);
+      .Bind(std::int64_t{settings.results_as_overlay}).Bind(std::int64_t{settings.require_acceptance}).Bind(tenant_id);
   return st->Run();
 }
 

@@ -657,6 +657,8 @@ Result<void> SqlCatalog::PurgeTenantRows(std::int64_t tenant_id) {
            "DELETE FROM segmentations WHERE tenant_id = " + id,
            "DELETE FROM segmentation_imports WHERE tenant_id = " + id,
            "DELETE FROM shadow_runs WHERE tenant_id = " + id,
+           "DELETE FROM reference_cases WHERE tenant_id = " + id,
+           "DELETE FROM acceptance_runs WHERE tenant_id = " + id,
            "DELETE FROM study_tags WHERE tenant_id = " + id,
            "DELETE FROM study_status WHERE tenant_id = " + id,
            "DELETE FROM jobs WHERE tenant_id = " + id,

@@ -217,6 +217,16 @@ class SqlCatalog final : public Catalog,
                                    const std::string& correction_json) override;
   Result<std::optional<ShadowRunRecord>> FindShadowRun(std::int64_t tenant_id, std::int64_t pinned_job_id) override;
   Result<std::vector<ShadowRunRecord>> ListShadowRuns(const ShadowRunFilter& filter) override;
+  Result<void> PutReferenceCase(const ReferenceCaseRecord& record) override;
+  Result<void> RemoveReferenceCase(std::int64_t tenant_id, const std::string& series_uid) override;
+  Result<std::vector<ReferenceCaseRecord>> ListReferenceCases(std::int64_t tenant_id) override;
+  Result<AcceptanceRunRecord> AddAcceptanceRun(const AcceptanceRunRecord& record) override;
+  Result<void> SetAcceptanceJob(std::int64_t tenant_id, std::int64_t id, std::int64_t job_id) override;
+  Result<void> FinishAcceptanceRun(const AcceptanceRunRecord& record) override;
+  Result<std::optional<AcceptanceRunRecord>> FindAcceptanceRun(std::int64_t tenant_id, std::int64_t id) override;
+  Result<std::vector<AcceptanceRunRecord>> ListAcceptanceRuns(std::optional<std::int64_t> tenant_id,
+                                                              const std::string& algorithm_id, const std::string& version,
+                                                              std::int64_t limit) override;
 
   // ThrottleStore (sql_throttle.cpp).
   Result<std::vector<ThrottleEntry>> ThrottleEntries(const std::vector<std::string>& keys) override;

@@ -204,3 +204,128 @@ Result<std::vector<ShadowRunRecord>> SqlCatalog::ListShadowRuns(const ShadowRunF
 }
 
 }  // namespace vg::storage
+
+namespace vg::storage {
+namespace {
+
+constexpr const char* kAcceptanceColumns =
+    "id, tenant_id, algorithm_id, version, job_id, state, passed, report_json, pictures_sealed, created_by, created_at, "
+    "finished_at";
+
+AcceptanceRunRecord ReadAcceptance(const sql::Stmt& st) {
+  AcceptanceRunRecord r;
+  r.id = st.Int(0);
+  r.tenant_id = st.Int(1);
+  r.algorithm_id = st.Text(2);
+  r.version = st.Text(3);
+  r.job_id = st.OptInt(4);
+  r.state = st.Text(5);
+  if (auto passed = st.OptInt(6)) r.passed = *passed != 0;
+  r.report_json = st.Text(7);
+  r.pictures_sealed = st.Blob(8);
+  r.created_by = st.Text(9);
+  r.created_at = st.Int(10);
+  r.finished_at = st.OptInt(11);
+  return r;
+}
+
+}  // namespace
+
+Result<void> SqlCatalog::PutReferenceCase(const ReferenceCaseRecord& r) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO reference_cases(tenant_id, series_uid, study_uid, segmentation_id, "
+                                        "marked_by, marked_at) VALUES(?,?,?,?,?,?) ON CONFLICT(tenant_id, series_uid) DO "
+                                        "UPDATE SET study_uid = excluded.study_uid, segmentation_id = excluded.segmentation_id, "
+                                        "marked_by = excluded.marked_by, marked_at = excluded.marked_at");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(r.tenant_id).Bind(r.series_uid).Bind(r.study_uid).Bind(r.segmentation_id).Bind(r.marked_by).Bind(r.marked_at);
+  return st->Run();
+}
+
+Result<void> SqlCatalog::RemoveReferenceCase(std::int64_t tenant_id, const std::string& series_uid) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "DELETE FROM reference_cases WHERE tenant_id = ? AND series_uid = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(series_uid);
+  if (auto ok = st->Run(); !ok) return ok;
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "that series is not a reference case");
+  return {};
+}
+
+Result<std::vector<ReferenceCaseRecord>> SqlCatalog::ListReferenceCases(std::int64_t tenant_id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT tenant_id, series_uid, study_uid, segmentation_id, marked_by, marked_at "
+                                            "FROM reference_cases WHERE tenant_id = ? ORDER BY marked_at, series_uid");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id);
+  return sql::CollectRows<ReferenceCaseRecord>(*st, [](const sql::Stmt& s) {
+    return ReferenceCaseRecord{s.Int(0), s.Text(1), s.Text(2), s.Int(3), s.Text(4), s.Int(5)};
+  });
+}
+
+Result<AcceptanceRunRecord> SqlCatalog::AddAcceptanceRun(const AcceptanceRunRecord& r) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "INSERT INTO acceptance_runs(tenant_id, algorithm_id, version, state, report_json, "
+                                        "created_by, created_at) VALUES(?,?,?,?,?,?,?) RETURNING id");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(r.tenant_id).Bind(r.algorithm_id).Bind(r.version).Bind(r.state).Bind(r.report_json).Bind(r.created_by)
+      .Bind(r.created_at);
+  auto id = sql::RunReturningId(*st);
+  if (!id) return std::unexpected(id.error());
+  AcceptanceRunRecord out = r;
+  out.id = *id;
+  return out;
+}
+
+Result<void> SqlCatalog::SetAcceptanceJob(std::int64_t tenant_id, std::int64_t id, std::int64_t job_id) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE acceptance_runs SET job_id = ? WHERE tenant_id = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(job_id).Bind(tenant_id).Bind(id);
+  return st->Run();
+}
+
+Result<void> SqlCatalog::FinishAcceptanceRun(const AcceptanceRunRecord& r) {
+  std::lock_guard lock(write_mutex_);
+  auto st = sql::Stmt::Prepare(writer_, "UPDATE acceptance_runs SET state = ?, passed = ?, report_json = ?, "
+                                        "pictures_sealed = ?, finished_at = ? WHERE tenant_id = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(r.state);
+  if (r.passed) st->Bind(std::int64_t{*r.passed});
+  else st->BindNull();
+  st->Bind(r.report_json).Bind(r.pictures_sealed).Bind(r.finished_at).Bind(r.tenant_id).Bind(r.id);
+  if (auto ok = st->Run(); !ok) return ok;
+  if (writer_.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such acceptance run");
+  return {};
+}
+
+Result<std::optional<AcceptanceRunRecord>> SqlCatalog::FindAcceptanceRun(std::int64_t tenant_id, std::int64_t id) {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), std::string("SELECT ") + kAcceptanceColumns +
+                                                " FROM acceptance_runs WHERE tenant_id = ? AND id = ?");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(tenant_id).Bind(id);
+  auto rows = sql::CollectRows<AcceptanceRunRecord>(*st, ReadAcceptance);
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<AcceptanceRunRecord>{};
+  return std::optional<AcceptanceRunRecord>(std::move(rows->front()));
+}
+
+Result<std::vector<AcceptanceRunRecord>> SqlCatalog::ListAcceptanceRuns(std::optional<std::int64_t> tenant_id,
+                                                                        const std::string& algorithm_id,
+                                                                        const std::string& version, std::int64_t limit) {
+  auto reader = Reader();
+  std::string sql = std::string("SELECT ") + kAcceptanceColumns + " FROM acceptance_runs WHERE 1 = 1";
+  if (tenant_id) sql += " AND tenant_id = ?";
+  if (!algorithm_id.empty()) sql += " AND algorithm_id = ?";
+  if (!version.empty()) sql += " AND version = ?";
+  auto st = sql::Stmt::Prepare(reader.db(), sql + " ORDER BY id DESC LIMIT ?");
+  if (!st) return std::unexpected(st.error());
+  if (tenant_id) st->Bind(*tenant_id);
+  if (!algorithm_id.empty()) st->Bind(algorithm_id);
+  if (!version.empty()) st->Bind(version);
+  st->Bind(limit);
+  return sql::CollectRows<AcceptanceRunRecord>(*st, ReadAcceptance);
+}
+
+}  // namespace vg::storage

@@ -453,6 +453,29 @@ CREATE TABLE shadow_runs(
   finished_at INTEGER,
   PRIMARY KEY(tenant_id, pinned_job_id));
 CREATE INDEX shadow_runs_by_version ON shadow_runs(algorithm_id, shadow_version, tenant_id);
+CREATE TABLE reference_cases(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  series_uid TEXT NOT NULL,
+  study_uid TEXT NOT NULL,
+  segmentation_id INTEGER NOT NULL,
+  marked_by TEXT NOT NULL,
+  marked_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, series_uid));
+CREATE TABLE acceptance_runs(
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  algorithm_id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  job_id INTEGER,
+  state TEXT NOT NULL,
+  passed INTEGER,
+  report_json TEXT NOT NULL,
+  pictures_sealed BLOB,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER);
+CREATE INDEX acceptance_runs_by_version ON acceptance_runs(tenant_id, algorithm_id, version, id);
+ALTER TABLE tenants ADD COLUMN require_acceptance INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

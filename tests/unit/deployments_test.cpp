@@ -8,6 +8,7 @@
 
 #include "catalog_backends.h"
 #include "core/clock.h"
+#include "services/acceptance.h"
 #include "services/deployments.h"
 #include "services/shadow_runs.h"
 
@@ -170,6 +171,91 @@ TEST(ShadowSummary, CountsFailuresOfEachSideAndSummarisesAgreementAndMetricsPerV
   EXPECT_EQ(s["metrics"]["volume_ml"]["shadow"]["n"], 1);
 }
 
+
+// ---- acceptance: the statistics and the verdict, as plain logic ----
+
+AlgorithmManifest LungsManifest() {
+  AlgorithmManifest m;
+  m.id = "lungs";
+  m.version = "1.1";
+  dicom::SegmentInfo right, left;
+  right.label = 1;
+  right.name = "Right lung";
+  left.label = 2;
+  left.name = "Left lung";
+  m.segments = {right, left};
+  AlgorithmManifest::Acceptance a;
+  a.min_cases = 3;
+  a.segments.push_back({1, 0.9, 10.0, 0.0});
+  a.segments.push_back({2, 0.9, std::nullopt, std::nullopt});
+  m.acceptance = a;
+  return m;
+}
+
+json Case(const std::string& series, double dice1, double dice2, const std::string& manufacturer = "GE",
+          std::vector<std::string> tags = {}) {
+  return {{"series_uid", series},
+          {"state", "succeeded"},
+          {"labels", {{{"label", 1}, {"dice", dice1}, {"hd95_mm", 3.0}}, {{"label", 2}, {"dice", dice2}, {"hd95_mm", nullptr}}}},
+          {"facts", {{"manufacturer", manufacturer}, {"slice_thickness_mm", 1.25}}},
+          {"tags", tags}};
+}
+
+TEST(AcceptanceRules, PassesOnlyWhenEverySegmentMeetsItsCriteriaOverEnoughCases) {
+  const auto m = LungsManifest();
+  auto good = EvaluateAcceptance(m, {Case("a", 0.95, 0.94), Case("b", 0.96, 0.93), Case("c", 0.94, 0.95)});
+  EXPECT_TRUE(good["passed"]) << good["reasons"].dump();
+  auto few = EvaluateAcceptance(m, {Case("a", 0.95, 0.94), Case("b", 0.96, 0.93)});
+  EXPECT_FALSE(few["passed"]);
+  EXPECT_NE(few["reasons"].dump().find("at least 3"), std::string::npos);
+  auto poor = EvaluateAcceptance(m, {Case("a", 0.95, 0.5), Case("b", 0.96, 0.6), Case("c", 0.94, 0.7)});
+  EXPECT_FALSE(poor["passed"]);
+  EXPECT_NE(poor["reasons"][0].get<std::string>().find("Left lung: min_mean_dice"), std::string::npos);
+  // A failure counts against the failure rate (0 allowed for segment 1) and never as Dice.
+  json failed = Case("d", 0, 0);
+  failed["state"] = "failed";
+  auto with_failure = EvaluateAcceptance(m, {Case("a", 0.95, 0.94), Case("b", 0.96, 0.93), Case("c", 0.94, 0.95), failed});
+  EXPECT_FALSE(with_failure["passed"]);
+  EXPECT_DOUBLE_EQ(with_failure["labels"][0]["failure_rate"].get<double>(), 0.25);
+  EXPECT_NEAR(with_failure["labels"][0]["mean_dice"].get<double>(), 0.95, 1e-12);
+}
+
+TEST(AcceptanceRules, IntervalsAreStudentTForMeansAndWilsonForRates) {
+  EXPECT_FALSE(MeanInterval95({0.9}));
+  auto ci = MeanInterval95({0.9, 1.0});
+  ASSERT_TRUE(ci);
+  // mean 0.95, sd 0.0707, t(1) 12.706: half width 0.635.
+  EXPECT_NEAR(ci->first, 0.95 - 0.6353, 1e-3);
+  EXPECT_NEAR(ci->second, 0.95 + 0.6353, 1e-3);
+  auto w = WilsonInterval95(0, 10);
+  EXPECT_DOUBLE_EQ(w.first, 0);
+  EXPECT_NEAR(w.second, 0.2775, 1e-3);
+  auto half = WilsonInterval95(5, 10);
+  EXPECT_NEAR(half.first, 0.2366, 1e-3);
+  EXPECT_NEAR(half.second, 0.7634, 1e-3);
+}
+
+TEST(AcceptanceRules, SubgroupsByAcquisitionAndTagAndTheWorstCasesFirst) {
+  auto r = EvaluateAcceptance(LungsManifest(), {Case("a", 0.95, 0.94, "GE", {"follow-up"}), Case("b", 0.5, 0.4, "Siemens"),
+                                                Case("c", 0.94, 0.95, "GE", {"follow-up"})});
+  std::set<std::string> groups;
+  for (const auto& g : r["subgroups"]) groups.insert(g["by"].get<std::string>() + "=" + g["value"].get<std::string>());
+  EXPECT_TRUE(groups.contains("manufacturer=GE"));
+  EXPECT_TRUE(groups.contains("manufacturer=Siemens"));
+  EXPECT_TRUE(groups.contains("tag=follow-up"));
+  EXPECT_TRUE(groups.contains("slice_thickness=<= 1.5 mm"));
+  EXPECT_EQ(r["worst_cases"][0], "b");
+}
+
+TEST(AcceptanceRules, TheHtmlReportEscapesEverythingFromOutside) {
+  auto r = EvaluateAcceptance(LungsManifest(), {Case("<script>alert(1)</script>", 0.95, 0.94, "<b>x</b>", {"<img src=x>"})});
+  const std::string html = AcceptanceReportHtml(r, {{"<script>alert(1)</script>", "\x89PNG"}});
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_EQ(html.find("<img src=x>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+}
+
 // ---- the service, on every catalog backend ----
 
 class DeploymentsTest : public ::testing::TestWithParam<std::string> {
@@ -321,6 +407,39 @@ TEST_P(DeploymentsTest, AShadowRunIsMadeOnceAndItsLabelsCountAsReferencedBlobs) 
   filter.algorithm_id = "ct-lungs";
   filter.tenant_id = b_;
   EXPECT_TRUE(catalog_->ListShadowRuns(filter)->empty());
+}
+
+TEST_P(DeploymentsTest, ReferenceCasesAndAcceptanceRunsAreTheClinicsAlone) {
+  ASSERT_TRUE(catalog_->PutReferenceCase({a_, "1.2.3", "1.2", 7, "a.rad", 100}));
+  ASSERT_TRUE(catalog_->PutReferenceCase({a_, "1.2.3", "1.2", 8, "a.rad", 110}));  // replaces
+  auto refs = catalog_->ListReferenceCases(a_);
+  ASSERT_TRUE(refs);
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].segmentation_id, 8);
+  EXPECT_TRUE(catalog_->ListReferenceCases(b_)->empty());
+  EXPECT_EQ(catalog_->RemoveReferenceCase(b_, "1.2.3").error().code, ErrorCode::kNotFound);
+  storage::AcceptanceRunRecord run;
+  run.tenant_id = a_;
+  run.algorithm_id = "ct-lungs";
+  run.version = "1.1";
+  run.created_by = "a.adm";
+  run.created_at = 100;
+  auto added = catalog_->AddAcceptanceRun(run);
+  ASSERT_TRUE(added) << added.error().detail;
+  EXPECT_GT(added->id, 0);
+  added->state = "passed";
+  added->passed = true;
+  added->report_json = R"({"passed":true})";
+  added->pictures_sealed = {1, 2, 3};
+  added->finished_at = 200;
+  ASSERT_TRUE(catalog_->FinishAcceptanceRun(*added));
+  auto found = catalog_->FindAcceptanceRun(a_, added->id);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->passed, true);
+  EXPECT_EQ((*found)->pictures_sealed, (std::vector<std::uint8_t>{1, 2, 3}));
+  EXPECT_FALSE(*catalog_->FindAcceptanceRun(b_, added->id));
+  EXPECT_EQ(catalog_->ListAcceptanceRuns(a_, "ct-lungs", "1.1", 10)->size(), 1u);
+  EXPECT_TRUE(catalog_->ListAcceptanceRuns(b_, "", "", 10)->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeploymentsTest, ::testing::Values("sqlite", "postgres"),

@@ -41,6 +41,7 @@ json SettingsJson(const storage::TenantSettings& s, const storage::TenantRecord&
           {"algorithms_full_dicom_headers", s.algorithms_full_dicom_headers},
           {"results_as_rtstruct", s.results_as_rtstruct},
           {"results_as_overlay", s.results_as_overlay},
+          {"require_acceptance", s.require_acceptance},
           {"deid_profile", tenant.deid_profile},
           {"deid_reject_modalities", CommaListJson(tenant.deid_reject_modalities)},
           {"deid_reject_descriptions", CommaListJson(tenant.deid_reject_descriptions)},
@@ -127,6 +128,7 @@ http::Response PatchSettings(http::Request& r, const auth::Principal& p, const A
                   : key == "algorithms_full_dicom_headers" ? &settings->algorithms_full_dicom_headers
                   : key == "results_as_rtstruct"           ? &settings->results_as_rtstruct
                   : key == "results_as_overlay"            ? &settings->results_as_overlay
+                  : key == "require_acceptance"            ? &settings->require_acceptance
                                                          : nullptr;
     if (!field) return http::ErrorResponse(400, "invalid_argument", "unknown setting: " + key);
     if (!value.is_boolean()) return http::ErrorResponse(400, "invalid_argument", key + " is true or false");

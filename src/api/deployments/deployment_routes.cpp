@@ -242,6 +242,7 @@ void AddDeploymentRoutes(http::Router& router, const ApiDeps& deps) {
              WithDeps(deps, ShadowComparison));
   AddGuarded(router, deps, "GET", "/api/v1/deployments", "own_deployments", "deployments.self",
              WithDeps(deps, OwnDeployments));
+  AddAcceptanceRoutes(router, deps);
 }
 
 }  // namespace vg::api

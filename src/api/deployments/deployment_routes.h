@@ -9,5 +9,7 @@
 namespace vg::api {
 
 void AddDeploymentRoutes(http::Router& router, const ApiDeps& deps);
+// Reference cases and acceptance runs (acceptance_routes.cpp).
+void AddAcceptanceRoutes(http::Router& router, const ApiDeps& deps);
 
 }  // namespace vg::api
