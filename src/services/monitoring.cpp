@@ -643,6 +643,89 @@ Result<std::string> Monitoring::RenderMetrics(bool tenant_labels) {
   return out;
 }
 
+Result<std::vector<json>> Monitoring::Assessments(const storage::RunFilter& filter) {
+  auto runs = store_.ListRuns(filter);
+  if (!runs) return std::unexpected(runs.error());
+  std::map<std::int64_t, const storage::JobRecord*> by_id;
+  std::vector<std::int64_t> ids;
+  for (const auto& r : *runs) {
+    by_id[r.id] = &r;
+    ids.push_back(r.id);
+  }
+  auto feedback = ids.empty() ? Result<std::vector<storage::FeedbackRecord>>{} : store_.ListFeedback(filter.tenant_id, ids);
+  if (!feedback) return std::unexpected(feedback.error());
+  std::map<std::int64_t, std::string> slugs;
+  std::vector<json> rows;
+  for (const auto& f : *feedback) {
+    auto run = by_id.find(f.job_id);
+    if (run == by_id.end()) continue;
+    const storage::JobRecord& job = *run->second;
+    const json params = json::parse(job.params, nullptr, false);
+    if (!slugs.count(job.tenant_id)) {
+      auto tenant = archive_.catalog.FindTenantById(job.tenant_id);
+      slugs[job.tenant_id] = tenant ? tenant->slug : "";
+    }
+    json dice = json::array();
+    double sum = 0;
+    int n = 0;
+    const json metrics = json::parse(f.metrics, nullptr, false);
+    if (metrics.is_array())
+      for (const auto& m : metrics)
+        if (m.contains("dice") && m["dice"].is_number()) {
+          dice.push_back({{"label", m.value("label", 0)}, {"name", m.value("name", "")}, {"dice", m["dice"]}});
+          sum += m["dice"].get<double>();
+          ++n;
+        }
+    const std::optional<std::int64_t> ready = job.finished_at;
+    rows.push_back({{"clinic", slugs[job.tenant_id]},
+                    {"job_id", job.id},
+                    {"algorithm", params.is_object() ? params.value("algorithm", "") : ""},
+                    {"version", params.is_object() ? params.value("version", "") : ""},
+                    {"series_uid", params.is_object() ? params.value("series_uid", "") : ""},
+                    {"result_at", ready ? json(*ready) : json(nullptr)},
+                    {"verdict", f.verdict == "correct" ? "corrected" : f.verdict == "accept" ? "accepted" : "rejected"},
+                    {"reason", f.reason},
+                    {"author", f.author},
+                    {"assessed_at", f.created_at},
+                    {"seconds_to_assessment", ready ? json(std::max<std::int64_t>(0, f.created_at - *ready)) : json(nullptr)},
+                    {"correction_dice", dice},
+                    {"mean_correction_dice", n ? json(sum / n) : json(nullptr)}});
+  }
+  std::sort(rows.begin(), rows.end(), [](const json& a, const json& b) {
+    return std::pair(a["assessed_at"].get<std::int64_t>(), a["job_id"].get<std::int64_t>()) <
+           std::pair(b["assessed_at"].get<std::int64_t>(), b["job_id"].get<std::int64_t>());
+  });
+  return rows;
+}
+
+std::string Monitoring::AssessmentsCsv(const std::vector<json>& rows) {
+  auto field = [](std::string text) {
+    if (!text.empty() && std::string_view("=+-@\t\r").find(text[0]) != std::string_view::npos) text = "'" + text;
+    if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+    std::string quoted = "\"";
+    for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return quoted + "\"";
+  };
+  auto num = [](const json& v) {
+    if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+    return v.is_number() ? fmt::format("{:.4f}", v.get<double>()) : std::string();
+  };
+  std::string out =
+      "clinic,job_id,algorithm,version,series_uid,result_at,verdict,reason,author,assessed_at,seconds_to_assessment,"
+      "mean_correction_dice,correction_dice\r\n";
+  for (const auto& r : rows) {
+    std::string dice;
+    for (const auto& d : r["correction_dice"])
+      dice += (dice.empty() ? "" : ";") + d["name"].get<std::string>() + "=" + num(d["dice"]);
+    out += field(r["clinic"].get<std::string>()) + "," + num(r["job_id"]) + "," + field(r["algorithm"].get<std::string>()) + "," +
+           field(r["version"].get<std::string>()) + "," + field(r["series_uid"].get<std::string>()) + "," + num(r["result_at"]) +
+           "," + r["verdict"].get<std::string>() + "," + field(r["reason"].get<std::string>()) + "," +
+           field(r["author"].get<std::string>()) + "," + num(r["assessed_at"]) + "," + num(r["seconds_to_assessment"]) + "," +
+           num(r["mean_correction_dice"]) + "," + field(dice) + "\r\n";
+  }
+  return out;
+}
+
 std::string Monitoring::SummaryCsv(const json& summary) {
   std::string out = "algorithm,version,tenant,runs,failed,failure_rate,p50_ms,p95_ms,acceptance_rate,mean_dice,drift_flag,open_bug_reports\r\n";
   auto num = [](const json& v) { return v.is_number() ? fmt::format("{:.4g}", v.get<double>()) : std::string(); };

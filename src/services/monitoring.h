@@ -105,6 +105,14 @@ class Monitoring {
   // reason without the log lines appended to it.
   static void WithholdRunOutput(nlohmann::json& run);
   Result<std::vector<nlohmann::json>> RunRecords(const storage::RunFilter& filter);
+  // The accept/reject log a practice keeps: one row per clinician assessment (accept,
+  // reject with its reason, correction with its Dice per segment) of the runs `filter`
+  // selects, with the result's version, when the result was ready and how long after it
+  // the assessment came. Oldest first.
+  Result<std::vector<nlohmann::json>> Assessments(const storage::RunFilter& filter);
+  // The same as CSV (RFC 4180; a field that a spreadsheet would take for a formula is
+  // prefixed with ').
+  static std::string AssessmentsCsv(const std::vector<nlohmann::json>& rows);
 
   // Bug reports. `tenant_id` none: the vendor (every clinic).
   Result<storage::BugReportRecord> FileBug(std::int64_t tenant_id, const BugReportInput& input, const std::string& reporter);

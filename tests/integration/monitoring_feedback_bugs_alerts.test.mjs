@@ -322,6 +322,33 @@ test('the dashboard: runs, failures, acceptance and mean Dice per version and cl
   assert.equal(past.groups[0].runs, 0, 'nothing ran in January 2020');
 });
 
+test('the accept/reject log: each assessment with the result\'s version, the time to it and the correction\'s Dice; CSV; clinics see their own', async () => {
+  const mine = await call(server, people['a.admin'], 'GET', '/api/v1/monitoring/assessments?algorithm=dot');
+  assert.equal(mine.status, 200, mine.text());
+  const rows = mine.json();
+  assert.ok(rows.every((r) => r.clinic === 'alpha'), 'a clinic sees its own');
+  const byVerdict = Object.groupBy ? Object.groupBy(rows, (r) => r.verdict) : rows.reduce((m, r) => ((m[r.verdict] ??= []).push(r), m), {});
+  const corrected = byVerdict.corrected.find((r) => r.job_id === correctedRun.id);
+  assert.ok(corrected, JSON.stringify(rows));
+  assert.equal(corrected.version, correctedRun.algorithm.version);
+  assert.ok(Math.abs(corrected.mean_correction_dice - 0.8) < 1e-9, JSON.stringify(corrected));
+  assert.ok(corrected.seconds_to_assessment >= 0 && corrected.result_at > 0);
+  const rejected = byVerdict.rejected.find((r) => r.reason === 'wrong_side');
+  assert.ok(rejected && rejected.author === 'a.doc', JSON.stringify(rows));
+  assert.ok(byVerdict.accepted.some((r) => r.job_id === correctedRun.id));
+  for (let i = 1; i < rows.length; ++i) assert.ok(rows[i - 1].assessed_at <= rows[i].assessed_at, 'oldest first');
+  const csv = await call(server, people['a.admin'], 'GET', '/api/v1/monitoring/assessments?algorithm=dot&format=csv');
+  assert.equal(csv.status, 200);
+  assert.match(csv.headers['content-type'], /text\/csv/);
+  const lines = csv.text().trim().split('\r\n');
+  assert.equal(lines[0], 'clinic,job_id,algorithm,version,series_uid,result_at,verdict,reason,author,assessed_at,seconds_to_assessment,mean_correction_dice,correction_dice');
+  assert.equal(lines.length, rows.length + 1);
+  assert.ok(lines.some((l) => /,corrected,/.test(l) && /Dot=0\.8000/.test(l)), csv.text());
+  // The vendor reads every clinic's log.
+  const vendorRows = (await call(server, people['v.support'], 'GET', '/api/v1/monitoring/assessments?algorithm=dot')).json();
+  assert.ok(vendorRows.length >= rows.length);
+});
+
 test('/metrics asks for its token, names no clinic, and passes promtool check metrics', async () => {
   const anonymous = await request(server.baseUrl, { path: '/metrics' });
   assert.equal(anonymous.status, 401);

@@ -33,6 +33,19 @@ void Box(dicom::LabelVolume& v, int label, std::array<std::int64_t, 3> lo, std::
       for (auto i = lo[0]; i <= hi[0]; ++i) v.labels[static_cast<size_t>((k * n[1] + j) * n[0] + i)] = label;
 }
 
+TEST(AssessmentLog, CsvQuotesWhatNeedsItAndDisarmsFormulas) {
+  nlohmann::json row = {{"clinic", "alpha"},          {"job_id", 7},          {"algorithm", "ct-lungs"},
+                        {"version", "1.0"},           {"series_uid", "1.2.3"}, {"result_at", 100},
+                        {"verdict", "rejected"},      {"reason", "other"},     {"author", "=HYPERLINK(\"x\")"},
+                        {"assessed_at", 160},         {"seconds_to_assessment", 60},
+                        {"mean_correction_dice", nullptr},
+                        {"correction_dice", nlohmann::json::array({{{"name", "a,b"}, {"dice", 0.5}}})}};
+  const std::string csv = Monitoring::AssessmentsCsv({row});
+  EXPECT_NE(csv.find(",\"'=HYPERLINK(\"\"x\"\")\","), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"a,b=0.5000\""), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",rejected,other,"), std::string::npos) << csv;
+}
+
 TEST(Overlap, DiceAndVolumeDifferenceMatchHandComputedValues) {
   // Spacing 1 x 1 x 2 mm: a voxel is 2 mm³. The algorithm's box is 4 x 4 x 2 voxels (32);
   // the clinician moved it one column and grew it one row: 4 x 5 x 2 (40). Overlap:

@@ -303,6 +303,40 @@ http::Response Runs(http::Request& r, const auth::Principal& p, const ApiDeps& d
   return response;
 }
 
+// The accept/reject log (JSON, or CSV with format=csv): the clinic's own; the vendor's
+// across clinics (tenant= narrows it).
+http::Response Assessments(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
+  auto params = ParseQueryParams(r.query);
+  if (!params) return http::ErrorResponse(params.error());
+  auto tenant = TenantFilter(deps, p, *params);
+  if (!tenant) return http::ErrorResponse(tenant.error());
+  const std::int64_t now = UnixSeconds();
+  storage::RunFilter filter;
+  filter.tenant_id = *tenant;
+  filter.algorithm = params->count("algorithm") ? params->at("algorithm") : "";
+  filter.version = params->count("version") ? params->at("version") : "";
+  auto from = TimeParam(*params, "from", 0, false);
+  auto to = TimeParam(*params, "to", now + 1, true);
+  if (!from) return http::ErrorResponse(from.error());
+  if (!to) return http::ErrorResponse(to.error());
+  filter.from = *from;
+  filter.to = *to;
+  auto rows = deps.monitoring->Assessments(filter);
+  if (!rows) return http::ErrorResponse(rows.error());
+  http::Response response;
+  response.Header("Cache-Control", "no-store");
+  if (params->count("format") && params->at("format") == "csv") {
+    response.status = 200;
+    response.Header("Content-Type", "text/csv; charset=utf-8");
+    response.Header("Content-Disposition", "attachment; filename=\"assessments.csv\"");
+    response.body = services::Monitoring::AssessmentsCsv(*rows);
+    return response;
+  }
+  response = http::JsonResponse(200, json(*rows).dump());
+  response.Header("Cache-Control", "no-store");
+  return response;
+}
+
 http::Response Alerts(http::Request&, const auth::Principal&, const ApiDeps& deps) {
   auto alerts = deps.monitoring->Alerts(deps.alert_thresholds, UnixSeconds());
   if (!alerts) return http::ErrorResponse(alerts.error());
@@ -329,6 +363,8 @@ void AddMonitoringRoutes(http::Router& router, const ApiDeps& deps) {
              WithDeps(deps, BugBundle));
   AddGuarded(router, deps, "GET", "/api/v1/monitoring/summary", "monitoring_summary", "monitoring.read", WithDeps(deps, Summary));
   AddGuarded(router, deps, "GET", "/api/v1/monitoring/runs", "monitoring_runs", "monitoring.read", WithDeps(deps, Runs));
+  AddGuarded(router, deps, "GET", "/api/v1/monitoring/assessments", "monitoring_assessments", "monitoring.read",
+             WithDeps(deps, Assessments));
   AddGuarded(router, deps, "GET", "/api/v1/monitoring/alerts", "monitoring_alerts", "monitoring.alerts", WithDeps(deps, Alerts));
 }
 
