@@ -19,6 +19,7 @@
 #include "services/acceptance.h"
 #include "services/annotations.h"
 #include "services/archive.h"
+#include "services/evidence_pack.h"
 #include "services/exports.h"
 #include "services/monailabel.h"
 #include "services/monitoring.h"
@@ -54,6 +55,7 @@ struct ApiDeps {
   services::Deployments* deployments = nullptr;
   services::ShadowRuns* shadow_runs = nullptr;
   services::Acceptance* acceptance = nullptr;
+  services::EvidencePack* evidence = nullptr;
   services::ResultForms* result_forms = nullptr;
   licensing::Licensing* licensing = nullptr;
   services::Monitoring* monitoring = nullptr;

@@ -1,5 +1,7 @@
 #include "api/query_params.h"
 
+#include "licensing/licence_file.h"
+
 #include "core/strings.h"
 
 namespace vg::api {
@@ -38,6 +40,17 @@ Result<std::int64_t> PathId(const http::Request& request, const char* name, cons
   auto id = ParseUint(request.Param(name));
   if (!id || *id > static_cast<std::uint64_t>(INT64_MAX)) return Fail(ErrorCode::kNotFound, missing);
   return static_cast<std::int64_t>(*id);
+}
+
+Result<std::int64_t> TimeParam(const std::map<std::string, std::string>& params, const char* name, std::int64_t fallback,
+                               bool end_of_day) {
+  auto it = params.find(name);
+  if (it == params.end() || it->second.empty()) return fallback;
+  const std::string& text = it->second;
+  if (text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 12) return std::stoll(text);
+  auto day = licensing::ParseDate(text);
+  if (!day) return Fail(ErrorCode::kInvalidArgument, std::string(name) + " is a date (YYYY-MM-DD) or unix seconds");
+  return *day + (end_of_day ? 86400 : 0);
 }
 
 }  // namespace vg::api

@@ -19,4 +19,9 @@ Result<std::int64_t> PathId(const http::Request& request, const char* name, cons
 Result<std::int64_t> IntParam(const std::map<std::string, std::string>& params, const std::string& name,
                               std::int64_t fallback, std::int64_t max);
 
+// `from`/`to`: unix seconds or YYYY-MM-DD (UTC); with `end_of_day` a date means the end of
+// its day (an exclusive `to` that includes the day).
+Result<std::int64_t> TimeParam(const std::map<std::string, std::string>& params, const char* name, std::int64_t fallback,
+                               bool end_of_day);
+
 }  // namespace vg::api

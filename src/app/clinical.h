@@ -20,6 +20,7 @@
 #include "services/algorithms.h"
 #include "services/annotations.h"
 #include "services/deployments.h"
+#include "services/evidence_pack.h"
 #include "services/exports.h"
 #include "services/monailabel.h"
 #include "services/monitoring.h"
@@ -47,6 +48,7 @@ struct ClinicalServices {
         acceptance(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, algorithms),
         runs(*ctx.archive, *ctx.catalog, algorithms, deployments, licensing),
         monitoring(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, segmentations, volumes, algorithms),
+        evidence(algorithms, deployments, shadow_runs, monitoring, *ctx.catalog, *ctx.catalog, *ctx.catalog),
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
         export_handler(exports),
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing, result_forms,
@@ -107,6 +109,7 @@ struct ClinicalServices {
   services::Acceptance acceptance;
   services::Runs runs;
   services::Monitoring monitoring;
+  services::EvidencePack evidence;
   services::MonaiLabel monailabel;
   jobs::ExportHandler export_handler;
   jobs::AlgorithmHandler algorithm_handler;

@@ -330,6 +330,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   deps.deployments = &clinical.deployments;
   deps.shadow_runs = &clinical.shadow_runs;
   deps.acceptance = &clinical.acceptance;
+  deps.evidence = &clinical.evidence;
   deps.result_forms = &clinical.result_forms;
   deps.licensing = &clinical.licensing;
   deps.monitoring = &clinical.monitoring;

@@ -243,6 +243,43 @@ test('promote to every clinic, and every change reaches the webhook with its cli
   assert.equal(clinics.beta.previous, '1.0');
 });
 
+test('the evidence pack of a version holds every part, the build\'s SBOM, and no patient identifier', { timeout: 60_000 }, async () => {
+  const r = await call(server, vendor, 'GET', '/api/v1/algorithms/lung-thresh/evidence?version=1.1');
+  assert.equal(r.status, 200, r.text());
+  assert.match(r.headers['content-type'], /application\/zip/);
+  const dir = makeTempDir('evidence');
+  writeFileSync(join(dir, 'pack.zip'), r.body);
+  await execFileP('unzip', ['-q', join(dir, 'pack.zip'), '-d', join(dir, 'x')]);
+  const root = join(dir, 'x', 'evidence-lung-thresh-1.1');
+  const read = (f) => readFileSync(join(root, f), 'utf8');
+  const index = JSON.parse(read('index.json'));
+  for (const f of ['manifest.json', 'history.json', 'acceptance.json', 'shadow.json', 'runs.json', 'assessments.json', 'assessments.csv', 'bug_reports.json', 'sbom.cdx.json'])
+    assert.ok(index.files.includes(f), `${f} in ${index.files}`);
+  assert.equal(JSON.parse(read('manifest.json')).version, '1.1');
+  const history = JSON.parse(read('history.json'));
+  const actions = history.events.map((e) => `${e.clinic}:${e.action}`);
+  for (const a of ['alpha:shadow_started', 'alpha:promoted', 'alpha:rolled_back', 'beta:canary_started', 'beta:promoted'])
+    assert.ok(actions.includes(a), `${a} in ${actions}`);
+  const shadow = JSON.parse(read('shadow.json'));
+  assert.ok(shadow.summary.cases >= 1 && shadow.summary.corrections.cases >= 1, JSON.stringify(shadow.summary));
+  const runs = JSON.parse(read('runs.json'));
+  assert.ok(runs.runs >= 2, JSON.stringify(runs).slice(0, 300));
+  const sbom = JSON.parse(read('sbom.cdx.json'));
+  assert.equal(sbom.bomFormat, 'CycloneDX');
+  assert.ok(sbom.components.some((c) => c.name.startsWith('libdcmtk')), 'DCMTK is in the bill of materials');
+  // No patient data anywhere in it.
+  const all = index.files.map((f) => read(f)).join('\n');
+  for (const identifier of ['PHANTOM^CHEST', 'PHANTOM1', 'PHANTOM']) assert.ok(!all.includes(identifier), `${identifier} in the pack`);
+  // One clinic's pack holds that clinic's history only.
+  const beta = await call(server, vendor, 'GET', '/api/v1/algorithms/lung-thresh/evidence?version=1.1&clinic=beta');
+  assert.equal(beta.status, 200);
+  writeFileSync(join(dir, 'beta.zip'), beta.body);
+  const { stdout } = await execFileP('unzip', ['-p', join(dir, 'beta.zip'), 'evidence-lung-thresh-1.1/history.json']);
+  assert.ok(JSON.parse(stdout).events.every((e) => e.clinic === 'beta'));
+  const clinic = await call(server, clinicAdmin, 'GET', '/api/v1/algorithms/lung-thresh/evidence?version=1.1');
+  assert.equal(clinic.status, 403);
+});
+
 test('clinic staff may read what their clinic runs but not deploy, and never see another clinic', async () => {
   for (const [method, path, json] of [
     ['POST', '/api/v1/algorithms/lung-thresh/deployments/rollback', { clinics: ['alpha'] }],

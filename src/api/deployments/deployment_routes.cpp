@@ -201,6 +201,42 @@ http::Response ShadowComparison(http::Request& r, const auth::Principal&, const 
   return response;
 }
 
+// The evidence pack of a version (zip): GET .../evidence?version=&clinic=&from=&to=
+http::Response Evidence(http::Request& r, const auth::Principal&, const ApiDeps& deps) {
+  auto algorithm = AlgorithmOf(r, deps);
+  if (!algorithm) return http::ErrorResponse(algorithm.error());
+  auto params = ParseQueryParams(r.query);
+  if (!params) return http::ErrorResponse(params.error());
+  services::EvidenceRequest request;
+  request.algorithm_id = *algorithm;
+  request.version = (*params)["version"];
+  if (request.version.empty()) return http::ErrorResponse(400, "invalid_argument", "version: the version the pack is of");
+  if (auto it = params->find("clinic"); it != params->end() && !it->second.empty()) {
+    auto found = deps.catalog.FindTenant(it->second);
+    if (!found || found->id == deps.licensing->provider_tenant_id())
+      return http::ErrorResponse(404, "not_found", "no such clinic");
+    request.tenant_id = found->id;
+  }
+  auto from = TimeParam(*params, "from", 0, false);
+  auto to = TimeParam(*params, "to", INT64_MAX, true);
+  if (!from) return http::ErrorResponse(from.error());
+  if (!to) return http::ErrorResponse(to.error());
+  request.from = *from;
+  request.to = *to;
+  request.sbom_path = services::DefaultSbomPath();
+  auto zip = deps.evidence->Build(request);
+  if (!zip) return http::ErrorResponse(zip.error());
+  http::Response response;
+  response.status = 200;
+  response.Header("Content-Type", "application/zip");
+  response.Header("Content-Disposition",
+                  "attachment; filename=\"evidence-" + *algorithm + "-" + request.version + ".zip\"");
+  response.Header("Cache-Control", "no-store");
+  response.body = std::move(*zip);
+  response.audit_object = "evidence algorithm=" + *algorithm + " version=" + request.version;
+  return response;
+}
+
 // The clinic's own: what it runs of each algorithm, what is scheduled, and every change.
 http::Response OwnDeployments(http::Request&, const auth::Principal& p, const ApiDeps& deps) {
   auto list = deps.algorithms->List();
@@ -242,6 +278,8 @@ void AddDeploymentRoutes(http::Router& router, const ApiDeps& deps) {
              WithDeps(deps, ShadowComparison));
   AddGuarded(router, deps, "GET", "/api/v1/deployments", "own_deployments", "deployments.self",
              WithDeps(deps, OwnDeployments));
+  AddGuarded(router, deps, "GET", "/api/v1/algorithms/{id}/evidence", "algorithm_evidence", "deployments.read",
+             WithDeps(deps, Evidence));
   AddAcceptanceRoutes(router, deps);
 }
 

@@ -34,17 +34,6 @@ Result<std::optional<std::int64_t>> TenantFilter(const ApiDeps& deps, const auth
   return std::optional<std::int64_t>(tenant->id);
 }
 
-// `from`/`to`: unix seconds or YYYY-MM-DD (UTC); `to` is exclusive and a date includes its day.
-Result<std::int64_t> TimeParam(const std::map<std::string, std::string>& params, const char* name, std::int64_t fallback,
-                               bool end_of_day) {
-  auto it = params.find(name);
-  if (it == params.end() || it->second.empty()) return fallback;
-  const std::string& text = it->second;
-  if (text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 12) return std::stoll(text);
-  auto day = licensing::ParseDate(text);
-  if (!day) return Fail(ErrorCode::kInvalidArgument, std::string(name) + " is a date (YYYY-MM-DD) or unix seconds");
-  return *day + (end_of_day ? 86400 : 0);
-}
 
 // ---- feedback ----
 
