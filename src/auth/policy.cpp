@@ -64,9 +64,10 @@ const std::vector<ActionPolicy>& Policies() {
       {"deployments.read", false, kScopeAdmin, {"provider_admin", "provider_support"}, false},
       {"deployments.write", false, kScopeAdmin, {"provider_admin"}, false},
       {"deployments.self", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician", "service"}, false},
-      // Acceptance: the clinic's reference cases and runs (the vendor under a support grant too).
+      // Acceptance: the clinic's reference cases and runs; the vendor reads them under a
+      // support grant (grants never write) and starts runs through its own route.
       {"acceptance.read", false, kScopeDicomwebRead, {"clinic_admin", "radiologist", "physician"}, true},
-      {"acceptance.write", false, kScopeAdmin, {"clinic_admin", "radiologist"}, true},
+      {"acceptance.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist"}, false},
       {"jobs.read", false, kScopeDicomwebRead, kReaders, false},
       {"jobs.write", false, kScopeDicomwebWrite, {"clinic_admin", "radiologist", "physician", "service"}, false},
       {"autorules.read", false, kScopeAdmin, {"clinic_admin"}, false},

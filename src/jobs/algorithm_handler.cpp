@@ -182,8 +182,8 @@ json MeasurementReportOf(const services::AlgorithmManifest& manifest, const json
   return services::ResultForms::ReportJson({manifest.manufacturer, manifest.name, manifest.version}, measurements);
 }
 
-std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
-  return dicom::UidFromText(fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
+Result<std::string> JobUid(services::Archive& archive, std::int64_t tenant_id, std::int64_t job_id, std::string_view part) {
+  return services::ClinicDerivedUid(archive, tenant_id, fmt::format("voxelgate job seg {} {} {}", tenant_id, job_id, part));
 }
 
 Result<AlgorithmOutput> AlgorithmHandler::Execute(const storage::JobRecord& job, const json& params,
@@ -445,8 +445,12 @@ Result<std::string> AlgorithmHandler::RunGranted(const storage::JobRecord& job, 
   request.algorithm_version = manifest.version;
   request.algorithm_manufacturer = manifest.manufacturer;
   request.job_id = job.id;
-  request.seg_series_uid = JobUid(tenant, job.id, "series");
-  request.seg_sop_uid = JobUid(tenant, job.id, "instance");
+  auto seg_series_uid = JobUid(archive_, tenant, job.id, "series");
+  auto seg_sop_uid = JobUid(archive_, tenant, job.id, "instance");
+  if (!seg_series_uid) return std::unexpected(seg_series_uid.error());
+  if (!seg_sop_uid) return std::unexpected(seg_sop_uid.error());
+  request.seg_series_uid = *seg_series_uid;
+  request.seg_sop_uid = *seg_sop_uid;
   request.labels = std::move(output.labels);
   request.assembled_source = std::move(*source);
   auto created = segmentations_.Create(tenant, std::move(request));

@@ -104,7 +104,9 @@ class ShadowRunHandler final : public JobHandler {
 // (ResultForms::ReportJson), null when they make none. Plain logic.
 nlohmann::json MeasurementReportOf(const services::AlgorithmManifest& manifest, const nlohmann::json& metrics);
 
-// The SEG UIDs of a job: 2.25 and 128 bits of SHA-256 over the tenant, job and part.
-std::string JobUid(std::int64_t tenant_id, std::int64_t job_id, std::string_view part);
+// The SEG UIDs of a job: 2.25 and 128 bits keyed with the clinic's key over the tenant,
+// job and part (services::ClinicDerivedUid): a retry derives them again; nobody can
+// predict them and store a forged SEG under them first.
+Result<std::string> JobUid(services::Archive& archive, std::int64_t tenant_id, std::int64_t job_id, std::string_view part);
 
 }  // namespace vg::jobs

@@ -160,7 +160,9 @@ json EvaluateAcceptance(const AlgorithmManifest& manifest, const std::vector<jso
   }
   const std::int64_t min_cases = manifest.acceptance ? manifest.acceptance->min_cases : 1;
   const bool enough = static_cast<std::int64_t>(cases.size()) >= min_cases;
-  if (!enough) reasons.push_back(fmt::format("{} reference cases; the criteria need at least {}", cases.size(), min_cases));
+  if (!enough)
+    reasons.push_back(fmt::format("{} reference case{}; the criteria need at least {}", cases.size(), cases.size() == 1 ? "" : "s",
+                                  min_cases));
   if (!manifest.acceptance) reasons.push_back("the manifest states no acceptance criteria");
 
   // Subgroups: the same statistics where the acquisition or a tag of the clinic differs.
@@ -306,6 +308,12 @@ Result<storage::ReferenceCaseRecord> Acceptance::MarkReference(std::int64_t tena
   if (!version) return Fail(ErrorCode::kNotFound, "no such segmentation");
   if (version->record.source_series_uid != series_uid)
     return Fail(ErrorCode::kInvalidArgument, "that segmentation is of another series");
+  auto existing = store_.ListReferenceCases(tenant_id);
+  if (!existing) return std::unexpected(existing.error());
+  const bool replaces = std::any_of(existing->begin(), existing->end(), [&](const auto& r) { return r.series_uid == series_uid; });
+  if (!replaces && existing->size() >= kMaxReferenceCases)
+    return Fail(ErrorCode::kConflict, fmt::format("a clinic keeps at most {} reference cases: an acceptance run "
+                                                           "executes the version on every one", kMaxReferenceCases));
   storage::ReferenceCaseRecord record{tenant_id, series_uid, version->record.study_uid, segmentation_id, by, UnixSeconds()};
   if (auto ok = store_.PutReferenceCase(record); !ok) return std::unexpected(ok.error());
   return record;

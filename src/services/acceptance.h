@@ -79,6 +79,8 @@ class Acceptance {
   Result<void> Gate(std::int64_t tenant_id, const std::string& algorithm_id, const std::string& version);
 
   static constexpr const char* kJobKind = "acceptance";
+  // An acceptance run executes the version on every reference case, one after the other.
+  static constexpr std::size_t kMaxReferenceCases = 500;
 
  private:
   Archive& archive_;

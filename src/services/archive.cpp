@@ -1,8 +1,16 @@
 #include "services/archive.h"
 
 #include "core/strings.h"
+#include "dicom/dicom.h"
 
 namespace vg::services {
+
+Result<std::string> ClinicDerivedUid(Archive& archive, std::int64_t tenant_id, std::string_view text) {
+  auto key = archive.tenants.DataKey(tenant_id);
+  if (!key) return std::unexpected(key.error());
+  const crypto::SecretKey uid_key = crypto::DeriveSubKey(*key, 3, "objuids!");
+  return dicom::UidFromBits(crypto::KeyedHash(uid_key, text));
+}
 
 Result<storage::SealedBytes> SealFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
                                      std::string_view plaintext) {

@@ -23,6 +23,12 @@ Result<storage::SealedBytes> SealFor(Archive& archive, std::int64_t tenant_id, c
 Result<std::string> OpenFor(Archive& archive, std::int64_t tenant_id, const std::string& context,
                             const storage::SealedBytes& sealed);
 
+// A UID derived from `text` under a key of the clinic's: the same text gives the same UID
+// (a retried writer finds what its first attempt stored), and nobody without the key can
+// predict it -- so an uploader cannot store a forged object under the UID a result is
+// about to take, and have it kept as the result.
+Result<std::string> ClinicDerivedUid(Archive& archive, std::int64_t tenant_id, std::string_view text);
+
 // Keyed hash of a searchable identifier, normalised so that matching is case-insensitive
 // and ignores trailing empty PN components ("DOE^JOHN^^" == "doe^john").
 storage::Digest SearchHash(const crypto::SecretKey& key, std::string_view kind, std::string_view value);

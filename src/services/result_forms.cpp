@@ -61,13 +61,21 @@ Result<std::pair<dicom::ProcessingAlgorithm, std::vector<dicom::ReportedMeasurem
   return std::pair{algorithm, list};
 }
 
-std::string ResultForms::ReportSopUid(std::int64_t tenant_id, std::int64_t segmentation_id) {
-  return DerivedUid(fmt::format("{} {}", tenant_id, segmentation_id), "sr instance");
+Result<std::string> ResultForms::UidSeed(std::int64_t tenant_id, std::int64_t segmentation_id) {
+  return ClinicDerivedUid(archive_, tenant_id, fmt::format("result forms {} {}", tenant_id, segmentation_id));
+}
+
+Result<std::string> ResultForms::ReportSopUid(std::int64_t tenant_id, std::int64_t segmentation_id) {
+  auto seed = UidSeed(tenant_id, segmentation_id);
+  if (!seed) return std::unexpected(seed.error());
+  return DerivedUid(*seed, "sr instance");
 }
 
 Result<std::optional<dicom::ReadReport>> ResultForms::Report(std::int64_t tenant_id, const storage::SegmentationRecord& record) {
   Retrieval retrieval(archive_);
-  auto rows = retrieval.Locate(tenant_id, {record.study_uid, "", ReportSopUid(tenant_id, record.id)});
+  auto sop = ReportSopUid(tenant_id, record.id);
+  if (!sop) return std::unexpected(sop.error());
+  auto rows = retrieval.Locate(tenant_id, {record.study_uid, "", *sop});
   if (!rows) {
     if (rows.error().code == ErrorCode::kNotFound) return std::optional<dicom::ReadReport>{};
     return std::unexpected(rows.error());
@@ -154,7 +162,9 @@ Result<std::string> ResultForms::RunJob(std::int64_t tenant_id, const std::strin
   request.algorithm_name = record.algorithm_name;
   request.algorithm_version = record.algorithm_version;
   request.not_for_primary_diagnosis = params.value("not_for_primary_diagnosis", true);
-  request.uid_seed = fmt::format("{} {}", tenant_id, id);
+  auto seed = UidSeed(tenant_id, id);
+  if (!seed) return std::unexpected(seed.error());
+  request.uid_seed = *seed;
   auto stored = Store(request);
   if (!stored) return std::unexpected(stored.error());
   nlohmann::json forms = nlohmann::json::array();

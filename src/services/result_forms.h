@@ -84,8 +84,10 @@ class ResultForms {
                                    const std::vector<dicom::ReportedMeasurement>& measurements);
   static Result<std::pair<dicom::ProcessingAlgorithm, std::vector<dicom::ReportedMeasurement>>> ReportFromJson(
       const nlohmann::json& json);
-  // The report's UIDs for a version of the clinic (derived, as every form's).
-  static std::string ReportSopUid(std::int64_t tenant_id, std::int64_t segmentation_id);
+  // The forms' UIDs of a version of the clinic derive from this seed (keyed: unpredictable).
+  Result<std::string> UidSeed(std::int64_t tenant_id, std::int64_t segmentation_id);
+  // The report's SOP Instance UID for a version of the clinic.
+  Result<std::string> ReportSopUid(std::int64_t tenant_id, std::int64_t segmentation_id);
   // The measurement report stored for an algorithm's version, read back from the archive
   // (nullopt: none, or not yet).
   Result<std::optional<dicom::ReadReport>> Report(std::int64_t tenant_id, const storage::SegmentationRecord& record);

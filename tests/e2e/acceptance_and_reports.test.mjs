@@ -188,7 +188,7 @@ describe('browser app: local acceptance and the measurement report', () => {
     assert.equal(await row.getAttribute('data-state'), 'failed');
     assert.equal(await row.locator('[data-role=version]').textContent(), '1.0.0');
     assert.equal(await row.locator('[data-role=passed]').textContent(), 'no');
-    assert.match(await row.locator('[data-role=verdict]').textContent(), /^Not passed: 1 reference cases; the criteria need at least 3$/);
+    assert.match(await row.locator('[data-role=verdict]').textContent(), /^Not passed: 1 reference case; the criteria need at least 3$/);
     // The algorithm against its own result: full agreement, one case (no interval).
     assert.deepEqual(await row.locator('[data-role=dice] div').allTextContents(), ['Right lung: 1.000', 'Left lung: 1.000']);
     await shot(admin.locator('main'), 'versions-acceptance.png');
@@ -203,7 +203,7 @@ describe('browser app: local acceptance and the measurement report', () => {
     const text = await tab.textContent('body');
     assert.match(text, /Passed|Not passed/);
     assert.match(text, /Not passed/);
-    assert.match(text, /1 reference cases; the criteria need at least 3/);
+    assert.match(text, /1 reference case; the criteria need at least 3/);
     await tab.close();
   });
 
@@ -248,7 +248,7 @@ describe('browser app: local acceptance and the measurement report', () => {
     const first = await runs.first().locator('td').allTextContents();
     assert.equal(first[0], 'alpha');
     assert.equal(first[1], '1.0.0');
-    assert.match(first[2], /^not passedNot passed: 1 reference cases; the criteria need at least 3$/);
+    assert.match(first[2], /^not passedNot passed: 1 reference case; the criteria need at least 3$/);
     assert.equal(first[3], 'no');
     assert.deepEqual(await runs.first().locator('[data-role=dice] div').allTextContents(), ['Right lung: 1.000', 'Left lung: 1.000']);
     assert.equal(await vendor.getByTestId('release-acceptance').getByRole('link', { name: 'Report' }).count(), 0, 'no report page (pictures) for the vendor');

@@ -347,7 +347,7 @@ test('the gateway killed while it forwards: after its restart nothing is stored 
   assert.equal(instances.length, 40, 'each instance once');
   assert.equal(new Set(instances.map((i) => first(i, TAGS.SOPInstanceUID))).size, 40);
   const total = (await qido(server, token, '/instances')).length;
-  assert.equal(total, phantom.files.length + 1 + 40 + 40, 'the phantom and its SEG, two series: nothing doubled');
+  assert.equal(total, phantom.files.length + 2 + 40 + 40, 'the phantom, its SEG and measurement report, two series: nothing doubled');
 });
 
 // Every UID in DICOM JSON (sequences included), but the standard's own (SOP classes, ...).

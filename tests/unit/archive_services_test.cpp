@@ -1,6 +1,8 @@
 // Ingest, search and retrieval over the real catalog and encrypted store (no HTTP).
 #include <gtest/gtest.h>
 
+#include "dicom/written_values.h"
+
 #include <filesystem>
 #include <set>
 
@@ -69,6 +71,19 @@ testing::CtSpec Slice(int n, const std::string& name = "DOE^JOHN", const std::st
   spec.sop_uid = study + ".1." + std::to_string(n);
   spec.instance_number = n;
   return spec;
+}
+
+TEST_F(ArchiveServicesTest, ResultUidsAreKeyedPerClinicNotPredictableFromTheJob) {
+  const std::string text = "voxelgate job seg 1 7 instance";
+  auto alpha = ClinicDerivedUid(*archive_, a_, text);
+  auto again = ClinicDerivedUid(*archive_, a_, text);
+  auto beta = ClinicDerivedUid(*archive_, b_, text);
+  ASSERT_TRUE(alpha && again && beta);
+  EXPECT_EQ(*alpha, *again);                       // a retry derives the same UID
+  EXPECT_NE(*alpha, *beta);                        // another clinic's key, another UID
+  EXPECT_NE(*alpha, dicom::UidFromText(text));     // not what anyone can compute from the text
+  EXPECT_TRUE(dicom::IsValidUid(*alpha));
+  EXPECT_TRUE(alpha->starts_with("2.25."));
 }
 
 TEST_F(ArchiveServicesTest, StoredInstanceReadsBackByteIdentical) {

@@ -1,6 +1,6 @@
 // Typed calls to /api/v1 (see docs/api-annotations.md).
-import { enc, getJson, request, sendJson, setCsrfToken, setSupportTenant } from './http';
-import type { Annotations, Geometry, Me, SegmentationVersion, SegmentMeta, SessionAnswer, Status, TagEntry, Tenant, VocabularyTag, Worklist } from './types';
+import { ApiError, enc, getJson, request, sendJson, setCsrfToken, setSupportTenant } from './http';
+import type { Annotations, Geometry, Me, MeasurementReport, SegmentationVersion, SegmentMeta, SessionAnswer, Status, TagEntry, Tenant, VocabularyTag, Worklist } from './types';
 
 export async function signIn(username: string, password: string): Promise<SessionAnswer> {
   const answer = await sendJson<SessionAnswer>('POST', '/api/v1/session', { username, password }, { quiet401: true });
@@ -95,4 +95,15 @@ export async function saveSegmentation(
 export async function segmentationLabels(id: number): Promise<Uint8Array> {
   const res = await request('GET', `/api/v1/segmentations/${id}/labels`);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+// The version's stored measurement report; null when there is none (yet: the result-forms
+// job stores it after the run; or the algorithm maps no metric to a measurement).
+export async function measurementReport(id: number, signal?: AbortSignal): Promise<MeasurementReport | null> {
+  try {
+    return await getJson<MeasurementReport>(`/api/v1/segmentations/${id}/report`, { signal });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
 }

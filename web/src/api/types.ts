@@ -24,6 +24,8 @@ export interface Tenant {
     // viewers that cannot show a DICOM SEG (absent from a server that predates them).
     results_as_rtstruct?: boolean;
     results_as_overlay?: boolean;
+    // A promotion of a version to the clinic needs a passed acceptance run of it here.
+    require_acceptance?: boolean;
   };
 }
 
@@ -151,4 +153,23 @@ export interface SegmentationVersion {
   layers?: number;
   comment: string;
   segments: SegmentMeta[];
+}
+
+// GET /api/v1/segmentations/{id}/report: the result's TID 1500 measurement report (an
+// Enhanced SR stored beside its SEG by the result-forms job), read back from the archive.
+export interface Measurement {
+  tracking_id: string; // the segment's name
+  segment: number | null;
+  seg_sop_uid: string;
+  quantity: CodedTerm; // e.g. (118565006, SCT, "Volume")
+  unit: CodedTerm; // UCUM, e.g. (mL, UCUM, "milliliter")
+  value: number;
+}
+
+export interface MeasurementReport {
+  sop_uid: string;
+  series_uid: string;
+  title: string;
+  observer: string;
+  measurements: Measurement[];
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Deployment, DeploymentEvent } from '../api/deployments';
 import {
-  actionBody, correctionPairs, deploymentSummary, eventText, formatNumber, localInputToUnix, metricPairs, outcomeText,
+  actionBody, correctionPairs, deploymentSummary, eventText, formatNumber, localInputToUnix, metricPairs, outcomeCode, outcomeHint, outcomeText,
   scheduledNotice, shadowVersions, shortUid, unixToLocalInput, versionChange, versionOptions,
 } from './deployments';
 
@@ -53,6 +53,16 @@ describe('each clinic\'s outcome', () => {
     expect(outcomeText({ clinic: 'a', ok: false, error: { error: { code: 'conflict', message: 'the clinic runs 1.1 already' } } })).toBe('the clinic runs 1.1 already');
     expect(outcomeText({ clinic: 'a', ok: false, error: { code: 'conflict', message: 'nothing to roll back to' } })).toBe('nothing to roll back to');
     expect(outcomeText({ clinic: 'a', ok: false })).toBe('refused');
+  });
+
+  it('shows a refusal for want of acceptance, and says what to do', () => {
+    const refused = { clinic: 'a', ok: false, error: { code: 'acceptance_required', message: 'this clinic requires a passed acceptance run before box 1.1 reaches it; there is none' } };
+    expect(outcomeText(refused)).toBe('this clinic requires a passed acceptance run before box 1.1 reaches it; there is none');
+    expect(outcomeCode(refused)).toBe('acceptance_required');
+    expect(outcomeCode({ clinic: 'a', ok: false, error: { error: { code: 'acceptance_required', message: 'm' } } })).toBe('acceptance_required');
+    expect(outcomeHint(refused)).toMatch(/passed acceptance run/);
+    expect(outcomeCode({ clinic: 'a', ok: true })).toBe('');
+    expect(outcomeHint({ clinic: 'a', ok: false, error: { code: 'conflict', message: 'x' } })).toBe('');
   });
 });
 

@@ -84,6 +84,21 @@ export function outcomeText(o: ClinicOutcome, when: When = formatDateTime): stri
   return inner?.message || inner?.code || 'refused';
 }
 
+// The refusal's code ("conflict", "acceptance_required"), '' when the clinic changed.
+export function outcomeCode(o: ClinicOutcome): string {
+  if (o.ok) return '';
+  const e = o.error;
+  const inner = e && 'error' in e ? e.error : e;
+  return inner?.code ?? '';
+}
+
+// What to do about a refusal, where the page can help ('' : nothing to add).
+export function outcomeHint(o: ClinicOutcome): string {
+  return outcomeCode(o) === 'acceptance_required'
+    ? 'The clinic requires a passed acceptance run of the version first: start one under Acceptance below.'
+    : '';
+}
+
 // ---- the action form ----
 
 const LOCAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/;

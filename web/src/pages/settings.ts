@@ -1,8 +1,9 @@
 // The clinic's settings (clinic admins): whether physicians may edit segmentations (and so
 // correct results), whether the vendor may see the clinic's cases (images in bug reports'
 // screenshots and reproduction bundles), and in which extra forms algorithm results are sent
-// (an RT structure set, overlay images) for PACS viewers that cannot show a DICOM SEG. Each
-// change is saved at once and audited.
+// (an RT structure set, overlay images) for PACS viewers that cannot show a DICOM SEG, and
+// whether a new algorithm version needs a passed acceptance run here first. Each change is
+// saved at once and audited.
 import * as api from '../api/client';
 import { sendJson } from '../api/http';
 import type { Tenant } from '../api/types';
@@ -20,6 +21,8 @@ const SETTINGS: { key: Setting; label: string; explain: string }[] = [
     explain: 'For PACS viewers that cannot show a DICOM SEG: each result is also sent as an RTSTRUCT (the segments as contours).' },
   { key: 'results_as_overlay', label: 'Also send algorithm results as overlay images (secondary capture)',
     explain: 'For PACS viewers that cannot show a DICOM SEG: each result is also sent as images with the segments drawn on them (pictures to look at, not a segmentation).' },
+  { key: 'require_acceptance', label: 'Require a passed acceptance run before a new algorithm version is used',
+    explain: 'The vendor cannot promote a version to your clinic (at once, scheduled or as a canary) until an acceptance run of it on your reference cases passed here; rollbacks are never refused.' },
 ];
 
 export function settingsPage(main: HTMLElement): void {

@@ -3,13 +3,18 @@
 // clinics (promote at once, as a canary or scheduled; roll back; start or end a shadow),
 // each confirmed in a dialog with an optional reason, and each clinic's outcome. Below, the
 // shadow comparison of a candidate with the pinned versions on the clinics' own cases
-// (numbers and UIDs only), and every change. Vendor support sees the same, read only.
+// (numbers and UIDs only), every clinic's acceptance runs (for vendor admins: a run of a
+// version started at the chosen clinics, each clinic's outcome), and every change. Vendor
+// support sees the same, read only.
+import * as acc from '../api/acceptance';
+import type { AcceptanceRun } from '../api/acceptance';
 import * as dep from '../api/deployments';
 import type { ActionResult, AlgorithmDeployments, ClinicDeployment, DeploymentEvent, ShadowCase, ShadowComparison, Spread, VendorAction } from '../api/deployments';
 import { algorithms } from '../api/jobs';
+import { anyActive, diceLines, newestFirst, passedText, stateText, targetClinics, vendorOutcomeText, verdictText } from '../lib/acceptance';
 import { formatDateTime } from '../lib/dates';
 import {
-  actionBody, canaryText, correctionPairs, eventReason, eventText, formatMm, formatNumber, metricPairs, needsVersion, outcomeText,
+  actionBody, canaryText, correctionPairs, eventReason, eventText, formatMm, formatNumber, metricPairs, needsVersion, outcomeHint, outcomeText,
   scheduledText, shadowVersions, shortUid, versionChange, versionOptions,
 } from '../lib/deployments';
 import { h, toast } from '../lib/dom';
@@ -60,18 +65,21 @@ export function vendorReleasesPage(main: HTMLElement, query: URLSearchParams): (
   const outcome = h('section', { 'aria-label': 'Outcome', 'data-testid': 'release-outcome', hidden: true });
 
   const shadowHost = h('section', { 'aria-label': 'Shadow comparison' });
+  const acceptanceHost = h('section', { 'aria-label': 'Acceptance', 'data-testid': 'release-acceptance' });
+  const acceptance = acceptanceSection(acceptanceHost, signal, admin, () => ({ all: all.checked, clinics: [...selected] }));
   const historyLine = stateLine('release-history-state');
   const history = dataTable('History', ['Date', 'Clinic', 'Change', 'Versions', 'Reason', 'By', 'Webhook'], 'release-history');
 
   main.append(pageFrame('Releases', 'releases-page',
     h('form.filters', { onsubmit: (e: Event) => e.preventDefault() }, field('Algorithm', algorithm)),
-    line, versionsLine, actions, outcome, table, shadowHost,
+    line, versionsLine, actions, outcome, table, shadowHost, acceptanceHost,
     h('div.section-head', h('h3', 'History')), historyLine, history.table));
 
   const syncSelection = () => {
     const n = selected.size;
     selection.textContent = all.checked ? 'every clinic' : n ? `${n} clinic${n === 1 ? '' : 's'} selected` : 'select clinics to act on';
     for (const b of buttons) b.disabled = !all.checked && n === 0;
+    acceptance.selectionChanged(all.checked || n > 0);
     for (const box of body.querySelectorAll<HTMLInputElement>('input[type=checkbox]')) box.disabled = all.checked;
   };
   all.addEventListener('change', syncSelection);
@@ -125,6 +133,7 @@ export function vendorReleasesPage(main: HTMLElement, query: URLSearchParams): (
   const reload = async (id: string) => {
     await Promise.all([load(id), loadHistory(id)]);
     shadow = shadowSection(shadowHost, id, current, signal, shadow?.choice());
+    void acceptance.load(id, current);
   };
 
   const showOutcome = (spec: ActionSpec, result: ActionResult) => {
@@ -133,7 +142,8 @@ export function vendorReleasesPage(main: HTMLElement, query: URLSearchParams): (
     outcome.replaceChildren(
       h('h3', `${spec.label}: ${result.changed} of ${total} clinic${total === 1 ? '' : 's'} changed`),
       h('ul.outcomes', ...result.results.map((r) =>
-        h('li', { class: r.ok ? 'ok' : 'failed', 'data-clinic': r.clinic, 'data-ok': String(r.ok) }, h('strong', r.clinic), `: ${outcomeText(r)}`))));
+        h('li', { class: r.ok ? 'ok' : 'failed', 'data-clinic': r.clinic, 'data-ok': String(r.ok) }, h('strong', r.clinic), `: ${outcomeText(r)}`,
+          outcomeHint(r) ? h('div.sub', { 'data-role': 'hint' }, outcomeHint(r)) : null))));
   };
 
   async function run(spec: ActionSpec) {
@@ -214,6 +224,126 @@ function eventRow(e: DeploymentEvent): HTMLElement {
     h('td', eventReason(e)),
     h('td', e.actor),
     h('td.sub', e.notified_at ? formatDateTime(e.notified_at) : '–'));
+}
+
+// ---- acceptance runs at the clinics ----
+
+const ACCEPTANCE_POLL_MS = 3000;
+
+interface AcceptanceSection {
+  load: (algorithm: string, d: AlgorithmDeployments | null) => Promise<void>;
+  selectionChanged: (any: boolean) => void;
+}
+
+// Every clinic's acceptance runs of the algorithm (numbers only), polled while one is in
+// progress; for vendor admins "Run acceptance…" of a version at the chosen clinics.
+function acceptanceSection(host: HTMLElement, signal: AbortSignal, admin: boolean, target: () => { all: boolean; clinics: string[] }): AcceptanceSection {
+  let algorithm = '';
+  let deployments: AlgorithmDeployments | null = null;
+  let chosen = false;
+  let timer: number | undefined;
+  let asked = 0;
+  signal.addEventListener('abort', () => window.clearTimeout(timer));
+
+  const line = stateLine('release-acceptance-state');
+  const { table, body } = dataTable('Acceptance runs', ['Clinic', 'Version', 'State', 'Passed', 'Date', 'Mean Dice per segment (95 % CI)'], 'release-acceptance-runs');
+  table.hidden = true;
+  const startButton = admin ? h('button', { type: 'button', disabled: true, 'data-testid': 'release-acceptance-start', onclick: () => void start() }, 'Run acceptance…') : null;
+  const outcome = h('section', { 'aria-label': 'Acceptance outcome', 'data-testid': 'release-acceptance-outcome', hidden: true });
+  host.replaceChildren(
+    h('div.section-head', h('h3', 'Acceptance'), startButton),
+    h('p.sub', `Each clinic’s acceptance runs: a version tested on the clinic’s own reference cases against its manifest’s criteria. Numbers only: the pictures stay with the clinic.${admin ? ' Select clinics above to start a run there.' : ''}`),
+    outcome, line, table);
+
+  const syncButton = () => {
+    if (startButton) startButton.disabled = !chosen || !deployments;
+  };
+
+  async function refresh(): Promise<void> {
+    window.clearTimeout(timer);
+    const id = algorithm;
+    const token = ++asked;
+    try {
+      const runs = newestFirst(await acc.vendorRuns(id, {}, signal));
+      if (token !== asked || signal.aborted) return;
+      line.classList.remove('error');
+      line.textContent = runs.length ? `${runs.length} run${runs.length === 1 ? '' : 's'}` : 'No acceptance run yet.';
+      body.replaceChildren(...runs.map(vendorRunRow));
+      table.hidden = runs.length === 0;
+      if (anyActive(runs)) timer = window.setTimeout(() => void refresh(), ACCEPTANCE_POLL_MS);
+    } catch (e) {
+      if (token !== asked || signal.aborted || (e as Error).name === 'AbortError') return;
+      showError(line, 'the acceptance runs', e);
+    }
+  }
+
+  async function start(): Promise<void> {
+    const d = deployments;
+    if (!d) return;
+    const { all: every, clinics } = target();
+    const options = versionOptions(d.versions);
+    const newest = [...d.versions].filter((v) => v.enabled).sort((a, b) => b.registered_at - a.registered_at)[0]?.version;
+    const version = h('select', { name: 'version', required: true },
+      ...options.map((o) => h('option', { value: o.value, disabled: o.disabled, selected: o.value === newest }, o.label)));
+    const started = await formDialog({
+      title: `Run acceptance: ${d.algorithm}`,
+      testid: 'release-acceptance-dialog',
+      submitLabel: 'Run acceptance',
+      body: [
+        h('p', 'Runs the version at each clinic on every reference case the clinic marked, after the runs its clinicians wait for and outside its quota, and judges it by the manifest’s criteria. The clinic sees the run and its report.'),
+        h('p.sub', { 'data-testid': 'release-acceptance-targets' }, `Clinics: ${every ? 'every clinic' : clinics.join(', ')}.`),
+        field('Version', version),
+      ],
+      onSubmit: async () => {
+        const list = targetClinics(every, clinics, d.clinics.map((c) => c.clinic));
+        if (!version.value) throw new Error('Choose the version.');
+        const result = await acc.startVendorRuns(d.algorithm, list, version.value);
+        showOutcome(version.value, result);
+        if (result.started === 0) {
+          const first = result.results.find((r) => !r.ok);
+          throw new Error(`Nothing started${first ? `: ${first.clinic}: ${vendorOutcomeText(first)}` : '.'}`);
+        }
+      },
+    });
+    if (started) toast('Acceptance runs started; each clinic’s verdict appears below when its run ends.');
+    await refresh();
+  }
+
+  function showOutcome(version: string, result: acc.VendorRunsResult): void {
+    const total = result.results.length;
+    outcome.hidden = false;
+    outcome.replaceChildren(
+      h('h4', `Acceptance of ${version}: started at ${result.started} of ${total} clinic${total === 1 ? '' : 's'}`),
+      h('ul.outcomes', ...result.results.map((r) =>
+        h('li', { class: r.ok ? 'ok' : 'failed', 'data-clinic': r.clinic, 'data-ok': String(r.ok) }, h('strong', r.clinic), `: ${vendorOutcomeText(r)}`))));
+  }
+
+  return {
+    async load(id, d) {
+      if (id !== algorithm) {
+        outcome.hidden = true;
+        outcome.replaceChildren();
+      }
+      algorithm = id;
+      deployments = d;
+      syncButton();
+      await refresh();
+    },
+    selectionChanged(any) {
+      chosen = any;
+      syncButton();
+    },
+  };
+}
+
+function vendorRunRow(r: AcceptanceRun): HTMLElement {
+  return h('tr', { 'data-run': r.id, 'data-state': r.state, 'data-clinic': r.clinic ?? '', 'data-version': r.version },
+    h('td', { 'data-role': 'clinic' }, r.clinic ?? ''),
+    h('td', { 'data-role': 'version' }, r.version),
+    h('td', { 'data-role': 'state' }, badge(stateText(r.state), `acceptance-${r.state}`), h('div.sub', { 'data-role': 'verdict' }, verdictText(r))),
+    h('td', { 'data-role': 'passed' }, passedText(r)),
+    h('td', formatDateTime(r.created_at), h('div.sub', `by ${r.created_by}`), r.finished_at ? h('div.sub', `ended ${formatDateTime(r.finished_at)}`) : null),
+    h('td', { 'data-role': 'dice' }, ...diceLines(r.report).map((l) => h('div', { 'data-label': l.label }, l.text))));
 }
 
 // ---- the shadow comparison ----

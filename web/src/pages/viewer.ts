@@ -3,14 +3,16 @@ import { ApiError, enc, supportTenant } from '../api/http';
 import { formatDicomDate, formatPersonName, h, toast } from '../lib/dom';
 import { navigate, setUnsavedCheck } from '../router';
 import { featureGate } from '../lib/subscriptionGate';
-import { canEditSegmentations, canRunAlgorithms, user } from '../session';
+import { canAnnotate, canEditSegmentations, canRunAlgorithms, user } from '../session';
 import { subscription } from '../subscription';
 import { reportProblem } from '../ui/bugReportDialog';
 import { helpPanel, key, setShortcuts, type Shortcut } from '../shortcuts';
 import { annotationsPanel } from '../viewer/annotationsPanel';
 import { initCornerstone } from '../viewer/cs';
+import { MeasurementsPanel } from '../viewer/measurementsPanel';
 import { Mpr, type Mode } from '../viewer/mpr';
 import { PRESETS } from '../viewer/presets';
+import { ReferencePanel } from '../viewer/referencePanel';
 import { ResultPanel } from '../viewer/resultPanel';
 import { RunPanel } from '../viewer/runPanel';
 import { viewsScreenshot } from '../viewer/screenshot';
@@ -34,12 +36,16 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
   let editor: SegEditor | null = null;
   let runPanel: RunPanel | null = null;
   let resultPanel: ResultPanel | null = null;
+  let measurements: MeasurementsPanel | null = null;
+  let reference: ReferencePanel | null = null;
   let disposed = false;
   const cleanup = () => {
     disposed = true;
     setShortcuts([]);
     runPanel?.dispose();
     resultPanel?.dispose();
+    measurements?.dispose();
+    reference?.dispose();
     editor?.dispose();
     mpr?.dispose();
   };
@@ -240,9 +246,24 @@ export async function viewerPage(main: HTMLElement, params: string[], query: URL
     setUnsavedCheck(() => !!editor?.hasUnsavedChanges, 'You have unsaved segmentation changes. Leave and discard them?');
     resultPanel = makeResultPanel(editor, mayEdit, annotation.reason, setMode, report);
     segHost.before(resultPanel.element);
+    // Beside the segments: a result's stored measurements (its SR), and the series as a
+    // reference case for acceptance runs (the clinic's own people; marking for clinic
+    // admins and radiologists).
+    const shownMeasurements = (measurements = new MeasurementsPanel());
+    reference = canRunAlgorithms() ? new ReferencePanel(chosen.uid, canAnnotate()) : null;
+    editor.besideSegments.append(shownMeasurements.element);
+    if (reference) {
+      segHost.append(reference.element);
+      void reference.start();
+    }
     const ed = editor;
     const panel = resultPanel;
-    ed.onVersionChange = (v, all) => panel.show(v, all);
+    const referencePanel = reference;
+    ed.onVersionChange = (v, all) => {
+      panel.show(v, all);
+      shownMeasurements.show(v);
+      referencePanel?.show(v);
+    };
     ed.onSaved = (v) => panel.saved(v, ed.allVersions);
     await editor.start(Number(query.get('seg')) || undefined);
     editorReady(editor);

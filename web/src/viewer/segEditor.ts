@@ -52,6 +52,8 @@ export class SegEditor {
   private stateLine = h('p.seg-state', { 'data-testid': 'seg-state' });
   private originLine = h('p.seg-origin', { 'data-testid': 'seg-version-origin', hidden: true });
   private overlapNotice = h('p.notice', { 'data-testid': 'seg-overlap-notice', role: 'note', hidden: true });
+  // Under the segment list: what others show about the version (a result's measurements).
+  readonly besideSegments = h('div.seg-beside');
   private saveButton!: HTMLButtonElement;
   private undoButton!: HTMLButtonElement;
   private redoButton!: HTMLButtonElement;
@@ -513,6 +515,7 @@ export class SegEditor {
       this.originLine,
       this.overlapNotice,
       this.list,
+      this.besideSegments,
       h('label.row', 'Opacity', opacity),
       ...editing,
     );
