@@ -52,7 +52,7 @@ struct ClinicalServices {
         monailabel(*ctx.archive, *ctx.catalog, *ctx.catalog, *ctx.catalog, volumes, segmentations, algorithms, runs, licensing),
         export_handler(exports),
         algorithm_handler(*ctx.archive, algorithms, volumes, segmentations, *ctx.catalog, licensing, result_forms,
-                          shadow_runs, ctx.config.data_dir + "/tmp/jobs"),
+                          shadow_runs, *ctx.catalog, ctx.config.data_dir + "/tmp/jobs"),
         shadow_run_handler(algorithm_handler),
         acceptance_handler(algorithm_handler, acceptance, algorithms, volumes, segmentations, *ctx.catalog),
         correction_handler(monitoring),

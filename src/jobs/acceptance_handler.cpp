@@ -37,12 +37,35 @@ Result<std::string> AcceptanceHandler::Run(const storage::JobRecord& job, servic
   const services::AlgorithmManifest& manifest = algorithm->second;
   auto references = acceptance_.References(tenant);
   if (!references) return std::unexpected(references.error());
-  std::vector<json> cases;
+  // A run that yielded to the clinics earlier resumes with the cases it finished.
+  auto run = acceptance_.Find(tenant, run_id);
+  if (!run) return std::unexpected(run.error());
+  auto so_far = acceptance_.CasesSoFar(*run);
+  if (!so_far) return std::unexpected(so_far.error());
+  std::vector<json> cases = std::move(*so_far);
+  std::set<std::string> already;
+  for (const auto& c : cases) already.insert(c.value("series_uid", ""));
   // The worst cases' pictures: kept for the three lowest mean Dice seen so far.
   std::vector<std::pair<double, std::pair<std::string, std::string>>> pictures;
+  if (auto saved = acceptance_.Pictures(*run))
+    for (auto& [series, png] : *saved)
+      for (const auto& c : cases)
+        if (c.value("series_uid", "") == series) pictures.push_back({c.value("mean_dice", 0.0), {series, std::move(png)}});
+  YieldToClinics yield(algorithms_.jobs());
+  auto hand_back = [&]() -> Result<std::string> {
+    std::map<std::string, std::string> png;
+    for (const auto& [_, picture] : pictures) png[picture.first] = picture.second;
+    if (auto ok = acceptance_.SaveProgress(tenant, run_id, cases, png); !ok) return std::unexpected(ok.error());
+    return std::unexpected(YieldToClinics::Held());
+  };
   std::int64_t done = 0;
   for (const auto& reference : *references) {
     if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
+    if (already.contains(reference.series_uid)) {
+      ++done;
+      continue;
+    }
+    if (yield()) return hand_back();
     progress.Report(done, static_cast<std::int64_t>(references->size()), "case " + std::to_string(done + 1));
     ++done;
     json c = {{"series_uid", reference.series_uid},
@@ -92,8 +115,9 @@ Result<std::string> AcceptanceHandler::Run(const storage::JobRecord& job, servic
     }
     json timings = json::object();
     const json run_params = {{"series_uid", reference.series_uid}};
-    auto output = algorithms_.Execute(job, run_params, manifest, *source, timings, progress);
+    auto output = algorithms_.Execute(job, run_params, manifest, *source, timings, progress, std::ref(yield));
     if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");
+    if (!output && yield.fired()) return hand_back();  // this case again when resumed
     if (!output) {
       fail(output.error().public_message);
       continue;
@@ -124,6 +148,7 @@ Result<std::string> AcceptanceHandler::Run(const storage::JobRecord& job, servic
       if (a.dice < worst_dice) worst_dice = a.dice, worst_label = a.label;
     }
     const double mean = counted ? sum / counted : 1;
+    c["mean_dice"] = mean;
     const bool among_worst = pictures.size() < 3 || mean < pictures.back().first;
     if (among_worst && worst_label > 0) {
       auto picture = dicom::DisagreementPicture(source->volume, *reference_labels, output->labels, worst_label,

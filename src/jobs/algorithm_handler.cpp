@@ -189,7 +189,8 @@ Result<std::string> JobUid(services::Archive& archive, std::int64_t tenant_id, s
 Result<AlgorithmOutput> AlgorithmHandler::Execute(const storage::JobRecord& job, const json& params,
                                                   const services::AlgorithmManifest& manifest,
                                                   const services::SeriesVolume& source, json& timings,
-                                                  services::JobProgress& progress) {
+                                                  services::JobProgress& progress, const std::function<bool()>& stop) {
+  const auto should_stop = [&] { return progress.Cancelled() || (stop && stop()); };
   const std::int64_t tenant = job.tenant_id;
   const std::string series_uid = params.value("series_uid", "");
   auto started = Clock::now();
@@ -199,7 +200,7 @@ Result<AlgorithmOutput> AlgorithmHandler::Execute(const storage::JobRecord& job,
     const algorithms::BuiltinAlgorithm* builtin = algorithms::FindBuiltin(manifest.runner.entry);
     if (!builtin) return Fail(ErrorCode::kInternal, "no built-in algorithm '" + manifest.runner.entry + "'");
     started = Clock::now();
-    auto ran = (*builtin)(source.volume, [&] { return progress.Cancelled(); });
+    auto ran = (*builtin)(source.volume, should_stop);
     timings["run"] = MsSince(started);
     if (!ran) return std::unexpected(ran.error());
     output.labels = std::move(ran->labels);
@@ -275,7 +276,7 @@ Result<AlgorithmOutput> AlgorithmHandler::Execute(const storage::JobRecord& job,
     spec.threads = manifest.limits.threads;
     spec.max_processes = manifest.limits.processes;
     started = Clock::now();
-    auto ran = RunSandboxed(spec, [&] { return progress.Cancelled(); });
+    auto ran = RunSandboxed(spec, should_stop);
     timings["run"] = MsSince(started);
     if (!ran) return std::unexpected(ran.error());
     output.log = ran->log;
@@ -519,6 +520,9 @@ Result<std::string> AlgorithmHandler::RunShadow(const storage::JobRecord& job, s
       return std::unexpected(ok.error());
     return std::unexpected(error);
   };
+  // The clinics first: a clinic run waiting or running sends this job back to the queue.
+  YieldToClinics yield(jobs_);
+  if (yield()) return std::unexpected(YieldToClinics::Held());
   auto algorithm = algorithms_.Resolve(params.value("algorithm", ""), params.value("version", ""));
   if (!algorithm) return record_failure(algorithm.error());
   const services::AlgorithmManifest& manifest = algorithm->second;
@@ -532,7 +536,8 @@ Result<std::string> AlgorithmHandler::RunShadow(const storage::JobRecord& job, s
   facts.slices = source->volume.geometry.dims[2];
   facts.spacing = source->volume.geometry.spacing;
   if (auto ok = services::CheckInput(manifest, facts); !ok) return record_failure(ok.error());
-  auto executed = Execute(job, params, manifest, *source, timings, progress);
+  auto executed = Execute(job, params, manifest, *source, timings, progress, std::ref(yield));
+  if (!executed && yield.fired()) return std::unexpected(YieldToClinics::Held());
   if (timings.contains("run")) result["run_ms"] = timings["run"];
   if (!executed) return record_failure(executed.error());
   if (progress.Cancelled()) return Fail(ErrorCode::kUnavailable, "cancelled");

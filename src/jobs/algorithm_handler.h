@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/job_handler.h"
+#include "jobs/yield_to_clinics.h"
 #include "licensing/licensing.h"
 #include "services/algorithms.h"
 #include "services/result_forms.h"
@@ -47,7 +48,7 @@ class AlgorithmHandler final : public JobHandler {
   AlgorithmHandler(services::Archive& archive, services::Algorithms& algorithms, services::Volumes& volumes,
                    services::Segmentations& segmentations, storage::AnnotationStore& annotations,
                    licensing::Licensing& licensing, services::ResultForms& result_forms, services::ShadowRuns& shadow_runs,
-                   std::string scratch_dir)
+                   storage::JobStore& jobs, std::string scratch_dir)
       : archive_(archive),
         algorithms_(algorithms),
         volumes_(volumes),
@@ -56,6 +57,7 @@ class AlgorithmHandler final : public JobHandler {
         licensing_(licensing),
         result_forms_(result_forms),
         shadow_runs_(shadow_runs),
+        jobs_(jobs),
         scratch_dir_(std::move(scratch_dir)) {
     (void)ProcessScratchFolder(scratch_dir_);  // the sweep; a failure surfaces with the first run
   }
@@ -68,9 +70,12 @@ class AlgorithmHandler final : public JobHandler {
   Result<std::string> RunShadow(const storage::JobRecord& job, services::JobProgress& progress);
   // Runs the algorithm (built in, or the vendor's process in the sandbox) on `source`;
   // `params` of the job: "series_uid", "parameters". Also for acceptance runs.
+  // `stop`: also stop when it answers true (background work yielding to the clinics).
   Result<AlgorithmOutput> Execute(const storage::JobRecord& job, const nlohmann::json& params,
                                   const services::AlgorithmManifest& manifest, const services::SeriesVolume& source,
-                                  nlohmann::json& timings, services::JobProgress& progress);
+                                  nlohmann::json& timings, services::JobProgress& progress,
+                                  const std::function<bool()>& stop = {});
+  storage::JobStore& jobs() { return jobs_; }
 
  private:
   // After a pinned run ended: its shadow run queued, when the job names a shadow version.
@@ -85,6 +90,7 @@ class AlgorithmHandler final : public JobHandler {
   licensing::Licensing& licensing_;
   services::ResultForms& result_forms_;
   services::ShadowRuns& shadow_runs_;
+  storage::JobStore& jobs_;
   std::string scratch_dir_;
 };
 

@@ -375,16 +375,43 @@ Result<storage::AcceptanceRunRecord> Acceptance::Finish(std::int64_t tenant_id, 
     run->passed = report.value("passed", false);
     run->state = *run->passed ? "passed" : "failed";
     run->report_json = report.dump();
-    json sealed_pictures = json::object();
-    for (const auto& [series, png] : pictures)
-      sealed_pictures[series] = crypto::Base64Encode(std::span(reinterpret_cast<const std::uint8_t*>(png.data()), png.size()));
-    auto sealed = SealFor(archive_, tenant_id, "acceptance-pictures:" + std::to_string(id), sealed_pictures.dump());
+    auto sealed = SealPictures(tenant_id, id, pictures);
     if (!sealed) return std::unexpected(sealed.error());
     run->pictures_sealed = std::move(*sealed);
   }
   run->finished_at = UnixSeconds();
   if (auto ok = store_.FinishAcceptanceRun(*run); !ok) return std::unexpected(ok.error());
   return *run;
+}
+
+Result<std::vector<std::uint8_t>> Acceptance::SealPictures(std::int64_t tenant_id, std::int64_t id,
+                                                           const std::map<std::string, std::string>& pictures) {
+  json encoded = json::object();
+  for (const auto& [series, png] : pictures)
+    encoded[series] = crypto::Base64Encode(std::span(reinterpret_cast<const std::uint8_t*>(png.data()), png.size()));
+  return SealFor(archive_, tenant_id, "acceptance-pictures:" + std::to_string(id), encoded.dump());
+}
+
+Result<void> Acceptance::SaveProgress(std::int64_t tenant_id, std::int64_t id, const std::vector<json>& cases,
+                                      const std::map<std::string, std::string>& pictures) {
+  auto run = Find(tenant_id, id);
+  if (!run) return std::unexpected(run.error());
+  auto sealed = SealPictures(tenant_id, id, pictures);
+  if (!sealed) return std::unexpected(sealed.error());
+  run->state = "queued";
+  run->passed.reset();
+  run->report_json = json{{"in_progress", {{"cases", cases}}}}.dump();
+  run->pictures_sealed = std::move(*sealed);
+  run->finished_at.reset();
+  return store_.FinishAcceptanceRun(*run);
+}
+
+Result<std::vector<json>> Acceptance::CasesSoFar(const storage::AcceptanceRunRecord& run) {
+  const json report = json::parse(run.report_json, nullptr, false);
+  std::vector<json> out;
+  if (report.is_object() && report.contains("in_progress"))
+    for (const auto& c : report["in_progress"].value("cases", json::array())) out.push_back(c);
+  return out;
 }
 
 Result<std::map<std::string, std::string>> Acceptance::Pictures(const storage::AcceptanceRunRecord& run) {

@@ -73,6 +73,11 @@ class Acceptance {
                                               const std::map<std::string, std::string>& pictures, const std::string& error);
   // The pictures of a finished run (series UID -> PNG).
   Result<std::map<std::string, std::string>> Pictures(const storage::AcceptanceRunRecord& run);
+  // A run that yielded to the clinics keeps the cases it finished (and their pictures),
+  // and resumes from there.
+  Result<void> SaveProgress(std::int64_t tenant_id, std::int64_t id, const std::vector<nlohmann::json>& cases,
+                            const std::map<std::string, std::string>& pictures);
+  Result<std::vector<nlohmann::json>> CasesSoFar(const storage::AcceptanceRunRecord& run);
 
   // The deployments' gate: refuses `version` at a clinic that requires acceptance and has
   // no passed run of it (kConflict, reason "acceptance_required").
@@ -89,6 +94,8 @@ class Acceptance {
   storage::AnnotationStore& annotations_;
   Segmentations& segmentations_;
   Algorithms& algorithms_;
+  Result<std::vector<std::uint8_t>> SealPictures(std::int64_t tenant_id, std::int64_t id,
+                                                 const std::map<std::string, std::string>& pictures);
   std::function<void()> job_queued_;
 };
 

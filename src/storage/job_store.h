@@ -52,6 +52,9 @@ struct ClaimOptions {
   std::int64_t lease_seconds = 30;
   std::int64_t per_tenant_running_limit = 2;
   std::vector<std::int64_t> held_tenants;  // their algorithm jobs wait (a suspended subscription)
+  // Work for the vendor, not for a waiting clinician: claimed only while no clinic run
+  // (kind "algorithm") is queued or running, on any node.
+  std::vector<std::string> background_kinds = {"shadow_run", "acceptance"};
 };
 
 class JobStore {
@@ -80,6 +83,8 @@ class JobStore {
   // A queued job is cancelled at once; a running one is asked to stop (its worker sees
   // it at the next heartbeat). kNotFound for another tenant's job; kConflict when ended.
   virtual Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) = 0;
+  // Whether a clinic run (kind "algorithm") is queued or running: background work yields to it.
+  virtual Result<bool> ForegroundWorkPending() = 0;
 };
 
 }  // namespace vg::storage

@@ -140,6 +140,7 @@ class SqlCatalog final : public Catalog,
   Result<void> FinishJob(std::int64_t job_id, const std::string& worker, const std::string& state,
                          const std::string& result, const std::string& error) override;
   Result<JobRecord> CancelJob(std::int64_t tenant_id, std::int64_t id) override;
+  Result<bool> ForegroundWorkPending() override;
   Result<void> ReleaseJob(std::int64_t job_id, const std::string& worker) override;
 
   // AlgorithmStore (sql_algorithms.cpp).

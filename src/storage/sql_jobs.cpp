@@ -162,6 +162,11 @@ Result<std::optional<JobRecord>> SqlCatalog::ClaimJob(const ClaimOptions& option
     if (auto r = requeue->Run(); !r) return std::unexpected(r.error());
   }
   const std::string kinds = sql::Placeholders(options.kinds.size());
+  const std::string background =
+      options.background_kinds.empty()
+          ? std::string()
+          : " AND NOT (j.kind IN (" + sql::Placeholders(options.background_kinds.size()) +
+                ") AND EXISTS (SELECT 1 FROM jobs f WHERE f.state IN ('queued', 'running') AND f.kind = 'algorithm'))";
   const std::string held = options.held_tenants.empty()
                                ? std::string()
                                : " AND NOT (j.kind = 'algorithm' AND j.tenant_id IN (" +
@@ -169,11 +174,12 @@ Result<std::optional<JobRecord>> SqlCatalog::ClaimJob(const ClaimOptions& option
   auto pick = sql::Stmt::Prepare(
       writer_,
       "SELECT id, busy FROM (SELECT j.id, j.priority, (SELECT count(*) FROM jobs r WHERE r.tenant_id = j.tenant_id "
-      "AND r.state = 'running') AS busy FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ")" + held +
+      "AND r.state = 'running') AS busy FROM jobs j WHERE j.state = 'queued' AND j.kind IN (" + kinds + ")" + held + background +
       ") c WHERE busy < ? ORDER BY busy, priority DESC, id LIMIT 1");
   if (!pick) return std::unexpected(pick.error());
   for (const auto& kind : options.kinds) pick->Bind(kind);
   for (auto tenant : options.held_tenants) pick->Bind(tenant);
+  for (const auto& kind : options.background_kinds) pick->Bind(kind);
   pick->Bind(options.per_tenant_running_limit);
   auto row = pick->Step();
   if (!row) return std::unexpected(row.error());
@@ -230,6 +236,16 @@ Result<void> SqlCatalog::FinishJob(std::int64_t job_id, const std::string& worke
 Result<void> SqlCatalog::NotifyJobs() {
   if (writer_.IsSqlite()) return {};
   return writer_.Exec("SELECT pg_notify('vg_jobs', '')");
+}
+
+Result<bool> SqlCatalog::ForegroundWorkPending() {
+  auto reader = Reader();
+  auto st = sql::Stmt::Prepare(reader.db(), "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND "
+                                            "kind = 'algorithm' LIMIT 1) f");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  return *row && st->Int(0) != 0;
 }
 
 Result<void> SqlCatalog::ReleaseJob(std::int64_t job_id, const std::string& worker) {

@@ -97,7 +97,8 @@ test('a radiologist marks three series with their approved segmentation as refer
   const list = (await call(server, radiologist, 'GET', '/api/v1/reference-cases')).json();
   assert.equal(list.length, 3);
   // A segmentation of another series is not this series' reference.
-  const wrong = await call(server, radiologist, 'PUT', `/api/v1/reference-cases/${phantoms[0].series_uid}`, { json: { segmentation_id: list[1].segmentation_id } });
+  const otherSeries = list.find((r) => r.series_uid !== phantoms[0].series_uid);
+  const wrong = await call(server, radiologist, 'PUT', `/api/v1/reference-cases/${phantoms[0].series_uid}`, { json: { segmentation_id: otherSeries.segmentation_id } });
   assert.equal(wrong.status, 400, wrong.text());
   const set = await call(server, admin, 'PATCH', '/api/v1/tenant/settings', { json: { require_acceptance: true } });
   assert.equal(set.status, 200, set.text());
