@@ -248,6 +248,12 @@ def main():
         write(out, "rtstruct", "pydicom-rtstruct", open(pydicom_rt, "rb").read())
     write(out, "rtstruct", "small", rtstruct())
     write(out, "rtstruct", "not-an-rtstruct", series[0])
+    # Structured reports: pydicom's, and an image that is not one.
+    for name in ("reportsi.dcm", "test-SR.dcm"):
+        path = "/usr/lib/python3/dist-packages/pydicom/data/test_files/" + name
+        if os.path.exists(path):
+            write(out, "measurement_report", name, open(path, "rb").read())
+    write(out, "measurement_report", "not-a-report", series[0])
 
     # Images and labels.
     write(out, "nifti", "uint8.nii", nifti())

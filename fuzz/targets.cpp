@@ -17,6 +17,7 @@
 #include "dicom/dicom.h"
 #include "dicom/nifti.h"
 #include "dicom/nrrd.h"
+#include "dicom/measurement_report.h"
 #include "dicom/rtstruct.h"
 #include "dicom/seg.h"
 #include "dicom/structure_check.h"
@@ -194,6 +195,11 @@ int RtStruct(const std::uint8_t* data, std::size_t size) {
   grid.direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
   (void)dicom::RasteriseRtStruct(*rt, grid);
   for (const auto& roi : rt->rois) (void)dicom::SegmentOfRoi(roi);
+  return 0;
+}
+
+int MeasurementReport(const std::uint8_t* data, std::size_t size) {
+  (void)dicom::ReadMeasurementReport(Text(data, size));
   return 0;
 }
 

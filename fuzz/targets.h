@@ -33,12 +33,13 @@ int Structure(const std::uint8_t* data, std::size_t size);      // the structure
 int Pdu(const std::uint8_t* data, std::size_t size);            // the DIMSE PDU watcher
 int S3Xml(const std::uint8_t* data, std::size_t size);          // S3's XML answers (listings, uploads, errors)
 int RtStruct(const std::uint8_t* data, std::size_t size);       // RT structure set reader and rasteriser
+int MeasurementReport(const std::uint8_t* data, std::size_t size);  // TID 1500 SR reader (a result's report)
 
 inline constexpr NamedTarget kTargets[] = {
     {"multipart", Multipart}, {"media_types", MediaTypes}, {"qido", Qido},     {"json_bodies", JsonBodies},
     {"nrrd", Nrrd},           {"nifti", Nifti},            {"dicom_ingest", DicomIngest}, {"volume", Volume},
     {"seg", Seg},             {"toml", Toml},              {"structure", Structure},      {"pdu", Pdu},
-    {"s3_xml", S3Xml},        {"rtstruct", RtStruct},
+    {"s3_xml", S3Xml},        {"rtstruct", RtStruct},      {"measurement_report", MeasurementReport},
 };
 
 }  // namespace vg::fuzz

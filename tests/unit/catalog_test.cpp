@@ -704,6 +704,35 @@ TEST_P(CatalogTest, SegAndRtStructInstancesAreImportCandidatesUntilRecordedAndWa
   EXPECT_FALSE(std::any_of(due->begin(), due->end(), [&](const auto& c) { return c.sop_uid == "2.1.9.1"; }));
 }
 
+TEST_P(CatalogTest, BackgroundJobsWaitWhileAnyClinicRunIsQueuedOrRunning) {
+  JobRecord shadow;
+  shadow.tenant_id = a_;
+  shadow.kind = "shadow_run";
+  shadow.created_by = "shadow";
+  shadow.priority = -100;
+  ASSERT_TRUE(catalog_->EnqueueJob(shadow));
+  JobRecord clinic;
+  clinic.tenant_id = b_;  // another clinic's run holds it back too: the CPU is shared
+  clinic.kind = "algorithm";
+  clinic.created_by = "b.doc";
+  ASSERT_TRUE(catalog_->EnqueueJob(clinic));
+  EXPECT_TRUE(*catalog_->ForegroundWorkPending());
+  auto none = catalog_->ClaimJob({"w", {"shadow_run"}, 60, 2, {}});
+  ASSERT_TRUE(none) << none.error().detail;
+  EXPECT_FALSE(*none);
+  auto foreground = catalog_->ClaimJob({"w", {"shadow_run", "algorithm"}, 60, 2, {}});
+  ASSERT_TRUE(foreground && *foreground);
+  EXPECT_EQ((*foreground)->kind, "algorithm");
+  auto still = catalog_->ClaimJob({"w", {"shadow_run"}, 60, 2, {}});
+  ASSERT_TRUE(still);
+  EXPECT_FALSE(*still) << "not while the clinic run runs";
+  ASSERT_TRUE(catalog_->FinishJob((*foreground)->id, "w", "succeeded", "{}", ""));
+  EXPECT_FALSE(*catalog_->ForegroundWorkPending());
+  auto background = catalog_->ClaimJob({"w", {"shadow_run"}, 60, 2, {}});
+  ASSERT_TRUE(background && *background);
+  EXPECT_EQ((*background)->kind, "shadow_run");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values("sqlite", "postgres"), testing::BackendName);
 
 }  // namespace
