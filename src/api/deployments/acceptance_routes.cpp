@@ -121,24 +121,19 @@ http::Response VendorStartRuns(http::Request& r, const auth::Principal& p, const
   if (!body) return http::ErrorResponse(body.error());
   auto version = StringMember(*body, "version", true);
   if (!version) return http::ErrorResponse(version.error());
-  const json clinics = body->value("clinics", json());
-  if (!clinics.is_array() || clinics.empty() || clinics.size() > 1000)
-    return http::ErrorResponse(400, "invalid_argument", "clinics: a list of clinic slugs");
+  auto targets = ClinicsNamed(body->value("clinics", json()), deps, /*allow_all=*/false);
+  if (!targets) return http::ErrorResponse(targets.error());
   json results = json::array();
   int started = 0;
   std::optional<Error> first_error;
-  for (const auto& slug : clinics) {
-    if (!slug.is_string()) return http::ErrorResponse(400, "invalid_argument", "clinics: slugs (strings)");
-    auto tenant = deps.catalog.FindTenant(slug.get<std::string>());
-    if (!tenant || tenant->id == deps.licensing->provider_tenant_id())
-      return http::ErrorResponse(404, "not_found", "no clinic '" + slug.get<std::string>() + "'");
-    auto run = deps.acceptance->Start(tenant->id, algorithm, *version, p.username);
+  for (const auto& tenant : *targets) {
+    auto run = deps.acceptance->Start(tenant.id, algorithm, *version, p.username);
     if (run) {
       ++started;
-      results.push_back({{"clinic", tenant->slug}, {"ok", true}, {"run", services::AcceptanceRunJson(*run, false)}});
+      results.push_back({{"clinic", tenant.slug}, {"ok", true}, {"run", services::AcceptanceRunJson(*run, false)}});
     } else {
       if (!first_error) first_error = run.error();
-      results.push_back({{"clinic", tenant->slug},
+      results.push_back({{"clinic", tenant.slug},
                          {"ok", false},
                          {"error", {{"code", run.error().reason.empty() ? ErrorCodeName(run.error().code) : run.error().reason},
                                     {"message", run.error().public_message}}}});

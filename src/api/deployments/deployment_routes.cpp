@@ -89,31 +89,14 @@ http::Response Act(http::Request& r, const auth::Principal& p, const ApiDeps& de
   if (action.effective_at > UnixSeconds() + 366 * 86400)
     return http::ErrorResponse(400, "invalid_argument", "effective_at is at most a year ahead");
 
-  // Which clinics: named ones, or every clinic.
-  std::vector<storage::TenantRecord> targets;
-  const json clinics = body->value("clinics", json());
-  if (clinics.is_string() && clinics.get<std::string>() == "all") {
-    auto all = deps.catalog.ListTenants();
-    if (!all) return http::ErrorResponse(all.error());
-    for (const auto& t : *all)
-      if (t.id != deps.licensing->provider_tenant_id()) targets.push_back(t);
-  } else if (clinics.is_array() && !clinics.empty() && clinics.size() <= 1000) {
-    for (const auto& slug : clinics) {
-      if (!slug.is_string()) return http::ErrorResponse(400, "invalid_argument", "clinics: slugs (strings), or \"all\"");
-      auto tenant = deps.catalog.FindTenant(slug.get<std::string>());
-      if (!tenant || tenant->id == deps.licensing->provider_tenant_id())
-        return http::ErrorResponse(404, "not_found", "no clinic '" + slug.get<std::string>() + "'");
-      targets.push_back(*tenant);
-    }
-  } else {
-    return http::ErrorResponse(400, "invalid_argument", "clinics: a list of clinic slugs, or \"all\"");
-  }
+  auto targets = ClinicsNamed(body->value("clinics", json()), deps, /*allow_all=*/true);
+  if (!targets) return http::ErrorResponse(targets.error());
 
   json results = json::array();
   std::optional<Error> first_error;
   int done = 0;
   std::string names;
-  for (const auto& tenant : targets) {
+  for (const auto& tenant : *targets) {
     auto d = deps.deployments->Act(tenant.id, *algorithm, action, p.username, UnixSeconds());
     if (d) {
       ++done;
@@ -264,6 +247,27 @@ http::Response OwnDeployments(http::Request&, const auth::Principal& p, const Ap
 }
 
 }  // namespace
+
+Result<std::vector<storage::TenantRecord>> ClinicsNamed(const json& clinics, const ApiDeps& deps, bool allow_all) {
+  const std::string shape = allow_all ? "clinics: a list of clinic slugs, or \"all\"" : "clinics: a list of clinic slugs";
+  std::vector<storage::TenantRecord> targets;
+  if (allow_all && clinics.is_string() && clinics.get<std::string>() == "all") {
+    auto all = deps.catalog.ListTenants();
+    if (!all) return std::unexpected(all.error());
+    for (const auto& t : *all)
+      if (t.id != deps.licensing->provider_tenant_id()) targets.push_back(t);
+    return targets;
+  }
+  if (!clinics.is_array() || clinics.empty() || clinics.size() > 1000) return Fail(ErrorCode::kInvalidArgument, shape);
+  for (const auto& slug : clinics) {
+    if (!slug.is_string()) return Fail(ErrorCode::kInvalidArgument, shape);
+    auto tenant = deps.catalog.FindTenant(slug.get<std::string>());
+    if (!tenant || tenant->id == deps.licensing->provider_tenant_id())
+      return Fail(ErrorCode::kNotFound, "no clinic '" + slug.get<std::string>() + "'");
+    targets.push_back(*tenant);
+  }
+  return targets;
+}
 
 void AddDeploymentRoutes(http::Router& router, const ApiDeps& deps) {
   AddGuarded(router, deps, "GET", "/api/v1/algorithms/{id}/deployments", "deployments_list", "deployments.read",

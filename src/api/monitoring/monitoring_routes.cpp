@@ -34,6 +34,28 @@ Result<std::optional<std::int64_t>> TenantFilter(const ApiDeps& deps, const auth
   return std::optional<std::int64_t>(tenant->id);
 }
 
+// The runs a request selects: the clinic (TenantFilter), algorithm, version, from, to and
+// limit (up to `max_limit`).
+Result<storage::RunFilter> RunFilterOf(const ApiDeps& deps, const auth::Principal& p,
+                                       const std::map<std::string, std::string>& params, std::int64_t default_limit,
+                                       std::int64_t max_limit) {
+  auto tenant = TenantFilter(deps, p, params);
+  if (!tenant) return std::unexpected(tenant.error());
+  storage::RunFilter filter;
+  filter.tenant_id = *tenant;
+  filter.algorithm = params.count("algorithm") ? params.at("algorithm") : "";
+  filter.version = params.count("version") ? params.at("version") : "";
+  auto from = TimeParam(params, "from", 0, false);
+  auto to = TimeParam(params, "to", UnixSeconds() + 1, true);
+  auto limit = IntParam(params, "limit", default_limit, max_limit);
+  for (auto* v : {&from, &to, &limit})
+    if (!*v) return std::unexpected(v->error());
+  filter.from = *from;
+  filter.to = *to;
+  filter.limit = *limit;
+  return filter;
+}
+
 
 // ---- feedback ----
 
@@ -262,22 +284,10 @@ http::Response Summary(http::Request& r, const auth::Principal& p, const ApiDeps
 http::Response Runs(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   auto params = ParseQueryParams(r.query);
   if (!params) return http::ErrorResponse(params.error());
-  auto tenant = TenantFilter(deps, p, *params);
-  if (!tenant) return http::ErrorResponse(tenant.error());
+  auto filter = RunFilterOf(deps, p, *params, 100, 1000);
+  if (!filter) return http::ErrorResponse(filter.error());
   const std::int64_t now = UnixSeconds();
-  storage::RunFilter filter;
-  filter.tenant_id = *tenant;
-  filter.algorithm = params->count("algorithm") ? params->at("algorithm") : "";
-  filter.version = params->count("version") ? params->at("version") : "";
-  auto from = TimeParam(*params, "from", 0, false);
-  auto to = TimeParam(*params, "to", now + 1, true);
-  auto limit = IntParam(*params, "limit", 100, 1000);
-  for (auto* v : {&from, &to, &limit})
-    if (!*v) return http::ErrorResponse(v->error());
-  filter.from = *from;
-  filter.to = *to;
-  filter.limit = *limit;
-  auto runs = deps.monitoring->RunRecords(filter);
+  auto runs = deps.monitoring->RunRecords(*filter);
   if (!runs) return http::ErrorResponse(runs.error());
   // The vendor reads a clinic's run logs only where the clinic shares cases or grants support.
   if (IsVendor(p))
@@ -297,20 +307,9 @@ http::Response Runs(http::Request& r, const auth::Principal& p, const ApiDeps& d
 http::Response Assessments(http::Request& r, const auth::Principal& p, const ApiDeps& deps) {
   auto params = ParseQueryParams(r.query);
   if (!params) return http::ErrorResponse(params.error());
-  auto tenant = TenantFilter(deps, p, *params);
-  if (!tenant) return http::ErrorResponse(tenant.error());
-  const std::int64_t now = UnixSeconds();
-  storage::RunFilter filter;
-  filter.tenant_id = *tenant;
-  filter.algorithm = params->count("algorithm") ? params->at("algorithm") : "";
-  filter.version = params->count("version") ? params->at("version") : "";
-  auto from = TimeParam(*params, "from", 0, false);
-  auto to = TimeParam(*params, "to", now + 1, true);
-  if (!from) return http::ErrorResponse(from.error());
-  if (!to) return http::ErrorResponse(to.error());
-  filter.from = *from;
-  filter.to = *to;
-  auto rows = deps.monitoring->Assessments(filter);
+  auto filter = RunFilterOf(deps, p, *params, 10000, 100000);
+  if (!filter) return http::ErrorResponse(filter.error());
+  auto rows = deps.monitoring->Assessments(*filter);
   if (!rows) return http::ErrorResponse(rows.error());
   http::Response response;
   response.Header("Cache-Control", "no-store");
