@@ -142,6 +142,7 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
     acceptance.min_cases = *min_cases;
     if (a.contains("segments")) {
       if (!a["segments"].is_array()) return Fail(ErrorCode::kInvalidArgument, "[[acceptance.segments]] is a list");
+      std::set<int> judged;
       for (const auto& item : a["segments"]) {
         if (!item.is_object()) return Fail(ErrorCode::kInvalidArgument, "an acceptance segment is a table");
         AlgorithmManifest::Acceptance::Segment s;
@@ -150,6 +151,8 @@ Result<AlgorithmManifest> ManifestFromJson(const std::string& text) {
         s.label = static_cast<int>(*label);
         if (!labels.contains(s.label))
           return Fail(ErrorCode::kInvalidArgument, fmt::format("acceptance names segment {}, which is not an output segment", s.label));
+        if (!judged.insert(s.label).second)
+          return Fail(ErrorCode::kInvalidArgument, fmt::format("acceptance names segment {} twice", s.label));
         auto bound = [&](const char* field, double low, double high, std::optional<double>& out) -> Result<void> {
           if (!item.contains(field)) return {};
           if (!item[field].is_number() || item[field].get<double>() < low || item[field].get<double>() > high)

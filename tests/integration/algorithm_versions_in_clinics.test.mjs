@@ -280,6 +280,34 @@ test('the evidence pack of a version holds every part, the build\'s SBOM, and no
   assert.equal(clinic.status, 403);
 });
 
+test('hostile deployment actions get a clear 400 or 404, change nothing, and the server stays healthy', async () => {
+  const before = (await call(server, vendor, 'GET', '/api/v1/algorithms/lung-thresh/deployments')).text();
+  const cases = [
+    [{ clinics: ['alpha'], version: '1.0', canary_percent: 1e30 }, 400],
+    [{ clinics: ['alpha'], version: '1.0', canary_percent: 0 }, 400],
+    [{ clinics: ['alpha'], version: '1.0', effective_at: -5 }, 400],
+    [{ clinics: ['alpha'], version: '1.0', effective_at: 9.2e18 }, 400],
+    [{ clinics: ['alpha'], version: '1.0', reason: 'x'.repeat(501) }, 400],
+    [{ clinics: Array.from({ length: 1001 }, () => 'alpha'), version: '1.0' }, 400],
+    [{ clinics: [{ slug: 'alpha' }], version: '1.0' }, 400],
+    [{ clinics: 'everyone', version: '1.0' }, 400],
+    [{ clinics: ['provider'], version: '1.0' }, 404],
+    [{ clinics: ['no-such-clinic'], version: '1.0' }, 404],
+    [{ clinics: ['alpha'], version: 'x'.repeat(10000) }, 404],
+  ];
+  for (const [json, status] of cases) {
+    const r = await act('promote', json);
+    assert.equal(r.status, status, `${JSON.stringify(json).slice(0, 80)}: ${r.text().slice(0, 200)}`);
+    assert.ok(r.json().error?.message, 'a reason');
+  }
+  const deep = await call(server, vendor, 'POST', '/api/v1/algorithms/lung-thresh/deployments/promote',
+    { body: Buffer.from('{"clinics":' + '['.repeat(100000)), headers: { 'Content-Type': 'application/json' } });
+  assert.ok([400, 413].includes(deep.status), `${deep.status}`);
+  assert.equal((await call(server, vendor, 'GET', '/api/v1/algorithms/lung-thresh/deployments')).text(), before, 'nothing changed');
+  const health = await call(server, null, 'GET', '/healthz');
+  assert.equal(health.status, 200);
+});
+
 test('clinic staff may read what their clinic runs but not deploy, and never see another clinic', async () => {
   for (const [method, path, json] of [
     ['POST', '/api/v1/algorithms/lung-thresh/deployments/rollback', { clinics: ['alpha'] }],

@@ -220,6 +220,18 @@ TEST(AcceptanceRules, PassesOnlyWhenEverySegmentMeetsItsCriteriaOverEnoughCases)
   EXPECT_NEAR(with_failure["labels"][0]["mean_dice"].get<double>(), 0.95, 1e-12);
 }
 
+TEST(AcceptanceRules, AManifestsCriteriaNameEachOutputSegmentAtMostOnce) {
+  const std::string base = "id = \"x\"\nversion = \"1\"\nname = \"x\"\n[[output.segments]]\nlabel = 1\nname = \"A\"\n"
+                           "[runner]\nkind = \"builtin\"\nentry = \"ct-lungs\"\n[acceptance]\nmin_cases = 3\n";
+  EXPECT_TRUE(ParseManifest(base + "[[acceptance.segments]]\nlabel = 1\nmin_mean_dice = 0.9\n"));
+  auto twice = ParseManifest(base + "[[acceptance.segments]]\nlabel = 1\n[[acceptance.segments]]\nlabel = 1\n");
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().public_message.find("twice"), std::string::npos);
+  EXPECT_FALSE(ParseManifest(base + "[[acceptance.segments]]\nlabel = 2\n"));            // not an output segment
+  EXPECT_FALSE(ParseManifest(base + "[[acceptance.segments]]\nlabel = 1\nmin_mean_dice = 1.5\n"));
+  EXPECT_FALSE(ParseManifest(base + "[[acceptance.segments]]\nlabel = 1\nmax_hd95_mm = -1\n"));
+}
+
 TEST(AcceptanceRules, IntervalsAreStudentTForMeansAndWilsonForRates) {
   EXPECT_FALSE(MeanInterval95({0.9}));
   auto ci = MeanInterval95({0.9, 1.0});
