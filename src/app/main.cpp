@@ -7,8 +7,10 @@
 
 #include "app/commands.h"
 #include "app/context.h"
+#include "build_commit.h"
 #include "crypto/crypto.h"
 #include "dicom/dicom.h"
+#include "storage/sql_schema.h"
 
 namespace {
 constexpr const char* kHelp = R"(Usage: voxelgate COMMAND [options]
@@ -49,6 +51,10 @@ int main(int argc, char** argv) {
   if (command == "gateway") return vg::app::GatewayCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("voxelgate %s\n", VOXELGATE_VERSION);
+    std::printf("commit: %s\n", VOXELGATE_COMMIT);
+    std::printf("catalog schema: %d (refuses a newer one; migrates an older one at start)\n",
+                vg::storage::LatestSchemaVersion());
+    std::printf("built: %s\n", VOXELGATE_BUILD_FLAGS);
     std::printf("licence key: %s%s\n", vg::app::BuiltInLicencePublicKey().c_str(),
                 vg::app::BuiltWithTestLicenceKey() ? " (a TEST key made for this build folder: not for clinics)" : "");
     if (vg::app::DevelopmentLicenceKeys()) std::printf("DEVELOPMENT build: --licence-public-key is accepted\n");

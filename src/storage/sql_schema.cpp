@@ -499,7 +499,11 @@ std::string ForPostgres(std::string ddl) {
 
 int LatestSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
-Result<void> MigrateSchema(sql::Db& db) {
+Result<void> MigrateSchema(sql::Db& db) { return MigrateSchema(db, LatestSchemaVersion()); }
+
+Result<void> MigrateSchema(sql::Db& db, int target) {
+  if (target < 1 || target > LatestSchemaVersion())
+    return Fail(ErrorCode::kInvalidArgument, "no schema version " + std::to_string(target));
   // Under the writers' lock: nodes starting together migrate one after the other.
   auto tx = sql::Transaction::Begin(db);
   if (!tx) return std::unexpected(tx.error());
@@ -515,12 +519,11 @@ Result<void> MigrateSchema(sql::Db& db) {
                 "the catalog has schema version " + std::to_string(version) + ", newer than this voxelgate (" +
                     std::to_string(LatestSchemaVersion()) + "): upgrade voxelgate or restore a backup");
   }
-  for (int next = version; next < LatestSchemaVersion(); ++next)
+  for (int next = version; next < target; ++next)
     if (auto r = db.Exec(db.IsSqlite() ? std::string(kMigrations[next]) : ForPostgres(kMigrations[next])); !r) return r;
-  if (version != LatestSchemaVersion()) {
+  if (version < target) {
     if (auto r = db.Exec("DELETE FROM schema_version"); !r) return r;
-    if (auto r = db.Exec("INSERT INTO schema_version VALUES(" + std::to_string(LatestSchemaVersion()) + ")"); !r)
-      return r;
+    if (auto r = db.Exec("INSERT INTO schema_version VALUES(" + std::to_string(target) + ")"); !r) return r;
   }
   return tx->Commit();
 }

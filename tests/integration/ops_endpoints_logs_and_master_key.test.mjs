@@ -3,12 +3,14 @@
 // VOXELGATE_MASTER_KEY_FILE is used instead of DIR/keys/master.key, and data stored under
 // it is not served under another key.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { ACCEPT_DICOM, get, makeSeries, qido, stowOk, wadoParts } from './lib/dicomweb.mjs';
-import { makeTempDir } from './lib/env.mjs';
+import { binaryPath, makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { assertHealthy, startWithTenants } from './lib/fixture.mjs';
 import { errorBody, request } from './lib/http.mjs';
 import { VoxelgateServer } from './lib/server.mjs';
@@ -148,5 +150,37 @@ describe('the master key kept outside the data folder', () => {
     } finally {
       await server.dispose();
     }
+  });
+});
+
+describe('versions and upgrades', () => {
+  const execFileP = promisify(execFile);
+
+  test('--version names the version, the commit, the catalog schema and the build', async () => {
+    const { stdout } = await execFileP(binaryPath, ['--version']);
+    assert.match(stdout, /^voxelgate \d+\.\d+\.\d+\n/);
+    const commit = stdout.match(/^commit: (\S+)$/m)?.[1];
+    assert.ok(commit, stdout);
+    // From a checkout, a commit of its history (the binary may be older than the newest commit).
+    const inGit = await execFileP('git', ['-C', repoRoot, 'rev-parse', 'HEAD']).then(() => true, () => false);
+    if (inGit) {
+      assert.match(commit, /^[0-9a-f]{12}(-modified)?$/);
+      await execFileP('git', ['-C', repoRoot, 'merge-base', '--is-ancestor', commit.slice(0, 12), 'HEAD']);
+    } else {
+      assert.equal(commit, 'unknown');
+    }
+    assert.match(stdout, /^catalog schema: \d+ /m);
+    assert.match(stdout, /^built: \w+, g\+\+ \d+/m);
+  });
+
+  test('a catalog newer than this voxelgate is refused at start, saying which schema it has and this one knows', { timeout: 60_000 }, async () => {
+    const server = await VoxelgateServer.start({ name: 'schema-newer' });
+    const knows = Number((await execFileP(binaryPath, ['--version'])).stdout.match(/^catalog schema: (\d+)/m)[1]);
+    await server.stop();
+    await execFileP(python, ['-c', `import sqlite3,sys
+db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE schema_version SET version = version + 1"); db.commit()`, join(server.dataDir, 'catalog.db')]);
+    await assert.rejects(server.start(), /exited before ready/);
+    assert.match(server.logText(), new RegExp(`schema version ${knows + 1}, newer than this voxelgate \\(${knows}\\)`));
+    await server.dispose();
   });
 });
