@@ -13,6 +13,7 @@
 #include "storage/sql_schema.h"
 #include "app/commands.h"
 #include "services/algorithms.h"
+#include "services/backup.h"
 #include "services/deployments.h"
 #include "app/context.h"
 #include "licensing/licensing.h"
@@ -85,6 +86,19 @@ Commands (safe to run while the server runs):
   algorithm list                     every registered version (id, version, default, enabled, runner)
   algorithm default ID VERSION       make VERSION the one that runs when none is named
   algorithm withdraw|restore ID VERSION   stop or allow new runs of a version
+  backup --to DEST                   a consistent snapshot of this data folder (catalog and the
+                                     blobs it names) into DEST, while the server runs; later
+                                     backups to DEST copy only new blobs. Never the master key:
+                                     keep it apart. (A cluster: docs/deploy-cluster.md)
+  backup list DEST                   the snapshots in DEST
+  backup verify DEST [--snapshot ID] [--sample N] [--master-key FILE]
+                                     exit 0 when every file of the snapshot (default: the newest)
+                                     matches its checksum and N blobs (default 16) decrypt with the
+                                     master key (default: the data folder's); else 1, naming each
+  restore --from DEST [--snapshot ID] --data-dir NEW
+                                     a new data folder from a snapshot, every checksum checked;
+                                     then put the installation's master.key and audit-signing.key in
+                                     NEW/keys/ (or VOXELGATE_MASTER_KEY_FILE) and start the server on NEW
 )";
 
 // Admin actions are audited synchronously: the command returns once its record is written.
@@ -517,6 +531,69 @@ int Algorithm(AppContext& ctx, const Args& args) {
   return Usage("algorithm takes add FILE, list, default ID VERSION, withdraw ID VERSION or restore ID VERSION");
 }
 
+// backup --to DEST | backup list DEST | backup verify DEST | restore --from DEST.
+int Backup(const ServerConfig& config, const Args& args) {
+  const auto& words = args.positional();
+  const std::string sub = words.size() > 1 ? words[1] : "";
+  if (words[0] == "backup" && (sub == "list" || sub == "verify")) {
+    if (words.size() != 3) return Usage("backup " + sub + " DEST");
+    const std::string dest = words[2];
+    if (sub == "list") {
+      auto snapshots = services::ListSnapshots(dest);
+      if (!snapshots) return Failed(snapshots.error());
+      for (const auto& s : *snapshots) std::printf("%s\n", s.c_str());
+      return 0;
+    }
+    std::size_t sample = 16;
+    if (auto v = args.Get("sample")) {
+      auto n = ParseUint(*v);
+      if (!n || *n > 100000) return Usage("--sample is a number of blobs, at most 100000");
+      sample = static_cast<std::size_t>(*n);
+    }
+    const std::string key_file = args.Get("master-key").value_or(MasterKeyFile(config));
+    auto master = crypto::LoadOrCreateKeyFile(key_file, /*create_if_missing=*/false);
+    if (!master) return Failed(master.error());
+    auto report = services::VerifyBackup(dest, args.Get("snapshot").value_or(""), *master, sample);
+    if (!report) return Failed(report.error());
+    for (const auto& p : report->problems) std::printf("PROBLEM %s: %s\n", p.file.c_str(), p.what.c_str());
+    std::printf("snapshot %s: %lld files checked, %lld blobs decrypted with the master key, %zu problems\n",
+                report->snapshot.c_str(), static_cast<long long>(report->files_checked),
+                static_cast<long long>(report->decrypted), report->problems.size());
+    return report->problems.empty() ? 0 : 1;
+  }
+  if (words.size() != 1) return Usage(words[0] == "backup" ? "backup --to DEST, backup list DEST or backup verify DEST"
+                                                           : "restore --from DEST --data-dir NEW");
+  if (IsSharedCatalog(config) || config.blobs != "folder:")
+    return Usage("backup and restore cover the embedded data folder (SQLite and blob folder); a cluster's "
+                 "PostgreSQL and object store are backed up with their own tools (docs/deploy-cluster.md)");
+  if (words[0] == "restore") {
+    auto from = args.Get("from");
+    if (!from || !args.Get("data-dir")) return Usage("restore --from DEST --data-dir NEW");
+    auto report = services::RestoreDataFolder(*from, args.Get("snapshot").value_or(""), config.data_dir);
+    if (!report) return Failed(report.error());
+    std::printf("restored snapshot %s into %s: the catalog and %lld blobs (%lld bytes), every checksum checked\n"
+                "the keys are not in a backup: put the installation's master.key and audit-signing.key in %s/keys/\n"
+                "(mode 0600), or name the master key with VOXELGATE_MASTER_KEY_FILE and keep the signing key beside it;\n"
+                "then start the server on this folder (an older schema is migrated at start)\n",
+                report->snapshot.c_str(), config.data_dir.c_str(), static_cast<long long>(report->blobs),
+                static_cast<long long>(report->bytes), config.data_dir.c_str());
+    return 0;
+  }
+  auto to = args.Get("to");
+  if (!to) return Usage("backup --to DEST");
+  auto report = services::BackUpDataFolder(config.data_dir, *to, UnixSeconds());
+  if (!report) return Failed(report.error());
+  // Recorded in the live catalog's audit trail: a backup is a copy of every clinic's data.
+  if (auto ctx = OpenContext(config))
+    AuditAdmin(**ctx, std::nullopt, "admin.backup", "snapshot=" + report->snapshot + " blobs=" + std::to_string(report->blobs));
+  std::printf("snapshot %s in %s: the catalog (%lld bytes) and %lld blobs, %lld of them new (%lld bytes copied)%s\n",
+              report->snapshot.c_str(), to->c_str(), static_cast<long long>(report->catalog_bytes),
+              static_cast<long long>(report->blobs), static_cast<long long>(report->blobs_copied),
+              static_cast<long long>(report->bytes_copied),
+              report->attempts > 1 ? " (taken again: studies were deleted while it ran)" : "");
+  return 0;
+}
+
 int AdminCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv, {"help", "password-stdin", "immediately", "trial", "csv"});
   if (!args) return Usage(args.error().public_message);
@@ -530,7 +607,8 @@ int AdminCommand(const std::vector<std::string>& argv) {
                                 "ae", "host", "port", "after", "limit", "username", "role",
                                 "password-stdin", "user", "runs", "algorithms", "features", "overage", "max-users",
                                 "price-note", "plan", "reason", "immediately", "trial", "period", "csv", "deid",
-                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against", "grace-s", "dir"}));
+                                "deid-reject-modalities", "deid-reject-descriptions", "out", "against", "grace-s", "dir",
+                                "to", "from", "snapshot", "sample", "master-key"}));
       !r)
     return Usage(r.error().public_message);
   ServerConfig config;
@@ -577,6 +655,7 @@ int AdminCommand(const std::vector<std::string>& argv) {
                 static_cast<long long>(report->kept), static_cast<long long>(report->uploads_aborted));
     return 0;
   }
+  if (command == "backup" || command == "restore") return Backup(config, *args);
   if (command == "migrate") {
     // Brings the catalog's schema to this version's (every node also does at start-up,
     // one at a time); refuses a schema newer than this voxelgate knows.

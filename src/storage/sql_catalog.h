@@ -199,6 +199,9 @@ class SqlCatalog final : public Catalog,
   Result<std::vector<BlobIntent>> StaleBlobIntents(std::int64_t before, std::int64_t limit) override;
   Result<bool> IsBlobReferenced(const BlobKey& key) override;
   Result<void> DropBlobIntent(const BlobKey& key) override;
+  // Every blob a committed row names (the same sources as IsBlobReferenced), sorted: what
+  // a backup of this catalog needs.
+  Result<std::vector<BlobKey>> ReferencedBlobs();
 
   // DeploymentStore (sql_deployments.cpp).
   Result<std::optional<DeploymentRecord>> FindDeployment(std::int64_t tenant_id, const std::string& algorithm_id) override;

@@ -206,6 +206,11 @@ Result<T> FirstRow(Stmt& stmt, ReadRow read, ErrorCode missing_code, std::string
   return read(stmt);
 }
 
+// Copies the SQLite database at `source` into a new file `dest` with SQLite's online backup:
+// one consistent snapshot (a read transaction over the whole copy), while other processes
+// go on writing (WAL). `dest` must not exist; on failure nothing is left at `dest`.
+Result<void> CopySqliteOnline(const std::string& source, const std::string& dest);
+
 void PauseBeforeRetry(int attempt);
 
 // Runs `body` (which opens its own transaction) again while it fails with Failure::kRetry

@@ -1,6 +1,8 @@
 // The SQLite half of sql_db.h.
 #include <sqlite3.h>
 
+#include <filesystem>
+
 #include "storage/sql_db.h"
 
 namespace vg::storage::sql {
@@ -120,6 +122,42 @@ Result<Db> Db::OpenSqlite(const std::string& path, bool durable) {
   pragmas += durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
   if (auto r = db.Exec(pragmas); !r) return std::unexpected(r.error());
   return db;
+}
+
+Result<void> CopySqliteOnline(const std::string& source, const std::string& dest) {
+  if (std::filesystem::exists(dest)) return Fail(ErrorCode::kConflict, dest + " already exists");
+  auto from = Db::OpenSqlite(source, false);
+  if (!from) return std::unexpected(from.error());
+  sqlite3* to = nullptr;
+  int rc = sqlite3_open_v2(dest.c_str(), &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  auto fail = [&](const std::string& what) {
+    Error e = SqliteError(to, what);
+    sqlite3_close(to);
+    std::error_code ec;
+    std::filesystem::remove(dest, ec);
+    return std::unexpected(e);
+  };
+  if (rc != SQLITE_OK) return fail("open " + dest);
+  sqlite3_backup* backup = sqlite3_backup_init(to, "main", from->sqlite(), "main");
+  if (!backup) return fail("backup of " + source);
+  // All pages in one step: the copy is the database as of one moment. A writer holding the
+  // lock makes the step answer BUSY: wait and try again.
+  for (int attempt = 0;; ++attempt) {
+    rc = sqlite3_backup_step(backup, -1);
+    if (rc == SQLITE_DONE) break;
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt < 200) {
+      sqlite3_sleep(50);
+      continue;
+    }
+    sqlite3_backup_finish(backup);
+    return fail("backup of " + source);
+  }
+  rc = sqlite3_backup_finish(backup);
+  if (rc != SQLITE_OK) return fail("backup of " + source);
+  // The copy as one file: no -wal beside it.
+  if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("journal mode of " + dest);
+  sqlite3_close(to);
+  return {};
 }
 
 sqlite3* Db::sqlite() const {

@@ -530,6 +530,30 @@ TEST_P(CatalogTest, AnExportsBundleNamedInItsJobResultCountsAsReferenced) {
   EXPECT_FALSE(*catalog_->IsBlobReferenced({a_, crypto::RandomHexId(16)}));
 }
 
+// A backup copies what ReferencedBlobs lists: it must name every blob IsBlobReferenced
+// would keep, and nothing else.
+TEST_P(CatalogTest, ReferencedBlobsListsExactlyWhatIsBlobReferencedKeeps) {
+  ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1"), Instance("1.1", "1.1.1", "1.1.1.2")}, false));
+  ASSERT_TRUE(catalog_->CommitInstances(b_, {Instance("2.1", "2.1.1", "2.1.1.1")}, false));
+  const std::string bundle = crypto::RandomHexId(16);
+  JobRecord job;
+  job.tenant_id = a_;
+  job.kind = "export";
+  job.created_by = "test";
+  ASSERT_TRUE(catalog_->EnqueueJob(job));
+  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
+  ASSERT_TRUE(claimed && *claimed);
+  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\",\"cases\":1}", ""));
+  auto listed = catalog_->ReferencedBlobs();
+  ASSERT_TRUE(listed) << listed.error().detail;
+  ASSERT_EQ(listed->size(), 4u);  // three instances and the export's bundle
+  for (const auto& key : *listed) EXPECT_TRUE(*catalog_->IsBlobReferenced(key)) << key.name;
+  EXPECT_TRUE(std::any_of(listed->begin(), listed->end(), [&](const BlobKey& k) { return k.tenant_id == a_ && k.name == bundle; }));
+  EXPECT_TRUE(std::is_sorted(listed->begin(), listed->end(), [](const BlobKey& x, const BlobKey& y) {
+    return std::tie(x.tenant_id, x.name) < std::tie(y.tenant_id, y.name);
+  }));
+}
+
 TEST_P(CatalogTest, AJobQueuedThroughOneConnectionWakesTheListenersOfAnother) {
   std::atomic<int> wakes{0};
   auto listener = catalog_->ListenForJobs([&] { ++wakes; });
