@@ -21,6 +21,7 @@ const std::vector<ActionPolicy>& Policies() {
       // Operations and sign-in.
       {"ops.health", true, "", {}, false},
       {"ops.metrics", true, "", {}, false},
+      {"ops.api_description", true, "", {}, false},  // /api/openapi.json and /api/docs: no data
       {"session.login", true, "", {}, false},
       {"web.static", true, "", {}, false},  // the app's files; its data comes through guarded routes
       // Self-service of a signed-in person (tokens cannot manage credentials).

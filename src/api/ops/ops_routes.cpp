@@ -6,9 +6,23 @@
 #include "core/metrics.h"
 #include "crypto/crypto.h"
 
+namespace vg::embedded {
+extern const std::string_view kOpenApiJson;  // docs/openapi.json, embedded at build time
+}
+
 namespace vg::api {
 
 namespace {
+
+// Redoc (from npm, copied into the app's build as api-docs/redoc.standalone.js) over the
+// description this binary was built with; nothing is fetched from elsewhere.
+constexpr std::string_view kApiDocsPage = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>voxelgate API</title></head>
+<body><redoc spec-url="/api/openapi.json"></redoc>
+<noscript>The API description is at <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3.1).</noscript>
+<script src="/api-docs/redoc.standalone.js"></script></body></html>
+)";
 
 bool SameText(std::string_view a, std::string_view b) {
   return crypto::ConstantTimeEquals(std::span(reinterpret_cast<const std::uint8_t*>(a.data()), a.size()),
@@ -24,6 +38,20 @@ void AddOpsRoutes(http::Router& router, const ApiDeps& deps) {
     auto stats = catalog.Stats();
     if (!stats) return http::ErrorResponse(503, "unavailable", "the catalog does not answer");
     return http::JsonResponse(200, R"({"status":"ready"})");
+  });
+  AddPublic(router, "GET", "/api/openapi.json", "openapi", "ops.api_description", [](http::Request&) {
+    http::Response response;
+    response.Header("Content-Type", "application/json");
+    response.Header("Cache-Control", "no-cache");
+    response.body = std::string(embedded::kOpenApiJson);
+    return response;
+  });
+  AddPublic(router, "GET", "/api/docs", "api_docs", "ops.api_description", [](http::Request&) {
+    http::Response response;
+    response.Header("Content-Type", "text/html; charset=utf-8");
+    response.Header("Cache-Control", "no-cache");
+    response.body = std::string(kApiDocsPage);
+    return response;
   });
   AddPublic(router, "GET", "/metrics", "metrics", "ops.metrics", [&catalog, deps](http::Request& request) {
     if (!deps.metrics_token.empty()) {
