@@ -10,7 +10,7 @@ ASAN_BUILD_DIR ?= build-asan
 FUZZ_CC        := clang-19
 FUZZ_CXX       := clang++-19
 
-.PHONY: all bootstrap configure build web run test unit-test integration-test e2e-test bench clean fuzz test-asan
+.PHONY: all bootstrap configure build web run deb test unit-test integration-test e2e-test bench clean fuzz test-asan
 
 all: build
 
@@ -44,6 +44,10 @@ tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 
 run: build
 	@scripts/run-demo $(BUILD_DIR)/voxelgate $(DATA_DIR) $(LISTEN)
+
+# The Debian package: build/voxelgate_VERSION_amd64.deb (cmake/package.cmake says how).
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 # PostgreSQL and an S3 start once for the whole run (scripts/with-engines).
 test: build tests/integration/node_modules/.package-lock.json tests/e2e/node_modules/.package-lock.json
