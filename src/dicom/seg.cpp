@@ -72,10 +72,26 @@ class BitPacker {
     for (; i < frame.size(); ++i, ++count_)
       if (frame[i]) bits_[count_ / 8] |= static_cast<Uint8>(1u << (count_ % 8));
   }
+  // The frame `slice == label` (n voxels), packed without a byte frame in between.
+  void AddMask(const std::uint8_t* slice, size_t n, std::uint8_t label) {
+    bits_.resize((count_ + n + 7) / 8, 0);
+    size_t i = 0;
+    if (count_ % 8 == 0) {
+      Uint8* out = bits_.data() + count_ / 8;
+      for (; i + 8 <= n; i += 8, ++out)
+        *out = static_cast<Uint8>((slice[i] == label) | (slice[i + 1] == label) << 1 | (slice[i + 2] == label) << 2 |
+                                  (slice[i + 3] == label) << 3 | (slice[i + 4] == label) << 4 |
+                                  (slice[i + 5] == label) << 5 | (slice[i + 6] == label) << 6 |
+                                  (slice[i + 7] == label) << 7);
+      count_ += i;
+    }
+    for (; i < n; ++i, ++count_)
+      if (slice[i] == label) bits_[count_ / 8] |= static_cast<Uint8>(1u << (count_ % 8));
+  }
+  void Reserve(size_t bits) { bits_.reserve((bits + 7) / 8 + 1); }
   Result<void> Replace(DcmDataset& ds) {
-    std::vector<Uint8> value = bits_;
-    if (value.size() % 2) value.push_back(0);  // OB values have even length
-    if (ds.putAndInsertUint8Array(DCM_PixelData, value.data(), static_cast<unsigned long>(value.size())).bad())
+    if (bits_.size() % 2) bits_.push_back(0);  // OB values have even length
+    if (ds.putAndInsertUint8Array(DCM_PixelData, bits_.data(), static_cast<unsigned long>(bits_.size())).bad())
       return Fail(ErrorCode::kInternal, "cannot store the SEG frames");
     return {};
   }
@@ -83,6 +99,58 @@ class BitPacker {
   std::vector<Uint8> bits_;
   size_t count_ = 0;
 };
+
+// Whether a reference to this source slice names its frame (a multi-frame source).
+bool SourceFrameNumber(const SliceSource& src) {
+  return src.frame > 1 || src.sop_class_uid.find(".1.1.2.1") != std::string::npos ||
+         src.sop_class_uid.find(".1.1.4.1") != std::string::npos;
+}
+
+DcmItem* FirstItem(DcmItem& parent, const DcmTagKey& sequence) {
+  DcmItem* item = nullptr;
+  return parent.findAndGetSequenceItem(sequence, item, 0).good() ? item : nullptr;
+}
+
+// The Per-frame Functional Groups Sequence for every planned frame, from the one item DCMTK
+// wrote for each segment (its first frame): a copy with the frame's position, dimension
+// index and source image set.
+template <typename Planned>
+Result<void> ExpandPerFrameGroups(DcmDataset& ds, const std::vector<Planned>& planned, const VolumeGeometry& g,
+                                  const Volume& source) {
+  DcmSequenceOfItems* written = nullptr;
+  if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, written).bad() || !written)
+    return Fail(ErrorCode::kInternal, "the SEG has no per-frame functional groups");
+  std::vector<const DcmItem*> templates;  // by segment index
+  for (unsigned long i = 0; i < written->card(); ++i) templates.push_back(written->getItem(i));
+  auto expanded = std::make_unique<DcmSequenceOfItems>(DCM_PerFrameFunctionalGroupsSequence);
+  for (const auto& frame : planned) {
+    // Every segment has at least one frame, so DCMTK wrote one item per segment, in order.
+    if (frame.segment >= templates.size()) return Fail(ErrorCode::kInternal, "a segment has no template frame");
+    auto item = std::make_unique<DcmItem>(*templates[frame.segment]);
+    DcmItem* position = FirstItem(*item, DCM_PlanePositionSequence);
+    DcmItem* content = FirstItem(*item, DCM_FrameContentSequence);
+    DcmItem* derivation = FirstItem(*item, DCM_DerivationImageSequence);
+    DcmItem* source_image = derivation ? FirstItem(*derivation, DCM_SourceImageSequence) : nullptr;
+    if (!position || !content || !source_image) return Fail(ErrorCode::kInternal, "the SEG's template frame is incomplete");
+    const auto xyz = g.PatientPosition(0, 0, static_cast<double>(frame.slice));
+    const std::string ipp = DsValue(xyz[0]) + "\\" + DsValue(xyz[1]) + "\\" + DsValue(xyz[2]);
+    const SliceSource& src = source.slices[frame.slice];
+    const Uint32 index_values[2] = {frame.number, static_cast<Uint32>(frame.slice + 1)};
+    bool ok = position->putAndInsertString(DCM_ImagePositionPatient, ipp.c_str()).good() &&
+              content->putAndInsertUint32Array(DCM_DimensionIndexValues, index_values, 2).good() &&
+              source_image->putAndInsertString(DCM_ReferencedSOPClassUID, src.sop_class_uid.c_str()).good() &&
+              source_image->putAndInsertString(DCM_ReferencedSOPInstanceUID, src.sop_uid.c_str()).good();
+    if (SourceFrameNumber(src))
+      ok = ok && source_image->putAndInsertString(DCM_ReferencedFrameNumber, std::to_string(src.frame).c_str()).good();
+    else
+      source_image->findAndDeleteElement(DCM_ReferencedFrameNumber);
+    if (!ok || expanded->append(item.release()).bad()) return Fail(ErrorCode::kInternal, "cannot write a SEG frame's groups");
+  }
+  if (ds.insert(expanded.release(), /*replaceOld=*/true).bad() ||
+      ds.putAndInsertString(DCM_NumberOfFrames, std::to_string(planned.size()).c_str()).bad())
+    return Fail(ErrorCode::kInternal, "cannot write the SEG's frames");
+  return {};
+}
 
 struct SegDeleter {
   void operator()(DcmSegmentation* s) const { delete s; }
@@ -174,10 +242,30 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
   referenced_series->setSeriesInstanceUID(source.series_uid.c_str());
   std::set<std::string> referenced;
 
+  // DCMTK builds one frame per segment (its first), which serves as the template of that
+  // segment's per-frame functional groups; every other frame's groups are copies of it
+  // with the three values that differ set, and every frame's bits are packed here straight
+  // from the labels. Adding each frame through DCMTK packed its bits twice and built its
+  // groups object by object: three quarters of the time of a 400-frame SEG.
+  struct PlannedFrame {
+    size_t segment;  // index into `segments`
+    Uint16 number;   // the segment's number in the SEG
+    std::int64_t slice;
+  };
+  std::vector<PlannedFrame> planned;
+  planned.reserve(planned_frames);
   std::vector<Uint8> frame(plane);
   std::int64_t frames_added = 0;
   BitPacker packer;
-  for (const SegmentInfo& info : segments) {
+  packer.Reserve(planned_frames * static_cast<std::uint64_t>(plane));
+  auto source_item_for = [&](const SliceSource& src, SourceImageItem& item) {
+    item.getPurposeOfReferenceCode().set("121322", "DCM", "Source image for image processing operation");
+    item.getImageSOPInstanceReference().setReferencedSOPClassUID(src.sop_class_uid.c_str());
+    item.getImageSOPInstanceReference().setReferencedSOPInstanceUID(src.sop_uid.c_str());
+    if (SourceFrameNumber(src)) item.getImageSOPInstanceReference().addReferencedFrameNumber(static_cast<Uint16>(src.frame));
+  };
+  for (size_t index = 0; index < segments.size(); ++index) {
+    const SegmentInfo& info = segments[index];
     if (info.label < 1 || info.label > 255) return Fail(ErrorCode::kInvalidArgument, "segment labels are 1..255");
     DcmSegment* segment = nullptr;
     const auto algorithm = info.automatic ? DcmSegTypes::SAT_AUTOMATIC : DcmSegTypes::SAT_MANUAL;
@@ -210,9 +298,22 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
     bool painted = false;
     for (std::int64_t k = 0; k < g.dims[2] && !painted; ++k) painted = occupied[k][info.label];
     const std::int64_t blank_slice = painted ? -1 : g.dims[2] / 2;
+    bool first = true;
     for (std::int64_t k = 0; k < g.dims[2]; ++k) {
       if (!occupied[k][info.label] && k != blank_slice) continue;
       const std::uint8_t* slice = labels.labels.data() + k * plane;
+      planned.push_back({index, number, k});
+      packer.AddMask(slice, static_cast<size_t>(plane), static_cast<std::uint8_t>(info.label));
+      if (k != blank_slice) ++frames_added;
+      if (referenced.insert(source.slices[k].sop_uid).second) {
+        auto* instance = new SOPInstanceReferenceMacro;
+        instance->setReferencedSOPClassUID(source.slices[k].sop_class_uid.c_str());
+        instance->setReferencedSOPInstanceUID(source.slices[k].sop_uid.c_str());
+        referenced_series->getReferencedInstanceItems().push_back(instance);
+      }
+      if (!first) continue;
+      first = false;
+      // The segment's template frame, through DCMTK (its bits are replaced below).
       for (std::int64_t i = 0; i < plane; ++i) frame[i] = slice[i] == info.label ? 1 : 0;
       const auto position = g.PatientPosition(0, 0, static_cast<double>(k));
       std::unique_ptr<FGPlanePosPatient> plane_position(
@@ -223,28 +324,11 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
       FGDerivationImage derivation;
       DerivationImageItem* derivation_item = nullptr;
       derivation.addDerivationImageItem(CodeSequenceMacro("113076", "DCM", "Segmentation"), "", derivation_item);
-      const SliceSource& src = source.slices[k];
       auto* source_item = new SourceImageItem;
-      source_item->getPurposeOfReferenceCode().set("121322", "DCM", "Source image for image processing operation");
-      source_item->getImageSOPInstanceReference().setReferencedSOPClassUID(src.sop_class_uid.c_str());
-      source_item->getImageSOPInstanceReference().setReferencedSOPInstanceUID(src.sop_uid.c_str());
-      long frames_in_source = 1;
-      if (src.frame > 1 || src.sop_class_uid.find(".1.1.2.1") != std::string::npos ||
-          src.sop_class_uid.find(".1.1.4.1") != std::string::npos)
-        frames_in_source = 2;  // multi-frame source: name the frame
-      if (frames_in_source > 1)
-        source_item->getImageSOPInstanceReference().addReferencedFrameNumber(static_cast<Uint16>(src.frame));
+      source_item_for(source.slices[k], *source_item);
       derivation_item->getSourceImageItems().push_back(source_item);
       OFVector<FGBase*> per_frame{plane_position.get(), &content, &derivation};
       if (auto r = Check(seg->addFrame(frame.data(), number, per_frame), "frame"); !r) return std::unexpected(r.error());
-      packer.Add(frame);
-      if (k != blank_slice) ++frames_added;
-      if (referenced.insert(src.sop_uid).second) {
-        auto* instance = new SOPInstanceReferenceMacro;
-        instance->setReferencedSOPClassUID(src.sop_class_uid.c_str());
-        instance->setReferencedSOPInstanceUID(src.sop_uid.c_str());
-        referenced_series->getReferencedInstanceItems().push_back(instance);
-      }
     }
   }
   if (frames_added == 0) {
@@ -268,6 +352,7 @@ Result<std::string> WriteBinarySeg(std::string_view source_part10, const Volume&
   DcmFileFormat file;
   if (auto r = Check(seg->writeDataset(*file.getDataset()), "dataset"); !r) return std::unexpected(r.error());
   DcmDataset& ds = *file.getDataset();
+  if (auto r = ExpandPerFrameGroups(ds, planned, g, source); !r) return std::unexpected(r.error());
   if (auto r = packer.Replace(ds); !r) return std::unexpected(r.error());
   ds.putAndInsertString(DCM_SegmentsOverlap, "NO");
   if (options.processing_algorithm)

@@ -193,7 +193,7 @@ TEST_F(SegmentationImportTest, AStoredSegBecomesAnImportedVersionOfItsSourceWith
   options.software_version = "5.1";
   options.series_description = "From elsewhere";
   auto seg = dicom::WriteBinarySeg(source.any_image, source.volume, labels, {Segments()[0]}, options);
-  ASSERT_TRUE(seg) << seg.error().detail;
+  ASSERT_TRUE(seg) << seg.error().public_message << " | " << seg.error().detail;
   const auto header = *dicom::ReadSegHeader(*seg);
   Store(a_, {*seg});
   EXPECT_EQ(Import(), 1);
