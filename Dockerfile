@@ -21,27 +21,24 @@ RUN rm -rf build web/node_modules web/dist \
 # --- the runtime, shared by both ways --------------------------------------------------------
 FROM ${BASE} AS runtime-base
 COPY packaging/container/install-package.sh packaging/container/entrypoint.sh /usr/local/lib/voxelgate/
+WORKDIR /var/lib/voxelgate
+EXPOSE 8080 11112
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["/usr/local/lib/voxelgate/entrypoint.sh"]
+CMD ["serve", "--config", "/etc/voxelgate/voxelgate.toml"]
+# Each target below: the package, installed as root; then the service user and the volumes
+# (declared after the install, which makes their folders).
 
 # From a package `make deb` built (build/voxelgate_*_amd64.deb in the context).
 FROM runtime-base AS prebuilt
 COPY build/voxelgate_*_amd64.deb /tmp/pkg/
 RUN /usr/local/lib/voxelgate/install-package.sh
 USER voxelgate
-WORKDIR /var/lib/voxelgate
 VOLUME ["/var/lib/voxelgate", "/etc/voxelgate/keys"]
-EXPOSE 8080 11112
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
-ENTRYPOINT ["/usr/local/lib/voxelgate/entrypoint.sh"]
-CMD ["serve", "--config", "/etc/voxelgate/voxelgate.toml"]
 
 # From source (the default target).
 FROM runtime-base AS runtime
 COPY --from=build /out/ /tmp/pkg/
 RUN /usr/local/lib/voxelgate/install-package.sh
 USER voxelgate
-WORKDIR /var/lib/voxelgate
 VOLUME ["/var/lib/voxelgate", "/etc/voxelgate/keys"]
-EXPOSE 8080 11112
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
-ENTRYPOINT ["/usr/local/lib/voxelgate/entrypoint.sh"]
-CMD ["serve", "--config", "/etc/voxelgate/voxelgate.toml"]

@@ -8,6 +8,7 @@
 # The compose files are checked to parse and to use the image's volumes.
 # Skips (77), saying why, where no engine can build. Usage: container_image.sh BUILD_DIR
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,7 +17,6 @@ for tool in buildah podman debootstrap cpack curl python3; do
   command -v "$tool" >/dev/null || { echo "skipped: $tool is missing (scripts/bootstrap installs it)"; exit 77; }
 done
 bah() { buildah --storage-driver vfs "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 if ! bah info >/dev/null 2>&1; then echo "skipped: buildah cannot work on this machine: $(bah info 2>&1 | tail -1)"; exit 77; fi
 
 python3 - "$repo" <<'PY' || fail "the compose files"
@@ -44,7 +44,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 base=localhost/voxelgate-test-base:bookworm
 if ! bah inspect --type image "$base" >/dev/null 2>&1; then
@@ -82,13 +82,7 @@ bah run --isolation chroot --user voxelgate -v "$work/data:/var/lib/voxelgate" -
   "$ctr" -- /usr/local/lib/voxelgate/entrypoint.sh \
   serve --config /etc/voxelgate/voxelgate.toml --listen "127.0.0.1:$port" --dicom-listen 127.0.0.1:0 >"$work/run.log" 2>&1 &
 server=$!
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/run.log" >&2; fail "the container's server exited"; }
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/healthz" | grep -q '"ok"' || { cat "$work/run.log" >&2; fail "/healthz does not answer"; }
-curl -fsS "http://127.0.0.1:$port/" | grep -qi '<!doctype html' || fail "the app is not served"
+serving "$port" "$server" "$work/run.log" "the container's server"
 grep -q "made this deployment's keys in /etc/voxelgate/keys" "$work/run.log" || fail "the entrypoint did not make the keys in the keys volume"
 [ -e "$work/data/data/catalog.db" ] || fail "no catalog in the data volume"
 [ -z "$(find "$work/data" -name '*.key')" ] || fail "a key was made inside the data volume"

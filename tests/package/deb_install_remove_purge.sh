@@ -6,6 +6,7 @@
 # and serves the app; `dpkg -r` keeps the data and the keys, `dpkg --purge` deletes them.
 # Needs root (it installs a package); skips (77) otherwise. Usage: deb_install_remove_purge.sh BUILD_DIR
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 if [ "$(id -u)" != 0 ]; then echo "skipped: installing a package needs root"; exit 77; fi
@@ -17,7 +18,6 @@ if dpkg -s voxelgate >/dev/null 2>&1; then
   exit 1
 fi
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 server=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
@@ -52,19 +52,15 @@ rm -f /tmp/voxelgate-worker@1.service
 # The server as the unit starts it: its ExecStart, as its user, without capabilities or the
 # right to gain privileges. Only the ports differ (a free one; the unit's may be taken here).
 exec_start=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/voxelgate.service)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log=$(mktemp)
 (cd / && exec runuser -u voxelgate -- setpriv --no-new-privs --inh-caps=-all --bounding-set=-all \
   $exec_start --listen "127.0.0.1:$port" --dicom-listen 127.0.0.1:0) >"$log" 2>&1 &
 server=$!
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$log" >&2; fail "the packaged server exited"; }
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/healthz" | grep -q '"ok"' || { cat "$log" >&2; fail "/healthz does not answer"; }
-curl -fsS "http://127.0.0.1:$port/" | grep -qi '<!doctype html' || fail "the app is not served from /usr/share/voxelgate/web"
-curl -fsS "http://127.0.0.1:$port/api/openapi.json" | grep -q '"openapi"' || fail "/api/openapi.json is not served"
+serving "$port" "$server" "$log" "the packaged server"
+# (Read whole before matching: `grep -q` leaving early would fail curl under pipefail.)
+description=$(curl -fsS "http://127.0.0.1:$port/api/openapi.json") || fail "/api/openapi.json is not served"
+grep -q '"openapi"' <<<"$description" || fail "/api/openapi.json is not an OpenAPI description"
 [ "$(stat -c %U /var/lib/voxelgate/data/catalog.db)" = voxelgate ] || fail "the catalog is not the service user's"
 [ ! -e /var/lib/voxelgate/data/keys ] || fail "a key was made inside the data folder"
 kill -TERM "$server"; wait "$server" || true; server=""
