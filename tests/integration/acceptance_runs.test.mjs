@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { writeLungThreshold } from './lib/algorithms.mjs';
 import { stowOk } from './lib/dicomweb.mjs';
 import { makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { eventually, startWithTenants } from './lib/fixture.mjs';
@@ -23,26 +24,7 @@ const phantoms = [];
 // Lungs by threshold, split left/right at the midline: `low` < HU < `high`.
 function writeVersion(version, low, high) {
   const dir = makeTempDir(`lungs-${version}`);
-  writeFileSync(join(dir, 'run.py'), `import json, nibabel as nib, numpy as np
-image = nib.load("/job/input/image.nii.gz")
-hu = np.asanyarray(image.dataobj).astype(np.float32)
-labels = np.zeros(hu.shape, dtype=np.uint8)
-lung = (hu > ${low}) & (hu < ${high})  # the air around the body and in the airways is below
-# NIfTI world axes are RAS (+x towards the patient's right): a negative first column of
-# the affine puts the patient's right at the low end of the first axis.
-right_is_low = image.affine[0, 0] < 0
-half = hu.shape[0] // 2
-right = np.zeros(hu.shape, dtype=bool)
-if right_is_low:
-    right[:half, :, :] = True
-else:
-    right[half:, :, :] = True
-labels[lung & right] = 1
-labels[lung & ~right] = 2
-out = nib.Nifti1Image(labels, image.affine)
-out.set_data_dtype(np.uint8)
-nib.save(out, "/job/output/labels.nii.gz")
-`);
+  writeLungThreshold(dir, low, high);
   writeFileSync(join(dir, 'manifest.toml'), `id = "lungs"\nversion = "${version}"\nname = "Lungs"\n` +
     `[input]\nmodality = "CT"\n` +
     `[[output.segments]]\nlabel = 1\nname = "Right lung"\n[[output.segments]]\nlabel = 2\nname = "Left lung"\n` +

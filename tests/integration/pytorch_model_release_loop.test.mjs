@@ -10,6 +10,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { writeLungThreshold } from './lib/algorithms.mjs';
 import { stowOk } from './lib/dicomweb.mjs';
 import { makeTempDir, python, repoRoot } from './lib/env.mjs';
 import { eventually, startWithTenants } from './lib/fixture.mjs';
@@ -35,21 +36,7 @@ function phantom(seed) {
 // each lung), with the example's segments and acceptance criteria.
 function baselineManifest() {
   const dir = makeTempDir('lungs-threshold');
-  writeFileSync(join(dir, 'run.py'), `import nibabel as nib, numpy as np
-image = nib.load("/job/input/image.nii.gz")
-hu = np.asanyarray(image.dataobj).astype(np.float32)
-right = np.zeros(hu.shape, dtype=bool)
-half = hu.shape[0] // 2
-if image.affine[0, 0] < 0: right[:half] = True
-else: right[half:] = True
-lung = (hu > -950) & (hu < -860)
-labels = np.zeros(hu.shape, dtype=np.uint8)
-labels[lung & right] = 1
-labels[lung & ~right] = 2
-out = nib.Nifti1Image(labels, image.affine)
-out.set_data_dtype(np.uint8)
-nib.save(out, "/job/output/labels.nii.gz")
-`);
+  writeLungThreshold(dir, -950, -860);
   return exampleManifest('1.0', dir, { threads: 1 });
 }
 
