@@ -1,8 +1,11 @@
 #include "services/segmentations.h"
 
+#include "dicom/written_values.h"
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <array>
 #include <chrono>
 #include <future>
 #include <set>
@@ -254,9 +257,9 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
       s.algorithm_version = request.algorithm_version;
     }
   }
-  std::vector<bool> present(256, false);
+  std::array<std::uint8_t, 256> present{};  // bytes, not vector<bool>'s bits: this loop sees every voxel
   for (const auto& layer : layers)
-    for (std::uint8_t v : layer.labels) present[v] = true;
+    for (std::uint8_t v : layer.labels) present[v] = 1;
   for (int v = 1; v < 256; ++v)
     if (present[v] && !listed.contains(v))
       return Fail(ErrorCode::kInvalidArgument, fmt::format("the labels hold value {}, which is not a listed segment", v));
@@ -292,11 +295,13 @@ Result<SegmentationView> Segmentations::Create(std::int64_t tenant_id, NewSegmen
     header.series_uid = request.seg_series_uid;
     header.sop_uid = request.seg_sop_uid;
   } else {
+    // The UIDs are chosen here, so the SEG just written need not be parsed back for them.
+    if (options.series_uid.empty()) options.series_uid = dicom::NewRandomUid();
+    if (options.sop_uid.empty()) options.sop_uid = dicom::NewRandomUid();
     auto seg = dicom::WriteBinarySeg(source->any_image, source->volume, *labels, segments, options);
     if (!seg) return std::unexpected(seg.error());
-    auto parsed = dicom::ReadSegHeader(*seg);
-    if (!parsed) return std::unexpected(parsed.error());
-    header = std::move(*parsed);
+    header.series_uid = options.series_uid;
+    header.sop_uid = options.sop_uid;
     // Ours: the importer must never take it for a SEG that arrived from elsewhere.
     storage::SegmentationImportRecord own{tenant_id, header.sop_uid, "internal", request.source_series_uid};
     if (auto r = store_.RecordImport(own); !r) return std::unexpected(r.error());
