@@ -26,7 +26,7 @@ build: configure web
 	cmake --build $(BUILD_DIR) -j $$(nproc)
 
 # The browser app (web/), built into web/dist, which the server serves at /.
-WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+WEB_SOURCES := $(shell find web/src -type f -not -name schema.ts 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json docs/openapi.json
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci $(NPM_FLAGS)

@@ -3,7 +3,9 @@
 // `npm run dev` proxies /api and /dicomweb to VOXELGATE_URL (default http://127.0.0.1:18080).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // The app's version, sent with bug reports: package version and the commit it was built from.
@@ -16,6 +18,20 @@ try {
   /* not a git checkout: the package version alone */
 }
 const appVersion = `web ${pkg.version}${commit ? `+${commit}` : ''}`;
+
+// Redoc's standalone bundle (npm `redoc`), for the server's API page /api/docs: copied as
+// dist/api-docs/redoc.standalone.js (a fixed name the page loads), with its licence notice.
+function redocBundle(): Plugin {
+  const bundles = `${createRequire(import.meta.url).resolve('redoc/package.json').replace(/package\.json$/, '')}bundles/`;
+  return {
+    name: 'voxelgate-redoc-bundle',
+    apply: 'build',
+    generateBundle() {
+      for (const file of ['redoc.standalone.js', 'redoc.standalone.js.LICENSE.txt'])
+        this.emitFile({ type: 'asset', fileName: `api-docs/${file}`, source: readFileSync(bundles + file) });
+    },
+  };
+}
 
 const target = process.env.VOXELGATE_URL ?? 'http://127.0.0.1:18080';
 
@@ -32,6 +48,7 @@ const proxy = {
 
 export default defineConfig({
   base: '/',
+  plugins: [redocBundle()],
   define: { __APP_VERSION__: JSON.stringify(appVersion) },
   resolve: {
     alias: { xmlbuilder2: fileURLToPath(new URL('./src/shims/xmlbuilder2.ts', import.meta.url)) },

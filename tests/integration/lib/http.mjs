@@ -2,6 +2,7 @@
 // (and how slowly) a body is sent; the response is buffered.
 import http from 'node:http';
 import net from 'node:net';
+import { checkAnswer } from './openapi.mjs';
 
 // request(baseUrl, {method, path, headers, body, timeoutMs, localAddress}) ->
 //   {status, headers, body: Buffer, text(), json()}
@@ -9,6 +10,8 @@ import net from 'node:net';
 // back-pressure). When the server answers before the body is sent (e.g. 413) the answer
 // is returned and the rest of the body is dropped.
 // `localAddress`: the source address to connect from (e.g. 127.0.0.2, for per-address limits).
+// Every answer is checked against docs/openapi.json (lib/openapi.mjs): a 2xx answer the
+// description does not describe rejects, naming the operation and what differs.
 export function request(baseUrl, { method = 'GET', path = '/', headers = {}, body, timeoutMs = 60_000, signal, localAddress } = {}) {
   const url = new URL(path, baseUrl);
   return new Promise((resolve, reject) => {
@@ -29,6 +32,11 @@ export function request(baseUrl, { method = 'GET', path = '/', headers = {}, bod
         res.on('error', (e) => done(reject, e));
         res.on('end', () => {
           const buf = Buffer.concat(chunks);
+          try {
+            checkAnswer({ method, path: url.pathname, status: res.statusCode, headers: res.headers, body: buf });
+          } catch (e) {
+            return done(reject, e);
+          }
           done(resolve, {
             status: res.statusCode,
             headers: res.headers,

@@ -3,92 +3,21 @@
 // a radiologist approved), acceptance runs of a version on all of them with their report,
 // and the vendor's view and runs across clinics (numbers and UIDs, never pictures).
 import { ApiError, enc, getJson, sendJson } from './http';
-import type { ApiErrorBody } from './deployments';
+import type { components } from './schema';
 
-export interface ReferenceCase {
-  series_uid: string;
-  study_uid: string;
-  segmentation_id: number;
-  marked_by: string;
-  marked_at: number;
-}
+type Schemas = components['schemas'];
 
-export type AcceptanceState = 'queued' | 'passed' | 'failed' | 'error';
-
-export interface AcceptanceCheck {
-  criterion: string; // min_mean_dice, max_hd95_mm, max_failure_rate
-  limit: number;
-  value: number | null;
-  passed: boolean;
-}
-
+export type ReferenceCase = Schemas['ReferenceCase'];
+export type AcceptanceState = Schemas['AcceptanceRun']['state'];
 // One segment of the manifest, over every case of the run.
-export interface AcceptanceLabel {
-  label: number;
-  name?: string;
-  n: number;
-  compared?: number;
-  failures: number;
-  failure_rate?: number;
-  failure_rate_ci95?: [number, number];
-  mean_dice: number | null;
-  dice_ci95: [number, number] | null; // 95 %, Student t (from two cases)
-  min_dice?: number | null;
-  mean_hd95_mm: number | null;
-  hd95_ci95?: [number, number] | null;
-  checks?: AcceptanceCheck[];
-}
-
-export interface AcceptanceCase {
-  series_uid: string;
-  study_uid: string;
-  state: string; // succeeded, failed, skipped
-  error?: string;
-  labels?: { label: number; dice: number | null; hd95_mm: number | null; volume_reference_ml?: number; volume_result_ml?: number }[];
-  facts?: Record<string, unknown>;
-  tags?: string[];
-  run_ms?: number;
-}
-
+export type AcceptanceLabel = Schemas['AcceptanceLabel'];
+export type AcceptanceCheck = NonNullable<AcceptanceLabel['checks']>[number];
+export type AcceptanceCase = Schemas['AcceptanceCase'];
 // A finished run's report; a run that could not run at all has only `error`.
-export interface AcceptanceReport {
-  algorithm?: string;
-  version?: string;
-  passed?: boolean;
-  reasons?: string[];
-  min_cases?: { required: number; have: number; passed: boolean };
-  labels?: AcceptanceLabel[];
-  subgroups?: { by: string; value: string; n: number; labels: AcceptanceLabel[] }[];
-  worst_cases?: string[];
-  cases?: AcceptanceCase[];
-  error?: string;
-}
-
-export interface AcceptanceRun {
-  id: number;
-  algorithm: string;
-  version: string;
-  job_id: number | null;
-  state: AcceptanceState | string;
-  passed: boolean | null;
-  created_by: string;
-  created_at: number;
-  finished_at: number | null;
-  report?: AcceptanceReport | null; // GET /acceptance-runs/{id} and the vendor's list; {} while queued
-  clinic?: string; // the vendor's list
-}
-
-export interface VendorRunOutcome {
-  clinic: string;
-  ok: boolean;
-  run?: AcceptanceRun;
-  error?: ApiErrorBody;
-}
-
-export interface VendorRunsResult {
-  started: number;
-  results: VendorRunOutcome[];
-}
+export type AcceptanceReport = Schemas['AcceptanceReport'];
+export type AcceptanceRun = Schemas['AcceptanceRun'];
+export type VendorRunsResult = Schemas['VendorAcceptanceResult'];
+export type VendorRunOutcome = VendorRunsResult['results'][number];
 
 // ---- reference cases ----
 

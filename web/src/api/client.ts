@@ -1,5 +1,6 @@
 // Typed calls to /api/v1 (see docs/api-annotations.md).
 import { ApiError, enc, getJson, request, sendJson, setCsrfToken, setSupportTenant } from './http';
+import type { components, operations } from './schema';
 import type { Annotations, Geometry, Me, MeasurementReport, SegmentationVersion, SegmentMeta, SessionAnswer, Status, TagEntry, Tenant, VocabularyTag, Worklist } from './types';
 
 export async function signIn(username: string, password: string): Promise<SessionAnswer> {
@@ -22,33 +23,13 @@ export const me = () => getJson<Me>('/api/v1/me', { quiet401: true });
 export const changePassword = (current_password: string, new_password: string) =>
   sendJson<void>('PUT', '/api/v1/me/password', { current_password, new_password });
 
-export interface SupportGrant {
-  id: number;
-  tenant: string;
-  study_uid: string | null;
-  granted_by: string;
-  support_user: string;  // the vendor support person it is for
-  reason: string;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-}
+export type SupportGrant = components['schemas']['SupportGrant'];
 
 export const supportGrants = () => getJson<SupportGrant[]>('/api/v1/support-grants');
 
 export const tenant = () => getJson<Tenant>('/api/v1/tenant');
 
-export interface WorklistQuery {
-  patient?: string;
-  date?: string;
-  modality?: string;
-  status?: string;
-  tag?: string;
-  assignee?: string;
-  sort?: string;
-  limit?: number;
-  offset?: number;
-}
+export type WorklistQuery = NonNullable<operations['worklist']['parameters']['query']>;
 
 export function worklist(q: WorklistQuery, signal?: AbortSignal): Promise<Worklist> {
   const params = new URLSearchParams();
@@ -61,19 +42,19 @@ export const createVocabularyTag = (name: string, colour?: string) => sendJson<V
 
 export const annotations = (study: string) => getJson<Annotations>(`/api/v1/studies/${enc(study)}/annotations`);
 
-export function addTag(study: string, tag: { name?: string; text?: string; series_uid?: string }): Promise<TagEntry> {
+export function addTag(study: string, tag: components['schemas']['StudyTagCreate']): Promise<TagEntry> {
   return sendJson<TagEntry>('POST', `/api/v1/studies/${enc(study)}/tags`, tag);
 }
 
 export const removeTag = (study: string, id: number) => sendJson<void>('DELETE', `/api/v1/studies/${enc(study)}/tags/${id}`, undefined);
 
 export function setStatus(study: string, status: Status, assignee?: string | null): Promise<Annotations> {
-  const body: Record<string, unknown> = { status };
+  const body: components['schemas']['StatusUpdate'] = { status };
   if (assignee !== undefined) body.assignee = assignee;
   return sendJson<Annotations>('PUT', `/api/v1/studies/${enc(study)}/status`, body);
 }
 
-export const users = () => getJson<{ users?: { username: string; role: string }[] } | { username: string; role: string }[]>('/api/v1/users');
+export const users = () => getJson<components['schemas']['User'][]>('/api/v1/users');
 
 export const geometry = (series: string) => getJson<Geometry>(`/api/v1/series/${enc(series)}/geometry`);
 
@@ -82,7 +63,7 @@ export const segmentations = (study: string, series?: string) =>
 
 export async function saveSegmentation(
   series: string,
-  meta: { segments: SegmentMeta[]; parent_id?: number; comment?: string },
+  meta: Omit<components['schemas']['SegmentationMeta'], 'segments'> & { segments: SegmentMeta[] },
   labelsGz: Blob,
 ): Promise<SegmentationVersion> {
   const form = new FormData();

@@ -3,7 +3,7 @@
 // and the action's request checked and built from the form (a local date and time becomes
 // Unix seconds). The server stays the judge: these only say what it said, or refuse what
 // it would refuse anyway before sending it.
-import type { ActionBody, ClinicOutcome, CorrectionAgreement, Deployment, DeploymentEvent, RegisteredVersion, VendorAction } from '../api/deployments';
+import type { ActionBody, ApiErrorBody, ClinicOutcome, CorrectionAgreement, Deployment, DeploymentEvent, RegisteredVersion, VendorAction } from '../api/deployments';
 import { formatDateTime } from './dates';
 
 // How a Unix time is shown (the page's local date and time; tests pass their own).
@@ -76,20 +76,25 @@ export function eventReason(e: Pick<DeploymentEvent, 'detail'>): string {
   return e.detail?.reason ?? '';
 }
 
+// A refusal's error object: the server sends {code, message}; an answer that nests it once
+// more ({error: {code, message}}) is read too.
+function refusalOf(o: ClinicOutcome): ApiErrorBody | undefined {
+  const e: unknown = o.error;
+  if (e && typeof e === 'object' && 'error' in e) return (e as { error: ApiErrorBody }).error;
+  return o.error;
+}
+
 // A clinic's outcome of a vendor action: what it runs now, or why it was refused.
 export function outcomeText(o: ClinicOutcome, when: When = formatDateTime): string {
   if (o.ok) return o.deployment ? `done: ${deploymentSummary(o.deployment, when)}` : 'done';
-  const e = o.error;
-  const inner = e && 'error' in e ? e.error : e;
+  const inner = refusalOf(o);
   return inner?.message || inner?.code || 'refused';
 }
 
 // The refusal's code ("conflict", "acceptance_required"), '' when the clinic changed.
 export function outcomeCode(o: ClinicOutcome): string {
   if (o.ok) return '';
-  const e = o.error;
-  const inner = e && 'error' in e ? e.error : e;
-  return inner?.code ?? '';
+  return refusalOf(o)?.code ?? '';
 }
 
 // What to do about a refusal, where the page can help ('' : nothing to add).
