@@ -53,25 +53,10 @@ std::string Lo(std::string_view text) {
 }
 
 // DCMTK 3.6.7 mis-packs 1-bit frames whose size is not a multiple of 8 (fixed in 3.6.8).
-// The frames are collected here and the pixel data is replaced with them packed back to
-// back, least significant bit first (PS3.5 8.1.1), as every reader expects.
+// Every frame is packed here, straight from the labels, and the pixel data is replaced with
+// them back to back, least significant bit first (PS3.5 8.1.1), as every reader expects.
 class BitPacker {
  public:
-  void Add(const std::vector<Uint8>& frame) {
-    bits_.resize((count_ + frame.size() + 7) / 8, 0);
-    size_t i = 0;
-    // Byte-aligned runs (every frame when rows x columns is a multiple of 8): 8 at a time.
-    if (count_ % 8 == 0) {
-      Uint8* out = bits_.data() + count_ / 8;
-      for (; i + 8 <= frame.size(); i += 8, ++out)
-        *out = static_cast<Uint8>((frame[i] != 0) | (frame[i + 1] != 0) << 1 | (frame[i + 2] != 0) << 2 |
-                                  (frame[i + 3] != 0) << 3 | (frame[i + 4] != 0) << 4 | (frame[i + 5] != 0) << 5 |
-                                  (frame[i + 6] != 0) << 6 | (frame[i + 7] != 0) << 7);
-      count_ += i;
-    }
-    for (; i < frame.size(); ++i, ++count_)
-      if (frame[i]) bits_[count_ / 8] |= static_cast<Uint8>(1u << (count_ % 8));
-  }
   // The frame `slice == label` (n voxels), packed without a byte frame in between.
   void AddMask(const std::uint8_t* slice, size_t n, std::uint8_t label) {
     bits_.resize((count_ + n + 7) / 8, 0);

@@ -58,6 +58,16 @@ class CatalogTest : public ::testing::TestWithParam<std::string> {
     in.metadata = {3};
     return in;
   }
+  // An export job of `tenant`, claimed and finished with `result` (its bundle is named there).
+  bool FinishedExport(std::int64_t tenant, const std::string& result) {
+    JobRecord job;
+    job.tenant_id = tenant;
+    job.kind = "export";
+    job.created_by = "test";
+    if (!catalog_->EnqueueJob(job)) return false;
+    auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
+    return claimed && *claimed && catalog_->FinishJob((*claimed)->id, "w", "succeeded", result, "");
+  }
   testing::CatalogBackend backend_;
   std::unique_ptr<SqlCatalog> catalog_;
   std::int64_t a_ = 0, b_ = 0;
@@ -488,14 +498,7 @@ TEST_P(CatalogTest, TheCollectorRemovesOnlyOldUncommittedBlobsAndKeepsEveryRefer
   // Written and named by a finished export's result: its intent waits for the collector.
   const std::string bundle = crypto::RandomHexId(16);
   ASSERT_TRUE(put(bundle));
-  JobRecord job;
-  job.tenant_id = a_;
-  job.kind = "export";
-  job.created_by = "test";
-  ASSERT_TRUE(catalog_->EnqueueJob(job));
-  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
-  ASSERT_TRUE(claimed && *claimed);
-  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\"}", ""));
+  ASSERT_TRUE(FinishedExport(a_, "{\"blob\":\"" + bundle + "\"}"));
   const std::int64_t now = UnixSeconds();
   // Within the grace nothing is touched.
   auto early = collector.Collect(now);
@@ -516,15 +519,7 @@ TEST_P(CatalogTest, TheCollectorRemovesOnlyOldUncommittedBlobsAndKeepsEveryRefer
 
 TEST_P(CatalogTest, AnExportsBundleNamedInItsJobResultCountsAsReferenced) {
   const std::string bundle = crypto::RandomHexId(16);
-  JobRecord job;
-  job.tenant_id = a_;
-  job.kind = "export";
-  job.created_by = "test";
-  auto queued = catalog_->EnqueueJob(job);
-  ASSERT_TRUE(queued);
-  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
-  ASSERT_TRUE(claimed && *claimed);
-  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\"}", ""));
+  ASSERT_TRUE(FinishedExport(a_, "{\"blob\":\"" + bundle + "\"}"));
   EXPECT_TRUE(*catalog_->IsBlobReferenced({a_, bundle}));
   EXPECT_FALSE(*catalog_->IsBlobReferenced({b_, bundle}));  // another clinic's name is not it
   EXPECT_FALSE(*catalog_->IsBlobReferenced({a_, crypto::RandomHexId(16)}));
@@ -536,14 +531,7 @@ TEST_P(CatalogTest, ReferencedBlobsListsExactlyWhatIsBlobReferencedKeeps) {
   ASSERT_TRUE(catalog_->CommitInstances(a_, {Instance("1.1", "1.1.1", "1.1.1.1"), Instance("1.1", "1.1.1", "1.1.1.2")}, false));
   ASSERT_TRUE(catalog_->CommitInstances(b_, {Instance("2.1", "2.1.1", "2.1.1.1")}, false));
   const std::string bundle = crypto::RandomHexId(16);
-  JobRecord job;
-  job.tenant_id = a_;
-  job.kind = "export";
-  job.created_by = "test";
-  ASSERT_TRUE(catalog_->EnqueueJob(job));
-  auto claimed = catalog_->ClaimJob({"w", {"export"}, 60, 2, {}});
-  ASSERT_TRUE(claimed && *claimed);
-  ASSERT_TRUE(catalog_->FinishJob((*claimed)->id, "w", "succeeded", "{\"blob\":\"" + bundle + "\",\"cases\":1}", ""));
+  ASSERT_TRUE(FinishedExport(a_, "{\"blob\":\"" + bundle + "\",\"cases\":1}"));
   auto listed = catalog_->ReferencedBlobs();
   ASSERT_TRUE(listed) << listed.error().detail;
   ASSERT_EQ(listed->size(), 4u);  // three instances and the export's bundle
